@@ -1,0 +1,302 @@
+//! The decision: given each lock's verdict and the configured action, which
+//! writes to make, which to hold back (dry run, breaker) and why. Pure code.
+
+use serde::Serialize;
+
+use crate::config::Action;
+use crate::policy::Verdict;
+
+/// What happened to a lock in this run, as the report and scripts see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionTaken {
+    /// Nothing to do (fresh, `ACTION=report`, or not yet due).
+    None,
+    Deleted,
+    Ttl,
+    /// The lock changed between scan and write, so the write did not happen.
+    Changed,
+    DryRun,
+    /// Stale but matched by `EXCLUDE`.
+    Excluded,
+    /// Held back because the run would have deleted too many locks.
+    Breaker,
+    /// The write failed.
+    Error,
+    /// Not started: the invocation deadline was too close.
+    Deadline,
+}
+
+impl ActionTaken {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionTaken::None => "none",
+            ActionTaken::Deleted => "deleted",
+            ActionTaken::Ttl => "ttl",
+            ActionTaken::Changed => "changed",
+            ActionTaken::DryRun => "dry-run",
+            ActionTaken::Excluded => "excluded",
+            ActionTaken::Breaker => "breaker",
+            ActionTaken::Error => "error",
+            ActionTaken::Deadline => "deadline",
+        }
+    }
+}
+
+/// A conditional write to one lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "write", rename_all = "kebab-case")]
+pub enum Write {
+    /// Delete the lock if it is still exactly what was read.
+    Delete,
+    /// Set the TTL attribute (epoch seconds) if the lock is unchanged and has none.
+    SetTtl { expires_at: i64 },
+}
+
+impl Write {
+    pub fn describe(self) -> String {
+        match self {
+            Write::Delete => "delete".to_string(),
+            Write::SetTtl { expires_at } => format!("set TTL to {expires_at}"),
+        }
+    }
+}
+
+/// The decision for one lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// No write; the outcome is `None` or `Excluded`.
+    Leave(ActionTaken),
+    /// Make this write now.
+    Execute(Write),
+    /// Would write, but held back; the outcome is `DryRun` or `Breaker`.
+    Withhold(Write, ActionTaken),
+}
+
+/// One lock as the decision sees it.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    pub verdict: &'a Verdict,
+    /// The lock already carries the TTL attribute.
+    pub has_ttl: bool,
+    /// `Created` as epoch seconds.
+    pub created_epoch: i64,
+}
+
+/// Settings that shape the decision.
+#[derive(Debug, Clone, Copy)]
+pub struct DecideSettings {
+    pub action: Action,
+    pub dry_run: bool,
+    pub ttl_after_secs: Option<u64>,
+    pub max_deletes_per_run: usize,
+}
+
+/// Decisions for a whole run, in candidate order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub decisions: Vec<Decision>,
+    /// Deletes the policy asked for, before breaker and dry run.
+    pub planned_deletes: usize,
+    pub breaker_tripped: bool,
+}
+
+/// Decide every lock of a run at once, so the breaker sees the total.
+pub fn decide(candidates: &[Candidate<'_>], s: DecideSettings) -> Plan {
+    let wanted: Vec<Option<Write>> = candidates.iter().map(|c| wanted_write(c, s)).collect();
+    let planned_deletes = wanted.iter().filter(|w| **w == Some(Write::Delete)).count();
+    let breaker_tripped = planned_deletes > s.max_deletes_per_run;
+    let decisions = candidates
+        .iter()
+        .zip(wanted)
+        .map(|(c, w)| match w {
+            None if c.verdict.stale && c.verdict.excluded => Decision::Leave(ActionTaken::Excluded),
+            None => Decision::Leave(ActionTaken::None),
+            Some(Write::Delete) if breaker_tripped => {
+                Decision::Withhold(Write::Delete, ActionTaken::Breaker)
+            }
+            Some(w) if s.dry_run => Decision::Withhold(w, ActionTaken::DryRun),
+            Some(w) => Decision::Execute(w),
+        })
+        .collect();
+    Plan {
+        decisions,
+        planned_deletes,
+        breaker_tripped,
+    }
+}
+
+/// The write the policy asks for, before breaker and dry run. Only stale,
+/// non-excluded locks are ever written to.
+fn wanted_write(c: &Candidate<'_>, s: DecideSettings) -> Option<Write> {
+    if !c.verdict.stale || c.verdict.excluded {
+        return None;
+    }
+    match s.action {
+        Action::Report => None,
+        Action::Delete => c.verdict.delete_due.then_some(Write::Delete),
+        Action::Ttl => {
+            let ttl = s.ttl_after_secs?;
+            (!c.has_ttl).then(|| Write::SetTtl {
+                expires_at: c
+                    .created_epoch
+                    .saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(stale: bool, excluded: bool, delete_due: bool) -> Verdict {
+        Verdict {
+            age_seconds: 0,
+            window_seconds: 7200,
+            window_source: "STALE_AFTER".into(),
+            stale,
+            excluded,
+            delete_due,
+        }
+    }
+
+    fn settings(action: Action) -> DecideSettings {
+        DecideSettings {
+            action,
+            dry_run: false,
+            ttl_after_secs: Some(86400),
+            max_deletes_per_run: 5,
+        }
+    }
+
+    fn run(verdicts: &[Verdict], has_ttl: bool, s: DecideSettings) -> Plan {
+        let cands: Vec<Candidate> = verdicts
+            .iter()
+            .map(|v| Candidate {
+                verdict: v,
+                has_ttl,
+                created_epoch: 1_000,
+            })
+            .collect();
+        decide(&cands, s)
+    }
+
+    #[test]
+    fn fresh_locks_are_never_written() {
+        for action in [Action::Report, Action::Ttl, Action::Delete] {
+            // delete_due cannot be true for a fresh lock, but even if it were, no write.
+            let plan = run(&[verdict(false, false, true)], false, settings(action));
+            assert_eq!(
+                plan.decisions,
+                vec![Decision::Leave(ActionTaken::None)],
+                "{action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn excluded_locks_are_never_written() {
+        for action in [Action::Report, Action::Ttl, Action::Delete] {
+            let plan = run(&[verdict(true, true, true)], false, settings(action));
+            assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::Excluded)]);
+        }
+    }
+
+    #[test]
+    fn report_writes_nothing() {
+        let plan = run(
+            &[verdict(true, false, true)],
+            false,
+            settings(Action::Report),
+        );
+        assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::None)]);
+    }
+
+    #[test]
+    fn delete_only_when_due() {
+        let plan = run(
+            &[verdict(true, false, true), verdict(true, false, false)],
+            false,
+            settings(Action::Delete),
+        );
+        assert_eq!(
+            plan.decisions,
+            vec![
+                Decision::Execute(Write::Delete),
+                Decision::Leave(ActionTaken::None)
+            ]
+        );
+        assert_eq!(plan.planned_deletes, 1);
+    }
+
+    #[test]
+    fn ttl_is_created_plus_ttl_after_and_only_when_missing() {
+        let plan = run(&[verdict(true, false, false)], false, settings(Action::Ttl));
+        assert_eq!(
+            plan.decisions,
+            vec![Decision::Execute(Write::SetTtl {
+                expires_at: 1_000 + 86_400
+            })]
+        );
+        let plan = run(&[verdict(true, false, false)], true, settings(Action::Ttl));
+        assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::None)]);
+    }
+
+    #[test]
+    fn dry_run_withholds_every_write() {
+        let s = DecideSettings {
+            dry_run: true,
+            ..settings(Action::Delete)
+        };
+        let plan = run(&[verdict(true, false, true)], false, s);
+        assert_eq!(
+            plan.decisions,
+            vec![Decision::Withhold(Write::Delete, ActionTaken::DryRun)]
+        );
+        let s = DecideSettings {
+            dry_run: true,
+            ..settings(Action::Ttl)
+        };
+        let plan = run(&[verdict(true, false, false)], false, s);
+        assert!(matches!(
+            plan.decisions[0],
+            Decision::Withhold(Write::SetTtl { .. }, ActionTaken::DryRun)
+        ));
+    }
+
+    #[test]
+    fn breaker_trips_above_the_limit_and_deletes_none() {
+        let s = DecideSettings {
+            max_deletes_per_run: 2,
+            ..settings(Action::Delete)
+        };
+        let at_limit = run(
+            &[verdict(true, false, true), verdict(true, false, true)],
+            false,
+            s,
+        );
+        assert!(!at_limit.breaker_tripped);
+        assert!(at_limit
+            .decisions
+            .iter()
+            .all(|d| *d == Decision::Execute(Write::Delete)));
+        let over = run(&vec![verdict(true, false, true); 3], false, s);
+        assert!(over.breaker_tripped);
+        assert_eq!(over.planned_deletes, 3);
+        assert!(over
+            .decisions
+            .iter()
+            .all(|d| *d == Decision::Withhold(Write::Delete, ActionTaken::Breaker)));
+        // Zero allowed means every delete trips the breaker.
+        let zero = run(
+            &[verdict(true, false, true)],
+            false,
+            DecideSettings {
+                max_deletes_per_run: 0,
+                ..s
+            },
+        );
+        assert!(zero.breaker_tripped);
+    }
+}

@@ -1,0 +1,493 @@
+//! The lock model: turns one raw lock-table item into exactly one of a
+//! Terraform/OpenTofu lock, a digest item, or an unreadable item with the
+//! reason why. Pure code over plain data, no AWS types, so it can be tested
+//! exhaustively and fuzzed.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How far in the future a lock's `Created` may lie before we distrust it.
+/// Runners' clocks drift a little; a lock "created" an hour from now is a
+/// broken clock or a forged item and must never be judged stale.
+pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::minutes(5);
+
+/// Hash key of Terraform's lock table.
+pub const LOCK_ID_ATTR: &str = "LockID";
+/// Attribute holding the LockInfo JSON.
+pub const INFO_ATTR: &str = "Info";
+/// Suffix of the digest items Terraform keeps beside each lock.
+pub const DIGEST_SUFFIX: &str = "-md5";
+/// Workspace key prefix Terraform's S3 backend uses by default.
+const DEFAULT_WORKSPACE_PREFIX: &str = "env:";
+
+/// A DynamoDB attribute value reduced to what the model needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrValue {
+    /// String (`S`).
+    S(String),
+    /// Number (`N`), kept as its decimal text.
+    N(String),
+    /// Any other type; the string names it (e.g. `"M"`, `"BOOL"`).
+    Other(&'static str),
+}
+
+impl AttrValue {
+    /// DynamoDB's short type name, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            AttrValue::S(_) => "S",
+            AttrValue::N(_) => "N",
+            AttrValue::Other(t) => t,
+        }
+    }
+}
+
+/// One item as read from a lock table.
+pub type RawItem = BTreeMap<String, AttrValue>;
+
+/// The LockInfo JSON Terraform and OpenTofu write. Unknown fields are ignored;
+/// missing string fields read as empty. `Created` is checked separately.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct LockInfoJson {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "Operation")]
+    operation: String,
+    #[serde(rename = "Info")]
+    info: String,
+    #[serde(rename = "Who")]
+    who: String,
+    #[serde(rename = "Version")]
+    version: String,
+    #[serde(rename = "Created")]
+    created: Option<String>,
+    #[serde(rename = "Path")]
+    path: String,
+}
+
+/// A readable lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lock {
+    /// Where the lock lives (table name, or bucket for lockfiles).
+    pub source: String,
+    /// The item's `LockID` (`<bucket>/<key>`), or the lockfile's object key.
+    pub lock_key: String,
+    /// `Info.ID`: what `terraform force-unlock` takes.
+    pub id: String,
+    pub operation: String,
+    /// `Info.Info`: free text some tools put there.
+    pub info_text: String,
+    pub who: String,
+    pub version: String,
+    pub created: DateTime<Utc>,
+    pub path: String,
+    /// Workspace name when the key is `<bucket>/env:/<ws>/<key>`.
+    pub workspace: Option<String>,
+    /// The exact `Info` string as read: the condition of every write.
+    pub raw_info: String,
+    /// The TTL attribute's value (epoch seconds) if the item already has one.
+    pub expires_at: Option<i64>,
+}
+
+/// An item that is not a lock and not a digest, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    pub source: String,
+    /// The `LockID` if the item has a string one.
+    pub lock_key: Option<String>,
+    pub reason: String,
+}
+
+/// What one item is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Lock(Lock),
+    /// A `-md5` digest item; carries its `LockID`.
+    Digest(String),
+    Unreadable(Unreadable),
+}
+
+/// Classify one lock-table item. `ttl_attribute` names the TTL attribute so
+/// the lock records whether it already has one; `now` bounds `Created`.
+pub fn parse_item(source: &str, item: &RawItem, ttl_attribute: &str, now: DateTime<Utc>) -> Item {
+    let lock_key = match item.get(LOCK_ID_ATTR) {
+        Some(AttrValue::S(s)) => s.clone(),
+        Some(other) => {
+            return unreadable(
+                source,
+                None,
+                format!("LockID is of type {}, expected a string", other.type_name()),
+            )
+        }
+        None => return unreadable(source, None, "no LockID attribute".to_string()),
+    };
+    // Digest items sit beside every state; they are never locks, whatever they hold.
+    if lock_key.ends_with(DIGEST_SUFFIX) {
+        return Item::Digest(lock_key);
+    }
+    let raw_info = match item.get(INFO_ATTR) {
+        Some(AttrValue::S(s)) => s.clone(),
+        Some(other) => {
+            return unreadable(
+                source,
+                Some(lock_key),
+                format!("Info is of type {}, expected a string", other.type_name()),
+            )
+        }
+        None => return unreadable(source, Some(lock_key), "no Info attribute".to_string()),
+    };
+    let expires_at = match item.get(ttl_attribute) {
+        Some(AttrValue::N(n)) => n.parse::<f64>().ok().map(|v| v as i64),
+        _ => None,
+    };
+    match parse_lock_info(source, &lock_key, &raw_info, now) {
+        Ok(mut lock) => {
+            lock.expires_at = expires_at;
+            Item::Lock(lock)
+        }
+        Err(reason) => unreadable(source, Some(lock_key), reason),
+    }
+}
+
+/// Parse a LockInfo JSON document (a table item's `Info`, or a lockfile's
+/// body) into a lock, or the reason it is not one.
+pub fn parse_lock_info(
+    source: &str,
+    lock_key: &str,
+    raw_info: &str,
+    now: DateTime<Utc>,
+) -> Result<Lock, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(raw_info).map_err(|e| format!("Info is not JSON: {e}"))?;
+    if !value.is_object() {
+        return Err("Info is JSON but not an object".to_string());
+    }
+    let json: LockInfoJson = serde_json::from_value(value)
+        .map_err(|e| format!("Info has a field of the wrong type: {e}"))?;
+    let created_text = json
+        .created
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| "Info has no Created timestamp".to_string())?;
+    let created = DateTime::parse_from_rfc3339(created_text)
+        .map_err(|e| format!("Info.Created {created_text:?} is not an RFC 3339 timestamp: {e}"))?
+        .with_timezone(&Utc);
+    if created > now + CLOCK_SKEW_ALLOWANCE {
+        return Err(format!(
+            "Info.Created {created_text} is in the future (now {}); clock skew or a forged item",
+            now.to_rfc3339()
+        ));
+    }
+    Ok(Lock {
+        source: source.to_string(),
+        lock_key: lock_key.to_string(),
+        workspace: workspace_of(lock_key),
+        id: json.id,
+        operation: json.operation,
+        info_text: json.info,
+        who: json.who,
+        version: json.version,
+        created,
+        path: json.path,
+        raw_info: raw_info.to_string(),
+        expires_at: None,
+    })
+}
+
+/// The workspace in a `<bucket>/env:/<ws>/<key>` lock key (default
+/// `workspace_key_prefix`). Custom prefixes cannot be told apart from
+/// ordinary key paths, so they are not recognised.
+pub fn workspace_of(lock_key: &str) -> Option<String> {
+    let mut parts = lock_key.splitn(4, '/');
+    let _bucket = parts.next()?;
+    if parts.next()? != DEFAULT_WORKSPACE_PREFIX {
+        return None;
+    }
+    let ws = parts.next()?;
+    // A key must follow the workspace name.
+    parts.next().filter(|k| !k.is_empty())?;
+    (!ws.is_empty()).then(|| ws.to_string())
+}
+
+fn unreadable(source: &str, lock_key: Option<String>, reason: String) -> Item {
+    Item::Unreadable(Unreadable {
+        source: source.to_string(),
+        lock_key,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+    }
+
+    fn item(pairs: &[(&str, AttrValue)]) -> RawItem {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn s(v: &str) -> AttrValue {
+        AttrValue::S(v.to_string())
+    }
+
+    fn lock_item(lock_id: &str, info: &str) -> RawItem {
+        item(&[("LockID", s(lock_id)), ("Info", s(info))])
+    }
+
+    fn expect_lock(item: Item) -> Lock {
+        match item {
+            Item::Lock(l) => l,
+            other => panic!("expected a lock, got {other:?}"),
+        }
+    }
+
+    fn expect_unreadable(item: Item) -> String {
+        match item {
+            Item::Unreadable(u) => u.reason,
+            other => panic!("expected unreadable, got {other:?}"),
+        }
+    }
+
+    /// Verbatim from Terraform 1.15.5 on this machine (DESIGN.md §1).
+    const TF_1_15: &str = r#"{"ID":"db4f693e-8b1b-8e4c-d741-a4c77006cd79","Operation":"OperationTypeApply","Info":"","Who":"root@vm","Version":"1.15.5","Created":"2026-11-26T11:19:00.883491576Z","Path":"tfstate/prod/terraform.tfstate"}"#;
+    /// Terraform 0.12 shape: same fields, microsecond fraction.
+    const TF_0_12: &str = r#"{"ID":"5f4c1a4e-7c61-2b1e-5b9a-0f0b1d2c3e4f","Operation":"OperationTypeApply","Info":"","Who":"ci@runner-7","Version":"0.12.31","Created":"2021-03-01T10:00:00.123456Z","Path":"tfstate/legacy/terraform.tfstate"}"#;
+    /// OpenTofu 1.10: same names, plan operation.
+    const TOFU: &str = r#"{"ID":"0b0e4a55-2a8f-4c7e-9f8e-1b0d2c3e4f50","Operation":"OperationTypePlan","Info":"","Who":"runner@gha","Version":"1.10.2","Created":"2026-11-26T09:00:00.5Z","Path":"tfstate/tofu/terraform.tfstate"}"#;
+
+    #[test]
+    fn parses_real_terraform_1_15_item() {
+        let lock = expect_lock(parse_item(
+            "locks",
+            &lock_item("tfstate/prod/terraform.tfstate", TF_1_15),
+            "ExpiresAt",
+            now(),
+        ));
+        assert_eq!(lock.id, "db4f693e-8b1b-8e4c-d741-a4c77006cd79");
+        assert_eq!(lock.operation, "OperationTypeApply");
+        assert_eq!(lock.who, "root@vm");
+        assert_eq!(lock.version, "1.15.5");
+        assert_eq!(lock.path, "tfstate/prod/terraform.tfstate");
+        assert_eq!(lock.raw_info, TF_1_15, "the exact Info string is kept");
+        assert_eq!(
+            lock.created,
+            Utc.with_ymd_and_hms(2026, 11, 26, 11, 19, 0).unwrap()
+                + Duration::nanoseconds(883_491_576)
+        );
+        assert_eq!(lock.workspace, None);
+        assert_eq!(lock.expires_at, None);
+    }
+
+    #[test]
+    fn parses_terraform_0_12_and_opentofu() {
+        let old = expect_lock(parse_item(
+            "t",
+            &lock_item("tfstate/legacy/terraform.tfstate", TF_0_12),
+            "ExpiresAt",
+            now(),
+        ));
+        assert_eq!(old.version, "0.12.31");
+        let tofu = expect_lock(parse_item(
+            "t",
+            &lock_item("tfstate/tofu/terraform.tfstate", TOFU),
+            "ExpiresAt",
+            now(),
+        ));
+        assert_eq!(tofu.operation, "OperationTypePlan");
+        assert_eq!(tofu.created.timestamp_subsec_millis(), 500);
+    }
+
+    #[test]
+    fn accepts_zero_to_nine_fraction_digits_and_offsets() {
+        for created in [
+            "2026-11-26T10:00:00Z",
+            "2026-11-26T10:00:00.1Z",
+            "2026-11-26T10:00:00.123Z",
+            "2026-11-26T10:00:00.123456Z",
+            "2026-11-26T10:00:00.123456789Z",
+            "2026-11-26T11:00:00+01:00",
+            "2026-11-26T05:30:00.5-04:30",
+        ] {
+            let info = format!(r#"{{"ID":"x","Created":"{created}"}}"#);
+            let lock = expect_lock(parse_item(
+                "t",
+                &lock_item("b/k", &info),
+                "ExpiresAt",
+                now(),
+            ));
+            assert_eq!(
+                lock.created.timestamp(),
+                Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0)
+                    .unwrap()
+                    .timestamp(),
+                "{created}"
+            );
+        }
+    }
+
+    #[test]
+    fn accepts_unknown_fields() {
+        let info =
+            r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Future":{"a":[1,2]},"Extra":true}"#;
+        expect_lock(parse_item("t", &lock_item("b/k", info), "ExpiresAt", now()));
+    }
+
+    #[test]
+    fn digest_items_with_and_without_digest_attribute() {
+        let with = item(&[
+            ("LockID", s("tfstate/prod/terraform.tfstate-md5")),
+            ("Digest", s("0cc175b9c0f1b6a831c399e269772661")),
+        ]);
+        assert_eq!(
+            parse_item("t", &with, "ExpiresAt", now()),
+            Item::Digest("tfstate/prod/terraform.tfstate-md5".into())
+        );
+        // Terragrunt's backend migrate writes -md5 items without Digest.
+        let without = item(&[("LockID", s("tfstate/x-md5"))]);
+        assert!(matches!(
+            parse_item("t", &without, "ExpiresAt", now()),
+            Item::Digest(_)
+        ));
+        // Even a digest key holding something lock-shaped is a digest: never touched.
+        let lockish = lock_item("tfstate/x-md5", TF_1_15);
+        assert!(matches!(
+            parse_item("t", &lockish, "ExpiresAt", now()),
+            Item::Digest(_)
+        ));
+    }
+
+    #[test]
+    fn workspaces() {
+        let lock = expect_lock(parse_item(
+            "t",
+            &lock_item("tfstate/env:/staging/net/terraform.tfstate", TF_1_15),
+            "ExpiresAt",
+            now(),
+        ));
+        assert_eq!(lock.workspace.as_deref(), Some("staging"));
+        assert_eq!(
+            workspace_of("tfstate/env:/dev/terraform.tfstate").as_deref(),
+            Some("dev")
+        );
+        assert_eq!(workspace_of("tfstate/prod/terraform.tfstate"), None);
+        assert_eq!(workspace_of("tfstate/env:/dev"), None);
+        assert_eq!(workspace_of("tfstate/env://k"), None);
+        assert_eq!(workspace_of("env:"), None);
+    }
+
+    #[test]
+    fn malformed_items_are_unreadable_with_reason() {
+        let cases: Vec<(RawItem, &str)> = vec![
+            (item(&[("Info", s(TF_1_15))]), "no LockID"),
+            (
+                item(&[("LockID", AttrValue::N("1".into())), ("Info", s(TF_1_15))]),
+                "LockID is of type N",
+            ),
+            (item(&[("LockID", s("b/k"))]), "no Info"),
+            (
+                item(&[("LockID", s("b/k")), ("Info", AttrValue::Other("M"))]),
+                "Info is of type M",
+            ),
+            (lock_item("b/k", "not json"), "not JSON"),
+            (lock_item("b/k", "[1,2]"), "not an object"),
+            (lock_item("b/k", r#"{"ID":"x"}"#), "no Created"),
+            (lock_item("b/k", r#"{"ID":"x","Created":""}"#), "no Created"),
+            (
+                lock_item("b/k", r#"{"ID":"x","Created":"yesterday"}"#),
+                "not an RFC 3339",
+            ),
+            (
+                lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26 10:00:00"}"#),
+                "not an RFC 3339",
+            ),
+            (
+                lock_item("b/k", r#"{"ID":"x","Created":12345}"#),
+                "wrong type",
+            ),
+            (
+                lock_item("b/k", r#"{"ID":7,"Created":"2026-11-26T10:00:00Z"}"#),
+                "wrong type",
+            ),
+            (
+                lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T13:00:00Z"}"#),
+                "in the future",
+            ),
+        ];
+        for (it, want) in cases {
+            let reason = expect_unreadable(parse_item("t", &it, "ExpiresAt", now()));
+            assert!(
+                reason.contains(want),
+                "reason {reason:?} should contain {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn small_clock_skew_is_tolerated() {
+        let info = r#"{"ID":"x","Created":"2026-11-26T12:04:00Z"}"#;
+        expect_lock(parse_item("t", &lock_item("b/k", info), "ExpiresAt", now()));
+    }
+
+    #[test]
+    fn records_existing_ttl_attribute() {
+        let mut it = lock_item("b/k", TF_1_15);
+        it.insert("ExpiresAt".into(), AttrValue::N("1790000000".into()));
+        assert_eq!(
+            expect_lock(parse_item("t", &it, "ExpiresAt", now())).expires_at,
+            Some(1_790_000_000)
+        );
+        assert_eq!(
+            expect_lock(parse_item("t", &it, "OtherTtl", now())).expires_at,
+            None
+        );
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn attr() -> impl Strategy<Value = AttrValue> {
+            prop_oneof![
+                any::<String>().prop_map(AttrValue::S),
+                any::<String>().prop_map(AttrValue::N),
+                Just(AttrValue::Other("M")),
+                Just(AttrValue::Other("BOOL")),
+            ]
+        }
+
+        fn info_like() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                (any::<String>(), any::<String>(), any::<String>()).prop_map(|(id, who, created)| {
+                    serde_json::json!({"ID": id, "Who": who, "Created": created}).to_string()
+                }),
+                "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,12})?(Z|[+-][0-9]{2}:[0-9]{2})"
+                    .prop_map(|c| format!(r#"{{"ID":"x","Created":"{c}"}}"#)),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn no_info_string_panics(info in info_like(), key in any::<String>()) {
+                let _ = parse_item("t", &lock_item(&key, &info), "ExpiresAt", now());
+            }
+
+            #[test]
+            fn no_item_shape_panics(map in proptest::collection::btree_map(
+                prop_oneof![Just("LockID".to_string()), Just("Info".to_string()), Just("ExpiresAt".to_string()), any::<String>()],
+                attr(), 0..5)) {
+                let _ = parse_item("t", &map, "ExpiresAt", now());
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The staleness policy: which window applies to a lock, whether it is stale,
+//! excluded, or old enough to delete. Pure functions over plain data.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+
+use crate::model::Lock;
+
+/// A per-path stale window: the first override whose glob matches the lock
+/// key wins.
+#[derive(Debug, Clone)]
+pub struct Override {
+    pub pattern: String,
+    matcher: GlobMatcher,
+    pub window: Duration,
+}
+
+impl Override {
+    pub fn new(pattern: &str, window: Duration) -> Result<Self, globset::Error> {
+        Ok(Override {
+            pattern: pattern.to_string(),
+            matcher: Glob::new(pattern)?.compile_matcher(),
+            window,
+        })
+    }
+}
+
+/// Compiled exclusion globs.
+#[derive(Debug, Clone)]
+pub struct Exclusions {
+    pub patterns: Vec<String>,
+    set: GlobSet,
+}
+
+impl Exclusions {
+    pub fn new(patterns: &[String]) -> Result<Self, globset::Error> {
+        let mut builder = GlobSetBuilder::new();
+        for p in patterns {
+            builder.add(Glob::new(p)?);
+        }
+        Ok(Exclusions {
+            patterns: patterns.to_vec(),
+            set: builder.build()?,
+        })
+    }
+
+    pub fn none() -> Self {
+        Exclusions {
+            patterns: Vec::new(),
+            set: GlobSet::empty(),
+        }
+    }
+
+    pub fn is_excluded(&self, lock_key: &str) -> bool {
+        self.set.is_match(lock_key)
+    }
+}
+
+/// Thresholds and exclusions. Config guarantees `delete_after` is at least
+/// every stale window.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub stale_after: Duration,
+    pub overrides: Vec<Override>,
+    pub exclusions: Exclusions,
+    pub delete_after: Option<Duration>,
+}
+
+/// What the policy says about one lock at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// Age in whole seconds; a lock "created" slightly in the future is 0.
+    pub age_seconds: u64,
+    /// The stale window that applies.
+    pub window_seconds: u64,
+    /// `STALE_AFTER` or the override pattern that set the window.
+    pub window_source: String,
+    pub stale: bool,
+    pub excluded: bool,
+    /// Old enough for `ACTION=delete` (never true without `DELETE_AFTER`).
+    pub delete_due: bool,
+}
+
+impl Policy {
+    /// The window that applies to a lock key and where it came from.
+    pub fn window_for(&self, lock_key: &str) -> (Duration, &str) {
+        self.overrides
+            .iter()
+            .find(|o| o.matcher.is_match(lock_key))
+            .map(|o| (o.window, o.pattern.as_str()))
+            .unwrap_or((self.stale_after, "STALE_AFTER"))
+    }
+
+    /// Every window any lock can get: the default and each override.
+    pub fn all_windows(&self) -> impl Iterator<Item = Duration> + '_ {
+        std::iter::once(self.stale_after).chain(self.overrides.iter().map(|o| o.window))
+    }
+
+    pub fn classify(&self, lock: &Lock, now: DateTime<Utc>) -> Verdict {
+        let age_seconds = age_seconds(lock.created, now);
+        let (window, source) = self.window_for(&lock.lock_key);
+        let stale = age_seconds >= window.as_secs();
+        let delete_due = stale
+            && self
+                .delete_after
+                .is_some_and(|d| age_seconds >= d.as_secs().max(window.as_secs()));
+        Verdict {
+            age_seconds,
+            window_seconds: window.as_secs(),
+            window_source: source.to_string(),
+            stale,
+            excluded: self.exclusions.is_excluded(&lock.lock_key),
+            delete_due,
+        }
+    }
+}
+
+/// Whole seconds from `created` to `now`, never negative.
+pub fn age_seconds(created: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    (now - created).num_seconds().max(0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn lock(key: &str, created: DateTime<Utc>) -> Lock {
+        Lock {
+            source: "t".into(),
+            lock_key: key.into(),
+            id: "id".into(),
+            operation: "OperationTypeApply".into(),
+            info_text: String::new(),
+            who: "w".into(),
+            version: "1.15.5".into(),
+            created,
+            path: key.into(),
+            workspace: None,
+            raw_info: "{}".into(),
+            expires_at: None,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+    }
+
+    fn hours(h: u64) -> Duration {
+        Duration::from_secs(h * 3600)
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            stale_after: hours(2),
+            overrides: vec![
+                Override::new("tfstate/prod/*", hours(6)).unwrap(),
+                Override::new("*/sandbox/*", Duration::from_secs(30 * 60)).unwrap(),
+            ],
+            exclusions: Exclusions::new(&["tfstate/pinned/*".to_string()]).unwrap(),
+            delete_after: Some(hours(8)),
+        }
+    }
+
+    #[test]
+    fn default_window_applies_and_boundary_is_stale() {
+        let p = policy();
+        let v = p.classify(
+            &lock("tfstate/app/terraform.tfstate", now() - hours(2)),
+            now(),
+        );
+        assert!(v.stale);
+        assert_eq!(v.window_source, "STALE_AFTER");
+        let v = p.classify(
+            &lock(
+                "tfstate/app/terraform.tfstate",
+                now() - hours(2) + Duration::from_secs(1),
+            ),
+            now(),
+        );
+        assert!(!v.stale, "one second younger than the window is not stale");
+    }
+
+    #[test]
+    fn first_matching_override_wins() {
+        let p = policy();
+        let prod = p.classify(
+            &lock("tfstate/prod/net/terraform.tfstate", now() - hours(5)),
+            now(),
+        );
+        assert!(!prod.stale, "prod gets 6h");
+        assert_eq!(prod.window_source, "tfstate/prod/*");
+        let sandbox = p.classify(
+            &lock(
+                "tfstate/sandbox/x.tfstate",
+                now() - Duration::from_secs(31 * 60),
+            ),
+            now(),
+        );
+        assert!(sandbox.stale);
+        assert_eq!(sandbox.window_seconds, 1800);
+        // Both patterns match: the first listed wins.
+        let both = p.classify(&lock("tfstate/prod/sandbox/x", now() - hours(1)), now());
+        assert_eq!(both.window_source, "tfstate/prod/*");
+        assert!(!both.stale);
+    }
+
+    #[test]
+    fn exclusions_are_reported_not_hidden() {
+        let v = policy().classify(
+            &lock("tfstate/pinned/terraform.tfstate", now() - hours(100)),
+            now(),
+        );
+        assert!(v.excluded);
+        assert!(v.stale, "an excluded lock is still reported as stale");
+    }
+
+    #[test]
+    fn delete_needs_delete_after_and_the_window() {
+        let p = policy();
+        assert!(
+            !p.classify(&lock("tfstate/app/t", now() - hours(7)), now())
+                .delete_due
+        );
+        assert!(
+            p.classify(&lock("tfstate/app/t", now() - hours(8)), now())
+                .delete_due
+        );
+        let no_delete = Policy {
+            delete_after: None,
+            ..policy()
+        };
+        assert!(
+            !no_delete
+                .classify(&lock("tfstate/app/t", now() - hours(100)), now())
+                .delete_due
+        );
+        // Even if DELETE_AFTER were shorter than a window, the window still guards.
+        let short = Policy {
+            delete_after: Some(hours(1)),
+            ..policy()
+        };
+        assert!(
+            !short
+                .classify(&lock("tfstate/prod/t", now() - hours(5)), now())
+                .delete_due
+        );
+    }
+
+    #[test]
+    fn future_created_within_skew_is_age_zero_and_fresh() {
+        let v = policy().classify(
+            &lock("tfstate/app/t", now() + Duration::from_secs(60)),
+            now(),
+        );
+        assert_eq!(v.age_seconds, 0);
+        assert!(!v.stale);
+    }
+}
