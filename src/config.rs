@@ -22,7 +22,7 @@ pub struct Variable {
 
 /// Every variable the reaper reads, in README order.
 pub const VARIABLES: &[Variable] = &[
-    Variable { name: "LOCK_TABLES", default: "", meaning: "Comma-separated DynamoDB lock tables to scan (required unless `LOCK_BUCKETS` is set)." },
+    Variable { name: "LOCK_TABLES", default: "", meaning: "Comma-separated DynamoDB lock tables to scan (required)." },
     Variable { name: "STALE_AFTER", default: "2h", meaning: "Apply window: a lock older than this is stale (alerted on, eligible for action)." },
     Variable { name: "STALE_AFTER_OVERRIDES", default: "", meaning: "Per-path windows, `glob=duration` pairs over LockID, first match wins, e.g. `tfstate/prod/*=6h,*/sandbox/*=30m`. `*` also matches `/`." },
     Variable { name: "EXCLUDE", default: "", meaning: "Comma-separated globs over LockID: matching locks are reported but never written to." },

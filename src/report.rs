@@ -195,7 +195,7 @@ pub fn render_lock_table<'a>(locks: impl Iterator<Item = &'a LockReport>) -> Str
     }
     let mut out = String::new();
     let line = |out: &mut String, cells: &[&str]| {
-        out.push_str(" ");
+        out.push(' ');
         for (cell, w) in cells.iter().zip(widths) {
             let _ = write!(out, " {cell:<w$}");
         }

