@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::alerts::Severity;
+use crate::notify::Secret;
 use crate::policy::{Exclusions, Override, Policy};
 
 /// One environment variable the reaper reads.
@@ -36,6 +38,13 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "RUN_BUDGET", default: "50s", meaning: "Lambda only: time budget when the invocation deadline is unknown (local emulators send one in 1970)." },
     Variable { name: "METRICS_NAMESPACE", default: "TerraformLocks", meaning: "CloudWatch namespace of the metrics." },
     Variable { name: "METRICS_SINK", default: "emf (Lambda), none (CLI)", meaning: "`emf` (Embedded Metric Format lines on stdout), `api` (PutMetricData) or `none`." },
+    Variable { name: "SNS_TOPIC_ARN", default: "", meaning: "Publish alerts to this SNS topic (subject, plain-text body, attributes `event`, `severity`, `kind`, `alert_key`, `table`, `lock_id`)." },
+    Variable { name: "PAGERDUTY_ROUTING_KEY_SECRET_ARN", default: "", meaning: "Secrets Manager secret holding the PagerDuty Events v2 routing key, bare or as `{\"routing_key\": \"...\"}`; read once per container." },
+    Variable { name: "PAGERDUTY_ROUTING_KEY", default: "", meaning: "The routing key itself, for local use (prefer the secret in AWS). Set one of the two, not both." },
+    Variable { name: "PAGERDUTY_EVENTS_URL", default: "https://events.pagerduty.com", meaning: "PagerDuty Events API base URL (`/v2/enqueue` and `/v2/change/enqueue` are appended)." },
+    Variable { name: "PAGERDUTY_SEVERITY", default: "warning", meaning: "Severity of a stale-lock alert: `critical`, `error`, `warning` or `info`. A lock past `DELETE_AFTER` that is still there is always `critical`." },
+    Variable { name: "NOTIFY_STATE_TABLE", default: "", meaning: "DynamoDB table (hash key `AlertKey` (S), TTL on `ExpiresAt`) that makes alerts notify once and resolve; without it the reaper is stateless." },
+    Variable { name: "RENOTIFY_AFTER", default: "", meaning: "With a state table: re-send an open alert as a reminder this long after it was last sent. Unset: never remind." },
 ];
 
 /// What to do with stale locks.
@@ -80,6 +89,32 @@ pub struct Config {
     pub run_budget: Duration,
     pub metrics_namespace: String,
     pub metrics_sink: MetricsSinkKind,
+    pub notify: NotifyConfig,
+}
+
+/// Where the PagerDuty routing key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoutingKeySource {
+    Plain(Secret),
+    /// Read from Secrets Manager by the entrypoint, once per container.
+    SecretArn(String),
+}
+
+/// PagerDuty settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagerDutyConfig {
+    pub routing_key: RoutingKeySource,
+    pub events_url: String,
+}
+
+/// Notification settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    pub sns_topic_arn: Option<String>,
+    pub pagerduty: Option<PagerDutyConfig>,
+    pub severity: Severity,
+    pub state_table: Option<String>,
+    pub renotify_after: Option<Duration>,
 }
 
 /// One bad variable.
@@ -359,6 +394,8 @@ impl Config {
             ],
         );
 
+        let notify = notify_config(&mut r);
+
         if !r.problems.is_empty() {
             return Err(ConfigError {
                 problems: r.problems,
@@ -376,8 +413,114 @@ impl Config {
             run_budget,
             metrics_namespace,
             metrics_sink,
+            notify,
         })
     }
+}
+
+fn notify_config(r: &mut Reader<'_>) -> NotifyConfig {
+    let sns_topic_arn = r.get("SNS_TOPIC_ARN").map(str::to_string);
+    if let Some(arn) = &sns_topic_arn {
+        if !valid_arn(arn, "sns", None) {
+            r.problem(
+                "SNS_TOPIC_ARN",
+                arn,
+                "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:terraform-locks",
+            );
+        }
+    }
+    let plain = r.get("PAGERDUTY_ROUTING_KEY");
+    let secret_arn = r.get("PAGERDUTY_ROUTING_KEY_SECRET_ARN");
+    if let Some(arn) = secret_arn {
+        if !valid_arn(arn, "secretsmanager", Some("secret")) {
+            r.problem(
+                "PAGERDUTY_ROUTING_KEY_SECRET_ARN",
+                arn,
+                "a Secrets Manager secret ARN such as arn:aws:secretsmanager:us-east-1:123456789012:secret:pagerduty-AbCdEf",
+            );
+        }
+    }
+    let routing_key = match (plain, secret_arn) {
+        (Some(_), Some(_)) => {
+            r.problem(
+                "PAGERDUTY_ROUTING_KEY",
+                "<redacted>",
+                "unset when PAGERDUTY_ROUTING_KEY_SECRET_ARN is set (use one of the two)",
+            );
+            None
+        }
+        (Some(key), None) => Some(RoutingKeySource::Plain(Secret::new(key))),
+        (None, Some(arn)) => Some(RoutingKeySource::SecretArn(arn.to_string())),
+        (None, None) => None,
+    };
+    let events_url = r
+        .get("PAGERDUTY_EVENTS_URL")
+        .unwrap_or("https://events.pagerduty.com")
+        .to_string();
+    let url_ok = reqwest::Url::parse(&events_url).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none()
+    });
+    if !url_ok {
+        r.problem(
+            "PAGERDUTY_EVENTS_URL",
+            &events_url,
+            "an http(s) base URL such as https://events.pagerduty.com",
+        );
+    }
+    let severity = r.choice(
+        "PAGERDUTY_SEVERITY",
+        Severity::Warning,
+        &[
+            ("critical", Severity::Critical),
+            ("error", Severity::Error),
+            ("warning", Severity::Warning),
+            ("info", Severity::Info),
+        ],
+    );
+    let state_table = r.get("NOTIFY_STATE_TABLE").map(str::to_string);
+    if let Some(t) = &state_table {
+        if !valid_table_name(t) {
+            r.problem(
+                "NOTIFY_STATE_TABLE",
+                t,
+                "a DynamoDB table name of 3-255 characters from a-z, A-Z, 0-9, _ - .",
+            );
+        }
+    }
+    let renotify_after = r.duration("RENOTIFY_AFTER");
+    NotifyConfig {
+        sns_topic_arn,
+        pagerduty: routing_key.map(|routing_key| PagerDutyConfig {
+            routing_key,
+            events_url,
+        }),
+        severity,
+        state_table,
+        renotify_after,
+    }
+}
+
+/// `arn:<partition>:<service>:<region>:<12-digit account>:<resource>`, where
+/// the resource starts with `<resource_type>:` when one is given.
+fn valid_arn(arn: &str, service: &str, resource_type: Option<&str>) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, svc, region, account, resource] = parts[..] else {
+        return false;
+    };
+    let resource_ok = match resource_type {
+        Some(t) => resource
+            .strip_prefix(t)
+            .and_then(|r| r.strip_prefix(':'))
+            .is_some_and(|n| !n.is_empty()),
+        None => !resource.is_empty() && !resource.contains(':'),
+    };
+    prefix == "arn"
+        && partition.starts_with("aws")
+        && svc == service
+        && !region.is_empty()
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && resource_ok
 }
 
 /// `DELETE_AFTER`/`TTL_AFTER`: required by their action, and never shorter
@@ -572,6 +715,97 @@ mod tests {
         let names: Vec<&str> = err.problems.iter().map(|p| p.variable.as_str()).collect();
         assert_eq!(names, vec!["DELETE_AFTER", "TTL_AFTER"]);
         assert!(err.problems[0].expected.contains("6h"));
+    }
+
+    #[test]
+    fn notification_settings() {
+        let c = Config::from_vars(
+            &vars(&[
+                ("LOCK_TABLES", "locks"),
+                (
+                    "SNS_TOPIC_ARN",
+                    "arn:aws:sns:us-east-1:123456789012:terraform-locks",
+                ),
+                (
+                    "PAGERDUTY_ROUTING_KEY_SECRET_ARN",
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:pd-AbCdEf",
+                ),
+                ("PAGERDUTY_SEVERITY", "critical"),
+                ("NOTIFY_STATE_TABLE", "tf-lock-reaper-alerts"),
+                ("RENOTIFY_AFTER", "4h"),
+            ]),
+            cli(),
+        )
+        .unwrap();
+        let n = c.notify;
+        assert_eq!(n.severity, Severity::Critical);
+        let pd = n.pagerduty.unwrap();
+        assert_eq!(pd.events_url, "https://events.pagerduty.com");
+        assert!(matches!(pd.routing_key, RoutingKeySource::SecretArn(_)));
+        assert_eq!(n.renotify_after, Some(Duration::from_secs(4 * 3600)));
+    }
+
+    #[test]
+    fn bad_notification_settings_are_named_and_the_key_is_never_echoed() {
+        let err = Config::from_vars(
+            &vars(&[
+                ("LOCK_TABLES", "locks"),
+                ("SNS_TOPIC_ARN", "arn:aws:sqs:us-east-1:123456789012:q"),
+                ("PAGERDUTY_ROUTING_KEY", "R0UTINGKEYSECRET"),
+                ("PAGERDUTY_ROUTING_KEY_SECRET_ARN", "not-an-arn"),
+                ("PAGERDUTY_EVENTS_URL", "ftp://x"),
+                ("PAGERDUTY_SEVERITY", "loud"),
+                ("NOTIFY_STATE_TABLE", "x"),
+                ("RENOTIFY_AFTER", "often"),
+            ]),
+            cli(),
+        )
+        .unwrap_err();
+        let names: Vec<&str> = err.problems.iter().map(|p| p.variable.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "SNS_TOPIC_ARN",
+                "PAGERDUTY_ROUTING_KEY_SECRET_ARN",
+                "PAGERDUTY_ROUTING_KEY",
+                "PAGERDUTY_EVENTS_URL",
+                "PAGERDUTY_SEVERITY",
+                "NOTIFY_STATE_TABLE",
+                "RENOTIFY_AFTER"
+            ]
+        );
+        assert!(!err.to_string().contains("R0UTINGKEYSECRET"));
+        assert!(!format!("{err:?}").contains("R0UTINGKEYSECRET"));
+    }
+
+    #[test]
+    fn arns() {
+        assert!(valid_arn(
+            "arn:aws:sns:eu-west-1:123456789012:t",
+            "sns",
+            None
+        ));
+        assert!(valid_arn(
+            "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t.fifo",
+            "sns",
+            None
+        ));
+        assert!(!valid_arn("arn:aws:sns:eu-west-1:12345:t", "sns", None));
+        assert!(!valid_arn(
+            "arn:aws:sns:eu-west-1:123456789012:",
+            "sns",
+            None
+        ));
+        assert!(valid_arn(
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pd-Ab12Cd",
+            "secretsmanager",
+            Some("secret")
+        ));
+        assert!(!valid_arn(
+            "arn:aws:secretsmanager:eu-west-1:123456789012:pd",
+            "secretsmanager",
+            Some("secret")
+        ));
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub struct MetricSet {
     pub values: Vec<(&'static str, f64, Unit)>,
 }
 
-/// Per-table metrics plus run-wide ones (`RunDurationMs`, no dimension).
+/// Per-table metrics plus run-wide ones (`RunDurationMs`, `AlertsSent`,
+/// `AlertErrors`; no dimension).
 pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
     let mut sets: Vec<MetricSet> = report
         .tables

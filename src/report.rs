@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::config::Action;
 use crate::decide::ActionTaken;
 use crate::model::{Lock, Unreadable};
+use crate::notify::NotificationRecord;
 use crate::policy::Verdict;
 
 /// The whole run.
@@ -27,6 +28,10 @@ pub struct RunReport {
     /// Deletes the policy asked for, before breaker and dry run.
     pub planned_deletes: usize,
     pub tables: Vec<TableReport>,
+    /// Every notification attempted, with its outcome.
+    pub notifications: Vec<NotificationRecord>,
+    pub alerts_sent: usize,
+    pub alert_errors: usize,
 }
 
 /// One lock table.
@@ -148,6 +153,28 @@ impl RunReport {
                     "  UNREADABLE {}: {}",
                     u.lock_key.as_deref().unwrap_or("<no LockID>"),
                     u.reason
+                );
+            }
+        }
+        if !self.notifications.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nnotifications: {} sent, {} failed",
+                self.alerts_sent, self.alert_errors
+            );
+            for n in &self.notifications {
+                let _ = writeln!(
+                    out,
+                    "  {:<9} {:<8} {:<16} {:<7} {}{}",
+                    n.channel,
+                    n.event.map(|e| e.as_str()).unwrap_or("-"),
+                    n.kind.map(|k| k.as_str()).unwrap_or("-"),
+                    n.outcome,
+                    n.lock_id.as_deref().or(n.table.as_deref()).unwrap_or(""),
+                    n.detail
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
                 );
             }
         }

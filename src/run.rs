@@ -1,5 +1,5 @@
-//! One reaper pass as a pipeline: scan → classify → decide → act → report
-//! (→ metrics). The Lambda handler and the CLI both call [`Reaper::run`].
+//! One reaper pass as a pipeline: scan → classify → decide → act → notify
+//! → report → metrics. The Lambda handler and the CLI both call [`Reaper::run`].
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::decide::{decide, ActionTaken, Candidate, DecideSettings, Decision, Write};
 use crate::metrics::{metric_sets, MetricsSink};
 use crate::model::{parse_item, Item};
+use crate::notify::Dispatcher;
 use crate::report::{Counts, LockReport, RunReport, TableReport};
 use crate::store::{LockStore, WriteOutcome};
 
@@ -35,6 +36,7 @@ pub struct Reaper<'a> {
     pub config: &'a Config,
     pub store: &'a dyn LockStore,
     pub metrics: &'a dyn MetricsSink,
+    pub alerts: &'a Dispatcher,
     pub clock: &'a dyn Clock,
 }
 
@@ -162,22 +164,39 @@ impl Reaper<'_> {
             table.recount();
         }
 
-        let finished = self.clock.now();
-        let ok = tables
-            .iter()
-            .all(|t| t.scan_error.is_none() && t.counts.errors == 0);
-        let report = RunReport {
+        let mut report = RunReport {
             started_at,
-            duration_ms: (finished - started_at).num_milliseconds().max(0) as u64,
+            duration_ms: 0,
             action: self.config.action,
             dry_run: self.config.dry_run,
-            ok,
+            ok: tables
+                .iter()
+                .all(|t| t.scan_error.is_none() && t.counts.errors == 0),
             partial,
             breaker_tripped: plan.breaker_tripped,
             max_deletes_per_run: self.config.max_deletes_per_run,
             planned_deletes: plan.planned_deletes,
             tables,
+            notifications: Vec::new(),
+            alerts_sent: 0,
+            alert_errors: 0,
         };
+
+        report.notifications = self.alerts.dispatch(&report, self.clock, deadline).await;
+        report.alerts_sent = report
+            .notifications
+            .iter()
+            .filter(|n| n.outcome == "sent")
+            .count();
+        report.alert_errors = report
+            .notifications
+            .iter()
+            .filter(|n| n.outcome == "failed")
+            .count();
+        report.ok &= report.alert_errors == 0;
+
+        let finished = self.clock.now();
+        report.duration_ms = (finished - started_at).num_milliseconds().max(0) as u64;
         if let Err(e) = self
             .metrics
             .publish(

@@ -17,6 +17,7 @@ use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::decide::ActionTaken;
 use tf_lock_reaper::metrics::{metric_sets, ApiSink, EmfSink, MetricsSink, NoMetrics};
 use tf_lock_reaper::model::{AttrValue, RawItem};
+use tf_lock_reaper::notify::Dispatcher;
 use tf_lock_reaper::run::{Clock, Reaper};
 use tf_lock_reaper::store::{LockStore, StoreError, WriteOutcome};
 
@@ -119,6 +120,7 @@ async fn no_write_starts_when_the_deadline_is_near_and_the_run_is_partial() {
         config: &config,
         store: &store,
         metrics: &NoMetrics,
+        alerts: &Dispatcher::disabled(),
         clock: &clock,
     };
     let report = reaper.run(Some(now() + chrono::Duration::seconds(2))).await;
@@ -151,6 +153,7 @@ async fn a_failed_write_is_an_error_in_the_report() {
         config: &config,
         store: &store,
         metrics: &NoMetrics,
+        alerts: &Dispatcher::disabled(),
         clock: &clock,
     }
     .run(None)
@@ -180,6 +183,7 @@ async fn emf_lines_carry_every_metric_per_table() {
         config: &config,
         store: &store,
         metrics: &sink,
+        alerts: &Dispatcher::disabled(),
         clock: &clock,
     }
     .run(None)
@@ -242,6 +246,7 @@ async fn put_metric_data_sends_the_same_metrics() {
         config: &config,
         store: &store,
         metrics: &NoMetrics,
+        alerts: &Dispatcher::disabled(),
         clock: &clock,
     }
     .run(None)
@@ -295,6 +300,7 @@ async fn put_metric_data_failure_is_reported_not_fatal() {
         config: &config,
         store: &store,
         metrics: &sink,
+        alerts: &Dispatcher::disabled(),
         clock: &clock,
     }
     .run(None)

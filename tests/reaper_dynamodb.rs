@@ -13,6 +13,7 @@ use tf_lock_reaper::config::{Action, Config, EntrypointDefaults, MetricsSinkKind
 use tf_lock_reaper::decide::ActionTaken;
 use tf_lock_reaper::metrics::NoMetrics;
 use tf_lock_reaper::model::RawItem;
+use tf_lock_reaper::notify::Dispatcher;
 use tf_lock_reaper::report::RunReport;
 use tf_lock_reaper::run::{Reaper, SystemClock};
 use tf_lock_reaper::store::{DynamoStore, LockStore, StoreError, WriteOutcome};
@@ -32,6 +33,7 @@ async fn run_with(store: &dyn LockStore, config: &Config) -> RunReport {
         config,
         store,
         metrics: &NoMetrics,
+        alerts: &Dispatcher::disabled(),
         clock: &SystemClock,
     }
     .run(None)

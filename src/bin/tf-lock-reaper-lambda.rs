@@ -11,6 +11,7 @@ use tf_lock_reaper::aws;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::lambda::{effective_deadline, invocation_config};
 use tf_lock_reaper::metrics::MetricsSink;
+use tf_lock_reaper::notify::Dispatcher;
 use tf_lock_reaper::run::{Clock, Reaper, SystemClock};
 use tf_lock_reaper::store::DynamoStore;
 
@@ -19,6 +20,7 @@ struct Container {
     config: Config,
     store: DynamoStore,
     metrics: Box<dyn MetricsSink>,
+    alerts: Dispatcher,
 }
 
 fn init_tracing() {
@@ -56,9 +58,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
     let sdk = aws::sdk_config().await;
+    // The routing key secret is read here, once per container.
+    let alerts = match aws::dispatcher(&config, &sdk, true).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(problems = e.problems.len(), "{e}");
+            std::process::exit(2);
+        }
+    };
     let container = Arc::new(Container {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk)),
         metrics: aws::metrics_sink(config.metrics_sink, &sdk),
+        alerts,
         config,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
@@ -79,6 +90,7 @@ async fn handle(c: &Container, event: LambdaEvent<Value>) -> Result<Value, lambd
         config: &config,
         store: &c.store,
         metrics: c.metrics.as_ref(),
+        alerts: &c.alerts,
         clock: &SystemClock,
     };
     let report = reaper.run(Some(deadline)).await;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
+use tf_lock_reaper::notify::Dispatcher;
 use tf_lock_reaper::report::{format_age, render_lock_table, TableReport};
 use tf_lock_reaper::run::{Reaper, SystemClock};
 use tf_lock_reaper::store::{DynamoStore, LockStore, WriteOutcome};
@@ -47,6 +48,9 @@ enum Command {
         /// Print the report as one JSON document.
         #[arg(long)]
         json: bool,
+        /// Send no SNS/PagerDuty notifications (a manual pass).
+        #[arg(long)]
+        no_notify: bool,
     },
     /// Every lock held, with age, who, operation and path.
     List {
@@ -127,6 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             action,
             dry_run,
             json,
+            no_notify,
         } => {
             let mut overrides = table_override(&tables);
             if let Some(a) = action {
@@ -147,10 +152,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let sdk = aws::sdk_config().await;
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk));
             let metrics = aws::metrics_sink(config.metrics_sink, &sdk);
+            let alerts = match aws::dispatcher(&config, &sdk, !no_notify).await {
+                Ok(d) => d,
+                Err(e) => {
+                    eprint!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
             let reaper = Reaper {
                 config: &config,
                 store: &store,
                 metrics: metrics.as_ref(),
+                alerts: &alerts,
                 clock: &SystemClock,
             };
             let report = reaper.run(None).await;
@@ -180,6 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config: &config,
                 store: &store,
                 metrics: &NoMetrics,
+                alerts: &Dispatcher::disabled(),
                 clock: &SystemClock,
             };
             let mut reports = reaper.scan().await;
@@ -257,6 +271,7 @@ async fn unlock(
         config,
         store,
         metrics: &NoMetrics,
+        alerts: &Dispatcher::disabled(),
         clock: &SystemClock,
     };
     let mut reports = reaper.scan().await;
