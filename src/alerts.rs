@@ -63,14 +63,9 @@ impl AlertKind {
     }
 
     pub fn parse(s: &str) -> Option<AlertKind> {
-        [
-            AlertKind::LockStale,
-            AlertKind::BreakerTripped,
-            AlertKind::ScanFailed,
-            AlertKind::UnreadableItems,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        [AlertKind::LockStale, AlertKind::BreakerTripped, AlertKind::ScanFailed, AlertKind::UnreadableItems]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -147,13 +142,7 @@ pub const ALERT_CLASS: &str = "terraform-state-lock";
 pub fn clean(s: &str, max: usize) -> String {
     let cleaned: String = s
         .chars()
-        .map(|c| {
-            if c == '\n' || c == '\t' || c == '\r' {
-                ' '
-            } else {
-                c
-            }
-        })
+        .map(|c| if c == '\n' || c == '\t' || c == '\r' { ' ' } else { c })
         .filter(|c| !c.is_control() && !is_invisible_format(*c))
         .collect();
     cap(&cleaned, max)
@@ -174,16 +163,7 @@ fn cap(s: &str, max: usize) -> String {
 
 /// An SNS subject: printable ASCII only, under 100 characters.
 pub fn subject(s: &str) -> String {
-    let ascii: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
+    let ascii: String = s.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
     if ascii.len() <= SUBJECT_CAP {
         ascii
     } else {
@@ -306,14 +286,8 @@ pub struct AlertSettings {
 pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) -> Vec<Alert> {
     let mut alerts = Vec::new();
     for t in &report.tables {
-        for l in t
-            .locks
-            .iter()
-            .filter(|l| l.verdict.stale && l.action != ActionTaken::Deleted)
-        {
-            alerts.push(Alert {
-                message: stale_message(l, s, now),
-            });
+        for l in t.locks.iter().filter(|l| l.verdict.stale && l.action != ActionTaken::Deleted) {
+            alerts.push(Alert { message: stale_message(l, s, now) });
         }
         if let Some(err) = &t.scan_error {
             let table = clean(&t.table, FIELD_CAP);
@@ -399,11 +373,7 @@ pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) 
 fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>) -> Message {
     let f = LockFacts::of(l);
     // Past DELETE_AFTER and still there: the reaper will not or could not clear it.
-    let severity = if l.verdict.delete_due {
-        Severity::Critical
-    } else {
-        s.severity
-    };
+    let severity = if l.verdict.delete_due { Severity::Critical } else { s.severity };
     let summary = cap(
         &format!(
             "Stale Terraform lock on {} held {} (window {}) by {} ({}, lock ID {}) in {}",
@@ -467,19 +437,14 @@ pub fn deleted_message(l: &LockReport, now: DateTime<Utc>) -> Message {
 /// The resolve message for an alert whose condition cleared.
 pub fn resolve_message(open: &OpenAlertRef<'_>, now: DateTime<Utc>) -> Message {
     let what = match open.kind {
-        AlertKind::LockStale => format!(
-            "Terraform lock on {} released",
-            clean(open.lock_key.unwrap_or("?"), FIELD_CAP)
-        ),
+        AlertKind::LockStale => {
+            format!("Terraform lock on {} released", clean(open.lock_key.unwrap_or("?"), FIELD_CAP))
+        }
         AlertKind::BreakerTripped => "tf-lock-reaper breaker no longer tripped".to_string(),
-        AlertKind::ScanFailed => format!(
-            "lock table {} readable again",
-            clean(open.table.unwrap_or("?"), FIELD_CAP)
-        ),
-        AlertKind::UnreadableItems => format!(
-            "no unreadable items left in {}",
-            clean(open.table.unwrap_or("?"), FIELD_CAP)
-        ),
+        AlertKind::ScanFailed => format!("lock table {} readable again", clean(open.table.unwrap_or("?"), FIELD_CAP)),
+        AlertKind::UnreadableItems => {
+            format!("no unreadable items left in {}", clean(open.table.unwrap_or("?"), FIELD_CAP))
+        }
     };
     Message {
         event: Event::Resolve,
@@ -572,10 +537,7 @@ mod tests {
         let a = lock_alert_key("t", "b/k", "id1");
         assert_eq!(a, lock_alert_key("t", "b/k", "id1"));
         assert_ne!(a, lock_alert_key("t", "b/k", "id2"));
-        assert_ne!(
-            lock_alert_key("t", "ab", "c"),
-            lock_alert_key("t", "a", "bc")
-        );
+        assert_ne!(lock_alert_key("t", "ab", "c"), lock_alert_key("t", "a", "bc"));
         assert!(a.len() <= 255 && a.starts_with("tflr-"));
     }
 
@@ -587,9 +549,6 @@ mod tests {
             r#"aws dynamodb delete-item --table-name 'locks' --key '{"LockID":{"S":"tfstate/prod/terraform.tfstate"}}'"#
         );
         assert_eq!(c["terraform_force_unlock"], "terraform force-unlock 'id-1'");
-        assert_eq!(
-            c["tf_lock_reaper_unlock"],
-            "tf-lock-reaper unlock 'id-1' --table 'locks'"
-        );
+        assert_eq!(c["tf_lock_reaper_unlock"], "tf-lock-reaper unlock 'id-1' --table 'locks'");
     }
 }

@@ -8,8 +8,7 @@ use crate::alerts::AlertSettings;
 use crate::config::{Config, ConfigError, MetricsSinkKind, Problem, RoutingKeySource};
 use crate::metrics::{ApiSink, EmfSink, MetricsSink, NoMetrics};
 use crate::notify::{
-    AlertState, Dispatcher, DynamoAlertState, Notifier, PagerDutyNotifier, RetryPolicy, Secret,
-    SnsNotifier,
+    AlertState, Dispatcher, DynamoAlertState, Notifier, PagerDutyNotifier, RetryPolicy, Secret, SnsNotifier,
 };
 use crate::run::SystemClock;
 
@@ -41,29 +40,23 @@ pub async fn routing_key_from_secret(
             expected,
         }],
     };
-    let out = client
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| {
-            problem(format!(
-                "a secret the reaper can read (GetSecretValue failed: {})",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-            ))
-        })?;
+    let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+        problem(format!(
+            "a secret the reaper can read (GetSecretValue failed: {})",
+            aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+        ))
+    })?;
     let text = out.secret_string().unwrap_or_default();
     parse_routing_key_secret(text).map_err(problem)
 }
 
 /// The routing key from a secret's text: bare, or JSON with `routing_key`.
 pub fn parse_routing_key_secret(text: &str) -> Result<Secret, String> {
-    const SHAPE: &str =
-        "a secret string holding the routing key, bare or as {\"routing_key\": \"...\"}";
+    const SHAPE: &str = "a secret string holding the routing key, bare or as {\"routing_key\": \"...\"}";
     let text = text.trim();
     let key = if text.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(text)
-            .map_err(|_| format!("{SHAPE}: the secret is not valid JSON"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|_| format!("{SHAPE}: the secret is not valid JSON"))?;
         v.get("routing_key")
             .and_then(|k| k.as_str())
             .map(str::trim)
@@ -80,21 +73,14 @@ pub fn parse_routing_key_secret(text: &str) -> Result<Secret, String> {
 
 /// The notification channels and state the configuration asks for, or none
 /// when `enabled` is false (`--no-notify`).
-pub async fn dispatcher(
-    config: &Config,
-    sdk: &SdkConfig,
-    enabled: bool,
-) -> Result<Dispatcher, ConfigError> {
+pub async fn dispatcher(config: &Config, sdk: &SdkConfig, enabled: bool) -> Result<Dispatcher, ConfigError> {
     let n = &config.notify;
     let mut notifiers: Vec<Box<dyn Notifier>> = Vec::new();
     if !enabled {
         return Ok(Dispatcher::disabled());
     }
     if let Some(arn) = &n.sns_topic_arn {
-        notifiers.push(Box::new(SnsNotifier::new(
-            aws_sdk_sns::Client::new(sdk),
-            arn.clone(),
-        )));
+        notifiers.push(Box::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), arn.clone())));
     }
     if let Some(pd) = &n.pagerduty {
         let key = match &pd.routing_key {
@@ -103,34 +89,25 @@ pub async fn dispatcher(
                 routing_key_from_secret(&aws_sdk_secretsmanager::Client::new(sdk), arn).await?
             }
         };
-        let notifier = PagerDutyNotifier::new(
-            &pd.events_url,
-            key,
-            RetryPolicy::default(),
-            Box::new(SystemClock),
-        )
-        .map_err(|e| ConfigError {
-            problems: vec![Problem {
-                variable: "PAGERDUTY_EVENTS_URL".into(),
-                value: pd.events_url.clone(),
-                expected: e.0,
-            }],
-        })?;
+        let notifier = PagerDutyNotifier::new(&pd.events_url, key, RetryPolicy::default(), Box::new(SystemClock))
+            .map_err(|e| ConfigError {
+                problems: vec![Problem {
+                    variable: "PAGERDUTY_EVENTS_URL".into(),
+                    value: pd.events_url.clone(),
+                    expected: e.0,
+                }],
+            })?;
         notifiers.push(Box::new(notifier));
     }
-    let state: Option<Box<dyn AlertState>> = n.state_table.as_ref().map(|t| {
-        Box::new(DynamoAlertState::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            t.clone(),
-        )) as Box<dyn AlertState>
-    });
+    let state: Option<Box<dyn AlertState>> = n
+        .state_table
+        .as_ref()
+        .map(|t| Box::new(DynamoAlertState::new(aws_sdk_dynamodb::Client::new(sdk), t.clone())) as Box<dyn AlertState>);
     Ok(Dispatcher {
         notifiers,
         state,
         renotify_after: n.renotify_after,
-        settings: AlertSettings {
-            severity: n.severity,
-        },
+        settings: AlertSettings { severity: n.severity },
     })
 }
 
@@ -140,24 +117,9 @@ mod tests {
 
     #[test]
     fn routing_key_secret_shapes() {
-        assert_eq!(
-            parse_routing_key_secret("abc123\n").unwrap().expose(),
-            "abc123"
-        );
-        assert_eq!(
-            parse_routing_key_secret(r#"{"routing_key": "abc123", "other": 1}"#)
-                .unwrap()
-                .expose(),
-            "abc123"
-        );
-        for bad in [
-            "",
-            "   ",
-            r#"{"key": "x"}"#,
-            r#"{"routing_key": ""}"#,
-            "{not json",
-            "two words",
-        ] {
+        assert_eq!(parse_routing_key_secret("abc123\n").unwrap().expose(), "abc123");
+        assert_eq!(parse_routing_key_secret(r#"{"routing_key": "abc123", "other": 1}"#).unwrap().expose(), "abc123");
+        for bad in ["", "   ", r#"{"key": "x"}"#, r#"{"routing_key": ""}"#, "{not json", "two words"] {
             assert!(parse_routing_key_secret(bad).is_err(), "{bad:?}");
         }
     }

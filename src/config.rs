@@ -133,11 +133,7 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "invalid configuration ({} problem(s)):",
-            self.problems.len()
-        )?;
+        writeln!(f, "invalid configuration ({} problem(s)):", self.problems.len())?;
         for p in &self.problems {
             writeln!(f, "  {}={:?}: expected {}", p.variable, p.value, p.expected)?;
         }
@@ -164,14 +160,8 @@ impl<'a> Reader<'a> {
     /// The trimmed value, `None` when unset or empty (Terraform modules pass
     /// empty strings for unset optional inputs).
     fn get(&self, name: &str) -> Option<&'a str> {
-        debug_assert!(
-            VARIABLES.iter().any(|v| v.name == name),
-            "{name} missing from VARIABLES"
-        );
-        self.vars
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        debug_assert!(VARIABLES.iter().any(|v| v.name == name), "{name} missing from VARIABLES");
+        self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
     fn problem(&mut self, variable: &str, value: &str, expected: impl Into<String>) {
@@ -243,50 +233,36 @@ pub fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
 
 /// Comma-separated, trimmed, empty entries dropped.
 pub fn split_list(raw: &str) -> Vec<String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 impl Config {
     /// Parse and validate the whole configuration from a variable map.
-    pub fn from_vars(
-        vars: &HashMap<String, String>,
-        defaults: EntrypointDefaults,
-    ) -> Result<Config, ConfigError> {
-        let mut r = Reader {
-            vars,
-            problems: Vec::new(),
-        };
+    pub fn from_vars(vars: &HashMap<String, String>, defaults: EntrypointDefaults) -> Result<Config, ConfigError> {
+        let mut r = Reader { vars, problems: Vec::new() };
 
         let tables = r.list("LOCK_TABLES");
         if tables.is_empty() {
-            r.problem(
-                "LOCK_TABLES",
-                "",
-                "at least one DynamoDB table name, comma-separated",
-            );
+            r.problem("LOCK_TABLES", "", "at least one DynamoDB table name, comma-separated");
         }
         for t in &tables {
             if !valid_table_name(t) {
-                r.problem("LOCK_TABLES", t, "DynamoDB table names of 3-255 characters from a-z, A-Z, 0-9, _ - . (or a table ARN)");
+                r.problem(
+                    "LOCK_TABLES",
+                    t,
+                    "DynamoDB table names of 3-255 characters from a-z, A-Z, 0-9, _ - . (or a table ARN)",
+                );
             }
         }
 
-        let stale_after = r
-            .duration("STALE_AFTER")
-            .unwrap_or(Duration::from_secs(2 * 3600));
+        let stale_after = r.duration("STALE_AFTER").unwrap_or(Duration::from_secs(2 * 3600));
 
         let mut overrides = Vec::new();
         for entry in r.list("STALE_AFTER_OVERRIDES") {
             let parsed = entry.split_once('=').and_then(|(glob, dur)| {
                 let glob = glob.trim();
                 let window = parse_positive_duration(dur).ok()?;
-                (!glob.is_empty())
-                    .then(|| Override::new(glob, window).ok())
-                    .flatten()
+                (!glob.is_empty()).then(|| Override::new(glob, window).ok()).flatten()
             });
             match parsed {
                 Some(o) => overrides.push(o),
@@ -302,11 +278,7 @@ impl Config {
         let exclusions = match Exclusions::new(&exclude) {
             Ok(e) => e,
             Err(e) => {
-                r.problem(
-                    "EXCLUDE",
-                    &exclude.join(","),
-                    format!("comma-separated globs ({e})"),
-                );
+                r.problem("EXCLUDE", &exclude.join(","), format!("comma-separated globs ({e})"));
                 Exclusions::none()
             }
         };
@@ -314,23 +286,12 @@ impl Config {
         let action = r.choice(
             "ACTION",
             Action::Report,
-            &[
-                ("report", Action::Report),
-                ("ttl", Action::Ttl),
-                ("delete", Action::Delete),
-            ],
+            &[("report", Action::Report), ("ttl", Action::Ttl), ("delete", Action::Delete)],
         );
         let dry_run = r.choice(
             "DRY_RUN",
             false,
-            &[
-                ("true", true),
-                ("false", false),
-                ("1", true),
-                ("0", false),
-                ("yes", true),
-                ("no", false),
-            ],
+            &[("true", true), ("false", false), ("1", true), ("0", false), ("yes", true), ("no", false)],
         );
         let delete_after = r.duration("DELETE_AFTER");
         let ttl_after = r.duration("TTL_AFTER");
@@ -343,40 +304,16 @@ impl Config {
             );
         }
 
-        let policy = Policy {
-            stale_after,
-            overrides,
-            exclusions,
-            delete_after,
-        };
+        let policy = Policy { stale_after, overrides, exclusions, delete_after };
         let longest_window = policy.all_windows().max().unwrap_or(stale_after);
-        check_threshold(
-            &mut r,
-            "DELETE_AFTER",
-            delete_after,
-            action == Action::Delete,
-            "delete",
-            longest_window,
-        );
-        check_threshold(
-            &mut r,
-            "TTL_AFTER",
-            ttl_after,
-            action == Action::Ttl,
-            "ttl",
-            longest_window,
-        );
+        check_threshold(&mut r, "DELETE_AFTER", delete_after, action == Action::Delete, "delete", longest_window);
+        check_threshold(&mut r, "TTL_AFTER", ttl_after, action == Action::Ttl, "ttl", longest_window);
 
         let max_deletes_per_run = r.integer("MAX_DELETES_PER_RUN", 5usize, 0, 10_000);
         let scan_segments = r.integer("SCAN_SEGMENTS", 1i32, 1, 1000);
         let run_budget = r.duration("RUN_BUDGET").unwrap_or(Duration::from_secs(50));
-        let metrics_namespace = r
-            .get("METRICS_NAMESPACE")
-            .unwrap_or("TerraformLocks")
-            .to_string();
-        if metrics_namespace.len() > 255
-            || metrics_namespace.starts_with(':')
-            || metrics_namespace.starts_with("AWS/")
+        let metrics_namespace = r.get("METRICS_NAMESPACE").unwrap_or("TerraformLocks").to_string();
+        if metrics_namespace.len() > 255 || metrics_namespace.starts_with(':') || metrics_namespace.starts_with("AWS/")
         {
             r.problem(
                 "METRICS_NAMESPACE",
@@ -387,19 +324,13 @@ impl Config {
         let metrics_sink = r.choice(
             "METRICS_SINK",
             defaults.metrics_sink,
-            &[
-                ("emf", MetricsSinkKind::Emf),
-                ("api", MetricsSinkKind::Api),
-                ("none", MetricsSinkKind::None),
-            ],
+            &[("emf", MetricsSinkKind::Emf), ("api", MetricsSinkKind::Api), ("none", MetricsSinkKind::None)],
         );
 
         let notify = notify_config(&mut r);
 
         if !r.problems.is_empty() {
-            return Err(ConfigError {
-                problems: r.problems,
-            });
+            return Err(ConfigError { problems: r.problems });
         }
         Ok(Config {
             tables,
@@ -453,19 +384,11 @@ fn notify_config(r: &mut Reader<'_>) -> NotifyConfig {
         (None, Some(arn)) => Some(RoutingKeySource::SecretArn(arn.to_string())),
         (None, None) => None,
     };
-    let events_url = r
-        .get("PAGERDUTY_EVENTS_URL")
-        .unwrap_or("https://events.pagerduty.com")
-        .to_string();
-    let url_ok = reqwest::Url::parse(&events_url).is_ok_and(|u| {
-        matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none()
-    });
+    let events_url = r.get("PAGERDUTY_EVENTS_URL").unwrap_or("https://events.pagerduty.com").to_string();
+    let url_ok = reqwest::Url::parse(&events_url)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none());
     if !url_ok {
-        r.problem(
-            "PAGERDUTY_EVENTS_URL",
-            &events_url,
-            "an http(s) base URL such as https://events.pagerduty.com",
-        );
+        r.problem("PAGERDUTY_EVENTS_URL", &events_url, "an http(s) base URL such as https://events.pagerduty.com");
     }
     let severity = r.choice(
         "PAGERDUTY_SEVERITY",
@@ -480,20 +403,13 @@ fn notify_config(r: &mut Reader<'_>) -> NotifyConfig {
     let state_table = r.get("NOTIFY_STATE_TABLE").map(str::to_string);
     if let Some(t) = &state_table {
         if !valid_table_name(t) {
-            r.problem(
-                "NOTIFY_STATE_TABLE",
-                t,
-                "a DynamoDB table name of 3-255 characters from a-z, A-Z, 0-9, _ - .",
-            );
+            r.problem("NOTIFY_STATE_TABLE", t, "a DynamoDB table name of 3-255 characters from a-z, A-Z, 0-9, _ - .");
         }
     }
     let renotify_after = r.duration("RENOTIFY_AFTER");
     NotifyConfig {
         sns_topic_arn,
-        pagerduty: routing_key.map(|routing_key| PagerDutyConfig {
-            routing_key,
-            events_url,
-        }),
+        pagerduty: routing_key.map(|routing_key| PagerDutyConfig { routing_key, events_url }),
         severity,
         state_table,
         renotify_after,
@@ -508,10 +424,7 @@ fn valid_arn(arn: &str, service: &str, resource_type: Option<&str>) -> bool {
         return false;
     };
     let resource_ok = match resource_type {
-        Some(t) => resource
-            .strip_prefix(t)
-            .and_then(|r| r.strip_prefix(':'))
-            .is_some_and(|n| !n.is_empty()),
+        Some(t) => resource.strip_prefix(t).and_then(|r| r.strip_prefix(':')).is_some_and(|n| !n.is_empty()),
         None => !resource.is_empty() && !resource.contains(':'),
     };
     prefix == "arn"
@@ -535,11 +448,7 @@ fn check_threshold(
 ) {
     match value {
         None if required && r.get(name).is_none() => {
-            r.problem(
-                name,
-                "",
-                format!("{DURATION_HINT}: ACTION={action} needs it"),
-            );
+            r.problem(name, "", format!("{DURATION_HINT}: ACTION={action} needs it"));
         }
         Some(d) if d < longest_window => r.problem(
             name,
@@ -557,10 +466,7 @@ fn valid_table_name(name: &str) -> bool {
     if name.starts_with("arn:") {
         return name.contains(":table/");
     }
-    (3..=255).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    (3..=255).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 #[cfg(test)]
@@ -568,16 +474,11 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn cli() -> EntrypointDefaults {
-        EntrypointDefaults {
-            metrics_sink: MetricsSinkKind::None,
-        }
+        EntrypointDefaults { metrics_sink: MetricsSinkKind::None }
     }
 
     #[test]
@@ -592,13 +493,9 @@ mod tests {
         assert_eq!(c.scan_segments, 1);
         assert_eq!(c.metrics_namespace, "TerraformLocks");
         assert_eq!(c.metrics_sink, MetricsSinkKind::None);
-        let lambda = EntrypointDefaults {
-            metrics_sink: MetricsSinkKind::Emf,
-        };
+        let lambda = EntrypointDefaults { metrics_sink: MetricsSinkKind::Emf };
         assert_eq!(
-            Config::from_vars(&vars(&[("LOCK_TABLES", "locks")]), lambda)
-                .unwrap()
-                .metrics_sink,
+            Config::from_vars(&vars(&[("LOCK_TABLES", "locks")]), lambda).unwrap().metrics_sink,
             MetricsSinkKind::Emf
         );
     }
@@ -667,14 +564,8 @@ mod tests {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }
         let text = err.to_string();
-        assert!(
-            text.contains("STALE_AFTER=\"two hours\": expected a duration such as 90m, 2h or 1d"),
-            "{text}"
-        );
-        assert!(
-            text.contains("ACTION=\"destroy\": expected one of report, ttl, delete"),
-            "{text}"
-        );
+        assert!(text.contains("STALE_AFTER=\"two hours\": expected a duration such as 90m, 2h or 1d"), "{text}");
+        assert!(text.contains("ACTION=\"destroy\": expected one of report, ttl, delete"), "{text}");
         assert!(text.contains("LOCK_TABLES=\"x\""), "{text}");
     }
 
@@ -686,16 +577,11 @@ mod tests {
 
     #[test]
     fn actions_need_their_threshold() {
-        let err = Config::from_vars(
-            &vars(&[("LOCK_TABLES", "locks"), ("ACTION", "delete")]),
-            cli(),
-        )
-        .unwrap_err();
+        let err = Config::from_vars(&vars(&[("LOCK_TABLES", "locks"), ("ACTION", "delete")]), cli()).unwrap_err();
         assert_eq!(err.problems.len(), 1);
         assert_eq!(err.problems[0].variable, "DELETE_AFTER");
         assert!(err.problems[0].expected.contains("ACTION=delete needs it"));
-        let err = Config::from_vars(&vars(&[("LOCK_TABLES", "locks"), ("ACTION", "ttl")]), cli())
-            .unwrap_err();
+        let err = Config::from_vars(&vars(&[("LOCK_TABLES", "locks"), ("ACTION", "ttl")]), cli()).unwrap_err();
         assert_eq!(err.problems[0].variable, "TTL_AFTER");
     }
 
@@ -722,14 +608,8 @@ mod tests {
         let c = Config::from_vars(
             &vars(&[
                 ("LOCK_TABLES", "locks"),
-                (
-                    "SNS_TOPIC_ARN",
-                    "arn:aws:sns:us-east-1:123456789012:terraform-locks",
-                ),
-                (
-                    "PAGERDUTY_ROUTING_KEY_SECRET_ARN",
-                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:pd-AbCdEf",
-                ),
+                ("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:terraform-locks"),
+                ("PAGERDUTY_ROUTING_KEY_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:pd-AbCdEf"),
                 ("PAGERDUTY_SEVERITY", "critical"),
                 ("NOTIFY_STATE_TABLE", "tf-lock-reaper-alerts"),
                 ("RENOTIFY_AFTER", "4h"),
@@ -780,32 +660,16 @@ mod tests {
 
     #[test]
     fn arns() {
-        assert!(valid_arn(
-            "arn:aws:sns:eu-west-1:123456789012:t",
-            "sns",
-            None
-        ));
-        assert!(valid_arn(
-            "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t.fifo",
-            "sns",
-            None
-        ));
+        assert!(valid_arn("arn:aws:sns:eu-west-1:123456789012:t", "sns", None));
+        assert!(valid_arn("arn:aws-us-gov:sns:us-gov-west-1:123456789012:t.fifo", "sns", None));
         assert!(!valid_arn("arn:aws:sns:eu-west-1:12345:t", "sns", None));
-        assert!(!valid_arn(
-            "arn:aws:sns:eu-west-1:123456789012:",
-            "sns",
-            None
-        ));
+        assert!(!valid_arn("arn:aws:sns:eu-west-1:123456789012:", "sns", None));
         assert!(valid_arn(
             "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pd-Ab12Cd",
             "secretsmanager",
             Some("secret")
         ));
-        assert!(!valid_arn(
-            "arn:aws:secretsmanager:eu-west-1:123456789012:pd",
-            "secretsmanager",
-            Some("secret")
-        ));
+        assert!(!valid_arn("arn:aws:secretsmanager:eu-west-1:123456789012:pd", "secretsmanager", Some("secret")));
     }
 
     #[test]

@@ -112,18 +112,12 @@ pub fn decide(candidates: &[Candidate<'_>], s: DecideSettings) -> Plan {
         .map(|(c, w)| match w {
             None if c.verdict.stale && c.verdict.excluded => Decision::Leave(ActionTaken::Excluded),
             None => Decision::Leave(ActionTaken::None),
-            Some(Write::Delete) if breaker_tripped => {
-                Decision::Withhold(Write::Delete, ActionTaken::Breaker)
-            }
+            Some(Write::Delete) if breaker_tripped => Decision::Withhold(Write::Delete, ActionTaken::Breaker),
             Some(w) if s.dry_run => Decision::Withhold(w, ActionTaken::DryRun),
             Some(w) => Decision::Execute(w),
         })
         .collect();
-    Plan {
-        decisions,
-        planned_deletes,
-        breaker_tripped,
-    }
+    Plan { decisions, planned_deletes, breaker_tripped }
 }
 
 /// The write the policy asks for, before breaker and dry run. Only stale,
@@ -138,9 +132,7 @@ fn wanted_write(c: &Candidate<'_>, s: DecideSettings) -> Option<Write> {
         Action::Ttl => {
             let ttl = s.ttl_after_secs?;
             (!c.has_ttl).then(|| Write::SetTtl {
-                expires_at: c
-                    .created_epoch
-                    .saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+                expires_at: c.created_epoch.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
             })
         }
     }
@@ -162,23 +154,12 @@ mod tests {
     }
 
     fn settings(action: Action) -> DecideSettings {
-        DecideSettings {
-            action,
-            dry_run: false,
-            ttl_after_secs: Some(86400),
-            max_deletes_per_run: 5,
-        }
+        DecideSettings { action, dry_run: false, ttl_after_secs: Some(86400), max_deletes_per_run: 5 }
     }
 
     fn run(verdicts: &[Verdict], has_ttl: bool, s: DecideSettings) -> Plan {
-        let cands: Vec<Candidate> = verdicts
-            .iter()
-            .map(|v| Candidate {
-                verdict: v,
-                has_ttl,
-                created_epoch: 1_000,
-            })
-            .collect();
+        let cands: Vec<Candidate> =
+            verdicts.iter().map(|v| Candidate { verdict: v, has_ttl, created_epoch: 1_000 }).collect();
         decide(&cands, s)
     }
 
@@ -187,11 +168,7 @@ mod tests {
         for action in [Action::Report, Action::Ttl, Action::Delete] {
             // delete_due cannot be true for a fresh lock, but even if it were, no write.
             let plan = run(&[verdict(false, false, true)], false, settings(action));
-            assert_eq!(
-                plan.decisions,
-                vec![Decision::Leave(ActionTaken::None)],
-                "{action:?}"
-            );
+            assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::None)], "{action:?}");
         }
     }
 
@@ -205,98 +182,47 @@ mod tests {
 
     #[test]
     fn report_writes_nothing() {
-        let plan = run(
-            &[verdict(true, false, true)],
-            false,
-            settings(Action::Report),
-        );
+        let plan = run(&[verdict(true, false, true)], false, settings(Action::Report));
         assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::None)]);
     }
 
     #[test]
     fn delete_only_when_due() {
-        let plan = run(
-            &[verdict(true, false, true), verdict(true, false, false)],
-            false,
-            settings(Action::Delete),
-        );
-        assert_eq!(
-            plan.decisions,
-            vec![
-                Decision::Execute(Write::Delete),
-                Decision::Leave(ActionTaken::None)
-            ]
-        );
+        let plan = run(&[verdict(true, false, true), verdict(true, false, false)], false, settings(Action::Delete));
+        assert_eq!(plan.decisions, vec![Decision::Execute(Write::Delete), Decision::Leave(ActionTaken::None)]);
         assert_eq!(plan.planned_deletes, 1);
     }
 
     #[test]
     fn ttl_is_created_plus_ttl_after_and_only_when_missing() {
         let plan = run(&[verdict(true, false, false)], false, settings(Action::Ttl));
-        assert_eq!(
-            plan.decisions,
-            vec![Decision::Execute(Write::SetTtl {
-                expires_at: 1_000 + 86_400
-            })]
-        );
+        assert_eq!(plan.decisions, vec![Decision::Execute(Write::SetTtl { expires_at: 1_000 + 86_400 })]);
         let plan = run(&[verdict(true, false, false)], true, settings(Action::Ttl));
         assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::None)]);
     }
 
     #[test]
     fn dry_run_withholds_every_write() {
-        let s = DecideSettings {
-            dry_run: true,
-            ..settings(Action::Delete)
-        };
+        let s = DecideSettings { dry_run: true, ..settings(Action::Delete) };
         let plan = run(&[verdict(true, false, true)], false, s);
-        assert_eq!(
-            plan.decisions,
-            vec![Decision::Withhold(Write::Delete, ActionTaken::DryRun)]
-        );
-        let s = DecideSettings {
-            dry_run: true,
-            ..settings(Action::Ttl)
-        };
+        assert_eq!(plan.decisions, vec![Decision::Withhold(Write::Delete, ActionTaken::DryRun)]);
+        let s = DecideSettings { dry_run: true, ..settings(Action::Ttl) };
         let plan = run(&[verdict(true, false, false)], false, s);
-        assert!(matches!(
-            plan.decisions[0],
-            Decision::Withhold(Write::SetTtl { .. }, ActionTaken::DryRun)
-        ));
+        assert!(matches!(plan.decisions[0], Decision::Withhold(Write::SetTtl { .. }, ActionTaken::DryRun)));
     }
 
     #[test]
     fn breaker_trips_above_the_limit_and_deletes_none() {
-        let s = DecideSettings {
-            max_deletes_per_run: 2,
-            ..settings(Action::Delete)
-        };
-        let at_limit = run(
-            &[verdict(true, false, true), verdict(true, false, true)],
-            false,
-            s,
-        );
+        let s = DecideSettings { max_deletes_per_run: 2, ..settings(Action::Delete) };
+        let at_limit = run(&[verdict(true, false, true), verdict(true, false, true)], false, s);
         assert!(!at_limit.breaker_tripped);
-        assert!(at_limit
-            .decisions
-            .iter()
-            .all(|d| *d == Decision::Execute(Write::Delete)));
+        assert!(at_limit.decisions.iter().all(|d| *d == Decision::Execute(Write::Delete)));
         let over = run(&vec![verdict(true, false, true); 3], false, s);
         assert!(over.breaker_tripped);
         assert_eq!(over.planned_deletes, 3);
-        assert!(over
-            .decisions
-            .iter()
-            .all(|d| *d == Decision::Withhold(Write::Delete, ActionTaken::Breaker)));
+        assert!(over.decisions.iter().all(|d| *d == Decision::Withhold(Write::Delete, ActionTaken::Breaker)));
         // Zero allowed means every delete trips the breaker.
-        let zero = run(
-            &[verdict(true, false, true)],
-            false,
-            DecideSettings {
-                max_deletes_per_run: 0,
-                ..s
-            },
-        );
+        let zero = run(&[verdict(true, false, true)], false, DecideSettings { max_deletes_per_run: 0, ..s });
         assert!(zero.breaker_tripped);
     }
 }

@@ -21,11 +21,7 @@ pub fn invocation_config(base: &Config, event: &serde_json::Value) -> Config {
 
 /// The deadline a run works to. Lambda gives one; local emulators send a
 /// deadline in 1970, which means "unknown": fall back to the budget.
-pub fn effective_deadline(
-    lambda_deadline: SystemTime,
-    now: DateTime<Utc>,
-    budget: Duration,
-) -> DateTime<Utc> {
+pub fn effective_deadline(lambda_deadline: SystemTime, now: DateTime<Utc>, budget: Duration) -> DateTime<Utc> {
     let given: DateTime<Utc> = lambda_deadline.into();
     if given > now {
         given
@@ -41,15 +37,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn base() -> Config {
-        let vars: HashMap<String, String> =
-            [("LOCK_TABLES".to_string(), "locks".to_string())].into();
-        Config::from_vars(
-            &vars,
-            EntrypointDefaults {
-                metrics_sink: MetricsSinkKind::Emf,
-            },
-        )
-        .unwrap()
+        let vars: HashMap<String, String> = [("LOCK_TABLES".to_string(), "locks".to_string())].into();
+        Config::from_vars(&vars, EntrypointDefaults { metrics_sink: MetricsSinkKind::Emf }).unwrap()
     }
 
     #[test]
@@ -70,14 +59,8 @@ mod tests {
     fn past_deadline_falls_back_to_budget() {
         let now = Utc::now();
         let emulator = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
-        assert_eq!(
-            effective_deadline(emulator, now, Duration::from_secs(30)),
-            now + chrono::Duration::seconds(30)
-        );
+        assert_eq!(effective_deadline(emulator, now, Duration::from_secs(30)), now + chrono::Duration::seconds(30));
         let real = SystemTime::from(now + chrono::Duration::seconds(900));
-        assert_eq!(
-            effective_deadline(real, now, Duration::from_secs(30)),
-            now + chrono::Duration::seconds(900)
-        );
+        assert_eq!(effective_deadline(real, now, Duration::from_secs(30)), now + chrono::Duration::seconds(900));
     }
 }

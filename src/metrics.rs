@@ -50,37 +50,25 @@ pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
                 values: vec![
                     ("LocksHeld", n(c.locks_held), Unit::Count),
                     ("StaleLocks", n(c.stale), Unit::Count),
-                    (
-                        "OldestLockAgeSeconds",
-                        t.oldest_lock_age_seconds.unwrap_or(0) as f64,
-                        Unit::Seconds,
-                    ),
+                    ("OldestLockAgeSeconds", t.oldest_lock_age_seconds.unwrap_or(0) as f64, Unit::Seconds),
                     ("UnreadableItems", n(c.unreadable), Unit::Count),
                     ("LocksDeleted", n(c.deleted), Unit::Count),
                     ("LocksChanged", n(c.changed), Unit::Count),
                     ("TtlBackfilled", n(c.ttl_backfilled), Unit::Count),
                     ("ActionErrors", n(c.errors), Unit::Count),
-                    (
-                        "BreakerTripped",
-                        if report.breaker_tripped { 1.0 } else { 0.0 },
-                        Unit::Count,
-                    ),
-                    (
-                        "ScanErrors",
-                        if t.scan_error.is_some() { 1.0 } else { 0.0 },
-                        Unit::Count,
-                    ),
+                    ("BreakerTripped", if report.breaker_tripped { 1.0 } else { 0.0 }, Unit::Count),
+                    ("ScanErrors", if t.scan_error.is_some() { 1.0 } else { 0.0 }, Unit::Count),
                 ],
             }
         })
         .collect();
     sets.push(MetricSet {
         dimensions: Vec::new(),
-        values: vec![(
-            "RunDurationMs",
-            report.duration_ms as f64,
-            Unit::Milliseconds,
-        )],
+        values: vec![
+            ("RunDurationMs", report.duration_ms as f64, Unit::Milliseconds),
+            ("AlertsSent", report.alerts_sent as f64, Unit::Count),
+            ("AlertErrors", report.alert_errors as f64, Unit::Count),
+        ],
     });
     sets
 }
@@ -97,12 +85,7 @@ pub enum MetricsError {
 /// Where metric sets go.
 #[async_trait]
 pub trait MetricsSink: Send + Sync {
-    async fn publish(
-        &self,
-        namespace: &str,
-        at: DateTime<Utc>,
-        sets: &[MetricSet],
-    ) -> Result<(), MetricsError>;
+    async fn publish(&self, namespace: &str, at: DateTime<Utc>, sets: &[MetricSet]) -> Result<(), MetricsError>;
 }
 
 /// Metrics off.
@@ -110,12 +93,7 @@ pub struct NoMetrics;
 
 #[async_trait]
 impl MetricsSink for NoMetrics {
-    async fn publish(
-        &self,
-        _: &str,
-        _: DateTime<Utc>,
-        _: &[MetricSet],
-    ) -> Result<(), MetricsError> {
+    async fn publish(&self, _: &str, _: DateTime<Utc>, _: &[MetricSet]) -> Result<(), MetricsError> {
         Ok(())
     }
 }
@@ -123,11 +101,8 @@ impl MetricsSink for NoMetrics {
 /// One EMF JSON document for a metric set.
 pub fn emf_line(namespace: &str, at: DateTime<Utc>, set: &MetricSet) -> String {
     let dimension_names: Vec<&str> = set.dimensions.iter().map(|(k, _)| k.as_str()).collect();
-    let metrics: Vec<serde_json::Value> = set
-        .values
-        .iter()
-        .map(|(name, _, unit)| serde_json::json!({"Name": name, "Unit": unit.as_str()}))
-        .collect();
+    let metrics: Vec<serde_json::Value> =
+        set.values.iter().map(|(name, _, unit)| serde_json::json!({"Name": name, "Unit": unit.as_str()})).collect();
     let mut doc = serde_json::Map::new();
     doc.insert(
         "_aws".into(),
@@ -156,9 +131,7 @@ pub struct EmfSink<W: std::io::Write + Send> {
 
 impl<W: std::io::Write + Send> EmfSink<W> {
     pub fn new(out: W) -> Self {
-        EmfSink {
-            out: Mutex::new(out),
-        }
+        EmfSink { out: Mutex::new(out) }
     }
 
     pub fn into_inner(self) -> W {
@@ -171,12 +144,7 @@ impl<W: std::io::Write + Send> EmfSink<W> {
 
 #[async_trait]
 impl<W: std::io::Write + Send> MetricsSink for EmfSink<W> {
-    async fn publish(
-        &self,
-        namespace: &str,
-        at: DateTime<Utc>,
-        sets: &[MetricSet],
-    ) -> Result<(), MetricsError> {
+    async fn publish(&self, namespace: &str, at: DateTime<Utc>, sets: &[MetricSet]) -> Result<(), MetricsError> {
         let mut out = match self.out.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -205,21 +173,13 @@ const MAX_DATUMS_PER_CALL: usize = 1000;
 
 #[async_trait]
 impl MetricsSink for ApiSink {
-    async fn publish(
-        &self,
-        namespace: &str,
-        at: DateTime<Utc>,
-        sets: &[MetricSet],
-    ) -> Result<(), MetricsError> {
+    async fn publish(&self, namespace: &str, at: DateTime<Utc>, sets: &[MetricSet]) -> Result<(), MetricsError> {
         let timestamp = aws_smithy_types::DateTime::from_millis(at.timestamp_millis());
         let datums: Vec<MetricDatum> = sets
             .iter()
             .flat_map(|set| {
-                let dims: Vec<Dimension> = set
-                    .dimensions
-                    .iter()
-                    .map(|(k, v)| Dimension::builder().name(k).value(v).build())
-                    .collect();
+                let dims: Vec<Dimension> =
+                    set.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect();
                 set.values.iter().map(move |(name, value, unit)| {
                     MetricDatum::builder()
                         .metric_name(*name)
@@ -238,9 +198,7 @@ impl MetricsSink for ApiSink {
                 .set_metric_data(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| {
-                    MetricsError::Api(aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string())
-                })?;
+                .map_err(|e| MetricsError::Api(aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string()))?;
         }
         Ok(())
     }

@@ -116,11 +116,7 @@ pub fn parse_item(source: &str, item: &RawItem, ttl_attribute: &str, now: DateTi
     let lock_key = match item.get(LOCK_ID_ATTR) {
         Some(AttrValue::S(s)) => s.clone(),
         Some(other) => {
-            return unreadable(
-                source,
-                None,
-                format!("LockID is of type {}, expected a string", other.type_name()),
-            )
+            return unreadable(source, None, format!("LockID is of type {}, expected a string", other.type_name()))
         }
         None => return unreadable(source, None, "no LockID attribute".to_string()),
     };
@@ -154,24 +150,15 @@ pub fn parse_item(source: &str, item: &RawItem, ttl_attribute: &str, now: DateTi
 
 /// Parse a LockInfo JSON document (a table item's `Info`, or a lockfile's
 /// body) into a lock, or the reason it is not one.
-pub fn parse_lock_info(
-    source: &str,
-    lock_key: &str,
-    raw_info: &str,
-    now: DateTime<Utc>,
-) -> Result<Lock, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(raw_info).map_err(|e| format!("Info is not JSON: {e}"))?;
+pub fn parse_lock_info(source: &str, lock_key: &str, raw_info: &str, now: DateTime<Utc>) -> Result<Lock, String> {
+    let value: serde_json::Value = serde_json::from_str(raw_info).map_err(|e| format!("Info is not JSON: {e}"))?;
     if !value.is_object() {
         return Err("Info is JSON but not an object".to_string());
     }
-    let json: LockInfoJson = serde_json::from_value(value)
-        .map_err(|e| format!("Info has a field of the wrong type: {e}"))?;
-    let created_text = json
-        .created
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| "Info has no Created timestamp".to_string())?;
+    let json: LockInfoJson =
+        serde_json::from_value(value).map_err(|e| format!("Info has a field of the wrong type: {e}"))?;
+    let created_text =
+        json.created.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| "Info has no Created timestamp".to_string())?;
     let created = DateTime::parse_from_rfc3339(created_text)
         .map_err(|e| format!("Info.Created {created_text:?} is not an RFC 3339 timestamp: {e}"))?
         .with_timezone(&Utc);
@@ -213,11 +200,7 @@ pub fn workspace_of(lock_key: &str) -> Option<String> {
 }
 
 fn unreadable(source: &str, lock_key: Option<String>, reason: String) -> Item {
-    Item::Unreadable(Unreadable {
-        source: source.to_string(),
-        lock_key,
-        reason,
-    })
+    Item::Unreadable(Unreadable { source: source.to_string(), lock_key, reason })
 }
 
 #[cfg(test)]
@@ -230,10 +213,7 @@ mod tests {
     }
 
     fn item(pairs: &[(&str, AttrValue)]) -> RawItem {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
     }
 
     fn s(v: &str) -> AttrValue {
@@ -267,12 +247,8 @@ mod tests {
 
     #[test]
     fn parses_real_terraform_1_15_item() {
-        let lock = expect_lock(parse_item(
-            "locks",
-            &lock_item("tfstate/prod/terraform.tfstate", TF_1_15),
-            "ExpiresAt",
-            now(),
-        ));
+        let lock =
+            expect_lock(parse_item("locks", &lock_item("tfstate/prod/terraform.tfstate", TF_1_15), "ExpiresAt", now()));
         assert_eq!(lock.id, "db4f693e-8b1b-8e4c-d741-a4c77006cd79");
         assert_eq!(lock.operation, "OperationTypeApply");
         assert_eq!(lock.who, "root@vm");
@@ -281,8 +257,7 @@ mod tests {
         assert_eq!(lock.raw_info, TF_1_15, "the exact Info string is kept");
         assert_eq!(
             lock.created,
-            Utc.with_ymd_and_hms(2026, 11, 26, 11, 19, 0).unwrap()
-                + Duration::nanoseconds(883_491_576)
+            Utc.with_ymd_and_hms(2026, 11, 26, 11, 19, 0).unwrap() + Duration::nanoseconds(883_491_576)
         );
         assert_eq!(lock.workspace, None);
         assert_eq!(lock.expires_at, None);
@@ -290,19 +265,10 @@ mod tests {
 
     #[test]
     fn parses_terraform_0_12_and_opentofu() {
-        let old = expect_lock(parse_item(
-            "t",
-            &lock_item("tfstate/legacy/terraform.tfstate", TF_0_12),
-            "ExpiresAt",
-            now(),
-        ));
+        let old =
+            expect_lock(parse_item("t", &lock_item("tfstate/legacy/terraform.tfstate", TF_0_12), "ExpiresAt", now()));
         assert_eq!(old.version, "0.12.31");
-        let tofu = expect_lock(parse_item(
-            "t",
-            &lock_item("tfstate/tofu/terraform.tfstate", TOFU),
-            "ExpiresAt",
-            now(),
-        ));
+        let tofu = expect_lock(parse_item("t", &lock_item("tfstate/tofu/terraform.tfstate", TOFU), "ExpiresAt", now()));
         assert_eq!(tofu.operation, "OperationTypePlan");
         assert_eq!(tofu.created.timestamp_subsec_millis(), 500);
     }
@@ -319,17 +285,10 @@ mod tests {
             "2026-11-26T05:30:00.5-04:30",
         ] {
             let info = format!(r#"{{"ID":"x","Created":"{created}"}}"#);
-            let lock = expect_lock(parse_item(
-                "t",
-                &lock_item("b/k", &info),
-                "ExpiresAt",
-                now(),
-            ));
+            let lock = expect_lock(parse_item("t", &lock_item("b/k", &info), "ExpiresAt", now()));
             assert_eq!(
                 lock.created.timestamp(),
-                Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0)
-                    .unwrap()
-                    .timestamp(),
+                Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap().timestamp(),
                 "{created}"
             );
         }
@@ -337,8 +296,7 @@ mod tests {
 
     #[test]
     fn accepts_unknown_fields() {
-        let info =
-            r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Future":{"a":[1,2]},"Extra":true}"#;
+        let info = r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Future":{"a":[1,2]},"Extra":true}"#;
         expect_lock(parse_item("t", &lock_item("b/k", info), "ExpiresAt", now()));
     }
 
@@ -354,16 +312,10 @@ mod tests {
         );
         // Terragrunt's backend migrate writes -md5 items without Digest.
         let without = item(&[("LockID", s("tfstate/x-md5"))]);
-        assert!(matches!(
-            parse_item("t", &without, "ExpiresAt", now()),
-            Item::Digest(_)
-        ));
+        assert!(matches!(parse_item("t", &without, "ExpiresAt", now()), Item::Digest(_)));
         // Even a digest key holding something lock-shaped is a digest: never touched.
         let lockish = lock_item("tfstate/x-md5", TF_1_15);
-        assert!(matches!(
-            parse_item("t", &lockish, "ExpiresAt", now()),
-            Item::Digest(_)
-        ));
+        assert!(matches!(parse_item("t", &lockish, "ExpiresAt", now()), Item::Digest(_)));
     }
 
     #[test]
@@ -375,10 +327,7 @@ mod tests {
             now(),
         ));
         assert_eq!(lock.workspace.as_deref(), Some("staging"));
-        assert_eq!(
-            workspace_of("tfstate/env:/dev/terraform.tfstate").as_deref(),
-            Some("dev")
-        );
+        assert_eq!(workspace_of("tfstate/env:/dev/terraform.tfstate").as_deref(), Some("dev"));
         assert_eq!(workspace_of("tfstate/prod/terraform.tfstate"), None);
         assert_eq!(workspace_of("tfstate/env:/dev"), None);
         assert_eq!(workspace_of("tfstate/env://k"), None);
@@ -389,46 +338,22 @@ mod tests {
     fn malformed_items_are_unreadable_with_reason() {
         let cases: Vec<(RawItem, &str)> = vec![
             (item(&[("Info", s(TF_1_15))]), "no LockID"),
-            (
-                item(&[("LockID", AttrValue::N("1".into())), ("Info", s(TF_1_15))]),
-                "LockID is of type N",
-            ),
+            (item(&[("LockID", AttrValue::N("1".into())), ("Info", s(TF_1_15))]), "LockID is of type N"),
             (item(&[("LockID", s("b/k"))]), "no Info"),
-            (
-                item(&[("LockID", s("b/k")), ("Info", AttrValue::Other("M"))]),
-                "Info is of type M",
-            ),
+            (item(&[("LockID", s("b/k")), ("Info", AttrValue::Other("M"))]), "Info is of type M"),
             (lock_item("b/k", "not json"), "not JSON"),
             (lock_item("b/k", "[1,2]"), "not an object"),
             (lock_item("b/k", r#"{"ID":"x"}"#), "no Created"),
             (lock_item("b/k", r#"{"ID":"x","Created":""}"#), "no Created"),
-            (
-                lock_item("b/k", r#"{"ID":"x","Created":"yesterday"}"#),
-                "not an RFC 3339",
-            ),
-            (
-                lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26 10:00:00"}"#),
-                "not an RFC 3339",
-            ),
-            (
-                lock_item("b/k", r#"{"ID":"x","Created":12345}"#),
-                "wrong type",
-            ),
-            (
-                lock_item("b/k", r#"{"ID":7,"Created":"2026-11-26T10:00:00Z"}"#),
-                "wrong type",
-            ),
-            (
-                lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T13:00:00Z"}"#),
-                "in the future",
-            ),
+            (lock_item("b/k", r#"{"ID":"x","Created":"yesterday"}"#), "not an RFC 3339"),
+            (lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26 10:00:00"}"#), "not an RFC 3339"),
+            (lock_item("b/k", r#"{"ID":"x","Created":12345}"#), "wrong type"),
+            (lock_item("b/k", r#"{"ID":7,"Created":"2026-11-26T10:00:00Z"}"#), "wrong type"),
+            (lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T13:00:00Z"}"#), "in the future"),
         ];
         for (it, want) in cases {
             let reason = expect_unreadable(parse_item("t", &it, "ExpiresAt", now()));
-            assert!(
-                reason.contains(want),
-                "reason {reason:?} should contain {want:?}"
-            );
+            assert!(reason.contains(want), "reason {reason:?} should contain {want:?}");
         }
     }
 
@@ -442,14 +367,8 @@ mod tests {
     fn records_existing_ttl_attribute() {
         let mut it = lock_item("b/k", TF_1_15);
         it.insert("ExpiresAt".into(), AttrValue::N("1790000000".into()));
-        assert_eq!(
-            expect_lock(parse_item("t", &it, "ExpiresAt", now())).expires_at,
-            Some(1_790_000_000)
-        );
-        assert_eq!(
-            expect_lock(parse_item("t", &it, "OtherTtl", now())).expires_at,
-            None
-        );
+        assert_eq!(expect_lock(parse_item("t", &it, "ExpiresAt", now())).expires_at, Some(1_790_000_000));
+        assert_eq!(expect_lock(parse_item("t", &it, "OtherTtl", now())).expires_at, None);
     }
 
     mod prop {

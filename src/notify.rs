@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::alerts::{
-    current_alerts, deleted_message, resolve_message, AlertKind, AlertSettings, Event, Message,
-    OpenAlertRef, Severity, ALERT_CLASS,
+    current_alerts, deleted_message, resolve_message, AlertKind, AlertSettings, Event, Message, OpenAlertRef, Severity,
+    ALERT_CLASS,
 };
 use crate::decide::ActionTaken;
 use crate::report::RunReport;
@@ -62,11 +62,7 @@ pub struct NotifyError(pub String);
 #[async_trait]
 pub trait Notifier: Send + Sync {
     fn channel(&self) -> &'static str;
-    async fn send(
-        &self,
-        message: &Message,
-        deadline: Option<DateTime<Utc>>,
-    ) -> Result<(), NotifyError>;
+    async fn send(&self, message: &Message, deadline: Option<DateTime<Utc>>) -> Result<(), NotifyError>;
 }
 
 /// SNS `Publish` with filterable message attributes.
@@ -88,12 +84,7 @@ impl Notifier for SnsNotifier {
     }
 
     async fn send(&self, m: &Message, _deadline: Option<DateTime<Utc>>) -> Result<(), NotifyError> {
-        let mut request = self
-            .client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(&m.subject)
-            .message(&m.body);
+        let mut request = self.client.publish().topic_arn(&self.topic_arn).subject(&m.subject).message(&m.body);
         let attributes = [
             ("event", Some(m.event.as_str())),
             ("severity", Some(m.severity.as_str())),
@@ -132,11 +123,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            first_delay: Duration::from_millis(500),
-            budget: Duration::from_secs(15),
-        }
+        RetryPolicy { max_attempts: 5, first_delay: Duration::from_millis(500), budget: Duration::from_secs(15) }
     }
 }
 
@@ -162,13 +149,7 @@ impl PagerDutyNotifier {
             .user_agent(concat!("tf-lock-reaper/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| NotifyError(format!("building HTTP client: {e}")))?;
-        Ok(PagerDutyNotifier {
-            http,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            routing_key,
-            retry,
-            clock,
-        })
+        Ok(PagerDutyNotifier { http, base_url: base_url.trim_end_matches('/').to_string(), routing_key, retry, clock })
     }
 
     /// The exact JSON sent for a message, and the path it goes to.
@@ -179,9 +160,7 @@ impl PagerDutyNotifier {
 
 /// PagerDuty event JSON for a message (pure, so tests can check it exactly).
 pub fn pagerduty_event(m: &Message, routing_key: &str) -> (&'static str, serde_json::Value) {
-    let timestamp = m
-        .timestamp
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let timestamp = m.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match m.event {
         Event::Trigger => (
             "/v2/enqueue",
@@ -244,10 +223,7 @@ impl Notifier for PagerDutyNotifier {
                 Ok(resp) => {
                     let status = resp.status();
                     let text = resp.text().await.unwrap_or_default();
-                    let err = format!(
-                        "PagerDuty answered {status}: {}",
-                        crate::alerts::clean(&text, 300)
-                    );
+                    let err = format!("PagerDuty answered {status}: {}", crate::alerts::clean(&text, 300));
                     if status.as_u16() == 429 || status.is_server_error() {
                         NotifyError(self.routing_key.redact(&err))
                     } else {
@@ -255,20 +231,14 @@ impl Notifier for PagerDutyNotifier {
                         return Err(NotifyError(self.routing_key.redact(&err)));
                     }
                 }
-                Err(e) => NotifyError(
-                    self.routing_key
-                        .redact(&format!("PagerDuty unreachable: {e}")),
-                ),
+                Err(e) => NotifyError(self.routing_key.redact(&format!("PagerDuty unreachable: {e}"))),
             };
             let now = self.clock.now();
             let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
             let over_budget = (next - started).to_std().unwrap_or_default() > self.retry.budget;
             let past_deadline = deadline.is_some_and(|d| next + WRITE_MARGIN > d);
             if attempt >= self.retry.max_attempts || over_budget || past_deadline {
-                return Err(NotifyError(format!(
-                    "{} (gave up after {attempt} attempt(s))",
-                    retryable.0
-                )));
+                return Err(NotifyError(format!("{} (gave up after {attempt} attempt(s))", retryable.0)));
             }
             tracing::warn!(attempt, error = %retryable, "PagerDuty delivery failed; retrying");
             tokio::time::sleep(delay).await;
@@ -332,13 +302,7 @@ pub trait AlertState: Send + Sync {
     async fn claim(&self, alert: &OpenAlert) -> Result<bool, StateError>;
     /// Move `last_notified_at` from `expected` to `now` (and set severity);
     /// `false` if another run already did.
-    async fn renotified(
-        &self,
-        key: &str,
-        expected: i64,
-        now: i64,
-        severity: Severity,
-    ) -> Result<bool, StateError>;
+    async fn renotified(&self, key: &str, expected: i64, now: i64, severity: Severity) -> Result<bool, StateError>;
     /// Forget an alert (it resolved, or its trigger could not be delivered).
     async fn release(&self, key: &str) -> Result<(), StateError>;
 }
@@ -375,14 +339,8 @@ fn ttl_from(now: i64) -> String {
 #[async_trait]
 impl AlertState for DynamoAlertState {
     async fn open_alerts(&self) -> Result<Vec<OpenAlert>, StateError> {
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
+        let mut pages =
+            self.client.scan().table_name(&self.table).consistent_read(true).into_paginator().items().send();
         let mut out = Vec::new();
         while let Some(item) = pages.next().await {
             let item = item.map_err(state_err)?;
@@ -395,10 +353,7 @@ impl AlertState for DynamoAlertState {
                 _ => None,
             };
             // Items we do not understand are left alone; they expire by TTL.
-            let (Some(key), Some(kind)) = (
-                s("AlertKey"),
-                s("Kind").as_deref().and_then(AlertKind::parse),
-            ) else {
+            let (Some(key), Some(kind)) = (s("AlertKey"), s("Kind").as_deref().and_then(AlertKind::parse)) else {
                 continue;
             };
             out.push(OpenAlert {
@@ -407,10 +362,7 @@ impl AlertState for DynamoAlertState {
                 table: s("TableName"),
                 lock_key: s("LockKey"),
                 lock_id: s("LockInfoId"),
-                severity: s("Severity")
-                    .as_deref()
-                    .and_then(Severity::parse)
-                    .unwrap_or(Severity::Warning),
+                severity: s("Severity").as_deref().and_then(Severity::parse).unwrap_or(Severity::Warning),
                 opened_at: n("OpenedAt").unwrap_or(0),
                 last_notified_at: n("LastNotifiedAt").unwrap_or(0),
                 summary: s("Summary").unwrap_or_default(),
@@ -426,23 +378,13 @@ impl AlertState for DynamoAlertState {
             .table_name(&self.table)
             .item("AlertKey", AttributeValue::S(a.key.clone()))
             .item("Kind", AttributeValue::S(a.kind.as_str().to_string()))
-            .item(
-                "Severity",
-                AttributeValue::S(a.severity.as_str().to_string()),
-            )
+            .item("Severity", AttributeValue::S(a.severity.as_str().to_string()))
             .item("OpenedAt", AttributeValue::N(a.opened_at.to_string()))
-            .item(
-                "LastNotifiedAt",
-                AttributeValue::N(a.last_notified_at.to_string()),
-            )
+            .item("LastNotifiedAt", AttributeValue::N(a.last_notified_at.to_string()))
             .item("ExpiresAt", AttributeValue::N(ttl_from(a.opened_at)))
             .item("Summary", AttributeValue::S(a.summary.clone()))
             .condition_expression("attribute_not_exists(AlertKey)");
-        for (name, value) in [
-            ("TableName", &a.table),
-            ("LockKey", &a.lock_key),
-            ("LockInfoId", &a.lock_id),
-        ] {
+        for (name, value) in [("TableName", &a.table), ("LockKey", &a.lock_key), ("LockInfoId", &a.lock_id)] {
             if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
                 req = req.item(name, AttributeValue::S(v.clone()));
             }
@@ -454,13 +396,7 @@ impl AlertState for DynamoAlertState {
         }
     }
 
-    async fn renotified(
-        &self,
-        key: &str,
-        expected: i64,
-        now: i64,
-        severity: Severity,
-    ) -> Result<bool, StateError> {
+    async fn renotified(&self, key: &str, expected: i64, now: i64, severity: Severity) -> Result<bool, StateError> {
         let result = self
             .client
             .update_item()
@@ -524,9 +460,7 @@ impl Dispatcher {
             notifiers: Vec::new(),
             state: None,
             renotify_after: None,
-            settings: AlertSettings {
-                severity: Severity::Warning,
-            },
+            settings: AlertSettings { severity: Severity::Warning },
         }
     }
 
@@ -547,16 +481,11 @@ impl Dispatcher {
         }
         let now = clock.now();
         let alerts = current_alerts(report, self.settings, now);
-        let deleted: Vec<_> = report
-            .tables
-            .iter()
-            .flat_map(|t| &t.locks)
-            .filter(|l| l.action == ActionTaken::Deleted)
-            .collect();
+        let deleted: Vec<_> =
+            report.tables.iter().flat_map(|t| &t.locks).filter(|l| l.action == ActionTaken::Deleted).collect();
 
         for l in &deleted {
-            self.send_all(&deleted_message(l, now), clock, deadline, &mut records)
-                .await;
+            self.send_all(&deleted_message(l, now), clock, deadline, &mut records).await;
         }
 
         let open = match &self.state {
@@ -574,17 +503,12 @@ impl Dispatcher {
             // Stateless: trigger every run (PagerDuty's dedup_key keeps one
             // incident); resolve only what this run deleted.
             for a in &alerts {
-                self.send_all(&a.message, clock, deadline, &mut records)
-                    .await;
+                self.send_all(&a.message, clock, deadline, &mut records).await;
             }
             for l in &deleted {
                 let resolve = resolve_message(
                     &OpenAlertRef {
-                        key: &crate::alerts::lock_alert_key(
-                            &l.lock.source,
-                            &l.lock.lock_key,
-                            &l.lock.id,
-                        ),
+                        key: &crate::alerts::lock_alert_key(&l.lock.source, &l.lock.lock_key, &l.lock.id),
                         kind: AlertKind::LockStale,
                         table: Some(&l.lock.source),
                         lock_key: Some(&l.lock.lock_key),
@@ -598,24 +522,20 @@ impl Dispatcher {
             return records;
         };
 
-        let open_by_key: HashMap<&str, &OpenAlert> =
-            open.iter().map(|o| (o.key.as_str(), o)).collect();
+        let open_by_key: HashMap<&str, &OpenAlert> = open.iter().map(|o| (o.key.as_str(), o)).collect();
         let epoch = now.timestamp();
         for a in &alerts {
             let m = &a.message;
             match open_by_key.get(a.key()) {
                 Some(o) => {
                     let escalated = m.severity > o.severity;
-                    let reminder_due = self.renotify_after.is_some_and(|r| {
-                        epoch.saturating_sub(o.last_notified_at) >= r.as_secs() as i64
-                    });
+                    let reminder_due = self
+                        .renotify_after
+                        .is_some_and(|r| epoch.saturating_sub(o.last_notified_at) >= r.as_secs() as i64);
                     if !(escalated || reminder_due) {
                         continue;
                     }
-                    match state
-                        .renotified(&o.key, o.last_notified_at, epoch, m.severity)
-                        .await
-                    {
+                    match state.renotified(&o.key, o.last_notified_at, epoch, m.severity).await {
                         Ok(true) => {
                             self.send_all(m, clock, deadline, &mut records).await;
                         }
@@ -642,33 +562,17 @@ impl Dispatcher {
         }
 
         let current: HashSet<&str> = alerts.iter().map(|a| a.key()).collect();
-        let unreadable_tables: HashSet<&str> = report
-            .tables
-            .iter()
-            .filter(|t| t.scan_error.is_some())
-            .map(|t| t.table.as_str())
-            .collect();
+        let unreadable_tables: HashSet<&str> =
+            report.tables.iter().filter(|t| t.scan_error.is_some()).map(|t| t.table.as_str()).collect();
         for o in &open {
             if current.contains(o.key.as_str()) {
                 continue;
             }
             // A lock in a table we could not read may still be there.
-            if o.kind == AlertKind::LockStale
-                && o.table
-                    .as_deref()
-                    .is_some_and(|t| unreadable_tables.contains(t))
-            {
+            if o.kind == AlertKind::LockStale && o.table.as_deref().is_some_and(|t| unreadable_tables.contains(t)) {
                 continue;
             }
-            if self
-                .send_all(
-                    &resolve_message(&o.as_ref(), now),
-                    clock,
-                    deadline,
-                    &mut records,
-                )
-                .await
-            {
+            if self.send_all(&resolve_message(&o.as_ref(), now), clock, deadline, &mut records).await {
                 if let Err(e) = state.release(&o.key).await {
                     records.push(state_error_record(&e));
                 }

@@ -20,11 +20,7 @@ pub struct Override {
 
 impl Override {
     pub fn new(pattern: &str, window: Duration) -> Result<Self, globset::Error> {
-        Ok(Override {
-            pattern: pattern.to_string(),
-            matcher: Glob::new(pattern)?.compile_matcher(),
-            window,
-        })
+        Ok(Override { pattern: pattern.to_string(), matcher: Glob::new(pattern)?.compile_matcher(), window })
     }
 }
 
@@ -41,17 +37,11 @@ impl Exclusions {
         for p in patterns {
             builder.add(Glob::new(p)?);
         }
-        Ok(Exclusions {
-            patterns: patterns.to_vec(),
-            set: builder.build()?,
-        })
+        Ok(Exclusions { patterns: patterns.to_vec(), set: builder.build()? })
     }
 
     pub fn none() -> Self {
-        Exclusions {
-            patterns: Vec::new(),
-            set: GlobSet::empty(),
-        }
+        Exclusions { patterns: Vec::new(), set: GlobSet::empty() }
     }
 
     pub fn is_excluded(&self, lock_key: &str) -> bool {
@@ -103,10 +93,7 @@ impl Policy {
         let age_seconds = age_seconds(lock.created, now);
         let (window, source) = self.window_for(&lock.lock_key);
         let stale = age_seconds >= window.as_secs();
-        let delete_due = stale
-            && self
-                .delete_after
-                .is_some_and(|d| age_seconds >= d.as_secs().max(window.as_secs()));
+        let delete_due = stale && self.delete_after.is_some_and(|d| age_seconds >= d.as_secs().max(window.as_secs()));
         Verdict {
             age_seconds,
             window_seconds: window.as_secs(),
@@ -168,38 +155,20 @@ mod tests {
     #[test]
     fn default_window_applies_and_boundary_is_stale() {
         let p = policy();
-        let v = p.classify(
-            &lock("tfstate/app/terraform.tfstate", now() - hours(2)),
-            now(),
-        );
+        let v = p.classify(&lock("tfstate/app/terraform.tfstate", now() - hours(2)), now());
         assert!(v.stale);
         assert_eq!(v.window_source, "STALE_AFTER");
-        let v = p.classify(
-            &lock(
-                "tfstate/app/terraform.tfstate",
-                now() - hours(2) + Duration::from_secs(1),
-            ),
-            now(),
-        );
+        let v = p.classify(&lock("tfstate/app/terraform.tfstate", now() - hours(2) + Duration::from_secs(1)), now());
         assert!(!v.stale, "one second younger than the window is not stale");
     }
 
     #[test]
     fn first_matching_override_wins() {
         let p = policy();
-        let prod = p.classify(
-            &lock("tfstate/prod/net/terraform.tfstate", now() - hours(5)),
-            now(),
-        );
+        let prod = p.classify(&lock("tfstate/prod/net/terraform.tfstate", now() - hours(5)), now());
         assert!(!prod.stale, "prod gets 6h");
         assert_eq!(prod.window_source, "tfstate/prod/*");
-        let sandbox = p.classify(
-            &lock(
-                "tfstate/sandbox/x.tfstate",
-                now() - Duration::from_secs(31 * 60),
-            ),
-            now(),
-        );
+        let sandbox = p.classify(&lock("tfstate/sandbox/x.tfstate", now() - Duration::from_secs(31 * 60)), now());
         assert!(sandbox.stale);
         assert_eq!(sandbox.window_seconds, 1800);
         // Both patterns match: the first listed wins.
@@ -210,10 +179,7 @@ mod tests {
 
     #[test]
     fn exclusions_are_reported_not_hidden() {
-        let v = policy().classify(
-            &lock("tfstate/pinned/terraform.tfstate", now() - hours(100)),
-            now(),
-        );
+        let v = policy().classify(&lock("tfstate/pinned/terraform.tfstate", now() - hours(100)), now());
         assert!(v.excluded);
         assert!(v.stale, "an excluded lock is still reported as stale");
     }
@@ -221,41 +187,18 @@ mod tests {
     #[test]
     fn delete_needs_delete_after_and_the_window() {
         let p = policy();
-        assert!(
-            !p.classify(&lock("tfstate/app/t", now() - hours(7)), now())
-                .delete_due
-        );
-        assert!(
-            p.classify(&lock("tfstate/app/t", now() - hours(8)), now())
-                .delete_due
-        );
-        let no_delete = Policy {
-            delete_after: None,
-            ..policy()
-        };
-        assert!(
-            !no_delete
-                .classify(&lock("tfstate/app/t", now() - hours(100)), now())
-                .delete_due
-        );
+        assert!(!p.classify(&lock("tfstate/app/t", now() - hours(7)), now()).delete_due);
+        assert!(p.classify(&lock("tfstate/app/t", now() - hours(8)), now()).delete_due);
+        let no_delete = Policy { delete_after: None, ..policy() };
+        assert!(!no_delete.classify(&lock("tfstate/app/t", now() - hours(100)), now()).delete_due);
         // Even if DELETE_AFTER were shorter than a window, the window still guards.
-        let short = Policy {
-            delete_after: Some(hours(1)),
-            ..policy()
-        };
-        assert!(
-            !short
-                .classify(&lock("tfstate/prod/t", now() - hours(5)), now())
-                .delete_due
-        );
+        let short = Policy { delete_after: Some(hours(1)), ..policy() };
+        assert!(!short.classify(&lock("tfstate/prod/t", now() - hours(5)), now()).delete_due);
     }
 
     #[test]
     fn future_created_within_skew_is_age_zero_and_fresh() {
-        let v = policy().classify(
-            &lock("tfstate/app/t", now() + Duration::from_secs(60)),
-            now(),
-        );
+        let v = policy().classify(&lock("tfstate/app/t", now() + Duration::from_secs(60)), now());
         assert_eq!(v.age_seconds, 0);
         assert!(!v.stale);
     }

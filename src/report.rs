@@ -108,20 +108,13 @@ impl RunReport {
     /// Human-readable summary and lock table for the CLI.
     pub fn render_text(&self) -> String {
         let mut out = String::new();
-        let mode = if self.dry_run {
-            format!("{} (dry run)", self.action.as_str())
-        } else {
-            self.action.as_str().to_string()
-        };
+        let mode =
+            if self.dry_run { format!("{} (dry run)", self.action.as_str()) } else { self.action.as_str().to_string() };
         let _ = writeln!(
             out,
             "tf-lock-reaper run: action={mode} status={}{}{} ({} ms)",
             if self.ok { "ok" } else { "FAILED" },
-            if self.partial {
-                " partial(deadline)"
-            } else {
-                ""
-            },
+            if self.partial { " partial(deadline)" } else { "" },
             if self.breaker_tripped {
                 format!(
                     " BREAKER TRIPPED ({} deletes planned > MAX_DELETES_PER_RUN={})",
@@ -148,20 +141,11 @@ impl RunReport {
                 out.push_str(&render_lock_table(t.locks.iter()));
             }
             for u in &t.unreadable {
-                let _ = writeln!(
-                    out,
-                    "  UNREADABLE {}: {}",
-                    u.lock_key.as_deref().unwrap_or("<no LockID>"),
-                    u.reason
-                );
+                let _ = writeln!(out, "  UNREADABLE {}: {}", u.lock_key.as_deref().unwrap_or("<no LockID>"), u.reason);
             }
         }
         if !self.notifications.is_empty() {
-            let _ = writeln!(
-                out,
-                "\nnotifications: {} sent, {} failed",
-                self.alerts_sent, self.alert_errors
-            );
+            let _ = writeln!(out, "\nnotifications: {} sent, {} failed", self.alerts_sent, self.alert_errors);
             for n in &self.notifications {
                 let _ = writeln!(
                     out,
@@ -171,10 +155,7 @@ impl RunReport {
                     n.kind.map(|k| k.as_str()).unwrap_or("-"),
                     n.outcome,
                     n.lock_id.as_deref().or(n.table.as_deref()).unwrap_or(""),
-                    n.detail
-                        .as_deref()
-                        .map(|d| format!(" ({d})"))
-                        .unwrap_or_default()
+                    n.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
                 );
             }
         }
@@ -184,15 +165,7 @@ impl RunReport {
 
 /// Column-aligned table of locks (used by `run` and `list`).
 pub fn render_lock_table<'a>(locks: impl Iterator<Item = &'a LockReport>) -> String {
-    let header = [
-        "LOCK ID",
-        "AGE",
-        "STALE",
-        "ACTION",
-        "OPERATION",
-        "WHO",
-        "LOCKID (PATH)",
-    ];
+    let header = ["LOCK ID", "AGE", "STALE", "ACTION", "OPERATION", "WHO", "LOCKID (PATH)"];
     let rows: Vec<[String; 7]> = locks
         .map(|l| {
             let action = match &l.detail {

@@ -43,11 +43,8 @@ pub struct Reaper<'a> {
 impl Reaper<'_> {
     /// Scan every table and classify every item; writes nothing.
     pub async fn scan(&self) -> Vec<TableReport> {
-        let scans = self
-            .config
-            .tables
-            .iter()
-            .map(|t| async move { (t, self.store.scan(t, self.config.scan_segments).await) });
+        let scans =
+            self.config.tables.iter().map(|t| async move { (t, self.store.scan(t, self.config.scan_segments).await) });
         let results = futures::future::join_all(scans).await;
         let now = self.clock.now();
         results
@@ -62,12 +59,7 @@ impl Reaper<'_> {
             .collect()
     }
 
-    fn classify_table(
-        &self,
-        table: &str,
-        items: &[crate::model::RawItem],
-        now: DateTime<Utc>,
-    ) -> TableReport {
+    fn classify_table(&self, table: &str, items: &[crate::model::RawItem], now: DateTime<Utc>) -> TableReport {
         let mut report = TableReport {
             table: table.to_string(),
             scan_error: None,
@@ -80,12 +72,7 @@ impl Reaper<'_> {
             match parse_item(table, item, &self.config.ttl_attribute, now) {
                 Item::Lock(lock) => {
                     let verdict = self.config.policy.classify(&lock, now);
-                    report.locks.push(LockReport {
-                        lock,
-                        verdict,
-                        action: ActionTaken::None,
-                        detail: None,
-                    });
+                    report.locks.push(LockReport { lock, verdict, action: ActionTaken::None, detail: None });
                 }
                 Item::Digest(_) => report.counts.digests += 1,
                 Item::Unreadable(u) => {
@@ -96,10 +83,7 @@ impl Reaper<'_> {
         }
         // Oldest first: that is what on-call looks for.
         report.locks.sort_by(|a, b| {
-            b.verdict
-                .age_seconds
-                .cmp(&a.verdict.age_seconds)
-                .then(a.lock.lock_key.cmp(&b.lock.lock_key))
+            b.verdict.age_seconds.cmp(&a.verdict.age_seconds).then(a.lock.lock_key.cmp(&b.lock.lock_key))
         });
         report.recount();
         report
@@ -153,8 +137,7 @@ impl Reaper<'_> {
                         if deadline.is_some_and(|d| self.clock.now() + WRITE_MARGIN > d) {
                             partial = true;
                             lock.action = ActionTaken::Deadline;
-                            lock.detail =
-                                Some(format!("{} not started: deadline near", w.describe()));
+                            lock.detail = Some(format!("{} not started: deadline near", w.describe()));
                             continue;
                         }
                         self.execute(&table.table, lock, w).await;
@@ -169,9 +152,7 @@ impl Reaper<'_> {
             duration_ms: 0,
             action: self.config.action,
             dry_run: self.config.dry_run,
-            ok: tables
-                .iter()
-                .all(|t| t.scan_error.is_none() && t.counts.errors == 0),
+            ok: tables.iter().all(|t| t.scan_error.is_none() && t.counts.errors == 0),
             partial,
             breaker_tripped: plan.breaker_tripped,
             max_deletes_per_run: self.config.max_deletes_per_run,
@@ -183,29 +164,13 @@ impl Reaper<'_> {
         };
 
         report.notifications = self.alerts.dispatch(&report, self.clock, deadline).await;
-        report.alerts_sent = report
-            .notifications
-            .iter()
-            .filter(|n| n.outcome == "sent")
-            .count();
-        report.alert_errors = report
-            .notifications
-            .iter()
-            .filter(|n| n.outcome == "failed")
-            .count();
+        report.alerts_sent = report.notifications.iter().filter(|n| n.outcome == "sent").count();
+        report.alert_errors = report.notifications.iter().filter(|n| n.outcome == "failed").count();
         report.ok &= report.alert_errors == 0;
 
         let finished = self.clock.now();
         report.duration_ms = (finished - started_at).num_milliseconds().max(0) as u64;
-        if let Err(e) = self
-            .metrics
-            .publish(
-                &self.config.metrics_namespace,
-                finished,
-                &metric_sets(&report),
-            )
-            .await
-        {
+        if let Err(e) = self.metrics.publish(&self.config.metrics_namespace, finished, &metric_sets(&report)).await {
             tracing::error!(error = %e, "publishing metrics failed");
         }
         report
@@ -215,37 +180,20 @@ impl Reaper<'_> {
     async fn execute(&self, table: &str, lock: &mut LockReport, write: Write) {
         let l = &lock.lock;
         let result = match write {
-            Write::Delete => {
-                self.store
-                    .delete_lock(table, &l.lock_key, &l.raw_info)
-                    .await
-            }
+            Write::Delete => self.store.delete_lock(table, &l.lock_key, &l.raw_info).await,
             Write::SetTtl { expires_at } => {
-                self.store
-                    .set_ttl(
-                        table,
-                        &l.lock_key,
-                        &l.raw_info,
-                        &self.config.ttl_attribute,
-                        expires_at,
-                    )
-                    .await
+                self.store.set_ttl(table, &l.lock_key, &l.raw_info, &self.config.ttl_attribute, expires_at).await
             }
         };
         let (action, detail) = match (result, write) {
             (Ok(WriteOutcome::Done), Write::Delete) => (ActionTaken::Deleted, None),
-            (Ok(WriteOutcome::Done), Write::SetTtl { expires_at }) => (
-                ActionTaken::Ttl,
-                Some(format!("{} = {expires_at}", self.config.ttl_attribute)),
-            ),
-            (Ok(WriteOutcome::Changed), _) => (
-                ActionTaken::Changed,
-                Some("lock changed or released since the scan; left alone".to_string()),
-            ),
-            (Err(e), _) => (
-                ActionTaken::Error,
-                Some(format!("{} failed: {e}", write.describe())),
-            ),
+            (Ok(WriteOutcome::Done), Write::SetTtl { expires_at }) => {
+                (ActionTaken::Ttl, Some(format!("{} = {expires_at}", self.config.ttl_attribute)))
+            }
+            (Ok(WriteOutcome::Changed), _) => {
+                (ActionTaken::Changed, Some("lock changed or released since the scan; left alone".to_string()))
+            }
+            (Err(e), _) => (ActionTaken::Error, Some(format!("{} failed: {e}", write.describe()))),
         };
         tracing::info!(
             table = %table,

@@ -31,12 +31,7 @@ pub trait LockStore: Send + Sync {
     async fn scan(&self, table: &str, segments: i32) -> Result<Vec<RawItem>, StoreError>;
 
     /// Delete the item if its `Info` is still exactly `expected_info`.
-    async fn delete_lock(
-        &self,
-        table: &str,
-        lock_key: &str,
-        expected_info: &str,
-    ) -> Result<WriteOutcome, StoreError>;
+    async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, StoreError>;
 
     /// Set `attribute` to `expires_at` if `Info` is unchanged and the
     /// attribute does not exist. Touches nothing else.
@@ -61,12 +56,7 @@ impl DynamoStore {
         DynamoStore { client }
     }
 
-    async fn scan_segment(
-        &self,
-        table: &str,
-        segment: i32,
-        segments: i32,
-    ) -> Result<Vec<RawItem>, StoreError> {
+    async fn scan_segment(&self, table: &str, segment: i32, segments: i32) -> Result<Vec<RawItem>, StoreError> {
         let mut request = self.client.scan().table_name(table).consistent_read(false);
         if segments > 1 {
             request = request.segment(segment).total_segments(segments);
@@ -85,19 +75,11 @@ impl DynamoStore {
 impl LockStore for DynamoStore {
     async fn scan(&self, table: &str, segments: i32) -> Result<Vec<RawItem>, StoreError> {
         let segments = segments.max(1);
-        let parts = futures::future::try_join_all(
-            (0..segments).map(|s| self.scan_segment(table, s, segments)),
-        )
-        .await?;
+        let parts = futures::future::try_join_all((0..segments).map(|s| self.scan_segment(table, s, segments))).await?;
         Ok(parts.into_iter().flatten().collect())
     }
 
-    async fn delete_lock(
-        &self,
-        table: &str,
-        lock_key: &str,
-        expected_info: &str,
-    ) -> Result<WriteOutcome, StoreError> {
+    async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, StoreError> {
         let result = self
             .client
             .delete_item()
@@ -149,9 +131,7 @@ fn is_conditional_failure<E, R>(err: &SdkError<E, R>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|c| c == "ConditionalCheckFailedException")
+    err.as_service_error().and_then(|e| e.code()).is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
 /// The full error chain in one line (the SDK's `Display` alone says only

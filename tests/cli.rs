@@ -12,42 +12,26 @@ use common::*;
 /// Run the CLI with only the given environment (plus PATH), feeding `stdin`.
 fn cli(moto: Option<&Moto>, extra_env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     if let Some(m) = moto {
         cmd.envs(m.env());
     }
     cmd.envs(extra_env.iter().copied()).args(args);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn tf-lock-reaper");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
 #[test]
 fn configuration_errors_exit_2_and_list_every_bad_variable() {
     let out = cli(
         None,
-        &[
-            ("STALE_AFTER", "soon"),
-            ("ACTION", "nuke"),
-            ("SCAN_SEGMENTS", "many"),
-            ("MAX_DELETES_PER_RUN", "x"),
-        ],
+        &[("STALE_AFTER", "soon"), ("ACTION", "nuke"), ("SCAN_SEGMENTS", "many"), ("MAX_DELETES_PER_RUN", "x")],
         &["run", "--table", "locks"],
         "",
     );
@@ -63,21 +47,11 @@ fn configuration_errors_exit_2_and_list_every_bad_variable() {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
     // --action delete without DELETE_AFTER.
-    let out = cli(
-        None,
-        &[],
-        &["run", "--table", "locks", "--action", "delete"],
-        "",
-    );
+    let out = cli(None, &[], &["run", "--table", "locks", "--action", "delete"], "");
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("DELETE_AFTER"));
     // Usage errors are exit 2 too.
-    assert_eq!(
-        cli(None, &[], &["run", "--action", "explode"], "")
-            .status
-            .code(),
-        Some(2)
-    );
+    assert_eq!(cli(None, &[], &["run", "--action", "explode"], "").status.code(), Some(2));
     assert_eq!(cli(None, &[], &["unlock"], "").status.code(), Some(2));
 }
 
@@ -86,42 +60,17 @@ async fn list_and_run_print_tables_and_json() {
     let moto = Moto::start();
     let client = moto.dynamo().await;
     create_lock_table(&client, "locks").await;
-    put_lock(
-        &client,
-        "locks",
-        "tfstate/old/terraform.tfstate",
-        "old-id",
-        hours(5),
-    )
-    .await;
-    put_lock(
-        &client,
-        "locks",
-        "tfstate/new/terraform.tfstate",
-        "new-id",
-        Duration::from_secs(30),
-    )
-    .await;
+    put_lock(&client, "locks", "tfstate/old/terraform.tfstate", "old-id", hours(5)).await;
+    put_lock(&client, "locks", "tfstate/new/terraform.tfstate", "new-id", Duration::from_secs(30)).await;
     put_digest(&client, "locks", "tfstate/old/terraform.tfstate").await;
 
     let out = cli(Some(&moto), &[], &["list", "--table", "locks"], "");
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stdout.contains("table locks: 2 lock(s), 0 unreadable, 1 digest(s)"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("old-id") && stdout.contains("new-id") && stdout.contains("ci@runner"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("table locks: 2 lock(s), 0 unreadable, 1 digest(s)"), "{stdout}");
+    assert!(stdout.contains("old-id") && stdout.contains("new-id") && stdout.contains("ci@runner"), "{stdout}");
 
-    let out = cli(
-        Some(&moto),
-        &[],
-        &["list", "--table", "locks", "--stale-only", "--json"],
-        "",
-    );
+    let out = cli(Some(&moto), &[], &["list", "--table", "locks", "--stale-only", "--json"], "");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list --json is JSON");
     let locks = json[0]["locks"].as_array().unwrap();
     assert_eq!(locks.len(), 1);
@@ -147,29 +96,15 @@ async fn list_and_run_print_tables_and_json() {
         "",
     );
     let (stdout, _) = text(&out);
-    assert!(
-        stdout.contains("action=delete (dry run)") && stdout.contains("dry-run (would delete)"),
-        "{stdout}"
-    );
-    assert!(get_item(&client, "locks", "tfstate/old/terraform.tfstate")
-        .await
-        .is_some());
+    assert!(stdout.contains("action=delete (dry run)") && stdout.contains("dry-run (would delete)"), "{stdout}");
+    assert!(get_item(&client, "locks", "tfstate/old/terraform.tfstate").await.is_some());
 
-    let out = cli(
-        Some(&moto),
-        &[("DELETE_AFTER", "3h")],
-        &["run", "--table", "locks", "--action", "delete"],
-        "",
-    );
+    let out = cli(Some(&moto), &[("DELETE_AFTER", "3h")], &["run", "--table", "locks", "--action", "delete"], "");
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("deleted 1"), "{stdout}");
-    assert!(get_item(&client, "locks", "tfstate/old/terraform.tfstate")
-        .await
-        .is_none());
-    assert!(get_item(&client, "locks", "tfstate/new/terraform.tfstate")
-        .await
-        .is_some());
+    assert!(get_item(&client, "locks", "tfstate/old/terraform.tfstate").await.is_none());
+    assert!(get_item(&client, "locks", "tfstate/new/terraform.tfstate").await.is_some());
 }
 
 #[tokio::test]
@@ -177,18 +112,10 @@ async fn run_exits_1_when_a_table_cannot_be_read() {
     let moto = Moto::start();
     let client = moto.dynamo().await;
     create_lock_table(&client, "locks").await;
-    let out = cli(
-        Some(&moto),
-        &[],
-        &["run", "--table", "locks", "--table", "missing-table"],
-        "",
-    );
+    let out = cli(Some(&moto), &[], &["run", "--table", "locks", "--table", "missing-table"], "");
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout.contains("table missing-table: SCAN FAILED") && stdout.contains("status=FAILED"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("table missing-table: SCAN FAILED") && stdout.contains("status=FAILED"), "{stdout}");
     let out = cli(Some(&moto), &[], &["list", "--table", "missing-table"], "");
     assert_eq!(out.status.code(), Some(1));
 }
@@ -199,49 +126,20 @@ async fn unlock_finds_the_lock_by_id_anywhere_in_the_table() {
     let client = moto.dynamo().await;
     create_lock_table(&client, "locks").await;
     // The backend key has since moved: only the lock ID from the error message is known.
-    put_lock(
-        &client,
-        "locks",
-        "tfstate/old-key/terraform.tfstate",
-        "db4f693e-8b1b-8e4c-d741-a4c77006cd79",
-        hours(3),
-    )
-    .await;
+    put_lock(&client, "locks", "tfstate/old-key/terraform.tfstate", "db4f693e-8b1b-8e4c-d741-a4c77006cd79", hours(3))
+        .await;
     put_digest(&client, "locks", "tfstate/old-key/terraform.tfstate").await;
-    put_lock(
-        &client,
-        "locks",
-        "tfstate/other/terraform.tfstate",
-        "other-id",
-        hours(3),
-    )
-    .await;
+    put_lock(&client, "locks", "tfstate/other/terraform.tfstate", "other-id", hours(3)).await;
     let before = snapshot(&client, "locks").await;
     let id = "db4f693e-8b1b-8e4c-d741-a4c77006cd79";
 
     // Not found: exit 1, clear message, nothing touched.
-    let out = cli(
-        Some(&moto),
-        &[],
-        &["unlock", "no-such-id", "--table", "locks", "--yes"],
-        "",
-    );
+    let out = cli(Some(&moto), &[], &["unlock", "no-such-id", "--table", "locks", "--yes"], "");
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out)
-            .1
-            .contains("no lock with ID \"no-such-id\" in table locks"),
-        "{}",
-        text(&out).1
-    );
+    assert!(text(&out).1.contains("no lock with ID \"no-such-id\" in table locks"), "{}", text(&out).1);
 
     // Dry run and a "no" answer delete nothing.
-    let out = cli(
-        Some(&moto),
-        &[],
-        &["unlock", id, "--table", "locks", "--dry-run"],
-        "",
-    );
+    let out = cli(Some(&moto), &[], &["unlock", id, "--table", "locks", "--dry-run"], "");
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out).0.contains("tfstate/old-key/terraform.tfstate"));
     let out = cli(Some(&moto), &[], &["unlock", id, "--table", "locks"], "n\n");
@@ -252,34 +150,12 @@ async fn unlock_finds_the_lock_by_id_anywhere_in_the_table() {
     // "y" deletes exactly that lock; its digest and the other lock stay.
     let out = cli(Some(&moto), &[], &["unlock", id, "--table", "locks"], "y\n");
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    assert!(
-        get_item(&client, "locks", "tfstate/old-key/terraform.tfstate")
-            .await
-            .is_none()
-    );
-    assert!(
-        get_item(&client, "locks", "tfstate/old-key/terraform.tfstate-md5")
-            .await
-            .is_some()
-    );
-    assert!(
-        get_item(&client, "locks", "tfstate/other/terraform.tfstate")
-            .await
-            .is_some()
-    );
+    assert!(get_item(&client, "locks", "tfstate/old-key/terraform.tfstate").await.is_none());
+    assert!(get_item(&client, "locks", "tfstate/old-key/terraform.tfstate-md5").await.is_some());
+    assert!(get_item(&client, "locks", "tfstate/other/terraform.tfstate").await.is_some());
 
     // A second unlock of the same ID: not found.
-    assert_eq!(
-        cli(
-            Some(&moto),
-            &[],
-            &["unlock", id, "--table", "locks", "--yes"],
-            ""
-        )
-        .status
-        .code(),
-        Some(1)
-    );
+    assert_eq!(cli(Some(&moto), &[], &["unlock", id, "--table", "locks", "--yes"], "").status.code(), Some(1));
 }
 
 #[tokio::test]
@@ -287,19 +163,7 @@ async fn unlock_warns_about_a_lock_inside_its_window() {
     let moto = Moto::start();
     let client = moto.dynamo().await;
     create_lock_table(&client, "locks").await;
-    put_lock(
-        &client,
-        "locks",
-        "tfstate/live/terraform.tfstate",
-        "live-id",
-        Duration::from_secs(60),
-    )
-    .await;
-    let out = cli(
-        Some(&moto),
-        &[],
-        &["unlock", "live-id", "--table", "locks", "--dry-run"],
-        "",
-    );
+    put_lock(&client, "locks", "tfstate/live/terraform.tfstate", "live-id", Duration::from_secs(60)).await;
+    let out = cli(Some(&moto), &[], &["unlock", "live-id", "--table", "locks", "--dry-run"], "");
     assert!(text(&out).0.contains("WARNING"), "{:?}", text(&out));
 }

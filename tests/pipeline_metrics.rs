@@ -44,10 +44,7 @@ impl MemoryStore {
     fn with_lock(table: &str, key: &str, created: &str) -> Self {
         let mut item = RawItem::new();
         item.insert("LockID".into(), AttrValue::S(key.into()));
-        item.insert(
-            "Info".into(),
-            AttrValue::S(format!(r#"{{"ID":"{key}-id","Created":"{created}"}}"#)),
-        );
+        item.insert("Info".into(), AttrValue::S(format!(r#"{{"ID":"{key}-id","Created":"{created}"}}"#)));
         let mut s = MemoryStore::default();
         s.tables.insert(table.into(), vec![item]);
         s
@@ -57,83 +54,42 @@ impl MemoryStore {
 #[async_trait]
 impl LockStore for MemoryStore {
     async fn scan(&self, table: &str, _: i32) -> Result<Vec<RawItem>, StoreError> {
-        self.tables
-            .get(table)
-            .cloned()
-            .ok_or_else(|| StoreError(format!("ResourceNotFoundException: {table}")))
+        self.tables.get(table).cloned().ok_or_else(|| StoreError(format!("ResourceNotFoundException: {table}")))
     }
-    async fn delete_lock(
-        &self,
-        table: &str,
-        key: &str,
-        _: &str,
-    ) -> Result<WriteOutcome, StoreError> {
-        self.writes
-            .lock()
-            .unwrap()
-            .push(format!("delete {table} {key}"));
+    async fn delete_lock(&self, table: &str, key: &str, _: &str) -> Result<WriteOutcome, StoreError> {
+        self.writes.lock().unwrap().push(format!("delete {table} {key}"));
         if self.fail_writes {
             return Err(StoreError("AccessDeniedException: not authorized".into()));
         }
         Ok(WriteOutcome::Done)
     }
-    async fn set_ttl(
-        &self,
-        table: &str,
-        key: &str,
-        _: &str,
-        _: &str,
-        at: i64,
-    ) -> Result<WriteOutcome, StoreError> {
-        self.writes
-            .lock()
-            .unwrap()
-            .push(format!("ttl {table} {key} {at}"));
+    async fn set_ttl(&self, table: &str, key: &str, _: &str, _: &str, at: i64) -> Result<WriteOutcome, StoreError> {
+        self.writes.lock().unwrap().push(format!("ttl {table} {key} {at}"));
         Ok(WriteOutcome::Done)
     }
 }
 
 fn delete_config() -> Config {
     Config::from_vars(
-        &vars(&[
-            ("LOCK_TABLES", "locks"),
-            ("ACTION", "delete"),
-            ("DELETE_AFTER", "3h"),
-        ]),
-        EntrypointDefaults {
-            metrics_sink: MetricsSinkKind::None,
-        },
+        &vars(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]),
+        EntrypointDefaults { metrics_sink: MetricsSinkKind::None },
     )
     .unwrap()
 }
 
 #[tokio::test]
 async fn no_write_starts_when_the_deadline_is_near_and_the_run_is_partial() {
-    let store = MemoryStore::with_lock(
-        "locks",
-        "tfstate/a/terraform.tfstate",
-        "2026-11-26T00:00:00Z",
-    );
+    let store = MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z");
     let config = delete_config();
     let clock = FixedClock(now());
-    let reaper = Reaper {
-        config: &config,
-        store: &store,
-        metrics: &NoMetrics,
-        alerts: &Dispatcher::disabled(),
-        clock: &clock,
-    };
+    let reaper =
+        Reaper { config: &config, store: &store, metrics: &NoMetrics, alerts: &Dispatcher::disabled(), clock: &clock };
     let report = reaper.run(Some(now() + chrono::Duration::seconds(2))).await;
     assert!(report.partial);
     assert_eq!(report.tables[0].locks[0].action, ActionTaken::Deadline);
-    assert!(
-        store.writes.lock().unwrap().is_empty(),
-        "no write may start"
-    );
+    assert!(store.writes.lock().unwrap().is_empty(), "no write may start");
     // With time to spare the same pass deletes.
-    let report = reaper
-        .run(Some(now() + chrono::Duration::seconds(60)))
-        .await;
+    let report = reaper.run(Some(now() + chrono::Duration::seconds(60))).await;
     assert!(!report.partial);
     assert_eq!(report.tables[0].locks[0].action, ActionTaken::Deleted);
     assert_eq!(store.writes.lock().unwrap().len(), 1);
@@ -141,59 +97,35 @@ async fn no_write_starts_when_the_deadline_is_near_and_the_run_is_partial() {
 
 #[tokio::test]
 async fn a_failed_write_is_an_error_in_the_report() {
-    let mut store = MemoryStore::with_lock(
-        "locks",
-        "tfstate/a/terraform.tfstate",
-        "2026-11-26T00:00:00Z",
-    );
+    let mut store = MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z");
     store.fail_writes = true;
     let config = delete_config();
     let clock = FixedClock(now());
-    let report = Reaper {
-        config: &config,
-        store: &store,
-        metrics: &NoMetrics,
-        alerts: &Dispatcher::disabled(),
-        clock: &clock,
-    }
-    .run(None)
-    .await;
+    let report =
+        Reaper { config: &config, store: &store, metrics: &NoMetrics, alerts: &Dispatcher::disabled(), clock: &clock }
+            .run(None)
+            .await;
     assert!(!report.ok);
     let lock = &report.tables[0].locks[0];
     assert_eq!(lock.action, ActionTaken::Error);
-    assert!(lock
-        .detail
-        .as_deref()
-        .unwrap()
-        .contains("AccessDeniedException"));
+    assert!(lock.detail.as_deref().unwrap().contains("AccessDeniedException"));
     assert_eq!(report.tables[0].counts.errors, 1);
 }
 
 #[tokio::test]
 async fn emf_lines_carry_every_metric_per_table() {
-    let store = MemoryStore::with_lock(
-        "locks",
-        "tfstate/a/terraform.tfstate",
-        "2026-11-26T00:00:00Z",
-    );
+    let store = MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z");
     let config = delete_config();
     let clock = FixedClock(now());
     let sink = EmfSink::new(Vec::<u8>::new());
-    let report = Reaper {
-        config: &config,
-        store: &store,
-        metrics: &sink,
-        alerts: &Dispatcher::disabled(),
-        clock: &clock,
-    }
-    .run(None)
-    .await;
+    let report =
+        Reaper { config: &config, store: &store, metrics: &sink, alerts: &Dispatcher::disabled(), clock: &clock }
+            .run(None)
+            .await;
     assert!(report.ok);
     let out = String::from_utf8(sink.into_inner()).unwrap();
-    let lines: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        out.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
     assert_eq!(lines.len(), 2, "one per table plus the run line: {out}");
     let table = &lines[0];
     let directive = &table["_aws"]["CloudWatchMetrics"][0];
@@ -201,12 +133,8 @@ async fn emf_lines_carry_every_metric_per_table() {
     assert_eq!(directive["Dimensions"], serde_json::json!([["TableName"]]));
     assert_eq!(table["_aws"]["Timestamp"], now().timestamp_millis());
     assert_eq!(table["TableName"], "locks");
-    let names: Vec<&str> = directive["Metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["Name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> =
+        directive["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()).collect();
     for name in [
         "LocksHeld",
         "StaleLocks",
@@ -226,64 +154,46 @@ async fn emf_lines_carry_every_metric_per_table() {
     assert_eq!(table["StaleLocks"], 1.0);
     assert_eq!(table["LocksDeleted"], 1.0);
     assert_eq!(table["OldestLockAgeSeconds"], 12.0 * 3600.0);
-    assert_eq!(
-        lines[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-        serde_json::json!([[]])
-    );
-    assert!(lines[1]["RunDurationMs"].is_number());
+    assert_eq!(lines[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([[]]));
+    for name in ["RunDurationMs", "AlertsSent", "AlertErrors"] {
+        assert!(lines[1][name].is_number(), "{name} missing from the run line");
+    }
 }
 
 #[tokio::test]
 async fn put_metric_data_sends_the_same_metrics() {
-    let store = MemoryStore::with_lock(
-        "locks",
-        "tfstate/a/terraform.tfstate",
-        "2026-11-26T00:00:00Z",
-    );
+    let store = MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z");
     let config = delete_config();
     let clock = FixedClock(now());
-    let report = Reaper {
-        config: &config,
-        store: &store,
-        metrics: &NoMetrics,
-        alerts: &Dispatcher::disabled(),
-        clock: &clock,
-    }
-    .run(None)
-    .await;
+    let report =
+        Reaper { config: &config, store: &store, metrics: &NoMetrics, alerts: &Dispatcher::disabled(), clock: &clock }
+            .run(None)
+            .await;
 
     let rule = mock!(aws_sdk_cloudwatch::Client::put_metric_data)
         .match_requests(|req| {
             let data = req.metric_data();
             let stale = data.iter().find(|d| d.metric_name() == Some("StaleLocks"));
             req.namespace() == Some("TerraformLocks")
-                && data.len() == 11
+                && data.len() == 13
                 && stale.is_some_and(|d| {
                     d.value() == Some(1.0)
-                        && d.dimensions().iter().any(|dim| {
-                            dim.name() == Some("TableName") && dim.value() == Some("locks")
-                        })
+                        && d.dimensions()
+                            .iter()
+                            .any(|dim| dim.name() == Some("TableName") && dim.value() == Some("locks"))
                 })
-                && data
-                    .iter()
-                    .any(|d| d.metric_name() == Some("RunDurationMs") && d.dimensions().is_empty())
+                && data.iter().any(|d| d.metric_name() == Some("RunDurationMs") && d.dimensions().is_empty())
         })
         .then_output(|| PutMetricDataOutput::builder().build());
     let client = mock_client!(aws_sdk_cloudwatch, [&rule]);
     let sink = ApiSink::new(client);
-    sink.publish("TerraformLocks", now(), &metric_sets(&report))
-        .await
-        .expect("PutMetricData accepted");
+    sink.publish("TerraformLocks", now(), &metric_sets(&report)).await.expect("PutMetricData accepted");
     assert_eq!(rule.num_calls(), 1);
 }
 
 #[tokio::test]
 async fn put_metric_data_failure_is_reported_not_fatal() {
-    let store = MemoryStore::with_lock(
-        "locks",
-        "tfstate/a/terraform.tfstate",
-        "2026-11-26T00:00:00Z",
-    );
+    let store = MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z");
     let config = delete_config();
     let clock = FixedClock(now());
     let rule = mock!(aws_sdk_cloudwatch::Client::put_metric_data).then_http_response(|| {
@@ -296,15 +206,10 @@ async fn put_metric_data_failure_is_reported_not_fatal() {
     let sink = ApiSink::new(client);
     let err = sink.publish("TerraformLocks", now(), &[]).await;
     assert!(err.is_ok(), "nothing to send, no call");
-    let report = Reaper {
-        config: &config,
-        store: &store,
-        metrics: &sink,
-        alerts: &Dispatcher::disabled(),
-        clock: &clock,
-    }
-    .run(None)
-    .await;
+    let report =
+        Reaper { config: &config, store: &store, metrics: &sink, alerts: &Dispatcher::disabled(), clock: &clock }
+            .run(None)
+            .await;
     assert!(report.ok, "metrics failures never fail the run itself");
     assert_eq!(report.tables[0].counts.deleted, 1);
     assert_eq!(rule.num_calls(), 1);

@@ -19,81 +19,29 @@ use tf_lock_reaper::run::{Reaper, SystemClock};
 use tf_lock_reaper::store::{DynamoStore, LockStore, StoreError, WriteOutcome};
 
 fn config(pairs: &[(&str, &str)]) -> Config {
-    Config::from_vars(
-        &vars(pairs),
-        EntrypointDefaults {
-            metrics_sink: MetricsSinkKind::None,
-        },
-    )
-    .expect("valid config")
+    Config::from_vars(&vars(pairs), EntrypointDefaults { metrics_sink: MetricsSinkKind::None }).expect("valid config")
 }
 
 async fn run_with(store: &dyn LockStore, config: &Config) -> RunReport {
-    Reaper {
-        config,
-        store,
-        metrics: &NoMetrics,
-        alerts: &Dispatcher::disabled(),
-        clock: &SystemClock,
-    }
-    .run(None)
-    .await
+    Reaper { config, store, metrics: &NoMetrics, alerts: &Dispatcher::disabled(), clock: &SystemClock }.run(None).await
 }
 
 /// One table with a stale lock, a fresh lock, their digests, an excluded
 /// stale lock and a malformed item. Returns the stale lock's Info.
 async fn seed_mixed(client: &aws_sdk_dynamodb::Client, table: &str) -> String {
     create_lock_table(client, table).await;
-    let stale = put_lock(
-        client,
-        table,
-        "tfstate/app/terraform.tfstate",
-        "stale-1",
-        hours(5),
-    )
-    .await;
+    let stale = put_lock(client, table, "tfstate/app/terraform.tfstate", "stale-1", hours(5)).await;
     put_digest(client, table, "tfstate/app/terraform.tfstate").await;
-    put_lock(
-        client,
-        table,
-        "tfstate/fresh/terraform.tfstate",
-        "fresh-1",
-        Duration::from_secs(60),
-    )
-    .await;
+    put_lock(client, table, "tfstate/fresh/terraform.tfstate", "fresh-1", Duration::from_secs(60)).await;
     put_digest(client, table, "tfstate/fresh/terraform.tfstate").await;
-    put_lock(
-        client,
-        table,
-        "tfstate/pinned/terraform.tfstate",
-        "pinned-1",
-        hours(50),
-    )
-    .await;
-    put_item(
-        client,
-        table,
-        &[
-            ("LockID", s("tfstate/broken/terraform.tfstate")),
-            ("Info", s("{not json")),
-        ],
-    )
-    .await;
+    put_lock(client, table, "tfstate/pinned/terraform.tfstate", "pinned-1", hours(50)).await;
+    put_item(client, table, &[("LockID", s("tfstate/broken/terraform.tfstate")), ("Info", s("{not json"))]).await;
     // A -md5 item without Digest, as Terragrunt's backend migrate writes.
-    put_item(
-        client,
-        table,
-        &[("LockID", s("tfstate/migrated/terraform.tfstate-md5"))],
-    )
-    .await;
+    put_item(client, table, &[("LockID", s("tfstate/migrated/terraform.tfstate-md5"))]).await;
     stale
 }
 
-fn lock<'a>(
-    report: &'a RunReport,
-    table: &str,
-    key: &str,
-) -> &'a tf_lock_reaper::report::LockReport {
+fn lock<'a>(report: &'a RunReport, table: &str, key: &str) -> &'a tf_lock_reaper::report::LockReport {
     report
         .tables
         .iter()
@@ -109,16 +57,8 @@ async fn report_mode_writes_nothing_byte_for_byte() {
     seed_mixed(&client, "locks").await;
     let before = snapshot(&client, "locks").await;
     let store = DynamoStore::new(client.clone());
-    let report = run_with(
-        &store,
-        &config(&[("LOCK_TABLES", "locks"), ("EXCLUDE", "tfstate/pinned/*")]),
-    )
-    .await;
-    assert_eq!(
-        snapshot(&client, "locks").await,
-        before,
-        "report mode must not change the table"
-    );
+    let report = run_with(&store, &config(&[("LOCK_TABLES", "locks"), ("EXCLUDE", "tfstate/pinned/*")])).await;
+    assert_eq!(snapshot(&client, "locks").await, before, "report mode must not change the table");
     let t = &report.tables[0];
     assert_eq!(t.counts.locks_held, 3);
     assert_eq!(t.counts.stale, 2);
@@ -127,14 +67,8 @@ async fn report_mode_writes_nothing_byte_for_byte() {
     assert_eq!(t.counts.digests, 3);
     assert!(report.ok);
     assert!(t.unreadable[0].reason.contains("not JSON"));
-    assert_eq!(
-        lock(&report, "locks", "tfstate/app/terraform.tfstate").action,
-        ActionTaken::None
-    );
-    assert_eq!(
-        lock(&report, "locks", "tfstate/pinned/terraform.tfstate").action,
-        ActionTaken::Excluded
-    );
+    assert_eq!(lock(&report, "locks", "tfstate/app/terraform.tfstate").action, ActionTaken::None);
+    assert_eq!(lock(&report, "locks", "tfstate/pinned/terraform.tfstate").action, ActionTaken::Excluded);
     assert_eq!(t.oldest_lock_age_seconds.map(|a| a / 3600), Some(50));
 }
 
@@ -153,20 +87,12 @@ async fn delete_removes_only_stale_due_non_excluded_locks() {
     ]);
     let report = run_with(&store, &cfg).await;
     assert!(report.ok, "{report:?}");
-    assert_eq!(
-        lock(&report, "locks", "tfstate/app/terraform.tfstate").action,
-        ActionTaken::Deleted
-    );
+    assert_eq!(lock(&report, "locks", "tfstate/app/terraform.tfstate").action, ActionTaken::Deleted);
     assert_eq!(report.tables[0].counts.deleted, 1);
-    assert!(get_item(&client, "locks", "tfstate/app/terraform.tfstate")
-        .await
-        .is_none());
+    assert!(get_item(&client, "locks", "tfstate/app/terraform.tfstate").await.is_none());
     // Everything else is byte for byte as before: fresh lock, excluded lock, digests, malformed item.
     let after = snapshot(&client, "locks").await;
-    let expected: Vec<String> = before
-        .into_iter()
-        .filter(|row| !row.contains("stale-1"))
-        .collect();
+    let expected: Vec<String> = before.into_iter().filter(|row| !row.contains("stale-1")).collect();
     assert_eq!(after, expected);
 }
 
@@ -175,20 +101,9 @@ async fn delete_waits_for_delete_after_even_when_stale() {
     let moto = Moto::start();
     let client = moto.dynamo().await;
     create_lock_table(&client, "locks").await;
-    put_lock(
-        &client,
-        "locks",
-        "tfstate/a/terraform.tfstate",
-        "a",
-        hours(3),
-    )
-    .await;
+    put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
     let before = snapshot(&client, "locks").await;
-    let cfg = config(&[
-        ("LOCK_TABLES", "locks"),
-        ("ACTION", "delete"),
-        ("DELETE_AFTER", "4h"),
-    ]);
+    let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
     let report = run_with(&DynamoStore::new(client.clone()), &cfg).await;
     let l = lock(&report, "locks", "tfstate/a/terraform.tfstate");
     assert!(l.verdict.stale && !l.verdict.delete_due);
@@ -202,14 +117,7 @@ async fn ttl_backfills_created_plus_ttl_after_without_touching_info() {
     let client = moto.dynamo().await;
     let stale_info = seed_mixed(&client, "locks").await;
     // A stale lock that already has a TTL keeps it.
-    let has_ttl = put_lock(
-        &client,
-        "locks",
-        "tfstate/hasttl/terraform.tfstate",
-        "ttl-1",
-        hours(4),
-    )
-    .await;
+    let has_ttl = put_lock(&client, "locks", "tfstate/hasttl/terraform.tfstate", "ttl-1", hours(4)).await;
     client
         .update_item()
         .table_name("locks")
@@ -220,50 +128,27 @@ async fn ttl_backfills_created_plus_ttl_after_without_touching_info() {
         .await
         .unwrap();
     let fresh_before = get_item(&client, "locks", "tfstate/fresh/terraform.tfstate").await;
-    let cfg = config(&[
-        ("LOCK_TABLES", "locks"),
-        ("ACTION", "ttl"),
-        ("TTL_AFTER", "1d"),
-        ("EXCLUDE", "tfstate/pinned/*"),
-    ]);
+    let cfg =
+        config(&[("LOCK_TABLES", "locks"), ("ACTION", "ttl"), ("TTL_AFTER", "1d"), ("EXCLUDE", "tfstate/pinned/*")]);
     let report = run_with(&DynamoStore::new(client.clone()), &cfg).await;
     assert!(report.ok);
     let app = lock(&report, "locks", "tfstate/app/terraform.tfstate");
     assert_eq!(app.action, ActionTaken::Ttl);
-    let item = get_item(&client, "locks", "tfstate/app/terraform.tfstate")
-        .await
-        .unwrap();
+    let item = get_item(&client, "locks", "tfstate/app/terraform.tfstate").await.unwrap();
     let expected = app.lock.created.timestamp() + 86_400;
-    assert_eq!(
-        item.get("ExpiresAt"),
-        Some(&AttributeValue::N(expected.to_string()))
-    );
-    assert_eq!(
-        item.get("Info"),
-        Some(&s(&stale_info)),
-        "Info is never rewritten"
-    );
+    assert_eq!(item.get("ExpiresAt"), Some(&AttributeValue::N(expected.to_string())));
+    assert_eq!(item.get("Info"), Some(&s(&stale_info)), "Info is never rewritten");
     assert_eq!(item.len(), 3, "only ExpiresAt was added: {item:?}");
-    let kept = get_item(&client, "locks", "tfstate/hasttl/terraform.tfstate")
-        .await
-        .unwrap();
-    assert_eq!(
-        kept.get("ExpiresAt"),
-        Some(&AttributeValue::N("123".into()))
-    );
+    let kept = get_item(&client, "locks", "tfstate/hasttl/terraform.tfstate").await.unwrap();
+    assert_eq!(kept.get("ExpiresAt"), Some(&AttributeValue::N("123".into())));
     assert_eq!(kept.get("Info"), Some(&s(&has_ttl)));
     assert_eq!(
         get_item(&client, "locks", "tfstate/fresh/terraform.tfstate").await,
         fresh_before,
         "fresh locks get no TTL"
     );
-    let pinned = get_item(&client, "locks", "tfstate/pinned/terraform.tfstate")
-        .await
-        .unwrap();
-    assert!(
-        !pinned.contains_key("ExpiresAt"),
-        "excluded locks get no TTL"
-    );
+    let pinned = get_item(&client, "locks", "tfstate/pinned/terraform.tfstate").await.unwrap();
+    assert!(!pinned.contains_key("ExpiresAt"), "excluded locks get no TTL");
     assert_eq!(report.tables[0].counts.ttl_backfilled, 1);
 }
 
@@ -275,25 +160,12 @@ async fn dry_run_writes_nothing_and_says_what_it_would_do() {
     let before = snapshot(&client, "locks").await;
     let store = DynamoStore::new(client.clone());
     for (action, threshold) in [("delete", "DELETE_AFTER"), ("ttl", "TTL_AFTER")] {
-        let cfg = config(&[
-            ("LOCK_TABLES", "locks"),
-            ("ACTION", action),
-            (threshold, "4h"),
-            ("DRY_RUN", "true"),
-        ]);
+        let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", action), (threshold, "4h"), ("DRY_RUN", "true")]);
         let report = run_with(&store, &cfg).await;
         let app = lock(&report, "locks", "tfstate/app/terraform.tfstate");
         assert_eq!(app.action, ActionTaken::DryRun, "{action}");
-        assert!(
-            app.detail.as_deref().unwrap_or("").starts_with("would "),
-            "{action}: {:?}",
-            app.detail
-        );
-        assert_eq!(
-            snapshot(&client, "locks").await,
-            before,
-            "{action} dry run wrote something"
-        );
+        assert!(app.detail.as_deref().unwrap_or("").starts_with("would "), "{action}: {:?}", app.detail);
+        assert_eq!(snapshot(&client, "locks").await, before, "{action} dry run wrote something");
     }
 }
 
@@ -304,34 +176,10 @@ async fn breaker_deletes_none_when_too_many_are_due() {
     create_lock_table(&client, "tbl-a").await;
     create_lock_table(&client, "tbl-b").await;
     // Three stale locks across two tables: the limit counts the whole run.
-    put_lock(
-        &client,
-        "tbl-a",
-        "tfstate/1/terraform.tfstate",
-        "1",
-        hours(10),
-    )
-    .await;
-    put_lock(
-        &client,
-        "tbl-a",
-        "tfstate/2/terraform.tfstate",
-        "2",
-        hours(10),
-    )
-    .await;
-    put_lock(
-        &client,
-        "tbl-b",
-        "tfstate/3/terraform.tfstate",
-        "3",
-        hours(10),
-    )
-    .await;
-    let (before_a, before_b) = (
-        snapshot(&client, "tbl-a").await,
-        snapshot(&client, "tbl-b").await,
-    );
+    put_lock(&client, "tbl-a", "tfstate/1/terraform.tfstate", "1", hours(10)).await;
+    put_lock(&client, "tbl-a", "tfstate/2/terraform.tfstate", "2", hours(10)).await;
+    put_lock(&client, "tbl-b", "tfstate/3/terraform.tfstate", "3", hours(10)).await;
+    let (before_a, before_b) = (snapshot(&client, "tbl-a").await, snapshot(&client, "tbl-b").await);
     let store = DynamoStore::new(client.clone());
     let cfg = config(&[
         ("LOCK_TABLES", "tbl-a,tbl-b"),
@@ -342,11 +190,7 @@ async fn breaker_deletes_none_when_too_many_are_due() {
     let report = run_with(&store, &cfg).await;
     assert!(report.breaker_tripped);
     assert_eq!(report.planned_deletes, 3);
-    assert!(report
-        .tables
-        .iter()
-        .flat_map(|t| &t.locks)
-        .all(|l| l.action == ActionTaken::Breaker));
+    assert!(report.tables.iter().flat_map(|t| &t.locks).all(|l| l.action == ActionTaken::Breaker));
     assert_eq!(snapshot(&client, "tbl-a").await, before_a);
     assert_eq!(snapshot(&client, "tbl-b").await, before_b);
     // At the limit, it deletes.
@@ -358,14 +202,7 @@ async fn breaker_deletes_none_when_too_many_are_due() {
     ]);
     let report = run_with(&store, &cfg).await;
     assert!(!report.breaker_tripped);
-    assert_eq!(
-        report
-            .tables
-            .iter()
-            .map(|t| t.counts.deleted)
-            .sum::<usize>(),
-        3
-    );
+    assert_eq!(report.tables.iter().map(|t| t.counts.deleted).sum::<usize>(), 3);
 }
 
 #[tokio::test]
@@ -373,38 +210,10 @@ async fn overrides_and_exclusions_shape_deletion() {
     let moto = Moto::start();
     let client = moto.dynamo().await;
     create_lock_table(&client, "locks").await;
-    put_lock(
-        &client,
-        "locks",
-        "tfstate/prod/net/terraform.tfstate",
-        "prod-young",
-        hours(5),
-    )
-    .await;
-    put_lock(
-        &client,
-        "locks",
-        "tfstate/prod/db/terraform.tfstate",
-        "prod-old",
-        hours(7),
-    )
-    .await;
-    put_lock(
-        &client,
-        "locks",
-        "tfstate/sandbox/x/terraform.tfstate",
-        "sandbox",
-        Duration::from_secs(45 * 60),
-    )
-    .await;
-    put_lock(
-        &client,
-        "locks",
-        "tfstate/keep/terraform.tfstate",
-        "kept",
-        hours(30),
-    )
-    .await;
+    put_lock(&client, "locks", "tfstate/prod/net/terraform.tfstate", "prod-young", hours(5)).await;
+    put_lock(&client, "locks", "tfstate/prod/db/terraform.tfstate", "prod-old", hours(7)).await;
+    put_lock(&client, "locks", "tfstate/sandbox/x/terraform.tfstate", "sandbox", Duration::from_secs(45 * 60)).await;
+    put_lock(&client, "locks", "tfstate/keep/terraform.tfstate", "kept", hours(30)).await;
     let cfg = config(&[
         ("LOCK_TABLES", "locks"),
         ("STALE_AFTER", "2h"),
@@ -418,36 +227,13 @@ async fn overrides_and_exclusions_shape_deletion() {
     assert!(!young.verdict.stale, "prod has a 6h window");
     assert_eq!(young.verdict.window_source, "tfstate/prod/*");
     let sandbox = lock(&report, "locks", "tfstate/sandbox/x/terraform.tfstate");
-    assert!(
-        sandbox.verdict.stale && !sandbox.verdict.delete_due,
-        "stale at 30m, deletable only after DELETE_AFTER"
-    );
-    assert_eq!(
-        lock(&report, "locks", "tfstate/prod/db/terraform.tfstate").action,
-        ActionTaken::Deleted
-    );
-    assert_eq!(
-        lock(&report, "locks", "tfstate/keep/terraform.tfstate").action,
-        ActionTaken::Excluded
-    );
-    assert!(
-        get_item(&client, "locks", "tfstate/prod/net/terraform.tfstate")
-            .await
-            .is_some()
-    );
-    assert!(
-        get_item(&client, "locks", "tfstate/sandbox/x/terraform.tfstate")
-            .await
-            .is_some()
-    );
-    assert!(get_item(&client, "locks", "tfstate/keep/terraform.tfstate")
-        .await
-        .is_some());
-    assert!(
-        get_item(&client, "locks", "tfstate/prod/db/terraform.tfstate")
-            .await
-            .is_none()
-    );
+    assert!(sandbox.verdict.stale && !sandbox.verdict.delete_due, "stale at 30m, deletable only after DELETE_AFTER");
+    assert_eq!(lock(&report, "locks", "tfstate/prod/db/terraform.tfstate").action, ActionTaken::Deleted);
+    assert_eq!(lock(&report, "locks", "tfstate/keep/terraform.tfstate").action, ActionTaken::Excluded);
+    assert!(get_item(&client, "locks", "tfstate/prod/net/terraform.tfstate").await.is_some());
+    assert!(get_item(&client, "locks", "tfstate/sandbox/x/terraform.tfstate").await.is_some());
+    assert!(get_item(&client, "locks", "tfstate/keep/terraform.tfstate").await.is_some());
+    assert!(get_item(&client, "locks", "tfstate/prod/db/terraform.tfstate").await.is_none());
 }
 
 #[tokio::test]
@@ -456,27 +242,9 @@ async fn a_missing_table_between_two_good_ones_fails_the_run_but_not_the_others(
     let client = moto.dynamo().await;
     create_lock_table(&client, "first").await;
     create_lock_table(&client, "last").await;
-    put_lock(
-        &client,
-        "first",
-        "tfstate/a/terraform.tfstate",
-        "a",
-        hours(10),
-    )
-    .await;
-    put_lock(
-        &client,
-        "last",
-        "tfstate/b/terraform.tfstate",
-        "b",
-        hours(10),
-    )
-    .await;
-    let cfg = config(&[
-        ("LOCK_TABLES", "first,missing,last"),
-        ("ACTION", "delete"),
-        ("DELETE_AFTER", "3h"),
-    ]);
+    put_lock(&client, "first", "tfstate/a/terraform.tfstate", "a", hours(10)).await;
+    put_lock(&client, "last", "tfstate/b/terraform.tfstate", "b", hours(10)).await;
+    let cfg = config(&[("LOCK_TABLES", "first,missing,last"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]);
     let report = run_with(&DynamoStore::new(client.clone()), &cfg).await;
     assert!(!report.ok);
     let names: Vec<&str> = report.tables.iter().map(|t| t.table.as_str()).collect();
@@ -498,10 +266,7 @@ async fn pagination_over_more_than_one_megabyte_with_parallel_segments() {
     let requests: Vec<WriteRequest> = (0..1500)
         .map(|i| {
             let put = PutRequest::builder()
-                .item(
-                    "LockID",
-                    s(&format!("tfstate/stack-{i:04}/terraform.tfstate-md5")),
-                )
+                .item("LockID", s(&format!("tfstate/stack-{i:04}/terraform.tfstate-md5")))
                 .item("Digest", s(&padding))
                 .build()
                 .unwrap();
@@ -509,69 +274,26 @@ async fn pagination_over_more_than_one_megabyte_with_parallel_segments() {
         })
         .collect();
     for chunk in requests.chunks(25) {
-        client
-            .batch_write_item()
-            .request_items("big", chunk.to_vec())
-            .send()
-            .await
-            .unwrap();
+        client.batch_write_item().request_items("big", chunk.to_vec()).send().await.unwrap();
     }
-    put_lock(
-        &client,
-        "big",
-        "tfstate/stack-0001/terraform.tfstate",
-        "old",
-        hours(10),
-    )
-    .await;
-    put_lock(
-        &client,
-        "big",
-        "tfstate/stack-0002/terraform.tfstate",
-        "new",
-        Duration::from_secs(10),
-    )
-    .await;
+    put_lock(&client, "big", "tfstate/stack-0001/terraform.tfstate", "old", hours(10)).await;
+    put_lock(&client, "big", "tfstate/stack-0002/terraform.tfstate", "new", Duration::from_secs(10)).await;
     // Prove the server really pages this table.
     let first = client.scan().table_name("big").send().await.unwrap();
-    assert!(
-        first.last_evaluated_key.is_some(),
-        "expected more than one page"
-    );
+    assert!(first.last_evaluated_key.is_some(), "expected more than one page");
     let store = DynamoStore::new(client.clone());
     for segments in ["1", "4"] {
         let cfg = config(&[("LOCK_TABLES", "big"), ("SCAN_SEGMENTS", segments)]);
         let report = run_with(&store, &cfg).await;
         let t = &report.tables[0];
-        assert_eq!(
-            (t.counts.digests, t.counts.locks_held, t.counts.stale),
-            (1500, 2, 1),
-            "segments={segments}"
-        );
+        assert_eq!((t.counts.digests, t.counts.locks_held, t.counts.stale), (1500, 2, 1), "segments={segments}");
     }
-    let cfg = config(&[
-        ("LOCK_TABLES", "big"),
-        ("ACTION", "delete"),
-        ("DELETE_AFTER", "3h"),
-        ("SCAN_SEGMENTS", "3"),
-    ]);
+    let cfg = config(&[("LOCK_TABLES", "big"), ("ACTION", "delete"), ("DELETE_AFTER", "3h"), ("SCAN_SEGMENTS", "3")]);
     let report = run_with(&store, &cfg).await;
     assert_eq!(report.tables[0].counts.deleted, 1);
-    assert!(
-        get_item(&client, "big", "tfstate/stack-0001/terraform.tfstate")
-            .await
-            .is_none()
-    );
-    assert!(
-        get_item(&client, "big", "tfstate/stack-0002/terraform.tfstate")
-            .await
-            .is_some()
-    );
-    assert!(
-        get_item(&client, "big", "tfstate/stack-0001/terraform.tfstate-md5")
-            .await
-            .is_some()
-    );
+    assert!(get_item(&client, "big", "tfstate/stack-0001/terraform.tfstate").await.is_none());
+    assert!(get_item(&client, "big", "tfstate/stack-0002/terraform.tfstate").await.is_some());
+    assert!(get_item(&client, "big", "tfstate/stack-0001/terraform.tfstate-md5").await.is_some());
 }
 
 /// Wraps the real store: just before each write, another Terraform run
@@ -584,12 +306,7 @@ struct ReacquireBeforeWrite {
 
 impl ReacquireBeforeWrite {
     async fn reacquire(&self, table: &str, lock_key: &str) {
-        put_item(
-            &self.client,
-            table,
-            &[("LockID", s(lock_key)), ("Info", s(&self.new_info))],
-        )
-        .await;
+        put_item(&self.client, table, &[("LockID", s(lock_key)), ("Info", s(&self.new_info))]).await;
     }
 }
 
@@ -598,12 +315,7 @@ impl LockStore for ReacquireBeforeWrite {
     async fn scan(&self, table: &str, segments: i32) -> Result<Vec<RawItem>, StoreError> {
         self.inner.scan(table, segments).await
     }
-    async fn delete_lock(
-        &self,
-        table: &str,
-        lock_key: &str,
-        info: &str,
-    ) -> Result<WriteOutcome, StoreError> {
+    async fn delete_lock(&self, table: &str, lock_key: &str, info: &str) -> Result<WriteOutcome, StoreError> {
         self.reacquire(table, lock_key).await;
         self.inner.delete_lock(table, lock_key, info).await
     }
@@ -634,28 +346,15 @@ async fn a_lock_replaced_between_scan_and_write_survives_and_counts_as_changed()
     };
     for (action, threshold) in [("delete", "DELETE_AFTER"), ("ttl", "TTL_AFTER")] {
         put_lock(&client, "locks", key, "old-run", hours(10)).await;
-        let cfg = config(&[
-            ("LOCK_TABLES", "locks"),
-            ("ACTION", action),
-            (threshold, "3h"),
-        ]);
+        let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", action), (threshold, "3h")]);
         let report = run_with(&store, &cfg).await;
-        assert_eq!(
-            lock(&report, "locks", key).action,
-            ActionTaken::Changed,
-            "{action}"
-        );
+        assert_eq!(lock(&report, "locks", key).action, ActionTaken::Changed, "{action}");
         assert_eq!(report.tables[0].counts.changed, 1);
         assert_eq!(report.tables[0].counts.errors, 0);
         assert!(report.ok, "a changed lock is not an error");
-        let item = get_item(&client, "locks", key)
-            .await
-            .expect("the new lock survives");
+        let item = get_item(&client, "locks", key).await.expect("the new lock survives");
         assert_eq!(item.get("Info"), Some(&s(&new_info)), "{action}");
-        assert!(
-            !item.contains_key("ExpiresAt"),
-            "{action}: nothing added to the new lock"
-        );
+        assert!(!item.contains_key("ExpiresAt"), "{action}: nothing added to the new lock");
     }
     assert_eq!(Action::Delete.as_str(), "delete");
 }
@@ -669,43 +368,19 @@ async fn a_lock_released_between_scan_and_delete_counts_as_changed() {
             self.0.scan(t, s).await
         }
         async fn delete_lock(&self, t: &str, k: &str, i: &str) -> Result<WriteOutcome, StoreError> {
-            self.1
-                .delete_item()
-                .table_name(t)
-                .key("LockID", s(k))
-                .send()
-                .await
-                .unwrap();
+            self.1.delete_item().table_name(t).key("LockID", s(k)).send().await.unwrap();
             self.0.delete_lock(t, k, i).await
         }
-        async fn set_ttl(
-            &self,
-            t: &str,
-            k: &str,
-            i: &str,
-            a: &str,
-            at: i64,
-        ) -> Result<WriteOutcome, StoreError> {
+        async fn set_ttl(&self, t: &str, k: &str, i: &str, a: &str, at: i64) -> Result<WriteOutcome, StoreError> {
             self.0.set_ttl(t, k, i, a, at).await
         }
     }
     let moto = Moto::start();
     let client = moto.dynamo().await;
     create_lock_table(&client, "locks").await;
-    put_lock(
-        &client,
-        "locks",
-        "tfstate/a/terraform.tfstate",
-        "a",
-        hours(10),
-    )
-    .await;
+    put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(10)).await;
     let store = ReleaseBeforeDelete(DynamoStore::new(client.clone()), client.clone());
-    let cfg = config(&[
-        ("LOCK_TABLES", "locks"),
-        ("ACTION", "delete"),
-        ("DELETE_AFTER", "3h"),
-    ]);
+    let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]);
     let report = run_with(&store, &cfg).await;
     assert_eq!(report.tables[0].locks[0].action, ActionTaken::Changed);
     assert!(report.ok);

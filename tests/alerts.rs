@@ -1,0 +1,430 @@
+//! Alerts end to end: SNS through `moto_server` (read back from a subscribed
+//! SQS queue), PagerDuty Events v2 against a real HTTP receiver on
+//! 127.0.0.1, the notify-once state table and Secrets Manager in moto.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeDefinition, KeySchemaElement, KeyType, ScalarAttributeType};
+use common::pagerduty::Receiver;
+use common::*;
+use tf_lock_reaper::alerts::{AlertSettings, Severity};
+use tf_lock_reaper::aws::routing_key_from_secret;
+use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
+use tf_lock_reaper::metrics::{metric_sets, NoMetrics};
+use tf_lock_reaper::notify::{
+    AlertState, Dispatcher, DynamoAlertState, Notifier, PagerDutyNotifier, RetryPolicy, Secret, SnsNotifier,
+};
+use tf_lock_reaper::report::RunReport;
+use tf_lock_reaper::run::{Reaper, SystemClock};
+use tf_lock_reaper::store::DynamoStore;
+
+const KEY: &str = "R0UTING-KEY-9f8e7d6c5b4a";
+
+fn config(pairs: &[(&str, &str)]) -> Config {
+    Config::from_vars(&vars(pairs), EntrypointDefaults { metrics_sink: MetricsSinkKind::None }).expect("valid config")
+}
+
+fn pagerduty(url: &str) -> Box<dyn Notifier> {
+    let fast = RetryPolicy { max_attempts: 4, first_delay: Duration::from_millis(20), budget: Duration::from_secs(5) };
+    Box::new(PagerDutyNotifier::new(url, Secret::new(KEY), fast, Box::new(SystemClock)).unwrap())
+}
+
+async fn create_state_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("AlertKey")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("AlertKey").key_type(KeyType::Hash).build().unwrap())
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn dispatcher(notifiers: Vec<Box<dyn Notifier>>, state: Option<(&aws_sdk_dynamodb::Client, &str)>) -> Dispatcher {
+    Dispatcher {
+        notifiers,
+        state: state.map(|(c, t)| Box::new(DynamoAlertState::new(c.clone(), t.to_string())) as Box<dyn AlertState>),
+        renotify_after: None,
+        settings: AlertSettings { severity: Severity::Warning },
+    }
+}
+
+async fn pass(client: &aws_sdk_dynamodb::Client, config: &Config, alerts: &Dispatcher) -> RunReport {
+    let store = DynamoStore::new(client.clone());
+    Reaper { config, store: &store, metrics: &NoMetrics, alerts, clock: &SystemClock }.run(None).await
+}
+
+/// Drop fields that move with the clock, so the rest can be compared exactly.
+fn without_clock_fields(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(p) = v.get_mut("payload").and_then(|p| p.as_object_mut()) {
+        p.remove("timestamp");
+        if let Some(d) = p.get_mut("custom_details").and_then(|d| d.as_object_mut()) {
+            d.remove("age_seconds");
+            d.remove("created");
+        }
+    }
+    v
+}
+
+#[tokio::test]
+async fn sns_messages_reach_a_subscribed_queue_with_subject_body_and_attributes() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    put_lock(&client, "locks", "tfstate/app/terraform.tfstate", "stale-1", hours(5)).await;
+
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns.create_topic().name("tf-locks").send().await.unwrap().topic_arn.unwrap();
+    let queue_url = sqs.create_queue().queue_name("alerts").send().await.unwrap().queue_url.unwrap();
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:alerts";
+    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
+
+    let alerts = dispatcher(vec![Box::new(SnsNotifier::new(sns.clone(), topic.clone()))], None);
+    let report = pass(&client, &config(&[("LOCK_TABLES", "locks")]), &alerts).await;
+    assert_eq!(report.alerts_sent, 1, "{:?}", report.notifications);
+
+    let received = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).send().await.unwrap();
+    let messages = received.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 1);
+    let envelope: serde_json::Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(envelope["Subject"], "Stale Terraform lock: tfstate/app/terraform.tfstate (5h00m)");
+    let body = envelope["Message"].as_str().unwrap();
+    for needle in [
+        "longer than its apply window of 2h00m (STALE_AFTER)",
+        "Table:       locks",
+        "State path:  tfstate/app/terraform.tfstate",
+        "Lock ID:     stale-1",
+        "Who:         ci@runner",
+        "Operation:   OperationTypeApply",
+        "Version:     1.15.5",
+        "terraform force-unlock 'stale-1'",
+        "tf-lock-reaper unlock 'stale-1' --table 'locks'",
+        r#"aws dynamodb delete-item --table-name 'locks' --key '{"LockID":{"S":"tfstate/app/terraform.tfstate"}}'"#,
+    ] {
+        assert!(body.contains(needle), "body lacks {needle:?}:\n{body}");
+    }
+    let attr = |name: &str| envelope["MessageAttributes"][name]["Value"].as_str().map(str::to_string);
+    assert_eq!(attr("event").as_deref(), Some("trigger"));
+    assert_eq!(attr("severity").as_deref(), Some("warning"));
+    assert_eq!(attr("table").as_deref(), Some("locks"));
+    assert_eq!(attr("lock_id").as_deref(), Some("stale-1"));
+    assert_eq!(attr("kind").as_deref(), Some("lock-stale"));
+}
+
+#[tokio::test]
+async fn pagerduty_pages_once_per_lock_and_resolves_after_unlock() {
+    let moto = Moto::start();
+    let pd = Receiver::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    create_state_table(&client, "alert-state").await;
+    put_lock(&client, "locks", "tfstate/env:/staging/app/terraform.tfstate", "stale-1", hours(3)).await;
+    put_lock(&client, "locks", "tfstate/fresh/terraform.tfstate", "fresh-1", Duration::from_secs(60)).await;
+    let alerts = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
+    let cfg = config(&[("LOCK_TABLES", "locks")]);
+
+    for _ in 0..3 {
+        let report = pass(&client, &cfg, &alerts).await;
+        assert_eq!(report.alert_errors, 0, "{:?}", report.notifications);
+    }
+    let triggers = pd.actions("trigger");
+    assert_eq!(triggers.len(), 1, "three runs, one page: {:#?}", pd.requests());
+    let dedup = triggers[0]["dedup_key"].as_str().unwrap().to_string();
+    let key = "tfstate/env:/staging/app/terraform.tfstate";
+    let expected = serde_json::json!({
+        "routing_key": KEY,
+        "event_action": "trigger",
+        "dedup_key": dedup,
+        "client": "tf-lock-reaper",
+        "payload": {
+            "summary": format!("Stale Terraform lock on {key} held 3h00m (window 2h00m (STALE_AFTER)) by ci@runner (OperationTypeApply, lock ID stale-1) in locks"),
+            "source": "locks",
+            "severity": "warning",
+            "component": key,
+            "group": "staging",
+            "class": "terraform-state-lock",
+            "custom_details": {
+                "table": "locks",
+                "state_path": key,
+                "workspace": "staging",
+                "lock_id": "stale-1",
+                "who": "ci@runner",
+                "operation": "OperationTypeApply",
+                "terraform_version": "1.15.5",
+                "info": "",
+                "age": "3h00m",
+                "stale_window": "2h00m (STALE_AFTER)",
+                "commands": {
+                    "terraform_force_unlock": "terraform force-unlock 'stale-1'",
+                    "tf_lock_reaper_unlock": "tf-lock-reaper unlock 'stale-1' --table 'locks'",
+                    "aws_cli": format!(r#"aws dynamodb delete-item --table-name 'locks' --key '{{"LockID":{{"S":"{key}"}}}}'"#),
+                },
+            },
+        },
+    });
+    assert_eq!(without_clock_fields(triggers[0].clone()), expected);
+    assert!(dedup.starts_with("tflr-") && dedup.len() <= 255);
+    let ts = triggers[0]["payload"]["timestamp"].as_str().unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "{ts}");
+
+    // On-call releases it with the CLI; the next run resolves the incident once.
+    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
+        .envs(moto.env())
+        .args(["unlock", "stale-1", "--table", "locks", "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    pass(&client, &cfg, &alerts).await;
+    pass(&client, &cfg, &alerts).await;
+    let resolves = pd.actions("resolve");
+    assert_eq!(resolves, vec![serde_json::json!({"routing_key": KEY, "event_action": "resolve", "dedup_key": dedup})]);
+    assert_eq!(pd.actions("trigger").len(), 1);
+}
+
+#[tokio::test]
+async fn pagerduty_429_and_503_are_retried_and_sent_once() {
+    let moto = Moto::start();
+    let pd = Receiver::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
+    pd.respond_with(&[429, 503]);
+    let report = pass(&client, &config(&[("LOCK_TABLES", "locks")]), &dispatcher(vec![pagerduty(&pd.url)], None)).await;
+    assert_eq!(pd.actions("trigger").len(), 3, "two refusals, then accepted");
+    assert_eq!((report.alerts_sent, report.alert_errors), (1, 0));
+    assert_eq!(report.notifications[0].outcome, "sent");
+}
+
+#[tokio::test]
+async fn pagerduty_400_is_not_retried_is_counted_and_retried_next_run() {
+    let moto = Moto::start();
+    let pd = Receiver::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    create_state_table(&client, "alert-state").await;
+    put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
+    let alerts = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
+    let cfg = config(&[("LOCK_TABLES", "locks")]);
+    pd.respond_with(&[400]);
+    let report = pass(&client, &cfg, &alerts).await;
+    assert_eq!(pd.requests().len(), 1, "400 is never retried");
+    assert_eq!((report.alerts_sent, report.alert_errors), (0, 1));
+    assert!(!report.ok);
+    let failed = &report.notifications[0];
+    assert_eq!(failed.outcome, "failed");
+    let detail = failed.detail.as_deref().unwrap();
+    assert!(detail.contains("400") && !detail.contains(KEY), "{detail}");
+    let run_line = metric_sets(&report).pop().unwrap();
+    assert!(run_line.values.iter().any(|(n, v, _)| *n == "AlertErrors" && *v == 1.0));
+    assert_eq!(report.tables[0].counts.stale, 1, "the scan and report went on");
+    // The undelivered page was not recorded as open: the next run pages.
+    let report = pass(&client, &cfg, &alerts).await;
+    assert_eq!(report.alerts_sent, 1);
+    assert_eq!(pd.actions("trigger").len(), 2);
+}
+
+#[tokio::test]
+async fn two_overlapping_runs_page_exactly_once() {
+    let moto = Moto::start();
+    let pd = Receiver::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    create_state_table(&client, "alert-state").await;
+    put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
+    put_lock(&client, "locks", "tfstate/b/terraform.tfstate", "b", hours(4)).await;
+    let cfg = config(&[("LOCK_TABLES", "locks")]);
+    let first = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
+    let second = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
+    let (r1, r2) = tokio::join!(pass(&client, &cfg, &first), pass(&client, &cfg, &second));
+    assert_eq!(r1.alerts_sent + r2.alerts_sent, 2, "{:?} {:?}", r1.notifications, r2.notifications);
+    let mut ids: Vec<String> = pd
+        .actions("trigger")
+        .iter()
+        .map(|t| t["payload"]["custom_details"]["lock_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["a", "b"], "one trigger per lock across both runs");
+}
+
+#[tokio::test]
+async fn stateless_mode_pages_every_run_and_resolves_what_it_deleted() {
+    let moto = Moto::start();
+    let pd = Receiver::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
+    let alerts = dispatcher(vec![pagerduty(&pd.url)], None);
+    pass(&client, &config(&[("LOCK_TABLES", "locks")]), &alerts).await;
+    pass(&client, &config(&[("LOCK_TABLES", "locks")]), &alerts).await;
+    let triggers = pd.actions("trigger");
+    assert_eq!(triggers.len(), 2);
+    assert_eq!(triggers[0]["dedup_key"], triggers[1]["dedup_key"], "same dedup_key: one incident");
+    pd.clear();
+    let report =
+        pass(&client, &config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "2h")]), &alerts)
+            .await;
+    assert_eq!(report.tables[0].counts.deleted, 1);
+    let changes: Vec<_> = pd.requests().into_iter().filter(|r| r.path == "/v2/change/enqueue").collect();
+    assert_eq!(changes.len(), 1, "the deletion is a change event, not a page");
+    let summary = changes[0].body["payload"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("Deleted stale Terraform lock on tfstate/a/terraform.tfstate (held 3h00m"),
+        "{summary}"
+    );
+    assert_eq!(pd.actions("resolve").len(), 1);
+    assert_eq!(pd.actions("resolve")[0]["dedup_key"], triggers[0]["dedup_key"]);
+    assert!(pd.actions("trigger").is_empty());
+}
+
+#[tokio::test]
+async fn a_lock_past_delete_after_that_stays_is_critical_and_reminders_follow_renotify_after() {
+    let moto = Moto::start();
+    let pd = Receiver::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    create_state_table(&client, "alert-state").await;
+    put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(7)).await;
+    let mut alerts = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
+    alerts.renotify_after = Some(Duration::from_secs(1));
+    // Report mode: DELETE_AFTER passed but nothing deletes it.
+    let cfg = config(&[("LOCK_TABLES", "locks"), ("DELETE_AFTER", "6h")]);
+    pass(&client, &cfg, &alerts).await;
+    pass(&client, &cfg, &alerts).await;
+    assert_eq!(pd.actions("trigger").len(), 1);
+    assert_eq!(pd.actions("trigger")[0]["payload"]["severity"], "critical");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    pass(&client, &cfg, &alerts).await;
+    assert_eq!(pd.actions("trigger").len(), 2, "a reminder after RENOTIFY_AFTER");
+}
+
+#[tokio::test]
+async fn table_and_item_problems_alert_and_resolve_when_cleared() {
+    let moto = Moto::start();
+    let pd = Receiver::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    create_state_table(&client, "alert-state").await;
+    put_item(&client, "locks", &[("LockID", s("tfstate/junk/terraform.tfstate")), ("Info", s("{oops"))]).await;
+    let alerts = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
+    let cfg = config(&[("LOCK_TABLES", "locks,later-table")]);
+    pass(&client, &cfg, &alerts).await;
+    let summaries: Vec<String> =
+        pd.actions("trigger").iter().map(|t| t["payload"]["summary"].as_str().unwrap().to_string()).collect();
+    assert_eq!(summaries.len(), 2, "{summaries:?}");
+    assert!(summaries.iter().any(|s| s.starts_with("tf-lock-reaper cannot read lock table later-table")));
+    assert!(summaries.iter().any(|s| s == "1 unreadable item(s) in lock table locks"));
+    pass(&client, &cfg, &alerts).await;
+    assert_eq!(pd.actions("trigger").len(), 2, "no repeat");
+    // Both conditions clear.
+    create_lock_table(&client, "later-table").await;
+    client.delete_item().table_name("locks").key("LockID", s("tfstate/junk/terraform.tfstate")).send().await.unwrap();
+    pass(&client, &cfg, &alerts).await;
+    assert_eq!(pd.actions("resolve").len(), 2);
+}
+
+#[tokio::test]
+async fn hostile_lock_fields_stay_valid_json_and_capped() {
+    let moto = Moto::start();
+    let pd = Receiver::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    let who = format!("evil\"}},\"routing_key\":\"x\n\r\t\u{7}\u{1b}[31m\u{202e}{}", "A".repeat(10_000));
+    let id = "x'; rm -rf / #";
+    let created = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    let info = serde_json::json!({"ID": id, "Operation": "OperationTypeApply", "Who": who, "Created": created, "Info": "line1\nline2"}).to_string();
+    put_item(&client, "locks", &[("LockID", s("tfstate/a\"b/terraform.tfstate")), ("Info", s(&info))]).await;
+    let sqs_free = dispatcher(vec![pagerduty(&pd.url)], None);
+    let report = pass(&client, &config(&[("LOCK_TABLES", "locks")]), &sqs_free).await;
+    assert_eq!(report.alerts_sent, 1, "{:?}", report.notifications);
+    let t = &pd.actions("trigger")[0];
+    assert_eq!(t["routing_key"], KEY, "the hostile Who did not inject a field");
+    let d = &t["payload"]["custom_details"];
+    let who_sent = d["who"].as_str().unwrap();
+    assert!(who_sent.chars().count() <= 256, "capped");
+    assert!(!who_sent.chars().any(|c| c.is_control() || c == '\u{202e}'), "{who_sent:?}");
+    assert!(who_sent.starts_with("evil\"},\"routing_key\":\"x"), "quotes survive as data: {who_sent:?}");
+    assert!(t["payload"]["summary"].as_str().unwrap().chars().count() <= 1024);
+    assert_eq!(d["commands"]["terraform_force_unlock"], r"terraform force-unlock 'x'\''; rm -rf / #'");
+    assert_eq!(d["info"], "line1 line2");
+}
+
+#[tokio::test]
+async fn routing_key_secret_in_both_shapes_and_bad_configuration_exits_2() {
+    let moto = Moto::start();
+    let sm = aws_sdk_secretsmanager::Client::new(&moto.sdk().await);
+    let bare = sm.create_secret().name("pd-bare").secret_string(format!("{KEY}\n")).send().await.unwrap().arn.unwrap();
+    let json = sm
+        .create_secret()
+        .name("pd-json")
+        .secret_string(format!(r#"{{"routing_key": "{KEY}"}}"#))
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let empty = sm.create_secret().name("pd-empty").secret_string("  ").send().await.unwrap().arn.unwrap();
+    assert_eq!(routing_key_from_secret(&sm, &bare).await.unwrap().expose(), KEY);
+    assert_eq!(routing_key_from_secret(&sm, &json).await.unwrap().expose(), KEY);
+    let err = routing_key_from_secret(&sm, &empty).await.unwrap_err();
+    assert_eq!(err.problems[0].variable, "PAGERDUTY_ROUTING_KEY_SECRET_ARN");
+    assert!(err.to_string().contains("empty"), "{err}");
+
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf";
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    for (var, value, needle) in [
+        ("PAGERDUTY_ROUTING_KEY_SECRET_ARN", missing, "GetSecretValue failed"),
+        ("PAGERDUTY_ROUTING_KEY_SECRET_ARN", empty.as_str(), "empty"),
+        ("SNS_TOPIC_ARN", "topic-name", "an SNS topic ARN"),
+        ("PAGERDUTY_EVENTS_URL", "not a url", "an http(s) base URL"),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"));
+        cmd.envs(moto.env()).env(var, value).args(["run", "--table", "locks"]);
+        if var == "PAGERDUTY_EVENTS_URL" {
+            cmd.env("PAGERDUTY_ROUTING_KEY", KEY);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {stderr}");
+        assert!(stderr.contains(var) && stderr.contains(needle), "{var}: {stderr}");
+        assert!(!stderr.contains(KEY));
+    }
+}
+
+#[tokio::test]
+async fn routing_key_never_appears_in_logs_output_or_report() {
+    let moto = Moto::start();
+    let pd = Receiver::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
+    pd.respond_with(&[500, 400]);
+    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
+        .envs(moto.env())
+        .env("PAGERDUTY_ROUTING_KEY", KEY)
+        .env("PAGERDUTY_EVENTS_URL", &pd.url)
+        .env("RUST_LOG", "debug")
+        .args(["run", "--table", "locks", "--json"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "a failed alert fails the run");
+    assert_eq!(pd.requests().len(), 2, "500 retried, 400 not");
+    assert!(pd.requests().iter().all(|r| r.body["routing_key"] == KEY), "the key was really sent");
+    assert!(stderr.contains("PagerDuty"), "the failure is logged: {stderr}");
+    assert!(!stdout.contains(KEY) && !stderr.contains(KEY), "routing key leaked");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["alert_errors"], 1);
+}
