@@ -131,7 +131,11 @@ fn function_runtime_architecture_and_handler_match_the_package() {
     let blocks = module_blocks(&repo().join("infra"));
     let body = find(&blocks, "resource", &["aws_lambda_function", "this"]).body();
     assert_eq!(attr(body, "runtime").to_string(), "\"provided.al2023\"");
-    assert_eq!(attr(body, "architectures").to_string().replace([' ', '\n'], ""), "[\"arm64\"]", "one architecture: arm64");
+    assert_eq!(
+        attr(body, "architectures").to_string().replace([' ', '\n'], ""),
+        "[\"arm64\"]",
+        "one architecture: arm64"
+    );
     assert_eq!(attr(body, "handler").to_string(), "\"bootstrap\"", "cargo-lambda zips the binary as bootstrap");
     assert_eq!(attr(body, "reserved_concurrent_executions").to_string(), "1");
     let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();

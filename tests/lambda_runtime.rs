@@ -1,0 +1,111 @@
+//! The Lambda binary end to end: a real HTTP server on 127.0.0.1 speaks the
+//! Lambda Runtime API (as `cargo lambda watch` would), hands the binary an
+//! event with the 1970 deadline local emulators send, and captures the
+//! report it returns; the binary talks to `moto_server` for DynamoDB.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+
+/// Serve one invocation of `event`; return what the function posted back.
+fn serve_one(server: &tiny_http::Server, event: &str, deadline_ms: u64) -> (String, String) {
+    loop {
+        let mut req = server.recv_timeout(Duration::from_secs(60)).unwrap().expect("the runtime polled");
+        let url = req.url().to_string();
+        if url.ends_with("/invocation/next") {
+            let resp = tiny_http::Response::from_string(event)
+                .with_header("Lambda-Runtime-Aws-Request-Id: req-1".parse::<tiny_http::Header>().unwrap())
+                .with_header(format!("Lambda-Runtime-Deadline-Ms: {deadline_ms}").parse::<tiny_http::Header>().unwrap())
+                .with_header(
+                    "Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:tf-lock-reaper"
+                        .parse::<tiny_http::Header>()
+                        .unwrap(),
+                );
+            req.respond(resp).unwrap();
+        } else {
+            let mut body = String::new();
+            req.as_reader().read_to_string(&mut body).unwrap();
+            req.respond(tiny_http::Response::from_string("{}").with_status_code(202)).unwrap();
+            return (url, body);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_event_with_dry_run_returns_the_report_and_emits_emf() {
+    let moto = Moto::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    put_lock(&client, "locks", "tfstate/app/terraform.tfstate", "stale-1", hours(5)).await;
+    let before = snapshot(&client, "locks").await;
+
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper-lambda"))
+        .envs(moto.env())
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "tf-lock-reaper")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/tf-lock-reaper")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("LOCK_TABLES", "locks")
+        .env("ACTION", "delete")
+        .env("DELETE_AFTER", "3h")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // An EventBridge Scheduler event carrying dry_run, with the emulator's 1970 deadline.
+    let event = r#"{"source":"tf-lock-reaper.schedule","dry_run":true}"#;
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let got = serve_one(&server, event, 600_000);
+        tx.send(got).unwrap();
+        server // keep the socket open until the child is gone
+    });
+    let (url, body) = rx.recv_timeout(Duration::from_secs(90)).expect("the function answered");
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    drop(handle.join());
+
+    assert_eq!(url, "/2018-06-01/runtime/invocation/req-1/response", "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["partial"], false, "a 1970 deadline means unknown, not expired");
+    assert_eq!(report["tables"][0]["locks"][0]["action"], "dry-run");
+    assert_eq!(snapshot(&client, "locks").await, before, "dry run wrote nothing");
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let emf: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 2, "EMF is the Lambda's default sink: {stdout}");
+    assert_eq!(emf[0]["StaleLocks"], 1.0);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let log = stderr.lines().find(|l| l.contains("run finished")).unwrap_or_else(|| panic!("no run log: {stderr}"));
+    let log: serde_json::Value = serde_json::from_str(log).expect("JSON logs under AWS_LAMBDA_LOG_FORMAT=JSON");
+    assert_eq!(log["ok"], true);
+}
+
+#[test]
+fn configuration_errors_stop_the_container_with_every_problem_logged() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper-lambda"))
+        .env_clear()
+        .env("LOCK_TABLES", "locks")
+        .env("STALE_AFTER", "forever")
+        .env("ACTION", "delete")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("STALE_AFTER") && stderr.contains("DELETE_AFTER"), "{stderr}");
+}
