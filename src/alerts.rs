@@ -285,19 +285,19 @@ pub struct AlertSettings {
 /// Every alert condition that holds after this run.
 pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) -> Vec<Alert> {
     let mut alerts = Vec::new();
-    for t in &report.tables {
+    for t in &report.sources {
         for l in t.locks.iter().filter(|l| l.verdict.stale && l.action != ActionTaken::Deleted) {
             alerts.push(Alert { message: stale_message(l, s, now) });
         }
         if let Some(err) = &t.scan_error {
-            let table = clean(&t.table, FIELD_CAP);
+            let table = clean(&t.name, FIELD_CAP);
             let err = clean(err, ERROR_CAP);
             alerts.push(Alert {
                 message: generic(
                     AlertKind::ScanFailed,
-                    hashed_key(&["scan-failed", &t.table]),
+                    hashed_key(&["scan-failed", &t.name]),
                     Severity::Error,
-                    &t.table,
+                    &t.name,
                     format!("tf-lock-reaper cannot read lock table {table}: {err}"),
                     format!(
                         "tf-lock-reaper could not scan lock table {table}, so stale locks there are neither reported nor cleared.\n\nError: {err}\n\nCheck that the table exists in this account and region and that the reaper's role may dynamodb:Scan it.\n"
@@ -308,7 +308,7 @@ pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) 
             });
         }
         if !t.unreadable.is_empty() {
-            let table = clean(&t.table, FIELD_CAP);
+            let table = clean(&t.name, FIELD_CAP);
             let items: Vec<serde_json::Value> = t
                 .unreadable
                 .iter()
@@ -333,9 +333,9 @@ pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) 
             alerts.push(Alert {
                 message: generic(
                     AlertKind::UnreadableItems,
-                    hashed_key(&["unreadable", &t.table]),
+                    hashed_key(&["unreadable", &t.name]),
                     Severity::Warning,
-                    &t.table,
+                    &t.name,
                     format!("{} unreadable item(s) in lock table {table}", t.unreadable.len()),
                     format!(
                         "Lock table {table} holds {} item(s) that are neither Terraform locks nor digests. The reaper reports them and never touches them; inspect and remove them by hand.\n\n{lines}",

@@ -17,6 +17,13 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// S3 client: path-style addressing when an endpoint override is set (local
+/// servers such as moto cannot do virtual-hosted buckets), AWS's default otherwise.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
 /// The metrics sink the configuration asks for.
 pub fn metrics_sink(kind: MetricsSinkKind, sdk: &SdkConfig) -> Box<dyn MetricsSink> {
     match kind {

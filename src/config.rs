@@ -24,7 +24,8 @@ pub struct Variable {
 
 /// Every variable the reaper reads, in README order.
 pub const VARIABLES: &[Variable] = &[
-    Variable { name: "LOCK_TABLES", default: "", meaning: "Comma-separated DynamoDB lock tables to scan (required)." },
+    Variable { name: "LOCK_TABLES", default: "", meaning: "Comma-separated DynamoDB lock tables to scan (names or table ARNs). At least one of `LOCK_TABLES` and `LOCK_BUCKETS` is required." },
+    Variable { name: "LOCK_BUCKETS", default: "", meaning: "Comma-separated state buckets whose `*.tflock` lockfiles to scan (`use_lockfile = true`), each `bucket` or `bucket/prefix`." },
     Variable { name: "STALE_AFTER", default: "2h", meaning: "Apply window: a lock older than this is stale (alerted on, eligible for action)." },
     Variable { name: "STALE_AFTER_OVERRIDES", default: "", meaning: "Per-path windows, `glob=duration` pairs over LockID, first match wins, e.g. `tfstate/prod/*=6h,*/sandbox/*=30m`. `*` also matches `/`." },
     Variable { name: "EXCLUDE", default: "", meaning: "Comma-separated globs over LockID: matching locks are reported but never written to." },
@@ -79,6 +80,7 @@ pub enum MetricsSinkKind {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub tables: Vec<String>,
+    pub buckets: Vec<BucketSpec>,
     pub policy: Policy,
     pub action: Action,
     pub dry_run: bool,
@@ -90,6 +92,38 @@ pub struct Config {
     pub metrics_namespace: String,
     pub metrics_sink: MetricsSinkKind,
     pub notify: NotifyConfig,
+}
+
+/// One `LOCK_BUCKETS` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketSpec {
+    pub bucket: String,
+    /// Key prefix to list under; empty for the whole bucket.
+    pub prefix: String,
+}
+
+impl BucketSpec {
+    /// `bucket` or `bucket/prefix`, as configured: the source's name.
+    pub fn name(&self) -> String {
+        if self.prefix.is_empty() {
+            self.bucket.clone()
+        } else {
+            format!("{}/{}", self.bucket, self.prefix)
+        }
+    }
+
+    pub fn parse(entry: &str) -> Option<BucketSpec> {
+        let (bucket, prefix) = entry.split_once('/').unwrap_or((entry, ""));
+        valid_bucket_name(bucket).then(|| BucketSpec { bucket: bucket.to_string(), prefix: prefix.to_string() })
+    }
+}
+
+/// S3 general purpose bucket naming rules (the parts that matter here).
+fn valid_bucket_name(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 /// Where the PagerDuty routing key comes from.
@@ -242,8 +276,23 @@ impl Config {
         let mut r = Reader { vars, problems: Vec::new() };
 
         let tables = r.list("LOCK_TABLES");
-        if tables.is_empty() {
-            r.problem("LOCK_TABLES", "", "at least one DynamoDB table name, comma-separated");
+        let mut buckets = Vec::new();
+        for entry in r.list("LOCK_BUCKETS") {
+            match BucketSpec::parse(&entry) {
+                Some(b) => buckets.push(b),
+                None => r.problem(
+                    "LOCK_BUCKETS",
+                    &entry,
+                    "comma-separated `bucket` or `bucket/prefix` entries with valid S3 bucket names (3-63 characters: a-z, 0-9, . -)",
+                ),
+            }
+        }
+        if tables.is_empty() && r.get("LOCK_BUCKETS").is_none() {
+            r.problem(
+                "LOCK_TABLES",
+                "",
+                "at least one DynamoDB table name, comma-separated (or lockfile buckets in LOCK_BUCKETS)",
+            );
         }
         for t in &tables {
             if !valid_table_name(t) {
@@ -334,6 +383,7 @@ impl Config {
         }
         Ok(Config {
             tables,
+            buckets,
             policy,
             action,
             dry_run,
@@ -567,6 +617,19 @@ mod tests {
         assert!(text.contains("STALE_AFTER=\"two hours\": expected a duration such as 90m, 2h or 1d"), "{text}");
         assert!(text.contains("ACTION=\"destroy\": expected one of report, ttl, delete"), "{text}");
         assert!(text.contains("LOCK_TABLES=\"x\""), "{text}");
+    }
+
+    #[test]
+    fn lock_buckets() {
+        let c = Config::from_vars(&vars(&[("LOCK_BUCKETS", "tfstate, other-state/teams/a")]), cli()).unwrap();
+        assert!(c.tables.is_empty());
+        assert_eq!(c.buckets[0], BucketSpec { bucket: "tfstate".into(), prefix: String::new() });
+        assert_eq!(c.buckets[1].prefix, "teams/a");
+        assert_eq!(c.buckets[1].name(), "other-state/teams/a");
+        let err = Config::from_vars(&vars(&[("LOCK_BUCKETS", "Bad_Bucket,ok-bucket,-x/y")]), cli()).unwrap_err();
+        let bad: Vec<&str> = err.problems.iter().map(|p| p.value.as_str()).collect();
+        assert_eq!(bad, ["Bad_Bucket", "-x/y"]);
+        assert!(err.problems.iter().all(|p| p.variable == "LOCK_BUCKETS"));
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub struct Candidate<'a> {
     pub verdict: &'a Verdict,
     /// The lock already carries the TTL attribute.
     pub has_ttl: bool,
+    /// A TTL can be set (table items); S3 lockfiles cannot take one.
+    pub ttl_supported: bool,
     /// `Created` as epoch seconds.
     pub created_epoch: i64,
 }
@@ -130,6 +132,9 @@ fn wanted_write(c: &Candidate<'_>, s: DecideSettings) -> Option<Write> {
         Action::Report => None,
         Action::Delete => c.verdict.delete_due.then_some(Write::Delete),
         Action::Ttl => {
+            if !c.ttl_supported {
+                return None;
+            }
             let ttl = s.ttl_after_secs?;
             (!c.has_ttl).then(|| Write::SetTtl {
                 expires_at: c.created_epoch.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
@@ -158,8 +163,10 @@ mod tests {
     }
 
     fn run(verdicts: &[Verdict], has_ttl: bool, s: DecideSettings) -> Plan {
-        let cands: Vec<Candidate> =
-            verdicts.iter().map(|v| Candidate { verdict: v, has_ttl, created_epoch: 1_000 }).collect();
+        let cands: Vec<Candidate> = verdicts
+            .iter()
+            .map(|v| Candidate { verdict: v, has_ttl, ttl_supported: true, created_epoch: 1_000 })
+            .collect();
         decide(&cands, s)
     }
 
@@ -198,6 +205,14 @@ mod tests {
         let plan = run(&[verdict(true, false, false)], false, settings(Action::Ttl));
         assert_eq!(plan.decisions, vec![Decision::Execute(Write::SetTtl { expires_at: 1_000 + 86_400 })]);
         let plan = run(&[verdict(true, false, false)], true, settings(Action::Ttl));
+        assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::None)]);
+    }
+
+    #[test]
+    fn lockfiles_get_no_ttl() {
+        let v = verdict(true, false, false);
+        let c = Candidate { verdict: &v, has_ttl: false, ttl_supported: false, created_epoch: 0 };
+        let plan = decide(&[c], settings(Action::Ttl));
         assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::None)]);
     }
 

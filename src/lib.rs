@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod decide;
 pub mod lambda;
+pub mod lockfiles;
 pub mod metrics;
 pub mod model;
 pub mod notify;

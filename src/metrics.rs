@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use chrono::{DateTime, Utc};
 
+use crate::model::SourceKind;
 use crate::report::RunReport;
 
 /// Unit of one metric value.
@@ -36,17 +37,25 @@ pub struct MetricSet {
     pub values: Vec<(&'static str, f64, Unit)>,
 }
 
-/// Per-table metrics plus run-wide ones (`RunDurationMs`, `AlertsSent`,
+/// The dimension that names a source: `TableName` or `Bucket`.
+pub fn dimension_name(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Table => "TableName",
+        SourceKind::Bucket => "Bucket",
+    }
+}
+
+/// Per-source metrics plus run-wide ones (`RunDurationMs`, `AlertsSent`,
 /// `AlertErrors`; no dimension).
 pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
     let mut sets: Vec<MetricSet> = report
-        .tables
+        .sources
         .iter()
         .map(|t| {
             let c = &t.counts;
             let n = |v: usize| v as f64;
             MetricSet {
-                dimensions: vec![("TableName".to_string(), t.table.clone())],
+                dimensions: vec![(dimension_name(t.kind).to_string(), t.name.clone())],
                 values: vec![
                     ("LocksHeld", n(c.locks_held), Unit::Count),
                     ("StaleLocks", n(c.stale), Unit::Count),

@@ -68,13 +68,41 @@ struct LockInfoJson {
     path: String,
 }
 
+/// Where locks live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// A DynamoDB lock table (`dynamodb_table`).
+    Table,
+    /// `<key>.tflock` objects in a state bucket (`use_lockfile = true`).
+    Bucket,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Table => "table",
+            SourceKind::Bucket => "bucket",
+        }
+    }
+}
+
+/// Suffix of S3 native lockfiles.
+pub const LOCKFILE_SUFFIX: &str = ".tflock";
+
 /// A readable lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Lock {
-    /// Where the lock lives (table name, or bucket for lockfiles).
+    pub kind: SourceKind,
+    /// Where the lock lives: the table name, or the bucket for lockfiles.
     pub source: String,
     /// The item's `LockID` (`<bucket>/<key>`), or the lockfile's object key.
     pub lock_key: String,
+    /// `<bucket>/<state key>`: the LockID for tables, the bucket and the key
+    /// without `.tflock` for lockfiles. Policy globs and pairing use it.
+    pub state_path: String,
+    /// The lockfile object's ETag as read (lockfiles only).
+    pub etag: Option<String>,
     /// `Info.ID`: what `terraform force-unlock` takes.
     pub id: String,
     pub operation: String,
@@ -84,7 +112,7 @@ pub struct Lock {
     pub version: String,
     pub created: DateTime<Utc>,
     pub path: String,
-    /// Workspace name when the key is `<bucket>/env:/<ws>/<key>`.
+    /// Workspace name when the state path is `<bucket>/env:/<ws>/<key>`.
     pub workspace: Option<String>,
     /// The exact `Info` string as read: the condition of every write.
     pub raw_info: String,
@@ -169,8 +197,11 @@ pub fn parse_lock_info(source: &str, lock_key: &str, raw_info: &str, now: DateTi
         ));
     }
     Ok(Lock {
+        kind: SourceKind::Table,
         source: source.to_string(),
         lock_key: lock_key.to_string(),
+        state_path: lock_key.to_string(),
+        etag: None,
         workspace: workspace_of(lock_key),
         id: json.id,
         operation: json.operation,
@@ -182,6 +213,22 @@ pub fn parse_lock_info(source: &str, lock_key: &str, raw_info: &str, now: DateTi
         raw_info: raw_info.to_string(),
         expires_at: None,
     })
+}
+
+/// Classify one `.tflock` object's body: a lock, or unreadable with the
+/// reason. The ETag is kept: it is the condition of the delete.
+pub fn parse_lockfile(bucket: &str, key: &str, etag: &str, body: &str, now: DateTime<Utc>) -> Item {
+    match parse_lock_info(bucket, key, body, now) {
+        Ok(mut lock) => {
+            let state_key = key.strip_suffix(LOCKFILE_SUFFIX).unwrap_or(key);
+            lock.kind = SourceKind::Bucket;
+            lock.state_path = format!("{bucket}/{state_key}");
+            lock.workspace = workspace_of(&lock.state_path);
+            lock.etag = Some(etag.to_string());
+            Item::Lock(lock)
+        }
+        Err(reason) => unreadable(bucket, Some(key.to_string()), reason),
+    }
 }
 
 /// The workspace in a `<bucket>/env:/<ws>/<key>` lock key (default
@@ -369,6 +416,29 @@ mod tests {
         it.insert("ExpiresAt".into(), AttrValue::N("1790000000".into()));
         assert_eq!(expect_lock(parse_item("t", &it, "ExpiresAt", now())).expires_at, Some(1_790_000_000));
         assert_eq!(expect_lock(parse_item("t", &it, "OtherTtl", now())).expires_at, None);
+    }
+
+    /// Verbatim lockfile body from Terraform 1.15.5 (DESIGN.md §1).
+    const LOCKFILE: &str = r#"{"ID":"acc6180d-b64e-dfb1-0af2-ab82bcc48b40","Operation":"OperationTypeApply","Info":"","Who":"root@vm","Version":"1.15.5","Created":"2026-11-26T11:19:18.379846558Z","Path":"tfstate/staging/net/terraform.tfstate"}"#;
+
+    #[test]
+    fn parses_a_real_lockfile_with_its_etag_and_state_path() {
+        let lock =
+            expect_lock(parse_lockfile("tfstate", "staging/net/terraform.tfstate.tflock", "\"abc\"", LOCKFILE, now()));
+        assert_eq!(lock.kind, SourceKind::Bucket);
+        assert_eq!(lock.id, "acc6180d-b64e-dfb1-0af2-ab82bcc48b40");
+        assert_eq!(lock.lock_key, "staging/net/terraform.tfstate.tflock");
+        assert_eq!(lock.state_path, "tfstate/staging/net/terraform.tfstate");
+        assert_eq!(lock.state_path, lock.path, "the body's Path is the state path");
+        assert_eq!(lock.etag.as_deref(), Some("\"abc\""));
+        let ws = expect_lock(parse_lockfile("tfstate", "env:/dev/app.tfstate.tflock", "e", LOCKFILE, now()));
+        assert_eq!(ws.workspace.as_deref(), Some("dev"));
+    }
+
+    #[test]
+    fn a_lockfile_that_is_not_a_lock_is_unreadable() {
+        let reason = expect_unreadable(parse_lockfile("b", "x.tflock", "e", "terraform state, not a lock", now()));
+        assert!(reason.contains("not JSON"));
     }
 
     mod prop {

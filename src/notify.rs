@@ -482,7 +482,7 @@ impl Dispatcher {
         let now = clock.now();
         let alerts = current_alerts(report, self.settings, now);
         let deleted: Vec<_> =
-            report.tables.iter().flat_map(|t| &t.locks).filter(|l| l.action == ActionTaken::Deleted).collect();
+            report.sources.iter().flat_map(|t| &t.locks).filter(|l| l.action == ActionTaken::Deleted).collect();
 
         for l in &deleted {
             self.send_all(&deleted_message(l, now), clock, deadline, &mut records).await;
@@ -563,7 +563,7 @@ impl Dispatcher {
 
         let current: HashSet<&str> = alerts.iter().map(|a| a.key()).collect();
         let unreadable_tables: HashSet<&str> =
-            report.tables.iter().filter(|t| t.scan_error.is_some()).map(|t| t.table.as_str()).collect();
+            report.sources.iter().filter(|t| t.scan_error.is_some()).map(|t| t.name.as_str()).collect();
         for o in &open {
             if current.contains(o.key.as_str()) {
                 continue;

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::model::Lock;
 
-/// A per-path stale window: the first override whose glob matches the lock
-/// key wins.
+/// A per-path stale window: the first override whose glob matches the
+/// state path (the LockID; for lockfiles `<bucket>/<key>` without `.tflock`) wins.
 #[derive(Debug, Clone)]
 pub struct Override {
     pub pattern: String,
@@ -91,7 +91,7 @@ impl Policy {
 
     pub fn classify(&self, lock: &Lock, now: DateTime<Utc>) -> Verdict {
         let age_seconds = age_seconds(lock.created, now);
-        let (window, source) = self.window_for(&lock.lock_key);
+        let (window, source) = self.window_for(&lock.state_path);
         let stale = age_seconds >= window.as_secs();
         let delete_due = stale && self.delete_after.is_some_and(|d| age_seconds >= d.as_secs().max(window.as_secs()));
         Verdict {
@@ -99,7 +99,7 @@ impl Policy {
             window_seconds: window.as_secs(),
             window_source: source.to_string(),
             stale,
-            excluded: self.exclusions.is_excluded(&lock.lock_key),
+            excluded: self.exclusions.is_excluded(&lock.state_path),
             delete_due,
         }
     }
@@ -117,8 +117,11 @@ mod tests {
 
     fn lock(key: &str, created: DateTime<Utc>) -> Lock {
         Lock {
+            kind: crate::model::SourceKind::Table,
             source: "t".into(),
             lock_key: key.into(),
+            state_path: key.into(),
+            etag: None,
             id: "id".into(),
             operation: "OperationTypeApply".into(),
             info_text: String::new(),

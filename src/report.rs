@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::config::Action;
 use crate::decide::ActionTaken;
-use crate::model::{Lock, Unreadable};
+use crate::model::{Lock, SourceKind, Unreadable};
 use crate::notify::NotificationRecord;
 use crate::policy::Verdict;
 
@@ -27,18 +27,21 @@ pub struct RunReport {
     pub max_deletes_per_run: usize,
     /// Deletes the policy asked for, before breaker and dry run.
     pub planned_deletes: usize,
-    pub tables: Vec<TableReport>,
+    /// Every lock table, then every lock bucket, in configuration order.
+    pub sources: Vec<SourceReport>,
     /// Every notification attempted, with its outcome.
     pub notifications: Vec<NotificationRecord>,
     pub alerts_sent: usize,
     pub alert_errors: usize,
 }
 
-/// One lock table.
+/// One lock table or lock bucket.
 #[derive(Debug, Clone, Serialize)]
-pub struct TableReport {
-    pub table: String,
-    /// Set when the table could not be read; the counts are then zero.
+pub struct SourceReport {
+    pub kind: SourceKind,
+    /// Table name, or `bucket` / `bucket/prefix` as configured.
+    pub name: String,
+    /// Set when the source could not be read; the counts are then zero.
     pub scan_error: Option<String>,
     pub counts: Counts,
     pub oldest_lock_age_seconds: Option<u64>,
@@ -47,7 +50,7 @@ pub struct TableReport {
     pub unreadable: Vec<Unreadable>,
 }
 
-/// Per-table counts.
+/// Per-source counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub locks_held: usize,
@@ -71,12 +74,36 @@ pub struct LockReport {
     pub action: ActionTaken,
     /// The write withheld or the error met, when there is one.
     pub detail: Option<String>,
+    /// Double locking: the other half of this lock (same ID and state path,
+    /// in a table for a lockfile, in a bucket for a table item).
+    pub paired_with: Option<HalfRef>,
 }
 
-impl TableReport {
-    pub fn failed(table: &str, error: String) -> Self {
-        TableReport {
-            table: table.to_string(),
+/// Where the other half of a double lock is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HalfRef {
+    pub kind: SourceKind,
+    pub source: String,
+    pub lock_key: String,
+}
+
+impl SourceReport {
+    pub fn new(kind: SourceKind, name: &str) -> Self {
+        SourceReport {
+            kind,
+            name: name.to_string(),
+            scan_error: None,
+            counts: Counts::default(),
+            oldest_lock_age_seconds: None,
+            locks: Vec::new(),
+            unreadable: Vec::new(),
+        }
+    }
+
+    pub fn failed(kind: SourceKind, name: &str, error: String) -> Self {
+        SourceReport {
+            kind,
+            name: name.to_string(),
             scan_error: Some(error),
             counts: Counts::default(),
             oldest_lock_age_seconds: None,
@@ -125,17 +152,18 @@ impl RunReport {
             },
             self.duration_ms
         );
-        for t in &self.tables {
+        for t in &self.sources {
             let _ = writeln!(out);
             if let Some(e) = &t.scan_error {
-                let _ = writeln!(out, "table {}: SCAN FAILED: {e}", t.table);
+                let _ = writeln!(out, "{} {}: SCAN FAILED: {e}", t.kind.as_str(), t.name);
                 continue;
             }
             let c = &t.counts;
             let _ = writeln!(
                 out,
-                "table {}: {} lock(s), {} stale, {} excluded, {} unreadable, {} digest(s); deleted {}, changed {}, ttl {}, errors {}",
-                t.table, c.locks_held, c.stale, c.excluded, c.unreadable, c.digests, c.deleted, c.changed, c.ttl_backfilled, c.errors
+                "{} {}: {} lock(s), {} stale, {} excluded, {} unreadable, {} digest(s); deleted {}, changed {}, ttl {}, errors {}",
+                t.kind.as_str(),
+                t.name, c.locks_held, c.stale, c.excluded, c.unreadable, c.digests, c.deleted, c.changed, c.ttl_backfilled, c.errors
             );
             if !t.locks.is_empty() {
                 out.push_str(&render_lock_table(t.locks.iter()));

@@ -1,21 +1,28 @@
-//! One reaper pass as a pipeline: scan → classify → decide → act → notify
-//! → report → metrics. The Lambda handler and the CLI both call [`Reaper::run`].
+//! One reaper pass as a pipeline: scan → classify (and pair double locks) →
+//! decide → act → notify → report → metrics. The Lambda handler and the CLI
+//! both call [`Reaper::run`].
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::config::{Action, Config};
 use crate::decide::{decide, ActionTaken, Candidate, DecideSettings, Decision, Write};
+use crate::lockfiles::{LockfileObject, LockfileStore};
 use crate::metrics::{metric_sets, MetricsSink};
-use crate::model::{parse_item, Item};
+use crate::model::{parse_item, parse_lockfile, Item, SourceKind};
 use crate::notify::Dispatcher;
-use crate::report::{Counts, LockReport, RunReport, TableReport};
-use crate::store::{LockStore, WriteOutcome};
+use crate::policy::Verdict;
+use crate::report::{HalfRef, LockReport, RunReport, SourceReport};
+use crate::store::{LockStore, StoreError, WriteOutcome};
 
 /// No write starts when less than this remains before the deadline: the
 /// write itself, metrics and the report still need time.
 pub const WRITE_MARGIN: Duration = Duration::from_secs(5);
+
+/// What a lockfile gets in `ACTION=ttl`: S3 objects have no TTL.
+pub const TTL_NOT_FOR_LOCKFILES: &str = "ttl does not apply to S3 lockfiles";
 
 /// Wall clock, behind a trait so tests can fix or move time.
 pub trait Clock: Send + Sync {
@@ -35,72 +42,123 @@ impl Clock for SystemClock {
 pub struct Reaper<'a> {
     pub config: &'a Config,
     pub store: &'a dyn LockStore,
+    pub lockfiles: &'a dyn LockfileStore,
     pub metrics: &'a dyn MetricsSink,
     pub alerts: &'a Dispatcher,
     pub clock: &'a dyn Clock,
 }
 
+/// Position of a lock in the sources: (source index, lock index).
+type At = (usize, usize);
+
 impl Reaper<'_> {
-    /// Scan every table and classify every item; writes nothing.
-    pub async fn scan(&self) -> Vec<TableReport> {
-        let scans =
-            self.config.tables.iter().map(|t| async move { (t, self.store.scan(t, self.config.scan_segments).await) });
-        let results = futures::future::join_all(scans).await;
+    /// Scan every table and bucket, classify every item and pair the halves
+    /// of double locks; writes nothing.
+    pub async fn scan(&self) -> Vec<SourceReport> {
+        let segments = self.config.scan_segments;
+        let tables = futures::future::join_all(self.config.tables.iter().map(|t| self.store.scan(t, segments)));
+        let buckets =
+            futures::future::join_all(self.config.buckets.iter().map(|b| self.lockfiles.list(&b.bucket, &b.prefix)));
+        let (tables, buckets) = futures::join!(tables, buckets);
         let now = self.clock.now();
-        results
-            .into_iter()
-            .map(|(table, result)| match result {
-                Ok(items) => self.classify_table(table, &items, now),
-                Err(e) => {
-                    tracing::error!(table = %table, error = %e, "cannot scan lock table");
-                    TableReport::failed(table, e.to_string())
+        let mut reports: Vec<SourceReport> = self
+            .config
+            .tables
+            .iter()
+            .zip(tables)
+            .map(|(table, scanned)| {
+                self.classify(SourceKind::Table, table, scanned, |report, items| {
+                    for item in items {
+                        self.record(report, parse_item(table, &item, &self.config.ttl_attribute, now), now);
+                    }
+                })
+            })
+            .collect();
+        reports.extend(self.config.buckets.iter().zip(buckets).map(|(spec, listed)| {
+            self.classify(SourceKind::Bucket, &spec.name(), listed, |report, objects: Vec<LockfileObject>| {
+                for o in objects {
+                    let item = match &o.body {
+                        Ok(body) => parse_lockfile(&spec.bucket, &o.key, &o.etag, body, now),
+                        Err(reason) => Item::Unreadable(crate::model::Unreadable {
+                            source: spec.bucket.clone(),
+                            lock_key: Some(o.key.clone()),
+                            reason: reason.clone(),
+                        }),
+                    };
+                    self.record(report, item, now);
                 }
             })
-            .collect()
+        }));
+        pair_double_locks(&mut reports);
+        reports
     }
 
-    fn classify_table(&self, table: &str, items: &[crate::model::RawItem], now: DateTime<Utc>) -> TableReport {
-        let mut report = TableReport {
-            table: table.to_string(),
-            scan_error: None,
-            counts: Counts::default(),
-            oldest_lock_age_seconds: None,
-            locks: Vec::new(),
-            unreadable: Vec::new(),
-        };
-        for item in items {
-            match parse_item(table, item, &self.config.ttl_attribute, now) {
-                Item::Lock(lock) => {
-                    let verdict = self.config.policy.classify(&lock, now);
-                    report.locks.push(LockReport { lock, verdict, action: ActionTaken::None, detail: None });
-                }
-                Item::Digest(_) => report.counts.digests += 1,
-                Item::Unreadable(u) => {
-                    tracing::warn!(table = %table, lock_key = ?u.lock_key, reason = %u.reason, "unreadable lock-table item");
-                    report.unreadable.push(u);
-                }
+    /// A source's report from its scan result.
+    fn classify<T>(
+        &self,
+        kind: SourceKind,
+        name: &str,
+        scanned: Result<T, StoreError>,
+        fill: impl FnOnce(&mut SourceReport, T),
+    ) -> SourceReport {
+        match scanned {
+            Ok(items) => {
+                let mut report = SourceReport::new(kind, name);
+                fill(&mut report, items);
+                // Oldest first: that is what on-call looks for.
+                report.locks.sort_by(|a, b| {
+                    b.verdict.age_seconds.cmp(&a.verdict.age_seconds).then(a.lock.lock_key.cmp(&b.lock.lock_key))
+                });
+                report.recount();
+                report
+            }
+            Err(e) => {
+                tracing::error!(kind = kind.as_str(), source = %name, error = %e, "cannot scan lock source");
+                SourceReport::failed(kind, name, e.to_string())
             }
         }
-        // Oldest first: that is what on-call looks for.
-        report.locks.sort_by(|a, b| {
-            b.verdict.age_seconds.cmp(&a.verdict.age_seconds).then(a.lock.lock_key.cmp(&b.lock.lock_key))
-        });
-        report.recount();
-        report
+    }
+
+    fn record(&self, report: &mut SourceReport, item: Item, now: DateTime<Utc>) {
+        match item {
+            Item::Lock(lock) => {
+                let verdict = self.config.policy.classify(&lock, now);
+                report.locks.push(LockReport {
+                    lock,
+                    verdict,
+                    action: ActionTaken::None,
+                    detail: None,
+                    paired_with: None,
+                });
+            }
+            Item::Digest(_) => report.counts.digests += 1,
+            Item::Unreadable(u) => {
+                tracing::warn!(source = %report.name, lock_key = ?u.lock_key, reason = %u.reason, "unreadable lock item");
+                report.unreadable.push(u);
+            }
+        }
     }
 
     /// One full pass. `deadline`, when known, stops new writes near its end.
     pub async fn run(&self, deadline: Option<DateTime<Utc>>) -> RunReport {
         let started_at = self.clock.now();
-        let mut tables = self.scan().await;
+        let mut sources = self.scan().await;
 
-        let candidates: Vec<Candidate<'_>> = tables
+        // One candidate per lock; a double lock is one candidate (its table
+        // half), stale only if both halves are.
+        let at: Vec<At> = positions(&sources).filter(|&(s, l)| !is_paired_lockfile(&sources[s].locks[l])).collect();
+        let verdicts: Vec<Verdict> = at.iter().map(|&p| joint_verdict(&sources, p)).collect();
+        let candidates: Vec<Candidate<'_>> = at
             .iter()
-            .flat_map(|t| &t.locks)
-            .map(|l| Candidate {
-                verdict: &l.verdict,
-                has_ttl: l.lock.expires_at.is_some(),
-                created_epoch: l.lock.created.timestamp(),
+            .zip(&verdicts)
+            .map(|(&(s, l), verdict)| {
+                let lock = &sources[s].locks[l].lock;
+                Candidate {
+                    verdict,
+                    has_ttl: lock.expires_at.is_some(),
+                    ttl_supported: lock.kind == SourceKind::Table,
+                    created_epoch: lock.created.timestamp(),
+                }
             })
             .collect();
         let plan = decide(
@@ -121,30 +179,35 @@ impl Reaper<'_> {
         }
 
         let mut partial = false;
-        let mut decisions = plan.decisions.iter();
-        for table in &mut tables {
-            for lock in &mut table.locks {
-                let Some(decision) = decisions.next() else {
-                    break;
-                };
-                match *decision {
-                    Decision::Leave(a) => lock.action = a,
-                    Decision::Withhold(w, a) => {
-                        lock.action = a;
-                        lock.detail = Some(format!("would {}", w.describe()));
-                    }
-                    Decision::Execute(w) => {
-                        if deadline.is_some_and(|d| self.clock.now() + WRITE_MARGIN > d) {
-                            partial = true;
-                            lock.action = ActionTaken::Deadline;
-                            lock.detail = Some(format!("{} not started: deadline near", w.describe()));
-                            continue;
-                        }
-                        self.execute(&table.table, lock, w).await;
-                    }
+        for (&p, decision) in at.iter().zip(&plan.decisions) {
+            let (action, detail) = match *decision {
+                Decision::Leave(a) => (a, None),
+                Decision::Withhold(w, a) => (a, Some(format!("would {}", w.describe()))),
+                Decision::Execute(w) if deadline.is_some_and(|d| self.clock.now() + WRITE_MARGIN > d) => {
+                    partial = true;
+                    (ActionTaken::Deadline, Some(format!("{} not started: deadline near", w.describe())))
+                }
+                Decision::Execute(w) => {
+                    self.execute(&mut sources, p, w).await;
+                    continue;
+                }
+            };
+            set_outcome(&mut sources, p, action, detail.clone());
+            if let Some(half) = paired_half(&sources, p) {
+                set_outcome(&mut sources, half, action, detail);
+            }
+        }
+        // Lockfiles cannot take a TTL: say so rather than stay silent.
+        if self.config.action == Action::Ttl {
+            for (s, l) in positions(&sources).collect::<Vec<_>>() {
+                let lr = &mut sources[s].locks[l];
+                if lr.lock.kind == SourceKind::Bucket && lr.verdict.stale && lr.action == ActionTaken::None {
+                    lr.detail = Some(TTL_NOT_FOR_LOCKFILES.to_string());
                 }
             }
-            table.recount();
+        }
+        for s in &mut sources {
+            s.recount();
         }
 
         let mut report = RunReport {
@@ -152,12 +215,12 @@ impl Reaper<'_> {
             duration_ms: 0,
             action: self.config.action,
             dry_run: self.config.dry_run,
-            ok: tables.iter().all(|t| t.scan_error.is_none() && t.counts.errors == 0),
+            ok: sources.iter().all(|t| t.scan_error.is_none() && t.counts.errors == 0),
             partial,
             breaker_tripped: plan.breaker_tripped,
             max_deletes_per_run: self.config.max_deletes_per_run,
             planned_deletes: plan.planned_deletes,
-            tables,
+            sources,
             notifications: Vec::new(),
             alerts_sent: 0,
             alert_errors: 0,
@@ -176,35 +239,193 @@ impl Reaper<'_> {
         report
     }
 
-    /// Make one conditional write and record its outcome on the lock.
-    async fn execute(&self, table: &str, lock: &mut LockReport, write: Write) {
-        let l = &lock.lock;
-        let result = match write {
-            Write::Delete => self.store.delete_lock(table, &l.lock_key, &l.raw_info).await,
-            Write::SetTtl { expires_at } => {
-                self.store.set_ttl(table, &l.lock_key, &l.raw_info, &self.config.ttl_attribute, expires_at).await
+    /// The safe force-unlock: delete every lock whose `Info.ID` is `lock_id`
+    /// (both halves of a double lock, table half first), each conditioned
+    /// on what was read. Outcomes are recorded on the locks; returns how
+    /// many locks matched.
+    pub async fn release(&self, sources: &mut [SourceReport], lock_id: &str) -> usize {
+        let targets: Vec<At> = positions(sources)
+            .filter(|&(s, l)| sources[s].locks[l].lock.id == lock_id && !is_paired_lockfile(&sources[s].locks[l]))
+            .collect();
+        for &p in &targets {
+            self.execute(sources, p, Write::Delete).await;
+        }
+        positions(sources).filter(|&(s, l)| sources[s].locks[l].lock.id == lock_id).count()
+    }
+
+    /// Make the conditional write(s) for one candidate and record the outcome.
+    async fn execute(&self, sources: &mut [SourceReport], p: At, write: Write) {
+        let lock = sources[p.0].locks[p.1].lock.clone();
+        let half = paired_half(sources, p);
+        let outcomes: Vec<(At, ActionTaken, Option<String>)> = match (write, half) {
+            (Write::SetTtl { expires_at }, half) => {
+                let result = self
+                    .store
+                    .set_ttl(&lock.source, &lock.lock_key, &lock.raw_info, &self.config.ttl_attribute, expires_at)
+                    .await;
+                let (action, detail) =
+                    outcome(result, write, || format!("{} = {expires_at}", self.config.ttl_attribute));
+                let mut out = vec![(p, action, detail)];
+                if let Some(h) = half {
+                    out.push((h, ActionTaken::None, Some(TTL_NOT_FOR_LOCKFILES.to_string())));
+                }
+                out
+            }
+            (Write::Delete, None) => {
+                let result = match lock.kind {
+                    SourceKind::Table => self.store.delete_lock(&lock.source, &lock.lock_key, &lock.raw_info).await,
+                    SourceKind::Bucket => {
+                        let etag = lock.etag.as_deref().unwrap_or_default();
+                        self.lockfiles.delete_lockfile(&lock.source, &lock.lock_key, etag).await
+                    }
+                };
+                let (action, detail) = outcome(result, write, String::new);
+                vec![(p, action, detail)]
+            }
+            (Write::Delete, Some(h)) => {
+                let file = sources[h.0].locks[h.1].lock.clone();
+                self.delete_double_lock(&lock, &file)
+                    .await
+                    .into_iter()
+                    .zip([p, h])
+                    .map(|((a, d), at)| (at, a, d))
+                    .collect()
             }
         };
-        let (action, detail) = match (result, write) {
-            (Ok(WriteOutcome::Done), Write::Delete) => (ActionTaken::Deleted, None),
-            (Ok(WriteOutcome::Done), Write::SetTtl { expires_at }) => {
-                (ActionTaken::Ttl, Some(format!("{} = {expires_at}", self.config.ttl_attribute)))
+        for (at, action, detail) in outcomes {
+            let l = &sources[at.0].locks[at.1];
+            tracing::info!(
+                source = %l.lock.source,
+                lock_key = %l.lock.lock_key,
+                lock_id = %l.lock.id,
+                age_seconds = l.verdict.age_seconds,
+                action = action.as_str(),
+                detail = detail.as_deref().unwrap_or(""),
+                "lock action"
+            );
+            set_outcome(sources, at, action, detail);
+        }
+    }
+
+    /// Clear both halves of a double lock, or neither if either changed.
+    /// The lockfile is checked first; the table half goes first (while the
+    /// lockfile still stops any new run), then the lockfile by ETag.
+    /// Returns the outcomes of the table half and the lockfile half.
+    async fn delete_double_lock(
+        &self,
+        table_half: &crate::model::Lock,
+        file_half: &crate::model::Lock,
+    ) -> [(ActionTaken, Option<String>); 2] {
+        {
+            let etag = file_half.etag.as_deref().unwrap_or_default();
+            let neither = |why: String| [(ActionTaken::Changed, Some(why.clone())), (ActionTaken::Changed, Some(why))];
+            let failed = |e: StoreError| {
+                let why = format!("double lock not cleared: {e}");
+                [(ActionTaken::Error, Some(why.clone())), (ActionTaken::Error, Some(why))]
+            };
+            match self.lockfiles.current_etag(&file_half.source, &file_half.lock_key).await {
+                Ok(Some(now)) if now == etag => {}
+                Ok(_) => {
+                    return neither("lockfile half changed or released since the scan; neither half deleted".into())
+                }
+                Err(e) => return failed(e),
             }
-            (Ok(WriteOutcome::Changed), _) => {
-                (ActionTaken::Changed, Some("lock changed or released since the scan; left alone".to_string()))
+            match self.store.delete_lock(&table_half.source, &table_half.lock_key, &table_half.raw_info).await {
+                Ok(WriteOutcome::Done) => {}
+                Ok(WriteOutcome::Changed) => {
+                    return neither("table half changed or released since the scan; neither half deleted".into())
+                }
+                Err(e) => return failed(e),
             }
-            (Err(e), _) => (ActionTaken::Error, Some(format!("{} failed: {e}", write.describe()))),
-        };
-        tracing::info!(
-            table = %table,
-            lock_key = %l.lock_key,
-            lock_id = %l.id,
-            age_seconds = lock.verdict.age_seconds,
-            action = action.as_str(),
-            detail = detail.as_deref().unwrap_or(""),
-            "lock action"
-        );
-        lock.action = action;
-        lock.detail = detail;
+            let table_done = (ActionTaken::Deleted, Some("double lock: both halves deleted".to_string()));
+            match self.lockfiles.delete_lockfile(&file_half.source, &file_half.lock_key, etag).await {
+                Ok(WriteOutcome::Done) => [table_done.clone(), table_done],
+                Ok(WriteOutcome::Changed) => [
+                    (ActionTaken::Deleted, Some("double lock: table half deleted, lockfile changed just after".into())),
+                    (ActionTaken::Changed, Some("lockfile changed after its check; left alone".into())),
+                ],
+                Err(e) => [
+                    (ActionTaken::Deleted, Some("double lock: table half deleted, lockfile delete failed".into())),
+                    (ActionTaken::Error, Some(format!("delete failed: {e}"))),
+                ],
+            }
+        }
+    }
+}
+
+/// Every lock position, source by source.
+fn positions(sources: &[SourceReport]) -> impl Iterator<Item = At> + '_ {
+    sources.iter().enumerate().flat_map(|(s, src)| (0..src.locks.len()).map(move |l| (s, l)))
+}
+
+fn is_paired_lockfile(l: &LockReport) -> bool {
+    l.lock.kind == SourceKind::Bucket && l.paired_with.is_some()
+}
+
+/// The other half of a double lock, if `p` has one.
+fn paired_half(sources: &[SourceReport], p: At) -> Option<At> {
+    let other = sources[p.0].locks[p.1].paired_with.as_ref()?;
+    positions(sources).find(|&(s, l)| {
+        let c = &sources[s].locks[l];
+        c.lock.kind == other.kind && c.lock.source == other.source && c.lock.lock_key == other.lock_key
+    })
+}
+
+/// A double lock is stale, excluded or due only if both halves are.
+fn joint_verdict(sources: &[SourceReport], p: At) -> Verdict {
+    let mut v = sources[p.0].locks[p.1].verdict.clone();
+    if let Some(h) = paired_half(sources, p) {
+        let o = &sources[h.0].locks[h.1].verdict;
+        v.stale &= o.stale;
+        v.delete_due &= o.delete_due;
+        v.excluded |= o.excluded;
+        v.age_seconds = v.age_seconds.min(o.age_seconds);
+    }
+    v
+}
+
+fn set_outcome(sources: &mut [SourceReport], p: At, action: ActionTaken, detail: Option<String>) {
+    let l = &mut sources[p.0].locks[p.1];
+    l.action = action;
+    l.detail = detail;
+}
+
+/// The report's view of one conditional write's result.
+fn outcome(
+    result: Result<WriteOutcome, StoreError>,
+    write: Write,
+    done_detail: impl FnOnce() -> String,
+) -> (ActionTaken, Option<String>) {
+    match (result, write) {
+        (Ok(WriteOutcome::Done), Write::Delete) => (ActionTaken::Deleted, None),
+        (Ok(WriteOutcome::Done), Write::SetTtl { .. }) => (ActionTaken::Ttl, Some(done_detail())),
+        (Ok(WriteOutcome::Changed), _) => {
+            (ActionTaken::Changed, Some("lock changed or released since the scan; left alone".to_string()))
+        }
+        (Err(e), _) => (ActionTaken::Error, Some(format!("{} failed: {e}", write.describe()))),
+    }
+}
+
+/// Mark the two halves of every double lock: a lockfile and a table item
+/// with the same lock ID and the same state path.
+pub fn pair_double_locks(sources: &mut [SourceReport]) {
+    let mut table_halves: HashMap<(String, String), At> = HashMap::new();
+    for (s, l) in positions(sources).collect::<Vec<_>>() {
+        let lock = &sources[s].locks[l].lock;
+        if lock.kind == SourceKind::Table && !lock.id.is_empty() {
+            table_halves.entry((lock.id.clone(), lock.state_path.clone())).or_insert((s, l));
+        }
+    }
+    for (s, l) in positions(sources).collect::<Vec<_>>() {
+        let file = sources[s].locks[l].lock.clone();
+        if file.kind != SourceKind::Bucket {
+            continue;
+        }
+        let Some(&(ts, tl)) = table_halves.get(&(file.id.clone(), file.state_path.clone())) else { continue };
+        let table = sources[ts].locks[tl].lock.clone();
+        sources[s].locks[l].paired_with =
+            Some(HalfRef { kind: SourceKind::Table, source: table.source.clone(), lock_key: table.lock_key.clone() });
+        sources[ts].locks[tl].paired_with =
+            Some(HalfRef { kind: SourceKind::Bucket, source: file.source.clone(), lock_key: file.lock_key.clone() });
     }
 }

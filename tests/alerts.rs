@@ -61,7 +61,16 @@ fn dispatcher(notifiers: Vec<Box<dyn Notifier>>, state: Option<(&aws_sdk_dynamod
 
 async fn pass(client: &aws_sdk_dynamodb::Client, config: &Config, alerts: &Dispatcher) -> RunReport {
     let store = DynamoStore::new(client.clone());
-    Reaper { config, store: &store, metrics: &NoMetrics, alerts, clock: &SystemClock }.run(None).await
+    Reaper {
+        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
+        config,
+        store: &store,
+        metrics: &NoMetrics,
+        alerts,
+        clock: &SystemClock,
+    }
+    .run(None)
+    .await
 }
 
 /// Drop fields that move with the clock, so the rest can be compared exactly.
@@ -228,7 +237,7 @@ async fn pagerduty_400_is_not_retried_is_counted_and_retried_next_run() {
     assert!(detail.contains("400") && !detail.contains(KEY), "{detail}");
     let run_line = metric_sets(&report).pop().unwrap();
     assert!(run_line.values.iter().any(|(n, v, _)| *n == "AlertErrors" && *v == 1.0));
-    assert_eq!(report.tables[0].counts.stale, 1, "the scan and report went on");
+    assert_eq!(report.sources[0].counts.stale, 1, "the scan and report went on");
     // The undelivered page was not recorded as open: the next run pages.
     let report = pass(&client, &cfg, &alerts).await;
     assert_eq!(report.alerts_sent, 1);
@@ -275,7 +284,7 @@ async fn stateless_mode_pages_every_run_and_resolves_what_it_deleted() {
     let report =
         pass(&client, &config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "2h")]), &alerts)
             .await;
-    assert_eq!(report.tables[0].counts.deleted, 1);
+    assert_eq!(report.sources[0].counts.deleted, 1);
     let changes: Vec<_> = pd.requests().into_iter().filter(|r| r.path == "/v2/change/enqueue").collect();
     assert_eq!(changes.len(), 1, "the deletion is a change event, not a page");
     let summary = changes[0].body["payload"]["summary"].as_str().unwrap();

@@ -86,8 +86,8 @@ async fn list_and_run_print_tables_and_json() {
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["action"], "report");
-    assert_eq!(report["tables"][0]["counts"]["stale"], 1);
-    assert_eq!(report["tables"][0]["counts"]["deleted"], 0);
+    assert_eq!(report["sources"][0]["counts"]["stale"], 1);
+    assert_eq!(report["sources"][0]["counts"]["deleted"], 0);
 
     let out = cli(
         Some(&moto),

@@ -276,7 +276,14 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
     };
     let store = DynamoStore::new(ddb(&lock_rec));
     let metrics = ApiSink::new(cloudwatch);
-    let reaper = Reaper { config: &config, store: &store, metrics: &metrics, alerts: &alerts, clock: &SystemClock };
+    let reaper = Reaper {
+        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
+        config: &config,
+        store: &store,
+        metrics: &metrics,
+        alerts: &alerts,
+        clock: &SystemClock,
+    };
 
     reaper.run(None).await; // pages (claim), acts
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -79,7 +79,7 @@ async fn scheduled_event_with_dry_run_returns_the_report_and_emits_emf() {
     let report: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(report["dry_run"], true);
     assert_eq!(report["partial"], false, "a 1970 deadline means unknown, not expired");
-    assert_eq!(report["tables"][0]["locks"][0]["action"], "dry-run");
+    assert_eq!(report["sources"][0]["locks"][0]["action"], "dry-run");
     assert_eq!(snapshot(&client, "locks").await, before, "dry run wrote nothing");
 
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -82,16 +82,22 @@ async fn no_write_starts_when_the_deadline_is_near_and_the_run_is_partial() {
     let store = MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z");
     let config = delete_config();
     let clock = FixedClock(now());
-    let reaper =
-        Reaper { config: &config, store: &store, metrics: &NoMetrics, alerts: &Dispatcher::disabled(), clock: &clock };
+    let reaper = Reaper {
+        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
+        config: &config,
+        store: &store,
+        metrics: &NoMetrics,
+        alerts: &Dispatcher::disabled(),
+        clock: &clock,
+    };
     let report = reaper.run(Some(now() + chrono::Duration::seconds(2))).await;
     assert!(report.partial);
-    assert_eq!(report.tables[0].locks[0].action, ActionTaken::Deadline);
+    assert_eq!(report.sources[0].locks[0].action, ActionTaken::Deadline);
     assert!(store.writes.lock().unwrap().is_empty(), "no write may start");
     // With time to spare the same pass deletes.
     let report = reaper.run(Some(now() + chrono::Duration::seconds(60))).await;
     assert!(!report.partial);
-    assert_eq!(report.tables[0].locks[0].action, ActionTaken::Deleted);
+    assert_eq!(report.sources[0].locks[0].action, ActionTaken::Deleted);
     assert_eq!(store.writes.lock().unwrap().len(), 1);
 }
 
@@ -101,15 +107,21 @@ async fn a_failed_write_is_an_error_in_the_report() {
     store.fail_writes = true;
     let config = delete_config();
     let clock = FixedClock(now());
-    let report =
-        Reaper { config: &config, store: &store, metrics: &NoMetrics, alerts: &Dispatcher::disabled(), clock: &clock }
-            .run(None)
-            .await;
+    let report = Reaper {
+        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
+        config: &config,
+        store: &store,
+        metrics: &NoMetrics,
+        alerts: &Dispatcher::disabled(),
+        clock: &clock,
+    }
+    .run(None)
+    .await;
     assert!(!report.ok);
-    let lock = &report.tables[0].locks[0];
+    let lock = &report.sources[0].locks[0];
     assert_eq!(lock.action, ActionTaken::Error);
     assert!(lock.detail.as_deref().unwrap().contains("AccessDeniedException"));
-    assert_eq!(report.tables[0].counts.errors, 1);
+    assert_eq!(report.sources[0].counts.errors, 1);
 }
 
 #[tokio::test]
@@ -118,10 +130,16 @@ async fn emf_lines_carry_every_metric_per_table() {
     let config = delete_config();
     let clock = FixedClock(now());
     let sink = EmfSink::new(Vec::<u8>::new());
-    let report =
-        Reaper { config: &config, store: &store, metrics: &sink, alerts: &Dispatcher::disabled(), clock: &clock }
-            .run(None)
-            .await;
+    let report = Reaper {
+        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
+        config: &config,
+        store: &store,
+        metrics: &sink,
+        alerts: &Dispatcher::disabled(),
+        clock: &clock,
+    }
+    .run(None)
+    .await;
     assert!(report.ok);
     let out = String::from_utf8(sink.into_inner()).unwrap();
     let lines: Vec<serde_json::Value> =
@@ -165,10 +183,16 @@ async fn put_metric_data_sends_the_same_metrics() {
     let store = MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z");
     let config = delete_config();
     let clock = FixedClock(now());
-    let report =
-        Reaper { config: &config, store: &store, metrics: &NoMetrics, alerts: &Dispatcher::disabled(), clock: &clock }
-            .run(None)
-            .await;
+    let report = Reaper {
+        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
+        config: &config,
+        store: &store,
+        metrics: &NoMetrics,
+        alerts: &Dispatcher::disabled(),
+        clock: &clock,
+    }
+    .run(None)
+    .await;
 
     let rule = mock!(aws_sdk_cloudwatch::Client::put_metric_data)
         .match_requests(|req| {
@@ -206,11 +230,17 @@ async fn put_metric_data_failure_is_reported_not_fatal() {
     let sink = ApiSink::new(client);
     let err = sink.publish("TerraformLocks", now(), &[]).await;
     assert!(err.is_ok(), "nothing to send, no call");
-    let report =
-        Reaper { config: &config, store: &store, metrics: &sink, alerts: &Dispatcher::disabled(), clock: &clock }
-            .run(None)
-            .await;
+    let report = Reaper {
+        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
+        config: &config,
+        store: &store,
+        metrics: &sink,
+        alerts: &Dispatcher::disabled(),
+        clock: &clock,
+    }
+    .run(None)
+    .await;
     assert!(report.ok, "metrics failures never fail the run itself");
-    assert_eq!(report.tables[0].counts.deleted, 1);
+    assert_eq!(report.sources[0].counts.deleted, 1);
     assert_eq!(rule.num_calls(), 1);
 }

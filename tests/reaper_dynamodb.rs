@@ -23,7 +23,16 @@ fn config(pairs: &[(&str, &str)]) -> Config {
 }
 
 async fn run_with(store: &dyn LockStore, config: &Config) -> RunReport {
-    Reaper { config, store, metrics: &NoMetrics, alerts: &Dispatcher::disabled(), clock: &SystemClock }.run(None).await
+    Reaper {
+        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
+        config,
+        store,
+        metrics: &NoMetrics,
+        alerts: &Dispatcher::disabled(),
+        clock: &SystemClock,
+    }
+    .run(None)
+    .await
 }
 
 /// One table with a stale lock, a fresh lock, their digests, an excluded
@@ -43,9 +52,9 @@ async fn seed_mixed(client: &aws_sdk_dynamodb::Client, table: &str) -> String {
 
 fn lock<'a>(report: &'a RunReport, table: &str, key: &str) -> &'a tf_lock_reaper::report::LockReport {
     report
-        .tables
+        .sources
         .iter()
-        .find(|t| t.table == table)
+        .find(|t| t.name == table)
         .and_then(|t| t.locks.iter().find(|l| l.lock.lock_key == key))
         .unwrap_or_else(|| panic!("{key} not in report"))
 }
@@ -59,7 +68,7 @@ async fn report_mode_writes_nothing_byte_for_byte() {
     let store = DynamoStore::new(client.clone());
     let report = run_with(&store, &config(&[("LOCK_TABLES", "locks"), ("EXCLUDE", "tfstate/pinned/*")])).await;
     assert_eq!(snapshot(&client, "locks").await, before, "report mode must not change the table");
-    let t = &report.tables[0];
+    let t = &report.sources[0];
     assert_eq!(t.counts.locks_held, 3);
     assert_eq!(t.counts.stale, 2);
     assert_eq!(t.counts.excluded, 1);
@@ -88,7 +97,7 @@ async fn delete_removes_only_stale_due_non_excluded_locks() {
     let report = run_with(&store, &cfg).await;
     assert!(report.ok, "{report:?}");
     assert_eq!(lock(&report, "locks", "tfstate/app/terraform.tfstate").action, ActionTaken::Deleted);
-    assert_eq!(report.tables[0].counts.deleted, 1);
+    assert_eq!(report.sources[0].counts.deleted, 1);
     assert!(get_item(&client, "locks", "tfstate/app/terraform.tfstate").await.is_none());
     // Everything else is byte for byte as before: fresh lock, excluded lock, digests, malformed item.
     let after = snapshot(&client, "locks").await;
@@ -149,7 +158,7 @@ async fn ttl_backfills_created_plus_ttl_after_without_touching_info() {
     );
     let pinned = get_item(&client, "locks", "tfstate/pinned/terraform.tfstate").await.unwrap();
     assert!(!pinned.contains_key("ExpiresAt"), "excluded locks get no TTL");
-    assert_eq!(report.tables[0].counts.ttl_backfilled, 1);
+    assert_eq!(report.sources[0].counts.ttl_backfilled, 1);
 }
 
 #[tokio::test]
@@ -190,7 +199,7 @@ async fn breaker_deletes_none_when_too_many_are_due() {
     let report = run_with(&store, &cfg).await;
     assert!(report.breaker_tripped);
     assert_eq!(report.planned_deletes, 3);
-    assert!(report.tables.iter().flat_map(|t| &t.locks).all(|l| l.action == ActionTaken::Breaker));
+    assert!(report.sources.iter().flat_map(|t| &t.locks).all(|l| l.action == ActionTaken::Breaker));
     assert_eq!(snapshot(&client, "tbl-a").await, before_a);
     assert_eq!(snapshot(&client, "tbl-b").await, before_b);
     // At the limit, it deletes.
@@ -202,7 +211,7 @@ async fn breaker_deletes_none_when_too_many_are_due() {
     ]);
     let report = run_with(&store, &cfg).await;
     assert!(!report.breaker_tripped);
-    assert_eq!(report.tables.iter().map(|t| t.counts.deleted).sum::<usize>(), 3);
+    assert_eq!(report.sources.iter().map(|t| t.counts.deleted).sum::<usize>(), 3);
 }
 
 #[tokio::test]
@@ -247,13 +256,13 @@ async fn a_missing_table_between_two_good_ones_fails_the_run_but_not_the_others(
     let cfg = config(&[("LOCK_TABLES", "first,missing,last"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]);
     let report = run_with(&DynamoStore::new(client.clone()), &cfg).await;
     assert!(!report.ok);
-    let names: Vec<&str> = report.tables.iter().map(|t| t.table.as_str()).collect();
+    let names: Vec<&str> = report.sources.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["first", "missing", "last"]);
-    let missing = &report.tables[1];
+    let missing = &report.sources[1];
     let err = missing.scan_error.as_deref().unwrap_or_default();
     assert!(err.contains("ResourceNotFoundException"), "{err}");
-    assert_eq!(report.tables[0].counts.deleted, 1);
-    assert_eq!(report.tables[2].counts.deleted, 1);
+    assert_eq!(report.sources[0].counts.deleted, 1);
+    assert_eq!(report.sources[2].counts.deleted, 1);
 }
 
 #[tokio::test]
@@ -285,12 +294,12 @@ async fn pagination_over_more_than_one_megabyte_with_parallel_segments() {
     for segments in ["1", "4"] {
         let cfg = config(&[("LOCK_TABLES", "big"), ("SCAN_SEGMENTS", segments)]);
         let report = run_with(&store, &cfg).await;
-        let t = &report.tables[0];
+        let t = &report.sources[0];
         assert_eq!((t.counts.digests, t.counts.locks_held, t.counts.stale), (1500, 2, 1), "segments={segments}");
     }
     let cfg = config(&[("LOCK_TABLES", "big"), ("ACTION", "delete"), ("DELETE_AFTER", "3h"), ("SCAN_SEGMENTS", "3")]);
     let report = run_with(&store, &cfg).await;
-    assert_eq!(report.tables[0].counts.deleted, 1);
+    assert_eq!(report.sources[0].counts.deleted, 1);
     assert!(get_item(&client, "big", "tfstate/stack-0001/terraform.tfstate").await.is_none());
     assert!(get_item(&client, "big", "tfstate/stack-0002/terraform.tfstate").await.is_some());
     assert!(get_item(&client, "big", "tfstate/stack-0001/terraform.tfstate-md5").await.is_some());
@@ -349,8 +358,8 @@ async fn a_lock_replaced_between_scan_and_write_survives_and_counts_as_changed()
         let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", action), (threshold, "3h")]);
         let report = run_with(&store, &cfg).await;
         assert_eq!(lock(&report, "locks", key).action, ActionTaken::Changed, "{action}");
-        assert_eq!(report.tables[0].counts.changed, 1);
-        assert_eq!(report.tables[0].counts.errors, 0);
+        assert_eq!(report.sources[0].counts.changed, 1);
+        assert_eq!(report.sources[0].counts.errors, 0);
         assert!(report.ok, "a changed lock is not an error");
         let item = get_item(&client, "locks", key).await.expect("the new lock survives");
         assert_eq!(item.get("Info"), Some(&s(&new_info)), "{action}");
@@ -382,6 +391,6 @@ async fn a_lock_released_between_scan_and_delete_counts_as_changed() {
     let store = ReleaseBeforeDelete(DynamoStore::new(client.clone()), client.clone());
     let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]);
     let report = run_with(&store, &cfg).await;
-    assert_eq!(report.tables[0].locks[0].action, ActionTaken::Changed);
+    assert_eq!(report.sources[0].locks[0].action, ActionTaken::Changed);
     assert!(report.ok);
 }

@@ -61,7 +61,7 @@ async fn killed_apply_orphan_is_reaped_and_running_apply_survives() {
         .expect("run reaper");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
-    let locks = report["tables"][0]["locks"].as_array().unwrap();
+    let locks = report["sources"][0]["locks"].as_array().unwrap();
     let action_of = |key: &str| locks.iter().find(|l| l["lock_key"] == key).map(|l| l["action"].clone());
     assert_eq!(action_of(orphan_key), Some("deleted".into()), "{report:#}");
     assert_eq!(action_of(running_key), Some("none".into()), "{report:#}");

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tf_lock_reaper::aws;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::lambda::{effective_deadline, invocation_config};
+use tf_lock_reaper::lockfiles::S3LockfileStore;
 use tf_lock_reaper::metrics::MetricsSink;
 use tf_lock_reaper::notify::Dispatcher;
 use tf_lock_reaper::run::{Clock, Reaper, SystemClock};
@@ -19,6 +20,7 @@ use tf_lock_reaper::store::DynamoStore;
 struct Container {
     config: Config,
     store: DynamoStore,
+    lockfiles: S3LockfileStore,
     metrics: Box<dyn MetricsSink>,
     alerts: Dispatcher,
 }
@@ -56,6 +58,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let container = Arc::new(Container {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk)),
+        lockfiles: S3LockfileStore::new(aws::s3_client(&sdk)),
         metrics: aws::metrics_sink(config.metrics_sink, &sdk),
         alerts,
         config,
@@ -73,6 +76,7 @@ async fn handle(c: &Container, event: LambdaEvent<Value>) -> Result<Value, lambd
     let reaper = Reaper {
         config: &config,
         store: &c.store,
+        lockfiles: &c.lockfiles,
         metrics: c.metrics.as_ref(),
         alerts: &c.alerts,
         clock: &SystemClock,

@@ -8,10 +8,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
+use tf_lock_reaper::decide::ActionTaken;
+use tf_lock_reaper::lockfiles::S3LockfileStore;
 use tf_lock_reaper::notify::Dispatcher;
-use tf_lock_reaper::report::{format_age, render_lock_table, TableReport};
+use tf_lock_reaper::report::{format_age, render_lock_table, SourceReport};
 use tf_lock_reaper::run::{Reaper, SystemClock};
-use tf_lock_reaper::store::{DynamoStore, LockStore, WriteOutcome};
+use tf_lock_reaper::store::DynamoStore;
 use tf_lock_reaper::{aws, metrics::NoMetrics};
 
 #[derive(Parser)]
@@ -19,6 +21,27 @@ use tf_lock_reaper::{aws, metrics::NoMetrics};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Lock sources on the command line; when any is given they replace
+/// LOCK_TABLES and LOCK_BUCKETS.
+#[derive(clap::Args)]
+struct SourceArgs {
+    /// DynamoDB lock table (repeatable).
+    #[arg(long = "table", value_name = "TABLE")]
+    tables: Vec<String>,
+    /// State bucket with `.tflock` lockfiles, `bucket` or `bucket/prefix` (repeatable).
+    #[arg(long = "bucket", value_name = "BUCKET[/PREFIX]")]
+    buckets: Vec<String>,
+}
+
+impl SourceArgs {
+    fn overrides(&self) -> Vec<(&'static str, String)> {
+        if self.tables.is_empty() && self.buckets.is_empty() {
+            return Vec::new();
+        }
+        vec![("LOCK_TABLES", self.tables.join(",")), ("LOCK_BUCKETS", self.buckets.join(","))]
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -32,9 +55,8 @@ enum ActionArg {
 enum Command {
     /// One reaper pass, exactly as the scheduled Lambda runs it.
     Run {
-        /// Lock table to scan (repeatable; overrides LOCK_TABLES).
-        #[arg(long = "table", value_name = "TABLE")]
-        tables: Vec<String>,
+        #[command(flatten)]
+        sources: SourceArgs,
         /// What to do with stale locks (overrides ACTION).
         #[arg(long, value_enum)]
         action: Option<ActionArg>,
@@ -50,9 +72,8 @@ enum Command {
     },
     /// Every lock held, with age, who, operation and path.
     List {
-        /// Lock table to scan (repeatable; overrides LOCK_TABLES).
-        #[arg(long = "table", value_name = "TABLE")]
-        tables: Vec<String>,
+        #[command(flatten)]
+        sources: SourceArgs,
         /// Only locks older than their stale window.
         #[arg(long)]
         stale_only: bool,
@@ -63,9 +84,9 @@ enum Command {
     Unlock {
         /// The lock ID Terraform printed (Info.ID), as for `terraform force-unlock`.
         lock_id: String,
-        /// The lock table to search (the whole table, so it works after the backend key changed).
-        #[arg(long, value_name = "TABLE")]
-        table: String,
+        /// Where to search: whole tables and buckets, so it works after the backend key changed.
+        #[command(flatten)]
+        sources: SourceArgs,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
@@ -106,18 +127,26 @@ fn config_with(overrides: &[(&str, String)]) -> Result<Config, ExitCode> {
     })
 }
 
-fn table_override(tables: &[String]) -> Vec<(&'static str, String)> {
-    if tables.is_empty() {
-        Vec::new()
-    } else {
-        vec![("LOCK_TABLES", tables.join(","))]
+/// The AWS adapters the CLI uses.
+struct Adapters {
+    sdk: aws_config::SdkConfig,
+    store: DynamoStore,
+    lockfiles: S3LockfileStore,
+}
+
+async fn adapters() -> Adapters {
+    let sdk = aws::sdk_config().await;
+    Adapters {
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk)),
+        lockfiles: S3LockfileStore::new(aws::s3_client(&sdk)),
+        sdk,
     }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { tables, action, dry_run, json, no_notify } => {
-            let mut overrides = table_override(&tables);
+        Command::Run { sources, action, dry_run, json, no_notify } => {
+            let mut overrides = sources.overrides();
             if let Some(a) = action {
                 let name = match a {
                     ActionArg::Report => "report",
@@ -133,10 +162,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let sdk = aws::sdk_config().await;
-            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk));
-            let metrics = aws::metrics_sink(config.metrics_sink, &sdk);
-            let alerts = match aws::dispatcher(&config, &sdk, !no_notify).await {
+            let a = adapters().await;
+            let metrics = aws::metrics_sink(config.metrics_sink, &a.sdk);
+            let alerts = match aws::dispatcher(&config, &a.sdk, !no_notify).await {
                 Ok(d) => d,
                 Err(e) => {
                     eprint!("error: {e}");
@@ -145,7 +173,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let reaper = Reaper {
                 config: &config,
-                store: &store,
+                store: &a.store,
+                lockfiles: &a.lockfiles,
                 metrics: metrics.as_ref(),
                 alerts: &alerts,
                 clock: &SystemClock,
@@ -158,18 +187,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::List { tables, stale_only, json } => {
-            let config = match config_with(&table_override(&tables)) {
+        Command::List { sources, stale_only, json } => {
+            let config = match config_with(&sources.overrides()) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let sdk = aws::sdk_config().await;
-            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk));
+            let a = adapters().await;
+            let alerts = Dispatcher::disabled();
             let reaper = Reaper {
                 config: &config,
-                store: &store,
+                store: &a.store,
+                lockfiles: &a.lockfiles,
                 metrics: &NoMetrics,
-                alerts: &Dispatcher::disabled(),
+                alerts: &alerts,
                 clock: &SystemClock,
             };
             let mut reports = reaper.scan().await;
@@ -186,28 +216,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ok = reports.iter().all(|r| r.scan_error.is_none());
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Unlock { lock_id, table, yes, dry_run } => {
-            let config = match config_with(&[("LOCK_TABLES", table.clone())]) {
+        Command::Unlock { lock_id, sources, yes, dry_run } => {
+            let config = match config_with(&sources.overrides()) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let sdk = aws::sdk_config().await;
-            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk));
-            unlock(&config, &store, &lock_id, &table, yes, dry_run).await
+            let a = adapters().await;
+            let alerts = Dispatcher::disabled();
+            let reaper = Reaper {
+                config: &config,
+                store: &a.store,
+                lockfiles: &a.lockfiles,
+                metrics: &NoMetrics,
+                alerts: &alerts,
+                clock: &SystemClock,
+            };
+            unlock(&reaper, &lock_id, yes, dry_run).await
         }
     }
 }
 
-fn render_list(reports: &[TableReport]) -> String {
+fn render_list(reports: &[SourceReport]) -> String {
     let mut out = String::new();
     for r in reports {
         if let Some(e) = &r.scan_error {
-            out.push_str(&format!("table {}: SCAN FAILED: {e}\n", r.table));
+            out.push_str(&format!("{} {}: SCAN FAILED: {e}\n", r.kind.as_str(), r.name));
             continue;
         }
         out.push_str(&format!(
-            "table {}: {} lock(s), {} unreadable, {} digest(s)\n",
-            r.table,
+            "{} {}: {} lock(s), {} unreadable, {} digest(s)\n",
+            r.kind.as_str(),
+            r.name,
             r.locks.len(),
             r.unreadable.len(),
             r.counts.digests
@@ -222,61 +261,57 @@ fn render_list(reports: &[TableReport]) -> String {
     out
 }
 
-async fn unlock(
-    config: &Config,
-    store: &dyn LockStore,
-    lock_id: &str,
-    table: &str,
-    yes: bool,
-    dry_run: bool,
-) -> anyhow::Result<ExitCode> {
-    let reaper = Reaper { config, store, metrics: &NoMetrics, alerts: &Dispatcher::disabled(), clock: &SystemClock };
-    let mut reports = reaper.scan().await;
-    let Some(report) = reports.pop() else {
-        return Ok(ExitCode::from(1));
-    };
-    if let Some(e) = &report.scan_error {
-        eprintln!("error: cannot read lock table {table}: {e}");
-        return Ok(ExitCode::from(1));
+async fn unlock(reaper: &Reaper<'_>, lock_id: &str, yes: bool, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let mut sources = reaper.scan().await;
+    let names: Vec<String> = sources.iter().map(|s| format!("{} {}", s.kind.as_str(), s.name)).collect();
+    let mut unreadable = false;
+    for s in sources.iter().filter(|s| s.scan_error.is_some()) {
+        unreadable = true;
+        eprintln!("error: cannot read {} {}: {}", s.kind.as_str(), s.name, s.scan_error.as_deref().unwrap_or_default());
     }
-    let matches: Vec<_> = report.locks.iter().filter(|l| l.lock.id == lock_id).collect();
+    let matches: Vec<_> = sources.iter().flat_map(|s| &s.locks).filter(|l| l.lock.id == lock_id).cloned().collect();
     if matches.is_empty() {
+        let held: usize = sources.iter().map(|s| s.locks.len()).sum();
         eprintln!(
-            "error: no lock with ID {lock_id:?} in table {table} ({} lock(s) held there; `tf-lock-reaper list --table {table}` shows them). Digest items are never unlocked.",
-            report.locks.len()
+            "error: no lock with ID {lock_id:?} in {} ({held} lock(s) held there; `tf-lock-reaper list` shows them). Digest items are never unlocked.",
+            names.join(", ")
         );
         return Ok(ExitCode::from(1));
     }
-    println!("{}", render_lock_table(matches.iter().copied()).trim_end());
+    println!("{}", render_lock_table(matches.iter()).trim_end());
     for l in &matches {
         if !l.verdict.stale {
             println!(
                 "WARNING: {} is only {} old, inside its {} apply window: an apply may still be running.",
-                l.lock.lock_key,
+                l.lock.state_path,
                 format_age(l.verdict.age_seconds),
                 format_age(l.verdict.window_seconds)
             );
         }
+        if l.lock.kind == tf_lock_reaper::model::SourceKind::Table && l.paired_with.is_none() && unreadable {
+            println!("WARNING: a bucket could not be read: if this is a double lock, its lockfile half may remain.");
+        }
     }
     if dry_run {
-        println!("dry run: would delete {} lock item(s) from {table}; nothing written.", matches.len());
+        println!("dry run: would delete {} lock object(s); nothing written.", matches.len());
         return Ok(ExitCode::SUCCESS);
     }
-    if !yes && !confirm(&format!("Delete {} lock item(s) from {table}? [y/N] ", matches.len()))? {
+    if !yes && !confirm(&format!("Delete {} lock object(s)? [y/N] ", matches.len()))? {
         println!("aborted: nothing deleted.");
         return Ok(ExitCode::from(1));
     }
+    reaper.release(&mut sources, lock_id).await;
     let mut failed = false;
-    for l in matches {
-        match store.delete_lock(table, &l.lock.lock_key, &l.lock.raw_info).await {
-            Ok(WriteOutcome::Done) => println!("deleted lock {} ({})", l.lock.id, l.lock.lock_key),
-            Ok(WriteOutcome::Changed) => {
+    for l in sources.iter().flat_map(|s| &s.locks).filter(|l| l.lock.id == lock_id) {
+        let what = format!("{} {} ({})", l.lock.kind.as_str(), l.lock.source, l.lock.lock_key);
+        match l.action {
+            ActionTaken::Deleted => println!("deleted lock {} from {what}", l.lock.id),
+            _ => {
                 failed = true;
-                eprintln!("error: lock {} changed or was released since it was read; not deleted", l.lock.lock_key);
-            }
-            Err(e) => {
-                failed = true;
-                eprintln!("error: deleting {} failed: {e}", l.lock.lock_key);
+                eprintln!(
+                    "error: {what} not deleted: {}",
+                    l.detail.as_deref().unwrap_or("lock changed or was released since it was read")
+                );
             }
         }
     }
@@ -289,8 +324,7 @@ fn confirm(prompt: &str) -> anyhow::Result<bool> {
     write!(stderr, "{prompt}")?;
     stderr.flush()?;
     // Scripts and tests may answer on a pipe, so read stdin whatever it is.
-    let stdin = std::io::stdin();
     let mut answer = String::new();
-    stdin.lock().read_line(&mut answer)?;
+    std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
