@@ -9,7 +9,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::decide::ActionTaken;
-use crate::report::{format_age, LockReport, RunReport};
+use crate::model::{Lock, SourceKind};
+use crate::report::{format_age, HalfRef, LockReport, RunReport};
 
 /// PagerDuty-style severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -107,7 +108,10 @@ pub struct Message {
     pub summary: String,
     /// Table or bucket the alert is about (PagerDuty `source`).
     pub source: String,
+    /// The table or bucket name, when the alert is about one.
     pub table: Option<String>,
+    /// Whether `table` names a table or a bucket.
+    pub source_kind: Option<SourceKind>,
     pub lock_key: Option<String>,
     pub lock_id: Option<String>,
     /// PagerDuty `component` and `group`.
@@ -191,20 +195,48 @@ fn hashed_key(parts: &[&str]) -> String {
     format!("tflr-{}", hex::encode(h.finalize()))
 }
 
-/// The commands that release a lock, exactly as on-call would paste them.
-pub fn unlock_commands(table: &str, lock_key: &str, lock_id: &str) -> serde_json::Value {
-    let key_json = serde_json::json!({"LockID": {"S": lock_key}}).to_string();
-    serde_json::json!({
-        "terraform_force_unlock": format!("terraform force-unlock {}", shell_quote(lock_id)),
-        "tf_lock_reaper_unlock": format!("tf-lock-reaper unlock {} --table {}", shell_quote(lock_id), shell_quote(table)),
-        "aws_cli": format!("aws dynamodb delete-item --table-name {} --key {}", shell_quote(table), shell_quote(&key_json)),
-    })
+/// The commands that release a lock (both halves of a double lock), exactly
+/// as on-call would paste them. Every value from the lock is shell-quoted.
+pub fn unlock_commands(lock: &Lock, paired: Option<&HalfRef>) -> serde_json::Value {
+    let (mut table, mut file) = (None, None);
+    for (kind, source, key) in std::iter::once((lock.kind, &lock.source, &lock.lock_key))
+        .chain(paired.map(|h| (h.kind, &h.source, &h.lock_key)))
+    {
+        match kind {
+            SourceKind::Table => table = Some((source, key)),
+            SourceKind::Bucket => file = Some((source, key)),
+        }
+    }
+    let mut reaper = format!("tf-lock-reaper unlock {}", shell_quote(&lock.id));
+    let mut commands = serde_json::Map::new();
+    commands.insert("terraform_force_unlock".into(), format!("terraform force-unlock {}", shell_quote(&lock.id)).into());
+    if let Some((t, key)) = table {
+        reaper.push_str(&format!(" --table {}", shell_quote(t)));
+        let key_json = serde_json::json!({"LockID": {"S": key}}).to_string();
+        commands.insert(
+            "aws_cli".into(),
+            format!("aws dynamodb delete-item --table-name {} --key {}", shell_quote(t), shell_quote(&key_json)).into(),
+        );
+    }
+    if let Some((b, key)) = file {
+        reaper.push_str(&format!(" --bucket {}", shell_quote(b)));
+        commands.insert(
+            "aws_cli_lockfile".into(),
+            format!("aws s3api delete-object --bucket {} --key {}", shell_quote(b), shell_quote(key)).into(),
+        );
+    }
+    commands.insert("tf_lock_reaper_unlock".into(), reaper.into());
+    serde_json::Value::Object(commands)
 }
 
 /// Facts about a lock, cleaned for humans.
 struct LockFacts {
-    table: String,
-    lock_key: String,
+    kind: SourceKind,
+    /// Table or bucket.
+    source: String,
+    state_path: String,
+    /// Where each half lives, one line each.
+    locations: Vec<(&'static str, String)>,
     lock_id: String,
     workspace: String,
     who: String,
@@ -218,9 +250,22 @@ struct LockFacts {
 
 impl LockFacts {
     fn of(l: &LockReport) -> Self {
+        let mut locations = Vec::new();
+        for (kind, source, key) in std::iter::once((l.lock.kind, &l.lock.source, &l.lock.lock_key))
+            .chain(l.paired_with.as_ref().map(|h| (h.kind, &h.source, &h.lock_key)))
+        {
+            match kind {
+                SourceKind::Table => locations.push(("Table", clean(source, FIELD_CAP))),
+                SourceKind::Bucket => {
+                    locations.push(("Lockfile", format!("s3://{}/{}", clean(source, FIELD_CAP), clean(key, FIELD_CAP))))
+                }
+            }
+        }
         LockFacts {
-            table: clean(&l.lock.source, FIELD_CAP),
-            lock_key: clean(&l.lock.lock_key, FIELD_CAP),
+            kind: l.lock.kind,
+            source: clean(&l.lock.source, FIELD_CAP),
+            state_path: clean(&l.lock.state_path, FIELD_CAP),
+            locations,
             lock_id: clean(&l.lock.id, FIELD_CAP),
             workspace: clean(l.lock.workspace.as_deref().unwrap_or("default"), FIELD_CAP),
             who: clean(&l.lock.who, FIELD_CAP),
@@ -229,26 +274,26 @@ impl LockFacts {
             info: clean(&l.lock.info_text, FIELD_CAP),
             created: l.lock.created.to_rfc3339_opts(SecondsFormat::Secs, true),
             age: format_age(l.verdict.age_seconds),
-            window: format!(
-                "{} ({})",
-                format_age(l.verdict.window_seconds),
-                clean(&l.verdict.window_source, FIELD_CAP)
-            ),
+            window: format!("{} ({})", format_age(l.verdict.window_seconds), clean(&l.verdict.window_source, FIELD_CAP)),
         }
     }
 
     fn body_lines(&self) -> String {
-        format!(
-            "Table:       {}\nState path:  {}\nWorkspace:   {}\nLock ID:     {}\nWho:         {}\nOperation:   {}\nVersion:     {}\nCreated:     {}\nAge:         {}\nWindow:      {}\nInfo:        {}\n",
-            self.table, self.lock_key, self.workspace, self.lock_id, self.who, self.operation, self.version, self.created, self.age, self.window, self.info
-        )
+        let mut out: String = self.locations.iter().map(|(label, v)| format!("{:<13}{v}\n", format!("{label}:"))).collect();
+        if self.locations.len() == 2 {
+            out.push_str("Double lock:  both halves must go for Terraform to proceed\n");
+        }
+        out.push_str(&format!(
+            "State path:  {}\nWorkspace:   {}\nLock ID:     {}\nWho:         {}\nOperation:   {}\nVersion:     {}\nCreated:     {}\nAge:         {}\nWindow:      {}\nInfo:        {}\n",
+            self.state_path, self.workspace, self.lock_id, self.who, self.operation, self.version, self.created, self.age, self.window, self.info
+        ));
+        out
     }
 
     fn details(&self, l: &LockReport) -> serde_json::Value {
         // Commands use the exact (uncapped) key and ID, quoted; the rest is cleaned.
-        serde_json::json!({
-            "table": self.table,
-            "state_path": self.lock_key,
+        let mut d = serde_json::json!({
+            "state_path": self.state_path,
             "workspace": self.workspace,
             "lock_id": self.lock_id,
             "who": self.who,
@@ -259,18 +304,24 @@ impl LockFacts {
             "age": self.age,
             "age_seconds": l.verdict.age_seconds,
             "stale_window": self.window,
-            "commands": unlock_commands(&l.lock.source, &l.lock.lock_key, &l.lock.id),
-        })
+            "commands": unlock_commands(&l.lock, l.paired_with.as_ref()),
+        });
+        for (label, v) in &self.locations {
+            let key = if *label == "Table" { "table" } else { "lockfile" };
+            d[key] = serde_json::Value::String(v.clone());
+        }
+        d
     }
 
     fn commands_text(l: &LockReport) -> String {
-        let c = unlock_commands(&l.lock.source, &l.lock.lock_key, &l.lock.id);
-        let get = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+        let c = unlock_commands(&l.lock, l.paired_with.as_ref());
+        let get = |k: &str| c.get(k).and_then(|v| v.as_str()).map(|v| format!("  {v}\n")).unwrap_or_default();
         format!(
-            "If no apply is still running for this state, release the lock with one of:\n  {}    (run from the stack's directory, with its backend config)\n  {}\n  {}\n",
-            get("terraform_force_unlock"),
+            "If no apply is still running for this state, release the lock with one of:\n  {}    (run from the stack's directory, with its backend config)\n{}{}{}",
+            c["terraform_force_unlock"].as_str().unwrap_or_default(),
             get("tf_lock_reaper_unlock"),
-            get("aws_cli")
+            get("aws_cli"),
+            get("aws_cli_lockfile"),
         )
     }
 }
@@ -286,9 +337,16 @@ pub struct AlertSettings {
 pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) -> Vec<Alert> {
     let mut alerts = Vec::new();
     for t in &report.sources {
-        for l in t.locks.iter().filter(|l| l.verdict.stale && l.action != ActionTaken::Deleted) {
+        // A double lock pages once, through its table half.
+        let alerting = |l: &&LockReport| l.verdict.stale && l.action != ActionTaken::Deleted && !is_lockfile_half(l);
+        for l in t.locks.iter().filter(alerting) {
             alerts.push(Alert { message: stale_message(l, s, now) });
         }
+        let (what, how) = match t.kind {
+            SourceKind::Table => ("lock table", "that the table exists in this account and region and that the reaper's role may dynamodb:Scan it"),
+            SourceKind::Bucket => ("lock bucket", "that the bucket exists and that the reaper's role may s3:ListBucket it and s3:GetObject its *.tflock objects"),
+        };
+        let about = Some((t.kind, t.name.as_str()));
         if let Some(err) = &t.scan_error {
             let table = clean(&t.name, FIELD_CAP);
             let err = clean(err, ERROR_CAP);
@@ -297,12 +355,12 @@ pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) 
                     AlertKind::ScanFailed,
                     hashed_key(&["scan-failed", &t.name]),
                     Severity::Error,
-                    &t.name,
-                    format!("tf-lock-reaper cannot read lock table {table}: {err}"),
+                    about,
+                    format!("tf-lock-reaper cannot read {what} {table}: {err}"),
                     format!(
-                        "tf-lock-reaper could not scan lock table {table}, so stale locks there are neither reported nor cleared.\n\nError: {err}\n\nCheck that the table exists in this account and region and that the reaper's role may dynamodb:Scan it.\n"
+                        "tf-lock-reaper could not scan {what} {table}, so stale locks there are neither reported nor cleared.\n\nError: {err}\n\nCheck {how}.\n"
                     ),
-                    serde_json::json!({"table": table, "error": err}),
+                    serde_json::json!({t.kind.as_str(): table, "error": err}),
                     now,
                 ),
             });
@@ -335,13 +393,13 @@ pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) 
                     AlertKind::UnreadableItems,
                     hashed_key(&["unreadable", &t.name]),
                     Severity::Warning,
-                    &t.name,
-                    format!("{} unreadable item(s) in lock table {table}", t.unreadable.len()),
+                    about,
+                    format!("{} unreadable item(s) in {what} {table}", t.unreadable.len()),
                     format!(
-                        "Lock table {table} holds {} item(s) that are neither Terraform locks nor digests. The reaper reports them and never touches them; inspect and remove them by hand.\n\n{lines}",
+                        "The {what} {table} holds {} item(s) that are neither Terraform locks nor digests. The reaper reports them and never touches them; inspect and remove them by hand.\n\n{lines}",
                         t.unreadable.len()
                     ),
-                    serde_json::json!({"table": table, "count": t.unreadable.len(), "items": items}),
+                    serde_json::json!({t.kind.as_str(): table, "count": t.unreadable.len(), "items": items}),
                     now,
                 ),
             });
@@ -353,7 +411,7 @@ pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) 
                 AlertKind::BreakerTripped,
                 hashed_key(&["breaker"]),
                 Severity::Error,
-                "tf-lock-reaper",
+                None,
                 format!(
                     "tf-lock-reaper breaker tripped: {} deletes planned, limit {}; nothing deleted",
                     report.planned_deletes, report.max_deletes_per_run
@@ -377,7 +435,7 @@ fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>) -> Messag
     let summary = cap(
         &format!(
             "Stale Terraform lock on {} held {} (window {}) by {} ({}, lock ID {}) in {}",
-            f.lock_key, f.age, f.window, f.who, f.operation, f.lock_id, f.table
+            f.state_path, f.age, f.window, f.who, f.operation, f.lock_id, f.source
         ),
         SUMMARY_CAP,
     );
@@ -393,18 +451,24 @@ fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>) -> Messag
         alert_key: lock_alert_key(&l.lock.source, &l.lock.lock_key, &l.lock.id),
         kind: AlertKind::LockStale,
         severity,
-        subject: subject(&format!("Stale Terraform lock: {} ({})", f.lock_key, f.age)),
+        subject: subject(&format!("Stale Terraform lock: {} ({})", f.state_path, f.age)),
         body,
         summary,
-        source: f.table.clone(),
-        table: Some(f.table.clone()),
-        lock_key: Some(f.lock_key.clone()),
+        source: f.source.clone(),
+        table: Some(f.source.clone()),
+        source_kind: Some(f.kind),
+        lock_key: Some(f.state_path.clone()),
         lock_id: Some(f.lock_id.clone()),
-        component: f.lock_key.clone(),
+        component: f.state_path.clone(),
         group: f.workspace.clone(),
         timestamp: now,
         details: f.details(l),
     }
+}
+
+/// The lockfile half of a double lock: its table half speaks for both.
+pub fn is_lockfile_half(l: &LockReport) -> bool {
+    l.lock.kind == SourceKind::Bucket && l.paired_with.is_some()
 }
 
 /// The informational message for a lock the reaper deleted.
@@ -415,19 +479,20 @@ pub fn deleted_message(l: &LockReport, now: DateTime<Utc>) -> Message {
         alert_key: lock_alert_key(&l.lock.source, &l.lock.lock_key, &l.lock.id),
         kind: AlertKind::LockStale,
         severity: Severity::Info,
-        subject: subject(&format!("Deleted stale Terraform lock: {} ({})", f.lock_key, f.age)),
+        subject: subject(&format!("Deleted stale Terraform lock: {} ({})", f.state_path, f.age)),
         body: format!(
             "tf-lock-reaper deleted a stale Terraform state lock: held {} (apply window {}, DELETE_AFTER reached), unchanged since it was read.\n\n{}",
             f.age,
             f.window,
             f.body_lines()
         ),
-        summary: cap(&format!("Deleted stale Terraform lock on {} (held {}, lock ID {}) in {}", f.lock_key, f.age, f.lock_id, f.table), SUMMARY_CAP),
-        source: f.table.clone(),
-        table: Some(f.table.clone()),
-        lock_key: Some(f.lock_key.clone()),
+        summary: cap(&format!("Deleted stale Terraform lock on {} (held {}, lock ID {}) in {}", f.state_path, f.age, f.lock_id, f.source), SUMMARY_CAP),
+        source: f.source.clone(),
+        table: Some(f.source.clone()),
+        source_kind: Some(f.kind),
+        lock_key: Some(f.state_path.clone()),
         lock_id: Some(f.lock_id.clone()),
-        component: f.lock_key.clone(),
+        component: f.state_path.clone(),
         group: f.workspace.clone(),
         timestamp: now,
         details: f.details(l),
@@ -441,7 +506,11 @@ pub fn resolve_message(open: &OpenAlertRef<'_>, now: DateTime<Utc>) -> Message {
             format!("Terraform lock on {} released", clean(open.lock_key.unwrap_or("?"), FIELD_CAP))
         }
         AlertKind::BreakerTripped => "tf-lock-reaper breaker no longer tripped".to_string(),
-        AlertKind::ScanFailed => format!("lock table {} readable again", clean(open.table.unwrap_or("?"), FIELD_CAP)),
+        AlertKind::ScanFailed => format!(
+            "lock {} {} readable again",
+            open.source_kind.unwrap_or(SourceKind::Table).as_str(),
+            clean(open.table.unwrap_or("?"), FIELD_CAP)
+        ),
         AlertKind::UnreadableItems => {
             format!("no unreadable items left in {}", clean(open.table.unwrap_or("?"), FIELD_CAP))
         }
@@ -456,6 +525,7 @@ pub fn resolve_message(open: &OpenAlertRef<'_>, now: DateTime<Utc>) -> Message {
         summary: cap(&format!("Resolved: {what}"), SUMMARY_CAP),
         source: clean(open.table.unwrap_or("tf-lock-reaper"), FIELD_CAP),
         table: open.table.map(|t| clean(t, FIELD_CAP)),
+        source_kind: open.source_kind,
         lock_key: open.lock_key.map(|k| clean(k, FIELD_CAP)),
         lock_id: open.lock_id.map(|i| clean(i, FIELD_CAP)),
         component: clean(open.lock_key.unwrap_or("tf-lock-reaper"), FIELD_CAP),
@@ -471,6 +541,7 @@ pub struct OpenAlertRef<'a> {
     pub key: &'a str,
     pub kind: AlertKind,
     pub table: Option<&'a str>,
+    pub source_kind: Option<SourceKind>,
     pub lock_key: Option<&'a str>,
     pub lock_id: Option<&'a str>,
     pub summary: &'a str,
@@ -481,13 +552,13 @@ fn generic(
     kind: AlertKind,
     key: String,
     severity: Severity,
-    source: &str,
+    about: Option<(SourceKind, &str)>,
     summary: String,
     body: String,
     details: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Message {
-    let source = clean(source, FIELD_CAP);
+    let source = clean(about.map(|(_, name)| name).unwrap_or("tf-lock-reaper"), FIELD_CAP);
     Message {
         event: Event::Trigger,
         alert_key: key,
@@ -496,7 +567,8 @@ fn generic(
         subject: subject(&summary),
         body,
         summary: cap(&summary, SUMMARY_CAP),
-        table: (kind != AlertKind::BreakerTripped).then(|| source.clone()),
+        table: about.map(|_| source.clone()),
+        source_kind: about.map(|(k, _)| k),
         component: source.clone(),
         source,
         lock_key: None,
@@ -541,14 +613,37 @@ mod tests {
         assert!(a.len() <= 255 && a.starts_with("tflr-"));
     }
 
+    fn lock(kind: SourceKind, source: &str, key: &str) -> Lock {
+        let now = chrono::Utc::now();
+        let info = r#"{"ID":"id-1","Created":"2026-01-01T00:00:00Z"}"#;
+        let mut l = crate::model::parse_lock_info(source, key, info, now).unwrap();
+        l.kind = kind;
+        l
+    }
+
     #[test]
     fn aws_cli_command_has_the_exact_key_json() {
-        let c = unlock_commands("locks", "tfstate/prod/terraform.tfstate", "id-1");
+        let c = unlock_commands(&lock(SourceKind::Table, "locks", "tfstate/prod/terraform.tfstate"), None);
         assert_eq!(
             c["aws_cli"],
             r#"aws dynamodb delete-item --table-name 'locks' --key '{"LockID":{"S":"tfstate/prod/terraform.tfstate"}}'"#
         );
         assert_eq!(c["terraform_force_unlock"], "terraform force-unlock 'id-1'");
         assert_eq!(c["tf_lock_reaper_unlock"], "tf-lock-reaper unlock 'id-1' --table 'locks'");
+        assert!(c.get("aws_cli_lockfile").is_none());
+    }
+
+    #[test]
+    fn lockfile_and_double_lock_commands() {
+        let file = lock(SourceKind::Bucket, "tfstate", "prod/terraform.tfstate.tflock");
+        let c = unlock_commands(&file, None);
+        assert_eq!(c["aws_cli_lockfile"], "aws s3api delete-object --bucket 'tfstate' --key 'prod/terraform.tfstate.tflock'");
+        assert_eq!(c["tf_lock_reaper_unlock"], "tf-lock-reaper unlock 'id-1' --bucket 'tfstate'");
+        let table = lock(SourceKind::Table, "locks", "tfstate/prod/terraform.tfstate");
+        let half = HalfRef { kind: SourceKind::Bucket, source: "tfstate".into(), lock_key: "prod/terraform.tfstate.tflock".into() };
+        let c = unlock_commands(&table, Some(&half));
+        assert_eq!(c["tf_lock_reaper_unlock"], "tf-lock-reaper unlock 'id-1' --table 'locks' --bucket 'tfstate'");
+        assert!(c["aws_cli"].as_str().unwrap().starts_with("aws dynamodb delete-item"));
+        assert!(c["aws_cli_lockfile"].as_str().unwrap().starts_with("aws s3api delete-object"));
     }
 }

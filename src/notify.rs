@@ -13,10 +13,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::alerts::{
-    current_alerts, deleted_message, resolve_message, AlertKind, AlertSettings, Event, Message, OpenAlertRef, Severity,
+    current_alerts, deleted_message, is_lockfile_half, resolve_message, AlertKind, AlertSettings, Event, Message, OpenAlertRef, Severity,
     ALERT_CLASS,
 };
 use crate::decide::ActionTaken;
+use crate::model::SourceKind;
 use crate::report::RunReport;
 use crate::run::{Clock, WRITE_MARGIN};
 
@@ -90,7 +91,7 @@ impl Notifier for SnsNotifier {
             ("severity", Some(m.severity.as_str())),
             ("kind", Some(m.kind.as_str())),
             ("alert_key", Some(m.alert_key.as_str())),
-            ("table", m.table.as_deref()),
+            (m.source_kind.unwrap_or(SourceKind::Table).as_str(), m.table.as_deref()),
             ("lock_id", m.lock_id.as_deref()),
         ];
         // SNS rejects empty attribute values: leave those out.
@@ -254,6 +255,7 @@ pub struct OpenAlert {
     pub key: String,
     pub kind: AlertKind,
     pub table: Option<String>,
+    pub source_kind: Option<SourceKind>,
     pub lock_key: Option<String>,
     pub lock_id: Option<String>,
     pub severity: Severity,
@@ -268,6 +270,7 @@ impl OpenAlert {
             key: m.alert_key.clone(),
             kind: m.kind,
             table: m.table.clone(),
+            source_kind: m.source_kind,
             lock_key: m.lock_key.clone(),
             lock_id: m.lock_id.clone(),
             severity: m.severity,
@@ -282,6 +285,7 @@ impl OpenAlert {
             key: &self.key,
             kind: self.kind,
             table: self.table.as_deref(),
+            source_kind: self.source_kind,
             lock_key: self.lock_key.as_deref(),
             lock_id: self.lock_id.as_deref(),
             summary: &self.summary,
@@ -360,6 +364,11 @@ impl AlertState for DynamoAlertState {
                 key,
                 kind,
                 table: s("TableName"),
+                source_kind: match s("SourceKind").as_deref() {
+                    Some("bucket") => Some(SourceKind::Bucket),
+                    Some("table") => Some(SourceKind::Table),
+                    _ => None,
+                },
                 lock_key: s("LockKey"),
                 lock_id: s("LockInfoId"),
                 severity: s("Severity").as_deref().and_then(Severity::parse).unwrap_or(Severity::Warning),
@@ -384,7 +393,10 @@ impl AlertState for DynamoAlertState {
             .item("ExpiresAt", AttributeValue::N(ttl_from(a.opened_at)))
             .item("Summary", AttributeValue::S(a.summary.clone()))
             .condition_expression("attribute_not_exists(AlertKey)");
-        for (name, value) in [("TableName", &a.table), ("LockKey", &a.lock_key), ("LockInfoId", &a.lock_id)] {
+        let source_kind = a.source_kind.map(|k| k.as_str().to_string());
+        for (name, value) in
+            [("TableName", &a.table), ("SourceKind", &source_kind), ("LockKey", &a.lock_key), ("LockInfoId", &a.lock_id)]
+        {
             if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
                 req = req.item(name, AttributeValue::S(v.clone()));
             }
@@ -481,8 +493,13 @@ impl Dispatcher {
         }
         let now = clock.now();
         let alerts = current_alerts(report, self.settings, now);
-        let deleted: Vec<_> =
-            report.sources.iter().flat_map(|t| &t.locks).filter(|l| l.action == ActionTaken::Deleted).collect();
+        // A deleted double lock is told once, through its table half.
+        let deleted: Vec<_> = report
+            .sources
+            .iter()
+            .flat_map(|t| &t.locks)
+            .filter(|l| l.action == ActionTaken::Deleted && !is_lockfile_half(l))
+            .collect();
 
         for l in &deleted {
             self.send_all(&deleted_message(l, now), clock, deadline, &mut records).await;
@@ -511,6 +528,7 @@ impl Dispatcher {
                         key: &crate::alerts::lock_alert_key(&l.lock.source, &l.lock.lock_key, &l.lock.id),
                         kind: AlertKind::LockStale,
                         table: Some(&l.lock.source),
+                        source_kind: Some(l.lock.kind),
                         lock_key: Some(&l.lock.lock_key),
                         lock_id: Some(&l.lock.id),
                         summary: "stale lock deleted by tf-lock-reaper",

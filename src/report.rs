@@ -193,7 +193,7 @@ impl RunReport {
 
 /// Column-aligned table of locks (used by `run` and `list`).
 pub fn render_lock_table<'a>(locks: impl Iterator<Item = &'a LockReport>) -> String {
-    let header = ["LOCK ID", "AGE", "STALE", "ACTION", "OPERATION", "WHO", "LOCKID (PATH)"];
+    let header = ["LOCK ID", "AGE", "STALE", "ACTION", "OPERATION", "WHO", "STATE PATH"];
     let rows: Vec<[String; 7]> = locks
         .map(|l| {
             let action = match &l.detail {
@@ -211,7 +211,10 @@ pub fn render_lock_table<'a>(locks: impl Iterator<Item = &'a LockReport>) -> Str
                 action,
                 l.lock.operation.clone(),
                 l.lock.who.clone(),
-                l.lock.lock_key.clone(),
+                match &l.paired_with {
+                    Some(h) => format!("{} (double lock: + {} {})", l.lock.state_path, h.kind.as_str(), h.source),
+                    None => l.lock.state_path.clone(),
+                },
             ]
         })
         .collect();
