@@ -2,12 +2,12 @@
 # CloudWatch integration on the topic opens and resolves incidents by itself.
 
 resource "aws_cloudwatch_metric_alarm" "stale_locks" {
-  for_each            = toset(var.lock_tables)
+  for_each            = local.metric_sources
   alarm_name          = "${var.name}-stale-locks-${replace(each.key, "/[^A-Za-z0-9_.-]/", "_")}"
-  alarm_description   = "Stale Terraform state locks in ${each.key}: plans and applies on those states are blocked. See the reaper's alert for the lock and the command to release it."
+  alarm_description   = "Stale Terraform state locks in ${each.value.value}: plans and applies on those states are blocked. See the reaper's alert for the lock and the command to release it."
   namespace           = var.metrics_namespace
   metric_name         = "StaleLocks"
-  dimensions          = { TableName = each.key }
+  dimensions          = { (each.value.dimension) = each.value.value }
   statistic           = "Maximum"
   period              = local.metric_period
   evaluation_periods  = 1
@@ -20,12 +20,12 @@ resource "aws_cloudwatch_metric_alarm" "stale_locks" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "breaker" {
-  for_each            = toset(var.lock_tables)
+  for_each            = local.metric_sources
   alarm_name          = "${var.name}-breaker-${replace(each.key, "/[^A-Za-z0-9_.-]/", "_")}"
   alarm_description   = "The reaper's breaker tripped: one run would have deleted more than max_deletes_per_run locks, so it deleted none. Usually a clock or configuration error."
   namespace           = var.metrics_namespace
   metric_name         = "BreakerTripped"
-  dimensions          = { TableName = each.key }
+  dimensions          = { (each.value.dimension) = each.value.value }
   statistic           = "Maximum"
   period              = local.metric_period
   evaluation_periods  = 1

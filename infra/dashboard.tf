@@ -1,4 +1,4 @@
-# One dashboard: the lock picture per table, and the reaper's own health.
+# One dashboard: the lock picture per table and bucket, and the reaper's own health.
 
 locals {
 
@@ -21,7 +21,7 @@ locals {
         stat    = spec.stat
         period  = local.metric_period
         view    = "timeSeries"
-        metrics = [for t in var.lock_tables : [var.metrics_namespace, spec.metric, "TableName", t]]
+        metrics = [for src in values(local.metric_sources) : [var.metrics_namespace, spec.metric, src.dimension, src.value]]
       }
     }
   }
@@ -39,9 +39,9 @@ locals {
       period = local.metric_period
       view   = "timeSeries"
       metrics = flatten([
-        for t in var.lock_tables : [
+        for src in values(local.metric_sources) : [
           for m in ["LocksDeleted", "LocksChanged", "TtlBackfilled", "ActionErrors"] :
-          [var.metrics_namespace, m, "TableName", t]
+          [var.metrics_namespace, m, src.dimension, src.value]
         ]
       ])
     }

@@ -23,10 +23,40 @@ resource "aws_iam_role" "lambda" {
 }
 
 data "aws_iam_policy_document" "lambda" {
-  statement {
-    sid       = "LockTables"
-    actions   = local.lock_table_actions
-    resources = local.lock_table_arns
+  dynamic "statement" {
+    for_each = length(var.lock_tables) > 0 ? [1] : []
+    content {
+      sid       = "LockTables"
+      actions   = local.lock_table_actions
+      resources = local.lock_table_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.lock_bucket_specs
+    content {
+      sid       = "ListLockfiles${statement.key}"
+      actions   = local.bucket_list_actions
+      resources = ["arn:${local.partition}:s3:::${statement.value.bucket}"]
+
+      dynamic "condition" {
+        for_each = statement.value.prefix == "" ? [] : [statement.value.prefix]
+        content {
+          test     = "StringLike"
+          variable = "s3:prefix"
+          values   = ["${condition.value}*"]
+        }
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.lock_buckets) > 0 ? [1] : []
+    content {
+      sid       = "Lockfiles"
+      actions   = local.lockfile_actions
+      resources = [for b in local.lock_bucket_specs : "arn:${local.partition}:s3:::${b.bucket}/${b.prefix}*.tflock"]
+    }
   }
 
   dynamic "statement" {

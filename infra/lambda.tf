@@ -50,6 +50,7 @@ resource "aws_lambda_function" "this" {
   environment {
     variables = {
       LOCK_TABLES                      = join(",", var.lock_tables)
+      LOCK_BUCKETS                     = join(",", var.lock_buckets)
       STALE_AFTER                      = var.stale_after
       STALE_AFTER_OVERRIDES            = join(",", var.stale_after_overrides)
       EXCLUDE                          = join(",", var.exclude)
@@ -70,6 +71,13 @@ resource "aws_lambda_function" "this" {
       PAGERDUTY_SEVERITY               = var.pagerduty_severity
       NOTIFY_STATE_TABLE               = local.notify_table
       RENOTIFY_AFTER                   = var.renotify_after
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(var.lock_tables) + length(var.lock_buckets) > 0
+      error_message = "Give at least one lock table (lock_tables) or lockfile bucket (lock_buckets)."
     }
   }
 

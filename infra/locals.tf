@@ -16,6 +16,20 @@ locals {
     startswith(t, "arn:") ? t : "arn:${local.partition}:dynamodb:${local.region}:${local.account}:table/${t}"
   ]
 
+  # LOCK_BUCKETS entries split into bucket and key prefix.
+  lock_bucket_specs = [
+    for b in var.lock_buckets : {
+      bucket = split("/", b)[0]
+      prefix = length(split("/", b)) > 1 ? substr(b, length(split("/", b)[0]) + 1, -1) : ""
+    }
+  ]
+
+  # Every source the metrics name: tables by TableName, buckets by Bucket.
+  metric_sources = merge(
+    { for t in var.lock_tables : "table-${t}" => { dimension = "TableName", value = t } },
+    { for b in var.lock_buckets : "bucket-${b}" => { dimension = "Bucket", value = b } },
+  )
+
   kms_key_arn   = var.kms_key_arn != null ? var.kms_key_arn : aws_kms_key.this[0].arn
   sns_topic_arn = var.sns_topic_arn != null ? var.sns_topic_arn : (var.create_sns_topic ? aws_sns_topic.alerts[0].arn : "")
   notify_table  = var.create_notify_state_table ? aws_dynamodb_table.notify_state[0].name : ""
@@ -26,6 +40,12 @@ locals {
     ["dynamodb:Scan"],
     var.action == "ttl" && !var.dry_run ? ["dynamodb:UpdateItem"] : [],
     var.action == "delete" && !var.dry_run ? ["dynamodb:DeleteItem"] : [],
+  )
+  # Lockfile buckets: list and read always; delete only in delete mode, never in a dry run.
+  bucket_list_actions = length(var.lock_buckets) > 0 ? ["s3:ListBucket"] : []
+  lockfile_actions = concat(
+    length(var.lock_buckets) > 0 ? ["s3:GetObject"] : [],
+    length(var.lock_buckets) > 0 && var.action == "delete" && !var.dry_run ? ["s3:DeleteObject"] : [],
   )
   # Notify-once state table: read the open alerts, claim, remind, resolve.
   state_table_actions = var.create_notify_state_table ? ["dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"] : []

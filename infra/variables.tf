@@ -13,12 +13,19 @@ variable "lambda_zip_path" {
 }
 
 variable "lock_tables" {
-  description = "DynamoDB lock tables to scan: names (same account and region) or table ARNs."
+  description = "DynamoDB lock tables to scan: names (same account and region) or table ARNs (LOCK_TABLES). Give at least one table or bucket."
   type        = list(string)
+  default     = []
+}
+
+variable "lock_buckets" {
+  description = "State buckets whose *.tflock lockfiles to scan, each \"bucket\" or \"bucket/prefix\" (LOCK_BUCKETS)."
+  type        = list(string)
+  default     = []
 
   validation {
-    condition     = length(var.lock_tables) > 0
-    error_message = "lock_tables needs at least one table name or ARN."
+    condition     = alltrue([for b in var.lock_buckets : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", b))])
+    error_message = "lock_buckets entries are \"bucket\" or \"bucket/prefix\" with a valid S3 bucket name."
   }
 }
 

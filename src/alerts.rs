@@ -209,7 +209,8 @@ pub fn unlock_commands(lock: &Lock, paired: Option<&HalfRef>) -> serde_json::Val
     }
     let mut reaper = format!("tf-lock-reaper unlock {}", shell_quote(&lock.id));
     let mut commands = serde_json::Map::new();
-    commands.insert("terraform_force_unlock".into(), format!("terraform force-unlock {}", shell_quote(&lock.id)).into());
+    commands
+        .insert("terraform_force_unlock".into(), format!("terraform force-unlock {}", shell_quote(&lock.id)).into());
     if let Some((t, key)) = table {
         reaper.push_str(&format!(" --table {}", shell_quote(t)));
         let key_json = serde_json::json!({"LockID": {"S": key}}).to_string();
@@ -274,12 +275,17 @@ impl LockFacts {
             info: clean(&l.lock.info_text, FIELD_CAP),
             created: l.lock.created.to_rfc3339_opts(SecondsFormat::Secs, true),
             age: format_age(l.verdict.age_seconds),
-            window: format!("{} ({})", format_age(l.verdict.window_seconds), clean(&l.verdict.window_source, FIELD_CAP)),
+            window: format!(
+                "{} ({})",
+                format_age(l.verdict.window_seconds),
+                clean(&l.verdict.window_source, FIELD_CAP)
+            ),
         }
     }
 
     fn body_lines(&self) -> String {
-        let mut out: String = self.locations.iter().map(|(label, v)| format!("{:<13}{v}\n", format!("{label}:"))).collect();
+        let mut out: String =
+            self.locations.iter().map(|(label, v)| format!("{:<13}{v}\n", format!("{label}:"))).collect();
         if self.locations.len() == 2 {
             out.push_str("Double lock:  both halves must go for Terraform to proceed\n");
         }
@@ -637,10 +643,17 @@ mod tests {
     fn lockfile_and_double_lock_commands() {
         let file = lock(SourceKind::Bucket, "tfstate", "prod/terraform.tfstate.tflock");
         let c = unlock_commands(&file, None);
-        assert_eq!(c["aws_cli_lockfile"], "aws s3api delete-object --bucket 'tfstate' --key 'prod/terraform.tfstate.tflock'");
+        assert_eq!(
+            c["aws_cli_lockfile"],
+            "aws s3api delete-object --bucket 'tfstate' --key 'prod/terraform.tfstate.tflock'"
+        );
         assert_eq!(c["tf_lock_reaper_unlock"], "tf-lock-reaper unlock 'id-1' --bucket 'tfstate'");
         let table = lock(SourceKind::Table, "locks", "tfstate/prod/terraform.tfstate");
-        let half = HalfRef { kind: SourceKind::Bucket, source: "tfstate".into(), lock_key: "prod/terraform.tfstate.tflock".into() };
+        let half = HalfRef {
+            kind: SourceKind::Bucket,
+            source: "tfstate".into(),
+            lock_key: "prod/terraform.tfstate.tflock".into(),
+        };
         let c = unlock_commands(&table, Some(&half));
         assert_eq!(c["tf_lock_reaper_unlock"], "tf-lock-reaper unlock 'id-1' --table 'locks' --bucket 'tfstate'");
         assert!(c["aws_cli"].as_str().unwrap().starts_with("aws dynamodb delete-item"));

@@ -132,7 +132,8 @@ pub struct Unreadable {
 /// What one item is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
-    Lock(Lock),
+    /// Boxed: a lock is much larger than the other variants.
+    Lock(Box<Lock>),
     /// A `-md5` digest item; carries its `LockID`.
     Digest(String),
     Unreadable(Unreadable),
@@ -170,7 +171,7 @@ pub fn parse_item(source: &str, item: &RawItem, ttl_attribute: &str, now: DateTi
     match parse_lock_info(source, &lock_key, &raw_info, now) {
         Ok(mut lock) => {
             lock.expires_at = expires_at;
-            Item::Lock(lock)
+            Item::Lock(Box::new(lock))
         }
         Err(reason) => unreadable(source, Some(lock_key), reason),
     }
@@ -225,7 +226,7 @@ pub fn parse_lockfile(bucket: &str, key: &str, etag: &str, body: &str, now: Date
             lock.state_path = format!("{bucket}/{state_key}");
             lock.workspace = workspace_of(&lock.state_path);
             lock.etag = Some(etag.to_string());
-            Item::Lock(lock)
+            Item::Lock(Box::new(lock))
         }
         Err(reason) => unreadable(bucket, Some(key.to_string()), reason),
     }
@@ -273,7 +274,7 @@ mod tests {
 
     fn expect_lock(item: Item) -> Lock {
         match item {
-            Item::Lock(l) => l,
+            Item::Lock(l) => *l,
             other => panic!("expected a lock, got {other:?}"),
         }
     }

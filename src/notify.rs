@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::alerts::{
-    current_alerts, deleted_message, is_lockfile_half, resolve_message, AlertKind, AlertSettings, Event, Message, OpenAlertRef, Severity,
-    ALERT_CLASS,
+    current_alerts, deleted_message, is_lockfile_half, resolve_message, AlertKind, AlertSettings, Event, Message,
+    OpenAlertRef, Severity, ALERT_CLASS,
 };
 use crate::decide::ActionTaken;
 use crate::model::SourceKind;
@@ -394,9 +394,12 @@ impl AlertState for DynamoAlertState {
             .item("Summary", AttributeValue::S(a.summary.clone()))
             .condition_expression("attribute_not_exists(AlertKey)");
         let source_kind = a.source_kind.map(|k| k.as_str().to_string());
-        for (name, value) in
-            [("TableName", &a.table), ("SourceKind", &source_kind), ("LockKey", &a.lock_key), ("LockInfoId", &a.lock_id)]
-        {
+        for (name, value) in [
+            ("TableName", &a.table),
+            ("SourceKind", &source_kind),
+            ("LockKey", &a.lock_key),
+            ("LockInfoId", &a.lock_id),
+        ] {
             if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
                 req = req.item(name, AttributeValue::S(v.clone()));
             }

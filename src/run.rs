@@ -124,7 +124,7 @@ impl Reaper<'_> {
             Item::Lock(lock) => {
                 let verdict = self.config.policy.classify(&lock, now);
                 report.locks.push(LockReport {
-                    lock,
+                    lock: *lock,
                     verdict,
                     action: ActionTaken::None,
                     detail: None,

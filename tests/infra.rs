@@ -35,6 +35,7 @@ use hcl::{Block, Body, Expression, ObjectKey};
 use tf_lock_reaper::alerts::{AlertSettings, Severity};
 use tf_lock_reaper::aws::routing_key_from_secret;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind, VARIABLES};
+use tf_lock_reaper::lockfiles::S3LockfileStore;
 use tf_lock_reaper::metrics::ApiSink;
 use tf_lock_reaper::notify::{
     AlertState, Dispatcher, DynamoAlertState, Notifier, PagerDutyNotifier, RetryPolicy, SnsNotifier,
@@ -178,9 +179,19 @@ impl Intercept for Recorder {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(m) = cfg.load::<Metadata>() {
-            self.calls.lock().unwrap().insert(format!("{}:{}", self.prefix, m.name()));
+            self.calls.lock().unwrap().insert(format!("{}:{}", self.prefix, iam_action(m.name())));
         }
         Ok(())
+    }
+}
+
+/// The IAM action that authorises an API operation, where the names differ
+/// (AWS's Service Authorization Reference).
+fn iam_action(operation: &str) -> &str {
+    match operation {
+        "ListObjectsV2" => "ListBucket",
+        "HeadObject" => "GetObject",
+        other => other,
     }
 }
 
@@ -188,6 +199,10 @@ impl Intercept for Recorder {
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Observed {
     lock_table: BTreeSet<String>,
+    /// `s3:ListBucket` on the lock buckets.
+    bucket: BTreeSet<String>,
+    /// Object actions on `*.tflock`.
+    lockfiles: BTreeSet<String>,
     state_table: BTreeSet<String>,
     sns: BTreeSet<String>,
     secret: BTreeSet<String>,
@@ -225,13 +240,27 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
         .unwrap();
     put_lock(&setup, "locks", "tfstate/paged/terraform.tfstate", "paged", hours(3)).await;
     put_lock(&setup, "locks", "tfstate/old/terraform.tfstate", "old", hours(10)).await;
+    moto.create_bucket("tfstate").await;
+    let s3_setup = moto.s3().await;
+    let lockfile = |id: &str, age| info_json(id, "tfstate/files/terraform.tfstate", chrono::Utc::now() - age);
+    s3_setup
+        .put_object()
+        .bucket("tfstate")
+        .key("files/terraform.tfstate.tflock")
+        .body(aws_sdk_s3::primitives::ByteStream::from(lockfile("file", chrono::Duration::hours(10)).into_bytes()))
+        .send()
+        .await
+        .unwrap();
     let topic = aws_sdk_sns::Client::new(&sdk).create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
     let secret_client = aws_sdk_secretsmanager::Client::new(&sdk);
     let secret = secret_client.create_secret().name("pd").secret_string("key-123").send().await.unwrap().arn.unwrap();
 
     let rec = |prefix| Recorder::new(prefix);
-    let (lock_rec, state_rec, sns_rec, sm_rec, cw_rec) =
-        (rec("dynamodb"), rec("dynamodb"), rec("sns"), rec("secretsmanager"), rec("cloudwatch"));
+    let (lock_rec, state_rec, sns_rec, sm_rec, cw_rec, s3_rec) =
+        (rec("dynamodb"), rec("dynamodb"), rec("sns"), rec("secretsmanager"), rec("cloudwatch"), rec("s3"));
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).interceptor(s3_rec.clone()).build(),
+    );
     let ddb = |r: &Recorder| {
         aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(r.clone()).build(),
@@ -257,6 +286,7 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
     let config = Config::from_vars(
         &vars(&[
             ("LOCK_TABLES", "locks"),
+            ("LOCK_BUCKETS", "tfstate/files/"),
             ("ACTION", action),
             (threshold, "4h"),
             ("DRY_RUN", if dry_run { "true" } else { "false" }),
@@ -275,9 +305,10 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
         settings: AlertSettings { severity: Severity::Warning },
     };
     let store = DynamoStore::new(ddb(&lock_rec));
+    let lockfiles = S3LockfileStore::new(s3);
     let metrics = ApiSink::new(cloudwatch);
     let reaper = Reaper {
-        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
+        lockfiles: &lockfiles,
         config: &config,
         store: &store,
         metrics: &metrics,
@@ -290,11 +321,17 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
     reaper.run(None).await; // reminder
     setup.delete_item().table_name("locks").key("LockID", s("tfstate/paged/terraform.tfstate")).send().await.unwrap();
     setup.delete_item().table_name("locks").key("LockID", s("tfstate/old/terraform.tfstate")).send().await.unwrap();
+    let _ = s3_setup.delete_object().bucket("tfstate").key("files/terraform.tfstate.tflock").send().await;
     reaper.run(None).await; // resolves
     assert!(!pd.requests().is_empty());
 
+    let s3_calls = s3_rec.calls();
+    let (bucket, lockfiles): (BTreeSet<String>, BTreeSet<String>) =
+        s3_calls.into_iter().partition(|c| c == "s3:ListBucket");
     Observed {
         lock_table: lock_rec.calls(),
+        bucket,
+        lockfiles,
         state_table: state_rec.calls(),
         sns: sns_rec.calls(),
         secret: sm_rec.calls(),
@@ -315,12 +352,25 @@ fn granted(action: &str, dry_run: bool) -> Observed {
         create_sns_topic = true
         pagerduty_routing_key_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pd-AbCdEf"
         metrics_sink = "api"
+        lock_buckets = ["tfstate/files/"]
     });
     ctx.declare_var("var", var);
     ctx.declare_func(
         "concat",
         FuncDef::builder().variadic_param(ParamType::Array(Box::new(ParamType::Any))).build(|args: FuncArgs| {
             Ok(hcl::Value::Array(args.iter().flat_map(|a| a.as_array().cloned().unwrap_or_default()).collect()))
+        }),
+    );
+    ctx.declare_func(
+        "length",
+        FuncDef::builder().param(ParamType::Any).build(|args: FuncArgs| {
+            let n = match &args[0] {
+                hcl::Value::Array(a) => a.len(),
+                hcl::Value::Object(o) => o.len(),
+                hcl::Value::String(s) => s.chars().count(),
+                other => return Err(format!("length of {other:?}")),
+            };
+            Ok(hcl::Value::from(n as u64))
         }),
     );
     let eval = |name: &str| -> BTreeSet<String> {
@@ -330,6 +380,8 @@ fn granted(action: &str, dry_run: bool) -> Observed {
     };
     Observed {
         lock_table: eval("lock_table_actions"),
+        bucket: eval("bucket_list_actions"),
+        lockfiles: eval("lockfile_actions"),
         state_table: eval("state_table_actions"),
         sns: eval("sns_actions"),
         secret: eval("secret_actions"),
@@ -350,6 +402,10 @@ async fn iam_actions_per_mode_equal_the_api_calls_the_code_makes() {
     for wiring in [
         "actions = local.lock_table_actions",
         "resources = local.lock_table_arns",
+        "actions = local.bucket_list_actions",
+        "actions = local.lockfile_actions",
+        "variable = \"s3:prefix\"",
+        "*.tflock",
         "actions = local.state_table_actions",
         "actions = local.sns_actions",
         "actions = local.secret_actions",
