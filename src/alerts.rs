@@ -452,12 +452,28 @@ fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>) -> Messag
         f.body_lines(),
         LockFacts::commands_text(l)
     );
+    let subject = format!("Stale Terraform lock: {} ({})", f.state_path, f.age);
+    lock_message(l, &f, Event::Trigger, severity, &subject, body, summary, now)
+}
+
+/// A message about one lock: what every lock message shares.
+#[allow(clippy::too_many_arguments)]
+fn lock_message(
+    l: &LockReport,
+    f: &LockFacts,
+    event: Event,
+    severity: Severity,
+    subject_text: &str,
+    body: String,
+    summary: String,
+    now: DateTime<Utc>,
+) -> Message {
     Message {
-        event: Event::Trigger,
+        event,
         alert_key: lock_alert_key(&l.lock.source, &l.lock.lock_key, &l.lock.id),
         kind: AlertKind::LockStale,
         severity,
-        subject: subject(&format!("Stale Terraform lock: {} ({})", f.state_path, f.age)),
+        subject: subject(subject_text),
         body,
         summary,
         source: f.source.clone(),
@@ -480,29 +496,21 @@ pub fn is_lockfile_half(l: &LockReport) -> bool {
 /// The informational message for a lock the reaper deleted.
 pub fn deleted_message(l: &LockReport, now: DateTime<Utc>) -> Message {
     let f = LockFacts::of(l);
-    Message {
-        event: Event::Info,
-        alert_key: lock_alert_key(&l.lock.source, &l.lock.lock_key, &l.lock.id),
-        kind: AlertKind::LockStale,
-        severity: Severity::Info,
-        subject: subject(&format!("Deleted stale Terraform lock: {} ({})", f.state_path, f.age)),
-        body: format!(
-            "tf-lock-reaper deleted a stale Terraform state lock: held {} (apply window {}, DELETE_AFTER reached), unchanged since it was read.\n\n{}",
-            f.age,
-            f.window,
-            f.body_lines()
+    let body = format!(
+        "tf-lock-reaper deleted a stale Terraform state lock: held {} (apply window {}, DELETE_AFTER reached), unchanged since it was read.\n\n{}",
+        f.age,
+        f.window,
+        f.body_lines()
+    );
+    let summary = cap(
+        &format!(
+            "Deleted stale Terraform lock on {} (held {}, lock ID {}) in {}",
+            f.state_path, f.age, f.lock_id, f.source
         ),
-        summary: cap(&format!("Deleted stale Terraform lock on {} (held {}, lock ID {}) in {}", f.state_path, f.age, f.lock_id, f.source), SUMMARY_CAP),
-        source: f.source.clone(),
-        table: Some(f.source.clone()),
-        source_kind: Some(f.kind),
-        lock_key: Some(f.state_path.clone()),
-        lock_id: Some(f.lock_id.clone()),
-        component: f.state_path.clone(),
-        group: f.workspace.clone(),
-        timestamp: now,
-        details: f.details(l),
-    }
+        SUMMARY_CAP,
+    );
+    let subject = format!("Deleted stale Terraform lock: {} ({})", f.state_path, f.age);
+    lock_message(l, &f, Event::Info, Severity::Info, &subject, body, summary, now)
 }
 
 /// The resolve message for an alert whose condition cleared.

@@ -7,7 +7,6 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeDefinition, KeySchemaElement, KeyType, ScalarAttributeType};
 use common::pagerduty::Receiver;
 use common::*;
 use tf_lock_reaper::alerts::{AlertSettings, Severity};
@@ -30,24 +29,6 @@ fn config(pairs: &[(&str, &str)]) -> Config {
 fn pagerduty(url: &str) -> Box<dyn Notifier> {
     let fast = RetryPolicy { max_attempts: 4, first_delay: Duration::from_millis(20), budget: Duration::from_secs(5) };
     Box::new(PagerDutyNotifier::new(url, Secret::new(KEY), fast, Box::new(SystemClock)).unwrap())
-}
-
-async fn create_state_table(client: &aws_sdk_dynamodb::Client, name: &str) {
-    client
-        .create_table()
-        .table_name(name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("AlertKey")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("AlertKey").key_type(KeyType::Hash).build().unwrap())
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
 }
 
 fn dispatcher(notifiers: Vec<Box<dyn Notifier>>, state: Option<(&aws_sdk_dynamodb::Client, &str)>) -> Dispatcher {

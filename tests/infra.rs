@@ -217,27 +217,7 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
     let sdk = moto.sdk().await;
     let setup = moto.dynamo().await;
     create_lock_table(&setup, "locks").await;
-    setup
-        .create_table()
-        .table_name("alert-state")
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("AlertKey")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                .attribute_name("AlertKey")
-                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    create_state_table(&setup, "alert-state").await;
     put_lock(&setup, "locks", "tfstate/paged/terraform.tfstate", "paged", hours(3)).await;
     put_lock(&setup, "locks", "tfstate/old/terraform.tfstate", "old", hours(10)).await;
     moto.create_bucket("tfstate").await;

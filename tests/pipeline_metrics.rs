@@ -15,6 +15,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::vars;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::decide::ActionTaken;
+use tf_lock_reaper::lockfiles::NoBuckets;
 use tf_lock_reaper::metrics::{metric_sets, ApiSink, EmfSink, MetricsSink, NoMetrics};
 use tf_lock_reaper::model::{AttrValue, RawItem};
 use tf_lock_reaper::notify::Dispatcher;
@@ -77,46 +78,56 @@ fn delete_config() -> Config {
     .unwrap()
 }
 
+/// One stale lock in memory, `ACTION=delete`, a fixed clock.
+struct Fixture {
+    store: MemoryStore,
+    config: Config,
+    clock: FixedClock,
+    alerts: Dispatcher,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture {
+            store: MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z"),
+            config: delete_config(),
+            clock: FixedClock(now()),
+            alerts: Dispatcher::disabled(),
+        }
+    }
+
+    fn reaper<'a>(&'a self, metrics: &'a dyn MetricsSink) -> Reaper<'a> {
+        Reaper {
+            config: &self.config,
+            store: &self.store,
+            lockfiles: &NoBuckets,
+            metrics,
+            alerts: &self.alerts,
+            clock: &self.clock,
+        }
+    }
+}
+
 #[tokio::test]
 async fn no_write_starts_when_the_deadline_is_near_and_the_run_is_partial() {
-    let store = MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z");
-    let config = delete_config();
-    let clock = FixedClock(now());
-    let reaper = Reaper {
-        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
-        config: &config,
-        store: &store,
-        metrics: &NoMetrics,
-        alerts: &Dispatcher::disabled(),
-        clock: &clock,
-    };
+    let fx = Fixture::new();
+    let reaper = fx.reaper(&NoMetrics);
     let report = reaper.run(Some(now() + chrono::Duration::seconds(2))).await;
     assert!(report.partial);
     assert_eq!(report.sources[0].locks[0].action, ActionTaken::Deadline);
-    assert!(store.writes.lock().unwrap().is_empty(), "no write may start");
+    assert!(fx.store.writes.lock().unwrap().is_empty(), "no write may start");
     // With time to spare the same pass deletes.
     let report = reaper.run(Some(now() + chrono::Duration::seconds(60))).await;
     assert!(!report.partial);
     assert_eq!(report.sources[0].locks[0].action, ActionTaken::Deleted);
-    assert_eq!(store.writes.lock().unwrap().len(), 1);
+    assert_eq!(fx.store.writes.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn a_failed_write_is_an_error_in_the_report() {
-    let mut store = MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z");
-    store.fail_writes = true;
-    let config = delete_config();
-    let clock = FixedClock(now());
-    let report = Reaper {
-        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
-        config: &config,
-        store: &store,
-        metrics: &NoMetrics,
-        alerts: &Dispatcher::disabled(),
-        clock: &clock,
-    }
-    .run(None)
-    .await;
+    let mut fx = Fixture::new();
+    fx.store.fail_writes = true;
+    let report = fx.reaper(&NoMetrics).run(None).await;
     assert!(!report.ok);
     let lock = &report.sources[0].locks[0];
     assert_eq!(lock.action, ActionTaken::Error);
@@ -126,20 +137,9 @@ async fn a_failed_write_is_an_error_in_the_report() {
 
 #[tokio::test]
 async fn emf_lines_carry_every_metric_per_table() {
-    let store = MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z");
-    let config = delete_config();
-    let clock = FixedClock(now());
+    let fx = Fixture::new();
     let sink = EmfSink::new(Vec::<u8>::new());
-    let report = Reaper {
-        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
-        config: &config,
-        store: &store,
-        metrics: &sink,
-        alerts: &Dispatcher::disabled(),
-        clock: &clock,
-    }
-    .run(None)
-    .await;
+    let report = fx.reaper(&sink).run(None).await;
     assert!(report.ok);
     let out = String::from_utf8(sink.into_inner()).unwrap();
     let lines: Vec<serde_json::Value> =
@@ -180,19 +180,8 @@ async fn emf_lines_carry_every_metric_per_table() {
 
 #[tokio::test]
 async fn put_metric_data_sends_the_same_metrics() {
-    let store = MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z");
-    let config = delete_config();
-    let clock = FixedClock(now());
-    let report = Reaper {
-        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
-        config: &config,
-        store: &store,
-        metrics: &NoMetrics,
-        alerts: &Dispatcher::disabled(),
-        clock: &clock,
-    }
-    .run(None)
-    .await;
+    let fx = Fixture::new();
+    let report = fx.reaper(&NoMetrics).run(None).await;
 
     let rule = mock!(aws_sdk_cloudwatch::Client::put_metric_data)
         .match_requests(|req| {
@@ -217,9 +206,7 @@ async fn put_metric_data_sends_the_same_metrics() {
 
 #[tokio::test]
 async fn put_metric_data_failure_is_reported_not_fatal() {
-    let store = MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z");
-    let config = delete_config();
-    let clock = FixedClock(now());
+    let fx = Fixture::new();
     let rule = mock!(aws_sdk_cloudwatch::Client::put_metric_data).then_http_response(|| {
         aws_smithy_runtime_api::http::Response::new(
             aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
@@ -230,16 +217,7 @@ async fn put_metric_data_failure_is_reported_not_fatal() {
     let sink = ApiSink::new(client);
     let err = sink.publish("TerraformLocks", now(), &[]).await;
     assert!(err.is_ok(), "nothing to send, no call");
-    let report = Reaper {
-        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
-        config: &config,
-        store: &store,
-        metrics: &sink,
-        alerts: &Dispatcher::disabled(),
-        clock: &clock,
-    }
-    .run(None)
-    .await;
+    let report = fx.reaper(&sink).run(None).await;
     assert!(report.ok, "metrics failures never fail the run itself");
     assert_eq!(report.sources[0].counts.deleted, 1);
     assert_eq!(rule.num_calls(), 1);

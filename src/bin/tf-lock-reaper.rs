@@ -7,14 +7,15 @@ use std::io::{BufRead, Write as _};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use tf_lock_reaper::aws;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::decide::ActionTaken;
 use tf_lock_reaper::lockfiles::S3LockfileStore;
+use tf_lock_reaper::metrics::{MetricsSink, NoMetrics};
 use tf_lock_reaper::notify::Dispatcher;
 use tf_lock_reaper::report::{format_age, render_lock_table, SourceReport};
 use tf_lock_reaper::run::{Reaper, SystemClock};
 use tf_lock_reaper::store::DynamoStore;
-use tf_lock_reaper::{aws, metrics::NoMetrics};
 
 #[derive(Parser)]
 #[command(name = "tf-lock-reaper", version, about = "Find, report and safely clear stale Terraform state locks")]
@@ -134,6 +135,13 @@ struct Adapters {
     lockfiles: S3LockfileStore,
 }
 
+impl Adapters {
+    /// A reaper over these adapters; `list` and `unlock` send no metrics or alerts.
+    fn reaper<'a>(&'a self, config: &'a Config, metrics: &'a dyn MetricsSink, alerts: &'a Dispatcher) -> Reaper<'a> {
+        Reaper { config, store: &self.store, lockfiles: &self.lockfiles, metrics, alerts, clock: &SystemClock }
+    }
+}
+
 async fn adapters() -> Adapters {
     let sdk = aws::sdk_config().await;
     Adapters {
@@ -171,15 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let reaper = Reaper {
-                config: &config,
-                store: &a.store,
-                lockfiles: &a.lockfiles,
-                metrics: metrics.as_ref(),
-                alerts: &alerts,
-                clock: &SystemClock,
-            };
-            let report = reaper.run(None).await;
+            let report = a.reaper(&config, metrics.as_ref(), &alerts).run(None).await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -194,15 +194,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let a = adapters().await;
             let alerts = Dispatcher::disabled();
-            let reaper = Reaper {
-                config: &config,
-                store: &a.store,
-                lockfiles: &a.lockfiles,
-                metrics: &NoMetrics,
-                alerts: &alerts,
-                clock: &SystemClock,
-            };
-            let mut reports = reaper.scan().await;
+            let mut reports = a.reaper(&config, &NoMetrics, &alerts).scan().await;
             if stale_only {
                 for r in &mut reports {
                     r.locks.retain(|l| l.verdict.stale);
@@ -223,15 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let a = adapters().await;
             let alerts = Dispatcher::disabled();
-            let reaper = Reaper {
-                config: &config,
-                store: &a.store,
-                lockfiles: &a.lockfiles,
-                metrics: &NoMetrics,
-                alerts: &alerts,
-                clock: &SystemClock,
-            };
-            unlock(&reaper, &lock_id, yes, dry_run).await
+            unlock(&a.reaper(&config, &NoMetrics, &alerts), &lock_id, yes, dry_run).await
         }
     }
 }

@@ -105,23 +105,33 @@ impl Drop for Moto {
     }
 }
 
-/// A table shaped like Terraform's lock table.
-pub async fn create_lock_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+/// An on-demand table with one string hash key.
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, hash_key: &str) {
     client
         .create_table()
         .table_name(name)
         .attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name("LockID")
+                .attribute_name(hash_key)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
                 .unwrap(),
         )
-        .key_schema(KeySchemaElement::builder().attribute_name("LockID").key_type(KeyType::Hash).build().unwrap())
+        .key_schema(KeySchemaElement::builder().attribute_name(hash_key).key_type(KeyType::Hash).build().unwrap())
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
-        .expect("create lock table");
+        .expect("create table");
+}
+
+/// A table shaped like Terraform's lock table.
+pub async fn create_lock_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    create_table(client, name, "LockID").await;
+}
+
+/// The notify-once state table (hash key `AlertKey`).
+pub async fn create_state_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    create_table(client, name, "AlertKey").await;
 }
 
 /// LockInfo JSON exactly as Terraform 1.15.5 writes it.
