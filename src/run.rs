@@ -147,7 +147,8 @@ impl Reaper<'_> {
         // One candidate per lock; a double lock is one candidate (its table
         // half), stale only if both halves are.
         let at: Vec<At> = positions(&sources).filter(|&(s, l)| !is_paired_lockfile(&sources[s].locks[l])).collect();
-        let verdicts: Vec<Verdict> = at.iter().map(|&p| joint_verdict(&sources, p)).collect();
+        let halves = halves(&sources);
+        let verdicts: Vec<Verdict> = at.iter().map(|&p| joint_verdict(&sources, &halves, p)).collect();
         let candidates: Vec<Candidate<'_>> = at
             .iter()
             .zip(&verdicts)
@@ -188,12 +189,12 @@ impl Reaper<'_> {
                     (ActionTaken::Deadline, Some(format!("{} not started: deadline near", w.describe())))
                 }
                 Decision::Execute(w) => {
-                    self.execute(&mut sources, p, w).await;
+                    self.execute(&mut sources, p, halves.get(&p).copied(), w).await;
                     continue;
                 }
             };
             set_outcome(&mut sources, p, action, detail.clone());
-            if let Some(half) = paired_half(&sources, p) {
+            if let Some(&half) = halves.get(&p) {
                 set_outcome(&mut sources, half, action, detail);
             }
         }
@@ -247,16 +248,16 @@ impl Reaper<'_> {
         let targets: Vec<At> = positions(sources)
             .filter(|&(s, l)| sources[s].locks[l].lock.id == lock_id && !is_paired_lockfile(&sources[s].locks[l]))
             .collect();
+        let halves = halves(sources);
         for &p in &targets {
-            self.execute(sources, p, Write::Delete).await;
+            self.execute(sources, p, halves.get(&p).copied(), Write::Delete).await;
         }
         positions(sources).filter(|&(s, l)| sources[s].locks[l].lock.id == lock_id).count()
     }
 
     /// Make the conditional write(s) for one candidate and record the outcome.
-    async fn execute(&self, sources: &mut [SourceReport], p: At, write: Write) {
+    async fn execute(&self, sources: &mut [SourceReport], p: At, half: Option<At>, write: Write) {
         let lock = sources[p.0].locks[p.1].lock.clone();
-        let half = paired_half(sources, p);
         let outcomes: Vec<(At, ActionTaken, Option<String>)> = match (write, half) {
             (Write::SetTtl { expires_at }, half) => {
                 let result = self
@@ -362,19 +363,28 @@ fn is_paired_lockfile(l: &LockReport) -> bool {
     l.lock.kind == SourceKind::Bucket && l.paired_with.is_some()
 }
 
-/// The other half of a double lock, if `p` has one.
-fn paired_half(sources: &[SourceReport], p: At) -> Option<At> {
-    let other = sources[p.0].locks[p.1].paired_with.as_ref()?;
-    positions(sources).find(|&(s, l)| {
-        let c = &sources[s].locks[l];
-        c.lock.kind == other.kind && c.lock.source == other.source && c.lock.lock_key == other.lock_key
-    })
+/// Both halves of every double lock, each pointing at the other.
+type Halves = HashMap<At, At>;
+
+fn halves(sources: &[SourceReport]) -> Halves {
+    let by_location: HashMap<(SourceKind, &str, &str), At> = positions(sources)
+        .map(|(s, l)| {
+            let lock = &sources[s].locks[l].lock;
+            ((lock.kind, lock.source.as_str(), lock.lock_key.as_str()), (s, l))
+        })
+        .collect();
+    positions(sources)
+        .filter_map(|p| {
+            let other = sources[p.0].locks[p.1].paired_with.as_ref()?;
+            by_location.get(&(other.kind, other.source.as_str(), other.lock_key.as_str())).map(|&h| (p, h))
+        })
+        .collect()
 }
 
 /// A double lock is stale, excluded or due only if both halves are.
-fn joint_verdict(sources: &[SourceReport], p: At) -> Verdict {
+fn joint_verdict(sources: &[SourceReport], halves: &Halves, p: At) -> Verdict {
     let mut v = sources[p.0].locks[p.1].verdict.clone();
-    if let Some(h) = paired_half(sources, p) {
+    if let Some(&h) = halves.get(&p) {
         let o = &sources[h.0].locks[h.1].verdict;
         v.stale &= o.stale;
         v.delete_due &= o.delete_due;
