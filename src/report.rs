@@ -112,6 +112,14 @@ impl SourceReport {
         }
     }
 
+    /// `, N digest(s)` for tables; buckets have no digest items.
+    pub fn digest_note(&self) -> String {
+        match self.kind {
+            SourceKind::Table => format!(", {} digest(s)", self.counts.digests),
+            SourceKind::Bucket => String::new(),
+        }
+    }
+
     /// Recompute counts from the items (after actions were recorded).
     pub fn recount(&mut self) {
         let count = |a: ActionTaken| self.locks.iter().filter(|l| l.action == a).count();
@@ -161,9 +169,18 @@ impl RunReport {
             let c = &t.counts;
             let _ = writeln!(
                 out,
-                "{} {}: {} lock(s), {} stale, {} excluded, {} unreadable, {} digest(s); deleted {}, changed {}, ttl {}, errors {}",
+                "{} {}: {} lock(s), {} stale, {} excluded, {} unreadable{}; deleted {}, changed {}, ttl {}, errors {}",
                 t.kind.as_str(),
-                t.name, c.locks_held, c.stale, c.excluded, c.unreadable, c.digests, c.deleted, c.changed, c.ttl_backfilled, c.errors
+                t.name,
+                c.locks_held,
+                c.stale,
+                c.excluded,
+                c.unreadable,
+                t.digest_note(),
+                c.deleted,
+                c.changed,
+                c.ttl_backfilled,
+                c.errors
             );
             if !t.locks.is_empty() {
                 out.push_str(&render_lock_table(t.locks.iter()));

@@ -70,12 +70,14 @@ pids+=($!)
 disown
 # Alerting, as the Lambda would be configured (the routing key is a dummy).
 export SNS_TOPIC_ARN="$(cat "$work/topic")" NOTIFY_STATE_TABLE=tf-lock-reaper-alerts
+export LOCK_TABLES="$table" LOCK_BUCKETS=tfstate
 export PAGERDUTY_ROUTING_KEY=demo-routing-key PAGERDUTY_EVENTS_URL="http://127.0.0.1:$pd_port"
 show_alerts() { "$py" "$root/tools/show_alerts.py" "$(cat "$work/queue")" "$work/pagerduty.jsonl"; }
 
 # A root module on the S3 backend; -var hang_seconds=N makes apply hang in a provisioner.
+# The third argument is the locking line: the DynamoDB table, or an S3 lockfile.
 make_stack() {
-  local name="$1" key="$2"
+  local name="$1" key="$2" locking="${3:-dynamodb_table = \"$table\"}"
   mkdir -p "$work/$name"
   cat >"$work/$name/main.tf" <<EOF
 terraform {
@@ -83,7 +85,7 @@ terraform {
     bucket         = "tfstate"
     key            = "$key"
     region         = "us-east-1"
-    dynamodb_table = "$table"
+    $locking
     endpoints      = { s3 = "$AWS_ENDPOINT_URL", dynamodb = "$AWS_ENDPOINT_URL" }
     use_path_style              = true
     skip_credentials_validation = true
@@ -110,15 +112,20 @@ EOF
     && "$py" "$tf" apply -auto-approve -input=false -no-color >/dev/null 2>&1)
 }
 
+# Wait for a lock: a LockID in the table, or with --lockfile an object key in the bucket.
 wait_for_lock() {
-  "$py" - "$1" <<EOF
+  "$py" - "$@" <<EOF
 import sys, time, boto3
-ddb = boto3.client("dynamodb")
+ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+def held():
+    if sys.argv[1] == "--lockfile":
+        return s3.list_objects_v2(Bucket="tfstate", Prefix=sys.argv[2]).get("KeyCount", 0) > 0
+    return "Item" in ddb.get_item(TableName="$table", Key={"LockID": {"S": sys.argv[1]}}, ConsistentRead=True)
 for _ in range(600):
-    if "Item" in ddb.get_item(TableName="$table", Key={"LockID": {"S": sys.argv[1]}}, ConsistentRead=True):
+    if held():
         sys.exit(0)
     time.sleep(0.1)
-sys.exit("lock %s never appeared" % sys.argv[1])
+sys.exit("lock %s never appeared" % sys.argv[-1])
 EOF
 }
 
@@ -131,9 +138,10 @@ start_hanging_apply() {
   echo "$pid"
 }
 
-step "terraform init + apply for two stacks (prod, staging): state and digest items written"
+step "terraform init + apply for three stacks: prod and staging lock in DynamoDB, net uses an S3 lockfile (use_lockfile = true)"
 make_stack prod prod/terraform.tfstate
 make_stack staging staging/terraform.tfstate
+make_stack net net/terraform.tfstate "use_lockfile = true"
 
 step "CI runner dies mid-apply on prod: SIGKILL the whole process group"
 orphan_pid="$(start_hanging_apply prod 300)"
@@ -145,6 +153,14 @@ kill -KILL -- "-$orphan_pid"
 step "The next pipeline is blocked: terraform plan -lock-timeout=0s"
 (cd "$work/prod" && "$py" "$tf" plan -lock-timeout=0s -input=false -no-color 2>&1 | sed -n '1,12p') || true
 
+step "Another runner dies mid-apply on net: its net/terraform.tfstate.tflock lockfile is orphaned"
+net_pid="$(start_hanging_apply net 300)"
+pids+=("$net_pid")
+wait_for_lock --lockfile net/terraform.tfstate.tflock
+kill -KILL -- "-$net_pid"
+[ -f "$work/net/hang.pid" ] && kill -KILL "$(cat "$work/net/hang.pid")" 2>/dev/null || true
+(cd "$work/net" && "$py" "$tf" plan -lock-timeout=0s -input=false -no-color 2>&1 | grep -E "Error acquiring|StatusCode") || true
+
 step "Someone's hand-edited junk lands in the table too (a malformed item)"
 "$py" -c "import boto3; boto3.client('dynamodb').put_item(TableName='$table', Item={'LockID': {'S': 'tfstate/junk/terraform.tfstate'}, 'Info': {'S': '{not json'}})"
 
@@ -154,27 +170,28 @@ step "Meanwhile a healthy apply is running on staging (its lock is seconds old)"
 pids+=("$(start_hanging_apply staging 120)")
 wait_for_lock tfstate/staging/terraform.tfstate
 
-step "tf-lock-reaper list --table $table   (STALE_AFTER=5s for the demo)"
-STALE_AFTER=5s "$reaper" list --table "$table"
+step "tf-lock-reaper list   (LOCK_TABLES=$table LOCK_BUCKETS=tfstate, STALE_AFTER=5s for the demo)"
+STALE_AFTER=5s "$reaper" list
 
-step "Scheduled pass in report mode: on-call is paged once for the orphan (and told about the malformed item)"
-STALE_AFTER=5s "$reaper" run --table "$table"
+step "Scheduled pass in report mode: on-call is paged once per orphan (and told about the malformed item)"
+STALE_AFTER=5s "$reaper" run
 show_alerts
 
 step "A second report pass: the alerts are already open, nobody is paged again"
-STALE_AFTER=5s "$reaper" run --table "$table" | tail -n 4
+STALE_AFTER=5s "$reaper" run | tail -n 4
 show_alerts
 
-step "tf-lock-reaper run --table $table --action delete   (STALE_AFTER=5s DELETE_AFTER=5s, EMF metrics on stdout)"
-STALE_AFTER=5s DELETE_AFTER=5s METRICS_SINK=emf "$reaper" run --table "$table" --action delete
+step "tf-lock-reaper run --action delete   (STALE_AFTER=5s DELETE_AFTER=5s, EMF metrics on stdout)"
+STALE_AFTER=5s DELETE_AFTER=5s METRICS_SINK=emf "$reaper" run --action delete
 
-step "What on-call got: the deletion notice and the page's resolve"
+step "What on-call got: the deletion notices and the pages' resolves"
 show_alerts
 
-step "prod is unblocked: terraform plan -lock-timeout=0s"
+step "prod and net are unblocked: terraform plan -lock-timeout=0s"
 (cd "$work/prod" && "$py" "$tf" plan -lock-timeout=0s -input=false -no-color 2>&1 | tail -n 4)
+(cd "$work/net" && "$py" "$tf" plan -lock-timeout=0s -input=false -no-color 2>&1 | tail -n 4)
 
-step "What is left: the running apply's lock, the digests, the malformed item (reported, never touched)"
-STALE_AFTER=5s "$reaper" list --table "$table" || true
+step "What is left: the running apply's lock, the digests, the malformed item (reported, never touched); no lockfile"
+STALE_AFTER=5s "$reaper" list || true
 
 step "Done; stopping moto_server and the running apply"

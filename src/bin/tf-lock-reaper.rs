@@ -228,12 +228,12 @@ fn render_list(reports: &[SourceReport]) -> String {
             continue;
         }
         out.push_str(&format!(
-            "{} {}: {} lock(s), {} unreadable, {} digest(s)\n",
+            "{} {}: {} lock(s), {} unreadable{}\n",
             r.kind.as_str(),
             r.name,
             r.locks.len(),
             r.unreadable.len(),
-            r.counts.digests
+            r.digest_note()
         ));
         if !r.locks.is_empty() {
             out.push_str(&render_lock_table(r.locks.iter()));
