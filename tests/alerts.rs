@@ -31,6 +31,22 @@ fn pagerduty(url: &str) -> Box<dyn Notifier> {
     Box::new(PagerDutyNotifier::new(url, Secret::new(KEY), fast, Box::new(SystemClock)).unwrap())
 }
 
+/// moto with the lock table `locks` and the state table `alert-state`, and
+/// a PagerDuty receiver. `moto` must stay bound: dropping it stops the server.
+struct World {
+    moto: Moto,
+    pd: Receiver,
+    client: aws_sdk_dynamodb::Client,
+}
+
+async fn world() -> World {
+    let moto = Moto::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    create_state_table(&client, "alert-state").await;
+    World { moto, pd: Receiver::start(), client }
+}
+
 fn dispatcher(notifiers: Vec<Box<dyn Notifier>>, state: Option<(&aws_sdk_dynamodb::Client, &str)>) -> Dispatcher {
     Dispatcher {
         notifiers,
@@ -115,11 +131,7 @@ async fn sns_messages_reach_a_subscribed_queue_with_subject_body_and_attributes(
 
 #[tokio::test]
 async fn pagerduty_pages_once_per_lock_and_resolves_after_unlock() {
-    let moto = Moto::start();
-    let pd = Receiver::start();
-    let client = moto.dynamo().await;
-    create_lock_table(&client, "locks").await;
-    create_state_table(&client, "alert-state").await;
+    let World { moto, pd, client } = world().await;
     put_lock(&client, "locks", "tfstate/env:/staging/app/terraform.tfstate", "stale-1", hours(3)).await;
     put_lock(&client, "locks", "tfstate/fresh/terraform.tfstate", "fresh-1", Duration::from_secs(60)).await;
     let alerts = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
@@ -185,10 +197,7 @@ async fn pagerduty_pages_once_per_lock_and_resolves_after_unlock() {
 
 #[tokio::test]
 async fn pagerduty_429_and_503_are_retried_and_sent_once() {
-    let moto = Moto::start();
-    let pd = Receiver::start();
-    let client = moto.dynamo().await;
-    create_lock_table(&client, "locks").await;
+    let World { moto: _moto, pd, client } = world().await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
     pd.respond_with(&[429, 503]);
     let report = pass(&client, &config(&[("LOCK_TABLES", "locks")]), &dispatcher(vec![pagerduty(&pd.url)], None)).await;
@@ -199,11 +208,7 @@ async fn pagerduty_429_and_503_are_retried_and_sent_once() {
 
 #[tokio::test]
 async fn pagerduty_400_is_not_retried_is_counted_and_retried_next_run() {
-    let moto = Moto::start();
-    let pd = Receiver::start();
-    let client = moto.dynamo().await;
-    create_lock_table(&client, "locks").await;
-    create_state_table(&client, "alert-state").await;
+    let World { moto: _moto, pd, client } = world().await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
     let alerts = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
     let cfg = config(&[("LOCK_TABLES", "locks")]);
@@ -227,11 +232,7 @@ async fn pagerduty_400_is_not_retried_is_counted_and_retried_next_run() {
 
 #[tokio::test]
 async fn two_overlapping_runs_page_exactly_once() {
-    let moto = Moto::start();
-    let pd = Receiver::start();
-    let client = moto.dynamo().await;
-    create_lock_table(&client, "locks").await;
-    create_state_table(&client, "alert-state").await;
+    let World { moto: _moto, pd, client } = world().await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
     put_lock(&client, "locks", "tfstate/b/terraform.tfstate", "b", hours(4)).await;
     let cfg = config(&[("LOCK_TABLES", "locks")]);
@@ -250,10 +251,7 @@ async fn two_overlapping_runs_page_exactly_once() {
 
 #[tokio::test]
 async fn stateless_mode_pages_every_run_and_resolves_what_it_deleted() {
-    let moto = Moto::start();
-    let pd = Receiver::start();
-    let client = moto.dynamo().await;
-    create_lock_table(&client, "locks").await;
+    let World { moto: _moto, pd, client } = world().await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
     let alerts = dispatcher(vec![pagerduty(&pd.url)], None);
     pass(&client, &config(&[("LOCK_TABLES", "locks")]), &alerts).await;
@@ -280,11 +278,7 @@ async fn stateless_mode_pages_every_run_and_resolves_what_it_deleted() {
 
 #[tokio::test]
 async fn a_lock_past_delete_after_that_stays_is_critical_and_reminders_follow_renotify_after() {
-    let moto = Moto::start();
-    let pd = Receiver::start();
-    let client = moto.dynamo().await;
-    create_lock_table(&client, "locks").await;
-    create_state_table(&client, "alert-state").await;
+    let World { moto: _moto, pd, client } = world().await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(7)).await;
     let mut alerts = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
     alerts.renotify_after = Some(Duration::from_secs(1));
@@ -301,11 +295,7 @@ async fn a_lock_past_delete_after_that_stays_is_critical_and_reminders_follow_re
 
 #[tokio::test]
 async fn table_and_item_problems_alert_and_resolve_when_cleared() {
-    let moto = Moto::start();
-    let pd = Receiver::start();
-    let client = moto.dynamo().await;
-    create_lock_table(&client, "locks").await;
-    create_state_table(&client, "alert-state").await;
+    let World { moto: _moto, pd, client } = world().await;
     put_item(&client, "locks", &[("LockID", s("tfstate/junk/terraform.tfstate")), ("Info", s("{oops"))]).await;
     let alerts = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
     let cfg = config(&[("LOCK_TABLES", "locks,later-table")]);
@@ -326,10 +316,7 @@ async fn table_and_item_problems_alert_and_resolve_when_cleared() {
 
 #[tokio::test]
 async fn hostile_lock_fields_stay_valid_json_and_capped() {
-    let moto = Moto::start();
-    let pd = Receiver::start();
-    let client = moto.dynamo().await;
-    create_lock_table(&client, "locks").await;
+    let World { moto: _moto, pd, client } = world().await;
     let who = format!("evil\"}},\"routing_key\":\"x\n\r\t\u{7}\u{1b}[31m\u{202e}{}", "A".repeat(10_000));
     let id = "x'; rm -rf / #";
     let created = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
@@ -395,10 +382,7 @@ async fn routing_key_secret_in_both_shapes_and_bad_configuration_exits_2() {
 
 #[tokio::test]
 async fn routing_key_never_appears_in_logs_output_or_report() {
-    let moto = Moto::start();
-    let pd = Receiver::start();
-    let client = moto.dynamo().await;
-    create_lock_table(&client, "locks").await;
+    let World { moto, pd, client } = world().await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
     pd.respond_with(&[500, 400]);
     let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
