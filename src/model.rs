@@ -473,6 +473,25 @@ mod tests {
             }
 
             #[test]
+            fn no_table_item_or_lockfile_makes_classification_panic(info in info_like(), key in any::<String>(), etag in any::<String>()) {
+                let policy = crate::policy::Policy {
+                    stale_after: std::time::Duration::from_secs(7200),
+                    overrides: vec![crate::policy::Override::new("tfstate/prod/*", std::time::Duration::from_secs(1)).unwrap()],
+                    exclusions: crate::policy::Exclusions::new(&["*/pinned/*".to_string()]).unwrap(),
+                    delete_after: Some(std::time::Duration::from_secs(7200)),
+                };
+                for item in [
+                    parse_item("t", &lock_item(&key, &info), "ExpiresAt", now()),
+                    parse_lockfile("bucket", &key, &etag, &info, now()),
+                ] {
+                    if let Item::Lock(lock) = item {
+                        let v = policy.classify(&lock, now());
+                        prop_assert!(!v.delete_due || v.stale, "due implies stale");
+                    }
+                }
+            }
+
+            #[test]
             fn no_item_shape_panics(map in proptest::collection::btree_map(
                 prop_oneof![Just("LockID".to_string()), Just("Info".to_string()), Just("ExpiresAt".to_string()), any::<String>()],
                 attr(), 0..5)) {
