@@ -444,6 +444,26 @@ impl AlertState for DynamoAlertState {
     }
 }
 
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    Sent,
+    Failed,
+    /// Not attempted: the deadline was near.
+    Skipped,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Sent => "sent",
+            Delivery::Failed => "failed",
+            Delivery::Skipped => "skipped",
+        }
+    }
+}
+
 /// One delivery attempt, as the report lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NotificationRecord {
@@ -455,8 +475,7 @@ pub struct NotificationRecord {
     pub channel: String,
     pub table: Option<String>,
     pub lock_id: Option<String>,
-    /// `sent`, `failed` or `skipped`.
-    pub outcome: String,
+    pub outcome: Delivery,
     pub detail: Option<String>,
 }
 
@@ -613,16 +632,16 @@ impl Dispatcher {
         let mut delivered = false;
         for n in &self.notifiers {
             let (outcome, detail) = if deadline.is_some_and(|d| clock.now() + WRITE_MARGIN > d) {
-                ("skipped", Some("deadline near".to_string()))
+                (Delivery::Skipped, Some("deadline near".to_string()))
             } else {
                 match n.send(m, deadline).await {
                     Ok(()) => {
                         delivered = true;
-                        ("sent", None)
+                        (Delivery::Sent, None)
                     }
                     Err(e) => {
                         tracing::error!(channel = n.channel(), event = m.event.as_str(), alert_key = %m.alert_key, error = %e, "notification failed");
-                        ("failed", Some(e.0))
+                        (Delivery::Failed, Some(e.0))
                     }
                 }
             };
@@ -633,7 +652,7 @@ impl Dispatcher {
                 channel: n.channel().to_string(),
                 table: m.table.clone(),
                 lock_id: m.lock_id.clone(),
-                outcome: outcome.to_string(),
+                outcome,
                 detail,
             });
         }
@@ -650,7 +669,7 @@ fn state_error_record(e: &StateError) -> NotificationRecord {
         channel: "state".to_string(),
         table: None,
         lock_id: None,
-        outcome: "failed".to_string(),
+        outcome: Delivery::Failed,
         detail: Some(e.to_string()),
     }
 }

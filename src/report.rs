@@ -198,7 +198,7 @@ impl RunReport {
                     n.channel,
                     n.event.map(|e| e.as_str()).unwrap_or("-"),
                     n.kind.map(|k| k.as_str()).unwrap_or("-"),
-                    n.outcome,
+                    n.outcome.as_str(),
                     n.lock_id.as_deref().or(n.table.as_deref()).unwrap_or(""),
                     n.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
                 );

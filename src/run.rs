@@ -12,7 +12,7 @@ use crate::decide::{decide, ActionTaken, Candidate, DecideSettings, Decision, Wr
 use crate::lockfiles::{LockfileObject, LockfileStore};
 use crate::metrics::{metric_sets, MetricsSink};
 use crate::model::{parse_item, parse_lockfile, Item, SourceKind};
-use crate::notify::Dispatcher;
+use crate::notify::{Delivery, Dispatcher};
 use crate::policy::Verdict;
 use crate::report::{HalfRef, LockReport, RunReport, SourceReport};
 use crate::store::{LockStore, StoreError, WriteOutcome};
@@ -228,8 +228,8 @@ impl Reaper<'_> {
         };
 
         report.notifications = self.alerts.dispatch(&report, self.clock, deadline).await;
-        report.alerts_sent = report.notifications.iter().filter(|n| n.outcome == "sent").count();
-        report.alert_errors = report.notifications.iter().filter(|n| n.outcome == "failed").count();
+        report.alerts_sent = report.notifications.iter().filter(|n| n.outcome == Delivery::Sent).count();
+        report.alert_errors = report.notifications.iter().filter(|n| n.outcome == Delivery::Failed).count();
         report.ok &= report.alert_errors == 0;
 
         let finished = self.clock.now();

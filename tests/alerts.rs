@@ -14,7 +14,7 @@ use tf_lock_reaper::aws::routing_key_from_secret;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::metrics::{metric_sets, NoMetrics};
 use tf_lock_reaper::notify::{
-    AlertState, Dispatcher, DynamoAlertState, Notifier, PagerDutyNotifier, RetryPolicy, Secret, SnsNotifier,
+    AlertState, Delivery, Dispatcher, DynamoAlertState, Notifier, PagerDutyNotifier, RetryPolicy, Secret, SnsNotifier,
 };
 use tf_lock_reaper::report::RunReport;
 use tf_lock_reaper::run::{Reaper, SystemClock};
@@ -203,7 +203,7 @@ async fn pagerduty_429_and_503_are_retried_and_sent_once() {
     let report = pass(&client, &config(&[("LOCK_TABLES", "locks")]), &dispatcher(vec![pagerduty(&pd.url)], None)).await;
     assert_eq!(pd.actions("trigger").len(), 3, "two refusals, then accepted");
     assert_eq!((report.alerts_sent, report.alert_errors), (1, 0));
-    assert_eq!(report.notifications[0].outcome, "sent");
+    assert_eq!(report.notifications[0].outcome, Delivery::Sent);
 }
 
 #[tokio::test]
@@ -218,7 +218,7 @@ async fn pagerduty_400_is_not_retried_is_counted_and_retried_next_run() {
     assert_eq!((report.alerts_sent, report.alert_errors), (0, 1));
     assert!(!report.ok);
     let failed = &report.notifications[0];
-    assert_eq!(failed.outcome, "failed");
+    assert_eq!(failed.outcome, Delivery::Failed);
     let detail = failed.detail.as_deref().unwrap();
     assert!(detail.contains("400") && !detail.contains(KEY), "{detail}");
     let run_line = metric_sets(&report).pop().unwrap();
@@ -378,6 +378,30 @@ async fn routing_key_secret_in_both_shapes_and_bad_configuration_exits_2() {
         assert!(stderr.contains(var) && stderr.contains(needle), "{var}: {stderr}");
         assert!(!stderr.contains(KEY));
     }
+}
+
+#[tokio::test]
+async fn no_notify_sends_nothing_from_the_cli() {
+    let World { moto, pd, client } = world().await;
+    put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
+        .envs(moto.env())
+        .env("PAGERDUTY_ROUTING_KEY", KEY)
+        .env("PAGERDUTY_EVENTS_URL", &pd.url)
+        .args(["run", "--table", "locks", "--no-notify"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(pd.requests().is_empty(), "--no-notify must not page");
+    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
+        .envs(moto.env())
+        .env("PAGERDUTY_ROUTING_KEY", KEY)
+        .env("PAGERDUTY_EVENTS_URL", &pd.url)
+        .args(["run", "--table", "locks"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(pd.actions("trigger").len(), 1, "without it the CLI notifies like the Lambda");
 }
 
 #[tokio::test]
