@@ -1,30 +1,31 @@
 # Alarms publish to the alert topic with OK actions too, so a PagerDuty
 # CloudWatch integration on the topic opens and resolves incidents by itself.
 
-resource "aws_cloudwatch_metric_alarm" "stale_locks" {
-  for_each            = local.metric_sources
-  alarm_name          = "${var.name}-stale-locks-${replace(each.key, "/[^A-Za-z0-9_.-]/", "_")}"
-  alarm_description   = "Stale Terraform state locks in ${each.value.value}: plans and applies on those states are blocked. See the reaper's alert for the lock and the command to release it."
-  namespace           = var.metrics_namespace
-  metric_name         = "StaleLocks"
-  dimensions          = { (each.value.dimension) = each.value.value }
-  statistic           = "Maximum"
-  period              = local.metric_period
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+locals {
+  # Alarms on the reaper's per-source metrics: each, for every table and bucket.
+  source_alarms = {
+    stale-locks = {
+      metric      = "StaleLocks"
+      description = "Stale Terraform state locks in %s: plans and applies on those states are blocked. See the reaper's alert for the lock and the command to release it."
+    }
+    breaker = {
+      metric      = "BreakerTripped"
+      description = "The reaper's breaker tripped (%s): one run would have deleted more than max_deletes_per_run locks, so it deleted none. Usually a clock or configuration error."
+    }
+  }
+  source_alarm_instances = merge([
+    for alarm, spec in local.source_alarms : {
+      for key, src in local.metric_sources : "${alarm}-${key}" => merge(spec, src)
+    }
+  ]...)
 }
 
-resource "aws_cloudwatch_metric_alarm" "breaker" {
-  for_each            = local.metric_sources
-  alarm_name          = "${var.name}-breaker-${replace(each.key, "/[^A-Za-z0-9_.-]/", "_")}"
-  alarm_description   = "The reaper's breaker tripped: one run would have deleted more than max_deletes_per_run locks, so it deleted none. Usually a clock or configuration error."
+resource "aws_cloudwatch_metric_alarm" "per_source" {
+  for_each            = local.source_alarm_instances
+  alarm_name          = "${var.name}-${replace(each.key, "/[^A-Za-z0-9_.-]/", "_")}"
+  alarm_description   = format(each.value.description, each.value.value)
   namespace           = var.metrics_namespace
-  metric_name         = "BreakerTripped"
+  metric_name         = each.value.metric
   dimensions          = { (each.value.dimension) = each.value.value }
   statistic           = "Maximum"
   period              = local.metric_period
