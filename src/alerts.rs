@@ -344,7 +344,7 @@ pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) 
     let mut alerts = Vec::new();
     for t in &report.sources {
         // A double lock pages once, through its table half.
-        let alerting = |l: &&LockReport| l.verdict.stale && l.action != ActionTaken::Deleted && !is_lockfile_half(l);
+        let alerting = |l: &&LockReport| l.verdict.stale && l.action != ActionTaken::Deleted && !l.is_lockfile_half();
         for l in t.locks.iter().filter(alerting) {
             alerts.push(Alert { message: stale_message(l, s, now) });
         }
@@ -486,11 +486,6 @@ fn lock_message(
         timestamp: now,
         details: f.details(l),
     }
-}
-
-/// The lockfile half of a double lock: its table half speaks for both.
-pub fn is_lockfile_half(l: &LockReport) -> bool {
-    l.lock.kind == SourceKind::Bucket && l.paired_with.is_some()
 }
 
 /// The informational message for a lock the reaper deleted.

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::alerts::{
-    current_alerts, deleted_message, is_lockfile_half, resolve_message, AlertKind, AlertSettings, Event, Message,
-    OpenAlertRef, Severity, ALERT_CLASS,
+    current_alerts, deleted_message, resolve_message, AlertKind, AlertSettings, Event, Message, OpenAlertRef, Severity,
+    ALERT_CLASS,
 };
 use crate::decide::ActionTaken;
 use crate::model::SourceKind;
@@ -520,7 +520,7 @@ impl Dispatcher {
             .sources
             .iter()
             .flat_map(|t| &t.locks)
-            .filter(|l| l.action == ActionTaken::Deleted && !is_lockfile_half(l))
+            .filter(|l| l.action == ActionTaken::Deleted && !l.is_lockfile_half())
             .collect();
 
         for l in &deleted {
@@ -551,7 +551,8 @@ impl Dispatcher {
                         kind: AlertKind::LockStale,
                         table: Some(&l.lock.source),
                         source_kind: Some(l.lock.kind),
-                        lock_key: Some(&l.lock.lock_key),
+                        // The state path, as in the trigger and in the state table.
+                        lock_key: Some(&l.lock.state_path),
                         lock_id: Some(&l.lock.id),
                         summary: "stale lock deleted by tf-lock-reaper",
                     },

@@ -79,6 +79,14 @@ pub struct LockReport {
     pub paired_with: Option<HalfRef>,
 }
 
+impl LockReport {
+    /// The lockfile half of a double lock: its table half acts, pages and
+    /// is told about for both.
+    pub fn is_lockfile_half(&self) -> bool {
+        self.lock.kind == SourceKind::Bucket && self.paired_with.is_some()
+    }
+}
+
 /// Where the other half of a double lock is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HalfRef {

@@ -146,7 +146,7 @@ impl Reaper<'_> {
 
         // One candidate per lock; a double lock is one candidate (its table
         // half), stale only if both halves are.
-        let at: Vec<At> = positions(&sources).filter(|&(s, l)| !is_paired_lockfile(&sources[s].locks[l])).collect();
+        let at: Vec<At> = positions(&sources).filter(|&(s, l)| !sources[s].locks[l].is_lockfile_half()).collect();
         let halves = halves(&sources);
         let verdicts: Vec<Verdict> = at.iter().map(|&p| joint_verdict(&sources, &halves, p)).collect();
         let candidates: Vec<Candidate<'_>> = at
@@ -194,11 +194,18 @@ impl Reaper<'_> {
                 }
             };
             set_outcome(&mut sources, p, action, detail.clone());
-            if let Some(&half) = halves.get(&p) {
+            // A double lock's lockfile half shares its table half's fate,
+            // except for a TTL, which it cannot take (noted below).
+            let ttl_write = matches!(
+                decision,
+                Decision::Withhold(Write::SetTtl { .. }, _) | Decision::Execute(Write::SetTtl { .. })
+            );
+            if let (Some(&half), false) = (halves.get(&p), ttl_write) {
                 set_outcome(&mut sources, half, action, detail);
             }
         }
-        // Lockfiles cannot take a TTL: say so rather than stay silent.
+        // Lockfiles (alone or as a double lock's half) cannot take a TTL:
+        // say so rather than stay silent.
         if self.config.action == Action::Ttl {
             for (s, l) in positions(&sources).collect::<Vec<_>>() {
                 let lr = &mut sources[s].locks[l];
@@ -242,35 +249,29 @@ impl Reaper<'_> {
 
     /// The safe force-unlock: delete every lock whose `Info.ID` is `lock_id`
     /// (both halves of a double lock, table half first), each conditioned
-    /// on what was read. Outcomes are recorded on the locks; returns how
-    /// many locks matched.
-    pub async fn release(&self, sources: &mut [SourceReport], lock_id: &str) -> usize {
+    /// on what was read. Outcomes are recorded on the locks.
+    pub async fn release(&self, sources: &mut [SourceReport], lock_id: &str) {
         let targets: Vec<At> = positions(sources)
-            .filter(|&(s, l)| sources[s].locks[l].lock.id == lock_id && !is_paired_lockfile(&sources[s].locks[l]))
+            .filter(|&(s, l)| sources[s].locks[l].lock.id == lock_id && !sources[s].locks[l].is_lockfile_half())
             .collect();
         let halves = halves(sources);
         for &p in &targets {
             self.execute(sources, p, halves.get(&p).copied(), Write::Delete).await;
         }
-        positions(sources).filter(|&(s, l)| sources[s].locks[l].lock.id == lock_id).count()
     }
 
     /// Make the conditional write(s) for one candidate and record the outcome.
     async fn execute(&self, sources: &mut [SourceReport], p: At, half: Option<At>, write: Write) {
         let lock = sources[p.0].locks[p.1].lock.clone();
         let outcomes: Vec<(At, ActionTaken, Option<String>)> = match (write, half) {
-            (Write::SetTtl { expires_at }, half) => {
+            (Write::SetTtl { expires_at }, _) => {
                 let result = self
                     .store
                     .set_ttl(&lock.source, &lock.lock_key, &lock.raw_info, &self.config.ttl_attribute, expires_at)
                     .await;
                 let (action, detail) =
                     outcome(result, write, || format!("{} = {expires_at}", self.config.ttl_attribute));
-                let mut out = vec![(p, action, detail)];
-                if let Some(h) = half {
-                    out.push((h, ActionTaken::None, Some(TTL_NOT_FOR_LOCKFILES.to_string())));
-                }
-                out
+                vec![(p, action, detail)]
             }
             (Write::Delete, None) => {
                 let result = match lock.kind {
@@ -317,39 +318,35 @@ impl Reaper<'_> {
         table_half: &crate::model::Lock,
         file_half: &crate::model::Lock,
     ) -> [(ActionTaken, Option<String>); 2] {
-        {
-            let etag = file_half.etag.as_deref().unwrap_or_default();
-            let neither = |why: String| [(ActionTaken::Changed, Some(why.clone())), (ActionTaken::Changed, Some(why))];
-            let failed = |e: StoreError| {
-                let why = format!("double lock not cleared: {e}");
-                [(ActionTaken::Error, Some(why.clone())), (ActionTaken::Error, Some(why))]
-            };
-            match self.lockfiles.current_etag(&file_half.source, &file_half.lock_key).await {
-                Ok(Some(now)) if now == etag => {}
-                Ok(_) => {
-                    return neither("lockfile half changed or released since the scan; neither half deleted".into())
-                }
-                Err(e) => return failed(e),
+        let etag = file_half.etag.as_deref().unwrap_or_default();
+        let neither = |why: String| [(ActionTaken::Changed, Some(why.clone())), (ActionTaken::Changed, Some(why))];
+        let failed = |e: StoreError| {
+            let why = format!("double lock not cleared: {e}");
+            [(ActionTaken::Error, Some(why.clone())), (ActionTaken::Error, Some(why))]
+        };
+        match self.lockfiles.current_etag(&file_half.source, &file_half.lock_key).await {
+            Ok(Some(now)) if now == etag => {}
+            Ok(_) => return neither("lockfile half changed or released since the scan; neither half deleted".into()),
+            Err(e) => return failed(e),
+        }
+        match self.store.delete_lock(&table_half.source, &table_half.lock_key, &table_half.raw_info).await {
+            Ok(WriteOutcome::Done) => {}
+            Ok(WriteOutcome::Changed) => {
+                return neither("table half changed or released since the scan; neither half deleted".into())
             }
-            match self.store.delete_lock(&table_half.source, &table_half.lock_key, &table_half.raw_info).await {
-                Ok(WriteOutcome::Done) => {}
-                Ok(WriteOutcome::Changed) => {
-                    return neither("table half changed or released since the scan; neither half deleted".into())
-                }
-                Err(e) => return failed(e),
-            }
-            let table_done = (ActionTaken::Deleted, Some("double lock: both halves deleted".to_string()));
-            match self.lockfiles.delete_lockfile(&file_half.source, &file_half.lock_key, etag).await {
-                Ok(WriteOutcome::Done) => [table_done.clone(), table_done],
-                Ok(WriteOutcome::Changed) => [
-                    (ActionTaken::Deleted, Some("double lock: table half deleted, lockfile changed just after".into())),
-                    (ActionTaken::Changed, Some("lockfile changed after its check; left alone".into())),
-                ],
-                Err(e) => [
-                    (ActionTaken::Deleted, Some("double lock: table half deleted, lockfile delete failed".into())),
-                    (ActionTaken::Error, Some(format!("delete failed: {e}"))),
-                ],
-            }
+            Err(e) => return failed(e),
+        }
+        let table_done = (ActionTaken::Deleted, Some("double lock: both halves deleted".to_string()));
+        match self.lockfiles.delete_lockfile(&file_half.source, &file_half.lock_key, etag).await {
+            Ok(WriteOutcome::Done) => [table_done.clone(), table_done],
+            Ok(WriteOutcome::Changed) => [
+                (ActionTaken::Deleted, Some("double lock: table half deleted, lockfile changed just after".into())),
+                (ActionTaken::Changed, Some("lockfile changed after its check; left alone".into())),
+            ],
+            Err(e) => [
+                (ActionTaken::Deleted, Some("double lock: table half deleted, lockfile delete failed".into())),
+                (ActionTaken::Error, Some(format!("delete failed: {e}"))),
+            ],
         }
     }
 }
@@ -357,10 +354,6 @@ impl Reaper<'_> {
 /// Every lock position, source by source.
 fn positions(sources: &[SourceReport]) -> impl Iterator<Item = At> + '_ {
     sources.iter().enumerate().flat_map(|(s, src)| (0..src.locks.len()).map(move |l| (s, l)))
-}
-
-fn is_paired_lockfile(l: &LockReport) -> bool {
-    l.lock.kind == SourceKind::Bucket && l.paired_with.is_some()
 }
 
 /// Both halves of every double lock, each pointing at the other.

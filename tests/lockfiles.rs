@@ -233,6 +233,22 @@ async fn a_double_lock_is_paired_and_both_halves_are_cleared() {
 }
 
 #[tokio::test]
+async fn ttl_mode_backfills_a_double_locks_table_half_and_notes_the_lockfile() {
+    let moto = double_lock_setup().await;
+    seed_double_lock(&moto, "dbl-1", hours(10)).await;
+    let s3 = moto.s3().await;
+    let cfg = config(&[("LOCK_TABLES", "locks"), ("LOCK_BUCKETS", "tfstate"), ("ACTION", "ttl"), ("TTL_AFTER", "3h")]);
+    let report = pass(&moto, &S3LockfileStore::new(s3.clone()), &cfg, &Dispatcher::disabled()).await;
+    assert!(report.ok);
+    assert_eq!(find(&report, SourceKind::Table, "tfstate/prod/terraform.tfstate").action, ActionTaken::Ttl);
+    let file = find(&report, SourceKind::Bucket, "prod/terraform.tfstate.tflock");
+    assert_eq!((file.action, file.detail.as_deref()), (ActionTaken::None, Some(TTL_NOT_FOR_LOCKFILES)));
+    let item = get_item(&moto.dynamo().await, "locks", "tfstate/prod/terraform.tfstate").await.unwrap();
+    assert!(item.contains_key("ExpiresAt"));
+    assert!(exists(&s3, "tfstate", "prod/terraform.tfstate.tflock").await);
+}
+
+#[tokio::test]
 async fn if_one_half_changed_neither_is_deleted() {
     // The lockfile half changes before its check.
     let moto = double_lock_setup().await;
