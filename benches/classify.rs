@@ -6,9 +6,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use tf_lock_reaper::config::{Action, Config, EntrypointDefaults, MetricsSinkKind};
-use tf_lock_reaper::decide::{decide, Candidate, DecideSettings};
-use tf_lock_reaper::model::{parse_item, AttrValue, Item, RawItem};
+use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
+use tf_lock_reaper::domain::decision::Action;
+use tf_lock_reaper::domain::decision::{decide, Candidate, DecideSettings};
+use tf_lock_reaper::domain::lock::{parse_item, AttrValue, Item, RawItem};
 
 /// A table shaped like a busy organisation's: mostly digests, some locks,
 /// a few malformed items.

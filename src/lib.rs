@@ -1,19 +1,18 @@
 //! tf-lock-reaper: find, classify and safely clear stale Terraform state
-//! locks. The pure core (`model`, `policy`, `decide`, `report`) knows no AWS
-//! type; `alerts` decides what on-call is told; `store`, `metrics` and
-//! `notify` are the adapters; `run` is the pipeline both
-//! entrypoints (the Lambda handler and the CLI) call.
+//! locks. The source tree shows the architecture (the README's "How the
+//! code is laid out" walks it); imports run one way, from the entrypoints
+//! down to the domain, and `tests/layering.rs` keeps it so:
+//!
+//! `entrypoints` → `wiring` → `adapters` / `pipeline` → `ports` / `config`
+//! → `domain` → `support`.
 
-pub mod alerts;
-pub mod aws;
+pub mod adapters;
 pub mod config;
-pub mod decide;
-pub mod lambda;
-pub mod lockfiles;
-pub mod metrics;
-pub mod model;
-pub mod notify;
-pub mod policy;
-pub mod report;
-pub mod run;
-pub mod store;
+pub mod domain;
+pub mod entrypoints;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
+pub mod pipeline;
+pub mod ports;
+pub mod support;
+pub mod wiring;

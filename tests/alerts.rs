@@ -5,20 +5,30 @@
 mod common;
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::pagerduty::Receiver;
 use common::*;
-use tf_lock_reaper::alerts::{AlertSettings, Severity};
-use tf_lock_reaper::aws::routing_key_from_secret;
+use tf_lock_reaper::adapters::dynamodb_alert_state::DynamoAlertState;
+use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
+use tf_lock_reaper::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
+use tf_lock_reaper::adapters::sns::SnsNotifier;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
-use tf_lock_reaper::metrics::{metric_sets, NoMetrics};
-use tf_lock_reaper::notify::{
-    AlertState, Delivery, Dispatcher, DynamoAlertState, Notifier, PagerDutyNotifier, RetryPolicy, Secret, SnsNotifier,
-};
-use tf_lock_reaper::report::RunReport;
-use tf_lock_reaper::run::{Reaper, SystemClock};
-use tf_lock_reaper::store::DynamoStore;
+use tf_lock_reaper::domain::alert::conditions::AlertSettings;
+use tf_lock_reaper::domain::alert::Severity;
+use tf_lock_reaper::domain::metrics::metric_sets;
+use tf_lock_reaper::domain::report::Delivery;
+use tf_lock_reaper::domain::report::RunReport;
+use tf_lock_reaper::fakes::MemoryLockfiles;
+use tf_lock_reaper::pipeline::notify::Dispatcher;
+use tf_lock_reaper::pipeline::Reaper;
+use tf_lock_reaper::ports::alert_state::AlertState;
+use tf_lock_reaper::ports::clock::SystemClock;
+use tf_lock_reaper::ports::notifier::Notifier;
+use tf_lock_reaper::support::deadline::Deadline;
+use tf_lock_reaper::support::secret::Secret;
+use tf_lock_reaper::wiring::routing_key_from_secret;
 
 const KEY: &str = "R0UTING-KEY-9f8e7d6c5b4a";
 
@@ -56,18 +66,12 @@ fn dispatcher(notifiers: Vec<Box<dyn Notifier>>, state: Option<(&aws_sdk_dynamod
     }
 }
 
-async fn pass(client: &aws_sdk_dynamodb::Client, config: &Config, alerts: &Dispatcher) -> RunReport {
-    let store = DynamoStore::new(client.clone());
-    Reaper {
-        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
-        config,
-        store: &store,
-        metrics: &NoMetrics,
-        alerts,
-        clock: &SystemClock,
-    }
-    .run(None)
-    .await
+async fn pass(client: &aws_sdk_dynamodb::Client, config: &Config, alerts: &Arc<Dispatcher>) -> RunReport {
+    let tables = Arc::new(DynamoLockTables::new(client.clone()));
+    Reaper::new(config.clone(), tables, Arc::new(MemoryLockfiles::default()))
+        .with_dispatcher(Arc::clone(alerts))
+        .run(Deadline::none())
+        .await
 }
 
 /// Drop fields that move with the clock, so the rest can be compared exactly.
@@ -97,7 +101,7 @@ async fn sns_messages_reach_a_subscribed_queue_with_subject_body_and_attributes(
     let queue_arn = "arn:aws:sqs:us-east-1:123456789012:alerts";
     sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
 
-    let alerts = dispatcher(vec![Box::new(SnsNotifier::new(sns.clone(), topic.clone()))], None);
+    let alerts = Arc::new(dispatcher(vec![Box::new(SnsNotifier::new(sns.clone(), topic.clone()))], None));
     let report = pass(&client, &config(&[("LOCK_TABLES", "locks")]), &alerts).await;
     assert_eq!(report.alerts_sent, 1, "{:?}", report.notifications);
 
@@ -134,7 +138,7 @@ async fn pagerduty_pages_once_per_lock_and_resolves_after_unlock() {
     let World { moto, pd, client } = world().await;
     put_lock(&client, "locks", "tfstate/env:/staging/app/terraform.tfstate", "stale-1", hours(3)).await;
     put_lock(&client, "locks", "tfstate/fresh/terraform.tfstate", "fresh-1", Duration::from_secs(60)).await;
-    let alerts = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
+    let alerts = Arc::new(dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state"))));
     let cfg = config(&[("LOCK_TABLES", "locks")]);
 
     for _ in 0..3 {
@@ -200,7 +204,9 @@ async fn pagerduty_429_and_503_are_retried_and_sent_once() {
     let World { moto: _moto, pd, client } = world().await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
     pd.respond_with(&[429, 503]);
-    let report = pass(&client, &config(&[("LOCK_TABLES", "locks")]), &dispatcher(vec![pagerduty(&pd.url)], None)).await;
+    let report =
+        pass(&client, &config(&[("LOCK_TABLES", "locks")]), &Arc::new(dispatcher(vec![pagerduty(&pd.url)], None)))
+            .await;
     assert_eq!(pd.actions("trigger").len(), 3, "two refusals, then accepted");
     assert_eq!((report.alerts_sent, report.alert_errors), (1, 0));
     assert_eq!(report.notifications[0].outcome, Delivery::Sent);
@@ -210,7 +216,7 @@ async fn pagerduty_429_and_503_are_retried_and_sent_once() {
 async fn pagerduty_400_is_not_retried_is_counted_and_retried_next_run() {
     let World { moto: _moto, pd, client } = world().await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
-    let alerts = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
+    let alerts = Arc::new(dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state"))));
     let cfg = config(&[("LOCK_TABLES", "locks")]);
     pd.respond_with(&[400]);
     let report = pass(&client, &cfg, &alerts).await;
@@ -236,8 +242,8 @@ async fn two_overlapping_runs_page_exactly_once() {
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
     put_lock(&client, "locks", "tfstate/b/terraform.tfstate", "b", hours(4)).await;
     let cfg = config(&[("LOCK_TABLES", "locks")]);
-    let first = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
-    let second = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
+    let first = Arc::new(dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state"))));
+    let second = Arc::new(dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state"))));
     let (r1, r2) = tokio::join!(pass(&client, &cfg, &first), pass(&client, &cfg, &second));
     assert_eq!(r1.alerts_sent + r2.alerts_sent, 2, "{:?} {:?}", r1.notifications, r2.notifications);
     let mut ids: Vec<String> = pd
@@ -253,7 +259,7 @@ async fn two_overlapping_runs_page_exactly_once() {
 async fn stateless_mode_pages_every_run_and_resolves_what_it_deleted() {
     let World { moto: _moto, pd, client } = world().await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
-    let alerts = dispatcher(vec![pagerduty(&pd.url)], None);
+    let alerts = Arc::new(dispatcher(vec![pagerduty(&pd.url)], None));
     pass(&client, &config(&[("LOCK_TABLES", "locks")]), &alerts).await;
     pass(&client, &config(&[("LOCK_TABLES", "locks")]), &alerts).await;
     let triggers = pd.actions("trigger");
@@ -280,8 +286,9 @@ async fn stateless_mode_pages_every_run_and_resolves_what_it_deleted() {
 async fn a_lock_past_delete_after_that_stays_is_critical_and_reminders_follow_renotify_after() {
     let World { moto: _moto, pd, client } = world().await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(7)).await;
-    let mut alerts = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
-    alerts.renotify_after = Some(Duration::from_secs(1));
+    let mut reminding = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
+    reminding.renotify_after = Some(Duration::from_secs(1));
+    let alerts = Arc::new(reminding);
     // Report mode: DELETE_AFTER passed but nothing deletes it.
     let cfg = config(&[("LOCK_TABLES", "locks"), ("DELETE_AFTER", "6h")]);
     pass(&client, &cfg, &alerts).await;
@@ -297,7 +304,7 @@ async fn a_lock_past_delete_after_that_stays_is_critical_and_reminders_follow_re
 async fn table_and_item_problems_alert_and_resolve_when_cleared() {
     let World { moto: _moto, pd, client } = world().await;
     put_item(&client, "locks", &[("LockID", s("tfstate/junk/terraform.tfstate")), ("Info", s("{oops"))]).await;
-    let alerts = dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state")));
+    let alerts = Arc::new(dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state"))));
     let cfg = config(&[("LOCK_TABLES", "locks,later-table")]);
     pass(&client, &cfg, &alerts).await;
     let summaries: Vec<String> =
@@ -322,7 +329,7 @@ async fn hostile_lock_fields_stay_valid_json_and_capped() {
     let created = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
     let info = serde_json::json!({"ID": id, "Operation": "OperationTypeApply", "Who": who, "Created": created, "Info": "line1\nline2"}).to_string();
     put_item(&client, "locks", &[("LockID", s("tfstate/a\"b/terraform.tfstate")), ("Info", s(&info))]).await;
-    let sqs_free = dispatcher(vec![pagerduty(&pd.url)], None);
+    let sqs_free = Arc::new(dispatcher(vec![pagerduty(&pd.url)], None));
     let report = pass(&client, &config(&[("LOCK_TABLES", "locks")]), &sqs_free).await;
     assert_eq!(report.alerts_sent, 1, "{:?}", report.notifications);
     let t = &pd.actions("trigger")[0];

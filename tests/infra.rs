@@ -32,16 +32,22 @@ use common::pagerduty::Receiver;
 use common::*;
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Block, Body, Expression, ObjectKey};
-use tf_lock_reaper::alerts::{AlertSettings, Severity};
-use tf_lock_reaper::aws::routing_key_from_secret;
+use tf_lock_reaper::adapters::cloudwatch::ApiSink;
+use tf_lock_reaper::adapters::dynamodb_alert_state::DynamoAlertState;
+use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
+use tf_lock_reaper::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
+use tf_lock_reaper::adapters::s3_lockfiles::S3LockfileBuckets;
+use tf_lock_reaper::adapters::sns::SnsNotifier;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind, VARIABLES};
-use tf_lock_reaper::lockfiles::S3LockfileStore;
-use tf_lock_reaper::metrics::ApiSink;
-use tf_lock_reaper::notify::{
-    AlertState, Dispatcher, DynamoAlertState, Notifier, PagerDutyNotifier, RetryPolicy, SnsNotifier,
-};
-use tf_lock_reaper::run::{Reaper, SystemClock};
-use tf_lock_reaper::store::DynamoStore;
+use tf_lock_reaper::domain::alert::conditions::AlertSettings;
+use tf_lock_reaper::domain::alert::Severity;
+use tf_lock_reaper::pipeline::notify::Dispatcher;
+use tf_lock_reaper::pipeline::Reaper;
+use tf_lock_reaper::ports::alert_state::AlertState;
+use tf_lock_reaper::ports::clock::SystemClock;
+use tf_lock_reaper::ports::notifier::Notifier;
+use tf_lock_reaper::support::deadline::Deadline;
+use tf_lock_reaper::wiring::routing_key_from_secret;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -284,25 +290,18 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
         renotify_after: Some(Duration::from_secs(1)),
         settings: AlertSettings { severity: Severity::Warning },
     };
-    let store = DynamoStore::new(ddb(&lock_rec));
-    let lockfiles = S3LockfileStore::new(s3);
-    let metrics = ApiSink::new(cloudwatch);
-    let reaper = Reaper {
-        lockfiles: &lockfiles,
-        config: &config,
-        store: &store,
-        metrics: &metrics,
-        alerts: &alerts,
-        clock: &SystemClock,
-    };
+    let reaper =
+        Reaper::new(config, Arc::new(DynamoLockTables::new(ddb(&lock_rec))), Arc::new(S3LockfileBuckets::new(s3)))
+            .with_metrics(Arc::new(ApiSink::new(cloudwatch)))
+            .with_dispatcher(Arc::new(alerts));
 
-    reaper.run(None).await; // pages (claim), acts
+    reaper.run(Deadline::none()).await; // pages (claim), acts
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    reaper.run(None).await; // reminder
+    reaper.run(Deadline::none()).await; // reminder
     setup.delete_item().table_name("locks").key("LockID", s("tfstate/paged/terraform.tfstate")).send().await.unwrap();
     setup.delete_item().table_name("locks").key("LockID", s("tfstate/old/terraform.tfstate")).send().await.unwrap();
     let _ = s3_setup.delete_object().bucket("tfstate").key("files/terraform.tfstate.tflock").send().await;
-    reaper.run(None).await; // resolves
+    reaper.run(Deadline::none()).await; // resolves
     assert!(!pd.requests().is_empty());
 
     let s3_calls = s3_rec.calls();

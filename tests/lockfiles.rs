@@ -6,6 +6,7 @@
 mod common;
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,16 +14,24 @@ use aws_sdk_s3::primitives::ByteStream;
 use common::pagerduty::Receiver;
 use common::*;
 use futures::StreamExt;
-use tf_lock_reaper::alerts::{AlertSettings, Severity};
+use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
+use tf_lock_reaper::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
+use tf_lock_reaper::adapters::s3_lockfiles::S3LockfileBuckets;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
-use tf_lock_reaper::decide::ActionTaken;
-use tf_lock_reaper::lockfiles::{LockfileObject, LockfileStore, S3LockfileStore};
-use tf_lock_reaper::metrics::NoMetrics;
-use tf_lock_reaper::model::SourceKind;
-use tf_lock_reaper::notify::{Dispatcher, Notifier, PagerDutyNotifier, RetryPolicy, Secret};
-use tf_lock_reaper::report::{LockReport, RunReport};
-use tf_lock_reaper::run::{Reaper, SystemClock, TTL_NOT_FOR_LOCKFILES};
-use tf_lock_reaper::store::{DynamoStore, LockStore, StoreError, WriteOutcome};
+use tf_lock_reaper::domain::alert::conditions::AlertSettings;
+use tf_lock_reaper::domain::alert::Severity;
+use tf_lock_reaper::domain::decision::ActionTaken;
+use tf_lock_reaper::domain::lock::SourceKind;
+use tf_lock_reaper::domain::report::{LockReport, RunReport};
+use tf_lock_reaper::pipeline::notify::Dispatcher;
+use tf_lock_reaper::pipeline::{Reaper, TTL_NOT_FOR_LOCKFILES};
+use tf_lock_reaper::ports::clock::SystemClock;
+use tf_lock_reaper::ports::lock_tables::LockTables;
+use tf_lock_reaper::ports::lockfiles::{LockfileBuckets, LockfileObject};
+use tf_lock_reaper::ports::notifier::Notifier;
+use tf_lock_reaper::ports::{SourceError, WriteOutcome};
+use tf_lock_reaper::support::deadline::Deadline;
+use tf_lock_reaper::support::secret::Secret;
 
 fn config(pairs: &[(&str, &str)]) -> Config {
     Config::from_vars(&vars(pairs), EntrypointDefaults { metrics_sink: MetricsSinkKind::None }).expect("valid config")
@@ -51,9 +60,9 @@ async fn body(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
     String::from_utf8(out.body.collect().await.unwrap().to_vec()).unwrap()
 }
 
-async fn pass(moto: &Moto, lockfiles: &dyn LockfileStore, cfg: &Config, alerts: &Dispatcher) -> RunReport {
-    let store = DynamoStore::new(moto.dynamo().await);
-    Reaper { config: cfg, store: &store, lockfiles, metrics: &NoMetrics, alerts, clock: &SystemClock }.run(None).await
+async fn pass<L: LockfileBuckets + 'static>(moto: &Moto, lockfiles: L, cfg: &Config, alerts: Dispatcher) -> RunReport {
+    let tables = Arc::new(DynamoLockTables::new(moto.dynamo().await));
+    Reaper::new(cfg.clone(), tables, Arc::new(lockfiles)).with_dispatcher(Arc::new(alerts)).run(Deadline::none()).await
 }
 
 fn find<'a>(report: &'a RunReport, kind: SourceKind, key: &str) -> &'a LockReport {
@@ -72,7 +81,7 @@ async fn the_server_enforces_if_match_on_delete() {
     moto.create_bucket("tfstate").await;
     let s3 = moto.s3().await;
     let etag = put_object(&s3, "tfstate", "a.tflock", "one").await;
-    let store = S3LockfileStore::new(s3.clone());
+    let store = S3LockfileBuckets::new(s3.clone());
     assert_eq!(store.delete_lockfile("tfstate", "a.tflock", "\"0000\"").await, Ok(WriteOutcome::Changed));
     assert!(exists(&s3, "tfstate", "a.tflock").await, "a wrong ETag deletes nothing");
     assert_eq!(store.current_etag("tfstate", "a.tflock").await, Ok(Some(etag.clone())));
@@ -84,23 +93,23 @@ async fn the_server_enforces_if_match_on_delete() {
 /// Wraps the real store: just before each delete, another run releases the
 /// lockfile and takes it again (same key, new body, new ETag).
 struct ReplaceBeforeDelete {
-    inner: S3LockfileStore,
+    inner: S3LockfileBuckets,
     s3: aws_sdk_s3::Client,
     replace_before_check: bool,
 }
 
 #[async_trait]
-impl LockfileStore for ReplaceBeforeDelete {
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, StoreError> {
+impl LockfileBuckets for ReplaceBeforeDelete {
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, SourceError> {
         self.inner.list(bucket, prefix).await
     }
-    async fn current_etag(&self, bucket: &str, key: &str) -> Result<Option<String>, StoreError> {
+    async fn current_etag(&self, bucket: &str, key: &str) -> Result<Option<String>, SourceError> {
         if self.replace_before_check {
             put_object(&self.s3, bucket, key, &info_json("new-run", key, chrono::Utc::now())).await;
         }
         self.inner.current_etag(bucket, key).await
     }
-    async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, StoreError> {
+    async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, SourceError> {
         put_object(&self.s3, bucket, key, &info_json("new-run", key, chrono::Utc::now())).await;
         self.inner.delete_lockfile(bucket, key, etag).await
     }
@@ -113,9 +122,9 @@ async fn a_lockfile_replaced_between_list_and_delete_survives() {
     let s3 = moto.s3().await;
     put_lockfile(&s3, "tfstate", "app/terraform.tfstate", "old-run", hours(10)).await;
     let store =
-        ReplaceBeforeDelete { inner: S3LockfileStore::new(s3.clone()), s3: s3.clone(), replace_before_check: false };
+        ReplaceBeforeDelete { inner: S3LockfileBuckets::new(s3.clone()), s3: s3.clone(), replace_before_check: false };
     let cfg = config(&[("LOCK_BUCKETS", "tfstate"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]);
-    let report = pass(&moto, &store, &cfg, &Dispatcher::disabled()).await;
+    let report = pass(&moto, store, &cfg, Dispatcher::disabled()).await;
     let l = find(&report, SourceKind::Bucket, "app/terraform.tfstate.tflock");
     assert_eq!(l.action, ActionTaken::Changed);
     assert!(report.ok, "changed is not an error");
@@ -147,7 +156,7 @@ async fn thousands_of_objects_across_pages_only_stale_lockfiles_go() {
     assert_eq!(first.is_truncated, Some(true), "the listing must page");
 
     let cfg = config(&[("LOCK_BUCKETS", "tfstate"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]);
-    let report = pass(&moto, &S3LockfileStore::new(s3.clone()), &cfg, &Dispatcher::disabled()).await;
+    let report = pass(&moto, S3LockfileBuckets::new(s3.clone()), &cfg, Dispatcher::disabled()).await;
     let src = &report.sources[0];
     assert_eq!((src.counts.locks_held, src.counts.stale, src.counts.deleted, src.counts.unreadable), (3, 2, 2, 1));
     assert!(!exists(&s3, "tfstate", "stacks/s0007/terraform.tfstate.tflock").await);
@@ -169,12 +178,12 @@ async fn ttl_mode_reports_lockfiles_and_prefixes_limit_the_scan() {
     put_lockfile(&s3, "tfstate", "team-a/terraform.tfstate", "a", hours(10)).await;
     put_lockfile(&s3, "tfstate", "team-b/terraform.tfstate", "b", hours(10)).await;
     let cfg = config(&[("LOCK_BUCKETS", "tfstate/team-a/"), ("ACTION", "ttl"), ("TTL_AFTER", "3h")]);
-    let report = pass(&moto, &S3LockfileStore::new(s3.clone()), &cfg, &Dispatcher::disabled()).await;
+    let report = pass(&moto, S3LockfileBuckets::new(s3.clone()), &cfg, Dispatcher::disabled()).await;
     assert!(report.ok);
     assert_eq!(report.sources[0].name, "tfstate/team-a/");
     assert_eq!(report.sources[0].locks.len(), 1, "only under the prefix");
     let l = &report.sources[0].locks[0];
-    assert_eq!((l.action, l.detail.as_deref()), (ActionTaken::None, Some(TTL_NOT_FOR_LOCKFILES)));
+    assert_eq!((l.action, l.detail.as_deref()), (ActionTaken::NoAction, Some(TTL_NOT_FOR_LOCKFILES)));
     assert!(exists(&s3, "tfstate", "team-a/terraform.tfstate.tflock").await);
 }
 
@@ -190,7 +199,7 @@ async fn a_missing_bucket_fails_the_run_but_not_the_table() {
         ("ACTION", "delete"),
         ("DELETE_AFTER", "3h"),
     ]);
-    let report = pass(&moto, &S3LockfileStore::new(moto.s3().await), &cfg, &Dispatcher::disabled()).await;
+    let report = pass(&moto, S3LockfileBuckets::new(moto.s3().await), &cfg, Dispatcher::disabled()).await;
     assert!(!report.ok);
     assert!(report.sources[1].scan_error.as_deref().unwrap().contains("NoSuchBucket"), "{:?}", report.sources[1]);
     assert_eq!(report.sources[0].counts.deleted, 1);
@@ -221,7 +230,7 @@ async fn a_double_lock_is_paired_and_both_halves_are_cleared() {
     let moto = double_lock_setup().await;
     seed_double_lock(&moto, "dbl-1", hours(10)).await;
     let s3 = moto.s3().await;
-    let report = pass(&moto, &S3LockfileStore::new(s3.clone()), &both(), &Dispatcher::disabled()).await;
+    let report = pass(&moto, S3LockfileBuckets::new(s3.clone()), &both(), Dispatcher::disabled()).await;
     let table = find(&report, SourceKind::Table, "tfstate/prod/terraform.tfstate");
     let file = find(&report, SourceKind::Bucket, "prod/terraform.tfstate.tflock");
     assert_eq!(table.paired_with.as_ref().map(|h| h.lock_key.as_str()), Some("prod/terraform.tfstate.tflock"));
@@ -238,11 +247,11 @@ async fn ttl_mode_backfills_a_double_locks_table_half_and_notes_the_lockfile() {
     seed_double_lock(&moto, "dbl-1", hours(10)).await;
     let s3 = moto.s3().await;
     let cfg = config(&[("LOCK_TABLES", "locks"), ("LOCK_BUCKETS", "tfstate"), ("ACTION", "ttl"), ("TTL_AFTER", "3h")]);
-    let report = pass(&moto, &S3LockfileStore::new(s3.clone()), &cfg, &Dispatcher::disabled()).await;
+    let report = pass(&moto, S3LockfileBuckets::new(s3.clone()), &cfg, Dispatcher::disabled()).await;
     assert!(report.ok);
     assert_eq!(find(&report, SourceKind::Table, "tfstate/prod/terraform.tfstate").action, ActionTaken::Ttl);
     let file = find(&report, SourceKind::Bucket, "prod/terraform.tfstate.tflock");
-    assert_eq!((file.action, file.detail.as_deref()), (ActionTaken::None, Some(TTL_NOT_FOR_LOCKFILES)));
+    assert_eq!((file.action, file.detail.as_deref()), (ActionTaken::NoAction, Some(TTL_NOT_FOR_LOCKFILES)));
     let item = get_item(&moto.dynamo().await, "locks", "tfstate/prod/terraform.tfstate").await.unwrap();
     assert!(item.contains_key("ExpiresAt"));
     assert!(exists(&s3, "tfstate", "prod/terraform.tfstate.tflock").await);
@@ -255,8 +264,8 @@ async fn if_one_half_changed_neither_is_deleted() {
     let (table_info, _) = seed_double_lock(&moto, "dbl-1", hours(10)).await;
     let s3 = moto.s3().await;
     let store =
-        ReplaceBeforeDelete { inner: S3LockfileStore::new(s3.clone()), s3: s3.clone(), replace_before_check: true };
-    let report = pass(&moto, &store, &both(), &Dispatcher::disabled()).await;
+        ReplaceBeforeDelete { inner: S3LockfileBuckets::new(s3.clone()), s3: s3.clone(), replace_before_check: true };
+    let report = pass(&moto, store, &both(), Dispatcher::disabled()).await;
     let table = find(&report, SourceKind::Table, "tfstate/prod/terraform.tfstate");
     assert_eq!(table.action, ActionTaken::Changed);
     assert!(table.detail.as_deref().unwrap().contains("neither half deleted"), "{:?}", table.detail);
@@ -266,17 +275,17 @@ async fn if_one_half_changed_neither_is_deleted() {
     assert!(exists(&s3, "tfstate", "prod/terraform.tfstate.tflock").await);
 
     // The table half changes before its delete.
-    struct ReacquireTable(DynamoStore, aws_sdk_dynamodb::Client);
+    struct ReacquireTable(DynamoLockTables, aws_sdk_dynamodb::Client);
     #[async_trait]
-    impl LockStore for ReacquireTable {
-        async fn scan(&self, t: &str, n: i32) -> Result<Vec<tf_lock_reaper::model::RawItem>, StoreError> {
+    impl LockTables for ReacquireTable {
+        async fn scan(&self, t: &str, n: i32) -> Result<Vec<tf_lock_reaper::domain::lock::RawItem>, SourceError> {
             self.0.scan(t, n).await
         }
-        async fn delete_lock(&self, t: &str, k: &str, i: &str) -> Result<WriteOutcome, StoreError> {
+        async fn delete_lock(&self, t: &str, k: &str, i: &str) -> Result<WriteOutcome, SourceError> {
             put_item(&self.1, t, &[("LockID", s(k)), ("Info", s(&info_json("other", k, chrono::Utc::now())))]).await;
             self.0.delete_lock(t, k, i).await
         }
-        async fn set_ttl(&self, t: &str, k: &str, i: &str, a: &str, e: i64) -> Result<WriteOutcome, StoreError> {
+        async fn set_ttl(&self, t: &str, k: &str, i: &str, a: &str, e: i64) -> Result<WriteOutcome, SourceError> {
             self.0.set_ttl(t, k, i, a, e).await
         }
     }
@@ -284,20 +293,9 @@ async fn if_one_half_changed_neither_is_deleted() {
     seed_double_lock(&moto, "dbl-2", hours(10)).await;
     let s3 = moto.s3().await;
     let client = moto.dynamo().await;
-    let store = ReacquireTable(DynamoStore::new(client.clone()), client.clone());
-    let lockfiles = S3LockfileStore::new(s3.clone());
-    let cfg = both();
-    let alerts = Dispatcher::disabled();
-    let report = Reaper {
-        config: &cfg,
-        store: &store,
-        lockfiles: &lockfiles,
-        metrics: &NoMetrics,
-        alerts: &alerts,
-        clock: &SystemClock,
-    }
-    .run(None)
-    .await;
+    let store = ReacquireTable(DynamoLockTables::new(client.clone()), client.clone());
+    let lockfiles = S3LockfileBuckets::new(s3.clone());
+    let report = Reaper::new(both(), Arc::new(store), Arc::new(lockfiles)).run(Deadline::none()).await;
     let file = find(&report, SourceKind::Bucket, "prod/terraform.tfstate.tflock");
     assert_eq!(file.action, ActionTaken::Changed);
     assert!(exists(&s3, "tfstate", "prod/terraform.tfstate.tflock").await, "lockfile half kept");
@@ -318,7 +316,7 @@ async fn a_double_lock_pages_once_with_both_halves_in_the_page() {
         settings: AlertSettings { severity: Severity::Warning },
     };
     let cfg = config(&[("LOCK_TABLES", "locks"), ("LOCK_BUCKETS", "tfstate")]);
-    pass(&moto, &S3LockfileStore::new(moto.s3().await), &cfg, &alerts).await;
+    pass(&moto, S3LockfileBuckets::new(moto.s3().await), &cfg, alerts).await;
     let triggers = pd.actions("trigger");
     assert_eq!(triggers.len(), 1, "one page for the pair");
     let d = &triggers[0]["payload"]["custom_details"];

@@ -1,73 +1,28 @@
-//! The pipeline with an in-memory store and a fixed clock (deadline
+//! The pipeline with in-memory fakes and a fixed clock (deadline
 //! behaviour, error handling), and both metrics sinks: EMF lines and
 //! `PutMetricData`. PutMetricData is tested with `aws-smithy-mocks` because
 //! moto 5.2.5 does not speak CloudWatch's Smithy RPC v2 CBOR protocol.
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput;
 use aws_smithy_mocks::{mock, mock_client};
 use chrono::{DateTime, TimeZone, Utc};
 use common::vars;
+use tf_lock_reaper::adapters::cloudwatch::ApiSink;
+use tf_lock_reaper::adapters::emf::EmfSink;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
-use tf_lock_reaper::decide::ActionTaken;
-use tf_lock_reaper::lockfiles::NoBuckets;
-use tf_lock_reaper::metrics::{metric_sets, ApiSink, EmfSink, MetricsSink, NoMetrics};
-use tf_lock_reaper::model::{AttrValue, RawItem};
-use tf_lock_reaper::notify::Dispatcher;
-use tf_lock_reaper::run::{Clock, Reaper};
-use tf_lock_reaper::store::{LockStore, StoreError, WriteOutcome};
-
-struct FixedClock(DateTime<Utc>);
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
+use tf_lock_reaper::domain::decision::ActionTaken;
+use tf_lock_reaper::domain::metrics::metric_sets;
+use tf_lock_reaper::fakes::{lock_item, FixedClock, MemoryLockTables, MemoryLockfiles};
+use tf_lock_reaper::pipeline::Reaper;
+use tf_lock_reaper::ports::metrics::{MetricsSink, NoMetrics};
+use tf_lock_reaper::support::deadline::Deadline;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
-}
-
-/// In-memory tables; writes are recorded, and can be made to fail.
-#[derive(Default)]
-struct MemoryStore {
-    tables: BTreeMap<String, Vec<RawItem>>,
-    writes: Mutex<Vec<String>>,
-    fail_writes: bool,
-}
-
-impl MemoryStore {
-    fn with_lock(table: &str, key: &str, created: &str) -> Self {
-        let mut item = RawItem::new();
-        item.insert("LockID".into(), AttrValue::S(key.into()));
-        item.insert("Info".into(), AttrValue::S(format!(r#"{{"ID":"{key}-id","Created":"{created}"}}"#)));
-        let mut s = MemoryStore::default();
-        s.tables.insert(table.into(), vec![item]);
-        s
-    }
-}
-
-#[async_trait]
-impl LockStore for MemoryStore {
-    async fn scan(&self, table: &str, _: i32) -> Result<Vec<RawItem>, StoreError> {
-        self.tables.get(table).cloned().ok_or_else(|| StoreError(format!("ResourceNotFoundException: {table}")))
-    }
-    async fn delete_lock(&self, table: &str, key: &str, _: &str) -> Result<WriteOutcome, StoreError> {
-        self.writes.lock().unwrap().push(format!("delete {table} {key}"));
-        if self.fail_writes {
-            return Err(StoreError("AccessDeniedException: not authorized".into()));
-        }
-        Ok(WriteOutcome::Done)
-    }
-    async fn set_ttl(&self, table: &str, key: &str, _: &str, _: &str, at: i64) -> Result<WriteOutcome, StoreError> {
-        self.writes.lock().unwrap().push(format!("ttl {table} {key} {at}"));
-        Ok(WriteOutcome::Done)
-    }
 }
 
 fn delete_config() -> Config {
@@ -80,54 +35,48 @@ fn delete_config() -> Config {
 
 /// One stale lock in memory, `ACTION=delete`, a fixed clock.
 struct Fixture {
-    store: MemoryStore,
+    store: Arc<MemoryLockTables>,
     config: Config,
-    clock: FixedClock,
-    alerts: Dispatcher,
+    clock: Arc<FixedClock>,
 }
 
 impl Fixture {
     fn new() -> Self {
-        Fixture {
-            store: MemoryStore::with_lock("locks", "tfstate/a/terraform.tfstate", "2026-11-26T00:00:00Z"),
-            config: delete_config(),
-            clock: FixedClock(now()),
-            alerts: Dispatcher::disabled(),
-        }
+        Fixture::with_store(MemoryLockTables::default())
     }
 
-    fn reaper<'a>(&'a self, metrics: &'a dyn MetricsSink) -> Reaper<'a> {
-        Reaper {
-            config: &self.config,
-            store: &self.store,
-            lockfiles: &NoBuckets,
-            metrics,
-            alerts: &self.alerts,
-            clock: &self.clock,
-        }
+    fn with_store(store: MemoryLockTables) -> Self {
+        let key = "tfstate/a/terraform.tfstate";
+        store.put("locks", lock_item(key, &format!(r#"{{"ID":"{key}-id","Created":"2026-11-26T00:00:00Z"}}"#)));
+        Fixture { store: Arc::new(store), config: delete_config(), clock: Arc::new(FixedClock::at(now())) }
+    }
+
+    fn reaper(&self, metrics: Arc<dyn MetricsSink>) -> Reaper {
+        Reaper::new(self.config.clone(), self.store.clone(), Arc::new(MemoryLockfiles::default()))
+            .with_metrics(metrics)
+            .with_clock(self.clock.clone())
     }
 }
 
 #[tokio::test]
 async fn no_write_starts_when_the_deadline_is_near_and_the_run_is_partial() {
     let fx = Fixture::new();
-    let reaper = fx.reaper(&NoMetrics);
-    let report = reaper.run(Some(now() + chrono::Duration::seconds(2))).await;
+    let reaper = fx.reaper(Arc::new(NoMetrics));
+    let report = reaper.run(Deadline::at(now() + chrono::Duration::seconds(2))).await;
     assert!(report.partial);
     assert_eq!(report.sources[0].locks[0].action, ActionTaken::Deadline);
-    assert!(fx.store.writes.lock().unwrap().is_empty(), "no write may start");
+    assert!(fx.store.writes().is_empty(), "no write may start");
     // With time to spare the same pass deletes.
-    let report = reaper.run(Some(now() + chrono::Duration::seconds(60))).await;
+    let report = reaper.run(Deadline::at(now() + chrono::Duration::seconds(60))).await;
     assert!(!report.partial);
     assert_eq!(report.sources[0].locks[0].action, ActionTaken::Deleted);
-    assert_eq!(fx.store.writes.lock().unwrap().len(), 1);
+    assert_eq!(fx.store.writes().len(), 1);
 }
 
 #[tokio::test]
 async fn a_failed_write_is_an_error_in_the_report() {
-    let mut fx = Fixture::new();
-    fx.store.fail_writes = true;
-    let report = fx.reaper(&NoMetrics).run(None).await;
+    let fx = Fixture::with_store(MemoryLockTables::failing_writes());
+    let report = fx.reaper(Arc::new(NoMetrics)).run(Deadline::none()).await;
     assert!(!report.ok);
     let lock = &report.sources[0].locks[0];
     assert_eq!(lock.action, ActionTaken::Error);
@@ -138,9 +87,10 @@ async fn a_failed_write_is_an_error_in_the_report() {
 #[tokio::test]
 async fn emf_lines_carry_every_metric_per_table() {
     let fx = Fixture::new();
-    let sink = EmfSink::new(Vec::<u8>::new());
-    let report = fx.reaper(&sink).run(None).await;
+    let sink = Arc::new(EmfSink::new(Vec::<u8>::new()));
+    let report = fx.reaper(sink.clone()).run(Deadline::none()).await;
     assert!(report.ok);
+    let sink = Arc::try_unwrap(sink).ok().expect("the reaper is gone");
     let out = String::from_utf8(sink.into_inner()).unwrap();
     let lines: Vec<serde_json::Value> =
         out.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
@@ -181,7 +131,7 @@ async fn emf_lines_carry_every_metric_per_table() {
 #[tokio::test]
 async fn put_metric_data_sends_the_same_metrics() {
     let fx = Fixture::new();
-    let report = fx.reaper(&NoMetrics).run(None).await;
+    let report = fx.reaper(Arc::new(NoMetrics)).run(Deadline::none()).await;
 
     let rule = mock!(aws_sdk_cloudwatch::Client::put_metric_data)
         .match_requests(|req| {
@@ -214,10 +164,10 @@ async fn put_metric_data_failure_is_reported_not_fatal() {
         )
     });
     let client = mock_client!(aws_sdk_cloudwatch, [&rule]);
-    let sink = ApiSink::new(client);
+    let sink = Arc::new(ApiSink::new(client));
     let err = sink.publish("TerraformLocks", now(), &[]).await;
     assert!(err.is_ok(), "nothing to send, no call");
-    let report = fx.reaper(&sink).run(None).await;
+    let report = fx.reaper(sink.clone()).run(Deadline::none()).await;
     assert!(report.ok, "metrics failures never fail the run itself");
     assert_eq!(report.sources[0].counts.deleted, 1);
     assert_eq!(rule.num_calls(), 1);

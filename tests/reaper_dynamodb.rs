@@ -4,35 +4,30 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use common::*;
-use tf_lock_reaper::config::{Action, Config, EntrypointDefaults, MetricsSinkKind};
-use tf_lock_reaper::decide::ActionTaken;
-use tf_lock_reaper::metrics::NoMetrics;
-use tf_lock_reaper::model::RawItem;
-use tf_lock_reaper::notify::Dispatcher;
-use tf_lock_reaper::report::RunReport;
-use tf_lock_reaper::run::{Reaper, SystemClock};
-use tf_lock_reaper::store::{DynamoStore, LockStore, StoreError, WriteOutcome};
+use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
+use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
+use tf_lock_reaper::domain::decision::Action;
+use tf_lock_reaper::domain::decision::ActionTaken;
+use tf_lock_reaper::domain::lock::RawItem;
+use tf_lock_reaper::domain::report::RunReport;
+use tf_lock_reaper::fakes::MemoryLockfiles;
+use tf_lock_reaper::pipeline::Reaper;
+use tf_lock_reaper::ports::lock_tables::LockTables;
+use tf_lock_reaper::ports::{SourceError, WriteOutcome};
+use tf_lock_reaper::support::deadline::Deadline;
 
 fn config(pairs: &[(&str, &str)]) -> Config {
     Config::from_vars(&vars(pairs), EntrypointDefaults { metrics_sink: MetricsSinkKind::None }).expect("valid config")
 }
 
-async fn run_with(store: &dyn LockStore, config: &Config) -> RunReport {
-    Reaper {
-        lockfiles: &tf_lock_reaper::lockfiles::NoBuckets,
-        config,
-        store,
-        metrics: &NoMetrics,
-        alerts: &Dispatcher::disabled(),
-        clock: &SystemClock,
-    }
-    .run(None)
-    .await
+async fn run_with(store: Arc<dyn LockTables>, config: &Config) -> RunReport {
+    Reaper::new(config.clone(), store, Arc::new(MemoryLockfiles::default())).run(Deadline::none()).await
 }
 
 /// One table with a stale lock, a fresh lock, their digests, an excluded
@@ -50,7 +45,7 @@ async fn seed_mixed(client: &aws_sdk_dynamodb::Client, table: &str) -> String {
     stale
 }
 
-fn lock<'a>(report: &'a RunReport, table: &str, key: &str) -> &'a tf_lock_reaper::report::LockReport {
+fn lock<'a>(report: &'a RunReport, table: &str, key: &str) -> &'a tf_lock_reaper::domain::report::LockReport {
     report
         .sources
         .iter()
@@ -65,8 +60,8 @@ async fn report_mode_writes_nothing_byte_for_byte() {
     let client = moto.dynamo().await;
     seed_mixed(&client, "locks").await;
     let before = snapshot(&client, "locks").await;
-    let store = DynamoStore::new(client.clone());
-    let report = run_with(&store, &config(&[("LOCK_TABLES", "locks"), ("EXCLUDE", "tfstate/pinned/*")])).await;
+    let store: Arc<dyn LockTables> = Arc::new(DynamoLockTables::new(client.clone()));
+    let report = run_with(store.clone(), &config(&[("LOCK_TABLES", "locks"), ("EXCLUDE", "tfstate/pinned/*")])).await;
     assert_eq!(snapshot(&client, "locks").await, before, "report mode must not change the table");
     let t = &report.sources[0];
     assert_eq!(t.counts.locks_held, 3);
@@ -76,7 +71,7 @@ async fn report_mode_writes_nothing_byte_for_byte() {
     assert_eq!(t.counts.digests, 3);
     assert!(report.ok);
     assert!(t.unreadable[0].reason.contains("not JSON"));
-    assert_eq!(lock(&report, "locks", "tfstate/app/terraform.tfstate").action, ActionTaken::None);
+    assert_eq!(lock(&report, "locks", "tfstate/app/terraform.tfstate").action, ActionTaken::NoAction);
     assert_eq!(lock(&report, "locks", "tfstate/pinned/terraform.tfstate").action, ActionTaken::Excluded);
     assert_eq!(t.oldest_lock_age_seconds.map(|a| a / 3600), Some(50));
 }
@@ -87,14 +82,14 @@ async fn delete_removes_only_stale_due_non_excluded_locks() {
     let client = moto.dynamo().await;
     seed_mixed(&client, "locks").await;
     let before = snapshot(&client, "locks").await;
-    let store = DynamoStore::new(client.clone());
+    let store: Arc<dyn LockTables> = Arc::new(DynamoLockTables::new(client.clone()));
     let cfg = config(&[
         ("LOCK_TABLES", "locks"),
         ("ACTION", "delete"),
         ("DELETE_AFTER", "4h"),
         ("EXCLUDE", "tfstate/pinned/*"),
     ]);
-    let report = run_with(&store, &cfg).await;
+    let report = run_with(store.clone(), &cfg).await;
     assert!(report.ok, "{report:?}");
     assert_eq!(lock(&report, "locks", "tfstate/app/terraform.tfstate").action, ActionTaken::Deleted);
     assert_eq!(report.sources[0].counts.deleted, 1);
@@ -113,10 +108,10 @@ async fn delete_waits_for_delete_after_even_when_stale() {
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
     let before = snapshot(&client, "locks").await;
     let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
-    let report = run_with(&DynamoStore::new(client.clone()), &cfg).await;
+    let report = run_with(Arc::new(DynamoLockTables::new(client.clone())), &cfg).await;
     let l = lock(&report, "locks", "tfstate/a/terraform.tfstate");
     assert!(l.verdict.stale && !l.verdict.delete_due);
-    assert_eq!(l.action, ActionTaken::None);
+    assert_eq!(l.action, ActionTaken::NoAction);
     assert_eq!(snapshot(&client, "locks").await, before);
 }
 
@@ -139,7 +134,7 @@ async fn ttl_backfills_created_plus_ttl_after_without_touching_info() {
     let fresh_before = get_item(&client, "locks", "tfstate/fresh/terraform.tfstate").await;
     let cfg =
         config(&[("LOCK_TABLES", "locks"), ("ACTION", "ttl"), ("TTL_AFTER", "1d"), ("EXCLUDE", "tfstate/pinned/*")]);
-    let report = run_with(&DynamoStore::new(client.clone()), &cfg).await;
+    let report = run_with(Arc::new(DynamoLockTables::new(client.clone())), &cfg).await;
     assert!(report.ok);
     let app = lock(&report, "locks", "tfstate/app/terraform.tfstate");
     assert_eq!(app.action, ActionTaken::Ttl);
@@ -167,10 +162,10 @@ async fn dry_run_writes_nothing_and_says_what_it_would_do() {
     let client = moto.dynamo().await;
     seed_mixed(&client, "locks").await;
     let before = snapshot(&client, "locks").await;
-    let store = DynamoStore::new(client.clone());
+    let store: Arc<dyn LockTables> = Arc::new(DynamoLockTables::new(client.clone()));
     for (action, threshold) in [("delete", "DELETE_AFTER"), ("ttl", "TTL_AFTER")] {
         let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", action), (threshold, "4h"), ("DRY_RUN", "true")]);
-        let report = run_with(&store, &cfg).await;
+        let report = run_with(store.clone(), &cfg).await;
         let app = lock(&report, "locks", "tfstate/app/terraform.tfstate");
         assert_eq!(app.action, ActionTaken::DryRun, "{action}");
         assert!(app.detail.as_deref().unwrap_or("").starts_with("would "), "{action}: {:?}", app.detail);
@@ -189,14 +184,14 @@ async fn breaker_deletes_none_when_too_many_are_due() {
     put_lock(&client, "tbl-a", "tfstate/2/terraform.tfstate", "2", hours(10)).await;
     put_lock(&client, "tbl-b", "tfstate/3/terraform.tfstate", "3", hours(10)).await;
     let (before_a, before_b) = (snapshot(&client, "tbl-a").await, snapshot(&client, "tbl-b").await);
-    let store = DynamoStore::new(client.clone());
+    let store: Arc<dyn LockTables> = Arc::new(DynamoLockTables::new(client.clone()));
     let cfg = config(&[
         ("LOCK_TABLES", "tbl-a,tbl-b"),
         ("ACTION", "delete"),
         ("DELETE_AFTER", "3h"),
         ("MAX_DELETES_PER_RUN", "2"),
     ]);
-    let report = run_with(&store, &cfg).await;
+    let report = run_with(store.clone(), &cfg).await;
     assert!(report.breaker_tripped);
     assert_eq!(report.planned_deletes, 3);
     assert!(report.sources.iter().flat_map(|t| &t.locks).all(|l| l.action == ActionTaken::Breaker));
@@ -209,7 +204,7 @@ async fn breaker_deletes_none_when_too_many_are_due() {
         ("DELETE_AFTER", "3h"),
         ("MAX_DELETES_PER_RUN", "3"),
     ]);
-    let report = run_with(&store, &cfg).await;
+    let report = run_with(store.clone(), &cfg).await;
     assert!(!report.breaker_tripped);
     assert_eq!(report.sources.iter().map(|t| t.counts.deleted).sum::<usize>(), 3);
 }
@@ -231,7 +226,7 @@ async fn overrides_and_exclusions_shape_deletion() {
         ("ACTION", "delete"),
         ("DELETE_AFTER", "6h"),
     ]);
-    let report = run_with(&DynamoStore::new(client.clone()), &cfg).await;
+    let report = run_with(Arc::new(DynamoLockTables::new(client.clone())), &cfg).await;
     let young = lock(&report, "locks", "tfstate/prod/net/terraform.tfstate");
     assert!(!young.verdict.stale, "prod has a 6h window");
     assert_eq!(young.verdict.window_source, "tfstate/prod/*");
@@ -254,7 +249,7 @@ async fn a_missing_table_between_two_good_ones_fails_the_run_but_not_the_others(
     put_lock(&client, "first", "tfstate/a/terraform.tfstate", "a", hours(10)).await;
     put_lock(&client, "last", "tfstate/b/terraform.tfstate", "b", hours(10)).await;
     let cfg = config(&[("LOCK_TABLES", "first,missing,last"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]);
-    let report = run_with(&DynamoStore::new(client.clone()), &cfg).await;
+    let report = run_with(Arc::new(DynamoLockTables::new(client.clone())), &cfg).await;
     assert!(!report.ok);
     let names: Vec<&str> = report.sources.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["first", "missing", "last"]);
@@ -290,15 +285,15 @@ async fn pagination_over_more_than_one_megabyte_with_parallel_segments() {
     // Prove the server really pages this table.
     let first = client.scan().table_name("big").send().await.unwrap();
     assert!(first.last_evaluated_key.is_some(), "expected more than one page");
-    let store = DynamoStore::new(client.clone());
+    let store: Arc<dyn LockTables> = Arc::new(DynamoLockTables::new(client.clone()));
     for segments in ["1", "4"] {
         let cfg = config(&[("LOCK_TABLES", "big"), ("SCAN_SEGMENTS", segments)]);
-        let report = run_with(&store, &cfg).await;
+        let report = run_with(store.clone(), &cfg).await;
         let t = &report.sources[0];
         assert_eq!((t.counts.digests, t.counts.locks_held, t.counts.stale), (1500, 2, 1), "segments={segments}");
     }
     let cfg = config(&[("LOCK_TABLES", "big"), ("ACTION", "delete"), ("DELETE_AFTER", "3h"), ("SCAN_SEGMENTS", "3")]);
-    let report = run_with(&store, &cfg).await;
+    let report = run_with(store.clone(), &cfg).await;
     assert_eq!(report.sources[0].counts.deleted, 1);
     assert!(get_item(&client, "big", "tfstate/stack-0001/terraform.tfstate").await.is_none());
     assert!(get_item(&client, "big", "tfstate/stack-0002/terraform.tfstate").await.is_some());
@@ -308,7 +303,7 @@ async fn pagination_over_more_than_one_megabyte_with_parallel_segments() {
 /// Wraps the real store: just before each write, another Terraform run
 /// releases the lock and takes it again (same LockID, new Info).
 struct ReacquireBeforeWrite {
-    inner: DynamoStore,
+    inner: DynamoLockTables,
     client: aws_sdk_dynamodb::Client,
     new_info: String,
 }
@@ -320,11 +315,11 @@ impl ReacquireBeforeWrite {
 }
 
 #[async_trait]
-impl LockStore for ReacquireBeforeWrite {
-    async fn scan(&self, table: &str, segments: i32) -> Result<Vec<RawItem>, StoreError> {
+impl LockTables for ReacquireBeforeWrite {
+    async fn scan(&self, table: &str, segments: i32) -> Result<Vec<RawItem>, SourceError> {
         self.inner.scan(table, segments).await
     }
-    async fn delete_lock(&self, table: &str, lock_key: &str, info: &str) -> Result<WriteOutcome, StoreError> {
+    async fn delete_lock(&self, table: &str, lock_key: &str, info: &str) -> Result<WriteOutcome, SourceError> {
         self.reacquire(table, lock_key).await;
         self.inner.delete_lock(table, lock_key, info).await
     }
@@ -335,7 +330,7 @@ impl LockStore for ReacquireBeforeWrite {
         info: &str,
         attr: &str,
         at: i64,
-    ) -> Result<WriteOutcome, StoreError> {
+    ) -> Result<WriteOutcome, SourceError> {
         self.reacquire(table, lock_key).await;
         self.inner.set_ttl(table, lock_key, info, attr, at).await
     }
@@ -348,15 +343,15 @@ async fn a_lock_replaced_between_scan_and_write_survives_and_counts_as_changed()
     create_lock_table(&client, "locks").await;
     let key = "tfstate/app/terraform.tfstate";
     let new_info = info_json("new-run", key, chrono::Utc::now());
-    let store = ReacquireBeforeWrite {
-        inner: DynamoStore::new(client.clone()),
+    let store = Arc::new(ReacquireBeforeWrite {
+        inner: DynamoLockTables::new(client.clone()),
         client: client.clone(),
         new_info: new_info.clone(),
-    };
+    });
     for (action, threshold) in [("delete", "DELETE_AFTER"), ("ttl", "TTL_AFTER")] {
         put_lock(&client, "locks", key, "old-run", hours(10)).await;
         let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", action), (threshold, "3h")]);
-        let report = run_with(&store, &cfg).await;
+        let report = run_with(store.clone(), &cfg).await;
         assert_eq!(lock(&report, "locks", key).action, ActionTaken::Changed, "{action}");
         assert_eq!(report.sources[0].counts.changed, 1);
         assert_eq!(report.sources[0].counts.errors, 0);
@@ -370,17 +365,17 @@ async fn a_lock_replaced_between_scan_and_write_survives_and_counts_as_changed()
 
 #[tokio::test]
 async fn a_lock_released_between_scan_and_delete_counts_as_changed() {
-    struct ReleaseBeforeDelete(DynamoStore, aws_sdk_dynamodb::Client);
+    struct ReleaseBeforeDelete(DynamoLockTables, aws_sdk_dynamodb::Client);
     #[async_trait]
-    impl LockStore for ReleaseBeforeDelete {
-        async fn scan(&self, t: &str, s: i32) -> Result<Vec<RawItem>, StoreError> {
+    impl LockTables for ReleaseBeforeDelete {
+        async fn scan(&self, t: &str, s: i32) -> Result<Vec<RawItem>, SourceError> {
             self.0.scan(t, s).await
         }
-        async fn delete_lock(&self, t: &str, k: &str, i: &str) -> Result<WriteOutcome, StoreError> {
+        async fn delete_lock(&self, t: &str, k: &str, i: &str) -> Result<WriteOutcome, SourceError> {
             self.1.delete_item().table_name(t).key("LockID", s(k)).send().await.unwrap();
             self.0.delete_lock(t, k, i).await
         }
-        async fn set_ttl(&self, t: &str, k: &str, i: &str, a: &str, at: i64) -> Result<WriteOutcome, StoreError> {
+        async fn set_ttl(&self, t: &str, k: &str, i: &str, a: &str, at: i64) -> Result<WriteOutcome, SourceError> {
             self.0.set_ttl(t, k, i, a, at).await
         }
     }
@@ -388,9 +383,9 @@ async fn a_lock_released_between_scan_and_delete_counts_as_changed() {
     let client = moto.dynamo().await;
     create_lock_table(&client, "locks").await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(10)).await;
-    let store = ReleaseBeforeDelete(DynamoStore::new(client.clone()), client.clone());
+    let store = Arc::new(ReleaseBeforeDelete(DynamoLockTables::new(client.clone()), client.clone()));
     let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]);
-    let report = run_with(&store, &cfg).await;
+    let report = run_with(store.clone(), &cfg).await;
     assert_eq!(report.sources[0].locks[0].action, ActionTaken::Changed);
     assert!(report.ok);
 }

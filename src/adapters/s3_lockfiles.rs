@@ -1,6 +1,6 @@
-//! S3 native lockfiles (`use_lockfile = true`) behind one small trait, and
-//! its S3 adapter. A lockfile is deleted only if it is still the object that
-//! was read: `DeleteObject` with `If-Match: <ETag>`.
+//! The S3 adapter of [`LockfileBuckets`] (`use_lockfile = true`). A
+//! lockfile is deleted only if it is still the object that was read:
+//! `DeleteObject` with `If-Match: <ETag>`.
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -8,70 +8,32 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::delete_object::DeleteObjectError;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::model::LOCKFILE_SUFFIX;
-use crate::store::{StoreError, WriteOutcome};
+use crate::domain::lock::LOCKFILE_SUFFIX;
+use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
+use crate::ports::{SourceError, WriteOutcome};
 
 /// A lockfile body larger than this is not a lock (Terraform writes ~250 bytes).
 pub const MAX_LOCKFILE_BYTES: usize = 64 * 1024;
 /// Objects read at once while scanning a bucket.
 const READ_CONCURRENCY: usize = 8;
 
-/// One `.tflock` object as read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockfileObject {
-    pub key: String,
-    /// The ETag of the version that was read.
-    pub etag: String,
-    /// The body, or why it could not be read as text.
-    pub body: Result<String, String>,
-}
-
-/// A set of state buckets.
-#[async_trait]
-pub trait LockfileStore: Send + Sync {
-    /// Every `*.tflock` object under `prefix` (all pages), with its body.
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, StoreError>;
-
-    /// The object's current ETag; `None` if it is gone.
-    async fn current_etag(&self, bucket: &str, key: &str) -> Result<Option<String>, StoreError>;
-
-    /// Delete the object if its ETag is still `etag`.
-    async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, StoreError>;
-}
-
-/// For runs with no `LOCK_BUCKETS`: there is nothing to list or delete.
-pub struct NoBuckets;
-
-#[async_trait]
-impl LockfileStore for NoBuckets {
-    async fn list(&self, bucket: &str, _: &str) -> Result<Vec<LockfileObject>, StoreError> {
-        Err(StoreError(format!("no S3 client configured to read bucket {bucket}")))
-    }
-    async fn current_etag(&self, bucket: &str, _: &str) -> Result<Option<String>, StoreError> {
-        Err(StoreError(format!("no S3 client configured to read bucket {bucket}")))
-    }
-    async fn delete_lockfile(&self, bucket: &str, _: &str, _: &str) -> Result<WriteOutcome, StoreError> {
-        Err(StoreError(format!("no S3 client configured to write bucket {bucket}")))
-    }
-}
-
 /// The S3 adapter.
 #[derive(Debug, Clone)]
-pub struct S3LockfileStore {
+pub struct S3LockfileBuckets {
     client: aws_sdk_s3::Client,
 }
 
-impl S3LockfileStore {
+impl S3LockfileBuckets {
     pub fn new(client: aws_sdk_s3::Client) -> Self {
-        S3LockfileStore { client }
+        S3LockfileBuckets { client }
     }
 
     /// Read one object; `None` if it vanished since the listing (released).
-    async fn read(&self, bucket: &str, key: String) -> Result<Option<LockfileObject>, StoreError> {
+    async fn read(&self, bucket: &str, key: String) -> Result<Option<LockfileObject>, SourceError> {
         let out = match self.client.get_object().bucket(bucket).key(&key).send().await {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(StoreError(DisplayErrorContext(e).to_string())),
+            Err(e) => return Err(SourceError(DisplayErrorContext(e).to_string())),
         };
         let etag = out.e_tag().unwrap_or_default().to_string();
         let too_big = out.content_length().is_some_and(|n| n as usize > MAX_LOCKFILE_BYTES);
@@ -88,8 +50,8 @@ impl S3LockfileStore {
 }
 
 #[async_trait]
-impl LockfileStore for S3LockfileStore {
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, StoreError> {
+impl LockfileBuckets for S3LockfileBuckets {
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, SourceError> {
         let mut request = self.client.list_objects_v2().bucket(bucket);
         if !prefix.is_empty() {
             request = request.prefix(prefix);
@@ -97,7 +59,7 @@ impl LockfileStore for S3LockfileStore {
         let mut pages = request.into_paginator().send();
         let mut keys = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| StoreError(DisplayErrorContext(e).to_string()))?;
+            let page = page.map_err(|e| SourceError(DisplayErrorContext(e).to_string()))?;
             keys.extend(
                 page.contents
                     .unwrap_or_default()
@@ -111,20 +73,20 @@ impl LockfileStore for S3LockfileStore {
         Ok(objects.into_iter().flatten().collect())
     }
 
-    async fn current_etag(&self, bucket: &str, key: &str) -> Result<Option<String>, StoreError> {
+    async fn current_etag(&self, bucket: &str, key: &str) -> Result<Option<String>, SourceError> {
         match self.client.head_object().bucket(bucket).key(key).send().await {
             Ok(out) => Ok(out.e_tag().map(str::to_string)),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
-            Err(e) => Err(StoreError(DisplayErrorContext(e).to_string())),
+            Err(e) => Err(SourceError(DisplayErrorContext(e).to_string())),
         }
     }
 
-    async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, StoreError> {
+    async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, SourceError> {
         match self.client.delete_object().bucket(bucket).key(key).if_match(etag).send().await {
             Ok(_) => Ok(WriteOutcome::Done),
             Err(e) if precondition_failed_or_gone(&e) => Ok(WriteOutcome::Changed),
-            Err(e) => Err(StoreError(DisplayErrorContext(e).to_string())),
+            Err(e) => Err(SourceError(DisplayErrorContext(e).to_string())),
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Lock tables behind one small trait, and its DynamoDB adapter. Every write
-//! is conditional on the lock's exact `Info` string as read, so a lock that
-//! was released or re-acquired since the scan is never touched.
+//! The DynamoDB adapter of [`LockTables`]. Every write is conditional on the
+//! lock's exact `Info` string as read, so a lock that was released or
+//! re-acquired since the scan is never touched.
 
 use std::collections::HashMap;
 
@@ -9,54 +9,22 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use crate::model::{AttrValue, RawItem, INFO_ATTR, LOCK_ID_ATTR};
-
-/// Result of a conditional write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteOutcome {
-    Done,
-    /// The condition failed: the item changed or is gone. Nothing was written.
-    Changed,
-}
-
-/// A failed call, with the service's message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct StoreError(pub String);
-
-/// A set of DynamoDB lock tables.
-#[async_trait]
-pub trait LockStore: Send + Sync {
-    /// Every item of the table (eventually consistent, all pages).
-    async fn scan(&self, table: &str, segments: i32) -> Result<Vec<RawItem>, StoreError>;
-
-    /// Delete the item if its `Info` is still exactly `expected_info`.
-    async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, StoreError>;
-
-    /// Set `attribute` to `expires_at` if `Info` is unchanged and the
-    /// attribute does not exist. Touches nothing else.
-    async fn set_ttl(
-        &self,
-        table: &str,
-        lock_key: &str,
-        expected_info: &str,
-        attribute: &str,
-        expires_at: i64,
-    ) -> Result<WriteOutcome, StoreError>;
-}
+use crate::domain::lock::{AttrValue, RawItem, INFO_ATTR, LOCK_ID_ATTR};
+use crate::ports::lock_tables::LockTables;
+use crate::ports::{SourceError, WriteOutcome};
 
 /// The DynamoDB adapter.
 #[derive(Debug, Clone)]
-pub struct DynamoStore {
+pub struct DynamoLockTables {
     client: Client,
 }
 
-impl DynamoStore {
+impl DynamoLockTables {
     pub fn new(client: Client) -> Self {
-        DynamoStore { client }
+        DynamoLockTables { client }
     }
 
-    async fn scan_segment(&self, table: &str, segment: i32, segments: i32) -> Result<Vec<RawItem>, StoreError> {
+    async fn scan_segment(&self, table: &str, segment: i32, segments: i32) -> Result<Vec<RawItem>, SourceError> {
         let mut request = self.client.scan().table_name(table).consistent_read(false);
         if segments > 1 {
             request = request.segment(segment).total_segments(segments);
@@ -64,7 +32,7 @@ impl DynamoStore {
         let mut pages = request.into_paginator().send();
         let mut items = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| StoreError(describe(e)))?;
+            let page = page.map_err(|e| SourceError(describe(e)))?;
             items.extend(page.items.unwrap_or_default().iter().map(to_raw_item));
         }
         Ok(items)
@@ -72,14 +40,14 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl LockStore for DynamoStore {
-    async fn scan(&self, table: &str, segments: i32) -> Result<Vec<RawItem>, StoreError> {
+impl LockTables for DynamoLockTables {
+    async fn scan(&self, table: &str, segments: i32) -> Result<Vec<RawItem>, SourceError> {
         let segments = segments.max(1);
         let parts = futures::future::try_join_all((0..segments).map(|s| self.scan_segment(table, s, segments))).await?;
         Ok(parts.into_iter().flatten().collect())
     }
 
-    async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, StoreError> {
+    async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, SourceError> {
         let result = self
             .client
             .delete_item()
@@ -93,7 +61,7 @@ impl LockStore for DynamoStore {
         match result {
             Ok(_) => Ok(WriteOutcome::Done),
             Err(e) if is_conditional_failure(&e) => Ok(WriteOutcome::Changed),
-            Err(e) => Err(StoreError(describe(e))),
+            Err(e) => Err(SourceError(describe(e))),
         }
     }
 
@@ -104,7 +72,7 @@ impl LockStore for DynamoStore {
         expected_info: &str,
         attribute: &str,
         expires_at: i64,
-    ) -> Result<WriteOutcome, StoreError> {
+    ) -> Result<WriteOutcome, SourceError> {
         let result = self
             .client
             .update_item()
@@ -121,7 +89,7 @@ impl LockStore for DynamoStore {
         match result {
             Ok(_) => Ok(WriteOutcome::Done),
             Err(e) if is_conditional_failure(&e) => Ok(WriteOutcome::Changed),
-            Err(e) => Err(StoreError(describe(e))),
+            Err(e) => Err(SourceError(describe(e))),
         }
     }
 }

@@ -3,15 +3,40 @@
 
 use serde::Serialize;
 
-use crate::config::Action;
-use crate::policy::Verdict;
+use crate::domain::policy::Verdict;
+
+/// What to do with stale locks (`ACTION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Report,
+    Ttl,
+    Delete,
+}
+
+impl Action {
+    pub const ALL: [Action; 3] = [Action::Report, Action::Ttl, Action::Delete];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Report => "report",
+            Action::Ttl => "ttl",
+            Action::Delete => "delete",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
 
 /// What happened to a lock in this run, as the report and scripts see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ActionTaken {
-    /// Nothing to do (fresh, `ACTION=report`, or not yet due).
-    None,
+    /// Nothing to do (fresh, `ACTION=report`, or not yet due). Shown as `none`.
+    #[serde(rename = "none")]
+    NoAction,
     Deleted,
     Ttl,
     /// The lock changed between scan and write, so the write did not happen.
@@ -30,7 +55,7 @@ pub enum ActionTaken {
 impl ActionTaken {
     pub fn as_str(self) -> &'static str {
         match self {
-            ActionTaken::None => "none",
+            ActionTaken::NoAction => "none",
             ActionTaken::Deleted => "deleted",
             ActionTaken::Ttl => "ttl",
             ActionTaken::Changed => "changed",
@@ -65,7 +90,7 @@ impl Write {
 /// The decision for one lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// No write; the outcome is `None` or `Excluded`.
+    /// No write; the outcome is `NoAction` or `Excluded`.
     Leave(ActionTaken),
     /// Make this write now.
     Execute(Write),
@@ -113,7 +138,7 @@ pub fn decide(candidates: &[Candidate<'_>], s: DecideSettings) -> Plan {
         .zip(wanted)
         .map(|(c, w)| match w {
             None if c.verdict.stale && c.verdict.excluded => Decision::Leave(ActionTaken::Excluded),
-            None => Decision::Leave(ActionTaken::None),
+            None => Decision::Leave(ActionTaken::NoAction),
             Some(Write::Delete) if breaker_tripped => Decision::Withhold(Write::Delete, ActionTaken::Breaker),
             Some(w) if s.dry_run => Decision::Withhold(w, ActionTaken::DryRun),
             Some(w) => Decision::Execute(w),
@@ -175,7 +200,7 @@ mod tests {
         for action in [Action::Report, Action::Ttl, Action::Delete] {
             // delete_due cannot be true for a fresh lock, but even if it were, no write.
             let plan = run(&[verdict(false, false, true)], false, settings(action));
-            assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::None)], "{action:?}");
+            assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::NoAction)], "{action:?}");
         }
     }
 
@@ -190,13 +215,13 @@ mod tests {
     #[test]
     fn report_writes_nothing() {
         let plan = run(&[verdict(true, false, true)], false, settings(Action::Report));
-        assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::None)]);
+        assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::NoAction)]);
     }
 
     #[test]
     fn delete_only_when_due() {
         let plan = run(&[verdict(true, false, true), verdict(true, false, false)], false, settings(Action::Delete));
-        assert_eq!(plan.decisions, vec![Decision::Execute(Write::Delete), Decision::Leave(ActionTaken::None)]);
+        assert_eq!(plan.decisions, vec![Decision::Execute(Write::Delete), Decision::Leave(ActionTaken::NoAction)]);
         assert_eq!(plan.planned_deletes, 1);
     }
 
@@ -205,7 +230,7 @@ mod tests {
         let plan = run(&[verdict(true, false, false)], false, settings(Action::Ttl));
         assert_eq!(plan.decisions, vec![Decision::Execute(Write::SetTtl { expires_at: 1_000 + 86_400 })]);
         let plan = run(&[verdict(true, false, false)], true, settings(Action::Ttl));
-        assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::None)]);
+        assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::NoAction)]);
     }
 
     #[test]
@@ -213,7 +238,7 @@ mod tests {
         let v = verdict(true, false, false);
         let c = Candidate { verdict: &v, has_ttl: false, ttl_supported: false, created_epoch: 0 };
         let plan = decide(&[c], settings(Action::Ttl));
-        assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::None)]);
+        assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::NoAction)]);
     }
 
     #[test]

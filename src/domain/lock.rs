@@ -286,7 +286,7 @@ mod tests {
         }
     }
 
-    /// Verbatim from Terraform 1.15.5 on this machine (DESIGN.md §1).
+    /// Verbatim from Terraform 1.15.5 (`apply` against a local DynamoDB).
     const TF_1_15: &str = r#"{"ID":"db4f693e-8b1b-8e4c-d741-a4c77006cd79","Operation":"OperationTypeApply","Info":"","Who":"root@vm","Version":"1.15.5","Created":"2026-11-26T11:19:00.883491576Z","Path":"tfstate/prod/terraform.tfstate"}"#;
     /// Terraform 0.12 shape: same fields, microsecond fraction.
     const TF_0_12: &str = r#"{"ID":"5f4c1a4e-7c61-2b1e-5b9a-0f0b1d2c3e4f","Operation":"OperationTypeApply","Info":"","Who":"ci@runner-7","Version":"0.12.31","Created":"2021-03-01T10:00:00.123456Z","Path":"tfstate/legacy/terraform.tfstate"}"#;
@@ -419,7 +419,7 @@ mod tests {
         assert_eq!(expect_lock(parse_item("t", &it, "OtherTtl", now())).expires_at, None);
     }
 
-    /// Verbatim lockfile body from Terraform 1.15.5 (DESIGN.md §1).
+    /// Verbatim lockfile body from Terraform 1.15.5 (`use_lockfile = true`).
     const LOCKFILE: &str = r#"{"ID":"acc6180d-b64e-dfb1-0af2-ab82bcc48b40","Operation":"OperationTypeApply","Info":"","Who":"root@vm","Version":"1.15.5","Created":"2026-11-26T11:19:18.379846558Z","Path":"tfstate/staging/net/terraform.tfstate"}"#;
 
     #[test]
@@ -474,10 +474,10 @@ mod tests {
 
             #[test]
             fn no_table_item_or_lockfile_makes_classification_panic(info in info_like(), key in any::<String>(), etag in any::<String>()) {
-                let policy = crate::policy::Policy {
+                let policy = crate::domain::policy::Policy {
                     stale_after: std::time::Duration::from_secs(7200),
-                    overrides: vec![crate::policy::Override::new("tfstate/prod/*", std::time::Duration::from_secs(1)).unwrap()],
-                    exclusions: crate::policy::Exclusions::new(&["*/pinned/*".to_string()]).unwrap(),
+                    overrides: vec![crate::domain::policy::Override::new("tfstate/prod/*", std::time::Duration::from_secs(1)).unwrap()],
+                    exclusions: crate::domain::policy::Exclusions::new(&["*/pinned/*".to_string()]).unwrap(),
                     delete_after: Some(std::time::Duration::from_secs(7200)),
                 };
                 for item in [

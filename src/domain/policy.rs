@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
-use crate::model::Lock;
+use crate::domain::lock::Lock;
 
 /// A per-path stale window: the first override whose glob matches the
 /// state path (the LockID; for lockfiles `<bucket>/<key>` without `.tflock`) wins.
@@ -117,7 +117,7 @@ mod tests {
 
     fn lock(key: &str, created: DateTime<Utc>) -> Lock {
         Lock {
-            kind: crate::model::SourceKind::Table,
+            kind: crate::domain::lock::SourceKind::Table,
             source: "t".into(),
             lock_key: key.into(),
             state_path: key.into(),

@@ -1,0 +1,151 @@
+//! Alerts to PagerDuty Events API v2: triggers and resolves to
+//! `/v2/enqueue`, deletion notices as change events to `/v2/change/enqueue`
+//! (they never page). 429 and 5xx are retried within a budget and the
+//! run's deadline; other 4xx are not (the event is wrong).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::alert::text::clean;
+use crate::domain::alert::{Event, Message, ALERT_CLASS};
+use crate::ports::clock::Clock;
+use crate::ports::notifier::{Notifier, NotifyError};
+use crate::support::deadline::Deadline;
+use crate::support::secret::Secret;
+
+/// Retry bounds for PagerDuty.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub first_delay: Duration,
+    /// Total time spent on one message, whatever the deadline.
+    pub budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 5, first_delay: Duration::from_millis(500), budget: Duration::from_secs(15) }
+    }
+}
+
+/// PagerDuty Events API v2: alerts to `/v2/enqueue`, deletion notices as
+/// change events to `/v2/change/enqueue` (they never page).
+pub struct PagerDutyNotifier {
+    http: reqwest::Client,
+    base_url: String,
+    routing_key: Secret,
+    retry: RetryPolicy,
+    clock: Box<dyn Clock>,
+}
+
+impl PagerDutyNotifier {
+    pub fn new(
+        base_url: &str,
+        routing_key: Secret,
+        retry: RetryPolicy,
+        clock: Box<dyn Clock>,
+    ) -> Result<Self, NotifyError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .user_agent(concat!("tf-lock-reaper/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| NotifyError(format!("building HTTP client: {e}")))?;
+        Ok(PagerDutyNotifier { http, base_url: base_url.trim_end_matches('/').to_string(), routing_key, retry, clock })
+    }
+
+    /// The exact JSON sent for a message, and the path it goes to.
+    pub fn event_json(&self, m: &Message) -> (&'static str, serde_json::Value) {
+        pagerduty_event(m, self.routing_key.expose())
+    }
+}
+
+/// PagerDuty event JSON for a message (pure, so tests can check it exactly).
+pub fn pagerduty_event(m: &Message, routing_key: &str) -> (&'static str, serde_json::Value) {
+    let timestamp = m.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    match m.event {
+        Event::Trigger => (
+            "/v2/enqueue",
+            serde_json::json!({
+                "routing_key": routing_key,
+                "event_action": "trigger",
+                "dedup_key": m.alert_key,
+                "payload": {
+                    "summary": m.summary,
+                    "source": m.source,
+                    "severity": m.severity.as_str(),
+                    "timestamp": timestamp,
+                    "component": m.component,
+                    "group": m.group,
+                    "class": ALERT_CLASS,
+                    "custom_details": m.details,
+                },
+                "client": "tf-lock-reaper",
+            }),
+        ),
+        Event::Resolve => (
+            "/v2/enqueue",
+            serde_json::json!({
+                "routing_key": routing_key,
+                "event_action": "resolve",
+                "dedup_key": m.alert_key,
+            }),
+        ),
+        Event::Info => (
+            "/v2/change/enqueue",
+            serde_json::json!({
+                "routing_key": routing_key,
+                "payload": {
+                    "summary": m.summary,
+                    "source": m.source,
+                    "timestamp": timestamp,
+                    "custom_details": m.details,
+                },
+            }),
+        ),
+    }
+}
+
+#[async_trait]
+impl Notifier for PagerDutyNotifier {
+    fn channel(&self) -> &'static str {
+        "pagerduty"
+    }
+
+    async fn send(&self, m: &Message, deadline: Deadline) -> Result<(), NotifyError> {
+        let (path, body) = self.event_json(m);
+        let url = format!("{}{path}", self.base_url);
+        let started = self.clock.now();
+        let mut delay = self.retry.first_delay;
+        let mut attempt = 1;
+        loop {
+            let outcome = self.http.post(&url).json(&body).send().await;
+            let retryable = match outcome {
+                Ok(resp) if resp.status().is_success() => return Ok(()),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let text = resp.text().await.unwrap_or_default();
+                    let err = format!("PagerDuty answered {status}: {}", clean(&text, 300));
+                    if status.as_u16() == 429 || status.is_server_error() {
+                        NotifyError(self.routing_key.redact(&err))
+                    } else {
+                        // 400 and other client errors: the event is wrong, retrying cannot help.
+                        return Err(NotifyError(self.routing_key.redact(&err)));
+                    }
+                }
+                Err(e) => NotifyError(self.routing_key.redact(&format!("PagerDuty unreachable: {e}"))),
+            };
+            let now = self.clock.now();
+            let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
+            let over_budget = (next - started).to_std().unwrap_or_default() > self.retry.budget;
+            let past_deadline = !deadline.leaves_time_for_a_write(next);
+            if attempt >= self.retry.max_attempts || over_budget || past_deadline {
+                return Err(NotifyError(format!("{} (gave up after {attempt} attempt(s))", retryable.0)));
+            }
+            tracing::warn!(attempt, error = %retryable, "PagerDuty delivery failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+            attempt += 1;
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Alerts to an SNS topic: subject, plain-text body and filterable message
+//! attributes.
+
+use async_trait::async_trait;
+
+use crate::domain::alert::Message;
+use crate::domain::lock::SourceKind;
+use crate::ports::notifier::{Notifier, NotifyError};
+use crate::support::deadline::Deadline;
+
+/// SNS `Publish` with filterable message attributes.
+pub struct SnsNotifier {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: String) -> Self {
+        SnsNotifier { client, topic_arn }
+    }
+}
+
+#[async_trait]
+impl Notifier for SnsNotifier {
+    fn channel(&self) -> &'static str {
+        "sns"
+    }
+
+    async fn send(&self, m: &Message, _deadline: Deadline) -> Result<(), NotifyError> {
+        let mut request = self.client.publish().topic_arn(&self.topic_arn).subject(&m.subject).message(&m.body);
+        let attributes = [
+            ("event", Some(m.event.as_str())),
+            ("severity", Some(m.severity.as_str())),
+            ("kind", Some(m.kind.as_str())),
+            ("alert_key", Some(m.alert_key.as_str())),
+            (m.source_kind.unwrap_or(SourceKind::Table).as_str(), m.source_name.as_deref()),
+            ("lock_id", m.lock_id.as_deref()),
+        ];
+        // SNS rejects empty attribute values: leave those out.
+        for (name, value) in attributes {
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                let attr = aws_sdk_sns::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(v)
+                    .build()
+                    .map_err(|e| NotifyError(e.to_string()))?;
+                request = request.message_attributes(name, attr);
+            }
+        }
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| NotifyError(aws_sdk_sns::error::DisplayErrorContext(e).to_string()))
+    }
+}

@@ -1,0 +1,435 @@
+//! Configuration from environment variables, validated whole: every bad
+//! variable is reported at once, so one run shows the user everything to
+//! fix. The catalogue of variables is [`variables::VARIABLES`]; the
+//! notification settings, the reader and the AWS naming rules have rooms of
+//! their own.
+
+pub mod naming;
+pub mod notify;
+pub mod reader;
+pub mod variables;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::naming::{valid_bucket_name, valid_table_name};
+use crate::config::notify::NotifyConfig;
+use crate::config::reader::{parse_positive_duration, Reader, DURATION_HINT};
+use crate::domain::decision::Action;
+use crate::domain::policy::{Exclusions, Override, Policy};
+
+pub use crate::config::variables::VARIABLES;
+
+/// Where metrics go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsSinkKind {
+    Emf,
+    Api,
+    None,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tables: Vec<String>,
+    pub buckets: Vec<BucketSpec>,
+    pub policy: Policy,
+    pub action: Action,
+    pub dry_run: bool,
+    pub ttl_after: Option<Duration>,
+    pub ttl_attribute: String,
+    pub max_deletes_per_run: usize,
+    pub scan_segments: i32,
+    pub run_budget: Duration,
+    pub metrics_namespace: String,
+    pub metrics_sink: MetricsSinkKind,
+    pub notify: NotifyConfig,
+}
+
+/// One `LOCK_BUCKETS` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketSpec {
+    pub bucket: String,
+    /// Key prefix to list under; empty for the whole bucket.
+    pub prefix: String,
+}
+
+impl BucketSpec {
+    /// `bucket` or `bucket/prefix`, as configured: the source's name.
+    pub fn name(&self) -> String {
+        if self.prefix.is_empty() {
+            self.bucket.clone()
+        } else {
+            format!("{}/{}", self.bucket, self.prefix)
+        }
+    }
+
+    pub fn parse(entry: &str) -> Option<BucketSpec> {
+        let (bucket, prefix) = entry.split_once('/').unwrap_or((entry, ""));
+        valid_bucket_name(bucket).then(|| BucketSpec { bucket: bucket.to_string(), prefix: prefix.to_string() })
+    }
+}
+
+/// One bad variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub variable: String,
+    pub value: String,
+    pub expected: String,
+}
+
+/// Every bad variable found, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problem(s)):", self.problems.len())?;
+        for p in &self.problems {
+            writeln!(f, "  {}={:?}: expected {}", p.variable, p.value, p.expected)?;
+        }
+        Ok(())
+    }
+}
+
+/// Defaults that differ between entrypoints.
+#[derive(Debug, Clone, Copy)]
+pub struct EntrypointDefaults {
+    pub metrics_sink: MetricsSinkKind,
+}
+
+/// `ACTION` and what it needs.
+struct ActionSettings {
+    action: Action,
+    dry_run: bool,
+    delete_after: Option<Duration>,
+    ttl_after: Option<Duration>,
+    ttl_attribute: String,
+}
+
+impl Config {
+    /// Parse and validate the whole configuration from a variable map.
+    pub fn from_vars(vars: &HashMap<String, String>, defaults: EntrypointDefaults) -> Result<Config, ConfigError> {
+        let mut r = Reader::new(vars);
+        let (tables, buckets) = read_sources(&mut r);
+        let (stale_after, overrides, exclusions) = read_windows(&mut r);
+        let a = read_action(&mut r);
+        let policy = Policy { stale_after, overrides, exclusions, delete_after: a.delete_after };
+        let longest_window = policy.all_windows().max().unwrap_or(stale_after);
+        check_threshold(&mut r, "DELETE_AFTER", a.delete_after, a.action == Action::Delete, "delete", longest_window);
+        check_threshold(&mut r, "TTL_AFTER", a.ttl_after, a.action == Action::Ttl, "ttl", longest_window);
+        let max_deletes_per_run = r.integer("MAX_DELETES_PER_RUN", 5usize, 0, 10_000);
+        let scan_segments = r.integer("SCAN_SEGMENTS", 1i32, 1, 1000);
+        let run_budget = r.duration("RUN_BUDGET").unwrap_or(Duration::from_secs(50));
+        let (metrics_namespace, metrics_sink) = read_metrics(&mut r, defaults);
+        let notify = notify::read(&mut r);
+        r.finish()?;
+        Ok(Config {
+            tables,
+            buckets,
+            policy,
+            action: a.action,
+            dry_run: a.dry_run,
+            ttl_after: a.ttl_after,
+            ttl_attribute: a.ttl_attribute,
+            max_deletes_per_run,
+            scan_segments,
+            run_budget,
+            metrics_namespace,
+            metrics_sink,
+            notify,
+        })
+    }
+}
+
+/// `LOCK_TABLES` and `LOCK_BUCKETS`: at least one source between them.
+fn read_sources(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketSpec>) {
+    let tables = r.list("LOCK_TABLES");
+    let mut buckets = Vec::new();
+    for entry in r.list("LOCK_BUCKETS") {
+        match BucketSpec::parse(&entry) {
+            Some(b) => buckets.push(b),
+            None => r.problem(
+                "LOCK_BUCKETS",
+                &entry,
+                "comma-separated `bucket` or `bucket/prefix` entries with valid S3 bucket names (3-63 characters: a-z, 0-9, . -)",
+            ),
+        }
+    }
+    if tables.is_empty() && r.get("LOCK_BUCKETS").is_none() {
+        r.problem(
+            "LOCK_TABLES",
+            "",
+            "at least one DynamoDB table name, comma-separated (or lockfile buckets in LOCK_BUCKETS)",
+        );
+    }
+    for t in &tables {
+        if !valid_table_name(t) {
+            r.problem(
+                "LOCK_TABLES",
+                t,
+                "DynamoDB table names of 3-255 characters from a-z, A-Z, 0-9, _ - . (or a table ARN)",
+            );
+        }
+    }
+    (tables, buckets)
+}
+
+/// `STALE_AFTER`, `STALE_AFTER_OVERRIDES` and `EXCLUDE`.
+fn read_windows(r: &mut Reader<'_>) -> (Duration, Vec<Override>, Exclusions) {
+    let stale_after = r.duration("STALE_AFTER").unwrap_or(Duration::from_secs(2 * 3600));
+    let mut overrides = Vec::new();
+    for entry in r.list("STALE_AFTER_OVERRIDES") {
+        let parsed = entry.split_once('=').and_then(|(glob, dur)| {
+            let glob = glob.trim();
+            let window = parse_positive_duration(dur).ok()?;
+            (!glob.is_empty()).then(|| Override::new(glob, window).ok()).flatten()
+        });
+        match parsed {
+            Some(o) => overrides.push(o),
+            None => r.problem(
+                "STALE_AFTER_OVERRIDES",
+                &entry,
+                format!("comma-separated glob=duration pairs, e.g. tfstate/prod/*=6h, with {DURATION_HINT}"),
+            ),
+        }
+    }
+    let exclude = r.list("EXCLUDE");
+    let exclusions = match Exclusions::new(&exclude) {
+        Ok(e) => e,
+        Err(e) => {
+            r.problem("EXCLUDE", &exclude.join(","), format!("comma-separated globs ({e})"));
+            Exclusions::none()
+        }
+    };
+    (stale_after, overrides, exclusions)
+}
+
+/// `ACTION`, `DRY_RUN`, `DELETE_AFTER`, `TTL_AFTER` and `TTL_ATTRIBUTE`.
+fn read_action(r: &mut Reader<'_>) -> ActionSettings {
+    let action = r.choice("ACTION", Action::Report, &Action::ALL.map(|a| (a.as_str(), a)));
+    let dry_run = r.choice(
+        "DRY_RUN",
+        false,
+        &[("true", true), ("false", false), ("1", true), ("0", false), ("yes", true), ("no", false)],
+    );
+    let delete_after = r.duration("DELETE_AFTER");
+    let ttl_after = r.duration("TTL_AFTER");
+    let ttl_attribute = r.get("TTL_ATTRIBUTE").unwrap_or("ExpiresAt").to_string();
+    if ttl_attribute == "LockID" || ttl_attribute == "Info" || ttl_attribute == "Digest" {
+        r.problem(
+            "TTL_ATTRIBUTE",
+            &ttl_attribute,
+            "an attribute name other than LockID, Info and Digest (Terraform owns those)",
+        );
+    }
+    ActionSettings { action, dry_run, delete_after, ttl_after, ttl_attribute }
+}
+
+/// `METRICS_NAMESPACE` and `METRICS_SINK`.
+fn read_metrics(r: &mut Reader<'_>, defaults: EntrypointDefaults) -> (String, MetricsSinkKind) {
+    let namespace = r.get("METRICS_NAMESPACE").unwrap_or("TerraformLocks").to_string();
+    if namespace.len() > 255 || namespace.starts_with(':') || namespace.starts_with("AWS/") {
+        r.problem(
+            "METRICS_NAMESPACE",
+            &namespace,
+            "a CloudWatch namespace of at most 255 characters, not starting with AWS/ or ':'",
+        );
+    }
+    let sink = r.choice(
+        "METRICS_SINK",
+        defaults.metrics_sink,
+        &[("emf", MetricsSinkKind::Emf), ("api", MetricsSinkKind::Api), ("none", MetricsSinkKind::None)],
+    );
+    (namespace, sink)
+}
+
+/// `DELETE_AFTER`/`TTL_AFTER`: required by their action, and never shorter
+/// than a stale window (or a lock still inside its apply window could go).
+fn check_threshold(
+    r: &mut Reader<'_>,
+    name: &str,
+    value: Option<Duration>,
+    required: bool,
+    action: &str,
+    longest_window: Duration,
+) {
+    match value {
+        None if required && r.get(name).is_none() => {
+            r.problem(name, "", format!("{DURATION_HINT}: ACTION={action} needs it"));
+        }
+        Some(d) if d < longest_window => r.problem(
+            name,
+            &humantime::format_duration(d).to_string(),
+            format!(
+                "at least the longest stale window ({}) from STALE_AFTER/STALE_AFTER_OVERRIDES",
+                humantime::format_duration(longest_window)
+            ),
+        ),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn cli() -> EntrypointDefaults {
+        EntrypointDefaults { metrics_sink: MetricsSinkKind::None }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_vars(&vars(&[("LOCK_TABLES", "locks")]), cli()).unwrap();
+        assert_eq!(c.tables, vec!["locks"]);
+        assert_eq!(c.policy.stale_after, Duration::from_secs(7200));
+        assert_eq!(c.action, Action::Report);
+        assert!(!c.dry_run);
+        assert_eq!(c.ttl_attribute, "ExpiresAt");
+        assert_eq!(c.max_deletes_per_run, 5);
+        assert_eq!(c.scan_segments, 1);
+        assert_eq!(c.metrics_namespace, "TerraformLocks");
+        assert_eq!(c.metrics_sink, MetricsSinkKind::None);
+        let lambda = EntrypointDefaults { metrics_sink: MetricsSinkKind::Emf };
+        assert_eq!(
+            Config::from_vars(&vars(&[("LOCK_TABLES", "locks")]), lambda).unwrap().metrics_sink,
+            MetricsSinkKind::Emf
+        );
+    }
+
+    #[test]
+    fn full_configuration() {
+        let c = Config::from_vars(
+            &vars(&[
+                ("LOCK_TABLES", " a-locks , b.locks ,"),
+                ("STALE_AFTER", "90m"),
+                ("STALE_AFTER_OVERRIDES", "tfstate/prod/*=6h,*/sandbox/*=30m"),
+                ("EXCLUDE", "tfstate/pinned/*"),
+                ("ACTION", "DELETE"),
+                ("DRY_RUN", "true"),
+                ("DELETE_AFTER", "1d"),
+                ("MAX_DELETES_PER_RUN", "2"),
+                ("SCAN_SEGMENTS", "4"),
+                ("METRICS_SINK", "api"),
+            ]),
+            cli(),
+        )
+        .unwrap();
+        assert_eq!(c.tables, vec!["a-locks", "b.locks"]);
+        assert_eq!(c.policy.overrides.len(), 2);
+        assert_eq!(c.policy.overrides[1].window, Duration::from_secs(1800));
+        assert_eq!(c.action, Action::Delete);
+        assert!(c.dry_run);
+        assert_eq!(c.policy.delete_after, Some(Duration::from_secs(86400)));
+        assert_eq!(c.scan_segments, 4);
+        assert_eq!(c.metrics_sink, MetricsSinkKind::Api);
+    }
+
+    #[test]
+    fn every_bad_variable_is_listed_at_once() {
+        let err = Config::from_vars(
+            &vars(&[
+                ("LOCK_TABLES", "ok-table,x"),
+                ("STALE_AFTER", "two hours"),
+                ("STALE_AFTER_OVERRIDES", "tfstate/prod/*=6h,nonsense"),
+                ("EXCLUDE", "a[b"),
+                ("ACTION", "destroy"),
+                ("DRY_RUN", "maybe"),
+                ("TTL_AFTER", "0s"),
+                ("MAX_DELETES_PER_RUN", "-1"),
+                ("SCAN_SEGMENTS", "0"),
+                ("METRICS_SINK", "statsd"),
+                ("TTL_ATTRIBUTE", "Info"),
+            ]),
+            cli(),
+        )
+        .unwrap_err();
+        let names: Vec<&str> = err.problems.iter().map(|p| p.variable.as_str()).collect();
+        for want in [
+            "LOCK_TABLES",
+            "STALE_AFTER",
+            "STALE_AFTER_OVERRIDES",
+            "EXCLUDE",
+            "ACTION",
+            "DRY_RUN",
+            "TTL_AFTER",
+            "MAX_DELETES_PER_RUN",
+            "SCAN_SEGMENTS",
+            "METRICS_SINK",
+            "TTL_ATTRIBUTE",
+        ] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+        let text = err.to_string();
+        assert!(text.contains("STALE_AFTER=\"two hours\": expected a duration such as 90m, 2h or 1d"), "{text}");
+        assert!(text.contains("ACTION=\"destroy\": expected one of report, ttl, delete"), "{text}");
+        assert!(text.contains("LOCK_TABLES=\"x\""), "{text}");
+    }
+
+    #[test]
+    fn lock_buckets() {
+        let c = Config::from_vars(&vars(&[("LOCK_BUCKETS", "tfstate, other-state/teams/a")]), cli()).unwrap();
+        assert!(c.tables.is_empty());
+        assert_eq!(c.buckets[0], BucketSpec { bucket: "tfstate".into(), prefix: String::new() });
+        assert_eq!(c.buckets[1].prefix, "teams/a");
+        assert_eq!(c.buckets[1].name(), "other-state/teams/a");
+        let err = Config::from_vars(&vars(&[("LOCK_BUCKETS", "Bad_Bucket,ok-bucket,-x/y")]), cli()).unwrap_err();
+        let bad: Vec<&str> = err.problems.iter().map(|p| p.value.as_str()).collect();
+        assert_eq!(bad, ["Bad_Bucket", "-x/y"]);
+        assert!(err.problems.iter().all(|p| p.variable == "LOCK_BUCKETS"));
+    }
+
+    #[test]
+    fn missing_tables_is_an_error() {
+        let err = Config::from_vars(&vars(&[]), cli()).unwrap_err();
+        assert_eq!(err.problems[0].variable, "LOCK_TABLES");
+    }
+
+    #[test]
+    fn actions_need_their_threshold() {
+        let err = Config::from_vars(&vars(&[("LOCK_TABLES", "locks"), ("ACTION", "delete")]), cli()).unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        assert_eq!(err.problems[0].variable, "DELETE_AFTER");
+        assert!(err.problems[0].expected.contains("ACTION=delete needs it"));
+        let err = Config::from_vars(&vars(&[("LOCK_TABLES", "locks"), ("ACTION", "ttl")]), cli()).unwrap_err();
+        assert_eq!(err.problems[0].variable, "TTL_AFTER");
+    }
+
+    #[test]
+    fn thresholds_must_cover_every_window() {
+        let err = Config::from_vars(
+            &vars(&[
+                ("LOCK_TABLES", "locks"),
+                ("ACTION", "delete"),
+                ("STALE_AFTER_OVERRIDES", "tfstate/prod/*=6h"),
+                ("DELETE_AFTER", "3h"),
+                ("TTL_AFTER", "1h"),
+            ]),
+            cli(),
+        )
+        .unwrap_err();
+        let names: Vec<&str> = err.problems.iter().map(|p| p.variable.as_str()).collect();
+        assert_eq!(names, vec!["DELETE_AFTER", "TTL_AFTER"]);
+        assert!(err.problems[0].expected.contains("6h"));
+    }
+
+    #[test]
+    fn every_variable_read_is_documented() {
+        // `Reader::get` debug-asserts membership; this makes sure the list has no duplicates.
+        let mut names: Vec<&str> = VARIABLES.iter().map(|v| v.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len());
+    }
+}

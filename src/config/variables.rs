@@ -1,0 +1,37 @@
+//! The catalogue of every environment variable the reaper reads. The README
+//! table, the infra wiring test and the reader all derive from it.
+
+/// One environment variable the reaper reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Variable {
+    pub name: &'static str,
+    /// Default as the user would write it; empty when there is none.
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Every variable the reaper reads, in README order.
+pub const VARIABLES: &[Variable] = &[
+    Variable { name: "LOCK_TABLES", default: "", meaning: "Comma-separated DynamoDB lock tables to scan (names or table ARNs). At least one of `LOCK_TABLES` and `LOCK_BUCKETS` is required." },
+    Variable { name: "LOCK_BUCKETS", default: "", meaning: "Comma-separated state buckets whose `*.tflock` lockfiles to scan (`use_lockfile = true`), each `bucket` or `bucket/prefix`." },
+    Variable { name: "STALE_AFTER", default: "2h", meaning: "Apply window: a lock older than this is stale (alerted on, eligible for action)." },
+    Variable { name: "STALE_AFTER_OVERRIDES", default: "", meaning: "Per-path windows, `glob=duration` pairs over the state path (LockID; `<bucket>/<key>` for lockfiles), first match wins, e.g. `tfstate/prod/*=6h,*/sandbox/*=30m`. `*` also matches `/`." },
+    Variable { name: "EXCLUDE", default: "", meaning: "Comma-separated globs over the state path (LockID; `<bucket>/<key>` for lockfiles): matching locks are reported but never written to." },
+    Variable { name: "ACTION", default: "report", meaning: "`report` (write nothing), `ttl` (backfill a TTL attribute on stale locks) or `delete` (delete stale locks older than `DELETE_AFTER`)." },
+    Variable { name: "DRY_RUN", default: "false", meaning: "`true` shows what `ttl`/`delete` would do and writes nothing." },
+    Variable { name: "DELETE_AFTER", default: "", meaning: "Age at which `ACTION=delete` deletes a stale lock. Required for `delete`; must be at least every stale window." },
+    Variable { name: "TTL_AFTER", default: "", meaning: "`ACTION=ttl` sets the TTL attribute to `Created + TTL_AFTER`. Required for `ttl`; must be at least every stale window." },
+    Variable { name: "TTL_ATTRIBUTE", default: "ExpiresAt", meaning: "Name of the table's TTL attribute (epoch seconds)." },
+    Variable { name: "MAX_DELETES_PER_RUN", default: "5", meaning: "Breaker: a run that would delete more locks than this deletes none and reports the breaker tripped." },
+    Variable { name: "SCAN_SEGMENTS", default: "1", meaning: "Parallel Scan segments per table (1-1000)." },
+    Variable { name: "RUN_BUDGET", default: "50s", meaning: "Lambda only: time budget when the invocation deadline is unknown (local emulators send one in 1970)." },
+    Variable { name: "METRICS_NAMESPACE", default: "TerraformLocks", meaning: "CloudWatch namespace of the metrics." },
+    Variable { name: "METRICS_SINK", default: "emf (Lambda), none (CLI)", meaning: "`emf` (Embedded Metric Format lines on stdout), `api` (PutMetricData) or `none`." },
+    Variable { name: "SNS_TOPIC_ARN", default: "", meaning: "Publish alerts to this SNS topic (subject, plain-text body, attributes `event`, `severity`, `kind`, `alert_key`, `table` or `bucket`, `lock_id`)." },
+    Variable { name: "PAGERDUTY_ROUTING_KEY_SECRET_ARN", default: "", meaning: "Secrets Manager secret holding the PagerDuty Events v2 routing key, bare or as `{\"routing_key\": \"...\"}`; read once per container." },
+    Variable { name: "PAGERDUTY_ROUTING_KEY", default: "", meaning: "The routing key itself, for local use (prefer the secret in AWS). Set one of the two, not both." },
+    Variable { name: "PAGERDUTY_EVENTS_URL", default: "https://events.pagerduty.com", meaning: "PagerDuty Events API base URL (`/v2/enqueue` and `/v2/change/enqueue` are appended)." },
+    Variable { name: "PAGERDUTY_SEVERITY", default: "warning", meaning: "Severity of a stale-lock alert: `critical`, `error`, `warning` or `info`. A lock past `DELETE_AFTER` that is still there is always `critical`." },
+    Variable { name: "NOTIFY_STATE_TABLE", default: "", meaning: "DynamoDB table (hash key `AlertKey` (S), TTL on `ExpiresAt`) that makes alerts notify once and resolve; without it the reaper is stateless." },
+    Variable { name: "RENOTIFY_AFTER", default: "", meaning: "With a state table: re-send an open alert as a reminder this long after it was last sent. Unset: never remind." },
+];

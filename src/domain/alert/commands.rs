@@ -1,0 +1,86 @@
+//! The exact commands that release a lock, as on-call would paste them.
+
+use crate::domain::alert::text::shell_quote;
+use crate::domain::lock::{Lock, SourceKind};
+use crate::domain::report::HalfRef;
+
+/// The commands that release a lock (both halves of a double lock), exactly
+/// as on-call would paste them. Every value from the lock is shell-quoted.
+pub fn unlock_commands(lock: &Lock, paired: Option<&HalfRef>) -> serde_json::Value {
+    let (mut table, mut file) = (None, None);
+    for (kind, source, key) in std::iter::once((lock.kind, &lock.source, &lock.lock_key))
+        .chain(paired.map(|h| (h.kind, &h.source, &h.lock_key)))
+    {
+        match kind {
+            SourceKind::Table => table = Some((source, key)),
+            SourceKind::Bucket => file = Some((source, key)),
+        }
+    }
+    let mut reaper = format!("tf-lock-reaper unlock {}", shell_quote(&lock.id));
+    let mut commands = serde_json::Map::new();
+    commands
+        .insert("terraform_force_unlock".into(), format!("terraform force-unlock {}", shell_quote(&lock.id)).into());
+    if let Some((t, key)) = table {
+        reaper.push_str(&format!(" --table {}", shell_quote(t)));
+        let key_json = serde_json::json!({"LockID": {"S": key}}).to_string();
+        commands.insert(
+            "aws_cli".into(),
+            format!("aws dynamodb delete-item --table-name {} --key {}", shell_quote(t), shell_quote(&key_json)).into(),
+        );
+    }
+    if let Some((b, key)) = file {
+        reaper.push_str(&format!(" --bucket {}", shell_quote(b)));
+        commands.insert(
+            "aws_cli_lockfile".into(),
+            format!("aws s3api delete-object --bucket {} --key {}", shell_quote(b), shell_quote(key)).into(),
+        );
+    }
+    commands.insert("tf_lock_reaper_unlock".into(), reaper.into());
+    serde_json::Value::Object(commands)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(kind: SourceKind, source: &str, key: &str) -> Lock {
+        let now = chrono::Utc::now();
+        let info = r#"{"ID":"id-1","Created":"2026-01-01T00:00:00Z"}"#;
+        let mut l = crate::domain::lock::parse_lock_info(source, key, info, now).unwrap();
+        l.kind = kind;
+        l
+    }
+
+    #[test]
+    fn aws_cli_command_has_the_exact_key_json() {
+        let c = unlock_commands(&lock(SourceKind::Table, "locks", "tfstate/prod/terraform.tfstate"), None);
+        assert_eq!(
+            c["aws_cli"],
+            r#"aws dynamodb delete-item --table-name 'locks' --key '{"LockID":{"S":"tfstate/prod/terraform.tfstate"}}'"#
+        );
+        assert_eq!(c["terraform_force_unlock"], "terraform force-unlock 'id-1'");
+        assert_eq!(c["tf_lock_reaper_unlock"], "tf-lock-reaper unlock 'id-1' --table 'locks'");
+        assert!(c.get("aws_cli_lockfile").is_none());
+    }
+
+    #[test]
+    fn lockfile_and_double_lock_commands() {
+        let file = lock(SourceKind::Bucket, "tfstate", "prod/terraform.tfstate.tflock");
+        let c = unlock_commands(&file, None);
+        assert_eq!(
+            c["aws_cli_lockfile"],
+            "aws s3api delete-object --bucket 'tfstate' --key 'prod/terraform.tfstate.tflock'"
+        );
+        assert_eq!(c["tf_lock_reaper_unlock"], "tf-lock-reaper unlock 'id-1' --bucket 'tfstate'");
+        let table = lock(SourceKind::Table, "locks", "tfstate/prod/terraform.tfstate");
+        let half = HalfRef {
+            kind: SourceKind::Bucket,
+            source: "tfstate".into(),
+            lock_key: "prod/terraform.tfstate.tflock".into(),
+        };
+        let c = unlock_commands(&table, Some(&half));
+        assert_eq!(c["tf_lock_reaper_unlock"], "tf-lock-reaper unlock 'id-1' --table 'locks' --bucket 'tfstate'");
+        assert!(c["aws_cli"].as_str().unwrap().starts_with("aws dynamodb delete-item"));
+        assert!(c["aws_cli_lockfile"].as_str().unwrap().starts_with("aws s3api delete-object"));
+    }
+}

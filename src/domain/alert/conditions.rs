@@ -1,0 +1,139 @@
+//! Which alert conditions hold after a run: stale locks, unreadable
+//! sources, unreadable items and a tripped breaker, each with its trigger.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::alert::keys::hashed_key;
+use crate::domain::alert::messages::{generic, stale_message};
+use crate::domain::alert::text::{clean, ERROR_CAP, FIELD_CAP};
+use crate::domain::alert::{AlertKind, Message, Severity};
+use crate::domain::decision::ActionTaken;
+use crate::domain::lock::SourceKind;
+use crate::domain::report::{LockReport, RunReport, SourceReport};
+
+/// A condition that holds after this run, with its trigger message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub message: Message,
+}
+
+impl Alert {
+    pub fn key(&self) -> &str {
+        &self.message.alert_key
+    }
+}
+
+/// Inputs besides the report.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertSettings {
+    /// Severity of a stale lock (`PAGERDUTY_SEVERITY`).
+    pub severity: Severity,
+}
+
+/// Unreadable items listed in one alert at most.
+const UNREADABLE_LISTED: usize = 20;
+
+/// Every alert condition that holds after this run.
+pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) -> Vec<Alert> {
+    let mut messages = Vec::new();
+    for source in &report.sources {
+        // A double lock pages once, through its table half.
+        let alerting = |l: &&LockReport| l.verdict.stale && l.action != ActionTaken::Deleted && !l.is_lockfile_half();
+        messages.extend(source.locks.iter().filter(alerting).map(|l| stale_message(l, s, now)));
+        messages.extend(scan_failed(source, now));
+        messages.extend(unreadable_items(source, now));
+    }
+    messages.extend(breaker_tripped(report, now));
+    messages.into_iter().map(|message| Alert { message }).collect()
+}
+
+/// What a source is called in alert text, and what to check when it cannot be read.
+fn source_words(kind: SourceKind) -> (&'static str, &'static str) {
+    match kind {
+        SourceKind::Table => ("lock table", "that the table exists in this account and region and that the reaper's role may dynamodb:Scan it"),
+        SourceKind::Bucket => ("lock bucket", "that the bucket exists and that the reaper's role may s3:ListBucket it and s3:GetObject its *.tflock objects"),
+    }
+}
+
+fn scan_failed(t: &SourceReport, now: DateTime<Utc>) -> Option<Message> {
+    let err = t.scan_error.as_ref()?;
+    let (what, how) = source_words(t.kind);
+    let name = clean(&t.name, FIELD_CAP);
+    let err = clean(err, ERROR_CAP);
+    Some(generic(
+        AlertKind::ScanFailed,
+        hashed_key(&["scan-failed", &t.name]),
+        Severity::Error,
+        Some((t.kind, t.name.as_str())),
+        format!("tf-lock-reaper cannot read {what} {name}: {err}"),
+        format!(
+            "tf-lock-reaper could not scan {what} {name}, so stale locks there are neither reported nor cleared.\n\nError: {err}\n\nCheck {how}.\n"
+        ),
+        serde_json::json!({t.kind.as_str(): name, "error": err}),
+        now,
+    ))
+}
+
+fn unreadable_items(t: &SourceReport, now: DateTime<Utc>) -> Option<Message> {
+    if t.unreadable.is_empty() {
+        return None;
+    }
+    let (what, _) = source_words(t.kind);
+    let name = clean(&t.name, FIELD_CAP);
+    let items: Vec<serde_json::Value> = t
+        .unreadable
+        .iter()
+        .take(UNREADABLE_LISTED)
+        .map(|u| {
+            serde_json::json!({
+                "lock_key": u.lock_key.as_deref().map(|k| clean(k, FIELD_CAP)),
+                "reason": clean(&u.reason, ERROR_CAP),
+            })
+        })
+        .collect();
+    let lines: String = items
+        .iter()
+        .map(|i| {
+            format!(
+                "  {}: {}\n",
+                i["lock_key"].as_str().unwrap_or("<no LockID>"),
+                i["reason"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    Some(generic(
+        AlertKind::UnreadableItems,
+        hashed_key(&["unreadable", &t.name]),
+        Severity::Warning,
+        Some((t.kind, t.name.as_str())),
+        format!("{} unreadable item(s) in {what} {name}", t.unreadable.len()),
+        format!(
+            "The {what} {name} holds {} item(s) that are neither Terraform locks nor digests. The reaper reports them and never touches them; inspect and remove them by hand.\n\n{lines}",
+            t.unreadable.len()
+        ),
+        serde_json::json!({t.kind.as_str(): name, "count": t.unreadable.len(), "items": items}),
+        now,
+    ))
+}
+
+fn breaker_tripped(report: &RunReport, now: DateTime<Utc>) -> Option<Message> {
+    if !report.breaker_tripped {
+        return None;
+    }
+    Some(generic(
+        AlertKind::BreakerTripped,
+        hashed_key(&["breaker"]),
+        Severity::Error,
+        None,
+        format!(
+            "tf-lock-reaper breaker tripped: {} deletes planned, limit {}; nothing deleted",
+            report.planned_deletes, report.max_deletes_per_run
+        ),
+        format!(
+            "One run would have deleted {} locks, more than MAX_DELETES_PER_RUN={}, so it deleted none.\nMass staleness usually means a clock or configuration error (STALE_AFTER, DELETE_AFTER). Check the locks with `tf-lock-reaper list`, then raise the limit or clear them with `tf-lock-reaper unlock`.\n",
+            report.planned_deletes, report.max_deletes_per_run
+        ),
+        serde_json::json!({"planned_deletes": report.planned_deletes, "max_deletes_per_run": report.max_deletes_per_run}),
+        now,
+    ))
+}

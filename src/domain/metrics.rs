@@ -1,0 +1,76 @@
+//! Metrics as plain data, derived from the run report. A metrics sink
+//! (`ports::metrics`) writes them: EMF lines, `PutMetricData`, or nothing.
+
+use crate::domain::lock::SourceKind;
+use crate::domain::report::RunReport;
+
+/// Unit of one metric value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Seconds,
+    Milliseconds,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Seconds => "Seconds",
+            Unit::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// Values that share one set of dimensions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSet {
+    /// Empty for run-wide metrics.
+    pub dimensions: Vec<(String, String)>,
+    pub values: Vec<(&'static str, f64, Unit)>,
+}
+
+/// The dimension that names a source: `TableName` or `Bucket`.
+pub fn dimension_name(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Table => "TableName",
+        SourceKind::Bucket => "Bucket",
+    }
+}
+
+/// Per-source metrics plus run-wide ones (`RunDurationMs`, `AlertsSent`,
+/// `AlertErrors`; no dimension).
+pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
+    let mut sets: Vec<MetricSet> = report
+        .sources
+        .iter()
+        .map(|t| {
+            let c = &t.counts;
+            let n = |v: usize| v as f64;
+            MetricSet {
+                dimensions: vec![(dimension_name(t.kind).to_string(), t.name.clone())],
+                values: vec![
+                    ("LocksHeld", n(c.locks_held), Unit::Count),
+                    ("StaleLocks", n(c.stale), Unit::Count),
+                    ("OldestLockAgeSeconds", t.oldest_lock_age_seconds.unwrap_or(0) as f64, Unit::Seconds),
+                    ("UnreadableItems", n(c.unreadable), Unit::Count),
+                    ("LocksDeleted", n(c.deleted), Unit::Count),
+                    ("LocksChanged", n(c.changed), Unit::Count),
+                    ("TtlBackfilled", n(c.ttl_backfilled), Unit::Count),
+                    ("ActionErrors", n(c.errors), Unit::Count),
+                    ("BreakerTripped", if report.breaker_tripped { 1.0 } else { 0.0 }, Unit::Count),
+                    ("ScanErrors", if t.scan_error.is_some() { 1.0 } else { 0.0 }, Unit::Count),
+                ],
+            }
+        })
+        .collect();
+    sets.push(MetricSet {
+        dimensions: Vec::new(),
+        values: vec![
+            ("RunDurationMs", report.duration_ms as f64, Unit::Milliseconds),
+            ("AlertsSent", report.alerts_sent as f64, Unit::Count),
+            ("AlertErrors", report.alert_errors as f64, Unit::Count),
+        ],
+    });
+    sets
+}

@@ -1,0 +1,185 @@
+//! The run report: one plain serializable struct per run, returned by the
+//! Lambda, printed by the CLI as a table or JSON, and the source of metrics
+//! and alerts. It carries the notifications the run sent.
+
+pub mod render;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::alert::{AlertKind, Event};
+use crate::domain::decision::{Action, ActionTaken};
+use crate::domain::lock::{Lock, SourceKind, Unreadable};
+use crate::domain::policy::Verdict;
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub action: Action,
+    pub dry_run: bool,
+    /// No source failed to scan and no write failed.
+    pub ok: bool,
+    /// The deadline stopped some writes from starting.
+    pub partial: bool,
+    pub breaker_tripped: bool,
+    pub max_deletes_per_run: usize,
+    /// Deletes the policy asked for, before breaker and dry run.
+    pub planned_deletes: usize,
+    /// Every lock table, then every lock bucket, in configuration order.
+    pub sources: Vec<SourceReport>,
+    /// Every notification attempted, with its outcome.
+    pub notifications: Vec<NotificationRecord>,
+    pub alerts_sent: usize,
+    pub alert_errors: usize,
+}
+
+/// One lock table or lock bucket.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub kind: SourceKind,
+    /// Table name, or `bucket` / `bucket/prefix` as configured.
+    pub name: String,
+    /// Set when the source could not be read; the counts are then zero.
+    pub scan_error: Option<String>,
+    pub counts: Counts,
+    pub oldest_lock_age_seconds: Option<u64>,
+    /// Every lock held, stale or not.
+    pub locks: Vec<LockReport>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// Per-source counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub locks_held: usize,
+    pub stale: usize,
+    pub excluded: usize,
+    pub unreadable: usize,
+    pub digests: usize,
+    pub deleted: usize,
+    pub changed: usize,
+    pub ttl_backfilled: usize,
+    pub errors: usize,
+}
+
+/// One lock, what the policy said, and what was done.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockReport {
+    #[serde(flatten)]
+    pub lock: Lock,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    pub action: ActionTaken,
+    /// The write withheld or the error met, when there is one.
+    pub detail: Option<String>,
+    /// Double locking: the other half of this lock (same ID and state path,
+    /// in a table for a lockfile, in a bucket for a table item).
+    pub paired_with: Option<HalfRef>,
+}
+
+impl LockReport {
+    /// The lockfile half of a double lock: its table half acts, pages and
+    /// is told about for both.
+    pub fn is_lockfile_half(&self) -> bool {
+        self.lock.kind == SourceKind::Bucket && self.paired_with.is_some()
+    }
+}
+
+/// Where the other half of a double lock is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HalfRef {
+    pub kind: SourceKind,
+    pub source: String,
+    pub lock_key: String,
+}
+
+impl SourceReport {
+    pub fn new(kind: SourceKind, name: &str) -> Self {
+        SourceReport {
+            kind,
+            name: name.to_string(),
+            scan_error: None,
+            counts: Counts::default(),
+            oldest_lock_age_seconds: None,
+            locks: Vec::new(),
+            unreadable: Vec::new(),
+        }
+    }
+
+    pub fn failed(kind: SourceKind, name: &str, error: String) -> Self {
+        SourceReport {
+            kind,
+            name: name.to_string(),
+            scan_error: Some(error),
+            counts: Counts::default(),
+            oldest_lock_age_seconds: None,
+            locks: Vec::new(),
+            unreadable: Vec::new(),
+        }
+    }
+
+    /// `, N digest(s)` for tables; buckets have no digest items.
+    pub fn digest_note(&self) -> String {
+        match self.kind {
+            SourceKind::Table => format!(", {} digest(s)", self.counts.digests),
+            SourceKind::Bucket => String::new(),
+        }
+    }
+
+    /// Recompute counts from the items (after actions were recorded).
+    pub fn recount(&mut self) {
+        let count = |a: ActionTaken| self.locks.iter().filter(|l| l.action == a).count();
+        let counts = Counts {
+            locks_held: self.locks.len(),
+            stale: self.locks.iter().filter(|l| l.verdict.stale).count(),
+            excluded: count(ActionTaken::Excluded),
+            unreadable: self.unreadable.len(),
+            digests: self.counts.digests,
+            deleted: count(ActionTaken::Deleted),
+            changed: count(ActionTaken::Changed),
+            ttl_backfilled: count(ActionTaken::Ttl),
+            errors: count(ActionTaken::Error),
+        };
+        self.oldest_lock_age_seconds = self.locks.iter().map(|l| l.verdict.age_seconds).max();
+        self.counts = counts;
+    }
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    Sent,
+    Failed,
+    /// Not attempted: the deadline was near.
+    Skipped,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Sent => "sent",
+            Delivery::Failed => "failed",
+            Delivery::Skipped => "skipped",
+        }
+    }
+}
+
+/// One delivery attempt, as the report lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotificationRecord {
+    /// `None` for state-table errors.
+    pub event: Option<Event>,
+    pub kind: Option<AlertKind>,
+    pub alert_key: String,
+    /// `sns`, `pagerduty`, or `state` for state-table errors.
+    pub channel: String,
+    /// The table or bucket the alert is about (`table` in the JSON report).
+    #[serde(rename = "table")]
+    pub source_name: Option<String>,
+    pub lock_id: Option<String>,
+    pub outcome: Delivery,
+    pub detail: Option<String>,
+}

@@ -1,0 +1,183 @@
+//! The report as a person reads it: the `run` summary, the `list` view and
+//! the lock table both share.
+
+use std::fmt::Write as _;
+
+use crate::domain::report::{LockReport, RunReport, SourceReport};
+
+impl RunReport {
+    /// Human-readable summary and lock table for the CLI.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let mode =
+            if self.dry_run { format!("{} (dry run)", self.action.as_str()) } else { self.action.as_str().to_string() };
+        let _ = writeln!(
+            out,
+            "tf-lock-reaper run: action={mode} status={}{}{} ({} ms)",
+            if self.ok { "ok" } else { "FAILED" },
+            if self.partial { " partial(deadline)" } else { "" },
+            if self.breaker_tripped {
+                format!(
+                    " BREAKER TRIPPED ({} deletes planned > MAX_DELETES_PER_RUN={})",
+                    self.planned_deletes, self.max_deletes_per_run
+                )
+            } else {
+                String::new()
+            },
+            self.duration_ms
+        );
+        for t in &self.sources {
+            let _ = writeln!(out);
+            render_source(&mut out, t, SourceView::Run);
+        }
+        if !self.notifications.is_empty() {
+            let _ = writeln!(out, "\nnotifications: {} sent, {} failed", self.alerts_sent, self.alert_errors);
+            for n in &self.notifications {
+                let _ = writeln!(
+                    out,
+                    "  {:<9} {:<8} {:<16} {:<7} {}{}",
+                    n.channel,
+                    n.event.map(|e| e.as_str()).unwrap_or("-"),
+                    n.kind.map(|k| k.as_str()).unwrap_or("-"),
+                    n.outcome.as_str(),
+                    n.lock_id.as_deref().or(n.source_name.as_deref()).unwrap_or(""),
+                    n.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+                );
+            }
+        }
+        out
+    }
+}
+
+/// `tf-lock-reaper list`: every source with its locks and unreadable items.
+pub fn render_list(sources: &[SourceReport]) -> String {
+    let mut out = String::new();
+    for t in sources {
+        render_source(&mut out, t, SourceView::List);
+    }
+    out
+}
+
+/// Which headline a source gets: `run` adds the policy and action counts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SourceView {
+    Run,
+    List,
+}
+
+/// One source: its headline (or why it could not be read), its locks and
+/// its unreadable items.
+fn render_source(out: &mut String, t: &SourceReport, view: SourceView) {
+    if let Some(e) = &t.scan_error {
+        let _ = writeln!(out, "{} {}: SCAN FAILED: {e}", t.kind.as_str(), t.name);
+        return;
+    }
+    let c = &t.counts;
+    let _ = match view {
+        SourceView::Run => writeln!(
+            out,
+            "{} {}: {} lock(s), {} stale, {} excluded, {} unreadable{}; deleted {}, changed {}, ttl {}, errors {}",
+            t.kind.as_str(),
+            t.name,
+            c.locks_held,
+            c.stale,
+            c.excluded,
+            c.unreadable,
+            t.digest_note(),
+            c.deleted,
+            c.changed,
+            c.ttl_backfilled,
+            c.errors
+        ),
+        SourceView::List => writeln!(
+            out,
+            "{} {}: {} lock(s), {} unreadable{}",
+            t.kind.as_str(),
+            t.name,
+            t.locks.len(),
+            t.unreadable.len(),
+            t.digest_note()
+        ),
+    };
+    if !t.locks.is_empty() {
+        out.push_str(&render_lock_table(t.locks.iter()));
+    }
+    for u in &t.unreadable {
+        let _ = writeln!(out, "  UNREADABLE {}: {}", u.lock_key.as_deref().unwrap_or("<no LockID>"), u.reason);
+    }
+}
+
+/// Column-aligned table of locks (used by `run` and `list`).
+pub fn render_lock_table<'a>(locks: impl Iterator<Item = &'a LockReport>) -> String {
+    let header = ["LOCK ID", "AGE", "STALE", "ACTION", "OPERATION", "WHO", "STATE PATH"];
+    let rows: Vec<[String; 7]> = locks
+        .map(|l| {
+            let action = match &l.detail {
+                Some(d) => format!("{} ({d})", l.action.as_str()),
+                None => l.action.as_str().to_string(),
+            };
+            [
+                l.lock.id.clone(),
+                format_age(l.verdict.age_seconds),
+                if l.verdict.stale {
+                    format!("yes (> {})", format_age(l.verdict.window_seconds))
+                } else {
+                    "no".to_string()
+                },
+                action,
+                l.lock.operation.clone(),
+                l.lock.who.clone(),
+                match &l.paired_with {
+                    Some(h) => format!("{} (double lock: + {} {})", l.lock.state_path, h.kind.as_str(), h.source),
+                    None => l.lock.state_path.clone(),
+                },
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[&str]| {
+        out.push(' ');
+        for (cell, w) in cells.iter().zip(widths) {
+            let _ = write!(out, " {cell:<w$}");
+        }
+        let trimmed = out.trim_end().len();
+        out.truncate(trimmed);
+        out.push('\n');
+    };
+    line(&mut out, &header);
+    for row in &rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(&mut out, &cells);
+    }
+    out
+}
+
+/// `3h12m`, `45s`, `2d4h`: coarse enough to read at a glance.
+pub fn format_age(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m{s:02}s"),
+        (0, _, _) => format!("{h}h{m:02}m"),
+        _ => format!("{d}d{h:02}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages() {
+        assert_eq!(format_age(5), "5s");
+        assert_eq!(format_age(65), "1m05s");
+        assert_eq!(format_age(3 * 3600 + 12 * 60), "3h12m");
+        assert_eq!(format_age(2 * 86400 + 4 * 3600), "2d04h");
+    }
+}

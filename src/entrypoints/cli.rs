@@ -1,0 +1,280 @@
+//! `tf-lock-reaper`, the CLI for on-call engineers and CI: its arguments and
+//! its commands. Flags override the same environment variables the Lambda
+//! reads; `run` is the Lambda's pass. Exit codes, decided in one place
+//! ([`Status`], [`CliError::exit_code`]): 0 ok, 1 the run had errors, 2 bad
+//! configuration or usage.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write as _};
+
+use clap::builder::PossibleValuesParser;
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, EntrypointDefaults, MetricsSinkKind};
+use crate::domain::decision::{Action, ActionTaken};
+use crate::domain::lock::SourceKind;
+use crate::domain::report::render::{format_age, render_list, render_lock_table};
+use crate::pipeline::Reaper;
+use crate::wiring::{sdk_config, Adapters, WiringError};
+
+#[derive(Parser)]
+#[command(name = "tf-lock-reaper", version, about = "Find, report and safely clear stale Terraform state locks")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Lock sources on the command line; when any is given they replace
+/// LOCK_TABLES and LOCK_BUCKETS.
+#[derive(clap::Args)]
+struct SourceArgs {
+    /// DynamoDB lock table (repeatable).
+    #[arg(long = "table", value_name = "TABLE")]
+    tables: Vec<String>,
+    /// State bucket with `.tflock` lockfiles, `bucket` or `bucket/prefix` (repeatable).
+    #[arg(long = "bucket", value_name = "BUCKET[/PREFIX]")]
+    buckets: Vec<String>,
+}
+
+impl SourceArgs {
+    fn overrides(&self) -> Vec<(&'static str, String)> {
+        if self.tables.is_empty() && self.buckets.is_empty() {
+            return Vec::new();
+        }
+        vec![("LOCK_TABLES", self.tables.join(",")), ("LOCK_BUCKETS", self.buckets.join(","))]
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One reaper pass, exactly as the scheduled Lambda runs it.
+    Run {
+        #[command(flatten)]
+        sources: SourceArgs,
+        /// What to do with stale locks (overrides ACTION).
+        #[arg(long, value_parser = PossibleValuesParser::new(Action::ALL.map(Action::as_str)))]
+        action: Option<String>,
+        /// Show what would be written, write nothing (overrides DRY_RUN).
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as one JSON document.
+        #[arg(long)]
+        json: bool,
+        /// Send no SNS/PagerDuty notifications (a manual pass).
+        #[arg(long)]
+        no_notify: bool,
+    },
+    /// Every lock held, with age, who, operation and path.
+    List {
+        #[command(flatten)]
+        sources: SourceArgs,
+        /// Only locks older than their stale window.
+        #[arg(long)]
+        stale_only: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Safe force-unlock: delete the lock with this ID if it is unchanged.
+    Unlock {
+        /// The lock ID Terraform printed (Info.ID), as for `terraform force-unlock`.
+        lock_id: String,
+        /// Where to search: whole tables and buckets, so it works after the backend key changed.
+        #[command(flatten)]
+        sources: SourceArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Show the lock, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// How a command that ran to its end went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Exit 0.
+    Clean,
+    /// Exit 1: a source was unreadable, a write failed, or nothing was done.
+    HadErrors,
+}
+
+impl Status {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Clean => 0,
+            Status::HadErrors => 1,
+        }
+    }
+
+    fn from_ok(ok: bool) -> Self {
+        if ok {
+            Status::Clean
+        } else {
+            Status::HadErrors
+        }
+    }
+}
+
+/// A command that could not run to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Wiring(#[from] WiringError),
+    /// The command ran and failed; the text says why and what to do.
+    #[error("{0}")]
+    Failed(String),
+    #[error("terminal: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("writing JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl CliError {
+    /// Exit status: 2 for bad configuration, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) => 2,
+            CliError::Wiring(w) => w.exit_code(),
+            CliError::Failed(_) | CliError::Io(_) | CliError::Json(_) => 1,
+        }
+    }
+}
+
+/// Logs go to stderr, errors only unless `RUST_LOG` asks for more.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
+}
+
+/// Run one command.
+pub async fn run(cli: Cli) -> Result<Status, CliError> {
+    match cli.command {
+        Command::Run { sources, action, dry_run, json, no_notify } => {
+            let mut overrides = sources.overrides();
+            if let Some(a) = action {
+                overrides.push(("ACTION", a));
+            }
+            if dry_run {
+                overrides.push(("DRY_RUN", "true".to_string()));
+            }
+            let config = config_with(&overrides)?;
+            let adapters = Adapters::for_run(&config, &sdk_config().await, !no_notify).await?;
+            let report = adapters.reaper(config).run(Default::default()).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(Status::from_ok(report.ok))
+        }
+        Command::List { sources, stale_only, json } => {
+            let reaper = sources_reaper(config_with(&sources.overrides())?).await;
+            let mut reports = reaper.scan().await;
+            if stale_only {
+                for r in &mut reports {
+                    r.locks.retain(|l| l.verdict.stale);
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reports)?);
+            } else {
+                print!("{}", render_list(&reports));
+            }
+            Ok(Status::from_ok(reports.iter().all(|r| r.scan_error.is_none())))
+        }
+        Command::Unlock { lock_id, sources, yes, dry_run } => {
+            let reaper = sources_reaper(config_with(&sources.overrides())?).await;
+            unlock(&reaper, &lock_id, yes, dry_run).await
+        }
+    }
+}
+
+/// Environment plus flag overrides, parsed into a configuration.
+fn config_with(overrides: &[(&str, String)]) -> Result<Config, ConfigError> {
+    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    for (k, v) in overrides {
+        vars.insert((*k).to_string(), v.clone());
+    }
+    Config::from_vars(&vars, EntrypointDefaults { metrics_sink: MetricsSinkKind::None })
+}
+
+/// A reaper over the lock sources only: `list` and `unlock` send no metrics
+/// or alerts.
+async fn sources_reaper(config: Config) -> Reaper {
+    Adapters::sources_only(&sdk_config().await).reaper(config)
+}
+
+async fn unlock(reaper: &Reaper, lock_id: &str, yes: bool, dry_run: bool) -> Result<Status, CliError> {
+    let mut sources = reaper.scan().await;
+    let names: Vec<String> = sources.iter().map(|s| format!("{} {}", s.kind.as_str(), s.name)).collect();
+    let mut unreadable = false;
+    for s in sources.iter().filter(|s| s.scan_error.is_some()) {
+        unreadable = true;
+        eprintln!("error: cannot read {} {}: {}", s.kind.as_str(), s.name, s.scan_error.as_deref().unwrap_or_default());
+    }
+    let matches: Vec<_> = sources.iter().flat_map(|s| &s.locks).filter(|l| l.lock.id == lock_id).cloned().collect();
+    if matches.is_empty() {
+        let held: usize = sources.iter().map(|s| s.locks.len()).sum();
+        return Err(CliError::Failed(format!(
+            "no lock with ID {lock_id:?} in {} ({held} lock(s) held there; `tf-lock-reaper list` shows them). Digest items are never unlocked.",
+            names.join(", ")
+        )));
+    }
+    println!("{}", render_lock_table(matches.iter()).trim_end());
+    for l in &matches {
+        if !l.verdict.stale {
+            println!(
+                "WARNING: {} is only {} old, inside its {} apply window: an apply may still be running.",
+                l.lock.state_path,
+                format_age(l.verdict.age_seconds),
+                format_age(l.verdict.window_seconds)
+            );
+        }
+        if l.lock.kind == SourceKind::Table && l.paired_with.is_none() && unreadable {
+            println!("WARNING: a bucket could not be read: if this is a double lock, its lockfile half may remain.");
+        }
+    }
+    if dry_run {
+        println!("dry run: would delete {} lock object(s); nothing written.", matches.len());
+        return Ok(Status::Clean);
+    }
+    if !yes && !confirm(&format!("Delete {} lock object(s)? [y/N] ", matches.len()))? {
+        println!("aborted: nothing deleted.");
+        return Ok(Status::HadErrors);
+    }
+    reaper.unlock(&mut sources, lock_id).await;
+    let mut failed = false;
+    for l in sources.iter().flat_map(|s| &s.locks).filter(|l| l.lock.id == lock_id) {
+        let what = format!("{} {} ({})", l.lock.kind.as_str(), l.lock.source, l.lock.lock_key);
+        match l.action {
+            ActionTaken::Deleted => println!("deleted lock {} from {what}", l.lock.id),
+            _ => {
+                failed = true;
+                eprintln!(
+                    "error: {what} not deleted: {}",
+                    l.detail.as_deref().unwrap_or("lock changed or was released since it was read")
+                );
+            }
+        }
+    }
+    Ok(Status::from_ok(!failed))
+}
+
+/// Ask on the terminal; anything but y/yes (including end of input) is no.
+fn confirm(prompt: &str) -> Result<bool, std::io::Error> {
+    let mut stderr = std::io::stderr();
+    write!(stderr, "{prompt}")?;
+    stderr.flush()?;
+    // Scripts and tests may answer on a pipe, so read stdin whatever it is.
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}

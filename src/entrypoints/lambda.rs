@@ -1,0 +1,150 @@
+//! The scheduled Lambda (`provided.al2023`): configuration is parsed and
+//! adapters are built once per container; each invocation is one pass. An
+//! event carrying `{"dry_run": true}` forces a dry run.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+
+use crate::config::{Config, EntrypointDefaults, MetricsSinkKind};
+use crate::support::deadline::Deadline;
+use crate::wiring::{sdk_config, Adapters, WiringError};
+
+/// Built once per container, shared by every invocation.
+pub struct Container {
+    config: Config,
+    adapters: Adapters,
+}
+
+impl Container {
+    /// Parse the environment and build the adapters (reading the PagerDuty
+    /// routing key secret, once).
+    pub async fn from_env() -> Result<Container, WiringError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        let config = Config::from_vars(&vars, EntrypointDefaults { metrics_sink: MetricsSinkKind::Emf })?;
+        let sdk = sdk_config().await;
+        let adapters = Adapters::for_run(&config, &sdk, true).await?;
+        Ok(Container { config, adapters })
+    }
+
+    /// One invocation: one pass, and its report as the result.
+    ///
+    /// A pass that met errors (a source unreadable, a write or a delivery
+    /// failed) still returns `Ok(report)`: the pass itself ran, and an `Err`
+    /// would make Lambda retry the whole pass (the DLQ and the `Errors`
+    /// alarm are for invocations that could not run at all). Those failures
+    /// surface as the `ScanErrors`, `ActionErrors` and `AlertErrors` metrics
+    /// and their alarms, as `scan-failed` alerts, and as `ok: false` in the
+    /// returned report.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+        let config = invocation_config(&self.config, &event.payload);
+        let deadline = effective_deadline(event.context.deadline(), Utc::now(), config.run_budget);
+        let report = self.adapters.reaper(config).run(Deadline::at(deadline)).await;
+        tracing::info!(
+            ok = report.ok,
+            partial = report.partial,
+            breaker_tripped = report.breaker_tripped,
+            duration_ms = report.duration_ms,
+            "run finished"
+        );
+        Ok(serde_json::to_value(&report)?)
+    }
+}
+
+/// Logging as `lambda_runtime`'s own subscriber sets it up: the level from
+/// `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else
+/// `RUST_LOG`, else info; JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON`; no
+/// timestamps (CloudWatch stamps every line). Logs go to stderr: stdout
+/// carries the EMF metric lines.
+pub fn init_tracing() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = tracing_subscriber::EnvFilter::try_new(log_filter(level.as_deref(), rust_log.as_deref()))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).without_time();
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().flatten_event(true).with_current_span(false).init();
+    } else {
+        builder.with_ansi(false).init();
+    }
+}
+
+/// The log filter directive: `AWS_LAMBDA_LOG_LEVEL` wins over `RUST_LOG`.
+/// Lambda's `FATAL` has no tracing level: it means errors only.
+pub fn log_filter(aws_lambda_log_level: Option<&str>, rust_log: Option<&str>) -> String {
+    let set = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    match (set(aws_lambda_log_level), set(rust_log)) {
+        (Some(level), _) if level.eq_ignore_ascii_case("fatal") => "error".to_string(),
+        (Some(level), _) => level.to_ascii_lowercase(),
+        (None, Some(directives)) => directives,
+        (None, None) => "info".to_string(),
+    }
+}
+
+/// The configuration for one invocation: an event carrying
+/// `{"dry_run": true}` forces a dry run. Any other event (EventBridge's
+/// scheduled event included) runs as configured; an event can never turn a
+/// configured dry run into real writes.
+pub fn invocation_config(base: &Config, event: &serde_json::Value) -> Config {
+    let mut config = base.clone();
+    if event.get("dry_run").and_then(serde_json::Value::as_bool) == Some(true) {
+        config.dry_run = true;
+    }
+    config
+}
+
+/// The deadline a run works to. Lambda gives one; local emulators send a
+/// deadline in 1970, which means "unknown": fall back to the budget.
+pub fn effective_deadline(lambda_deadline: SystemTime, now: DateTime<Utc>, budget: Duration) -> DateTime<Utc> {
+    let given: DateTime<Utc> = lambda_deadline.into();
+    if given > now {
+        given
+    } else {
+        now + chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::seconds(50))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Config {
+        let vars: HashMap<String, String> = [("LOCK_TABLES".to_string(), "locks".to_string())].into();
+        Config::from_vars(&vars, EntrypointDefaults { metrics_sink: MetricsSinkKind::Emf }).unwrap()
+    }
+
+    #[test]
+    fn dry_run_event_forces_dry_run() {
+        assert!(invocation_config(&base(), &serde_json::json!({"dry_run": true})).dry_run);
+        assert!(!invocation_config(&base(), &serde_json::json!({"dry_run": "yes"})).dry_run);
+        let scheduled = serde_json::json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","detail":{}});
+        assert!(!invocation_config(&base(), &scheduled).dry_run);
+        let mut dry = base();
+        dry.dry_run = true;
+        assert!(
+            invocation_config(&dry, &serde_json::json!({"dry_run": false})).dry_run,
+            "an event cannot undo a configured dry run"
+        );
+    }
+
+    #[test]
+    fn past_deadline_falls_back_to_budget() {
+        let now = Utc::now();
+        let emulator = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(effective_deadline(emulator, now, Duration::from_secs(30)), now + chrono::Duration::seconds(30));
+        let real = SystemTime::from(now + chrono::Duration::seconds(900));
+        assert_eq!(effective_deadline(real, now, Duration::from_secs(30)), now + chrono::Duration::seconds(900));
+    }
+
+    #[test]
+    fn lambda_log_level_wins_over_rust_log() {
+        assert_eq!(log_filter(Some("DEBUG"), Some("warn")), "debug");
+        assert_eq!(log_filter(Some("FATAL"), None), "error");
+        assert_eq!(log_filter(None, Some("tf_lock_reaper=trace")), "tf_lock_reaper=trace");
+        assert_eq!(log_filter(Some(" "), None), "info");
+        assert_eq!(log_filter(None, None), "info");
+    }
+}

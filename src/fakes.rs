@@ -1,0 +1,345 @@
+//! In-memory fakes of every port, for fast tests of the pipeline and the
+//! dispatcher (no server, no Python). They keep the real contracts: writes
+//! are conditional on what was read, a claim succeeds once, a reminder moves
+//! `last_notified_at` only from its expected value. Each can be told to
+//! fail, and records what was asked of it.
+//! Compiled for the crate's own tests and behind the `fakes` feature.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::alert::{Message, OpenAlert, Severity};
+use crate::domain::lock::{AttrValue, RawItem};
+use crate::domain::metrics::MetricSet;
+use crate::ports::alert_state::{AlertState, StateError};
+use crate::ports::clock::Clock;
+use crate::ports::lock_tables::LockTables;
+use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
+use crate::ports::metrics::{MetricsError, MetricsSink};
+use crate::ports::notifier::{Notifier, NotifyError};
+use crate::ports::{SourceError, WriteOutcome};
+use crate::support::deadline::Deadline;
+
+/// Lock a mutex, whatever a panicking test left behind.
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A lock item `{LockID, Info}` as Terraform writes it.
+pub fn lock_item(lock_key: &str, info: &str) -> RawItem {
+    let mut item = RawItem::new();
+    item.insert("LockID".into(), AttrValue::S(lock_key.into()));
+    item.insert("Info".into(), AttrValue::S(info.into()));
+    item
+}
+
+/// LockInfo JSON with an ID and a creation time.
+pub fn info(id: &str, created: DateTime<Utc>) -> String {
+    format!(
+        r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"ci@runner","Version":"1.15.5","Created":"{}"}}"#,
+        created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+/// Lock tables in memory. A missing table fails its scan as DynamoDB would.
+#[derive(Default)]
+pub struct MemoryLockTables {
+    tables: Mutex<BTreeMap<String, BTreeMap<String, RawItem>>>,
+    /// Every write asked for, in order: `delete <table> <key>` or `ttl <table> <key> <at>`.
+    pub writes: Mutex<Vec<String>>,
+    /// Make every write fail (as an access-denied error).
+    pub fail_writes: bool,
+}
+
+impl MemoryLockTables {
+    /// Tables whose every write fails (as an access-denied error).
+    pub fn failing_writes() -> Self {
+        MemoryLockTables { fail_writes: true, ..Default::default() }
+    }
+
+    pub fn with_table(self, table: &str) -> Self {
+        locked(&self.tables).entry(table.to_string()).or_default();
+        self
+    }
+
+    /// Put (or replace) an item, as Terraform's `PutItem` does.
+    pub fn put(&self, table: &str, item: RawItem) {
+        let key = match item.get("LockID") {
+            Some(AttrValue::S(k)) => k.clone(),
+            _ => format!("<item {}>", locked(&self.tables).get(table).map_or(0, BTreeMap::len)),
+        };
+        locked(&self.tables).entry(table.to_string()).or_default().insert(key, item);
+    }
+
+    pub fn remove(&self, table: &str, lock_key: &str) {
+        if let Some(t) = locked(&self.tables).get_mut(table) {
+            t.remove(lock_key);
+        }
+    }
+
+    pub fn get(&self, table: &str, lock_key: &str) -> Option<RawItem> {
+        locked(&self.tables).get(table).and_then(|t| t.get(lock_key)).cloned()
+    }
+
+    pub fn writes(&self) -> Vec<String> {
+        locked(&self.writes).clone()
+    }
+
+    fn info_matches(&self, table: &str, lock_key: &str, expected_info: &str) -> bool {
+        matches!(self.get(table, lock_key).and_then(|i| i.get("Info").cloned()), Some(AttrValue::S(info)) if info == expected_info)
+    }
+}
+
+#[async_trait]
+impl LockTables for MemoryLockTables {
+    async fn scan(&self, table: &str, _segments: i32) -> Result<Vec<RawItem>, SourceError> {
+        locked(&self.tables)
+            .get(table)
+            .map(|t| t.values().cloned().collect())
+            .ok_or_else(|| SourceError(format!("ResourceNotFoundException: Requested resource not found: {table}")))
+    }
+
+    async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, SourceError> {
+        locked(&self.writes).push(format!("delete {table} {lock_key}"));
+        if self.fail_writes {
+            return Err(SourceError("AccessDeniedException: not authorized".into()));
+        }
+        if !self.info_matches(table, lock_key, expected_info) {
+            return Ok(WriteOutcome::Changed);
+        }
+        self.remove(table, lock_key);
+        Ok(WriteOutcome::Done)
+    }
+
+    async fn set_ttl(
+        &self,
+        table: &str,
+        lock_key: &str,
+        expected_info: &str,
+        attribute: &str,
+        expires_at: i64,
+    ) -> Result<WriteOutcome, SourceError> {
+        locked(&self.writes).push(format!("ttl {table} {lock_key} {expires_at}"));
+        if self.fail_writes {
+            return Err(SourceError("AccessDeniedException: not authorized".into()));
+        }
+        let mut tables = locked(&self.tables);
+        let item = tables.get_mut(table).and_then(|t| t.get_mut(lock_key));
+        match item {
+            Some(item)
+                if matches!(item.get("Info"), Some(AttrValue::S(i)) if i == expected_info)
+                    && !item.contains_key(attribute) =>
+            {
+                item.insert(attribute.to_string(), AttrValue::N(expires_at.to_string()));
+                Ok(WriteOutcome::Done)
+            }
+            _ => Ok(WriteOutcome::Changed),
+        }
+    }
+}
+
+/// One bucket's lockfiles: `key → (etag, body)`.
+type Objects = BTreeMap<String, (String, String)>;
+
+/// Lockfile buckets in memory: `bucket → key → (etag, body)`. ETags change
+/// with every put, as S3's do with the content.
+#[derive(Default)]
+pub struct MemoryLockfiles {
+    buckets: Mutex<BTreeMap<String, Objects>>,
+    puts: Mutex<u64>,
+}
+
+impl MemoryLockfiles {
+    pub fn put(&self, bucket: &str, key: &str, body: &str) {
+        let mut puts = locked(&self.puts);
+        *puts += 1;
+        let etag = format!("\"etag-{}\"", *puts);
+        locked(&self.buckets).entry(bucket.to_string()).or_default().insert(key.to_string(), (etag, body.to_string()));
+    }
+
+    pub fn get(&self, bucket: &str, key: &str) -> Option<String> {
+        locked(&self.buckets).get(bucket).and_then(|b| b.get(key)).map(|(_, body)| body.clone())
+    }
+}
+
+#[async_trait]
+impl LockfileBuckets for MemoryLockfiles {
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, SourceError> {
+        let buckets = locked(&self.buckets);
+        let b = buckets.get(bucket).ok_or_else(|| SourceError(format!("NoSuchBucket: {bucket}")))?;
+        Ok(b.iter()
+            .filter(|(k, _)| k.starts_with(prefix) && k.ends_with(crate::domain::lock::LOCKFILE_SUFFIX))
+            .map(|(k, (etag, body))| LockfileObject { key: k.clone(), etag: etag.clone(), body: Ok(body.clone()) })
+            .collect())
+    }
+
+    async fn current_etag(&self, bucket: &str, key: &str) -> Result<Option<String>, SourceError> {
+        Ok(locked(&self.buckets).get(bucket).and_then(|b| b.get(key)).map(|(etag, _)| etag.clone()))
+    }
+
+    async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, SourceError> {
+        let mut buckets = locked(&self.buckets);
+        let Some(b) = buckets.get_mut(bucket) else { return Ok(WriteOutcome::Changed) };
+        match b.get(key) {
+            Some((current, _)) if current == etag => {
+                b.remove(key);
+                Ok(WriteOutcome::Done)
+            }
+            _ => Ok(WriteOutcome::Changed),
+        }
+    }
+}
+
+/// The notify-once state in memory, with the same conditional semantics as
+/// the DynamoDB table.
+#[derive(Default)]
+pub struct MemoryAlertState {
+    pub open: Mutex<BTreeMap<String, OpenAlert>>,
+    /// Make every call fail.
+    pub fail: bool,
+}
+
+impl MemoryAlertState {
+    pub fn keys(&self) -> Vec<String> {
+        locked(&self.open).keys().cloned().collect()
+    }
+
+    fn check(&self) -> Result<(), StateError> {
+        if self.fail {
+            Err(StateError("AccessDeniedException: not authorized".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl AlertState for MemoryAlertState {
+    async fn open_alerts(&self) -> Result<Vec<OpenAlert>, StateError> {
+        self.check()?;
+        Ok(locked(&self.open).values().cloned().collect())
+    }
+
+    async fn claim(&self, alert: &OpenAlert) -> Result<bool, StateError> {
+        self.check()?;
+        let mut open = locked(&self.open);
+        if open.contains_key(&alert.key) {
+            return Ok(false);
+        }
+        open.insert(alert.key.clone(), alert.clone());
+        Ok(true)
+    }
+
+    async fn renotified(&self, key: &str, expected: i64, now: i64, severity: Severity) -> Result<bool, StateError> {
+        self.check()?;
+        match locked(&self.open).get_mut(key) {
+            Some(a) if a.last_notified_at == expected => {
+                a.last_notified_at = now;
+                a.severity = severity;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn forget(&self, key: &str) -> Result<(), StateError> {
+        self.check()?;
+        locked(&self.open).remove(key);
+        Ok(())
+    }
+}
+
+/// A channel that records every message it is given.
+#[derive(Default)]
+pub struct RecordingNotifier {
+    pub sent: Mutex<Vec<Message>>,
+    /// Make every delivery fail.
+    pub fail: bool,
+}
+
+impl RecordingNotifier {
+    pub fn sent(&self) -> Vec<Message> {
+        locked(&self.sent).clone()
+    }
+}
+
+#[async_trait]
+impl Notifier for RecordingNotifier {
+    fn channel(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn send(&self, message: &Message, _deadline: Deadline) -> Result<(), NotifyError> {
+        if self.fail {
+            return Err(NotifyError("channel down".into()));
+        }
+        locked(&self.sent).push(message.clone());
+        Ok(())
+    }
+}
+
+/// Forward to a shared notifier, so a test keeps a handle on what was sent
+/// while the dispatcher owns its channels.
+#[async_trait]
+impl<N: Notifier> Notifier for std::sync::Arc<N> {
+    fn channel(&self) -> &'static str {
+        self.as_ref().channel()
+    }
+
+    async fn send(&self, message: &Message, deadline: Deadline) -> Result<(), NotifyError> {
+        self.as_ref().send(message, deadline).await
+    }
+}
+
+/// Forward to a shared state, as for notifiers.
+#[async_trait]
+impl<S: AlertState> AlertState for std::sync::Arc<S> {
+    async fn open_alerts(&self) -> Result<Vec<OpenAlert>, StateError> {
+        self.as_ref().open_alerts().await
+    }
+    async fn claim(&self, alert: &OpenAlert) -> Result<bool, StateError> {
+        self.as_ref().claim(alert).await
+    }
+    async fn renotified(&self, key: &str, expected: i64, now: i64, severity: Severity) -> Result<bool, StateError> {
+        self.as_ref().renotified(key, expected, now, severity).await
+    }
+    async fn forget(&self, key: &str) -> Result<(), StateError> {
+        self.as_ref().forget(key).await
+    }
+}
+
+/// Metric sets as published.
+#[derive(Default)]
+pub struct RecordingMetrics {
+    pub published: Mutex<Vec<MetricSet>>,
+}
+
+#[async_trait]
+impl MetricsSink for RecordingMetrics {
+    async fn publish(&self, _namespace: &str, _at: DateTime<Utc>, sets: &[MetricSet]) -> Result<(), MetricsError> {
+        locked(&self.published).extend_from_slice(sets);
+        Ok(())
+    }
+}
+
+/// A clock that stands still until moved.
+pub struct FixedClock(Mutex<DateTime<Utc>>);
+
+impl FixedClock {
+    pub fn at(now: DateTime<Utc>) -> Self {
+        FixedClock(Mutex::new(now))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *locked(&self.0) += by;
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        *locked(&self.0)
+    }
+}

@@ -1,0 +1,202 @@
+//! One reaper pass as a pipeline:
+//! scan → classify and pair ([`scan`], [`pairing`]) → decide
+//! (`domain::decision`) → act ([`act`]) → notify ([`notify`]) → report and
+//! metrics. The Lambda handler and the CLI both build a [`Reaper`] and call
+//! [`Reaper::run`]; `list` and `unlock` use its scan and unlock steps.
+//! The pipeline sees only ports, never an SDK type.
+
+pub mod act;
+pub mod notify;
+pub mod pairing;
+pub mod scan;
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::domain::decision::{decide, Action, ActionTaken, Candidate, DecideSettings, Decision, Plan, Write};
+use crate::domain::lock::SourceKind;
+use crate::domain::metrics::metric_sets;
+use crate::domain::policy::Verdict;
+use crate::domain::report::{Delivery, RunReport, SourceReport};
+use crate::pipeline::notify::Dispatcher;
+use crate::pipeline::pairing::{halves, joint_verdict, positions, At, Halves};
+use crate::ports::clock::{Clock, SystemClock};
+use crate::ports::lock_tables::LockTables;
+use crate::ports::lockfiles::LockfileBuckets;
+use crate::ports::metrics::{MetricsSink, NoMetrics};
+use crate::support::deadline::Deadline;
+
+/// What a lockfile gets in `ACTION=ttl`: S3 objects have no TTL.
+pub const TTL_NOT_FOR_LOCKFILES: &str = "ttl does not apply to S3 lockfiles";
+
+/// The pipeline over its ports. Cheap to build per invocation: the ports
+/// are shared.
+pub struct Reaper {
+    config: Config,
+    tables: Arc<dyn LockTables>,
+    lockfiles: Arc<dyn LockfileBuckets>,
+    metrics: Arc<dyn MetricsSink>,
+    dispatcher: Arc<Dispatcher>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Reaper {
+    /// A reaper that sends no metrics and no notifications, on the system
+    /// clock (what `list` and `unlock` need); the `with_*` methods add the rest.
+    pub fn new(config: Config, tables: Arc<dyn LockTables>, lockfiles: Arc<dyn LockfileBuckets>) -> Self {
+        Reaper {
+            config,
+            tables,
+            lockfiles,
+            metrics: Arc::new(NoMetrics),
+            dispatcher: Arc::new(Dispatcher::disabled()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<dyn MetricsSink>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn with_dispatcher(mut self, dispatcher: Arc<Dispatcher>) -> Self {
+        self.dispatcher = dispatcher;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// One full pass. No write or delivery starts near the deadline.
+    pub async fn run(&self, deadline: Deadline) -> RunReport {
+        let started_at = self.clock.now();
+        let mut sources = self.scan().await;
+
+        // One candidate per lock; a double lock is one candidate (its table
+        // half), stale only if both halves are.
+        let at: Vec<At> = positions(&sources).filter(|&(s, l)| !sources[s].locks[l].is_lockfile_half()).collect();
+        let halves = halves(&sources);
+        let plan = self.plan(&sources, &halves, &at);
+        let partial = self.act(&mut sources, &halves, &at, &plan, deadline).await;
+        for s in &mut sources {
+            s.recount();
+        }
+
+        let mut report = RunReport {
+            started_at,
+            duration_ms: 0,
+            action: self.config.action,
+            dry_run: self.config.dry_run,
+            ok: sources.iter().all(|t| t.scan_error.is_none() && t.counts.errors == 0),
+            partial,
+            breaker_tripped: plan.breaker_tripped,
+            max_deletes_per_run: self.config.max_deletes_per_run,
+            planned_deletes: plan.planned_deletes,
+            sources,
+            notifications: Vec::new(),
+            alerts_sent: 0,
+            alert_errors: 0,
+        };
+
+        report.notifications = self.dispatcher.dispatch(&report, self.clock.as_ref(), deadline).await;
+        report.alerts_sent = report.notifications.iter().filter(|n| n.outcome == Delivery::Sent).count();
+        report.alert_errors = report.notifications.iter().filter(|n| n.outcome == Delivery::Failed).count();
+        report.ok &= report.alert_errors == 0;
+
+        let finished = self.clock.now();
+        report.duration_ms = (finished - started_at).num_milliseconds().max(0) as u64;
+        if let Err(e) = self.metrics.publish(&self.config.metrics_namespace, finished, &metric_sets(&report)).await {
+            tracing::error!(error = %e, "publishing metrics failed");
+        }
+        report
+    }
+
+    /// Decide every candidate at once, so the breaker sees the total.
+    fn plan(&self, sources: &[SourceReport], halves: &Halves, at: &[At]) -> Plan {
+        let verdicts: Vec<Verdict> = at.iter().map(|&p| joint_verdict(sources, halves, p)).collect();
+        let candidates: Vec<Candidate<'_>> = at
+            .iter()
+            .zip(&verdicts)
+            .map(|(&(s, l), verdict)| {
+                let lock = &sources[s].locks[l].lock;
+                Candidate {
+                    verdict,
+                    has_ttl: lock.expires_at.is_some(),
+                    ttl_supported: lock.kind == SourceKind::Table,
+                    created_epoch: lock.created.timestamp(),
+                }
+            })
+            .collect();
+        let plan = decide(
+            &candidates,
+            DecideSettings {
+                action: self.config.action,
+                dry_run: self.config.dry_run,
+                ttl_after_secs: self.config.ttl_after.map(|d| d.as_secs()),
+                max_deletes_per_run: self.config.max_deletes_per_run,
+            },
+        );
+        if plan.breaker_tripped {
+            tracing::error!(
+                planned = plan.planned_deletes,
+                max = self.config.max_deletes_per_run,
+                "breaker tripped: deleting nothing this run"
+            );
+        }
+        plan
+    }
+
+    /// Carry out the plan and record every outcome on the locks. Returns
+    /// whether the deadline kept a write from starting (a partial run).
+    async fn act(
+        &self,
+        sources: &mut [SourceReport],
+        halves: &Halves,
+        at: &[At],
+        plan: &Plan,
+        deadline: Deadline,
+    ) -> bool {
+        let mut partial = false;
+        for (&p, decision) in at.iter().zip(&plan.decisions) {
+            let (action, detail) = match *decision {
+                Decision::Leave(a) => (a, None),
+                Decision::Withhold(w, a) => (a, Some(format!("would {}", w.describe()))),
+                Decision::Execute(w) if !deadline.leaves_time_for_a_write(self.clock.now()) => {
+                    partial = true;
+                    (ActionTaken::Deadline, Some(format!("{} not started: deadline near", w.describe())))
+                }
+                Decision::Execute(w) => {
+                    self.execute(sources, p, halves.get(&p).copied(), w).await;
+                    continue;
+                }
+            };
+            act::set_outcome(sources, p, action, detail.clone());
+            // A double lock's lockfile half shares its table half's fate,
+            // except for a TTL, which it cannot take (noted below).
+            let ttl_write = matches!(
+                decision,
+                Decision::Withhold(Write::SetTtl { .. }, _) | Decision::Execute(Write::SetTtl { .. })
+            );
+            if let (Some(&half), false) = (halves.get(&p), ttl_write) {
+                act::set_outcome(sources, half, action, detail);
+            }
+        }
+        // Lockfiles (alone or as a double lock's half) cannot take a TTL:
+        // say so rather than stay silent.
+        if self.config.action == Action::Ttl {
+            for (s, l) in positions(sources).collect::<Vec<_>>() {
+                let lr = &mut sources[s].locks[l];
+                if lr.lock.kind == SourceKind::Bucket && lr.verdict.stale && lr.action == ActionTaken::NoAction {
+                    lr.detail = Some(TTL_NOT_FOR_LOCKFILES.to_string());
+                }
+            }
+        }
+        partial
+    }
+}

@@ -1,0 +1,19 @@
+//! One notification channel (SNS, PagerDuty).
+
+use async_trait::async_trait;
+
+use crate::domain::alert::Message;
+use crate::support::deadline::Deadline;
+
+/// A failed delivery.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotifyError(pub String);
+
+/// One channel.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    fn channel(&self) -> &'static str;
+    /// Deliver one message; retries, if any, stop before `deadline`.
+    async fn send(&self, message: &Message, deadline: Deadline) -> Result<(), NotifyError>;
+}

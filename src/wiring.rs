@@ -1,0 +1,163 @@
+//! The one place that builds adapters from a [`Config`] and an SDK
+//! configuration, and the pipeline over them. Both entrypoints call it. The
+//! SDK reads `AWS_REGION`, `AWS_ENDPOINT_URL` and the usual credential
+//! chain itself.
+
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::adapters::cloudwatch::ApiSink;
+use crate::adapters::dynamodb_alert_state::DynamoAlertState;
+use crate::adapters::dynamodb_locks::DynamoLockTables;
+use crate::adapters::emf::EmfSink;
+use crate::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
+use crate::adapters::s3_lockfiles::S3LockfileBuckets;
+use crate::adapters::secrets_manager::read_routing_key;
+use crate::adapters::sns::SnsNotifier;
+use crate::config::notify::{NotifyConfig, RoutingKeySource};
+use crate::config::{Config, ConfigError, MetricsSinkKind, Problem};
+use crate::domain::alert::conditions::AlertSettings;
+use crate::pipeline::notify::Dispatcher;
+use crate::pipeline::Reaper;
+use crate::ports::alert_state::AlertState;
+use crate::ports::clock::SystemClock;
+use crate::ports::lock_tables::LockTables;
+use crate::ports::lockfiles::LockfileBuckets;
+use crate::ports::metrics::{MetricsSink, NoMetrics};
+use crate::ports::notifier::Notifier;
+use crate::support::secret::Secret;
+
+/// Why the adapters could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    /// A variable names something that cannot be used (exit 2).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The HTTP client for PagerDuty could not be built (TLS setup); no
+    /// variable is at fault.
+    #[error("cannot build the HTTP client for PagerDuty: {0}")]
+    HttpClient(String),
+}
+
+impl WiringError {
+    /// Exit status: 2 for bad configuration, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            WiringError::Config(_) => 2,
+            WiringError::HttpClient(_) => 1,
+        }
+    }
+}
+
+/// The SDK configuration with the standard retry policy.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// S3 client: path-style addressing when an endpoint override is set (local
+/// servers such as moto cannot do virtual-hosted buckets), AWS's default otherwise.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Every adapter a pass uses, built once (per container in the Lambda).
+#[derive(Clone)]
+pub struct Adapters {
+    pub tables: Arc<dyn LockTables>,
+    pub lockfiles: Arc<dyn LockfileBuckets>,
+    pub metrics: Arc<dyn MetricsSink>,
+    pub dispatcher: Arc<Dispatcher>,
+}
+
+impl Adapters {
+    /// The lock sources only: no metrics, no notifications (`list`, `unlock`).
+    pub fn sources_only(sdk: &SdkConfig) -> Self {
+        Adapters {
+            tables: Arc::new(DynamoLockTables::new(aws_sdk_dynamodb::Client::new(sdk))),
+            lockfiles: Arc::new(S3LockfileBuckets::new(s3_client(sdk))),
+            metrics: Arc::new(NoMetrics),
+            dispatcher: Arc::new(Dispatcher::disabled()),
+        }
+    }
+
+    /// Everything a scheduled pass needs; `notify: false` sends nothing
+    /// (`run --no-notify`). Reads the PagerDuty routing key secret here, once.
+    pub async fn for_run(config: &Config, sdk: &SdkConfig, notify: bool) -> Result<Self, WiringError> {
+        // One DynamoDB client for the lock tables and the state table.
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let dispatcher =
+            if notify { dispatcher(&config.notify, sdk, &dynamodb).await? } else { Dispatcher::disabled() };
+        Ok(Adapters {
+            tables: Arc::new(DynamoLockTables::new(dynamodb)),
+            lockfiles: Arc::new(S3LockfileBuckets::new(s3_client(sdk))),
+            metrics: metrics_sink(config.metrics_sink, sdk),
+            dispatcher: Arc::new(dispatcher),
+        })
+    }
+
+    /// The pipeline over these adapters, for one configuration.
+    pub fn reaper(&self, config: Config) -> Reaper {
+        Reaper::new(config, Arc::clone(&self.tables), Arc::clone(&self.lockfiles))
+            .with_metrics(Arc::clone(&self.metrics))
+            .with_dispatcher(Arc::clone(&self.dispatcher))
+    }
+}
+
+/// The metrics sink the configuration asks for.
+pub fn metrics_sink(kind: MetricsSinkKind, sdk: &SdkConfig) -> Arc<dyn MetricsSink> {
+    match kind {
+        MetricsSinkKind::Emf => Arc::new(EmfSink::new(std::io::stdout())),
+        MetricsSinkKind::Api => Arc::new(ApiSink::new(aws_sdk_cloudwatch::Client::new(sdk))),
+        MetricsSinkKind::None => Arc::new(NoMetrics),
+    }
+}
+
+/// The routing key held by a Secrets Manager secret. Failure is a
+/// configuration error naming the variable (the key itself is never echoed).
+pub async fn routing_key_from_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<Secret, ConfigError> {
+    read_routing_key(client, arn).await.map_err(|e| ConfigError {
+        problems: vec![Problem {
+            variable: "PAGERDUTY_ROUTING_KEY_SECRET_ARN".into(),
+            value: arn.to_string(),
+            expected: e.0,
+        }],
+    })
+}
+
+/// The notification channels and state the configuration asks for.
+async fn dispatcher(
+    n: &NotifyConfig,
+    sdk: &SdkConfig,
+    dynamodb: &aws_sdk_dynamodb::Client,
+) -> Result<Dispatcher, WiringError> {
+    let mut notifiers: Vec<Box<dyn Notifier>> = Vec::new();
+    if let Some(arn) = &n.sns_topic_arn {
+        notifiers.push(Box::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), arn.clone())));
+    }
+    if let Some(pd) = &n.pagerduty {
+        let key = match &pd.routing_key {
+            RoutingKeySource::Plain(k) => k.clone(),
+            RoutingKeySource::SecretArn(arn) => {
+                routing_key_from_secret(&aws_sdk_secretsmanager::Client::new(sdk), arn).await?
+            }
+        };
+        let notifier = PagerDutyNotifier::new(&pd.events_url, key, RetryPolicy::default(), Box::new(SystemClock))
+            .map_err(|e| WiringError::HttpClient(e.0))?;
+        notifiers.push(Box::new(notifier));
+    }
+    let state: Option<Box<dyn AlertState>> = n
+        .state_table
+        .as_ref()
+        .map(|t| Box::new(DynamoAlertState::new(dynamodb.clone(), t.clone())) as Box<dyn AlertState>);
+    Ok(Dispatcher {
+        notifiers,
+        state,
+        renotify_after: n.renotify_after,
+        settings: AlertSettings { severity: n.severity },
+    })
+}
