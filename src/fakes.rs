@@ -74,6 +74,11 @@ impl MemoryLockTables {
         locked(&self.tables).entry(table.to_string()).or_default().insert(key, item);
     }
 
+    /// The table disappears: its scans fail from now on.
+    pub fn drop_table(&self, table: &str) {
+        locked(&self.tables).remove(table);
+    }
+
     pub fn remove(&self, table: &str, lock_key: &str) {
         if let Some(t) = locked(&self.tables).get_mut(table) {
             t.remove(lock_key);

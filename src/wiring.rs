@@ -17,7 +17,7 @@ use crate::adapters::secrets_manager::read_routing_key;
 use crate::adapters::sns::SnsNotifier;
 use crate::config::notify::{NotifyConfig, RoutingKeySource};
 use crate::config::{Config, ConfigError, MetricsSinkKind, Problem};
-use crate::domain::alert::conditions::AlertSettings;
+use crate::domain::alert::AlertSettings;
 use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::Reaper;
 use crate::ports::alert_state::AlertState;

@@ -15,7 +15,7 @@ use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
 use tf_lock_reaper::adapters::sns::SnsNotifier;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
-use tf_lock_reaper::domain::alert::conditions::AlertSettings;
+use tf_lock_reaper::domain::alert::AlertSettings;
 use tf_lock_reaper::domain::alert::Severity;
 use tf_lock_reaper::domain::metrics::metric_sets;
 use tf_lock_reaper::domain::report::Delivery;

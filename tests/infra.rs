@@ -39,7 +39,7 @@ use tf_lock_reaper::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
 use tf_lock_reaper::adapters::s3_lockfiles::S3LockfileBuckets;
 use tf_lock_reaper::adapters::sns::SnsNotifier;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind, VARIABLES};
-use tf_lock_reaper::domain::alert::conditions::AlertSettings;
+use tf_lock_reaper::domain::alert::AlertSettings;
 use tf_lock_reaper::domain::alert::Severity;
 use tf_lock_reaper::pipeline::notify::Dispatcher;
 use tf_lock_reaper::pipeline::Reaper;

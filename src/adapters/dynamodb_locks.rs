@@ -58,11 +58,7 @@ impl LockTables for DynamoLockTables {
             .expression_attribute_values(":info", AttributeValue::S(expected_info.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(WriteOutcome::Done),
-            Err(e) if is_conditional_failure(&e) => Ok(WriteOutcome::Changed),
-            Err(e) => Err(SourceError(describe(e))),
-        }
+        conditional_outcome(result)
     }
 
     async fn set_ttl(
@@ -86,11 +82,21 @@ impl LockTables for DynamoLockTables {
             .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(WriteOutcome::Done),
-            Err(e) if is_conditional_failure(&e) => Ok(WriteOutcome::Changed),
-            Err(e) => Err(SourceError(describe(e))),
-        }
+        conditional_outcome(result)
+    }
+}
+
+/// A conditional write's result: done, refused by its condition (the lock
+/// changed or is gone), or failed.
+fn conditional_outcome<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<WriteOutcome, SourceError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match result {
+        Ok(_) => Ok(WriteOutcome::Done),
+        Err(e) if is_conditional_failure(&e) => Ok(WriteOutcome::Changed),
+        Err(e) => Err(SourceError(describe(e))),
     }
 }
 

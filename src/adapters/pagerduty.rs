@@ -50,7 +50,7 @@ impl PagerDutyNotifier {
             .timeout(Duration::from_secs(5))
             .user_agent(concat!("tf-lock-reaper/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| NotifyError(format!("building HTTP client: {e}")))?;
+            .map_err(|e| NotifyError(e.to_string()))?;
         Ok(PagerDutyNotifier { http, base_url: base_url.trim_end_matches('/').to_string(), routing_key, retry, clock })
     }
 

@@ -4,13 +4,13 @@
 //! notification settings, the reader and the AWS naming rules have rooms of
 //! their own.
 
+pub mod error;
 pub mod naming;
 pub mod notify;
 pub mod reader;
 pub mod variables;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -21,6 +21,7 @@ use crate::config::reader::{parse_positive_duration, Reader, DURATION_HINT};
 use crate::domain::decision::Action;
 use crate::domain::policy::{Exclusions, Override, Policy};
 
+pub use crate::config::error::{ConfigError, Problem};
 pub use crate::config::variables::VARIABLES;
 
 /// Where metrics go.
@@ -71,30 +72,6 @@ impl BucketSpec {
     pub fn parse(entry: &str) -> Option<BucketSpec> {
         let (bucket, prefix) = entry.split_once('/').unwrap_or((entry, ""));
         valid_bucket_name(bucket).then(|| BucketSpec { bucket: bucket.to_string(), prefix: prefix.to_string() })
-    }
-}
-
-/// One bad variable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub variable: String,
-    pub value: String,
-    pub expected: String,
-}
-
-/// Every bad variable found, reported together.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError {
-    pub problems: Vec<Problem>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration ({} problem(s)):", self.problems.len())?;
-        for p in &self.problems {
-            writeln!(f, "  {}={:?}: expected {}", p.variable, p.value, p.expected)?;
-        }
-        Ok(())
     }
 }
 
@@ -280,11 +257,11 @@ fn check_threshold(
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pub(super) fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
-    fn cli() -> EntrypointDefaults {
+    pub(super) fn cli() -> EntrypointDefaults {
         EntrypointDefaults { metrics_sink: MetricsSinkKind::None }
     }
 

@@ -104,16 +104,8 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, EntrypointDefaults, MetricsSinkKind};
-    use std::collections::HashMap;
-
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    fn cli() -> EntrypointDefaults {
-        EntrypointDefaults { metrics_sink: MetricsSinkKind::None }
-    }
+    use crate::config::tests::{cli, vars};
+    use crate::config::Config;
 
     #[test]
     fn notification_settings() {

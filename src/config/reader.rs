@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::config::error::{ConfigError, Problem};
 use crate::config::variables::VARIABLES;
-use crate::config::{ConfigError, Problem};
 
 pub(crate) const DURATION_HINT: &str = "a duration such as 90m, 2h or 1d";
 

@@ -1,15 +1,80 @@
-//! The act step: the conditional writes for one candidate (a TTL, a delete,
-//! or both halves of a double lock), their outcomes recorded on the locks,
-//! and the safe force-unlock behind `tf-lock-reaper unlock`.
+//! The act step: carry out a plan's decisions (the conditional writes for
+//! each candidate: a TTL, a delete, or both halves of a double lock), record
+//! every outcome on the locks, and the safe force-unlock behind
+//! `tf-lock-reaper unlock`.
 
-use crate::domain::decision::{ActionTaken, Write};
+use crate::domain::decision::{Action, ActionTaken, Decision, Plan, Write};
 use crate::domain::lock::{Lock, SourceKind};
 use crate::domain::report::SourceReport;
-use crate::pipeline::pairing::{halves, positions, At};
-use crate::pipeline::Reaper;
+use crate::pipeline::pairing::{halves, positions, At, Halves};
+use crate::ports::clock::Clock;
+use crate::ports::lock_tables::LockTables;
+use crate::ports::lockfiles::LockfileBuckets;
 use crate::ports::{SourceError, WriteOutcome};
+use crate::support::deadline::Deadline;
 
-impl Reaper {
+/// What a lockfile gets in `ACTION=ttl`: S3 objects have no TTL.
+pub const TTL_NOT_FOR_LOCKFILES: &str = "ttl does not apply to S3 lockfiles";
+
+/// Makes the conditional writes.
+pub struct Writer<'a> {
+    pub tables: &'a dyn LockTables,
+    pub lockfiles: &'a dyn LockfileBuckets,
+    pub ttl_attribute: &'a str,
+    pub clock: &'a dyn Clock,
+}
+
+impl Writer<'_> {
+    /// Carry out the plan for the candidates at `at` and record every
+    /// outcome on the locks. Returns whether the deadline kept a write from
+    /// starting (a partial run).
+    pub async fn carry_out(
+        &self,
+        sources: &mut [SourceReport],
+        halves: &Halves,
+        at: &[At],
+        plan: &Plan,
+        action: Action,
+        deadline: Deadline,
+    ) -> bool {
+        let mut partial = false;
+        for (&p, decision) in at.iter().zip(&plan.decisions) {
+            let (taken, detail) = match *decision {
+                Decision::Leave(a) => (a, None),
+                Decision::Withhold(w, a) => (a, Some(format!("would {}", w.describe()))),
+                Decision::Execute(w) if !deadline.leaves_time_for_a_write(self.clock.now()) => {
+                    partial = true;
+                    (ActionTaken::Deadline, Some(format!("{} not started: deadline near", w.describe())))
+                }
+                Decision::Execute(w) => {
+                    self.execute(sources, p, halves.get(&p).copied(), w).await;
+                    continue;
+                }
+            };
+            set_outcome(sources, p, taken, detail.clone());
+            // A double lock's lockfile half shares its table half's fate,
+            // except for a TTL, which it cannot take (noted below).
+            let ttl_write = matches!(
+                decision,
+                Decision::Withhold(Write::SetTtl { .. }, _) | Decision::Execute(Write::SetTtl { .. })
+            );
+            if let (Some(&half), false) = (halves.get(&p), ttl_write) {
+                set_outcome(sources, half, taken, detail);
+            }
+        }
+        // Lockfiles (alone or as a double lock's half) cannot take a TTL:
+        // say so rather than stay silent.
+        if action == Action::Ttl {
+            for (s, l) in positions(sources).collect::<Vec<_>>() {
+                let lr = &mut sources[s].locks[l];
+                if lr.lock.kind == SourceKind::Bucket && lr.verdict.stale && lr.action == ActionTaken::NoAction {
+                    lr.detail = Some(TTL_NOT_FOR_LOCKFILES.to_string());
+                }
+            }
+        }
+        partial
+    }
+
     /// The safe force-unlock: delete every lock whose `Info.ID` is `lock_id`
     /// (both halves of a double lock, table half first), each conditioned
     /// on what was read. Outcomes are recorded on the locks.
@@ -24,11 +89,11 @@ impl Reaper {
     }
 
     /// Make the conditional write(s) for one candidate and record the outcome.
-    pub(crate) async fn execute(&self, sources: &mut [SourceReport], p: At, half: Option<At>, write: Write) {
+    async fn execute(&self, sources: &mut [SourceReport], p: At, half: Option<At>, write: Write) {
         let lock = sources[p.0].locks[p.1].lock.clone();
         let outcomes: Vec<(At, ActionTaken, Option<String>)> = match (write, half) {
             (Write::SetTtl { expires_at }, _) => {
-                let attribute = &self.config.ttl_attribute;
+                let attribute = self.ttl_attribute;
                 let result =
                     self.tables.set_ttl(&lock.source, &lock.lock_key, &lock.raw_info, attribute, expires_at).await;
                 let (action, detail) = outcome(result, write, || format!("{attribute} = {expires_at}"));
@@ -109,7 +174,7 @@ impl Reaper {
 }
 
 /// Record what happened to the lock at `p`.
-pub fn set_outcome(sources: &mut [SourceReport], p: At, action: ActionTaken, detail: Option<String>) {
+fn set_outcome(sources: &mut [SourceReport], p: At, action: ActionTaken, detail: Option<String>) {
     let l = &mut sources[p.0].locks[p.1];
     l.action = action;
     l.detail = detail;

@@ -1,9 +1,10 @@
 //! One reaper pass as a pipeline:
 //! scan → classify and pair ([`scan`], [`pairing`]) → decide
 //! (`domain::decision`) → act ([`act`]) → notify ([`notify`]) → report and
-//! metrics. The Lambda handler and the CLI both build a [`Reaper`] and call
-//! [`Reaper::run`]; `list` and `unlock` use its scan and unlock steps.
-//! The pipeline sees only ports, never an SDK type.
+//! metrics. Each step is its own module that knows only ports and the
+//! domain; [`Reaper`] composes them. The Lambda handler and the CLI both
+//! build a `Reaper` and call [`Reaper::run`]; `list` and `unlock` use its
+//! scan and unlock steps. The pipeline never sees an SDK type.
 
 pub mod act;
 pub mod notify;
@@ -13,21 +14,20 @@ pub mod scan;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::domain::decision::{decide, Action, ActionTaken, Candidate, DecideSettings, Decision, Plan, Write};
+use crate::domain::decision::{decide, Candidate, DecideSettings, Plan};
 use crate::domain::lock::SourceKind;
 use crate::domain::metrics::metric_sets;
 use crate::domain::policy::Verdict;
 use crate::domain::report::{Delivery, RunReport, SourceReport};
+use crate::pipeline::act::Writer;
 use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::pairing::{halves, joint_verdict, positions, At, Halves};
+use crate::pipeline::scan::Scanner;
 use crate::ports::clock::{Clock, SystemClock};
 use crate::ports::lock_tables::LockTables;
 use crate::ports::lockfiles::LockfileBuckets;
 use crate::ports::metrics::{MetricsSink, NoMetrics};
 use crate::support::deadline::Deadline;
-
-/// What a lockfile gets in `ACTION=ttl`: S3 objects have no TTL.
-pub const TTL_NOT_FOR_LOCKFILES: &str = "ttl does not apply to S3 lockfiles";
 
 /// The pipeline over its ports. Cheap to build per invocation: the ports
 /// are shared.
@@ -73,6 +73,33 @@ impl Reaper {
         &self.config
     }
 
+    /// Scan every table and bucket, classify every item and pair the halves
+    /// of double locks; writes nothing (`list`, and the first step of a run).
+    pub async fn scan(&self) -> Vec<SourceReport> {
+        let scanner = Scanner {
+            config: &self.config,
+            tables: self.tables.as_ref(),
+            lockfiles: self.lockfiles.as_ref(),
+            clock: self.clock.as_ref(),
+        };
+        scanner.scan().await
+    }
+
+    /// The safe force-unlock: delete every lock whose `Info.ID` is
+    /// `lock_id`, each conditioned on what was read (see [`Writer::unlock`]).
+    pub async fn unlock(&self, sources: &mut [SourceReport], lock_id: &str) {
+        self.writer().unlock(sources, lock_id).await;
+    }
+
+    fn writer(&self) -> Writer<'_> {
+        Writer {
+            tables: self.tables.as_ref(),
+            lockfiles: self.lockfiles.as_ref(),
+            ttl_attribute: &self.config.ttl_attribute,
+            clock: self.clock.as_ref(),
+        }
+    }
+
     /// One full pass. No write or delivery starts near the deadline.
     pub async fn run(&self, deadline: Deadline) -> RunReport {
         let started_at = self.clock.now();
@@ -83,7 +110,7 @@ impl Reaper {
         let at: Vec<At> = positions(&sources).filter(|&(s, l)| !sources[s].locks[l].is_lockfile_half()).collect();
         let halves = halves(&sources);
         let plan = self.plan(&sources, &halves, &at);
-        let partial = self.act(&mut sources, &halves, &at, &plan, deadline).await;
+        let partial = self.writer().carry_out(&mut sources, &halves, &at, &plan, self.config.action, deadline).await;
         for s in &mut sources {
             s.recount();
         }
@@ -151,52 +178,7 @@ impl Reaper {
         }
         plan
     }
-
-    /// Carry out the plan and record every outcome on the locks. Returns
-    /// whether the deadline kept a write from starting (a partial run).
-    async fn act(
-        &self,
-        sources: &mut [SourceReport],
-        halves: &Halves,
-        at: &[At],
-        plan: &Plan,
-        deadline: Deadline,
-    ) -> bool {
-        let mut partial = false;
-        for (&p, decision) in at.iter().zip(&plan.decisions) {
-            let (action, detail) = match *decision {
-                Decision::Leave(a) => (a, None),
-                Decision::Withhold(w, a) => (a, Some(format!("would {}", w.describe()))),
-                Decision::Execute(w) if !deadline.leaves_time_for_a_write(self.clock.now()) => {
-                    partial = true;
-                    (ActionTaken::Deadline, Some(format!("{} not started: deadline near", w.describe())))
-                }
-                Decision::Execute(w) => {
-                    self.execute(sources, p, halves.get(&p).copied(), w).await;
-                    continue;
-                }
-            };
-            act::set_outcome(sources, p, action, detail.clone());
-            // A double lock's lockfile half shares its table half's fate,
-            // except for a TTL, which it cannot take (noted below).
-            let ttl_write = matches!(
-                decision,
-                Decision::Withhold(Write::SetTtl { .. }, _) | Decision::Execute(Write::SetTtl { .. })
-            );
-            if let (Some(&half), false) = (halves.get(&p), ttl_write) {
-                act::set_outcome(sources, half, action, detail);
-            }
-        }
-        // Lockfiles (alone or as a double lock's half) cannot take a TTL:
-        // say so rather than stay silent.
-        if self.config.action == Action::Ttl {
-            for (s, l) in positions(sources).collect::<Vec<_>>() {
-                let lr = &mut sources[s].locks[l];
-                if lr.lock.kind == SourceKind::Bucket && lr.verdict.stale && lr.action == ActionTaken::NoAction {
-                    lr.detail = Some(TTL_NOT_FOR_LOCKFILES.to_string());
-                }
-            }
-        }
-        partial
-    }
 }
+
+#[cfg(test)]
+mod tests;

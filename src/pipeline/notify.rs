@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::alert::conditions::{current_alerts, Alert, AlertSettings};
+use crate::domain::alert::conditions::{current_alerts, Alert};
 use crate::domain::alert::messages::{deleted_lock_resolve, deleted_message, resolve_message};
+use crate::domain::alert::AlertSettings;
 use crate::domain::alert::{AlertKind, Message, OpenAlert, Severity};
 use crate::domain::decision::ActionTaken;
 use crate::domain::report::{Delivery, LockReport, NotificationRecord, RunReport};

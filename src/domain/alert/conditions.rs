@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::alert::keys::hashed_key;
 use crate::domain::alert::messages::{generic, stale_message};
 use crate::domain::alert::text::{clean, ERROR_CAP, FIELD_CAP};
-use crate::domain::alert::{AlertKind, Message, Severity};
+use crate::domain::alert::{AlertKind, AlertSettings, Message, Severity};
 use crate::domain::decision::ActionTaken;
 use crate::domain::lock::SourceKind;
 use crate::domain::report::{LockReport, RunReport, SourceReport};
@@ -21,13 +21,6 @@ impl Alert {
     pub fn key(&self) -> &str {
         &self.message.alert_key
     }
-}
-
-/// Inputs besides the report.
-#[derive(Debug, Clone, Copy)]
-pub struct AlertSettings {
-    /// Severity of a stale lock (`PAGERDUTY_SEVERITY`).
-    pub severity: Severity,
 }
 
 /// Unreadable items listed in one alert at most.

@@ -4,10 +4,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::domain::alert::commands::unlock_commands;
-use crate::domain::alert::conditions::AlertSettings;
 use crate::domain::alert::keys::lock_alert_key;
 use crate::domain::alert::text::{cap, clean, subject, FIELD_CAP, SUMMARY_CAP};
-use crate::domain::alert::{AlertKind, Event, Message, OpenAlert, Severity};
+use crate::domain::alert::{AlertKind, AlertSettings, Event, Message, OpenAlert, Severity};
 use crate::domain::lock::SourceKind;
 use crate::domain::report::render::format_age;
 use crate::domain::report::LockReport;

@@ -128,6 +128,13 @@ pub struct Message {
     pub details: serde_json::Value,
 }
 
+/// Inputs besides the report.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertSettings {
+    /// Severity of a stale lock (`PAGERDUTY_SEVERITY`).
+    pub severity: Severity,
+}
+
 /// An alert the notify-once state says is open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenAlert {

@@ -1,0 +1,307 @@
+//! Fast tests of the pipeline and the dispatcher on the in-memory fakes
+//! (`crate::fakes`): no server, no Python, milliseconds each. The same
+//! behaviours are tested against moto and real Terraform in `tests/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::config::{Config, EntrypointDefaults, MetricsSinkKind};
+use crate::domain::alert::{AlertKind, AlertSettings, Event, Severity};
+use crate::domain::decision::ActionTaken;
+use crate::domain::report::{Delivery, RunReport};
+use crate::fakes::{
+    info, lock_item, FixedClock, MemoryAlertState, MemoryLockTables, MemoryLockfiles, RecordingNotifier,
+};
+use crate::pipeline::notify::Dispatcher;
+use crate::pipeline::Reaper;
+use crate::ports::alert_state::AlertState;
+use crate::ports::clock::Clock;
+use crate::ports::notifier::Notifier;
+use crate::support::deadline::Deadline;
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+}
+
+fn config(pairs: &[(&str, &str)]) -> Config {
+    let vars = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_vars(&vars, EntrypointDefaults { metrics_sink: MetricsSinkKind::None }).expect("valid config")
+}
+
+/// Fakes for one test: a table `locks`, a bucket `tfstate`, a channel, a
+/// state (or none) and a clock they all share.
+struct World {
+    tables: Arc<MemoryLockTables>,
+    lockfiles: Arc<MemoryLockfiles>,
+    channel: Arc<RecordingNotifier>,
+    state: Option<Arc<MemoryAlertState>>,
+    clock: Arc<FixedClock>,
+    renotify_after: Option<Duration>,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            tables: Arc::new(MemoryLockTables::default().with_table("locks")),
+            lockfiles: Arc::new(MemoryLockfiles::default()),
+            channel: Arc::new(RecordingNotifier::default()),
+            state: Some(Arc::new(MemoryAlertState::default())),
+            clock: Arc::new(FixedClock::at(start())),
+            renotify_after: None,
+        }
+    }
+
+    fn stateless(mut self) -> Self {
+        self.state = None;
+        self
+    }
+
+    /// A lock on `tfstate/<name>/terraform.tfstate` created `age` before now.
+    fn lock(&self, name: &str, id: &str, age: chrono::Duration) -> String {
+        let key = format!("tfstate/{name}/terraform.tfstate");
+        let info = info(id, self.clock.now() - age);
+        self.tables.put("locks", lock_item(&key, &info));
+        key
+    }
+
+    fn dispatcher(&self) -> Dispatcher {
+        Dispatcher {
+            notifiers: vec![Box::new(Arc::clone(&self.channel)) as Box<dyn Notifier>],
+            state: self.state.as_ref().map(|s| Box::new(Arc::clone(s)) as Box<dyn AlertState>),
+            renotify_after: self.renotify_after,
+            settings: AlertSettings { severity: Severity::Warning },
+        }
+    }
+
+    async fn run(&self, cfg: &Config) -> RunReport {
+        self.run_until(cfg, Deadline::none()).await
+    }
+
+    async fn run_until(&self, cfg: &Config, deadline: Deadline) -> RunReport {
+        Reaper::new(cfg.clone(), self.tables.clone(), self.lockfiles.clone())
+            .with_dispatcher(Arc::new(self.dispatcher()))
+            .with_clock(self.clock.clone())
+            .run(deadline)
+            .await
+    }
+
+    /// (event, kind) of every message sent so far.
+    fn sent(&self) -> Vec<(Event, AlertKind)> {
+        self.channel.sent().iter().map(|m| (m.event, m.kind)).collect()
+    }
+}
+
+fn hours(h: i64) -> chrono::Duration {
+    chrono::Duration::hours(h)
+}
+
+fn report_only() -> Config {
+    config(&[("LOCK_TABLES", "locks")])
+}
+
+#[tokio::test]
+async fn a_stale_lock_pages_once_across_runs() {
+    let w = World::new();
+    w.lock("app", "a", hours(5));
+    w.lock("fresh", "f", chrono::Duration::minutes(1));
+    for _ in 0..3 {
+        let report = w.run(&report_only()).await;
+        assert!(report.ok);
+    }
+    assert_eq!(w.sent(), vec![(Event::Trigger, AlertKind::LockStale)]);
+    assert_eq!(w.state.as_ref().unwrap().keys().len(), 1, "one open alert");
+}
+
+#[tokio::test]
+async fn an_open_alert_is_reminded_after_renotify_after_and_not_before() {
+    let mut w = World::new();
+    w.renotify_after = Some(Duration::from_secs(3600));
+    w.lock("app", "a", hours(5));
+    w.run(&report_only()).await;
+    w.clock.advance(chrono::Duration::minutes(30));
+    w.run(&report_only()).await;
+    assert_eq!(w.sent().len(), 1, "no reminder inside RENOTIFY_AFTER");
+    w.clock.advance(chrono::Duration::minutes(31));
+    w.run(&report_only()).await;
+    assert_eq!(w.sent(), vec![(Event::Trigger, AlertKind::LockStale); 2], "a reminder once it is due");
+}
+
+#[tokio::test]
+async fn an_escalated_alert_is_sent_again_without_a_reminder_setting() {
+    let w = World::new();
+    let cfg = config(&[("LOCK_TABLES", "locks"), ("DELETE_AFTER", "6h")]);
+    w.lock("app", "a", hours(5));
+    w.run(&cfg).await;
+    w.clock.advance(hours(2)); // now past DELETE_AFTER and still there: critical
+    w.run(&cfg).await;
+    let severities: Vec<Severity> = w.channel.sent().iter().map(|m| m.severity).collect();
+    assert_eq!(severities, vec![Severity::Warning, Severity::Critical]);
+}
+
+#[tokio::test]
+async fn a_released_lock_resolves_its_alert_and_the_state_forgets_it() {
+    let w = World::new();
+    let key = w.lock("app", "a", hours(5));
+    w.run(&report_only()).await;
+    w.tables.remove("locks", &key);
+    let report = w.run(&report_only()).await;
+    assert_eq!(w.sent(), vec![(Event::Trigger, AlertKind::LockStale), (Event::Resolve, AlertKind::LockStale)]);
+    assert!(w.state.as_ref().unwrap().keys().is_empty());
+    assert_eq!(report.alerts_sent, 1);
+    w.run(&report_only()).await;
+    assert_eq!(w.sent().len(), 2, "resolved once");
+}
+
+#[tokio::test]
+async fn an_alert_about_an_unreadable_source_does_not_resolve_its_locks() {
+    let w = World::new();
+    w.lock("app", "a", hours(5));
+    w.run(&report_only()).await;
+    // The table can no longer be read (e.g. permissions): its lock may still be there.
+    w.tables.drop_table("locks");
+    let report = w.run(&report_only()).await;
+    assert!(!report.ok);
+    assert_eq!(w.sent(), vec![(Event::Trigger, AlertKind::LockStale), (Event::Trigger, AlertKind::ScanFailed)]);
+}
+
+#[tokio::test]
+async fn without_a_state_table_every_run_triggers_and_deletes_resolve() {
+    let w = World::new().stateless();
+    w.lock("app", "a", hours(5));
+    w.run(&report_only()).await;
+    w.run(&report_only()).await;
+    assert_eq!(w.sent(), vec![(Event::Trigger, AlertKind::LockStale); 2], "PagerDuty's dedup_key keeps one incident");
+    let delete = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
+    let report = w.run(&delete).await;
+    assert_eq!(report.sources[0].counts.deleted, 1);
+    assert_eq!(
+        w.sent()[2..],
+        [(Event::Info, AlertKind::LockStale), (Event::Resolve, AlertKind::LockStale)],
+        "a deletion notice, then the resolve"
+    );
+}
+
+#[tokio::test]
+async fn an_undelivered_trigger_is_forgotten_so_the_next_run_tries_again() {
+    let mut w = World::new();
+    w.channel = Arc::new(RecordingNotifier { fail: true, ..Default::default() });
+    w.lock("app", "a", hours(5));
+    let report = w.run(&report_only()).await;
+    assert_eq!(report.alert_errors, 1);
+    assert!(!report.ok, "a failed delivery fails the run");
+    assert!(w.state.as_ref().unwrap().keys().is_empty(), "nobody was told: not open");
+}
+
+#[tokio::test]
+async fn a_failing_state_table_falls_back_to_stateless_and_says_so() {
+    let mut w = World::new();
+    w.state = Some(Arc::new(MemoryAlertState { fail: true, ..Default::default() }));
+    w.lock("app", "a", hours(5));
+    let report = w.run(&report_only()).await;
+    assert_eq!(w.sent(), vec![(Event::Trigger, AlertKind::LockStale)], "better to page twice than never");
+    let state_errors: Vec<_> = report.notifications.iter().filter(|n| n.channel == "state").collect();
+    assert_eq!(state_errors.len(), 1);
+    assert_eq!(state_errors[0].outcome, Delivery::Failed);
+}
+
+#[tokio::test]
+async fn near_the_deadline_no_write_and_no_delivery_starts() {
+    let w = World::new();
+    let key = w.lock("app", "a", hours(5));
+    let delete = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
+    let report = w.run_until(&delete, Deadline::at(start() + chrono::Duration::seconds(3))).await;
+    assert!(report.partial);
+    assert_eq!(report.sources[0].locks[0].action, ActionTaken::Deadline);
+    assert!(w.tables.get("locks", &key).is_some(), "the lock was not deleted");
+    assert!(w.tables.writes().is_empty(), "no write started");
+    assert!(report.notifications.iter().all(|n| n.outcome == Delivery::Skipped));
+    assert!(w.channel.sent().is_empty());
+}
+
+#[tokio::test]
+async fn the_breaker_deletes_none_and_pages() {
+    let w = World::new();
+    for i in 0..3 {
+        w.lock(&format!("s{i}"), &format!("id{i}"), hours(5));
+    }
+    let cfg =
+        config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h"), ("MAX_DELETES_PER_RUN", "2")]);
+    let report = w.run(&cfg).await;
+    assert!(report.breaker_tripped);
+    assert_eq!(report.planned_deletes, 3);
+    assert!(w.tables.writes().is_empty());
+    assert!(report.sources[0].locks.iter().all(|l| l.action == ActionTaken::Breaker));
+    assert!(w.sent().contains(&(Event::Trigger, AlertKind::BreakerTripped)));
+}
+
+#[tokio::test]
+async fn a_dry_run_writes_nothing_and_says_what_it_would_do() {
+    let w = World::new();
+    w.lock("app", "a", hours(5));
+    let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h"), ("DRY_RUN", "true")]);
+    let report = w.run(&cfg).await;
+    let lock = &report.sources[0].locks[0];
+    assert_eq!(lock.action, ActionTaken::DryRun);
+    assert_eq!(lock.detail.as_deref(), Some("would delete"));
+    assert!(w.tables.writes().is_empty());
+}
+
+#[tokio::test]
+async fn a_lock_taken_again_after_the_scan_is_left_alone() {
+    // The fake's delete is conditional on Info, like DynamoDB's: a lock
+    // whose Info changed between scan and write survives.
+    struct Reacquire(Arc<MemoryLockTables>);
+    #[async_trait::async_trait]
+    impl crate::ports::lock_tables::LockTables for Reacquire {
+        async fn scan(&self, t: &str, n: i32) -> Result<Vec<crate::domain::lock::RawItem>, crate::ports::SourceError> {
+            let items = self.0.scan(t, n).await;
+            self.0.put(t, lock_item("tfstate/app/terraform.tfstate", &info("new-run", start())));
+            items
+        }
+        async fn delete_lock(
+            &self,
+            t: &str,
+            k: &str,
+            i: &str,
+        ) -> Result<crate::ports::WriteOutcome, crate::ports::SourceError> {
+            self.0.delete_lock(t, k, i).await
+        }
+        async fn set_ttl(
+            &self,
+            t: &str,
+            k: &str,
+            i: &str,
+            a: &str,
+            e: i64,
+        ) -> Result<crate::ports::WriteOutcome, crate::ports::SourceError> {
+            self.0.set_ttl(t, k, i, a, e).await
+        }
+    }
+    let w = World::new().stateless();
+    let key = w.lock("app", "old-run", hours(5));
+    let delete = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
+    let report = Reaper::new(delete, Arc::new(Reacquire(w.tables.clone())), w.lockfiles.clone())
+        .with_clock(w.clock.clone())
+        .run(Deadline::none())
+        .await;
+    assert_eq!(report.sources[0].locks[0].action, ActionTaken::Changed);
+    assert!(report.ok, "changed is not an error");
+    assert!(w.tables.get("locks", &key).is_some(), "the new run's lock survives");
+}
+
+#[tokio::test]
+async fn a_double_lock_is_cleared_both_halves_and_told_once() {
+    let w = World::new().stateless();
+    let key = w.lock("prod", "dbl", hours(5));
+    let body = info("dbl", start() - hours(5));
+    w.lockfiles.put("tfstate", "prod/terraform.tfstate.tflock", &body);
+    let cfg =
+        config(&[("LOCK_TABLES", "locks"), ("LOCK_BUCKETS", "tfstate"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
+    let report = w.run(&cfg).await;
+    assert_eq!(report.planned_deletes, 1, "a double lock is one candidate");
+    assert!(w.tables.get("locks", &key).is_none());
+    assert!(w.lockfiles.get("tfstate", "prod/terraform.tfstate.tflock").is_none());
+    assert_eq!(w.sent(), vec![(Event::Info, AlertKind::LockStale), (Event::Resolve, AlertKind::LockStale)]);
+}
