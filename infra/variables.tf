@@ -95,7 +95,7 @@ variable "scan_segments" {
 }
 
 variable "run_budget" {
-  description = "Time budget when the invocation deadline is unknown; only local emulators need it (RUN_BUDGET)."
+  description = "Time budget of one pass: AWS call timeouts derive from it, and it stands in for an unknown invocation deadline (RUN_BUDGET)."
   type        = string
   default     = "50s"
 }

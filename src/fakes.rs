@@ -100,17 +100,30 @@ impl MemoryLockTables {
 
 #[async_trait]
 impl LockTables for MemoryLockTables {
-    async fn scan(&self, table: &str, _segments: i32) -> Result<Vec<RawItem>, SourceError> {
-        locked(&self.tables)
+    async fn scan(
+        &self,
+        table: &str,
+        _segments: i32,
+        page: &mut (dyn FnMut(Vec<RawItem>) + Send),
+    ) -> Result<(), SourceError> {
+        let items: Vec<RawItem> = locked(&self.tables)
             .get(table)
             .map(|t| t.values().cloned().collect())
-            .ok_or_else(|| SourceError(format!("ResourceNotFoundException: Requested resource not found: {table}")))
+            .ok_or_else(|| SourceError(format!("ResourceNotFoundException: Requested resource not found: {table}")))?;
+        // Pages of two items, as a small Limit would give.
+        for chunk in items.chunks(2) {
+            page(chunk.to_vec());
+        }
+        Ok(())
     }
 
     async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, SourceError> {
         locked(&self.writes).push(format!("delete {table} {lock_key}"));
         if self.fail_writes {
             return Err(SourceError("AccessDeniedException: not authorized".into()));
+        }
+        if self.get(table, lock_key).is_none() {
+            return Ok(WriteOutcome::Gone);
         }
         if !self.info_matches(table, lock_key, expected_info) {
             return Ok(WriteOutcome::Changed);
@@ -141,7 +154,8 @@ impl LockTables for MemoryLockTables {
                 item.insert(attribute.to_string(), AttrValue::N(expires_at.to_string()));
                 Ok(WriteOutcome::Done)
             }
-            _ => Ok(WriteOutcome::Changed),
+            Some(_) => Ok(WriteOutcome::Changed),
+            None => Ok(WriteOutcome::Gone),
         }
     }
 }
@@ -187,13 +201,14 @@ impl LockfileBuckets for MemoryLockfiles {
 
     async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, SourceError> {
         let mut buckets = locked(&self.buckets);
-        let Some(b) = buckets.get_mut(bucket) else { return Ok(WriteOutcome::Changed) };
+        let Some(b) = buckets.get_mut(bucket) else { return Ok(WriteOutcome::Gone) };
         match b.get(key) {
             Some((current, _)) if current == etag => {
                 b.remove(key);
                 Ok(WriteOutcome::Done)
             }
-            _ => Ok(WriteOutcome::Changed),
+            Some(_) => Ok(WriteOutcome::Changed),
+            None => Ok(WriteOutcome::Gone),
         }
     }
 }

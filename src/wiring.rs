@@ -4,7 +4,9 @@
 //! chain itself.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::adapters::cloudwatch::ApiSink;
@@ -50,9 +52,22 @@ impl WiringError {
     }
 }
 
-/// The SDK configuration with the standard retry policy.
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+/// The SDK configuration: the standard retry policy, and timeouts derived
+/// from the pass's time budget (see [`timeouts`]).
+pub async fn sdk_config(budget: Duration) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts(budget)).load().await
+}
+
+/// Every AWS call ends in time, whatever the other side does: a server that
+/// accepts the connection and never answers fails that call (and with it
+/// that source or notification), not the whole pass. A per-attempt timeout
+/// leaves room for the SDK's retries inside the per-operation one.
+pub fn timeouts(budget: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3).min(budget))
+        .operation_attempt_timeout((budget / 4).min(Duration::from_secs(10)))
+        .operation_timeout((budget / 2).min(Duration::from_secs(30)))
+        .build()
 }
 
 /// S3 client: path-style addressing when an endpoint override is set (local

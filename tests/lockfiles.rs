@@ -279,8 +279,13 @@ async fn if_one_half_changed_neither_is_deleted() {
     struct ReacquireTable(DynamoLockTables, aws_sdk_dynamodb::Client);
     #[async_trait]
     impl LockTables for ReacquireTable {
-        async fn scan(&self, t: &str, n: i32) -> Result<Vec<tf_lock_reaper::domain::lock::RawItem>, SourceError> {
-            self.0.scan(t, n).await
+        async fn scan(
+            &self,
+            t: &str,
+            n: i32,
+            page: &mut (dyn FnMut(Vec<tf_lock_reaper::domain::lock::RawItem>) + Send),
+        ) -> Result<(), SourceError> {
+            self.0.scan(t, n, page).await
         }
         async fn delete_lock(&self, t: &str, k: &str, i: &str) -> Result<WriteOutcome, SourceError> {
             put_item(&self.1, t, &[("LockID", s(k)), ("Info", s(&info_json("other", k, chrono::Utc::now())))]).await;

@@ -12,6 +12,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use common::*;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
+use tf_lock_reaper::domain::alert::conditions::current_alerts;
+use tf_lock_reaper::domain::alert::{AlertSettings, Severity};
 use tf_lock_reaper::domain::decision::Action;
 use tf_lock_reaper::domain::decision::ActionTaken;
 use tf_lock_reaper::domain::lock::RawItem;
@@ -316,8 +318,13 @@ impl ReacquireBeforeWrite {
 
 #[async_trait]
 impl LockTables for ReacquireBeforeWrite {
-    async fn scan(&self, table: &str, segments: i32) -> Result<Vec<RawItem>, SourceError> {
-        self.inner.scan(table, segments).await
+    async fn scan(
+        &self,
+        table: &str,
+        segments: i32,
+        page: &mut (dyn FnMut(Vec<RawItem>) + Send),
+    ) -> Result<(), SourceError> {
+        self.inner.scan(table, segments, page).await
     }
     async fn delete_lock(&self, table: &str, lock_key: &str, info: &str) -> Result<WriteOutcome, SourceError> {
         self.reacquire(table, lock_key).await;
@@ -364,12 +371,12 @@ async fn a_lock_replaced_between_scan_and_write_survives_and_counts_as_changed()
 }
 
 #[tokio::test]
-async fn a_lock_released_between_scan_and_delete_counts_as_changed() {
+async fn a_lock_released_between_scan_and_delete_is_gone_and_not_paged() {
     struct ReleaseBeforeDelete(DynamoLockTables, aws_sdk_dynamodb::Client);
     #[async_trait]
     impl LockTables for ReleaseBeforeDelete {
-        async fn scan(&self, t: &str, s: i32) -> Result<Vec<RawItem>, SourceError> {
-            self.0.scan(t, s).await
+        async fn scan(&self, t: &str, s: i32, page: &mut (dyn FnMut(Vec<RawItem>) + Send)) -> Result<(), SourceError> {
+            self.0.scan(t, s, page).await
         }
         async fn delete_lock(&self, t: &str, k: &str, i: &str) -> Result<WriteOutcome, SourceError> {
             self.1.delete_item().table_name(t).key("LockID", s(k)).send().await.unwrap();
@@ -386,6 +393,35 @@ async fn a_lock_released_between_scan_and_delete_counts_as_changed() {
     let store = Arc::new(ReleaseBeforeDelete(DynamoLockTables::new(client.clone()), client.clone()));
     let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]);
     let report = run_with(store.clone(), &cfg).await;
-    assert_eq!(report.sources[0].locks[0].action, ActionTaken::Changed);
+    // The delete's condition fails; the re-read finds the item gone.
+    assert_eq!(report.sources[0].locks[0].action, ActionTaken::Gone);
+    assert_eq!(report.sources[0].counts.gone, 1);
     assert!(report.ok);
+    let alerts = current_alerts(&report, AlertSettings { severity: Severity::Warning }, chrono::Utc::now());
+    assert!(alerts.is_empty(), "no page for a lock that is gone: {alerts:?}");
+}
+
+#[tokio::test]
+async fn an_info_without_a_lock_id_is_unreadable_and_never_deleted() {
+    let moto = Moto::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    let created = (chrono::Utc::now() - chrono::Duration::hours(30)).to_rfc3339();
+    // Lock-shaped, stale for a day, but no ID: written by something other than Terraform.
+    for (key, info) in [
+        ("tfstate/no-id/terraform.tfstate", format!(r#"{{"Operation":"OperationTypeApply","Created":"{created}"}}"#)),
+        ("tfstate/empty-id/terraform.tfstate", format!(r#"{{"ID":"","Created":"{created}"}}"#)),
+        ("tfstate/number-id/terraform.tfstate", format!(r#"{{"ID":42,"Created":"{created}"}}"#)),
+    ] {
+        put_item(&client, "locks", &[("LockID", s(key)), ("Info", s(&info))]).await;
+    }
+    let before = snapshot(&client, "locks").await;
+    let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
+    let report = run_with(Arc::new(DynamoLockTables::new(client.clone())), &cfg).await;
+    let t = &report.sources[0];
+    assert_eq!(t.counts.locks_held, 0);
+    assert_eq!(t.counts.unreadable, 3);
+    assert!(t.unreadable.iter().all(|u| u.reason.contains("Info has no lock ID")), "{:?}", t.unreadable);
+    assert_eq!(report.planned_deletes, 0);
+    assert_eq!(snapshot(&client, "locks").await, before, "never written to");
 }

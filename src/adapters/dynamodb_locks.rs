@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use futures::StreamExt;
 
 use crate::domain::lock::{AttrValue, RawItem, INFO_ATTR, LOCK_ID_ATTR};
 use crate::ports::lock_tables::LockTables;
@@ -24,27 +25,64 @@ impl DynamoLockTables {
         DynamoLockTables { client }
     }
 
-    async fn scan_segment(&self, table: &str, segment: i32, segments: i32) -> Result<Vec<RawItem>, SourceError> {
-        let mut request = self.client.scan().table_name(table).consistent_read(false);
-        if segments > 1 {
-            request = request.segment(segment).total_segments(segments);
+    /// One page stream per segment, merged: pages reach the caller as
+    /// they arrive from any segment.
+    fn pages(
+        &self,
+        table: &str,
+        segments: i32,
+    ) -> impl futures::Stream<Item = Result<Vec<HashMap<String, AttributeValue>>, SourceError>> + Send + '_ {
+        let streams = (0..segments).map(|segment| {
+            let mut request = self.client.scan().table_name(table).consistent_read(false);
+            if segments > 1 {
+                request = request.segment(segment).total_segments(segments);
+            }
+            let pages = request.into_paginator().send();
+            Box::pin(futures::stream::unfold(pages, |mut pages| async move {
+                let page = pages.next().await?;
+                Some((page.map(|p| p.items.unwrap_or_default()).map_err(|e| SourceError(describe(e))), pages))
+            }))
+        });
+        futures::stream::select_all(streams)
+    }
+
+    /// The item's `Info` and the TTL attribute, read consistently after a
+    /// write's condition failed; `None` if the item is gone.
+    async fn reread(
+        &self,
+        table: &str,
+        lock_key: &str,
+        ttl_attribute: Option<&str>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, SourceError> {
+        let mut request = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(LOCK_ID_ATTR, AttributeValue::S(lock_key.to_string()))
+            .consistent_read(true)
+            .projection_expression("#id, #info")
+            .expression_attribute_names("#id", LOCK_ID_ATTR)
+            .expression_attribute_names("#info", INFO_ATTR);
+        if let Some(attr) = ttl_attribute {
+            request = request.projection_expression("#id, #info, #ttl").expression_attribute_names("#ttl", attr);
         }
-        let mut pages = request.into_paginator().send();
-        let mut items = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| SourceError(describe(e)))?;
-            items.extend(page.items.unwrap_or_default().iter().map(to_raw_item));
-        }
-        Ok(items)
+        request.send().await.map(|out| out.item).map_err(|e| SourceError(describe(e)))
     }
 }
 
 #[async_trait]
 impl LockTables for DynamoLockTables {
-    async fn scan(&self, table: &str, segments: i32) -> Result<Vec<RawItem>, SourceError> {
-        let segments = segments.max(1);
-        let parts = futures::future::try_join_all((0..segments).map(|s| self.scan_segment(table, s, segments))).await?;
-        Ok(parts.into_iter().flatten().collect())
+    async fn scan(
+        &self,
+        table: &str,
+        segments: i32,
+        page: &mut (dyn FnMut(Vec<RawItem>) + Send),
+    ) -> Result<(), SourceError> {
+        let mut pages = std::pin::pin!(self.pages(table, segments.max(1)));
+        while let Some(items) = pages.next().await {
+            page(items?.into_iter().map(into_raw_item).collect());
+        }
+        Ok(())
     }
 
     async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, SourceError> {
@@ -58,7 +96,13 @@ impl LockTables for DynamoLockTables {
             .expression_attribute_values(":info", AttributeValue::S(expected_info.to_string()))
             .send()
             .await;
-        conditional_outcome(result)
+        match conditional_outcome(result)? {
+            WriteOutcome::Changed => match self.reread(table, lock_key, None).await? {
+                None => Ok(WriteOutcome::Gone),
+                Some(_) => Ok(WriteOutcome::Changed),
+            },
+            done => Ok(done),
+        }
     }
 
     async fn set_ttl(
@@ -82,7 +126,18 @@ impl LockTables for DynamoLockTables {
             .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
             .send()
             .await;
-        conditional_outcome(result)
+        match conditional_outcome(result)? {
+            WriteOutcome::Changed => {
+                let Some(item) = self.reread(table, lock_key, Some(attribute)).await? else {
+                    return Ok(WriteOutcome::Gone);
+                };
+                let unchanged = matches!(item.get(INFO_ATTR), Some(AttributeValue::S(i)) if i == expected_info);
+                let ours = matches!(item.get(attribute), Some(AttributeValue::N(n)) if *n == expires_at.to_string());
+                // An earlier attempt of this very write landed; its response was lost.
+                Ok(if unchanged && ours { WriteOutcome::Done } else { WriteOutcome::Changed })
+            }
+            done => Ok(done),
+        }
     }
 }
 
@@ -114,13 +169,13 @@ fn describe<E: std::error::Error>(err: E) -> String {
     DisplayErrorContext(err).to_string()
 }
 
-/// Convert an SDK item to the model's plain item.
-pub fn to_raw_item(item: &HashMap<String, AttributeValue>) -> RawItem {
-    item.iter()
+/// Convert an SDK item to the model's plain item, moving its strings.
+pub fn into_raw_item(item: HashMap<String, AttributeValue>) -> RawItem {
+    item.into_iter()
         .map(|(k, v)| {
             let value = match v {
-                AttributeValue::S(s) => AttrValue::S(s.clone()),
-                AttributeValue::N(n) => AttrValue::N(n.clone()),
+                AttributeValue::S(s) => AttrValue::S(s),
+                AttributeValue::N(n) => AttrValue::N(n),
                 AttributeValue::B(_) => AttrValue::Other("B"),
                 AttributeValue::Bool(_) => AttrValue::Other("BOOL"),
                 AttributeValue::Bs(_) => AttrValue::Other("BS"),
@@ -131,7 +186,7 @@ pub fn to_raw_item(item: &HashMap<String, AttributeValue>) -> RawItem {
                 AttributeValue::Ss(_) => AttrValue::Other("SS"),
                 _ => AttrValue::Other("unknown"),
             };
-            (k.clone(), value)
+            (k, value)
         })
         .collect()
 }

@@ -47,6 +47,7 @@ impl PagerDutyNotifier {
         clock: Box<dyn Clock>,
     ) -> Result<Self, NotifyError> {
         let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(5))
             .user_agent(concat!("tf-lock-reaper/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::delete_object::DeleteObjectError;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 
 use crate::domain::lock::LOCKFILE_SUFFIX;
 use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
@@ -29,11 +29,16 @@ impl S3LockfileBuckets {
     }
 
     /// Read one object; `None` if it vanished since the listing (released).
-    async fn read(&self, bucket: &str, key: String) -> Result<Option<LockfileObject>, SourceError> {
+    /// A read that fails (after the SDK's retries) makes this one object
+    /// unreadable for this pass: the rest of the bucket is still judged.
+    async fn read(&self, bucket: &str, key: String) -> Option<LockfileObject> {
         let out = match self.client.get_object().bucket(bucket).key(&key).send().await {
             Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(SourceError(DisplayErrorContext(e).to_string())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return None,
+            Err(e) => {
+                let body = Err(format!("GetObject failed, not judged this pass: {}", DisplayErrorContext(e)));
+                return Some(LockfileObject { key, etag: String::new(), body });
+            }
         };
         let etag = out.e_tag().unwrap_or_default().to_string();
         let too_big = out.content_length().is_some_and(|n| n as usize > MAX_LOCKFILE_BYTES);
@@ -45,7 +50,7 @@ impl S3LockfileBuckets {
                 Err(e) => Err(format!("reading the body failed: {e}")),
             }
         };
-        Ok(Some(LockfileObject { key, etag, body }))
+        Some(LockfileObject { key, etag, body })
     }
 }
 
@@ -69,7 +74,7 @@ impl LockfileBuckets for S3LockfileBuckets {
             );
         }
         let objects: Vec<Option<LockfileObject>> =
-            stream::iter(keys).map(|key| self.read(bucket, key)).buffered(READ_CONCURRENCY).try_collect().await?;
+            stream::iter(keys).map(|key| self.read(bucket, key)).buffered(READ_CONCURRENCY).collect().await;
         Ok(objects.into_iter().flatten().collect())
     }
 
@@ -85,7 +90,14 @@ impl LockfileBuckets for S3LockfileBuckets {
     async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, SourceError> {
         match self.client.delete_object().bucket(bucket).key(key).if_match(etag).send().await {
             Ok(_) => Ok(WriteOutcome::Done),
-            Err(e) if precondition_failed_or_gone(&e) => Ok(WriteOutcome::Changed),
+            Err(e) if precondition_failed_or_gone(&e) => {
+                // Gone (released, or an earlier attempt of this delete whose
+                // response was lost), or replaced by another lock?
+                match self.current_etag(bucket, key).await? {
+                    None => Ok(WriteOutcome::Gone),
+                    Some(_) => Ok(WriteOutcome::Changed),
+                }
+            }
             Err(e) => Err(SourceError(DisplayErrorContext(e).to_string())),
         }
     }

@@ -24,7 +24,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "TTL_ATTRIBUTE", default: "ExpiresAt", meaning: "Name of the table's TTL attribute (epoch seconds)." },
     Variable { name: "MAX_DELETES_PER_RUN", default: "5", meaning: "Breaker: a run that would delete more locks than this deletes none and reports the breaker tripped." },
     Variable { name: "SCAN_SEGMENTS", default: "1", meaning: "Parallel Scan segments per table (1-1000)." },
-    Variable { name: "RUN_BUDGET", default: "50s", meaning: "Lambda only: time budget when the invocation deadline is unknown (local emulators send one in 1970)." },
+    Variable { name: "RUN_BUDGET", default: "50s", meaning: "Time budget of one pass: every AWS call gets a connect timeout of 3s, a per-attempt timeout of a quarter of it (at most 10s) and a per-operation timeout of half of it (at most 30s), so a hung dependency fails its source or notification and the pass still ends. The Lambda also uses it when the invocation deadline is unknown (local emulators send one in 1970)." },
     Variable { name: "METRICS_NAMESPACE", default: "TerraformLocks", meaning: "CloudWatch namespace of the metrics." },
     Variable { name: "METRICS_SINK", default: "emf (Lambda), none (CLI)", meaning: "`emf` (Embedded Metric Format lines on stdout), `api` (PutMetricData) or `none`." },
     Variable { name: "SNS_TOPIC_ARN", default: "", meaning: "Publish alerts to this SNS topic (subject, plain-text body, attributes `event`, `severity`, `kind`, `alert_key`, `table` or `bucket`, `lock_id`)." },

@@ -41,6 +41,10 @@ pub enum ActionTaken {
     Ttl,
     /// The lock changed between scan and write, so the write did not happen.
     Changed,
+    /// The lock was gone when the write's condition was checked: released
+    /// by its holder, or removed by an earlier attempt of this delete whose
+    /// response was lost. Either way it no longer blocks anyone.
+    Gone,
     DryRun,
     /// Stale but matched by `EXCLUDE`.
     Excluded,
@@ -53,12 +57,19 @@ pub enum ActionTaken {
 }
 
 impl ActionTaken {
+    /// The lock no longer blocks anyone: this run deleted it, or found it
+    /// gone. No stale-lock alert holds for it.
+    pub fn cleared(self) -> bool {
+        matches!(self, ActionTaken::Deleted | ActionTaken::Gone)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ActionTaken::NoAction => "none",
             ActionTaken::Deleted => "deleted",
             ActionTaken::Ttl => "ttl",
             ActionTaken::Changed => "changed",
+            ActionTaken::Gone => "gone",
             ActionTaken::DryRun => "dry-run",
             ActionTaken::Excluded => "excluded",
             ActionTaken::Breaker => "breaker",

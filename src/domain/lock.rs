@@ -47,25 +47,38 @@ impl AttrValue {
 /// One item as read from a lock table.
 pub type RawItem = BTreeMap<String, AttrValue>;
 
-/// The LockInfo JSON Terraform and OpenTofu write. Unknown fields are ignored;
-/// missing string fields read as empty. `Created` is checked separately.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct LockInfoJson {
-    #[serde(rename = "ID")]
-    id: String,
-    #[serde(rename = "Operation")]
-    operation: String,
-    #[serde(rename = "Info")]
-    info: String,
-    #[serde(rename = "Who")]
-    who: String,
-    #[serde(rename = "Version")]
-    version: String,
-    #[serde(rename = "Created")]
-    created: Option<String>,
-    #[serde(rename = "Path")]
-    path: String,
+/// The LockInfo JSON Terraform and OpenTofu write, parsed in one pass.
+/// Unknown fields are ignored.
+///
+/// Two fields are required, and an `Info` without them is unreadable:
+/// - `ID` (a non-empty string): the lock's identity. `force-unlock` takes
+///   it, double locks pair by it, and Terraform and OpenTofu always write it,
+///   so an item without one was written by something else and is not ours
+///   to remove.
+/// - `Created`: staleness is measured from it; a lock whose age cannot be
+///   read must never be judged stale.
+///
+/// The rest (`Operation`, `Who`, `Version`, `Path`, `Info`) only informs
+/// people: a missing one is listed in [`Lock::missing_fields`], never a
+/// reason to reject the lock.
+#[derive(Debug, Default, Deserialize)]
+struct LockInfoJson<'a> {
+    /// Any JSON value, `null` included: a non-string ID is "no lock ID",
+    /// not a parse error.
+    #[serde(rename = "ID", default, deserialize_with = "present")]
+    id: Option<serde_json::Value>,
+    #[serde(rename = "Operation", default)]
+    operation: Option<String>,
+    #[serde(rename = "Info", default)]
+    info: Option<String>,
+    #[serde(rename = "Who", default)]
+    who: Option<String>,
+    #[serde(rename = "Version", default)]
+    version: Option<String>,
+    #[serde(rename = "Created", default, borrow)]
+    created: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "Path", default)]
+    path: Option<String>,
 }
 
 /// Where locks live.
@@ -118,6 +131,9 @@ pub struct Lock {
     pub raw_info: String,
     /// The TTL attribute's value (epoch seconds) if the item already has one.
     pub expires_at: Option<i64>,
+    /// Informative LockInfo fields the writer left out (see `LockInfoJson`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_fields: Vec<&'static str>,
 }
 
 /// An item that is not a lock and not a digest, with the reason.
@@ -180,12 +196,23 @@ pub fn parse_item(source: &str, item: &RawItem, ttl_attribute: &str, now: DateTi
 /// Parse a LockInfo JSON document (a table item's `Info`, or a lockfile's
 /// body) into a lock, or the reason it is not one.
 pub fn parse_lock_info(source: &str, lock_key: &str, raw_info: &str, now: DateTime<Utc>) -> Result<Lock, String> {
-    let value: serde_json::Value = serde_json::from_str(raw_info).map_err(|e| format!("Info is not JSON: {e}"))?;
-    if !value.is_object() {
-        return Err("Info is JSON but not an object".to_string());
+    if !raw_info.trim_start().starts_with('{') {
+        // Only the error path looks twice: is it JSON at all?
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(raw_info) {
+            Ok(_) => "Info is JSON but not an object".to_string(),
+            Err(e) => format!("Info is not JSON: {e}"),
+        });
     }
-    let json: LockInfoJson =
-        serde_json::from_value(value).map_err(|e| format!("Info has a field of the wrong type: {e}"))?;
+    let json: LockInfoJson<'_> = serde_json::from_str(raw_info).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => format!("Info has a field of the wrong type: {e}"),
+        _ => format!("Info is not JSON: {e}"),
+    })?;
+    let id = match json.id {
+        Some(serde_json::Value::String(id)) if !id.trim().is_empty() => id,
+        Some(serde_json::Value::String(_)) => return Err("Info has no lock ID (ID is empty)".to_string()),
+        Some(other) => return Err(format!("Info has no lock ID (ID is {}, not a string)", json_type(&other))),
+        None => return Err("Info has no lock ID (no ID field)".to_string()),
+    };
     let created_text =
         json.created.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| "Info has no Created timestamp".to_string())?;
     let created = DateTime::parse_from_rfc3339(created_text)
@@ -197,6 +224,18 @@ pub fn parse_lock_info(source: &str, lock_key: &str, raw_info: &str, now: DateTi
             now.to_rfc3339()
         ));
     }
+    let mut missing_fields = Vec::new();
+    let mut field = |name: &'static str, value: Option<String>| {
+        value.unwrap_or_else(|| {
+            missing_fields.push(name);
+            String::new()
+        })
+    };
+    let operation = field("Operation", json.operation);
+    let who = field("Who", json.who);
+    let version = field("Version", json.version);
+    let path = field("Path", json.path);
+    let info_text = json.info.unwrap_or_default();
     Ok(Lock {
         kind: SourceKind::Table,
         source: source.to_string(),
@@ -204,13 +243,14 @@ pub fn parse_lock_info(source: &str, lock_key: &str, raw_info: &str, now: DateTi
         state_path: lock_key.to_string(),
         etag: None,
         workspace: workspace_of(lock_key),
-        id: json.id,
-        operation: json.operation,
-        info_text: json.info,
-        who: json.who,
-        version: json.version,
+        id,
+        operation,
+        info_text,
+        who,
+        version,
         created,
-        path: json.path,
+        path,
+        missing_fields,
         raw_info: raw_info.to_string(),
         expires_at: None,
     })
@@ -245,6 +285,23 @@ pub fn workspace_of(lock_key: &str) -> Option<String> {
     // A key must follow the workspace name.
     parts.next().filter(|k| !k.is_empty())?;
     (!ws.is_empty()).then(|| ws.to_string())
+}
+
+/// A field that is present, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+/// JSON's name for a value's type, for error messages.
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 fn unreadable(source: &str, lock_key: Option<String>, reason: String) -> Item {
@@ -396,13 +453,42 @@ mod tests {
             (lock_item("b/k", r#"{"ID":"x","Created":"yesterday"}"#), "not an RFC 3339"),
             (lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26 10:00:00"}"#), "not an RFC 3339"),
             (lock_item("b/k", r#"{"ID":"x","Created":12345}"#), "wrong type"),
-            (lock_item("b/k", r#"{"ID":7,"Created":"2026-11-26T10:00:00Z"}"#), "wrong type"),
+            (lock_item("b/k", r#"{"ID":7,"Created":"2026-11-26T10:00:00Z"}"#), "no lock ID (ID is a number"),
+            (lock_item("b/k", r#"{"Created":"2026-11-26T10:00:00Z","Who":"x@y"}"#), "no lock ID (no ID field)"),
+            (lock_item("b/k", r#"{"ID":"","Created":"2026-11-26T10:00:00Z"}"#), "no lock ID (ID is empty)"),
+            (lock_item("b/k", r#"{"ID":"  ","Created":"2026-11-26T10:00:00Z"}"#), "no lock ID (ID is empty)"),
+            (lock_item("b/k", r#"{"ID":null,"Created":"2026-11-26T10:00:00Z"}"#), "no lock ID (ID is null"),
+            (lock_item("b/k", r#"{"ID":{"a":1},"Created":"2026-11-26T10:00:00Z"}"#), "no lock ID (ID is an object"),
+            (lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Who":5}"#), "wrong type"),
+            (lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T10:00:00Z""#), "not JSON"),
             (lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T13:00:00Z"}"#), "in the future"),
         ];
         for (it, want) in cases {
             let reason = expect_unreadable(parse_item("t", &it, "ExpiresAt", now()));
             assert!(reason.contains(want), "reason {reason:?} should contain {want:?}");
         }
+    }
+
+    #[test]
+    fn informative_fields_may_be_missing_and_are_listed() {
+        let lock = expect_lock(parse_item(
+            "t",
+            &lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Who":"a@b"}"#),
+            "ExpiresAt",
+            now(),
+        ));
+        assert_eq!(lock.missing_fields, ["Operation", "Version", "Path"]);
+        assert_eq!(lock.who, "a@b");
+        let real =
+            expect_lock(parse_item("t", &lock_item("tfstate/prod/terraform.tfstate", TF_1_15), "ExpiresAt", now()));
+        assert!(real.missing_fields.is_empty());
+    }
+
+    #[test]
+    fn a_lockfile_without_an_id_is_unreadable() {
+        let body = r#"{"Operation":"OperationTypeApply","Created":"2026-11-26T10:00:00Z","Path":"b/k"}"#;
+        let reason = expect_unreadable(parse_lockfile("b", "k.tflock", "e", body, now()));
+        assert!(reason.contains("no lock ID"), "{reason}");
     }
 
     #[test]
@@ -487,6 +573,36 @@ mod tests {
                     if let Item::Lock(lock) = item {
                         let v = policy.classify(&lock, now());
                         prop_assert!(!v.delete_due || v.stale, "due implies stale");
+                    }
+                }
+            }
+
+            #[test]
+            fn an_info_without_a_string_id_is_never_a_lock(
+                id in prop_oneof![
+                    Just(serde_json::Value::Null),
+                    Just(serde_json::json!("")),
+                    "[ \t]{1,3}".prop_map(serde_json::Value::String),
+                    any::<i64>().prop_map(serde_json::Value::from),
+                    any::<bool>().prop_map(serde_json::Value::from),
+                    Just(serde_json::json!([1])),
+                    Just(serde_json::json!({"ID": "x"})),
+                ],
+                omit in any::<bool>(),
+                who in any::<String>(),
+            ) {
+                let mut info = serde_json::json!({"Created": "2026-11-26T10:00:00Z", "Who": who, "Operation": "OperationTypeApply"});
+                if !omit {
+                    info["ID"] = id;
+                }
+                let info = info.to_string();
+                for item in [
+                    parse_item("t", &lock_item("b/k", &info), "ExpiresAt", now()),
+                    parse_lockfile("bucket", "k.tflock", "e", &info, now()),
+                ] {
+                    match item {
+                        Item::Unreadable(u) => prop_assert!(u.reason.contains("no lock ID"), "{}", u.reason),
+                        other => prop_assert!(false, "not unreadable: {other:?}"),
                     }
                 }
             }

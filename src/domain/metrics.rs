@@ -54,7 +54,9 @@ pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
                     ("StaleLocks", n(c.stale), Unit::Count),
                     ("OldestLockAgeSeconds", t.oldest_lock_age_seconds.unwrap_or(0) as f64, Unit::Seconds),
                     ("UnreadableItems", n(c.unreadable), Unit::Count),
-                    ("LocksDeleted", n(c.deleted), Unit::Count),
+                    // Stale locks this run cleared: a delete whose response
+                    // was lost finds its lock gone on the retry, and counts.
+                    ("LocksDeleted", n(c.deleted + c.gone), Unit::Count),
                     ("LocksChanged", n(c.changed), Unit::Count),
                     ("TtlBackfilled", n(c.ttl_backfilled), Unit::Count),
                     ("ActionErrors", n(c.errors), Unit::Count),

@@ -132,6 +132,7 @@ mod tests {
             workspace: None,
             raw_info: "{}".into(),
             expires_at: None,
+            missing_fields: Vec::new(),
         }
     }
 

@@ -166,10 +166,10 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
                 overrides.push(("DRY_RUN", "true".to_string()));
             }
             let config = config_with(&overrides)?;
-            let adapters = Adapters::for_run(&config, &sdk_config().await, !no_notify).await?;
+            let adapters = Adapters::for_run(&config, &sdk_config(config.run_budget).await, !no_notify).await?;
             let report = adapters.reaper(config).run(Default::default()).await;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                print_json(&report)?;
             } else {
                 print!("{}", report.render_text());
             }
@@ -184,7 +184,7 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
                 }
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&reports)?);
+                print_json(&reports)?;
             } else {
                 print!("{}", render_list(&reports));
             }
@@ -195,6 +195,16 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
             unlock(&reaper, &lock_id, yes, dry_run).await
         }
     }
+}
+
+/// The full report as JSON, written straight to stdout (no second copy in
+/// memory, however many locks it lists).
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Environment plus flag overrides, parsed into a configuration.
@@ -209,7 +219,7 @@ fn config_with(overrides: &[(&str, String)]) -> Result<Config, ConfigError> {
 /// A reaper over the lock sources only: `list` and `unlock` send no metrics
 /// or alerts.
 async fn sources_reaper(config: Config) -> Reaper {
-    Adapters::sources_only(&sdk_config().await).reaper(config)
+    Adapters::sources_only(&sdk_config(config.run_budget).await).reaper(config)
 }
 
 async fn unlock(reaper: &Reaper, lock_id: &str, yes: bool, dry_run: bool) -> Result<Status, CliError> {

@@ -10,6 +10,7 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 use crate::config::{Config, EntrypointDefaults, MetricsSinkKind};
+use crate::domain::report::summary::RunSummary;
 use crate::support::deadline::Deadline;
 use crate::wiring::{sdk_config, Adapters, WiringError};
 
@@ -25,12 +26,14 @@ impl Container {
     pub async fn from_env() -> Result<Container, WiringError> {
         let vars: HashMap<String, String> = std::env::vars().collect();
         let config = Config::from_vars(&vars, EntrypointDefaults { metrics_sink: MetricsSinkKind::Emf })?;
-        let sdk = sdk_config().await;
+        let sdk = sdk_config(config.run_budget).await;
         let adapters = Adapters::for_run(&config, &sdk, true).await?;
         Ok(Container { config, adapters })
     }
 
-    /// One invocation: one pass, and its report as the result.
+    /// One invocation: one pass, and its bounded summary as the result
+    /// (serialized once, by the runtime; under 256 KB whatever the table
+    /// size, where Lambda refuses a result over 6 MB).
     ///
     /// A pass that met errors (a source unreadable, a write or a delivery
     /// failed) still returns `Ok(report)`: the pass itself ran, and an `Err`
@@ -39,7 +42,7 @@ impl Container {
     /// surface as the `ScanErrors`, `ActionErrors` and `AlertErrors` metrics
     /// and their alarms, as `scan-failed` alerts, and as `ok: false` in the
     /// returned report.
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<RunSummary, lambda_runtime::Error> {
         let config = invocation_config(&self.config, &event.payload);
         let deadline = effective_deadline(event.context.deadline(), Utc::now(), config.run_budget);
         let report = self.adapters.reaper(config).run(Deadline::at(deadline)).await;
@@ -50,7 +53,7 @@ impl Container {
             duration_ms = report.duration_ms,
             "run finished"
         );
-        Ok(serde_json::to_value(&report)?)
+        Ok(report.summary())
     }
 }
 

@@ -16,6 +16,9 @@ use crate::support::deadline::Deadline;
 /// What a lockfile gets in `ACTION=ttl`: S3 objects have no TTL.
 pub const TTL_NOT_FOR_LOCKFILES: &str = "ttl does not apply to S3 lockfiles";
 
+/// The detail of a lock found gone by its write.
+const GONE: &str = "already gone: released by its holder, or removed by an earlier attempt whose response was lost";
+
 /// Makes the conditional writes.
 pub struct Writer<'a> {
     pub tables: &'a dyn LockTables,
@@ -153,6 +156,14 @@ impl Writer<'_> {
         }
         match self.tables.delete_lock(&table_half.source, &table_half.lock_key, &table_half.raw_info).await {
             Ok(WriteOutcome::Done) => {}
+            Ok(WriteOutcome::Gone) => {
+                // Released (or our lost first attempt): the lockfile stays, to
+                // be judged on its own by the next run.
+                return [
+                    (ActionTaken::Gone, Some(GONE.to_string())),
+                    (ActionTaken::NoAction, Some("table half already gone; lockfile left for the next run".into())),
+                ];
+            }
             Ok(WriteOutcome::Changed) => {
                 return neither("table half changed or released since the scan; neither half deleted".into())
             }
@@ -161,6 +172,7 @@ impl Writer<'_> {
         let table_done = (ActionTaken::Deleted, Some("double lock: both halves deleted".to_string()));
         match self.lockfiles.delete_lockfile(&file_half.source, &file_half.lock_key, etag).await {
             Ok(WriteOutcome::Done) => [table_done.clone(), table_done],
+            Ok(WriteOutcome::Gone) => [table_done, (ActionTaken::Gone, Some(GONE.to_string()))],
             Ok(WriteOutcome::Changed) => [
                 (ActionTaken::Deleted, Some("double lock: table half deleted, lockfile changed just after".into())),
                 (ActionTaken::Changed, Some("lockfile changed after its check; left alone".into())),
@@ -189,6 +201,7 @@ fn outcome(
     match (result, write) {
         (Ok(WriteOutcome::Done), Write::Delete) => (ActionTaken::Deleted, None),
         (Ok(WriteOutcome::Done), Write::SetTtl { .. }) => (ActionTaken::Ttl, Some(done_detail())),
+        (Ok(WriteOutcome::Gone), _) => (ActionTaken::Gone, Some(GONE.to_string())),
         (Ok(WriteOutcome::Changed), _) => {
             (ActionTaken::Changed, Some("lock changed or released since the scan; left alone".to_string()))
         }

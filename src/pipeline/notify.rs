@@ -59,19 +59,20 @@ impl Dispatcher {
         let now = clock.now();
         let mut round = Round { dispatcher: self, clock, deadline, now, records: Vec::new() };
         let alerts = current_alerts(report, self.settings, now);
-        // A deleted double lock is told once, through its table half.
-        let deleted: Vec<&LockReport> = report
+        // A cleared double lock is told once, through its table half; only
+        // what this run deleted gets a deletion notice.
+        let cleared: Vec<&LockReport> = report
             .sources
             .iter()
             .flat_map(|t| &t.locks)
-            .filter(|l| l.action == ActionTaken::Deleted && !l.is_lockfile_half())
+            .filter(|l| l.action.cleared() && !l.is_lockfile_half())
             .collect();
-        for l in &deleted {
+        for l in cleared.iter().filter(|l| l.action == ActionTaken::Deleted) {
             round.send_all(&deleted_message(l, now)).await;
         }
         match self.open_alerts(&mut round).await {
             Some((state, open)) => round.with_state(state, &open, &alerts, report).await,
-            None => round.stateless(&alerts, &deleted).await,
+            None => round.stateless(&alerts, &cleared).await,
         }
         round.records
     }
@@ -92,12 +93,12 @@ impl Dispatcher {
 
 impl Round<'_> {
     /// Stateless: trigger every run (PagerDuty's dedup_key keeps one
-    /// incident); resolve only what this run deleted.
-    async fn stateless(&mut self, alerts: &[Alert], deleted: &[&LockReport]) {
+    /// incident); resolve only what this run cleared.
+    async fn stateless(&mut self, alerts: &[Alert], cleared: &[&LockReport]) {
         for a in alerts {
             self.send_all(&a.message).await;
         }
-        for l in deleted {
+        for l in cleared {
             self.send_all(&deleted_lock_resolve(l, self.now)).await;
         }
     }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::config::{BucketSpec, Config};
 use crate::domain::decision::ActionTaken;
 use crate::domain::lock::{parse_item, parse_lockfile, Item, SourceKind, Unreadable};
 use crate::domain::policy::Policy;
@@ -12,7 +12,7 @@ use crate::domain::report::{LockReport, SourceReport};
 use crate::pipeline::pairing::pair_double_locks;
 use crate::ports::clock::Clock;
 use crate::ports::lock_tables::LockTables;
-use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
+use crate::ports::lockfiles::LockfileBuckets;
 use crate::ports::SourceError;
 
 /// Reads every configured source and classifies what it holds.
@@ -24,60 +24,63 @@ pub struct Scanner<'a> {
 }
 
 impl Scanner<'_> {
-    /// Scan every table and bucket, classify every item and pair the halves
-    /// of double locks; writes nothing.
+    /// Scan every table and bucket at once, classify every item and pair
+    /// the halves of double locks; writes nothing.
     pub async fn scan(&self) -> Vec<SourceReport> {
-        let config = self.config;
-        let tables = futures::future::join_all(config.tables.iter().map(|t| self.tables.scan(t, config.scan_segments)));
-        let buckets =
-            futures::future::join_all(config.buckets.iter().map(|b| self.lockfiles.list(&b.bucket, &b.prefix)));
-        let (tables, buckets) = futures::join!(tables, buckets);
-        let now = self.clock.now();
-        let policy = &config.policy;
-        let mut reports: Vec<SourceReport> = config
-            .tables
-            .iter()
-            .zip(tables)
-            .map(|(table, scanned)| {
-                source_report(SourceKind::Table, table, scanned, |report, items| {
-                    for item in items {
-                        record(policy, report, parse_item(table, &item, &config.ttl_attribute, now), now);
-                    }
-                })
-            })
-            .collect();
-        reports.extend(config.buckets.iter().zip(buckets).map(|(spec, listed)| {
-            source_report(SourceKind::Bucket, &spec.name(), listed, |report, objects: Vec<LockfileObject>| {
-                for o in objects {
-                    let item = match &o.body {
-                        Ok(body) => parse_lockfile(&spec.bucket, &o.key, &o.etag, body, now),
-                        Err(reason) => Item::Unreadable(Unreadable {
-                            source: spec.bucket.clone(),
-                            lock_key: Some(o.key.clone()),
-                            reason: reason.clone(),
-                        }),
-                    };
-                    record(policy, report, item, now);
-                }
-            })
-        }));
+        let tables = futures::future::join_all(self.config.tables.iter().map(|t| self.scan_table(t)));
+        let buckets = futures::future::join_all(self.config.buckets.iter().map(|b| self.scan_bucket(b)));
+        let (mut reports, buckets) = futures::join!(tables, buckets);
+        reports.extend(buckets);
         pair_double_locks(&mut reports);
         reports
     }
+
+    /// One table, parsed page by page as the pages arrive: digests are
+    /// counted, not kept. Ages are measured from when this read started, so
+    /// a slow read can make a lock look younger, never older.
+    async fn scan_table(&self, table: &str) -> SourceReport {
+        let now = self.clock.now();
+        let (policy, ttl_attribute) = (&self.config.policy, self.config.ttl_attribute.as_str());
+        let mut report = SourceReport::new(SourceKind::Table, table);
+        let result = self
+            .tables
+            .scan(table, self.config.scan_segments, &mut |items| {
+                for item in items {
+                    record(policy, &mut report, parse_item(table, &item, ttl_attribute, now), now);
+                }
+            })
+            .await;
+        finish(report, result)
+    }
+
+    /// One bucket's lockfiles (or prefix); a lockfile that could not be read
+    /// is unreadable for this pass, the rest are judged.
+    async fn scan_bucket(&self, spec: &BucketSpec) -> SourceReport {
+        let now = self.clock.now();
+        let mut report = SourceReport::new(SourceKind::Bucket, &spec.name());
+        let result = self.lockfiles.list(&spec.bucket, &spec.prefix).await.map(|objects| {
+            for o in objects {
+                let item = match &o.body {
+                    Ok(body) => parse_lockfile(&spec.bucket, &o.key, &o.etag, body, now),
+                    Err(reason) => Item::Unreadable(Unreadable {
+                        source: spec.bucket.clone(),
+                        lock_key: Some(o.key.clone()),
+                        reason: reason.clone(),
+                    }),
+                };
+                record(&self.config.policy, &mut report, item, now);
+            }
+        });
+        finish(report, result)
+    }
 }
 
-/// A source's report from its scan result: every item recorded, oldest
-/// lock first, counted; or the scan error.
-fn source_report<T>(
-    kind: SourceKind,
-    name: &str,
-    scanned: Result<T, SourceError>,
-    fill: impl FnOnce(&mut SourceReport, T),
-) -> SourceReport {
-    match scanned {
-        Ok(items) => {
-            let mut report = SourceReport::new(kind, name);
-            fill(&mut report, items);
+/// A source's report once its read ended: oldest lock first, counted; or
+/// the read's error (what was read before it is dropped: a partial picture
+/// of a source is not acted on).
+fn finish(mut report: SourceReport, read: Result<(), SourceError>) -> SourceReport {
+    match read {
+        Ok(()) => {
             // Oldest first: that is what on-call looks for.
             report.locks.sort_by(|a, b| {
                 b.verdict.age_seconds.cmp(&a.verdict.age_seconds).then(a.lock.lock_key.cmp(&b.lock.lock_key))
@@ -86,8 +89,8 @@ fn source_report<T>(
             report
         }
         Err(e) => {
-            tracing::error!(kind = kind.as_str(), source = %name, error = %e, "cannot scan lock source");
-            SourceReport::failed(kind, name, e.to_string())
+            tracing::error!(kind = report.kind.as_str(), source = %report.name, error = %e, "cannot scan lock source");
+            SourceReport::failed(report.kind, &report.name, e.to_string())
         }
     }
 }

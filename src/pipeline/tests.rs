@@ -255,10 +255,15 @@ async fn a_lock_taken_again_after_the_scan_is_left_alone() {
     struct Reacquire(Arc<MemoryLockTables>);
     #[async_trait::async_trait]
     impl crate::ports::lock_tables::LockTables for Reacquire {
-        async fn scan(&self, t: &str, n: i32) -> Result<Vec<crate::domain::lock::RawItem>, crate::ports::SourceError> {
-            let items = self.0.scan(t, n).await;
+        async fn scan(
+            &self,
+            t: &str,
+            n: i32,
+            page: &mut (dyn FnMut(Vec<crate::domain::lock::RawItem>) + Send),
+        ) -> Result<(), crate::ports::SourceError> {
+            let read = self.0.scan(t, n, page).await;
             self.0.put(t, lock_item("tfstate/app/terraform.tfstate", &info("new-run", start())));
-            items
+            read
         }
         async fn delete_lock(
             &self,
@@ -304,4 +309,109 @@ async fn a_double_lock_is_cleared_both_halves_and_told_once() {
     assert!(w.tables.get("locks", &key).is_none());
     assert!(w.lockfiles.get("tfstate", "prod/terraform.tfstate.tflock").is_none());
     assert_eq!(w.sent(), vec![(Event::Info, AlertKind::LockStale), (Event::Resolve, AlertKind::LockStale)]);
+}
+
+#[tokio::test]
+async fn a_lock_gone_before_its_delete_is_not_paged_and_counts_as_cleared() {
+    // Released between scan and delete (or our own earlier attempt landed
+    // and its response was lost): the fake reports Gone, like the adapters.
+    struct ReleaseFirst(Arc<MemoryLockTables>);
+    #[async_trait::async_trait]
+    impl crate::ports::lock_tables::LockTables for ReleaseFirst {
+        async fn scan(
+            &self,
+            t: &str,
+            n: i32,
+            page: &mut (dyn FnMut(Vec<crate::domain::lock::RawItem>) + Send),
+        ) -> Result<(), crate::ports::SourceError> {
+            self.0.scan(t, n, page).await
+        }
+        async fn delete_lock(
+            &self,
+            t: &str,
+            k: &str,
+            i: &str,
+        ) -> Result<crate::ports::WriteOutcome, crate::ports::SourceError> {
+            self.0.remove(t, k);
+            self.0.delete_lock(t, k, i).await
+        }
+        async fn set_ttl(
+            &self,
+            t: &str,
+            k: &str,
+            i: &str,
+            a: &str,
+            e: i64,
+        ) -> Result<crate::ports::WriteOutcome, crate::ports::SourceError> {
+            self.0.set_ttl(t, k, i, a, e).await
+        }
+    }
+    let w = World::new();
+    w.lock("app", "a", hours(5));
+    w.run(&report_only()).await; // pages once
+    let delete = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
+    let report = Reaper::new(delete, Arc::new(ReleaseFirst(w.tables.clone())), w.lockfiles.clone())
+        .with_dispatcher(Arc::new(w.dispatcher()))
+        .with_clock(w.clock.clone())
+        .run(Deadline::none())
+        .await;
+    assert_eq!(report.sources[0].locks[0].action, ActionTaken::Gone);
+    assert_eq!(report.sources[0].counts.gone, 1);
+    assert!(report.ok);
+    assert_eq!(
+        w.sent(),
+        vec![(Event::Trigger, AlertKind::LockStale), (Event::Resolve, AlertKind::LockStale)],
+        "no new page and no deletion notice; the open alert resolves"
+    );
+    let deleted = crate::domain::metrics::metric_sets(&report)[0]
+        .values
+        .iter()
+        .find(|(name, _, _)| *name == "LocksDeleted")
+        .map(|(_, v, _)| *v);
+    assert_eq!(deleted, Some(1.0), "a stale lock cleared counts in LocksDeleted");
+}
+
+#[tokio::test]
+async fn ages_are_measured_from_when_the_read_started() {
+    // A read that takes two minutes must not age the locks it returns.
+    struct SlowRead(Arc<MemoryLockTables>, Arc<FixedClock>);
+    #[async_trait::async_trait]
+    impl crate::ports::lock_tables::LockTables for SlowRead {
+        async fn scan(
+            &self,
+            t: &str,
+            n: i32,
+            page: &mut (dyn FnMut(Vec<crate::domain::lock::RawItem>) + Send),
+        ) -> Result<(), crate::ports::SourceError> {
+            self.1.advance(chrono::Duration::minutes(2));
+            self.0.scan(t, n, page).await
+        }
+        async fn delete_lock(
+            &self,
+            t: &str,
+            k: &str,
+            i: &str,
+        ) -> Result<crate::ports::WriteOutcome, crate::ports::SourceError> {
+            self.0.delete_lock(t, k, i).await
+        }
+        async fn set_ttl(
+            &self,
+            t: &str,
+            k: &str,
+            i: &str,
+            a: &str,
+            e: i64,
+        ) -> Result<crate::ports::WriteOutcome, crate::ports::SourceError> {
+            self.0.set_ttl(t, k, i, a, e).await
+        }
+    }
+    let w = World::new().stateless();
+    // 1h59m old when the read starts: fresh under the 2h window.
+    w.lock("app", "a", chrono::Duration::minutes(119));
+    let report = Reaper::new(report_only(), Arc::new(SlowRead(w.tables.clone(), w.clock.clone())), w.lockfiles.clone())
+        .with_clock(w.clock.clone())
+        .run(Deadline::none())
+        .await;
+    assert_eq!(report.sources[0].locks[0].verdict.age_seconds, 119 * 60);
+    assert!(!report.sources[0].locks[0].verdict.stale);
 }

@@ -14,8 +14,13 @@ pub mod notifier;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
     Done,
-    /// The condition failed: the item changed or is gone. Nothing was written.
+    /// The condition failed and the lock is now another lock (re-acquired,
+    /// or changed). Nothing was written.
     Changed,
+    /// The condition failed and the lock is gone: released by its holder,
+    /// or removed by an earlier attempt of this very write whose response
+    /// was lost (the SDK retried, and the retry's condition failed).
+    Gone,
 }
 
 /// A failed call, with the service's message.

@@ -7,7 +7,6 @@ use crate::domain::alert::keys::hashed_key;
 use crate::domain::alert::messages::{generic, stale_message};
 use crate::domain::alert::text::{clean, ERROR_CAP, FIELD_CAP};
 use crate::domain::alert::{AlertKind, AlertSettings, Message, Severity};
-use crate::domain::decision::ActionTaken;
 use crate::domain::lock::SourceKind;
 use crate::domain::report::{LockReport, RunReport, SourceReport};
 
@@ -31,7 +30,7 @@ pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) 
     let mut messages = Vec::new();
     for source in &report.sources {
         // A double lock pages once, through its table half.
-        let alerting = |l: &&LockReport| l.verdict.stale && l.action != ActionTaken::Deleted && !l.is_lockfile_half();
+        let alerting = |l: &&LockReport| l.verdict.stale && !l.action.cleared() && !l.is_lockfile_half();
         messages.extend(source.locks.iter().filter(alerting).map(|l| stale_message(l, s, now)));
         messages.extend(scan_failed(source, now));
         messages.extend(unreadable_items(source, now));

@@ -3,6 +3,7 @@
 //! and alerts. It carries the notifications the run sent.
 
 pub mod render;
+pub mod summary;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -60,6 +61,8 @@ pub struct Counts {
     pub digests: usize,
     pub deleted: usize,
     pub changed: usize,
+    /// Found gone by their write (released meanwhile, or a lost response).
+    pub gone: usize,
     pub ttl_backfilled: usize,
     pub errors: usize,
 }
@@ -139,6 +142,7 @@ impl SourceReport {
             digests: self.counts.digests,
             deleted: count(ActionTaken::Deleted),
             changed: count(ActionTaken::Changed),
+            gone: count(ActionTaken::Gone),
             ttl_backfilled: count(ActionTaken::Ttl),
             errors: count(ActionTaken::Error),
         };

@@ -76,7 +76,7 @@ fn render_source(out: &mut String, t: &SourceReport, view: SourceView) {
     let _ = match view {
         SourceView::Run => writeln!(
             out,
-            "{} {}: {} lock(s), {} stale, {} excluded, {} unreadable{}; deleted {}, changed {}, ttl {}, errors {}",
+            "{} {}: {} lock(s), {} stale, {} excluded, {} unreadable{}; deleted {}, changed {}, gone {}, ttl {}, errors {}",
             t.kind.as_str(),
             t.name,
             c.locks_held,
@@ -86,6 +86,7 @@ fn render_source(out: &mut String, t: &SourceReport, view: SourceView) {
             t.digest_note(),
             c.deleted,
             c.changed,
+            c.gone,
             c.ttl_backfilled,
             c.errors
         ),
