@@ -3,6 +3,7 @@
 //! tables the way Terraform does. The pinned venv comes from `make test`.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod pagerduty;
 pub mod terraform;
 

@@ -100,11 +100,7 @@ impl RunReport {
     pub fn summary(&self) -> RunSummary {
         let mut locks_left = LOCKS_IN_ALL;
         let mut unreadable_left = UNREADABLE_IN_ALL;
-        let sources = self
-            .sources
-            .iter()
-            .map(|s| summarize_source(s, &mut locks_left, &mut unreadable_left))
-            .collect();
+        let sources = self.sources.iter().map(|s| summarize_source(s, &mut locks_left, &mut unreadable_left)).collect();
         let notifications = self
             .notifications
             .iter()

@@ -1,0 +1,250 @@
+"""`make bench-lambda`: the release Lambda binary, cold, on large lock tables.
+
+For each size N it starts moto_server on a free loopback port, fills a lock
+table with N stale-and-fresh synthetic Terraform locks plus their N digests,
+then runs the binary cold RUNS times under a minimal Lambda Runtime API (one
+`{"dry_run": true}` invocation each, as `aws lambda invoke` would send) and
+prints, per run: init time (process start to its first `/next`), invocation
+time, CPU (user + system), peak RSS and the response's size. Everything is
+loopback only, with static credentials; nothing here is a test and nothing
+asserts a time.
+
+Usage: bench_lambda.py BINARY [N ...]   (default sizes: 10000 100000)
+"""
+
+import http.server
+import json
+import os
+import resource  # noqa: F401  (wait4 returns a struct_rusage)
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import boto3
+
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+TABLE = "terraform-state-locks"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_moto(venv_bin):
+    port = free_port()
+    proc = subprocess.Popen(
+        [os.path.join(venv_bin, "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            break
+        except Exception:
+            time.sleep(0.1)
+    return proc, url
+
+
+def fill(url, n):
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    ddb.create_table(
+        TableName=TABLE,
+        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    table = boto3.resource(
+        "dynamodb",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    ).Table(TABLE)
+    now = time.time()
+    with table.batch_writer() as batch:
+        for i in range(n):
+            key = f"tfstate/team-{i % 40}/stack-{i}/terraform.tfstate"
+            # One lock in ten is stale (older than the 2h window).
+            age = 3 * 3600 if i % 10 == 0 else 60
+            created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - age)) + ".123456789Z"
+            info = {
+                "ID": f"{i:08x}-8b1b-8e4c-d741-a4c77006cd79",
+                "Operation": "OperationTypeApply",
+                "Info": "",
+                "Who": f"ci@runner-{i % 97}",
+                "Version": "1.15.5",
+                "Created": created,
+                "Path": key,
+            }
+            batch.put_item(Item={"LockID": key, "Info": json.dumps(info, separators=(",", ":"))})
+            batch.put_item(Item={"LockID": key + "-md5", "Digest": "0cc175b9c0f1b6a831c399e269772661"})
+
+
+class RuntimeApi(http.server.BaseHTTPRequestHandler):
+    """Serves one invocation, records when it was handed out and answered."""
+
+    event = b'{"dry_run": true}'
+    times = {}
+    response = None
+    done = threading.Event()
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path.endswith("/invocation/next"):
+            if "next" in RuntimeApi.times:
+                # The second poll after the answer: hold it until the process is killed.
+                RuntimeApi.done.wait(60)
+                return
+            RuntimeApi.times["next"] = time.monotonic()
+            self.send_response(200)
+            deadline_ms = int((time.time() + 900) * 1000)
+            self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-1")
+            self.send_header("Lambda-Runtime-Deadline-Ms", str(deadline_ms))
+            self.send_header(
+                "Lambda-Runtime-Invoked-Function-Arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:tf-lock-reaper",
+            )
+            self.send_header("Content-Length", str(len(self.event)))
+            self.end_headers()
+            self.wfile.write(self.event)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+        RuntimeApi.times["response"] = time.monotonic()
+        RuntimeApi.response = (self.path, body)
+        self.send_response(202)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+        RuntimeApi.done.set()
+
+
+def run_once(binary, url):
+    RuntimeApi.times = {}
+    RuntimeApi.response = None
+    RuntimeApi.done = threading.Event()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}",
+        "AWS_LAMBDA_FUNCTION_NAME": "tf-lock-reaper",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "LOCK_TABLES": TABLE,
+        "METRICS_SINK": "none",
+        "RUN_BUDGET": "600s",
+    }
+    started = time.monotonic()
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    RuntimeApi.done.wait(900)
+    proc.kill()
+    _, _, usage = os.wait4(proc.pid, 0)
+    server.shutdown()
+    path, body = RuntimeApi.response or ("", b"")
+    assert path.endswith("/response"), f"the function did not answer: {path} {body[:300]!r}"
+    summary = json.loads(body)
+    return {
+        "init_ms": (RuntimeApi.times["next"] - started) * 1000,
+        "invoke_ms": (RuntimeApi.times["response"] - RuntimeApi.times["next"]) * 1000,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "response_bytes": len(body),
+        "locks_held": summary["sources"][0]["counts"]["locks_held"],
+        "stale": summary["sources"][0]["counts"]["stale"],
+    }
+
+
+PYTHON_BASELINE = r"""
+import json, sys, datetime, boto3
+ddb = boto3.client("dynamodb")
+now = datetime.datetime.now(datetime.timezone.utc)
+held = stale = 0
+for page in ddb.get_paginator("scan").paginate(TableName=sys.argv[1]):
+    for item in page["Items"]:
+        if item["LockID"]["S"].endswith("-md5"):
+            continue
+        info = json.loads(item["Info"]["S"])
+        created = datetime.datetime.fromisoformat(info["Created"][:26] + "+00:00")
+        held += 1
+        stale += (now - created).total_seconds() >= 7200
+print(json.dumps({"locks_held": held, "stale": stale}))
+"""
+
+
+def run_python_baseline(url):
+    """The same scan and parse in plain Python with boto3, for comparison."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-c", PYTHON_BASELINE, TABLE], env=env, stdout=subprocess.PIPE)
+    out = proc.stdout.read()
+    _, _, usage = os.wait4(proc.pid, 0)
+    return {
+        "wall_ms": (time.monotonic() - started) * 1000,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "result": json.loads(out),
+    }
+
+
+def main():
+    binary = os.path.abspath(sys.argv[1])
+    sizes = [int(n) for n in sys.argv[2:]] or [10_000, 100_000]
+    venv_bin = os.path.dirname(sys.executable)
+    print(f"{'locks':>8} {'run':>3} {'init ms':>8} {'invoke ms':>10} {'cpu s':>7} {'peak RSS MB':>12} {'response B':>11}")
+    for n in sizes:
+        moto, url = start_moto(venv_bin)
+        try:
+            fill(url, n)
+            for run in range(1, RUNS + 1):
+                r = run_once(binary, url)
+                assert r["locks_held"] == n, r
+                print(
+                    f"{n:>8} {run:>3} {r['init_ms']:>8.1f} {r['invoke_ms']:>10.0f} {r['cpu_s']:>7.2f} "
+                    f"{r['peak_rss_mb']:>12.1f} {r['response_bytes']:>11}",
+                    flush=True,
+                )
+            p = run_python_baseline(url)
+            assert p["result"]["locks_held"] == n, p
+            print(
+                f"{n:>8} {'py':>3} {'-':>8} {p['wall_ms']:>10.0f} {p['cpu_s']:>7.2f} {p['peak_rss_mb']:>12.1f} {'-':>11}"
+                "   (plain boto3 scan + json.loads of every Info, for comparison)",
+                flush=True,
+            )
+        finally:
+            moto.kill()
+            moto.wait()
+
+
+if __name__ == "__main__":
+    main()
