@@ -77,12 +77,12 @@ fn main() {
         let table = items(n);
         measure("parse_item", n, || {
             for it in &table {
-                black_box(parse_item("locks", it, "ExpiresAt", now));
+                black_box(parse_item("locks", it.clone(), "ExpiresAt", now));
             }
         });
         let locks: Vec<_> = table
             .iter()
-            .filter_map(|it| match parse_item("locks", it, "ExpiresAt", now) {
+            .filter_map(|it| match parse_item("locks", it.clone(), "ExpiresAt", now) {
                 Item::Lock(l) => Some(*l),
                 _ => None,
             })

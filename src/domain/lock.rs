@@ -157,9 +157,10 @@ pub enum Item {
 
 /// Classify one lock-table item. `ttl_attribute` names the TTL attribute so
 /// the lock records whether it already has one; `now` bounds `Created`.
-pub fn parse_item(source: &str, item: &RawItem, ttl_attribute: &str, now: DateTime<Utc>) -> Item {
-    let lock_key = match item.get(LOCK_ID_ATTR) {
-        Some(AttrValue::S(s)) => s.clone(),
+pub fn parse_item(source: &str, mut item: RawItem, ttl_attribute: &str, now: DateTime<Utc>) -> Item {
+    // The item is consumed: its strings move into the lock, uncopied.
+    let lock_key = match item.remove(LOCK_ID_ATTR) {
+        Some(AttrValue::S(s)) => s,
         Some(other) => {
             return unreadable(source, None, format!("LockID is of type {}, expected a string", other.type_name()))
         }
@@ -169,8 +170,8 @@ pub fn parse_item(source: &str, item: &RawItem, ttl_attribute: &str, now: DateTi
     if lock_key.ends_with(DIGEST_SUFFIX) {
         return Item::Digest(lock_key);
     }
-    let raw_info = match item.get(INFO_ATTR) {
-        Some(AttrValue::S(s)) => s.clone(),
+    let raw_info = match item.remove(INFO_ATTR) {
+        Some(AttrValue::S(s)) => s,
         Some(other) => {
             return unreadable(
                 source,
@@ -184,8 +185,9 @@ pub fn parse_item(source: &str, item: &RawItem, ttl_attribute: &str, now: DateTi
         Some(AttrValue::N(n)) => n.parse::<f64>().ok().map(|v| v as i64),
         _ => None,
     };
-    match parse_lock_info(source, &lock_key, &raw_info, now) {
-        Ok(mut lock) => {
+    match lock_from_info(&raw_info, now) {
+        Ok(fields) => {
+            let mut lock = fields.into_lock(source, lock_key, raw_info);
             lock.expires_at = expires_at;
             Item::Lock(Box::new(lock))
         }
@@ -196,6 +198,46 @@ pub fn parse_item(source: &str, item: &RawItem, ttl_attribute: &str, now: DateTi
 /// Parse a LockInfo JSON document (a table item's `Info`, or a lockfile's
 /// body) into a lock, or the reason it is not one.
 pub fn parse_lock_info(source: &str, lock_key: &str, raw_info: &str, now: DateTime<Utc>) -> Result<Lock, String> {
+    lock_from_info(raw_info, now).map(|f| f.into_lock(source, lock_key.to_string(), raw_info.to_string()))
+}
+
+/// What a LockInfo document says, checked; the lock is made from it by
+/// [`InfoFields::into_lock`] with the key and text moved in.
+struct InfoFields {
+    id: String,
+    operation: String,
+    info_text: String,
+    who: String,
+    version: String,
+    created: DateTime<Utc>,
+    path: String,
+    missing_fields: Vec<&'static str>,
+}
+
+impl InfoFields {
+    fn into_lock(self, source: &str, lock_key: String, raw_info: String) -> Lock {
+        Lock {
+            kind: SourceKind::Table,
+            source: source.to_string(),
+            state_path: lock_key.clone(),
+            workspace: workspace_of(&lock_key),
+            lock_key,
+            etag: None,
+            id: self.id,
+            operation: self.operation,
+            info_text: self.info_text,
+            who: self.who,
+            version: self.version,
+            created: self.created,
+            path: self.path,
+            missing_fields: self.missing_fields,
+            raw_info,
+            expires_at: None,
+        }
+    }
+}
+
+fn lock_from_info(raw_info: &str, now: DateTime<Utc>) -> Result<InfoFields, String> {
     if !raw_info.trim_start().starts_with('{') {
         // Only the error path looks twice: is it JSON at all?
         return Err(match serde_json::from_str::<serde::de::IgnoredAny>(raw_info) {
@@ -236,24 +278,7 @@ pub fn parse_lock_info(source: &str, lock_key: &str, raw_info: &str, now: DateTi
     let version = field("Version", json.version);
     let path = field("Path", json.path);
     let info_text = json.info.unwrap_or_default();
-    Ok(Lock {
-        kind: SourceKind::Table,
-        source: source.to_string(),
-        lock_key: lock_key.to_string(),
-        state_path: lock_key.to_string(),
-        etag: None,
-        workspace: workspace_of(lock_key),
-        id,
-        operation,
-        info_text,
-        who,
-        version,
-        created,
-        path,
-        missing_fields,
-        raw_info: raw_info.to_string(),
-        expires_at: None,
-    })
+    Ok(InfoFields { id, operation, info_text, who, version, created, path, missing_fields })
 }
 
 /// Classify one `.tflock` object's body: a lock, or unreadable with the
@@ -353,7 +378,7 @@ mod tests {
     #[test]
     fn parses_real_terraform_1_15_item() {
         let lock =
-            expect_lock(parse_item("locks", &lock_item("tfstate/prod/terraform.tfstate", TF_1_15), "ExpiresAt", now()));
+            expect_lock(parse_item("locks", lock_item("tfstate/prod/terraform.tfstate", TF_1_15), "ExpiresAt", now()));
         assert_eq!(lock.id, "db4f693e-8b1b-8e4c-d741-a4c77006cd79");
         assert_eq!(lock.operation, "OperationTypeApply");
         assert_eq!(lock.who, "root@vm");
@@ -371,9 +396,9 @@ mod tests {
     #[test]
     fn parses_terraform_0_12_and_opentofu() {
         let old =
-            expect_lock(parse_item("t", &lock_item("tfstate/legacy/terraform.tfstate", TF_0_12), "ExpiresAt", now()));
+            expect_lock(parse_item("t", lock_item("tfstate/legacy/terraform.tfstate", TF_0_12), "ExpiresAt", now()));
         assert_eq!(old.version, "0.12.31");
-        let tofu = expect_lock(parse_item("t", &lock_item("tfstate/tofu/terraform.tfstate", TOFU), "ExpiresAt", now()));
+        let tofu = expect_lock(parse_item("t", lock_item("tfstate/tofu/terraform.tfstate", TOFU), "ExpiresAt", now()));
         assert_eq!(tofu.operation, "OperationTypePlan");
         assert_eq!(tofu.created.timestamp_subsec_millis(), 500);
     }
@@ -390,7 +415,7 @@ mod tests {
             "2026-11-26T05:30:00.5-04:30",
         ] {
             let info = format!(r#"{{"ID":"x","Created":"{created}"}}"#);
-            let lock = expect_lock(parse_item("t", &lock_item("b/k", &info), "ExpiresAt", now()));
+            let lock = expect_lock(parse_item("t", lock_item("b/k", &info), "ExpiresAt", now()));
             assert_eq!(
                 lock.created.timestamp(),
                 Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap().timestamp(),
@@ -402,7 +427,7 @@ mod tests {
     #[test]
     fn accepts_unknown_fields() {
         let info = r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Future":{"a":[1,2]},"Extra":true}"#;
-        expect_lock(parse_item("t", &lock_item("b/k", info), "ExpiresAt", now()));
+        expect_lock(parse_item("t", lock_item("b/k", info), "ExpiresAt", now()));
     }
 
     #[test]
@@ -412,22 +437,22 @@ mod tests {
             ("Digest", s("0cc175b9c0f1b6a831c399e269772661")),
         ]);
         assert_eq!(
-            parse_item("t", &with, "ExpiresAt", now()),
+            parse_item("t", with, "ExpiresAt", now()),
             Item::Digest("tfstate/prod/terraform.tfstate-md5".into())
         );
         // Terragrunt's backend migrate writes -md5 items without Digest.
         let without = item(&[("LockID", s("tfstate/x-md5"))]);
-        assert!(matches!(parse_item("t", &without, "ExpiresAt", now()), Item::Digest(_)));
+        assert!(matches!(parse_item("t", without, "ExpiresAt", now()), Item::Digest(_)));
         // Even a digest key holding something lock-shaped is a digest: never touched.
         let lockish = lock_item("tfstate/x-md5", TF_1_15);
-        assert!(matches!(parse_item("t", &lockish, "ExpiresAt", now()), Item::Digest(_)));
+        assert!(matches!(parse_item("t", lockish, "ExpiresAt", now()), Item::Digest(_)));
     }
 
     #[test]
     fn workspaces() {
         let lock = expect_lock(parse_item(
             "t",
-            &lock_item("tfstate/env:/staging/net/terraform.tfstate", TF_1_15),
+            lock_item("tfstate/env:/staging/net/terraform.tfstate", TF_1_15),
             "ExpiresAt",
             now(),
         ));
@@ -464,7 +489,7 @@ mod tests {
             (lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T13:00:00Z"}"#), "in the future"),
         ];
         for (it, want) in cases {
-            let reason = expect_unreadable(parse_item("t", &it, "ExpiresAt", now()));
+            let reason = expect_unreadable(parse_item("t", it, "ExpiresAt", now()));
             assert!(reason.contains(want), "reason {reason:?} should contain {want:?}");
         }
     }
@@ -473,14 +498,14 @@ mod tests {
     fn informative_fields_may_be_missing_and_are_listed() {
         let lock = expect_lock(parse_item(
             "t",
-            &lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Who":"a@b"}"#),
+            lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Who":"a@b"}"#),
             "ExpiresAt",
             now(),
         ));
         assert_eq!(lock.missing_fields, ["Operation", "Version", "Path"]);
         assert_eq!(lock.who, "a@b");
         let real =
-            expect_lock(parse_item("t", &lock_item("tfstate/prod/terraform.tfstate", TF_1_15), "ExpiresAt", now()));
+            expect_lock(parse_item("t", lock_item("tfstate/prod/terraform.tfstate", TF_1_15), "ExpiresAt", now()));
         assert!(real.missing_fields.is_empty());
     }
 
@@ -494,15 +519,15 @@ mod tests {
     #[test]
     fn small_clock_skew_is_tolerated() {
         let info = r#"{"ID":"x","Created":"2026-11-26T12:04:00Z"}"#;
-        expect_lock(parse_item("t", &lock_item("b/k", info), "ExpiresAt", now()));
+        expect_lock(parse_item("t", lock_item("b/k", info), "ExpiresAt", now()));
     }
 
     #[test]
     fn records_existing_ttl_attribute() {
         let mut it = lock_item("b/k", TF_1_15);
         it.insert("ExpiresAt".into(), AttrValue::N("1790000000".into()));
-        assert_eq!(expect_lock(parse_item("t", &it, "ExpiresAt", now())).expires_at, Some(1_790_000_000));
-        assert_eq!(expect_lock(parse_item("t", &it, "OtherTtl", now())).expires_at, None);
+        assert_eq!(expect_lock(parse_item("t", it.clone(), "ExpiresAt", now())).expires_at, Some(1_790_000_000));
+        assert_eq!(expect_lock(parse_item("t", it, "OtherTtl", now())).expires_at, None);
     }
 
     /// Verbatim lockfile body from Terraform 1.15.5 (`use_lockfile = true`).
@@ -555,7 +580,7 @@ mod tests {
         proptest! {
             #[test]
             fn no_info_string_panics(info in info_like(), key in any::<String>()) {
-                let _ = parse_item("t", &lock_item(&key, &info), "ExpiresAt", now());
+                let _ = parse_item("t", lock_item(&key, &info), "ExpiresAt", now());
             }
 
             #[test]
@@ -567,7 +592,7 @@ mod tests {
                     delete_after: Some(std::time::Duration::from_secs(7200)),
                 };
                 for item in [
-                    parse_item("t", &lock_item(&key, &info), "ExpiresAt", now()),
+                    parse_item("t", lock_item(&key, &info), "ExpiresAt", now()),
                     parse_lockfile("bucket", &key, &etag, &info, now()),
                 ] {
                     if let Item::Lock(lock) = item {
@@ -597,7 +622,7 @@ mod tests {
                 }
                 let info = info.to_string();
                 for item in [
-                    parse_item("t", &lock_item("b/k", &info), "ExpiresAt", now()),
+                    parse_item("t", lock_item("b/k", &info), "ExpiresAt", now()),
                     parse_lockfile("bucket", "k.tflock", "e", &info, now()),
                 ] {
                     match item {
@@ -611,7 +636,7 @@ mod tests {
             fn no_item_shape_panics(map in proptest::collection::btree_map(
                 prop_oneof![Just("LockID".to_string()), Just("Info".to_string()), Just("ExpiresAt".to_string()), any::<String>()],
                 attr(), 0..5)) {
-                let _ = parse_item("t", &map, "ExpiresAt", now());
+                let _ = parse_item("t", map, "ExpiresAt", now());
             }
         }
     }

@@ -45,7 +45,7 @@ impl Container {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<RunSummary, lambda_runtime::Error> {
         let config = invocation_config(&self.config, &event.payload);
         let deadline = effective_deadline(event.context.deadline(), Utc::now(), config.run_budget);
-        let report = self.adapters.reaper(config).run(Deadline::at(deadline)).await;
+        let report = self.adapters.reaper(config).keeping_only_what_matters().run(Deadline::at(deadline)).await;
         tracing::info!(
             ok = report.ok,
             partial = report.partial,

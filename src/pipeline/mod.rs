@@ -18,7 +18,7 @@ use crate::domain::decision::{decide, Candidate, DecideSettings, Plan};
 use crate::domain::lock::SourceKind;
 use crate::domain::metrics::metric_sets;
 use crate::domain::policy::Verdict;
-use crate::domain::report::{Delivery, RunReport, SourceReport};
+use crate::domain::report::{Delivery, Retention, RunReport, SourceReport};
 use crate::pipeline::act::Writer;
 use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::pairing::{halves, joint_verdict, positions, At, Halves};
@@ -38,6 +38,7 @@ pub struct Reaper {
     metrics: Arc<dyn MetricsSink>,
     dispatcher: Arc<Dispatcher>,
     clock: Arc<dyn Clock>,
+    retention: Retention,
 }
 
 impl Reaper {
@@ -51,6 +52,7 @@ impl Reaper {
             metrics: Arc::new(NoMetrics),
             dispatcher: Arc::new(Dispatcher::disabled()),
             clock: Arc::new(SystemClock),
+            retention: Retention::Everything,
         }
     }
 
@@ -69,6 +71,14 @@ impl Reaper {
         self
     }
 
+    /// Keep only what the run can act or alert on (see [`Retention`]): for
+    /// a caller that needs the summary, not every lock.
+    pub fn keeping_only_what_matters(mut self) -> Self {
+        let pairing_possible = !self.config.tables.is_empty() && !self.config.buckets.is_empty();
+        self.retention = Retention::WhatMatters { pairing_possible };
+        self
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -81,6 +91,7 @@ impl Reaper {
             tables: self.tables.as_ref(),
             lockfiles: self.lockfiles.as_ref(),
             clock: self.clock.as_ref(),
+            retention: self.retention,
         };
         scanner.scan().await
     }

@@ -8,7 +8,7 @@ use crate::config::{BucketSpec, Config};
 use crate::domain::decision::ActionTaken;
 use crate::domain::lock::{parse_item, parse_lockfile, Item, SourceKind, Unreadable};
 use crate::domain::policy::Policy;
-use crate::domain::report::{LockReport, SourceReport};
+use crate::domain::report::{LockReport, Retention, SourceReport};
 use crate::pipeline::pairing::pair_double_locks;
 use crate::ports::clock::Clock;
 use crate::ports::lock_tables::LockTables;
@@ -21,6 +21,7 @@ pub struct Scanner<'a> {
     pub tables: &'a dyn LockTables,
     pub lockfiles: &'a dyn LockfileBuckets,
     pub clock: &'a dyn Clock,
+    pub retention: Retention,
 }
 
 impl Scanner<'_> {
@@ -46,7 +47,7 @@ impl Scanner<'_> {
             .tables
             .scan(table, self.config.scan_segments, &mut |items| {
                 for item in items {
-                    record(policy, &mut report, parse_item(table, &item, ttl_attribute, now), now);
+                    record(policy, self.retention, &mut report, parse_item(table, item, ttl_attribute, now), now);
                 }
             })
             .await;
@@ -68,7 +69,7 @@ impl Scanner<'_> {
                         reason: reason.clone(),
                     }),
                 };
-                record(&self.config.policy, &mut report, item, now);
+                record(&self.config.policy, self.retention, &mut report, item, now);
             }
         });
         finish(report, result)
@@ -96,11 +97,18 @@ fn finish(mut report: SourceReport, read: Result<(), SourceError>) -> SourceRepo
 }
 
 /// One parsed item into the source's report: a lock with its verdict, a
-/// digest counted, or an unreadable item kept with its reason.
-fn record(policy: &Policy, report: &mut SourceReport, item: Item, now: DateTime<Utc>) {
+/// digest counted, or an unreadable item with its reason; what `retention`
+/// does not keep is counted.
+fn record(policy: &Policy, retention: Retention, report: &mut SourceReport, item: Item, now: DateTime<Utc>) {
     match item {
         Item::Lock(lock) => {
             let verdict = policy.classify(&lock, now);
+            if !retention.keeps_lock(&verdict) {
+                let n = &mut report.not_kept;
+                n.fresh_locks += 1;
+                n.oldest_fresh_age_seconds = n.oldest_fresh_age_seconds.max(Some(verdict.age_seconds));
+                return;
+            }
             report.locks.push(LockReport {
                 lock: *lock,
                 verdict,
@@ -112,7 +120,11 @@ fn record(policy: &Policy, report: &mut SourceReport, item: Item, now: DateTime<
         Item::Digest(_) => report.counts.digests += 1,
         Item::Unreadable(u) => {
             tracing::warn!(source = %report.name, lock_key = ?u.lock_key, reason = %u.reason, "unreadable lock item");
-            report.unreadable.push(u);
+            if retention.keeps_unreadable(report.unreadable.len()) {
+                report.unreadable.push(u);
+            } else {
+                report.not_kept.unreadable += 1;
+            }
         }
     }
 }

@@ -415,3 +415,47 @@ async fn ages_are_measured_from_when_the_read_started() {
     assert_eq!(report.sources[0].locks[0].verdict.age_seconds, 119 * 60);
     assert!(!report.sources[0].locks[0].verdict.stale);
 }
+
+#[tokio::test]
+async fn keeping_only_what_matters_counts_the_same_and_keeps_only_stale_locks() {
+    let w = World::new().stateless();
+    for i in 0..6 {
+        let age = if i % 3 == 0 { hours(5) } else { chrono::Duration::minutes(10 + i) };
+        w.lock(&format!("s{i}"), &format!("id{i}"), age);
+    }
+    w.tables.put("locks", lock_item("tfstate/junk/terraform.tfstate", "{not json"));
+    let full = w.run(&report_only()).await;
+    let lean = Reaper::new(report_only(), w.tables.clone(), w.lockfiles.clone())
+        .with_clock(w.clock.clone())
+        .keeping_only_what_matters()
+        .run(Deadline::none())
+        .await;
+    assert_eq!(lean.sources[0].counts, full.sources[0].counts, "the counts are whole");
+    assert_eq!(lean.sources[0].counts.locks_held, 6);
+    assert_eq!(lean.sources[0].oldest_lock_age_seconds, full.sources[0].oldest_lock_age_seconds);
+    assert_eq!(lean.sources[0].locks.len(), 2, "only the stale locks are kept");
+    assert!(lean.sources[0].locks.iter().all(|l| l.verdict.stale));
+    assert_eq!(
+        serde_json::to_value(lean.summary().sources).unwrap(),
+        serde_json::to_value(full.summary().sources).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_fresh_half_keeps_its_double_lock_fresh_when_only_what_matters_is_kept() {
+    // The table half looks stale on its own, its lockfile half is fresh: the
+    // double lock is fresh, and dropping the fresh half must not change that.
+    let w = World::new().stateless();
+    let key = w.lock("prod", "dbl", hours(5));
+    w.lockfiles.put("tfstate", "prod/terraform.tfstate.tflock", &info("dbl", start() - chrono::Duration::minutes(1)));
+    let cfg =
+        config(&[("LOCK_TABLES", "locks"), ("LOCK_BUCKETS", "tfstate"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
+    let report = Reaper::new(cfg, w.tables.clone(), w.lockfiles.clone())
+        .with_clock(w.clock.clone())
+        .keeping_only_what_matters()
+        .run(Deadline::none())
+        .await;
+    assert_eq!(report.planned_deletes, 0);
+    assert!(w.tables.get("locks", &key).is_some(), "the double lock is fresh: nothing deleted");
+    assert!(w.tables.writes().is_empty());
+}

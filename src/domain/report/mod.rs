@@ -46,9 +46,56 @@ pub struct SourceReport {
     pub scan_error: Option<String>,
     pub counts: Counts,
     pub oldest_lock_age_seconds: Option<u64>,
-    /// Every lock held, stale or not.
+    /// Every lock held, stale or not; with [`Retention::WhatMatters`],
+    /// fresh locks are only counted (in `not_kept`).
     pub locks: Vec<LockReport>,
     pub unreadable: Vec<Unreadable>,
+    /// What was counted but not kept (see [`Retention`]); never serialized:
+    /// the counts include it.
+    #[serde(skip)]
+    pub not_kept: NotKept,
+}
+
+/// How much of a source a run keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Retention {
+    /// Every lock and unreadable item: the CLI's full report.
+    #[default]
+    Everything,
+    /// Only what the run can act or alert on, so memory follows the locks
+    /// that matter, not the table (the Lambda, whose result is a summary):
+    /// fresh locks are counted, not kept, unless a double lock could pair
+    /// them (tables and buckets both configured: a fresh half keeps its
+    /// double lock fresh), and unreadable items beyond
+    /// [`UNREADABLE_KEPT`] are counted.
+    WhatMatters { pairing_possible: bool },
+}
+
+/// Unreadable items kept per source with [`Retention::WhatMatters`]: more
+/// than any alert or summary lists.
+pub const UNREADABLE_KEPT: usize = 100;
+
+/// Locks and unreadable items counted but not kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotKept {
+    pub fresh_locks: usize,
+    pub oldest_fresh_age_seconds: Option<u64>,
+    pub unreadable: usize,
+}
+
+impl Retention {
+    /// Whether a lock with this verdict is kept.
+    pub fn keeps_lock(self, verdict: &Verdict) -> bool {
+        match self {
+            Retention::Everything | Retention::WhatMatters { pairing_possible: true } => true,
+            Retention::WhatMatters { pairing_possible: false } => verdict.stale,
+        }
+    }
+
+    /// Whether one more unreadable item is kept, `already` being kept.
+    pub fn keeps_unreadable(self, already: usize) -> bool {
+        matches!(self, Retention::Everything) || already < UNREADABLE_KEPT
+    }
 }
 
 /// Per-source counts.
@@ -108,6 +155,7 @@ impl SourceReport {
             oldest_lock_age_seconds: None,
             locks: Vec::new(),
             unreadable: Vec::new(),
+            not_kept: NotKept::default(),
         }
     }
 
@@ -120,6 +168,7 @@ impl SourceReport {
             oldest_lock_age_seconds: None,
             locks: Vec::new(),
             unreadable: Vec::new(),
+            not_kept: NotKept::default(),
         }
     }
 
@@ -135,10 +184,10 @@ impl SourceReport {
     pub fn recount(&mut self) {
         let count = |a: ActionTaken| self.locks.iter().filter(|l| l.action == a).count();
         let counts = Counts {
-            locks_held: self.locks.len(),
+            locks_held: self.locks.len() + self.not_kept.fresh_locks,
             stale: self.locks.iter().filter(|l| l.verdict.stale).count(),
             excluded: count(ActionTaken::Excluded),
-            unreadable: self.unreadable.len(),
+            unreadable: self.unreadable.len() + self.not_kept.unreadable,
             digests: self.counts.digests,
             deleted: count(ActionTaken::Deleted),
             changed: count(ActionTaken::Changed),
@@ -146,7 +195,8 @@ impl SourceReport {
             ttl_backfilled: count(ActionTaken::Ttl),
             errors: count(ActionTaken::Error),
         };
-        self.oldest_lock_age_seconds = self.locks.iter().map(|l| l.verdict.age_seconds).max();
+        self.oldest_lock_age_seconds =
+            self.locks.iter().map(|l| l.verdict.age_seconds).chain(self.not_kept.oldest_fresh_age_seconds).max();
         self.counts = counts;
     }
 }
