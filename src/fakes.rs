@@ -163,6 +163,75 @@ impl LockTables for MemoryLockTables {
 /// One bucket's lockfiles: `key → (etag, body)`.
 type Objects = BTreeMap<String, (String, String)>;
 
+/// When a [`HookedLockTables`] runs its hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    BeforeScan,
+    AfterScan,
+    BeforeWrite,
+}
+
+/// What a hook does: given the tables, the table name and (for writes) the
+/// lock key.
+pub type HookFn = Box<dyn Fn(&MemoryLockTables, &str, Option<&str>) + Send + Sync>;
+
+/// In-memory lock tables that run a hook at one point: a test's way to make
+/// something happen between the reaper's read and its write (a release, a
+/// re-acquire, a slow read).
+pub struct HookedLockTables {
+    pub inner: std::sync::Arc<MemoryLockTables>,
+    pub at: Hook,
+    pub hook: HookFn,
+}
+
+impl HookedLockTables {
+    pub fn new(
+        inner: std::sync::Arc<MemoryLockTables>,
+        at: Hook,
+        hook: impl Fn(&MemoryLockTables, &str, Option<&str>) + Send + Sync + 'static,
+    ) -> Self {
+        HookedLockTables { inner, at, hook: Box::new(hook) }
+    }
+
+    fn run(&self, at: Hook, table: &str, key: Option<&str>) {
+        if self.at == at {
+            (self.hook)(&self.inner, table, key);
+        }
+    }
+}
+
+#[async_trait]
+impl LockTables for HookedLockTables {
+    async fn scan(
+        &self,
+        table: &str,
+        segments: i32,
+        page: &mut (dyn FnMut(Vec<RawItem>) + Send),
+    ) -> Result<(), SourceError> {
+        self.run(Hook::BeforeScan, table, None);
+        let read = self.inner.scan(table, segments, page).await;
+        self.run(Hook::AfterScan, table, None);
+        read
+    }
+
+    async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, SourceError> {
+        self.run(Hook::BeforeWrite, table, Some(lock_key));
+        self.inner.delete_lock(table, lock_key, expected_info).await
+    }
+
+    async fn set_ttl(
+        &self,
+        table: &str,
+        lock_key: &str,
+        expected_info: &str,
+        attribute: &str,
+        expires_at: i64,
+    ) -> Result<WriteOutcome, SourceError> {
+        self.run(Hook::BeforeWrite, table, Some(lock_key));
+        self.inner.set_ttl(table, lock_key, expected_info, attribute, expires_at).await
+    }
+}
+
 /// Lockfile buckets in memory: `bucket → key → (etag, body)`. ETags change
 /// with every put, as S3's do with the content.
 #[derive(Default)]

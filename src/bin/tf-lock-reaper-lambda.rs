@@ -6,7 +6,9 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 use tf_lock_reaper::entrypoints::lambda::{init_tracing, Container};
 
-#[tokio::main]
+// One thread: a pass is network-bound, and one thread keeps one allocator
+// arena, so memory follows the locks that matter (see `make bench-lambda`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let container = match Container::from_env().await {

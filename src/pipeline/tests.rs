@@ -12,7 +12,8 @@ use crate::domain::alert::{AlertKind, AlertSettings, Event, Severity};
 use crate::domain::decision::ActionTaken;
 use crate::domain::report::{Delivery, RunReport};
 use crate::fakes::{
-    info, lock_item, FixedClock, MemoryAlertState, MemoryLockTables, MemoryLockfiles, RecordingNotifier,
+    info, lock_item, FixedClock, Hook, HookedLockTables, MemoryAlertState, MemoryLockTables, MemoryLockfiles,
+    RecordingNotifier,
 };
 use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::Reaper;
@@ -252,42 +253,13 @@ async fn a_dry_run_writes_nothing_and_says_what_it_would_do() {
 async fn a_lock_taken_again_after_the_scan_is_left_alone() {
     // The fake's delete is conditional on Info, like DynamoDB's: a lock
     // whose Info changed between scan and write survives.
-    struct Reacquire(Arc<MemoryLockTables>);
-    #[async_trait::async_trait]
-    impl crate::ports::lock_tables::LockTables for Reacquire {
-        async fn scan(
-            &self,
-            t: &str,
-            n: i32,
-            page: &mut (dyn FnMut(Vec<crate::domain::lock::RawItem>) + Send),
-        ) -> Result<(), crate::ports::SourceError> {
-            let read = self.0.scan(t, n, page).await;
-            self.0.put(t, lock_item("tfstate/app/terraform.tfstate", &info("new-run", start())));
-            read
-        }
-        async fn delete_lock(
-            &self,
-            t: &str,
-            k: &str,
-            i: &str,
-        ) -> Result<crate::ports::WriteOutcome, crate::ports::SourceError> {
-            self.0.delete_lock(t, k, i).await
-        }
-        async fn set_ttl(
-            &self,
-            t: &str,
-            k: &str,
-            i: &str,
-            a: &str,
-            e: i64,
-        ) -> Result<crate::ports::WriteOutcome, crate::ports::SourceError> {
-            self.0.set_ttl(t, k, i, a, e).await
-        }
-    }
     let w = World::new().stateless();
     let key = w.lock("app", "old-run", hours(5));
     let delete = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
-    let report = Reaper::new(delete, Arc::new(Reacquire(w.tables.clone())), w.lockfiles.clone())
+    let reacquire = HookedLockTables::new(w.tables.clone(), Hook::AfterScan, |tables, table, _| {
+        tables.put(table, lock_item("tfstate/app/terraform.tfstate", &info("new-run", start())));
+    });
+    let report = Reaper::new(delete, Arc::new(reacquire), w.lockfiles.clone())
         .with_clock(w.clock.clone())
         .run(Deadline::none())
         .await;
@@ -315,42 +287,14 @@ async fn a_double_lock_is_cleared_both_halves_and_told_once() {
 async fn a_lock_gone_before_its_delete_is_not_paged_and_counts_as_cleared() {
     // Released between scan and delete (or our own earlier attempt landed
     // and its response was lost): the fake reports Gone, like the adapters.
-    struct ReleaseFirst(Arc<MemoryLockTables>);
-    #[async_trait::async_trait]
-    impl crate::ports::lock_tables::LockTables for ReleaseFirst {
-        async fn scan(
-            &self,
-            t: &str,
-            n: i32,
-            page: &mut (dyn FnMut(Vec<crate::domain::lock::RawItem>) + Send),
-        ) -> Result<(), crate::ports::SourceError> {
-            self.0.scan(t, n, page).await
-        }
-        async fn delete_lock(
-            &self,
-            t: &str,
-            k: &str,
-            i: &str,
-        ) -> Result<crate::ports::WriteOutcome, crate::ports::SourceError> {
-            self.0.remove(t, k);
-            self.0.delete_lock(t, k, i).await
-        }
-        async fn set_ttl(
-            &self,
-            t: &str,
-            k: &str,
-            i: &str,
-            a: &str,
-            e: i64,
-        ) -> Result<crate::ports::WriteOutcome, crate::ports::SourceError> {
-            self.0.set_ttl(t, k, i, a, e).await
-        }
-    }
     let w = World::new();
     w.lock("app", "a", hours(5));
     w.run(&report_only()).await; // pages once
     let delete = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
-    let report = Reaper::new(delete, Arc::new(ReleaseFirst(w.tables.clone())), w.lockfiles.clone())
+    let release_first = HookedLockTables::new(w.tables.clone(), Hook::BeforeWrite, |tables, table, key| {
+        tables.remove(table, key.unwrap_or_default());
+    });
+    let report = Reaper::new(delete, Arc::new(release_first), w.lockfiles.clone())
         .with_dispatcher(Arc::new(w.dispatcher()))
         .with_clock(w.clock.clone())
         .run(Deadline::none())
@@ -374,41 +318,14 @@ async fn a_lock_gone_before_its_delete_is_not_paged_and_counts_as_cleared() {
 #[tokio::test]
 async fn ages_are_measured_from_when_the_read_started() {
     // A read that takes two minutes must not age the locks it returns.
-    struct SlowRead(Arc<MemoryLockTables>, Arc<FixedClock>);
-    #[async_trait::async_trait]
-    impl crate::ports::lock_tables::LockTables for SlowRead {
-        async fn scan(
-            &self,
-            t: &str,
-            n: i32,
-            page: &mut (dyn FnMut(Vec<crate::domain::lock::RawItem>) + Send),
-        ) -> Result<(), crate::ports::SourceError> {
-            self.1.advance(chrono::Duration::minutes(2));
-            self.0.scan(t, n, page).await
-        }
-        async fn delete_lock(
-            &self,
-            t: &str,
-            k: &str,
-            i: &str,
-        ) -> Result<crate::ports::WriteOutcome, crate::ports::SourceError> {
-            self.0.delete_lock(t, k, i).await
-        }
-        async fn set_ttl(
-            &self,
-            t: &str,
-            k: &str,
-            i: &str,
-            a: &str,
-            e: i64,
-        ) -> Result<crate::ports::WriteOutcome, crate::ports::SourceError> {
-            self.0.set_ttl(t, k, i, a, e).await
-        }
-    }
     let w = World::new().stateless();
     // 1h59m old when the read starts: fresh under the 2h window.
     w.lock("app", "a", chrono::Duration::minutes(119));
-    let report = Reaper::new(report_only(), Arc::new(SlowRead(w.tables.clone(), w.clock.clone())), w.lockfiles.clone())
+    let clock = w.clock.clone();
+    let slow_read = HookedLockTables::new(w.tables.clone(), Hook::BeforeScan, move |_, _, _| {
+        clock.advance(chrono::Duration::minutes(2));
+    });
+    let report = Reaper::new(report_only(), Arc::new(slow_read), w.lockfiles.clone())
         .with_clock(w.clock.clone())
         .run(Deadline::none())
         .await;
