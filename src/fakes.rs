@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::alert::{Message, OpenAlert, Severity};
+use crate::domain::failure::ErrorKind;
 use crate::domain::lock::{AttrValue, RawItem};
 use crate::domain::metrics::MetricSet;
 use crate::ports::alert_state::{AlertState, StateError};
@@ -106,10 +107,10 @@ impl LockTables for MemoryLockTables {
         _segments: i32,
         page: &mut (dyn FnMut(Vec<RawItem>) + Send),
     ) -> Result<(), SourceError> {
-        let items: Vec<RawItem> = locked(&self.tables)
-            .get(table)
-            .map(|t| t.values().cloned().collect())
-            .ok_or_else(|| SourceError(format!("ResourceNotFoundException: Requested resource not found: {table}")))?;
+        let items: Vec<RawItem> =
+            locked(&self.tables).get(table).map(|t| t.values().cloned().collect()).ok_or_else(|| {
+                SourceError::new(ErrorKind::NotFound, format!("Scan failed: table {table} does not exist"))
+            })?;
         // Pages of two items, as a small Limit would give.
         for chunk in items.chunks(2) {
             page(chunk.to_vec());
@@ -120,7 +121,7 @@ impl LockTables for MemoryLockTables {
     async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, SourceError> {
         locked(&self.writes).push(format!("delete {table} {lock_key}"));
         if self.fail_writes {
-            return Err(SourceError("AccessDeniedException: not authorized".into()));
+            return Err(SourceError::new(ErrorKind::AccessDenied, "AccessDeniedException: not authorized"));
         }
         if self.get(table, lock_key).is_none() {
             return Ok(WriteOutcome::Gone);
@@ -142,7 +143,7 @@ impl LockTables for MemoryLockTables {
     ) -> Result<WriteOutcome, SourceError> {
         locked(&self.writes).push(format!("ttl {table} {lock_key} {expires_at}"));
         if self.fail_writes {
-            return Err(SourceError("AccessDeniedException: not authorized".into()));
+            return Err(SourceError::new(ErrorKind::AccessDenied, "AccessDeniedException: not authorized"));
         }
         let mut tables = locked(&self.tables);
         let item = tables.get_mut(table).and_then(|t| t.get_mut(lock_key));
@@ -257,7 +258,9 @@ impl MemoryLockfiles {
 impl LockfileBuckets for MemoryLockfiles {
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, SourceError> {
         let buckets = locked(&self.buckets);
-        let b = buckets.get(bucket).ok_or_else(|| SourceError(format!("NoSuchBucket: {bucket}")))?;
+        let b = buckets
+            .get(bucket)
+            .ok_or_else(|| SourceError::new(ErrorKind::NotFound, format!("NoSuchBucket: {bucket}")))?;
         Ok(b.iter()
             .filter(|(k, _)| k.starts_with(prefix) && k.ends_with(crate::domain::lock::LOCKFILE_SUFFIX))
             .map(|(k, (etag, body))| LockfileObject { key: k.clone(), etag: etag.clone(), body: Ok(body.clone()) })

@@ -9,6 +9,9 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use aws_credential_types::provider::ProvideCredentials;
+
+use crate::adapters::aws_error::{credentials_cause, CREDENTIAL_CHAIN};
 use crate::adapters::cloudwatch::ApiSink;
 use crate::adapters::dynamodb_alert_state::DynamoAlertState;
 use crate::adapters::dynamodb_locks::DynamoLockTables;
@@ -77,6 +80,19 @@ pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// That the SDK's credential chain yields credentials, checked once before
+/// any source is read: without them every source would fail alike. The
+/// error is one readable line naming the providers tried.
+pub async fn check_credentials(sdk: &SdkConfig) -> Result<(), String> {
+    let Some(provider) = sdk.credentials_provider() else {
+        return Err(format!("no AWS credentials provider is configured (the SDK tries {CREDENTIAL_CHAIN})"));
+    };
+    provider.provide_credentials().await.map(|_| ()).map_err(|e| {
+        tracing::debug!(error = ?e, "loading credentials failed");
+        credentials_cause(&e)
+    })
+}
+
 /// Every adapter a pass uses, built once (per container in the Lambda).
 #[derive(Clone)]
 pub struct Adapters {
@@ -90,8 +106,8 @@ impl Adapters {
     /// The lock sources only: no metrics, no notifications (`list`, `unlock`).
     pub fn sources_only(sdk: &SdkConfig) -> Self {
         Adapters {
-            tables: Arc::new(DynamoLockTables::new(aws_sdk_dynamodb::Client::new(sdk))),
-            lockfiles: Arc::new(S3LockfileBuckets::new(s3_client(sdk))),
+            tables: Arc::new(lock_tables(aws_sdk_dynamodb::Client::new(sdk), sdk)),
+            lockfiles: Arc::new(lockfile_buckets(sdk)),
             metrics: Arc::new(NoMetrics),
             dispatcher: Arc::new(Dispatcher::disabled()),
         }
@@ -105,8 +121,8 @@ impl Adapters {
         let dispatcher =
             if notify { dispatcher(&config.notify, sdk, &dynamodb).await? } else { Dispatcher::disabled() };
         Ok(Adapters {
-            tables: Arc::new(DynamoLockTables::new(dynamodb)),
-            lockfiles: Arc::new(S3LockfileBuckets::new(s3_client(sdk))),
+            tables: Arc::new(lock_tables(dynamodb, sdk)),
+            lockfiles: Arc::new(lockfile_buckets(sdk)),
             metrics: metrics_sink(config.metrics_sink, sdk),
             dispatcher: Arc::new(dispatcher),
         })
@@ -120,11 +136,21 @@ impl Adapters {
     }
 }
 
+fn lock_tables(client: aws_sdk_dynamodb::Client, sdk: &SdkConfig) -> DynamoLockTables {
+    DynamoLockTables::new(client).with_endpoint_url(sdk.endpoint_url())
+}
+
+fn lockfile_buckets(sdk: &SdkConfig) -> S3LockfileBuckets {
+    S3LockfileBuckets::new(s3_client(sdk)).with_endpoint_url(sdk.endpoint_url())
+}
+
 /// The metrics sink the configuration asks for.
 pub fn metrics_sink(kind: MetricsSinkKind, sdk: &SdkConfig) -> Arc<dyn MetricsSink> {
     match kind {
         MetricsSinkKind::Emf => Arc::new(EmfSink::new(std::io::stdout())),
-        MetricsSinkKind::Api => Arc::new(ApiSink::new(aws_sdk_cloudwatch::Client::new(sdk))),
+        MetricsSinkKind::Api => {
+            Arc::new(ApiSink::new(aws_sdk_cloudwatch::Client::new(sdk)).with_endpoint_url(sdk.endpoint_url()))
+        }
         MetricsSinkKind::None => Arc::new(NoMetrics),
     }
 }
@@ -135,7 +161,16 @@ pub async fn routing_key_from_secret(
     client: &aws_sdk_secretsmanager::Client,
     arn: &str,
 ) -> Result<Secret, ConfigError> {
-    read_routing_key(client, arn).await.map_err(|e| ConfigError {
+    routing_key_via(client, None, arn).await
+}
+
+/// [`routing_key_from_secret`], naming an endpoint override in its errors.
+async fn routing_key_via(
+    client: &aws_sdk_secretsmanager::Client,
+    endpoint_url: Option<&str>,
+    arn: &str,
+) -> Result<Secret, ConfigError> {
+    read_routing_key(client, endpoint_url, arn).await.map_err(|e| ConfigError {
         problems: vec![Problem {
             variable: "PAGERDUTY_ROUTING_KEY_SECRET_ARN".into(),
             value: arn.to_string(),
@@ -152,23 +187,24 @@ async fn dispatcher(
 ) -> Result<Dispatcher, WiringError> {
     let mut notifiers: Vec<Box<dyn Notifier>> = Vec::new();
     if let Some(arn) = &n.sns_topic_arn {
-        notifiers.push(Box::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), arn.clone())));
+        let sns = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), arn.clone()).with_endpoint_url(sdk.endpoint_url());
+        notifiers.push(Box::new(sns));
     }
     if let Some(pd) = &n.pagerduty {
         let key = match &pd.routing_key {
             RoutingKeySource::Plain(k) => k.clone(),
             RoutingKeySource::SecretArn(arn) => {
-                routing_key_from_secret(&aws_sdk_secretsmanager::Client::new(sdk), arn).await?
+                routing_key_via(&aws_sdk_secretsmanager::Client::new(sdk), sdk.endpoint_url(), arn).await?
             }
         };
         let notifier = PagerDutyNotifier::new(&pd.events_url, key, RetryPolicy::default(), Box::new(SystemClock))
             .map_err(|e| WiringError::HttpClient(e.0))?;
         notifiers.push(Box::new(notifier));
     }
-    let state: Option<Box<dyn AlertState>> = n
-        .state_table
-        .as_ref()
-        .map(|t| Box::new(DynamoAlertState::new(dynamodb.clone(), t.clone())) as Box<dyn AlertState>);
+    let state: Option<Box<dyn AlertState>> = n.state_table.as_ref().map(|t| {
+        let state = DynamoAlertState::new(dynamodb.clone(), t.clone()).with_endpoint_url(sdk.endpoint_url());
+        Box::new(state) as Box<dyn AlertState>
+    });
     Ok(Dispatcher {
         notifiers,
         state,

@@ -4,17 +4,27 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use chrono::{DateTime, Utc};
 
+use crate::adapters::aws_error::Origin;
+
 use crate::domain::metrics::MetricSet;
 use crate::ports::metrics::{MetricsError, MetricsSink};
 
 /// `PutMetricData` through the CloudWatch API.
 pub struct ApiSink {
     client: aws_sdk_cloudwatch::Client,
+    origin: Origin,
 }
 
 impl ApiSink {
     pub fn new(client: aws_sdk_cloudwatch::Client) -> Self {
-        ApiSink { client }
+        let origin = Origin::new("monitoring", client.config().region().map(|r| r.as_ref()), None);
+        ApiSink { client, origin }
+    }
+
+    /// Name this endpoint override in error messages (`AWS_ENDPOINT_URL`).
+    pub fn with_endpoint_url(mut self, url: Option<&str>) -> Self {
+        self.origin = self.origin.with_endpoint_url(url);
+        self
     }
 }
 
@@ -48,7 +58,12 @@ impl MetricsSink for ApiSink {
                 .set_metric_data(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| MetricsError::Api(aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string()))?;
+                .map_err(|e| {
+                    let what = format!("namespace {namespace}");
+                    MetricsError::Api(
+                        self.origin.explain("PutMetricData", "cloudwatch:PutMetricData", &what, &e).message,
+                    )
+                })?;
         }
         Ok(())
     }

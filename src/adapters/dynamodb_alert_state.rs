@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::adapters::aws_error::Origin;
 
 use crate::domain::alert::{AlertKind, OpenAlert, Severity};
 use crate::domain::lock::SourceKind;
@@ -18,21 +21,31 @@ pub const STATE_ITEM_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub struct DynamoAlertState {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    origin: Origin,
 }
 
 impl DynamoAlertState {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
-        DynamoAlertState { client, table }
+        let origin = Origin::new("dynamodb", client.config().region().map(|r| r.as_ref()), None);
+        DynamoAlertState { client, table, origin }
+    }
+
+    /// Name this endpoint override in error messages (`AWS_ENDPOINT_URL`).
+    pub fn with_endpoint_url(mut self, url: Option<&str>) -> Self {
+        self.origin = self.origin.with_endpoint_url(url);
+        self
+    }
+
+    fn failed<E, R>(&self, operation: &'static str, iam_action: &'static str, err: &SdkError<E, R>) -> StateError
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        StateError(self.origin.explain(operation, iam_action, &format!("table {}", self.table), err).message)
     }
 }
 
-fn state_err<E: std::error::Error>(e: E) -> StateError {
-    StateError(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
-}
-
-fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> bool {
+fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
 }
 
@@ -47,7 +60,7 @@ impl AlertState for DynamoAlertState {
             self.client.scan().table_name(&self.table).consistent_read(true).into_paginator().items().send();
         let mut out = Vec::new();
         while let Some(item) = pages.next().await {
-            let item = item.map_err(state_err)?;
+            let item = item.map_err(|e| self.failed("Scan", "dynamodb:Scan", &e))?;
             let s = |k: &str| match item.get(k) {
                 Some(AttributeValue::S(v)) => Some(v.clone()),
                 _ => None,
@@ -107,7 +120,7 @@ impl AlertState for DynamoAlertState {
         match req.send().await {
             Ok(_) => Ok(true),
             Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(state_err(e)),
+            Err(e) => Err(self.failed("PutItem", "dynamodb:PutItem", &e)),
         }
     }
 
@@ -128,7 +141,7 @@ impl AlertState for DynamoAlertState {
         match result {
             Ok(_) => Ok(true),
             Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(state_err(e)),
+            Err(e) => Err(self.failed("UpdateItem", "dynamodb:UpdateItem", &e)),
         }
     }
 
@@ -140,6 +153,6 @@ impl AlertState for DynamoAlertState {
             .send()
             .await
             .map(|_| ())
-            .map_err(state_err)
+            .map_err(|e| self.failed("DeleteItem", "dynamodb:DeleteItem", &e))
     }
 }

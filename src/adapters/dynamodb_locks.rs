@@ -5,34 +5,61 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use futures::StreamExt;
 
+use crate::adapters::aws_error::Origin;
 use crate::domain::lock::{AttrValue, RawItem, INFO_ATTR, LOCK_ID_ATTR};
 use crate::ports::lock_tables::LockTables;
 use crate::ports::{SourceError, WriteOutcome};
+
+/// A failed Scan page, as the SDK reports it.
+type ScanFailure = SdkError<aws_sdk_dynamodb::operation::scan::ScanError, aws_sdk_dynamodb::config::http::HttpResponse>;
 
 /// The DynamoDB adapter.
 #[derive(Debug, Clone)]
 pub struct DynamoLockTables {
     client: Client,
+    origin: Origin,
 }
 
 impl DynamoLockTables {
     pub fn new(client: Client) -> Self {
-        DynamoLockTables { client }
+        let origin = Origin::new("dynamodb", client.config().region().map(|r| r.as_ref()), None);
+        DynamoLockTables { client, origin }
+    }
+
+    /// Name this endpoint override in error messages (`AWS_ENDPOINT_URL`).
+    pub fn with_endpoint_url(mut self, url: Option<&str>) -> Self {
+        self.origin = self.origin.with_endpoint_url(url);
+        self
+    }
+
+    /// The readable error of a failed call on `table`.
+    fn failed<E, R>(
+        &self,
+        operation: &'static str,
+        iam_action: &'static str,
+        table: &str,
+        err: &SdkError<E, R>,
+    ) -> SourceError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        self.origin.explain(operation, iam_action, &format!("table {table}"), err)
     }
 
     /// One page stream per segment, merged: pages reach the caller as
     /// they arrive from any segment.
-    fn pages(
-        &self,
-        table: &str,
+    fn pages<'a>(
+        &'a self,
+        table: &'a str,
         segments: i32,
-    ) -> impl futures::Stream<Item = Result<Vec<HashMap<String, AttributeValue>>, SourceError>> + Send + '_ {
-        let streams = (0..segments).map(|segment| {
+    ) -> impl futures::Stream<Item = Result<Vec<HashMap<String, AttributeValue>>, ScanFailure>> + Send + 'a {
+        let streams = (0..segments).map(move |segment| {
             let mut request = self.client.scan().table_name(table).consistent_read(false);
             if segments > 1 {
                 request = request.segment(segment).total_segments(segments);
@@ -40,7 +67,7 @@ impl DynamoLockTables {
             let pages = request.into_paginator().send();
             Box::pin(futures::stream::unfold(pages, |mut pages| async move {
                 let page = pages.next().await?;
-                Some((page.map(|p| p.items.unwrap_or_default()).map_err(|e| SourceError(describe(e))), pages))
+                Some((page.map(|p| p.items.unwrap_or_default()), pages))
             }))
         });
         futures::stream::select_all(streams)
@@ -66,7 +93,7 @@ impl DynamoLockTables {
         if let Some(attr) = ttl_attribute {
             request = request.projection_expression("#id, #info, #ttl").expression_attribute_names("#ttl", attr);
         }
-        request.send().await.map(|out| out.item).map_err(|e| SourceError(describe(e)))
+        request.send().await.map(|out| out.item).map_err(|e| self.failed("GetItem", "dynamodb:GetItem", table, &e))
     }
 }
 
@@ -80,7 +107,8 @@ impl LockTables for DynamoLockTables {
     ) -> Result<(), SourceError> {
         let mut pages = std::pin::pin!(self.pages(table, segments.max(1)));
         while let Some(items) = pages.next().await {
-            page(items?.into_iter().map(into_raw_item).collect());
+            let items = items.map_err(|e| self.failed("Scan", "dynamodb:Scan", table, &e))?;
+            page(items.into_iter().map(into_raw_item).collect());
         }
         Ok(())
     }
@@ -96,7 +124,7 @@ impl LockTables for DynamoLockTables {
             .expression_attribute_values(":info", AttributeValue::S(expected_info.to_string()))
             .send()
             .await;
-        match conditional_outcome(result)? {
+        match conditional_outcome(result).map_err(|e| self.failed("DeleteItem", "dynamodb:DeleteItem", table, &e))? {
             WriteOutcome::Changed => match self.reread(table, lock_key, None).await? {
                 None => Ok(WriteOutcome::Gone),
                 Some(_) => Ok(WriteOutcome::Changed),
@@ -126,7 +154,7 @@ impl LockTables for DynamoLockTables {
             .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
             .send()
             .await;
-        match conditional_outcome(result)? {
+        match conditional_outcome(result).map_err(|e| self.failed("UpdateItem", "dynamodb:UpdateItem", table, &e))? {
             WriteOutcome::Changed => {
                 let Some(item) = self.reread(table, lock_key, Some(attribute)).await? else {
                     return Ok(WriteOutcome::Gone);
@@ -142,16 +170,15 @@ impl LockTables for DynamoLockTables {
 }
 
 /// A conditional write's result: done, refused by its condition (the lock
-/// changed or is gone), or failed.
-fn conditional_outcome<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<WriteOutcome, SourceError>
+/// changed or is gone), or the SDK's error.
+fn conditional_outcome<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<WriteOutcome, SdkError<E, R>>
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
+    E: ProvideErrorMetadata,
 {
     match result {
         Ok(_) => Ok(WriteOutcome::Done),
         Err(e) if is_conditional_failure(&e) => Ok(WriteOutcome::Changed),
-        Err(e) => Err(SourceError(describe(e))),
+        Err(e) => Err(e),
     }
 }
 
@@ -161,12 +188,6 @@ where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
     err.as_service_error().and_then(|e| e.code()).is_some_and(|c| c == "ConditionalCheckFailedException")
-}
-
-/// The full error chain in one line (the SDK's `Display` alone says only
-/// "service error").
-fn describe<E: std::error::Error>(err: E) -> String {
-    DisplayErrorContext(err).to_string()
 }
 
 /// Convert an SDK item to the model's plain item, moving its strings.

@@ -1,6 +1,7 @@
 //! The adapters: each port implemented for one real service. Only this
 //! folder and `wiring` know the AWS SDK or HTTP types.
 
+pub mod aws_error;
 pub mod cloudwatch;
 pub mod dynamodb_alert_state;
 pub mod dynamodb_locks;

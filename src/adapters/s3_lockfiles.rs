@@ -4,10 +4,11 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::delete_object::DeleteObjectError;
 use futures::stream::{self, StreamExt};
 
+use crate::adapters::aws_error::Origin;
 use crate::domain::lock::LOCKFILE_SUFFIX;
 use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
 use crate::ports::{SourceError, WriteOutcome};
@@ -21,11 +22,19 @@ const READ_CONCURRENCY: usize = 8;
 #[derive(Debug, Clone)]
 pub struct S3LockfileBuckets {
     client: aws_sdk_s3::Client,
+    origin: Origin,
 }
 
 impl S3LockfileBuckets {
     pub fn new(client: aws_sdk_s3::Client) -> Self {
-        S3LockfileBuckets { client }
+        let origin = Origin::new("s3", client.config().region().map(|r| r.as_ref()), None);
+        S3LockfileBuckets { client, origin }
+    }
+
+    /// Name this endpoint override in error messages (`AWS_ENDPOINT_URL`).
+    pub fn with_endpoint_url(mut self, url: Option<&str>) -> Self {
+        self.origin = self.origin.with_endpoint_url(url);
+        self
     }
 
     /// Read one object; `None` if it vanished since the listing (released).
@@ -36,7 +45,11 @@ impl S3LockfileBuckets {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return None,
             Err(e) => {
-                let body = Err(format!("GetObject failed, not judged this pass: {}", DisplayErrorContext(e)));
+                let what = format!("s3://{bucket}/{key}");
+                let body = Err(format!(
+                    "{}; not judged this pass",
+                    self.origin.explain("GetObject", "s3:GetObject", &what, &e)
+                ));
                 return Some(LockfileObject { key, etag: String::new(), body });
             }
         };
@@ -64,7 +77,8 @@ impl LockfileBuckets for S3LockfileBuckets {
         let mut pages = request.into_paginator().send();
         let mut keys = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| SourceError(DisplayErrorContext(e).to_string()))?;
+            let page = page
+                .map_err(|e| self.origin.explain("ListObjectsV2", "s3:ListBucket", &format!("bucket {bucket}"), &e))?;
             keys.extend(
                 page.contents
                     .unwrap_or_default()
@@ -83,7 +97,7 @@ impl LockfileBuckets for S3LockfileBuckets {
             Ok(out) => Ok(out.e_tag().map(str::to_string)),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
-            Err(e) => Err(SourceError(DisplayErrorContext(e).to_string())),
+            Err(e) => Err(self.origin.explain("HeadObject", "s3:GetObject", &format!("s3://{bucket}/{key}"), &e)),
         }
     }
 
@@ -98,7 +112,7 @@ impl LockfileBuckets for S3LockfileBuckets {
                     Some(_) => Ok(WriteOutcome::Changed),
                 }
             }
-            Err(e) => Err(SourceError(DisplayErrorContext(e).to_string())),
+            Err(e) => Err(self.origin.explain("DeleteObject", "s3:DeleteObject", &format!("s3://{bucket}/{key}"), &e)),
         }
     }
 }

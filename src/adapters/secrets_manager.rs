@@ -1,6 +1,7 @@
 //! The PagerDuty routing key from Secrets Manager: the secret holds the
 //! bare key or JSON `{"routing_key": "..."}`. Read once per container.
 
+use crate::adapters::aws_error::Origin;
 use crate::support::secret::Secret;
 
 /// A secret that could not be read or does not hold a routing key.
@@ -9,12 +10,15 @@ use crate::support::secret::Secret;
 pub struct SecretError(pub String);
 
 /// Read the routing key held by the secret `arn`.
-pub async fn read_routing_key(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<Secret, SecretError> {
+pub async fn read_routing_key(
+    client: &aws_sdk_secretsmanager::Client,
+    endpoint_url: Option<&str>,
+    arn: &str,
+) -> Result<Secret, SecretError> {
     let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
-        SecretError(format!(
-            "a secret the reaper can read (GetSecretValue failed: {})",
-            aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-        ))
+        let origin = Origin::new("secretsmanager", client.config().region().map(|r| r.as_ref()), endpoint_url);
+        let cause = origin.cause("GetSecretValue", "secretsmanager:GetSecretValue", &format!("secret {arn}"), &e);
+        SecretError(format!("a secret the reaper can read (GetSecretValue failed: {cause})"))
     })?;
     parse_routing_key_secret(out.secret_string().unwrap_or_default()).map_err(SecretError)
 }

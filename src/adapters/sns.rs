@@ -3,6 +3,8 @@
 
 use async_trait::async_trait;
 
+use crate::adapters::aws_error::Origin;
+
 use crate::domain::alert::Message;
 use crate::domain::lock::SourceKind;
 use crate::ports::notifier::{Notifier, NotifyError};
@@ -12,11 +14,19 @@ use crate::support::deadline::Deadline;
 pub struct SnsNotifier {
     client: aws_sdk_sns::Client,
     topic_arn: String,
+    origin: Origin,
 }
 
 impl SnsNotifier {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: String) -> Self {
-        SnsNotifier { client, topic_arn }
+        let origin = Origin::new("sns", client.config().region().map(|r| r.as_ref()), None);
+        SnsNotifier { client, topic_arn, origin }
+    }
+
+    /// Name this endpoint override in error messages (`AWS_ENDPOINT_URL`).
+    pub fn with_endpoint_url(mut self, url: Option<&str>) -> Self {
+        self.origin = self.origin.with_endpoint_url(url);
+        self
     }
 }
 
@@ -47,10 +57,8 @@ impl Notifier for SnsNotifier {
                 request = request.message_attributes(name, attr);
             }
         }
-        request
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| NotifyError(aws_sdk_sns::error::DisplayErrorContext(e).to_string()))
+        request.send().await.map(|_| ()).map_err(|e| {
+            NotifyError(self.origin.explain("Publish", "sns:Publish", &format!("topic {}", self.topic_arn), &e).message)
+        })
     }
 }

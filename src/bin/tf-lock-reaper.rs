@@ -8,8 +8,8 @@ use tf_lock_reaper::entrypoints::cli::{self, Cli};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    cli::init_tracing();
     let args = Cli::parse();
+    cli::init_tracing(args.verbose());
     match cli::run(args).await {
         Ok(status) => ExitCode::from(status.exit_code()),
         Err(e) => {

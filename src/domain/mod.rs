@@ -5,6 +5,7 @@
 
 pub mod alert;
 pub mod decision;
+pub mod failure;
 pub mod lock;
 pub mod metrics;
 pub mod policy;

@@ -2,7 +2,7 @@
 //! its commands. Flags override the same environment variables the Lambda
 //! reads; `run` is the Lambda's pass. Exit codes, decided in one place
 //! ([`Status`], [`CliError::exit_code`]): 0 ok, 1 the run had errors, 2 bad
-//! configuration or usage.
+//! configuration or usage, or no AWS credentials.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write as _};
@@ -15,14 +15,50 @@ use crate::domain::decision::{Action, ActionTaken};
 use crate::domain::lock::SourceKind;
 use crate::domain::report::render::{format_age, render_list, render_lock_table};
 use crate::pipeline::Reaper;
-use crate::wiring::{sdk_config, Adapters, WiringError};
+use crate::wiring::{check_credentials, sdk_config, Adapters, WiringError};
 
 #[derive(Parser)]
-#[command(name = "tf-lock-reaper", version, about = "Find, report and safely clear stale Terraform state locks")]
+#[command(
+    name = "tf-lock-reaper",
+    version,
+    about = "Find, report and safely clear stale Terraform state locks",
+    after_help = "Exit codes: 0 ok; 1 the run had errors (a source unreadable, a write failed, nothing unlocked); \
+2 bad configuration or usage, or no AWS credentials.\n\nExamples:\n  \
+tf-lock-reaper list --table terraform-state-locks\n  \
+tf-lock-reaper run --table terraform-state-locks --action delete --dry-run\n  \
+tf-lock-reaper unlock 2b6a2c1e-0f0d-4b5e-9f7a-3c2d1e0f9a8b --table terraform-state-locks"
+)]
 pub struct Cli {
+    /// Debug logs on stderr, with the SDK's full error chains (as RUST_LOG=debug).
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
+
+const RUN_EXAMPLES: &str = "Examples:
+  # What would go, without writing anything:
+  tf-lock-reaper run --table terraform-state-locks --action delete --dry-run
+  # One pass as the Lambda runs it, configured by the same variables:
+  LOCK_TABLES=terraform-state-locks DELETE_AFTER=6h tf-lock-reaper run --action delete --no-notify
+  # The full report for a script:
+  tf-lock-reaper run --bucket tfstate/teams --json";
+
+const LIST_EXAMPLES: &str = "Examples:
+  tf-lock-reaper list --table terraform-state-locks
+  tf-lock-reaper list --table terraform-state-locks --bucket tfstate --stale-only
+  tf-lock-reaper list --bucket tfstate/teams/a --json";
+
+const UNLOCK_EXAMPLES: &str = "Examples:
+  # The ID Terraform printed in \"Error acquiring the state lock\":
+  tf-lock-reaper unlock 2b6a2c1e-0f0d-4b5e-9f7a-3c2d1e0f9a8b --table terraform-state-locks
+  # Both halves of a double lock, no prompt:
+  tf-lock-reaper unlock 2b6a2c1e-0f0d-4b5e-9f7a-3c2d1e0f9a8b --table terraform-state-locks --bucket tfstate --yes";
+
+const COMPLETIONS_EXAMPLES: &str = "Examples:
+  tf-lock-reaper completions bash > /etc/bash_completion.d/tf-lock-reaper
+  tf-lock-reaper completions zsh > \"${fpath[1]}/_tf-lock-reaper\"
+  tf-lock-reaper completions fish > ~/.config/fish/completions/tf-lock-reaper.fish";
 
 /// Lock sources on the command line; when any is given they replace
 /// LOCK_TABLES and LOCK_BUCKETS.
@@ -48,6 +84,7 @@ impl SourceArgs {
 #[derive(Subcommand)]
 enum Command {
     /// One reaper pass, exactly as the scheduled Lambda runs it.
+    #[command(after_help = RUN_EXAMPLES)]
     Run {
         #[command(flatten)]
         sources: SourceArgs,
@@ -65,6 +102,7 @@ enum Command {
         no_notify: bool,
     },
     /// Every lock held, with age, who, operation and path.
+    #[command(after_help = LIST_EXAMPLES)]
     List {
         #[command(flatten)]
         sources: SourceArgs,
@@ -75,6 +113,7 @@ enum Command {
         json: bool,
     },
     /// Safe force-unlock: delete the lock with this ID if it is unchanged.
+    #[command(after_help = UNLOCK_EXAMPLES)]
     Unlock {
         /// The lock ID Terraform printed (Info.ID), as for `terraform force-unlock`.
         lock_id: String,
@@ -87,6 +126,12 @@ enum Command {
         /// Show the lock, delete nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -123,6 +168,9 @@ pub enum CliError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Wiring(#[from] WiringError),
+    /// The credential chain yielded nothing: said once, before any source.
+    #[error("{0}")]
+    Credentials(String),
     /// The command ran and failed; the text says why and what to do.
     #[error("{0}")]
     Failed(String),
@@ -136,21 +184,33 @@ impl CliError {
     /// Exit status: 2 for bad configuration, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Config(_) => 2,
+            CliError::Config(_) | CliError::Credentials(_) => 2,
             CliError::Wiring(w) => w.exit_code(),
             CliError::Failed(_) | CliError::Io(_) | CliError::Json(_) => 1,
         }
     }
 }
 
-/// Logs go to stderr, errors only unless `RUST_LOG` asks for more.
-pub fn init_tracing() {
+impl Cli {
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+}
+
+/// Logs go to stderr, and only on request (`-v`, or `RUST_LOG`): every
+/// failure is already in the command's output, once. Colours only on a
+/// terminal.
+pub fn init_tracing(verbose: bool) {
+    use std::io::IsTerminal;
+    let default = if verbose { "tf_lock_reaper=debug,aws_config=info,warn" } else { "off" };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() && !verbose => tracing_subscriber::EnvFilter::new(directives),
+        _ => tracing_subscriber::EnvFilter::new(default),
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter)
         .init();
 }
 
@@ -166,7 +226,8 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
                 overrides.push(("DRY_RUN", "true".to_string()));
             }
             let config = config_with(&overrides)?;
-            let adapters = Adapters::for_run(&config, &sdk_config(config.run_budget).await, !no_notify).await?;
+            let sdk = sdk_with_credentials(&config).await?;
+            let adapters = Adapters::for_run(&config, &sdk, !no_notify).await?;
             let report = adapters.reaper(config).run(Default::default()).await;
             if json {
                 print_json(&report)?;
@@ -176,7 +237,7 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
             Ok(Status::from_ok(report.ok))
         }
         Command::List { sources, stale_only, json } => {
-            let reaper = sources_reaper(config_with(&sources.overrides())?).await;
+            let reaper = sources_reaper(config_with(&sources.overrides())?).await?;
             let mut reports = reaper.scan().await;
             if stale_only {
                 for r in &mut reports {
@@ -191,8 +252,18 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
             Ok(Status::from_ok(reports.iter().all(|r| r.scan_error.is_none())))
         }
         Command::Unlock { lock_id, sources, yes, dry_run } => {
-            let reaper = sources_reaper(config_with(&sources.overrides())?).await;
+            let reaper = sources_reaper(config_with(&sources.overrides())?).await?;
             unlock(&reaper, &lock_id, yes, dry_run).await
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "tf-lock-reaper", &mut script);
+            match std::io::stdout().lock().write_all(&script) {
+                // A reader that stopped early (`| head`) is not an error.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(Status::Clean),
+            }
         }
     }
 }
@@ -218,8 +289,16 @@ fn config_with(overrides: &[(&str, String)]) -> Result<Config, ConfigError> {
 
 /// A reaper over the lock sources only: `list` and `unlock` send no metrics
 /// or alerts.
-async fn sources_reaper(config: Config) -> Reaper {
-    Adapters::sources_only(&sdk_config(config.run_budget).await).reaper(config)
+async fn sources_reaper(config: Config) -> Result<Reaper, CliError> {
+    let sdk = sdk_with_credentials(&config).await?;
+    Ok(Adapters::sources_only(&sdk).reaper(config))
+}
+
+/// The SDK configuration, once its credential chain has yielded credentials.
+async fn sdk_with_credentials(config: &Config) -> Result<aws_config::SdkConfig, CliError> {
+    let sdk = sdk_config(config.run_budget).await;
+    check_credentials(&sdk).await.map_err(CliError::Credentials)?;
+    Ok(sdk)
 }
 
 async fn unlock(reaper: &Reaper, lock_id: &str, yes: bool, dry_run: bool) -> Result<Status, CliError> {

@@ -4,6 +4,7 @@
 //! `tf-lock-reaper unlock`.
 
 use crate::domain::decision::{Action, ActionTaken, Decision, Plan, Write};
+use crate::domain::failure::ErrorKind;
 use crate::domain::lock::{Lock, SourceKind};
 use crate::domain::report::SourceReport;
 use crate::pipeline::pairing::{halves, positions, At, Halves};
@@ -94,13 +95,12 @@ impl Writer<'_> {
     /// Make the conditional write(s) for one candidate and record the outcome.
     async fn execute(&self, sources: &mut [SourceReport], p: At, half: Option<At>, write: Write) {
         let lock = sources[p.0].locks[p.1].lock.clone();
-        let outcomes: Vec<(At, ActionTaken, Option<String>)> = match (write, half) {
+        let outcomes: Vec<(At, Outcome)> = match (write, half) {
             (Write::SetTtl { expires_at }, _) => {
                 let attribute = self.ttl_attribute;
                 let result =
                     self.tables.set_ttl(&lock.source, &lock.lock_key, &lock.raw_info, attribute, expires_at).await;
-                let (action, detail) = outcome(result, write, || format!("{attribute} = {expires_at}"));
-                vec![(p, action, detail)]
+                vec![(p, outcome(result, write, || format!("{attribute} = {expires_at}")))]
             }
             (Write::Delete, None) => {
                 let result = match lock.kind {
@@ -110,31 +110,29 @@ impl Writer<'_> {
                         self.lockfiles.delete_lockfile(&lock.source, &lock.lock_key, etag).await
                     }
                 };
-                let (action, detail) = outcome(result, write, String::new);
-                vec![(p, action, detail)]
+                vec![(p, outcome(result, write, String::new))]
             }
             (Write::Delete, Some(h)) => {
                 let file = sources[h.0].locks[h.1].lock.clone();
-                self.delete_double_lock(&lock, &file)
-                    .await
-                    .into_iter()
-                    .zip([p, h])
-                    .map(|((a, d), at)| (at, a, d))
-                    .collect()
+                let [table_half, file_half] = self.delete_double_lock(&lock, &file).await;
+                vec![(p, table_half), (h, file_half)]
             }
         };
-        for (at, action, detail) in outcomes {
-            let l = &sources[at.0].locks[at.1];
+        for (at, o) in outcomes {
+            let l = &mut sources[at.0].locks[at.1];
             tracing::info!(
                 source = %l.lock.source,
                 lock_key = %l.lock.lock_key,
                 lock_id = %l.lock.id,
                 age_seconds = l.verdict.age_seconds,
-                action = action.as_str(),
-                detail = detail.as_deref().unwrap_or(""),
+                action = o.action.as_str(),
+                detail = o.detail.as_deref().unwrap_or(""),
+                error_kind = o.error_kind.map(|k| k.as_str()).unwrap_or(""),
                 "lock action"
             );
-            set_outcome(sources, at, action, detail);
+            l.action = o.action;
+            l.detail = o.detail;
+            l.error_kind = o.error_kind;
         }
     }
 
@@ -142,16 +140,16 @@ impl Writer<'_> {
     /// The lockfile is checked first; the table half goes first (while the
     /// lockfile still stops any new run), then the lockfile by ETag.
     /// Returns the outcomes of the table half and the lockfile half.
-    async fn delete_double_lock(&self, table_half: &Lock, file_half: &Lock) -> [(ActionTaken, Option<String>); 2] {
+    async fn delete_double_lock(&self, table_half: &Lock, file_half: &Lock) -> [Outcome; 2] {
         let etag = file_half.etag.as_deref().unwrap_or_default();
-        let neither = |why: String| [(ActionTaken::Changed, Some(why.clone())), (ActionTaken::Changed, Some(why))];
+        let neither = |why: &str| [Outcome::of(ActionTaken::Changed, why), Outcome::of(ActionTaken::Changed, why)];
         let failed = |e: SourceError| {
             let why = format!("double lock not cleared: {e}");
-            [(ActionTaken::Error, Some(why.clone())), (ActionTaken::Error, Some(why))]
+            [Outcome::failed(&why, e.kind), Outcome::failed(&why, e.kind)]
         };
         match self.lockfiles.current_etag(&file_half.source, &file_half.lock_key).await {
             Ok(Some(now)) if now == etag => {}
-            Ok(_) => return neither("lockfile half changed or released since the scan; neither half deleted".into()),
+            Ok(_) => return neither("lockfile half changed or released since the scan; neither half deleted"),
             Err(e) => return failed(e),
         }
         match self.tables.delete_lock(&table_half.source, &table_half.lock_key, &table_half.raw_info).await {
@@ -160,28 +158,46 @@ impl Writer<'_> {
                 // Released (or our lost first attempt): the lockfile stays, to
                 // be judged on its own by the next run.
                 return [
-                    (ActionTaken::Gone, Some(GONE.to_string())),
-                    (ActionTaken::NoAction, Some("table half already gone; lockfile left for the next run".into())),
+                    Outcome::of(ActionTaken::Gone, GONE),
+                    Outcome::of(ActionTaken::NoAction, "table half already gone; lockfile left for the next run"),
                 ];
             }
             Ok(WriteOutcome::Changed) => {
-                return neither("table half changed or released since the scan; neither half deleted".into())
+                return neither("table half changed or released since the scan; neither half deleted")
             }
             Err(e) => return failed(e),
         }
-        let table_done = (ActionTaken::Deleted, Some("double lock: both halves deleted".to_string()));
+        let table_done = Outcome::of(ActionTaken::Deleted, "double lock: both halves deleted");
         match self.lockfiles.delete_lockfile(&file_half.source, &file_half.lock_key, etag).await {
             Ok(WriteOutcome::Done) => [table_done.clone(), table_done],
-            Ok(WriteOutcome::Gone) => [table_done, (ActionTaken::Gone, Some(GONE.to_string()))],
+            Ok(WriteOutcome::Gone) => [table_done, Outcome::of(ActionTaken::Gone, GONE)],
             Ok(WriteOutcome::Changed) => [
-                (ActionTaken::Deleted, Some("double lock: table half deleted, lockfile changed just after".into())),
-                (ActionTaken::Changed, Some("lockfile changed after its check; left alone".into())),
+                Outcome::of(ActionTaken::Deleted, "double lock: table half deleted, lockfile changed just after"),
+                Outcome::of(ActionTaken::Changed, "lockfile changed after its check; left alone"),
             ],
             Err(e) => [
-                (ActionTaken::Deleted, Some("double lock: table half deleted, lockfile delete failed".into())),
-                (ActionTaken::Error, Some(format!("delete failed: {e}"))),
+                Outcome::of(ActionTaken::Deleted, "double lock: table half deleted, lockfile delete failed"),
+                Outcome::failed(&format!("delete failed: {e}"), e.kind),
             ],
         }
+    }
+}
+
+/// What became of one lock's write.
+#[derive(Debug, Clone)]
+struct Outcome {
+    action: ActionTaken,
+    detail: Option<String>,
+    error_kind: Option<ErrorKind>,
+}
+
+impl Outcome {
+    fn of(action: ActionTaken, detail: &str) -> Self {
+        Outcome { action, detail: Some(detail.to_string()), error_kind: None }
+    }
+
+    fn failed(detail: &str, kind: ErrorKind) -> Self {
+        Outcome { action: ActionTaken::Error, detail: Some(detail.to_string()), error_kind: Some(kind) }
     }
 }
 
@@ -193,18 +209,16 @@ fn set_outcome(sources: &mut [SourceReport], p: At, action: ActionTaken, detail:
 }
 
 /// The report's view of one conditional write's result.
-fn outcome(
-    result: Result<WriteOutcome, SourceError>,
-    write: Write,
-    done_detail: impl FnOnce() -> String,
-) -> (ActionTaken, Option<String>) {
+fn outcome(result: Result<WriteOutcome, SourceError>, write: Write, done_detail: impl FnOnce() -> String) -> Outcome {
     match (result, write) {
-        (Ok(WriteOutcome::Done), Write::Delete) => (ActionTaken::Deleted, None),
-        (Ok(WriteOutcome::Done), Write::SetTtl { .. }) => (ActionTaken::Ttl, Some(done_detail())),
-        (Ok(WriteOutcome::Gone), _) => (ActionTaken::Gone, Some(GONE.to_string())),
-        (Ok(WriteOutcome::Changed), _) => {
-            (ActionTaken::Changed, Some("lock changed or released since the scan; left alone".to_string()))
+        (Ok(WriteOutcome::Done), Write::Delete) => {
+            Outcome { action: ActionTaken::Deleted, detail: None, error_kind: None }
         }
-        (Err(e), _) => (ActionTaken::Error, Some(format!("{} failed: {e}", write.describe()))),
+        (Ok(WriteOutcome::Done), Write::SetTtl { .. }) => Outcome::of(ActionTaken::Ttl, &done_detail()),
+        (Ok(WriteOutcome::Gone), _) => Outcome::of(ActionTaken::Gone, GONE),
+        (Ok(WriteOutcome::Changed), _) => {
+            Outcome::of(ActionTaken::Changed, "lock changed or released since the scan; left alone")
+        }
+        (Err(e), _) => Outcome::failed(&format!("{} failed: {e}", write.describe()), e.kind),
     }
 }

@@ -90,8 +90,14 @@ fn finish(mut report: SourceReport, read: Result<(), SourceError>) -> SourceRepo
             report
         }
         Err(e) => {
-            tracing::error!(kind = report.kind.as_str(), source = %report.name, error = %e, "cannot scan lock source");
-            SourceReport::failed(report.kind, &report.name, e.to_string())
+            tracing::error!(
+                kind = report.kind.as_str(),
+                source = %report.name,
+                error_kind = e.kind.as_str(),
+                error = %e,
+                "cannot scan lock source"
+            );
+            SourceReport::failed(report.kind, &report.name, e.message, e.kind)
         }
     }
 }
@@ -114,6 +120,7 @@ fn record(policy: &Policy, retention: Retention, report: &mut SourceReport, item
                 verdict,
                 action: ActionTaken::NoAction,
                 detail: None,
+                error_kind: None,
                 paired_with: None,
             });
         }

@@ -10,7 +10,8 @@ use crate::domain::metrics::MetricSet;
 pub enum MetricsError {
     #[error("writing EMF lines: {0}")]
     Io(#[from] std::io::Error),
-    #[error("PutMetricData failed: {0}")]
+    /// The readable error of the failed call.
+    #[error("{0}")]
     Api(String),
 }
 

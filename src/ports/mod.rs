@@ -10,6 +10,8 @@ pub mod lockfiles;
 pub mod metrics;
 pub mod notifier;
 
+use crate::domain::failure::ErrorKind;
+
 /// Result of a conditional write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -23,7 +25,17 @@ pub enum WriteOutcome {
     Gone,
 }
 
-/// A failed call, with the service's message.
+/// A failed call: one readable line (what failed, why, what to do) and
+/// its kind. The SDK's full error chain goes to debug logs only.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SourceError(pub String);
+#[error("{message}")]
+pub struct SourceError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl SourceError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        SourceError { kind, message: message.into() }
+    }
+}

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::domain::alert::{AlertKind, Event};
 use crate::domain::decision::{Action, ActionTaken};
+use crate::domain::failure::ErrorKind;
 use crate::domain::lock::{Lock, SourceKind, Unreadable};
 use crate::domain::policy::Verdict;
 
@@ -42,8 +43,11 @@ pub struct SourceReport {
     pub kind: SourceKind,
     /// Table name, or `bucket` / `bucket/prefix` as configured.
     pub name: String,
-    /// Set when the source could not be read; the counts are then zero.
+    /// Set when the source could not be read (one readable line); the
+    /// counts are then zero.
     pub scan_error: Option<String>,
+    /// The kind of `scan_error`, stable for scripts.
+    pub error_kind: Option<ErrorKind>,
     pub counts: Counts,
     pub oldest_lock_age_seconds: Option<u64>,
     /// Every lock held, stale or not; with [`Retention::WhatMatters`],
@@ -124,6 +128,9 @@ pub struct LockReport {
     pub action: ActionTaken,
     /// The write withheld or the error met, when there is one.
     pub detail: Option<String>,
+    /// The kind of the error met (`action: error` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
     /// Double locking: the other half of this lock (same ID and state path,
     /// in a table for a lockfile, in a bucket for a table item).
     pub paired_with: Option<HalfRef>,
@@ -151,6 +158,7 @@ impl SourceReport {
             kind,
             name: name.to_string(),
             scan_error: None,
+            error_kind: None,
             counts: Counts::default(),
             oldest_lock_age_seconds: None,
             locks: Vec::new(),
@@ -159,11 +167,12 @@ impl SourceReport {
         }
     }
 
-    pub fn failed(kind: SourceKind, name: &str, error: String) -> Self {
+    pub fn failed(kind: SourceKind, name: &str, error: String, error_kind: ErrorKind) -> Self {
         SourceReport {
             kind,
             name: name.to_string(),
             scan_error: Some(error),
+            error_kind: Some(error_kind),
             counts: Counts::default(),
             oldest_lock_age_seconds: None,
             locks: Vec::new(),

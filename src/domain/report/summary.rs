@@ -47,6 +47,7 @@ pub struct SourceSummary {
     pub kind: SourceKind,
     pub name: String,
     pub scan_error: Option<String>,
+    pub error_kind: Option<crate::domain::failure::ErrorKind>,
     pub counts: Counts,
     pub oldest_lock_age_seconds: Option<u64>,
     /// Stale or acted-on locks, oldest first.
@@ -71,6 +72,8 @@ pub struct LockSummary {
     pub excluded: bool,
     pub action: ActionTaken,
     pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<crate::domain::failure::ErrorKind>,
     /// A double lock's other half, `<kind> <source>`.
     pub paired_with: Option<String>,
 }
@@ -152,6 +155,7 @@ fn summarize_source(s: &SourceReport, locks_left: &mut usize, unreadable_left: &
         kind: s.kind,
         name: s.name.clone(),
         scan_error: s.scan_error.as_deref().map(|e| clean(e, ERROR_CAP)),
+        error_kind: s.error_kind,
         counts: s.counts.clone(),
         oldest_lock_age_seconds: s.oldest_lock_age_seconds,
         locks_omitted: mattering.count() - locks.len(),
@@ -175,6 +179,7 @@ fn summarize_lock(l: &LockReport) -> LockSummary {
         excluded: l.verdict.excluded,
         action: l.action,
         detail: l.detail.as_deref().map(|d| clean(d, ERROR_CAP)),
+        error_kind: l.error_kind,
         paired_with: l.paired_with.as_ref().map(|h| format!("{} {}", h.kind.as_str(), clean(&h.source, FIELD_CAP))),
     }
 }
@@ -208,6 +213,7 @@ mod tests {
                 verdict: verdict.clone(),
                 action: ActionTaken::NoAction,
                 detail: Some(long.clone()),
+                error_kind: None,
                 paired_with: None,
             })
             .collect();
