@@ -46,8 +46,8 @@ async fn pass(proxy: &FaultProxy, cfg: &Config) -> RunReport {
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
     Reaper::new(
         cfg.clone(),
-        Arc::new(DynamoLockTables::new(aws_sdk_dynamodb::Client::new(&sdk))),
-        Arc::new(S3LockfileBuckets::new(s3)),
+        Arc::new(DynamoLockTables::new(aws_sdk_dynamodb::Client::new(&sdk)).with_endpoint_url(Some(&proxy.url))),
+        Arc::new(S3LockfileBuckets::new(s3).with_endpoint_url(Some(&proxy.url))),
     )
     .run(Deadline::none())
     .await
@@ -159,7 +159,14 @@ async fn a_lockfile_that_never_answers_is_unreadable_and_the_rest_are_judged() {
     assert!(bucket.scan_error.is_none(), "one object does not fail the bucket: {:?}", bucket.scan_error);
     assert_eq!(bucket.unreadable.len(), 1);
     assert_eq!(bucket.unreadable[0].lock_key.as_deref(), Some("a/terraform.tfstate.tflock"));
-    assert!(bucket.unreadable[0].reason.contains("GetObject failed"), "{}", bucket.unreadable[0].reason);
+    let host = proxy.url.trim_start_matches("http://");
+    let reason = &bucket.unreadable[0].reason;
+    assert!(
+        reason.starts_with(&format!(
+            "GetObject on s3://tfstate/a/terraform.tfstate.tflock failed: no answer from {host}"
+        )),
+        "{reason}"
+    );
     assert_eq!(bucket.locks.len(), 1);
     assert_eq!(bucket.locks[0].lock.id, "lock-b");
     assert_eq!(bucket.locks[0].action, ActionTaken::Deleted);

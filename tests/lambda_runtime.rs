@@ -35,14 +35,10 @@ fn serve_one(server: &tiny_http::Server, event: &str, deadline_ms: u64) -> (Stri
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn scheduled_event_with_dry_run_returns_the_report_and_emits_emf() {
-    let moto = Moto::start();
-    let client = moto.dynamo().await;
-    create_lock_table(&client, "locks").await;
-    put_lock(&client, "locks", "tfstate/app/terraform.tfstate", "stale-1", hours(5)).await;
-    let before = snapshot(&client, "locks").await;
-
+/// Run the Lambda binary for one invocation of `event` (with the 1970
+/// deadline local emulators send) against moto; returns what it posted back
+/// and its stdout and stderr.
+fn invoke(moto: &Moto, env: &[(&str, &str)], event: &'static str) -> (String, String, String, String) {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let port = server.server_addr().to_ip().unwrap().port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper-lambda"))
@@ -54,16 +50,11 @@ async fn scheduled_event_with_dry_run_returns_the_report_and_emits_emf() {
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/tf-lock-reaper")
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("LOCK_TABLES", "locks")
-        .env("ACTION", "delete")
-        .env("DELETE_AFTER", "3h")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-
-    // An EventBridge Scheduler event carrying dry_run, with the emulator's 1970 deadline.
-    let event = r#"{"source":"tf-lock-reaper.schedule","dry_run":true}"#;
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::spawn(move || {
         let got = serve_one(&server, event, 600_000);
@@ -74,6 +65,26 @@ async fn scheduled_event_with_dry_run_returns_the_report_and_emits_emf() {
     let _ = child.kill();
     let output = child.wait_with_output().unwrap();
     drop(handle.join());
+    (
+        url,
+        body,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_event_with_dry_run_returns_the_report_and_emits_emf() {
+    let moto = Moto::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    put_lock(&client, "locks", "tfstate/app/terraform.tfstate", "stale-1", hours(5)).await;
+    let before = snapshot(&client, "locks").await;
+
+    // An EventBridge Scheduler event carrying dry_run, with the emulator's 1970 deadline.
+    let event = r#"{"source":"tf-lock-reaper.schedule","dry_run":true}"#;
+    let env = [("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")];
+    let (url, body, stdout, stderr) = invoke(&moto, &env, event);
 
     assert_eq!(url, "/2018-06-01/runtime/invocation/req-1/response", "{body}");
     let report: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -82,7 +93,6 @@ async fn scheduled_event_with_dry_run_returns_the_report_and_emits_emf() {
     assert_eq!(report["sources"][0]["locks"][0]["action"], "dry-run");
     assert_eq!(snapshot(&client, "locks").await, before, "dry run wrote nothing");
 
-    let stdout = String::from_utf8_lossy(&output.stdout);
     let emf: Vec<serde_json::Value> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -90,10 +100,33 @@ async fn scheduled_event_with_dry_run_returns_the_report_and_emits_emf() {
         .collect();
     assert_eq!(emf.len(), 2, "EMF is the Lambda's default sink: {stdout}");
     assert_eq!(emf[0]["StaleLocks"], 1.0);
-    let stderr = String::from_utf8_lossy(&output.stderr);
     let log = stderr.lines().find(|l| l.contains("run finished")).unwrap_or_else(|| panic!("no run log: {stderr}"));
     let log: serde_json::Value = serde_json::from_str(log).expect("JSON logs under AWS_LAMBDA_LOG_FORMAT=JSON");
     assert_eq!(log["ok"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_table_is_one_structured_error_line_and_a_readable_summary() {
+    let moto = Moto::start();
+    let (_, body, _, stderr) = invoke(&moto, &[("LOCK_TABLES", "no-such-table")], r#"{"source":"aws.scheduler"}"#);
+    let summary: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(summary["ok"], false);
+    assert_eq!(summary["sources"][0]["error_kind"], "not-found");
+    let text = summary["sources"][0]["scan_error"].as_str().unwrap();
+    assert!(
+        text.starts_with("Scan on table no-such-table failed: table no-such-table does not exist in region us-east-1"),
+        "{text}"
+    );
+    let errors: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["level"] == "ERROR")
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line per failure: {stderr}");
+    assert_eq!(errors[0]["error_kind"], "not-found");
+    for noise in ["DispatchFailure", "ServiceError {", "ErrorMetadata", "\u{1b}["] {
+        assert!(!stderr.contains(noise) && !body.contains(noise), "{noise} in {stderr}");
+    }
 }
 
 #[test]

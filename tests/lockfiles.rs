@@ -21,6 +21,7 @@ use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::domain::alert::AlertSettings;
 use tf_lock_reaper::domain::alert::Severity;
 use tf_lock_reaper::domain::decision::ActionTaken;
+use tf_lock_reaper::domain::failure::ErrorKind;
 use tf_lock_reaper::domain::lock::SourceKind;
 use tf_lock_reaper::domain::report::{LockReport, RunReport};
 use tf_lock_reaper::pipeline::act::TTL_NOT_FOR_LOCKFILES;
@@ -202,7 +203,12 @@ async fn a_missing_bucket_fails_the_run_but_not_the_table() {
     ]);
     let report = pass(&moto, S3LockfileBuckets::new(moto.s3().await), &cfg, Dispatcher::disabled()).await;
     assert!(!report.ok);
-    assert!(report.sources[1].scan_error.as_deref().unwrap().contains("NoSuchBucket"), "{:?}", report.sources[1]);
+    let err = report.sources[1].scan_error.as_deref().unwrap();
+    assert!(
+        err.starts_with("ListObjectsV2 on bucket no-such-bucket failed: bucket no-such-bucket does not exist"),
+        "{err}"
+    );
+    assert_eq!(report.sources[1].error_kind, Some(ErrorKind::NotFound));
     assert_eq!(report.sources[0].counts.deleted, 1);
 }
 

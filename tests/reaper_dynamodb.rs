@@ -16,6 +16,7 @@ use tf_lock_reaper::domain::alert::conditions::current_alerts;
 use tf_lock_reaper::domain::alert::{AlertSettings, Severity};
 use tf_lock_reaper::domain::decision::Action;
 use tf_lock_reaper::domain::decision::ActionTaken;
+use tf_lock_reaper::domain::failure::ErrorKind;
 use tf_lock_reaper::domain::lock::RawItem;
 use tf_lock_reaper::domain::report::RunReport;
 use tf_lock_reaper::fakes::MemoryLockfiles;
@@ -257,7 +258,8 @@ async fn a_missing_table_between_two_good_ones_fails_the_run_but_not_the_others(
     assert_eq!(names, ["first", "missing", "last"]);
     let missing = &report.sources[1];
     let err = missing.scan_error.as_deref().unwrap_or_default();
-    assert!(err.contains("ResourceNotFoundException"), "{err}");
+    assert!(err.starts_with("Scan on table missing failed: table missing does not exist in region us-east-1"), "{err}");
+    assert_eq!(report.sources[1].error_kind, Some(ErrorKind::NotFound));
     assert_eq!(report.sources[0].counts.deleted, 1);
     assert_eq!(report.sources[2].counts.deleted, 1);
 }
