@@ -55,26 +55,17 @@ def start_moto(venv_bin):
 
 
 def fill(url, n):
-    ddb = boto3.client(
-        "dynamodb",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+    session = boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
     )
+    ddb = session.client("dynamodb", endpoint_url=url)
     ddb.create_table(
         TableName=TABLE,
         AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    table = boto3.resource(
-        "dynamodb",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    ).Table(TABLE)
+    table = session.resource("dynamodb", endpoint_url=url).Table(TABLE)
     now = time.time()
     with table.batch_writer() as batch:
         for i in range(n):

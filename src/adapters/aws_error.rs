@@ -143,20 +143,8 @@ where
     let region = call.region.unwrap_or("(no region: set AWS_REGION)");
     match err {
         SdkError::ServiceError(service) => by_code(call, service.err().code(), service.err().message(), region),
-        SdkError::TimeoutError(_) => (
-            ErrorKind::Timeout,
-            format!(
-                "no answer from {} within the per-operation timeout (derived from RUN_BUDGET); check the network path or raise RUN_BUDGET",
-                call.endpoint
-            ),
-        ),
-        SdkError::DispatchFailure(d) if d.is_timeout() => (
-            ErrorKind::Timeout,
-            format!(
-                "no answer from {} within the per-attempt timeout (derived from RUN_BUDGET); check the network path or raise RUN_BUDGET",
-                call.endpoint
-            ),
-        ),
+        SdkError::TimeoutError(_) => (ErrorKind::Timeout, no_answer(call, "per-operation")),
+        SdkError::DispatchFailure(d) if d.is_timeout() => (ErrorKind::Timeout, no_answer(call, "per-attempt")),
         SdkError::DispatchFailure(d) if d.is_io() => (ErrorKind::Unreachable, unreachable(call, err)),
         SdkError::DispatchFailure(_) => (ErrorKind::Unreachable, unreachable(call, err)),
         SdkError::ResponseError(_) => (
@@ -168,6 +156,14 @@ where
         }
         _ => (ErrorKind::Other, "unexpected SDK error (`-v` shows it)".to_string()),
     }
+}
+
+/// A timeout: which one ran out, and where it comes from.
+fn no_answer(call: &Call<'_>, which: &str) -> String {
+    format!(
+        "no answer from {} within the {which} timeout (derived from RUN_BUDGET); check the network path or raise RUN_BUDGET",
+        call.endpoint
+    )
 }
 
 /// Connection failures, in the words of the I/O error underneath.

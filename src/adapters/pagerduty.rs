@@ -134,7 +134,17 @@ impl Notifier for PagerDutyNotifier {
                         return Err(NotifyError(self.routing_key.redact(&err)));
                     }
                 }
-                Err(e) => NotifyError(self.routing_key.redact(&format!("PagerDuty unreachable: {e}"))),
+                Err(e) => {
+                    tracing::debug!(error = ?e, "PagerDuty request failed");
+                    let why = if e.is_timeout() {
+                        "no answer within 5s"
+                    } else if e.is_connect() {
+                        "cannot connect (check PAGERDUTY_EVENTS_URL and the network path)"
+                    } else {
+                        "the request failed (`-v` shows why)"
+                    };
+                    NotifyError(self.routing_key.redact(&format!("PagerDuty unreachable at {}: {why}", self.base_url)))
+                }
             };
             let now = self.clock.now();
             let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
