@@ -166,9 +166,21 @@ def run_once(binary, url):
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     RuntimeApi.done.wait(900)
     peak_rss_kb = vm_hwm_kb(proc.pid)
-    proc.kill()
+    # SIGTERM first, so a wrapper such as `valgrind --tool=callgrind` can
+    # write its counts; then make sure.
+    proc.terminate()
+    usage = None
+    give_up = time.monotonic() + 30
+    while usage is None:
+        pid, _, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            usage = rusage
+        elif time.monotonic() > give_up:
+            proc.kill()
+            _, _, usage = os.wait4(proc.pid, 0)
+        else:
+            time.sleep(0.05)
     RuntimeApi.hold.set()
-    _, _, usage = os.wait4(proc.pid, 0)
     server.shutdown()
     path, body = RuntimeApi.response or ("", b"")
     assert path.endswith("/response"), f"the function did not answer: {path} {body[:300]!r}"

@@ -6,10 +6,12 @@
 
 use std::error::Error as StdError;
 use std::fmt::Debug;
+use std::time::Duration;
 
 use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::timeout::TimeoutConfig;
 
 use crate::domain::failure::ErrorKind;
 use crate::ports::SourceError;
@@ -31,6 +33,9 @@ pub struct Call<'a> {
     pub region: Option<&'a str>,
     /// The endpoint it talks to (`host:port`).
     pub endpoint: &'a str,
+    /// The client's per-attempt and per-operation timeouts, when set.
+    pub attempt_timeout: Option<Duration>,
+    pub operation_timeout: Option<Duration>,
 }
 
 /// Where an adapter's client talks to, named in its error messages.
@@ -39,18 +44,45 @@ pub struct Origin {
     service: &'static str,
     region: Option<String>,
     endpoint: String,
+    attempt_timeout: Option<Duration>,
+    operation_timeout: Option<Duration>,
 }
 
 impl Origin {
     /// `service` as in AWS host names (`dynamodb`, `s3`, `sns`, …); the
-    /// region the client signs for; the endpoint override, if any.
-    pub fn new(service: &'static str, region: Option<&str>, endpoint_url: Option<&str>) -> Self {
-        Origin { service, region: region.map(str::to_string), endpoint: endpoint(endpoint_url, service, region) }
+    /// region the client signs for and its timeouts; the endpoint override,
+    /// if any.
+    pub fn new(
+        service: &'static str,
+        region: Option<&str>,
+        timeouts: Option<&TimeoutConfig>,
+        endpoint_url: Option<&str>,
+    ) -> Self {
+        Origin {
+            service,
+            region: region.map(str::to_string),
+            endpoint: endpoint(endpoint_url, service, region),
+            attempt_timeout: timeouts.and_then(TimeoutConfig::operation_attempt_timeout),
+            operation_timeout: timeouts.and_then(TimeoutConfig::operation_timeout),
+        }
     }
 
     /// The same origin behind an endpoint override (`AWS_ENDPOINT_URL`).
-    pub fn with_endpoint_url(self, endpoint_url: Option<&str>) -> Self {
-        Origin::new(self.service, self.region.as_deref(), endpoint_url)
+    pub fn with_endpoint_url(mut self, endpoint_url: Option<&str>) -> Self {
+        self.endpoint = endpoint(endpoint_url, self.service, self.region.as_deref());
+        self
+    }
+
+    fn call<'a>(&'a self, operation: &'static str, iam_action: &'static str, resource: &'a str) -> Call<'a> {
+        Call {
+            operation,
+            iam_action,
+            resource,
+            region: self.region.as_deref(),
+            endpoint: &self.endpoint,
+            attempt_timeout: self.attempt_timeout,
+            operation_timeout: self.operation_timeout,
+        }
     }
 
     /// The readable error of a failed `operation` (needing `iam_action`) on `resource`.
@@ -65,8 +97,7 @@ impl Origin {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
         R: Debug + 'static,
     {
-        let call = Call { operation, iam_action, resource, region: self.region.as_deref(), endpoint: &self.endpoint };
-        explain(&call, err)
+        explain(&self.call(operation, iam_action, resource), err)
     }
 
     /// Only the cause and next step, for callers that name the operation themselves.
@@ -82,8 +113,7 @@ impl Origin {
         R: Debug + 'static,
     {
         tracing::debug!(operation, resource, error = ?err, "AWS call failed");
-        let call = Call { operation, iam_action, resource, region: self.region.as_deref(), endpoint: &self.endpoint };
-        classify(&call, err).1
+        classify(&self.call(operation, iam_action, resource), err).1
     }
 }
 
@@ -143,8 +173,10 @@ where
     let region = call.region.unwrap_or("(no region: set AWS_REGION)");
     match err {
         SdkError::ServiceError(service) => by_code(call, service.err().code(), service.err().message(), region),
-        SdkError::TimeoutError(_) => (ErrorKind::Timeout, no_answer(call, "per-operation")),
-        SdkError::DispatchFailure(d) if d.is_timeout() => (ErrorKind::Timeout, no_answer(call, "per-attempt")),
+        SdkError::TimeoutError(_) => (ErrorKind::Timeout, no_answer(call, "per-operation", call.operation_timeout)),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            (ErrorKind::Timeout, no_answer(call, "per-attempt", call.attempt_timeout))
+        }
         SdkError::DispatchFailure(d) if d.is_io() => (ErrorKind::Unreachable, unreachable(call, err)),
         SdkError::DispatchFailure(_) => (ErrorKind::Unreachable, unreachable(call, err)),
         SdkError::ResponseError(_) => (
@@ -159,9 +191,10 @@ where
 }
 
 /// A timeout: which one ran out, and where it comes from.
-fn no_answer(call: &Call<'_>, which: &str) -> String {
+fn no_answer(call: &Call<'_>, which: &str, timeout: Option<Duration>) -> String {
+    let after = timeout.map(|t| format!(" of {}", humantime::format_duration(t))).unwrap_or_default();
     format!(
-        "no answer from {} within the {which} timeout (derived from RUN_BUDGET); check the network path or raise RUN_BUDGET",
+        "no answer from {} within the {which} timeout{after} (derived from RUN_BUDGET); check the network path or raise RUN_BUDGET",
         call.endpoint
     )
 }

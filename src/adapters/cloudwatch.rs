@@ -17,7 +17,12 @@ pub struct ApiSink {
 
 impl ApiSink {
     pub fn new(client: aws_sdk_cloudwatch::Client) -> Self {
-        let origin = Origin::new("monitoring", client.config().region().map(|r| r.as_ref()), None);
+        let origin = Origin::new(
+            "monitoring",
+            client.config().region().map(|r| r.as_ref()),
+            client.config().timeout_config(),
+            None,
+        );
         ApiSink { client, origin }
     }
 

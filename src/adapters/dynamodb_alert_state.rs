@@ -26,7 +26,12 @@ pub struct DynamoAlertState {
 
 impl DynamoAlertState {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
-        let origin = Origin::new("dynamodb", client.config().region().map(|r| r.as_ref()), None);
+        let origin = Origin::new(
+            "dynamodb",
+            client.config().region().map(|r| r.as_ref()),
+            client.config().timeout_config(),
+            None,
+        );
         DynamoAlertState { client, table, origin }
     }
 

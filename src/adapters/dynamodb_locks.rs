@@ -27,7 +27,12 @@ pub struct DynamoLockTables {
 
 impl DynamoLockTables {
     pub fn new(client: Client) -> Self {
-        let origin = Origin::new("dynamodb", client.config().region().map(|r| r.as_ref()), None);
+        let origin = Origin::new(
+            "dynamodb",
+            client.config().region().map(|r| r.as_ref()),
+            client.config().timeout_config(),
+            None,
+        );
         DynamoLockTables { client, origin }
     }
 

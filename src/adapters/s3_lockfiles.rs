@@ -27,7 +27,8 @@ pub struct S3LockfileBuckets {
 
 impl S3LockfileBuckets {
     pub fn new(client: aws_sdk_s3::Client) -> Self {
-        let origin = Origin::new("s3", client.config().region().map(|r| r.as_ref()), None);
+        let origin =
+            Origin::new("s3", client.config().region().map(|r| r.as_ref()), client.config().timeout_config(), None);
         S3LockfileBuckets { client, origin }
     }
 

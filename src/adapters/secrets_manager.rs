@@ -16,7 +16,12 @@ pub async fn read_routing_key(
     arn: &str,
 ) -> Result<Secret, SecretError> {
     let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
-        let origin = Origin::new("secretsmanager", client.config().region().map(|r| r.as_ref()), endpoint_url);
+        let origin = Origin::new(
+            "secretsmanager",
+            client.config().region().map(|r| r.as_ref()),
+            client.config().timeout_config(),
+            endpoint_url,
+        );
         let cause = origin.cause("GetSecretValue", "secretsmanager:GetSecretValue", &format!("secret {arn}"), &e);
         SecretError(format!("a secret the reaper can read (GetSecretValue failed: {cause})"))
     })?;

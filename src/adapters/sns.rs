@@ -19,7 +19,8 @@ pub struct SnsNotifier {
 
 impl SnsNotifier {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: String) -> Self {
-        let origin = Origin::new("sns", client.config().region().map(|r| r.as_ref()), None);
+        let origin =
+            Origin::new("sns", client.config().region().map(|r| r.as_ref()), client.config().timeout_config(), None);
         SnsNotifier { client, topic_arn, origin }
     }
 
