@@ -102,7 +102,7 @@ async fn a_lock_taken_again_after_a_lost_answer_is_changed_and_survives() {
     let client2 = client.clone();
     let writer = tokio::spawn(async move {
         // Wait for the first (lost) delete to land, then take the lock again.
-        for _ in 0..200 {
+        for _ in 0..2000 {
             if get_item(&client2, "locks", key).await.is_none() {
                 put_item(&client2, "locks", &[("LockID", s(key)), ("Info", s(&new_info))]).await;
                 return true;
