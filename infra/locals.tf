@@ -35,11 +35,12 @@ locals {
   notify_table  = var.create_notify_state_table ? aws_dynamodb_table.notify_state[0].name : ""
   alarm_actions = compact(concat([local.sns_topic_arn], var.alarm_actions))
 
-  # Lock tables: always Scan; writes only in the mode that makes them, never in a dry run.
+  # Lock tables: always Scan; writes only in the mode that makes them, never in a dry run,
+  # with GetItem to re-read a lock once when a write's condition fails (gone or taken again?).
   lock_table_actions = concat(
     ["dynamodb:Scan"],
-    var.action == "ttl" && !var.dry_run ? ["dynamodb:UpdateItem"] : [],
-    var.action == "delete" && !var.dry_run ? ["dynamodb:DeleteItem"] : [],
+    var.action == "ttl" && !var.dry_run ? ["dynamodb:UpdateItem", "dynamodb:GetItem"] : [],
+    var.action == "delete" && !var.dry_run ? ["dynamodb:DeleteItem", "dynamodb:GetItem"] : [],
   )
   # Lockfile buckets: list and read always; delete only in delete mode, never in a dry run.
   bucket_list_actions = length(var.lock_buckets) > 0 ? ["s3:ListBucket"] : []

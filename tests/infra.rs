@@ -45,7 +45,9 @@ use tf_lock_reaper::pipeline::notify::Dispatcher;
 use tf_lock_reaper::pipeline::Reaper;
 use tf_lock_reaper::ports::alert_state::AlertState;
 use tf_lock_reaper::ports::clock::SystemClock;
+use tf_lock_reaper::ports::lock_tables::LockTables;
 use tf_lock_reaper::ports::notifier::Notifier;
+use tf_lock_reaper::ports::WriteOutcome;
 use tf_lock_reaper::support::deadline::Deadline;
 use tf_lock_reaper::wiring::routing_key_from_secret;
 
@@ -303,6 +305,18 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
     let _ = s3_setup.delete_object().bucket("tfstate").key("files/terraform.tfstate.tflock").send().await;
     reaper.run(Deadline::none()).await; // resolves
     assert!(!pd.requests().is_empty());
+    // A write whose condition fails re-reads the lock once, to tell a lock
+    // that is gone from one taken again: the same adapter, on a gone lock.
+    if !dry_run {
+        let tables = DynamoLockTables::new(ddb(&lock_rec));
+        let gone = "tfstate/gone/terraform.tfstate";
+        let outcome = match action {
+            "delete" => Some(tables.delete_lock("locks", gone, "{}").await),
+            "ttl" => Some(tables.set_ttl("locks", gone, "{}", "ExpiresAt", 1).await),
+            _ => None,
+        };
+        assert!(outcome.as_ref().is_none_or(|o| *o == Ok(WriteOutcome::Gone)), "{outcome:?}");
+    }
 
     let s3_calls = s3_rec.calls();
     let (bucket, lockfiles): (BTreeSet<String>, BTreeSet<String>) =
