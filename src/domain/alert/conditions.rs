@@ -72,6 +72,8 @@ fn unreadable_items(t: &SourceReport, now: DateTime<Utc>) -> Option<Message> {
     }
     let (what, _) = source_words(t.kind);
     let name = clean(&t.name, FIELD_CAP);
+    // The counts include items a lean run counted without keeping.
+    let count = t.counts.unreadable.max(t.unreadable.len());
     let items: Vec<serde_json::Value> = t
         .unreadable
         .iter()
@@ -98,12 +100,12 @@ fn unreadable_items(t: &SourceReport, now: DateTime<Utc>) -> Option<Message> {
         hashed_key(&["unreadable", &t.name]),
         Severity::Warning,
         Some((t.kind, t.name.as_str())),
-        format!("{} unreadable item(s) in {what} {name}", t.unreadable.len()),
+        format!("{} unreadable item(s) in {what} {name}", count),
         format!(
             "The {what} {name} holds {} item(s) that are neither Terraform locks nor digests. The reaper reports them and never touches them; inspect and remove them by hand.\n\n{lines}",
-            t.unreadable.len()
+            count
         ),
-        serde_json::json!({t.kind.as_str(): name, "count": t.unreadable.len(), "items": items}),
+        serde_json::json!({t.kind.as_str(): name, "count": count, "items": items}),
         now,
     ))
 }
