@@ -20,22 +20,14 @@ use crate::ports::SourceError;
 pub const CREDENTIAL_CHAIN: &str = "environment variables, the web identity token, the shared config and \
 credentials files (profile `default` or AWS_PROFILE), SSO, the ECS container endpoint and the EC2 instance metadata";
 
-/// What a failed call was.
+/// What a failed call needed and was about, and where it went.
 #[derive(Debug, Clone, Copy)]
-pub struct Call<'a> {
-    /// The API operation, e.g. `Scan`.
-    pub operation: &'static str,
+struct Call<'a> {
+    origin: &'a Origin,
     /// The IAM action it needs, e.g. `dynamodb:Scan`.
-    pub iam_action: &'static str,
+    iam_action: &'static str,
     /// What it was about, e.g. `table locks`.
-    pub resource: &'a str,
-    /// The region the client signs for.
-    pub region: Option<&'a str>,
-    /// The endpoint it talks to (`host:port`).
-    pub endpoint: &'a str,
-    /// The client's per-attempt and per-operation timeouts, when set.
-    pub attempt_timeout: Option<Duration>,
-    pub operation_timeout: Option<Duration>,
+    resource: &'a str,
 }
 
 /// Where an adapter's client talks to, named in its error messages.
@@ -73,18 +65,6 @@ impl Origin {
         self
     }
 
-    fn call<'a>(&'a self, operation: &'static str, iam_action: &'static str, resource: &'a str) -> Call<'a> {
-        Call {
-            operation,
-            iam_action,
-            resource,
-            region: self.region.as_deref(),
-            endpoint: &self.endpoint,
-            attempt_timeout: self.attempt_timeout,
-            operation_timeout: self.operation_timeout,
-        }
-    }
-
     /// The readable error of a failed `operation` (needing `iam_action`) on `resource`.
     pub fn explain<E, R>(
         &self,
@@ -97,7 +77,8 @@ impl Origin {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
         R: Debug + 'static,
     {
-        explain(&self.call(operation, iam_action, resource), err)
+        let (kind, cause) = self.diagnose(operation, iam_action, resource, err);
+        SourceError::new(kind, format!("{operation} on {resource} failed: {cause}"))
     }
 
     /// Only the cause and next step, for callers that name the operation themselves.
@@ -112,14 +93,29 @@ impl Origin {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
         R: Debug + 'static,
     {
+        self.diagnose(operation, iam_action, resource, err).1
+    }
+
+    /// Log the SDK's full chain at debug level; classify the error.
+    fn diagnose<E, R>(
+        &self,
+        operation: &'static str,
+        iam_action: &'static str,
+        resource: &str,
+        err: &SdkError<E, R>,
+    ) -> (ErrorKind, String)
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+        R: Debug + 'static,
+    {
         tracing::debug!(operation, resource, error = ?err, "AWS call failed");
-        classify(&self.call(operation, iam_action, resource), err).1
+        classify(&Call { origin: self, iam_action, resource }, err)
     }
 }
 
 /// `host:port` a client talks to: the configured endpoint, or AWS's own
 /// for the service and region.
-pub fn endpoint(configured: Option<&str>, service: &str, region: Option<&str>) -> String {
+fn endpoint(configured: Option<&str>, service: &str, region: Option<&str>) -> String {
     if let Some(url) = configured.and_then(|u| url::Url::parse(u).ok()) {
         let host = url.host_str().unwrap_or("?");
         return match url.port_or_known_default() {
@@ -128,18 +124,6 @@ pub fn endpoint(configured: Option<&str>, service: &str, region: Option<&str>) -
         };
     }
     format!("{service}.{}.amazonaws.com:443", region.unwrap_or("<no region>"))
-}
-
-/// The readable error for a failed call; the SDK's full chain is logged at
-/// debug level.
-pub fn explain<E, R>(call: &Call<'_>, err: &SdkError<E, R>) -> SourceError
-where
-    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: Debug + 'static,
-{
-    tracing::debug!(operation = call.operation, resource = call.resource, error = ?err, "AWS call failed");
-    let (kind, cause) = classify(call, err);
-    SourceError::new(kind, format!("{} on {} failed: {cause}", call.operation, call.resource))
 }
 
 /// The credential provider's error, if one is in the chain.
@@ -170,18 +154,20 @@ where
     if let Some(c) = find::<CredentialsError>(err) {
         return (ErrorKind::Credentials, credentials_cause(c));
     }
-    let region = call.region.unwrap_or("(no region: set AWS_REGION)");
+    let region = call.origin.region.as_deref().unwrap_or("(no region: set AWS_REGION)");
     match err {
         SdkError::ServiceError(service) => by_code(call, service.err().code(), service.err().message(), region),
-        SdkError::TimeoutError(_) => (ErrorKind::Timeout, no_answer(call, "per-operation", call.operation_timeout)),
+        SdkError::TimeoutError(_) => {
+            (ErrorKind::Timeout, no_answer(call, "per-operation", call.origin.operation_timeout))
+        }
         SdkError::DispatchFailure(d) if d.is_timeout() => {
-            (ErrorKind::Timeout, no_answer(call, "per-attempt", call.attempt_timeout))
+            (ErrorKind::Timeout, no_answer(call, "per-attempt", call.origin.attempt_timeout))
         }
         SdkError::DispatchFailure(d) if d.is_io() => (ErrorKind::Unreachable, unreachable(call, err)),
         SdkError::DispatchFailure(_) => (ErrorKind::Unreachable, unreachable(call, err)),
         SdkError::ResponseError(_) => (
             ErrorKind::Other,
-            format!("the answer from {} could not be read (a proxy in the way? `-v` shows it)", call.endpoint),
+            format!("the answer from {} could not be read (a proxy in the way? `-v` shows it)", call.origin.endpoint),
         ),
         SdkError::ConstructionFailure(_) => {
             (ErrorKind::Other, "the request could not be built (`-v` shows why)".to_string())
@@ -195,7 +181,7 @@ fn no_answer(call: &Call<'_>, which: &str, timeout: Option<Duration>) -> String 
     let after = timeout.map(|t| format!(" of {}", humantime::format_duration(t))).unwrap_or_default();
     format!(
         "no answer from {} within the {which} timeout{after} (derived from RUN_BUDGET); check the network path or raise RUN_BUDGET",
-        call.endpoint
+        call.origin.endpoint
     )
 }
 
@@ -216,7 +202,7 @@ where
         Some(kind) => kind.to_string(),
         None => "the connection failed".to_string(),
     };
-    format!("cannot reach {} ({why}); check AWS_ENDPOINT_URL, AWS_REGION and the network path", call.endpoint)
+    format!("cannot reach {} ({why}); check AWS_ENDPOINT_URL, AWS_REGION and the network path", call.origin.endpoint)
 }
 
 /// A service error by its code.
