@@ -43,19 +43,18 @@ impl Writer<'_> {
     ) -> bool {
         let mut partial = false;
         for (&p, decision) in at.iter().zip(&plan.decisions) {
-            let (taken, detail) = match *decision {
-                Decision::Leave(a) => (a, None),
-                Decision::Withhold(w, a) => (a, Some(format!("would {}", w.describe()))),
+            let outcome = match *decision {
+                Decision::Leave(a) => Outcome::without_detail(a),
+                Decision::Withhold(w, a) => Outcome::of(a, &format!("would {}", w.describe())),
                 Decision::Execute(w) if !deadline.leaves_time_for_a_write(self.clock.now()) => {
                     partial = true;
-                    (ActionTaken::Deadline, Some(format!("{} not started: deadline near", w.describe())))
+                    Outcome::of(ActionTaken::Deadline, &format!("{} not started: deadline near", w.describe()))
                 }
                 Decision::Execute(w) => {
                     self.execute(sources, p, halves.get(&p).copied(), w).await;
                     continue;
                 }
             };
-            set_outcome(sources, p, taken, detail.clone());
             // A double lock's lockfile half shares its table half's fate,
             // except for a TTL, which it cannot take (noted below).
             let ttl_write = matches!(
@@ -63,8 +62,9 @@ impl Writer<'_> {
                 Decision::Withhold(Write::SetTtl { .. }, _) | Decision::Execute(Write::SetTtl { .. })
             );
             if let (Some(&half), false) = (halves.get(&p), ttl_write) {
-                set_outcome(sources, half, taken, detail);
+                record(sources, half, outcome.clone());
             }
+            record(sources, p, outcome);
         }
         // Lockfiles (alone or as a double lock's half) cannot take a TTL:
         // say so rather than stay silent.
@@ -119,7 +119,7 @@ impl Writer<'_> {
             }
         };
         for (at, o) in outcomes {
-            let l = &mut sources[at.0].locks[at.1];
+            let l = &sources[at.0].locks[at.1];
             tracing::info!(
                 source = %l.lock.source,
                 lock_key = %l.lock.lock_key,
@@ -130,9 +130,7 @@ impl Writer<'_> {
                 error_kind = o.error_kind.map(|k| k.as_str()).unwrap_or(""),
                 "lock action"
             );
-            l.action = o.action;
-            l.detail = o.detail;
-            l.error_kind = o.error_kind;
+            record(sources, at, o);
         }
     }
 
@@ -192,6 +190,10 @@ struct Outcome {
 }
 
 impl Outcome {
+    fn without_detail(action: ActionTaken) -> Self {
+        Outcome { action, detail: None, error_kind: None }
+    }
+
     fn of(action: ActionTaken, detail: &str) -> Self {
         Outcome { action, detail: Some(detail.to_string()), error_kind: None }
     }
@@ -202,10 +204,11 @@ impl Outcome {
 }
 
 /// Record what happened to the lock at `p`.
-fn set_outcome(sources: &mut [SourceReport], p: At, action: ActionTaken, detail: Option<String>) {
+fn record(sources: &mut [SourceReport], p: At, outcome: Outcome) {
     let l = &mut sources[p.0].locks[p.1];
-    l.action = action;
-    l.detail = detail;
+    l.action = outcome.action;
+    l.detail = outcome.detail;
+    l.error_kind = outcome.error_kind;
 }
 
 /// The report's view of one conditional write's result.

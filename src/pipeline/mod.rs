@@ -79,10 +79,6 @@ impl Reaper {
         self
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Scan every table and bucket, classify every item and pair the halves
     /// of double locks; writes nothing (`list`, and the first step of a run).
     pub async fn scan(&self) -> Vec<SourceReport> {
