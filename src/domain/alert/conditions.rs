@@ -72,8 +72,8 @@ fn unreadable_items(t: &SourceReport, now: DateTime<Utc>) -> Option<Message> {
     }
     let (what, _) = source_words(t.kind);
     let name = clean(&t.name, FIELD_CAP);
-    // The counts include items a lean run counted without keeping.
-    let count = t.counts.unreadable.max(t.unreadable.len());
+    // Kept or only counted by a lean run.
+    let count = t.unreadable_total();
     let items: Vec<serde_json::Value> = t
         .unreadable
         .iter()

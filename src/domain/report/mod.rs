@@ -61,10 +61,9 @@ pub struct SourceReport {
 }
 
 /// How much of a source a run keeps in memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retention {
     /// Every lock and unreadable item: the CLI's full report.
-    #[default]
     Everything,
     /// Only what the run can act or alert on, so memory follows the locks
     /// that matter, not the table (the Lambda, whose result is a summary):
@@ -167,18 +166,14 @@ impl SourceReport {
         }
     }
 
+    /// A source that could not be read: the error, and nothing else.
     pub fn failed(kind: SourceKind, name: &str, error: String, error_kind: ErrorKind) -> Self {
-        SourceReport {
-            kind,
-            name: name.to_string(),
-            scan_error: Some(error),
-            error_kind: Some(error_kind),
-            counts: Counts::default(),
-            oldest_lock_age_seconds: None,
-            locks: Vec::new(),
-            unreadable: Vec::new(),
-            not_kept: NotKept::default(),
-        }
+        SourceReport { scan_error: Some(error), error_kind: Some(error_kind), ..SourceReport::new(kind, name) }
+    }
+
+    /// Every unreadable item read, kept or only counted.
+    pub fn unreadable_total(&self) -> usize {
+        self.unreadable.len() + self.not_kept.unreadable
     }
 
     /// `, N digest(s)` for tables; buckets have no digest items.
@@ -196,7 +191,7 @@ impl SourceReport {
             locks_held: self.locks.len() + self.not_kept.fresh_locks,
             stale: self.locks.iter().filter(|l| l.verdict.stale).count(),
             excluded: count(ActionTaken::Excluded),
-            unreadable: self.unreadable.len() + self.not_kept.unreadable,
+            unreadable: self.unreadable_total(),
             digests: self.counts.digests,
             deleted: count(ActionTaken::Deleted),
             changed: count(ActionTaken::Changed),
