@@ -15,6 +15,7 @@ use crate::domain::decision::{Action, ActionTaken};
 use crate::domain::lock::SourceKind;
 use crate::domain::report::render::{format_age, render_list, render_lock_table};
 use crate::pipeline::Reaper;
+use crate::support::deadline::Deadline;
 use crate::wiring::{check_credentials, sdk_config, Adapters, WiringError};
 
 #[derive(Parser)]
@@ -228,7 +229,7 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
             let config = config_with(&overrides)?;
             let sdk = sdk_with_credentials(&config).await?;
             let adapters = Adapters::for_run(&config, &sdk, !no_notify).await?;
-            let report = adapters.reaper(config).run(Default::default()).await;
+            let report = adapters.reaper(config).run(Deadline::none()).await;
             if json {
                 print_json(&report)?;
             } else {

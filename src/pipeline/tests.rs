@@ -13,7 +13,7 @@ use crate::domain::decision::ActionTaken;
 use crate::domain::report::{Delivery, RunReport};
 use crate::fakes::{
     info, lock_item, FixedClock, Hook, HookedLockTables, MemoryAlertState, MemoryLockTables, MemoryLockfiles,
-    RecordingNotifier,
+    RecordingMetrics, RecordingNotifier,
 };
 use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::Reaper;
@@ -294,9 +294,11 @@ async fn a_lock_gone_before_its_delete_is_not_paged_and_counts_as_cleared() {
     let release_first = HookedLockTables::new(w.tables.clone(), Hook::BeforeWrite, |tables, table, key| {
         tables.remove(table, key.unwrap_or_default());
     });
+    let metrics = Arc::new(RecordingMetrics::default());
     let report = Reaper::new(delete, Arc::new(release_first), w.lockfiles.clone())
         .with_dispatcher(Arc::new(w.dispatcher()))
         .with_clock(w.clock.clone())
+        .with_metrics(metrics.clone())
         .run(Deadline::none())
         .await;
     assert_eq!(report.sources[0].locks[0].action, ActionTaken::Gone);
@@ -307,12 +309,9 @@ async fn a_lock_gone_before_its_delete_is_not_paged_and_counts_as_cleared() {
         vec![(Event::Trigger, AlertKind::LockStale), (Event::Resolve, AlertKind::LockStale)],
         "no new page and no deletion notice; the open alert resolves"
     );
-    let deleted = crate::domain::metrics::metric_sets(&report)[0]
-        .values
-        .iter()
-        .find(|(name, _, _)| *name == "LocksDeleted")
-        .map(|(_, v, _)| *v);
-    assert_eq!(deleted, Some(1.0), "a stale lock cleared counts in LocksDeleted");
+    let published = metrics.published.lock().unwrap();
+    let deleted = published[0].values.iter().find(|(name, _, _)| *name == "LocksDeleted").map(|(_, v, _)| *v);
+    assert_eq!(deleted, Some(1.0), "a stale lock cleared counts in the published LocksDeleted");
 }
 
 #[tokio::test]

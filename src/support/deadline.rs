@@ -23,10 +23,6 @@ impl Deadline {
         Deadline(Some(at))
     }
 
-    pub fn instant(self) -> Option<DateTime<Utc>> {
-        self.0
-    }
-
     /// Whether a write (or delivery) may start at `at`: at least
     /// [`WRITE_MARGIN`] must remain.
     pub fn leaves_time_for_a_write(self, at: DateTime<Utc>) -> bool {
