@@ -45,6 +45,11 @@ pub fn info(id: &str, created: DateTime<Utc>) -> String {
     )
 }
 
+/// The item's `Info` is exactly `expected`: the condition of every write.
+fn info_is(item: &RawItem, expected: &str) -> bool {
+    matches!(item.get("Info"), Some(AttrValue::S(info)) if info == expected)
+}
+
 /// Lock tables in memory. A missing table fails its scan as DynamoDB would.
 #[derive(Default)]
 pub struct MemoryLockTables {
@@ -93,10 +98,6 @@ impl MemoryLockTables {
     pub fn writes(&self) -> Vec<String> {
         locked(&self.writes).clone()
     }
-
-    fn info_matches(&self, table: &str, lock_key: &str, expected_info: &str) -> bool {
-        matches!(self.get(table, lock_key).and_then(|i| i.get("Info").cloned()), Some(AttrValue::S(info)) if info == expected_info)
-    }
 }
 
 #[async_trait]
@@ -123,14 +124,17 @@ impl LockTables for MemoryLockTables {
         if self.fail_writes {
             return Err(SourceError::new(ErrorKind::AccessDenied, "AccessDeniedException: not authorized"));
         }
-        if self.get(table, lock_key).is_none() {
-            return Ok(WriteOutcome::Gone);
+        // Check and delete under one lock, as DynamoDB's condition does.
+        let mut tables = locked(&self.tables);
+        let Some(items) = tables.get_mut(table) else { return Ok(WriteOutcome::Gone) };
+        match items.get(lock_key) {
+            None => Ok(WriteOutcome::Gone),
+            Some(item) if !info_is(item, expected_info) => Ok(WriteOutcome::Changed),
+            Some(_) => {
+                items.remove(lock_key);
+                Ok(WriteOutcome::Done)
+            }
         }
-        if !self.info_matches(table, lock_key, expected_info) {
-            return Ok(WriteOutcome::Changed);
-        }
-        self.remove(table, lock_key);
-        Ok(WriteOutcome::Done)
     }
 
     async fn set_ttl(
@@ -148,10 +152,7 @@ impl LockTables for MemoryLockTables {
         let mut tables = locked(&self.tables);
         let item = tables.get_mut(table).and_then(|t| t.get_mut(lock_key));
         match item {
-            Some(item)
-                if matches!(item.get("Info"), Some(AttrValue::S(i)) if i == expected_info)
-                    && !item.contains_key(attribute) =>
-            {
+            Some(item) if info_is(item, expected_info) && !item.contains_key(attribute) => {
                 item.insert(attribute.to_string(), AttrValue::N(expires_at.to_string()));
                 Ok(WriteOutcome::Done)
             }
