@@ -13,11 +13,11 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::alert::{Message, OpenAlert, Severity};
 use crate::domain::failure::ErrorKind;
-use crate::domain::lock::{AttrValue, RawItem};
+use crate::domain::lock::{epoch_attribute, AttrValue, RawItem};
 use crate::domain::metrics::MetricSet;
 use crate::ports::alert_state::{AlertState, StateError};
 use crate::ports::clock::Clock;
-use crate::ports::lock_tables::LockTables;
+use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, LockTables};
 use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
 use crate::ports::metrics::{MetricsError, MetricsSink};
 use crate::ports::notifier::{Notifier, NotifyError};
@@ -48,6 +48,11 @@ pub fn info(id: &str, created: DateTime<Utc>) -> String {
 /// The item's `Info` is exactly `expected`: the condition of every write.
 fn info_is(item: &RawItem, expected: &str) -> bool {
     matches!(item.get("Info"), Some(AttrValue::S(info)) if info == expected)
+}
+
+/// The item's heartbeat is what the guard expects (or there is no guard).
+fn heartbeat_is(item: &RawItem, guard: Option<HeartbeatGuard<'_>>) -> bool {
+    guard.is_none_or(|g| epoch_attribute(item, g.attribute) == g.value)
 }
 
 /// Lock tables in memory. A missing table fails its scan as DynamoDB would.
@@ -119,7 +124,13 @@ impl LockTables for MemoryLockTables {
         Ok(())
     }
 
-    async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, SourceError> {
+    async fn delete_lock(
+        &self,
+        table: &str,
+        lock_key: &str,
+        expected_info: &str,
+        heartbeat: Option<HeartbeatGuard<'_>>,
+    ) -> Result<WriteOutcome, SourceError> {
         locked(&self.writes).push(format!("delete {table} {lock_key}"));
         if self.fail_writes {
             return Err(SourceError::new(ErrorKind::AccessDenied, "AccessDeniedException: not authorized"));
@@ -129,7 +140,7 @@ impl LockTables for MemoryLockTables {
         let Some(items) = tables.get_mut(table) else { return Ok(WriteOutcome::Gone) };
         match items.get(lock_key) {
             None => Ok(WriteOutcome::Gone),
-            Some(item) if !info_is(item, expected_info) => Ok(WriteOutcome::Changed),
+            Some(item) if !info_is(item, expected_info) || !heartbeat_is(item, heartbeat) => Ok(WriteOutcome::Changed),
             Some(_) => {
                 items.remove(lock_key);
                 Ok(WriteOutcome::Done)
@@ -159,6 +170,75 @@ impl LockTables for MemoryLockTables {
             Some(_) => Ok(WriteOutcome::Changed),
             None => Ok(WriteOutcome::Gone),
         }
+    }
+
+    async fn get_lock(
+        &self,
+        table: &str,
+        lock_key: &str,
+        heartbeat_attribute: &str,
+    ) -> Result<Option<HeldItem>, SourceError> {
+        let tables = locked(&self.tables);
+        let t = tables
+            .get(table)
+            .ok_or_else(|| SourceError::new(ErrorKind::NotFound, format!("GetItem failed: table {table} does not exist")))?;
+        Ok(t.get(lock_key).map(|item| HeldItem {
+            info: match item.get("Info") {
+                Some(AttrValue::S(s)) => Some(s.clone()),
+                _ => None,
+            },
+            heartbeat: epoch_attribute(item, heartbeat_attribute),
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        table: &str,
+        lock_key: &str,
+        expected_info: &str,
+        beat: Beat<'_>,
+    ) -> Result<WriteOutcome, SourceError> {
+        locked(&self.writes).push(format!("heartbeat {table} {lock_key} {}", beat.at));
+        if self.fail_writes {
+            return Err(SourceError::new(ErrorKind::AccessDenied, "AccessDeniedException: not authorized"));
+        }
+        let mut tables = locked(&self.tables);
+        match tables.get_mut(table).and_then(|t| t.get_mut(lock_key)) {
+            Some(item) if info_is(item, expected_info) => {
+                item.insert(beat.attribute.to_string(), AttrValue::N(beat.at.to_string()));
+                if let Some((attribute, at)) = beat.ttl {
+                    item.insert(attribute.to_string(), AttrValue::N(at.to_string()));
+                }
+                Ok(WriteOutcome::Done)
+            }
+            Some(_) => Ok(WriteOutcome::Changed),
+            None => Ok(WriteOutcome::Gone),
+        }
+    }
+
+    async fn restore(
+        &self,
+        table: &str,
+        lock_key: &str,
+        info: &str,
+        beat: Beat<'_>,
+    ) -> Result<WriteOutcome, SourceError> {
+        locked(&self.writes).push(format!("restore {table} {lock_key}"));
+        if self.fail_writes {
+            return Err(SourceError::new(ErrorKind::AccessDenied, "AccessDeniedException: not authorized"));
+        }
+        let mut tables = locked(&self.tables);
+        let items = tables.entry(table.to_string()).or_default();
+        if items.contains_key(lock_key) {
+            return Ok(WriteOutcome::Changed);
+        }
+        let mut item = lock_item(lock_key, info);
+        item.insert(beat.attribute.to_string(), AttrValue::N(beat.at.to_string()));
+        if let Some((attribute, at)) = beat.ttl {
+            item.insert(attribute.to_string(), AttrValue::N(at.to_string()));
+        }
+        items.insert(lock_key.to_string(), item);
+        Ok(WriteOutcome::Done)
     }
 }
 
@@ -216,9 +296,15 @@ impl LockTables for HookedLockTables {
         read
     }
 
-    async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, SourceError> {
+    async fn delete_lock(
+        &self,
+        table: &str,
+        lock_key: &str,
+        expected_info: &str,
+        heartbeat: Option<HeartbeatGuard<'_>>,
+    ) -> Result<WriteOutcome, SourceError> {
         self.run(Hook::BeforeWrite, table, Some(lock_key));
-        self.inner.delete_lock(table, lock_key, expected_info).await
+        self.inner.delete_lock(table, lock_key, expected_info, heartbeat).await
     }
 
     async fn set_ttl(
@@ -232,6 +318,37 @@ impl LockTables for HookedLockTables {
         self.run(Hook::BeforeWrite, table, Some(lock_key));
         self.inner.set_ttl(table, lock_key, expected_info, attribute, expires_at).await
     }
+
+    async fn get_lock(
+        &self,
+        table: &str,
+        lock_key: &str,
+        heartbeat_attribute: &str,
+    ) -> Result<Option<HeldItem>, SourceError> {
+        self.inner.get_lock(table, lock_key, heartbeat_attribute).await
+    }
+
+    async fn heartbeat(
+        &self,
+        table: &str,
+        lock_key: &str,
+        expected_info: &str,
+        beat: Beat<'_>,
+    ) -> Result<WriteOutcome, SourceError> {
+        self.run(Hook::BeforeWrite, table, Some(lock_key));
+        self.inner.heartbeat(table, lock_key, expected_info, beat).await
+    }
+
+    async fn restore(
+        &self,
+        table: &str,
+        lock_key: &str,
+        info: &str,
+        beat: Beat<'_>,
+    ) -> Result<WriteOutcome, SourceError> {
+        self.run(Hook::BeforeWrite, table, Some(lock_key));
+        self.inner.restore(table, lock_key, info, beat).await
+    }
 }
 
 /// Lockfile buckets in memory: `bucket → key → (etag, body)`. ETags change
@@ -240,6 +357,9 @@ impl LockTables for HookedLockTables {
 pub struct MemoryLockfiles {
     buckets: Mutex<BTreeMap<String, Objects>>,
     puts: Mutex<u64>,
+    /// `(bucket, key) → heartbeat tag`; a put or delete clears it, as a new
+    /// object starts without tags.
+    tags: Mutex<BTreeMap<(String, String), i64>>,
 }
 
 impl MemoryLockfiles {
@@ -248,6 +368,16 @@ impl MemoryLockfiles {
         *puts += 1;
         let etag = format!("\"etag-{}\"", *puts);
         locked(&self.buckets).entry(bucket.to_string()).or_default().insert(key.to_string(), (etag, body.to_string()));
+        locked(&self.tags).remove(&(bucket.to_string(), key.to_string()));
+    }
+
+    /// Tag a lockfile with a heartbeat, as `exec` does.
+    pub fn set_heartbeat(&self, bucket: &str, key: &str, at: i64) {
+        locked(&self.tags).insert((bucket.to_string(), key.to_string()), at);
+    }
+
+    fn heartbeat_of(&self, bucket: &str, key: &str) -> Option<i64> {
+        locked(&self.tags).get(&(bucket.to_string(), key.to_string())).copied()
     }
 
     pub fn get(&self, bucket: &str, key: &str) -> Option<String> {
@@ -264,7 +394,13 @@ impl LockfileBuckets for MemoryLockfiles {
             .ok_or_else(|| SourceError::new(ErrorKind::NotFound, format!("NoSuchBucket: {bucket}")))?;
         Ok(b.iter()
             .filter(|(k, _)| k.starts_with(prefix) && k.ends_with(crate::domain::lock::LOCKFILE_SUFFIX))
-            .map(|(k, (etag, body))| LockfileObject { key: k.clone(), etag: etag.clone(), body: Ok(body.clone()) })
+            .map(|(k, (etag, body))| LockfileObject {
+                key: k.clone(),
+                etag: etag.clone(),
+                version_id: None,
+                body: Ok(body.clone()),
+                heartbeat: self.heartbeat_of(bucket, k),
+            })
             .collect())
     }
 
@@ -278,11 +414,49 @@ impl LockfileBuckets for MemoryLockfiles {
         match b.get(key) {
             Some((current, _)) if current == etag => {
                 b.remove(key);
+                locked(&self.tags).remove(&(bucket.to_string(), key.to_string()));
                 Ok(WriteOutcome::Done)
             }
             Some(_) => Ok(WriteOutcome::Changed),
             None => Ok(WriteOutcome::Gone),
         }
+    }
+
+    async fn current_heartbeat(&self, bucket: &str, key: &str) -> Result<Option<i64>, SourceError> {
+        Ok(self.heartbeat_of(bucket, key))
+    }
+
+    async fn get_lockfile(&self, bucket: &str, key: &str) -> Result<Option<LockfileObject>, SourceError> {
+        let buckets = locked(&self.buckets);
+        Ok(buckets.get(bucket).and_then(|b| b.get(key)).map(|(etag, body)| LockfileObject {
+            key: key.to_string(),
+            etag: etag.clone(),
+            version_id: None,
+            body: Ok(body.clone()),
+            heartbeat: None,
+        }))
+    }
+
+    async fn tag_heartbeat(
+        &self,
+        bucket: &str,
+        key: &str,
+        _version_id: Option<&str>,
+        at: i64,
+    ) -> Result<WriteOutcome, SourceError> {
+        if self.get(bucket, key).is_none() {
+            return Ok(WriteOutcome::Gone);
+        }
+        self.set_heartbeat(bucket, key, at);
+        Ok(WriteOutcome::Done)
+    }
+
+    async fn restore_lockfile(&self, bucket: &str, key: &str, body: &str) -> Result<WriteOutcome, SourceError> {
+        if self.get(bucket, key).is_some() {
+            return Ok(WriteOutcome::Changed);
+        }
+        self.put(bucket, key, body);
+        Ok(WriteOutcome::Done)
     }
 }
 

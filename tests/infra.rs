@@ -311,7 +311,7 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
         let tables = DynamoLockTables::new(ddb(&lock_rec));
         let gone = "tfstate/gone/terraform.tfstate";
         let outcome = match action {
-            "delete" => Some(tables.delete_lock("locks", gone, "{}").await),
+            "delete" => Some(tables.delete_lock("locks", gone, "{}", None).await),
             "ttl" => Some(tables.set_ttl("locks", gone, "{}", "ExpiresAt", 1).await),
             _ => None,
         };

@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use common::pagerduty::Receiver;
+use common::seams::BeforeWrite;
 use common::*;
 use futures::StreamExt;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
@@ -28,7 +29,6 @@ use tf_lock_reaper::pipeline::act::TTL_NOT_FOR_LOCKFILES;
 use tf_lock_reaper::pipeline::notify::Dispatcher;
 use tf_lock_reaper::pipeline::Reaper;
 use tf_lock_reaper::ports::clock::SystemClock;
-use tf_lock_reaper::ports::lock_tables::LockTables;
 use tf_lock_reaper::ports::lockfiles::{LockfileBuckets, LockfileObject};
 use tf_lock_reaper::ports::notifier::Notifier;
 use tf_lock_reaper::ports::{SourceError, WriteOutcome};
@@ -114,6 +114,18 @@ impl LockfileBuckets for ReplaceBeforeDelete {
     async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, SourceError> {
         put_object(&self.s3, bucket, key, &info_json("new-run", key, chrono::Utc::now())).await;
         self.inner.delete_lockfile(bucket, key, etag).await
+    }
+    async fn current_heartbeat(&self, bucket: &str, key: &str) -> Result<Option<i64>, SourceError> {
+        self.inner.current_heartbeat(bucket, key).await
+    }
+    async fn get_lockfile(&self, bucket: &str, key: &str) -> Result<Option<LockfileObject>, SourceError> {
+        self.inner.get_lockfile(bucket, key).await
+    }
+    async fn tag_heartbeat(&self, b: &str, k: &str, v: Option<&str>, at: i64) -> Result<WriteOutcome, SourceError> {
+        self.inner.tag_heartbeat(b, k, v, at).await
+    }
+    async fn restore_lockfile(&self, bucket: &str, key: &str, body: &str) -> Result<WriteOutcome, SourceError> {
+        self.inner.restore_lockfile(bucket, key, body).await
     }
 }
 
@@ -282,30 +294,16 @@ async fn if_one_half_changed_neither_is_deleted() {
     assert!(exists(&s3, "tfstate", "prod/terraform.tfstate.tflock").await);
 
     // The table half changes before its delete.
-    struct ReacquireTable(DynamoLockTables, aws_sdk_dynamodb::Client);
-    #[async_trait]
-    impl LockTables for ReacquireTable {
-        async fn scan(
-            &self,
-            t: &str,
-            n: i32,
-            page: &mut (dyn FnMut(Vec<tf_lock_reaper::domain::lock::RawItem>) + Send),
-        ) -> Result<(), SourceError> {
-            self.0.scan(t, n, page).await
-        }
-        async fn delete_lock(&self, t: &str, k: &str, i: &str) -> Result<WriteOutcome, SourceError> {
-            put_item(&self.1, t, &[("LockID", s(k)), ("Info", s(&info_json("other", k, chrono::Utc::now())))]).await;
-            self.0.delete_lock(t, k, i).await
-        }
-        async fn set_ttl(&self, t: &str, k: &str, i: &str, a: &str, e: i64) -> Result<WriteOutcome, SourceError> {
-            self.0.set_ttl(t, k, i, a, e).await
-        }
-    }
     let moto = double_lock_setup().await;
     seed_double_lock(&moto, "dbl-2", hours(10)).await;
     let s3 = moto.s3().await;
     let client = moto.dynamo().await;
-    let store = ReacquireTable(DynamoLockTables::new(client.clone()), client.clone());
+    let c = client.clone();
+    let store = BeforeWrite::new(DynamoLockTables::new(client.clone()), move |table, key| {
+        let c = c.clone();
+        let info = info_json("other", &key, chrono::Utc::now());
+        async move { put_item(&c, &table, &[("LockID", s(&key)), ("Info", s(&info))]).await }
+    });
     let lockfiles = S3LockfileBuckets::new(s3.clone());
     let report = Reaper::new(both(), Arc::new(store), Arc::new(lockfiles)).run(Deadline::none()).await;
     let file = find(&report, SourceKind::Bucket, "prod/terraform.tfstate.tflock");

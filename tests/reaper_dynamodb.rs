@@ -7,8 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use common::seams::BeforeWrite;
 use common::*;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
@@ -17,12 +17,10 @@ use tf_lock_reaper::domain::alert::{AlertSettings, Severity};
 use tf_lock_reaper::domain::decision::Action;
 use tf_lock_reaper::domain::decision::ActionTaken;
 use tf_lock_reaper::domain::failure::ErrorKind;
-use tf_lock_reaper::domain::lock::RawItem;
 use tf_lock_reaper::domain::report::RunReport;
 use tf_lock_reaper::fakes::MemoryLockfiles;
 use tf_lock_reaper::pipeline::Reaper;
 use tf_lock_reaper::ports::lock_tables::LockTables;
-use tf_lock_reaper::ports::{SourceError, WriteOutcome};
 use tf_lock_reaper::support::deadline::Deadline;
 
 fn config(pairs: &[(&str, &str)]) -> Config {
@@ -304,47 +302,6 @@ async fn pagination_over_more_than_one_megabyte_with_parallel_segments() {
     assert!(get_item(&client, "big", "tfstate/stack-0001/terraform.tfstate-md5").await.is_some());
 }
 
-/// Wraps the real store: just before each write, another Terraform run
-/// releases the lock and takes it again (same LockID, new Info).
-struct ReacquireBeforeWrite {
-    inner: DynamoLockTables,
-    client: aws_sdk_dynamodb::Client,
-    new_info: String,
-}
-
-impl ReacquireBeforeWrite {
-    async fn reacquire(&self, table: &str, lock_key: &str) {
-        put_item(&self.client, table, &[("LockID", s(lock_key)), ("Info", s(&self.new_info))]).await;
-    }
-}
-
-#[async_trait]
-impl LockTables for ReacquireBeforeWrite {
-    async fn scan(
-        &self,
-        table: &str,
-        segments: i32,
-        page: &mut (dyn FnMut(Vec<RawItem>) + Send),
-    ) -> Result<(), SourceError> {
-        self.inner.scan(table, segments, page).await
-    }
-    async fn delete_lock(&self, table: &str, lock_key: &str, info: &str) -> Result<WriteOutcome, SourceError> {
-        self.reacquire(table, lock_key).await;
-        self.inner.delete_lock(table, lock_key, info).await
-    }
-    async fn set_ttl(
-        &self,
-        table: &str,
-        lock_key: &str,
-        info: &str,
-        attr: &str,
-        at: i64,
-    ) -> Result<WriteOutcome, SourceError> {
-        self.reacquire(table, lock_key).await;
-        self.inner.set_ttl(table, lock_key, info, attr, at).await
-    }
-}
-
 #[tokio::test]
 async fn a_lock_replaced_between_scan_and_write_survives_and_counts_as_changed() {
     let moto = Moto::start();
@@ -352,11 +309,12 @@ async fn a_lock_replaced_between_scan_and_write_survives_and_counts_as_changed()
     create_lock_table(&client, "locks").await;
     let key = "tfstate/app/terraform.tfstate";
     let new_info = info_json("new-run", key, chrono::Utc::now());
-    let store = Arc::new(ReacquireBeforeWrite {
-        inner: DynamoLockTables::new(client.clone()),
-        client: client.clone(),
-        new_info: new_info.clone(),
-    });
+    let (c, info) = (client.clone(), new_info.clone());
+    let store = Arc::new(BeforeWrite::new(DynamoLockTables::new(client.clone()), move |table, key| {
+        let (c, info) = (c.clone(), info.clone());
+        // Another run takes the state again just before the write.
+        async move { put_item(&c, &table, &[("LockID", s(&key)), ("Info", s(&info))]).await }
+    }));
     for (action, threshold) in [("delete", "DELETE_AFTER"), ("ttl", "TTL_AFTER")] {
         put_lock(&client, "locks", key, "old-run", hours(10)).await;
         let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", action), (threshold, "3h")]);
@@ -374,25 +332,18 @@ async fn a_lock_replaced_between_scan_and_write_survives_and_counts_as_changed()
 
 #[tokio::test]
 async fn a_lock_released_between_scan_and_delete_is_gone_and_not_paged() {
-    struct ReleaseBeforeDelete(DynamoLockTables, aws_sdk_dynamodb::Client);
-    #[async_trait]
-    impl LockTables for ReleaseBeforeDelete {
-        async fn scan(&self, t: &str, s: i32, page: &mut (dyn FnMut(Vec<RawItem>) + Send)) -> Result<(), SourceError> {
-            self.0.scan(t, s, page).await
-        }
-        async fn delete_lock(&self, t: &str, k: &str, i: &str) -> Result<WriteOutcome, SourceError> {
-            self.1.delete_item().table_name(t).key("LockID", s(k)).send().await.unwrap();
-            self.0.delete_lock(t, k, i).await
-        }
-        async fn set_ttl(&self, t: &str, k: &str, i: &str, a: &str, at: i64) -> Result<WriteOutcome, SourceError> {
-            self.0.set_ttl(t, k, i, a, at).await
-        }
-    }
     let moto = Moto::start();
     let client = moto.dynamo().await;
     create_lock_table(&client, "locks").await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(10)).await;
-    let store = Arc::new(ReleaseBeforeDelete(DynamoLockTables::new(client.clone()), client.clone()));
+    let c = client.clone();
+    let store = Arc::new(BeforeWrite::new(DynamoLockTables::new(client.clone()), move |table, key| {
+        let c = c.clone();
+        // The holder releases the lock just before the reaper's delete.
+        async move {
+            c.delete_item().table_name(table).key("LockID", s(&key)).send().await.unwrap();
+        }
+    }));
     let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]);
     let report = run_with(store.clone(), &cfg).await;
     // The delete's condition fails; the re-read finds the item gone.

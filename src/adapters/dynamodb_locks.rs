@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::Client;
 use futures::StreamExt;
 
 use crate::adapters::aws_error::Origin;
-use crate::domain::lock::{AttrValue, RawItem, INFO_ATTR, LOCK_ID_ATTR};
-use crate::ports::lock_tables::LockTables;
+use crate::domain::lock::{epoch_attribute, AttrValue, RawItem, INFO_ATTR, LOCK_ID_ATTR};
+use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, LockTables};
 use crate::ports::{SourceError, WriteOutcome};
 
 /// A failed Scan page, as the SDK reports it.
@@ -118,18 +118,33 @@ impl LockTables for DynamoLockTables {
         Ok(())
     }
 
-    async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, SourceError> {
-        let result = self
+    async fn delete_lock(
+        &self,
+        table: &str,
+        lock_key: &str,
+        expected_info: &str,
+        heartbeat: Option<HeartbeatGuard<'_>>,
+    ) -> Result<WriteOutcome, SourceError> {
+        let mut request = self
             .client
             .delete_item()
             .table_name(table)
             .key(LOCK_ID_ATTR, AttributeValue::S(lock_key.to_string()))
             .condition_expression("#info = :info")
             .expression_attribute_names("#info", INFO_ATTR)
-            .expression_attribute_values(":info", AttributeValue::S(expected_info.to_string()))
-            .send()
-            .await;
-        match conditional_outcome(result).map_err(|e| self.failed("DeleteItem", "dynamodb:DeleteItem", table, &e))? {
+            .expression_attribute_values(":info", AttributeValue::S(expected_info.to_string()));
+        if let Some(guard) = heartbeat {
+            request = request.expression_attribute_names("#hb", guard.attribute);
+            request = match guard.value {
+                Some(v) => request
+                    .condition_expression("#info = :info AND #hb = :hb")
+                    .expression_attribute_values(":hb", AttributeValue::N(v.to_string())),
+                None => request.condition_expression("#info = :info AND attribute_not_exists(#hb)"),
+            };
+        }
+        match conditional_outcome(request.send().await)
+            .map_err(|e| self.failed("DeleteItem", "dynamodb:DeleteItem", table, &e))?
+        {
             WriteOutcome::Changed => match self.reread(table, lock_key, None).await? {
                 None => Ok(WriteOutcome::Gone),
                 Some(_) => Ok(WriteOutcome::Changed),
@@ -171,6 +186,93 @@ impl LockTables for DynamoLockTables {
             }
             done => Ok(done),
         }
+    }
+
+    async fn get_lock(
+        &self,
+        table: &str,
+        lock_key: &str,
+        heartbeat_attribute: &str,
+    ) -> Result<Option<HeldItem>, SourceError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(LOCK_ID_ATTR, AttributeValue::S(lock_key.to_string()))
+            .consistent_read(true)
+            .projection_expression("#id, #info, #hb")
+            .expression_attribute_names("#id", LOCK_ID_ATTR)
+            .expression_attribute_names("#info", INFO_ATTR)
+            .expression_attribute_names("#hb", heartbeat_attribute)
+            .send()
+            .await
+            .map_err(|e| self.failed("GetItem", "dynamodb:GetItem", table, &e))?
+            .item;
+        Ok(item.map(|item| {
+            let item = into_raw_item(item);
+            let info = match item.get(INFO_ATTR) {
+                Some(AttrValue::S(s)) => Some(s.clone()),
+                _ => None,
+            };
+            HeldItem { info, heartbeat: epoch_attribute(&item, heartbeat_attribute) }
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        table: &str,
+        lock_key: &str,
+        expected_info: &str,
+        beat: Beat<'_>,
+    ) -> Result<WriteOutcome, SourceError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key(LOCK_ID_ATTR, AttributeValue::S(lock_key.to_string()))
+            .update_expression("SET #hb = :hb")
+            .condition_expression("#info = :info")
+            .expression_attribute_names("#info", INFO_ATTR)
+            .expression_attribute_names("#hb", beat.attribute)
+            .expression_attribute_values(":info", AttributeValue::S(expected_info.to_string()))
+            .expression_attribute_values(":hb", AttributeValue::N(beat.at.to_string()));
+        if let Some((attribute, expires_at)) = beat.ttl {
+            request = request
+                .update_expression("SET #hb = :hb, #ttl = :exp")
+                .expression_attribute_names("#ttl", attribute)
+                .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()));
+        }
+        match conditional_outcome(request.send().await)
+            .map_err(|e| self.failed("UpdateItem", "dynamodb:UpdateItem", table, &e))?
+        {
+            WriteOutcome::Changed => match self.reread(table, lock_key, None).await? {
+                None => Ok(WriteOutcome::Gone),
+                Some(_) => Ok(WriteOutcome::Changed),
+            },
+            done => Ok(done),
+        }
+    }
+
+    async fn restore(
+        &self,
+        table: &str,
+        lock_key: &str,
+        info: &str,
+        beat: Beat<'_>,
+    ) -> Result<WriteOutcome, SourceError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(table)
+            .item(LOCK_ID_ATTR, AttributeValue::S(lock_key.to_string()))
+            .item(INFO_ATTR, AttributeValue::S(info.to_string()))
+            .item(beat.attribute, AttributeValue::N(beat.at.to_string()))
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", LOCK_ID_ATTR);
+        if let Some((attribute, expires_at)) = beat.ttl {
+            request = request.item(attribute, AttributeValue::N(expires_at.to_string()));
+        }
+        conditional_outcome(request.send().await).map_err(|e| self.failed("PutItem", "dynamodb:PutItem", table, &e))
     }
 }
 

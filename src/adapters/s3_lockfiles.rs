@@ -9,7 +9,7 @@ use aws_sdk_s3::operation::delete_object::DeleteObjectError;
 use futures::stream::{self, StreamExt};
 
 use crate::adapters::aws_error::Origin;
-use crate::domain::lock::LOCKFILE_SUFFIX;
+use crate::domain::lock::{HEARTBEAT_TAG, LOCKFILE_SUFFIX};
 use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
 use crate::ports::{SourceError, WriteOutcome};
 
@@ -51,10 +51,11 @@ impl S3LockfileBuckets {
                     "{}; not judged this pass",
                     self.origin.explain("GetObject", "s3:GetObject", &what, &e)
                 ));
-                return Some(LockfileObject { key, etag: String::new(), body });
+                return Some(LockfileObject { key, etag: String::new(), version_id: None, body, heartbeat: None });
             }
         };
         let etag = out.e_tag().unwrap_or_default().to_string();
+        let version_id = out.version_id().map(str::to_string);
         let too_big = out.content_length().is_some_and(|n| n as usize > MAX_LOCKFILE_BYTES);
         let body = if too_big {
             Err(format!("object is larger than {MAX_LOCKFILE_BYTES} bytes: not a lockfile"))
@@ -64,7 +65,21 @@ impl S3LockfileBuckets {
                 Err(e) => Err(format!("reading the body failed: {e}")),
             }
         };
-        Some(LockfileObject { key, etag, body })
+        Some(LockfileObject { key, etag, version_id, body, heartbeat: None })
+    }
+
+    /// [`Self::read`] plus the heartbeat tag. A tag that cannot be read makes
+    /// the lockfile unreadable for this pass: judging a heartbeating lock
+    /// by its age could delete a live one.
+    async fn read_with_heartbeat(&self, bucket: &str, key: String) -> Option<LockfileObject> {
+        let mut object = self.read(bucket, key).await?;
+        if object.body.is_ok() {
+            match self.current_heartbeat(bucket, &object.key).await {
+                Ok(beat) => object.heartbeat = beat,
+                Err(e) => object.body = Err(format!("{e}; not judged this pass")),
+            }
+        }
+        Some(object)
     }
 }
 
@@ -89,7 +104,7 @@ impl LockfileBuckets for S3LockfileBuckets {
             );
         }
         let objects: Vec<Option<LockfileObject>> =
-            stream::iter(keys).map(|key| self.read(bucket, key)).buffered(READ_CONCURRENCY).collect().await;
+            stream::iter(keys).map(|key| self.read_with_heartbeat(bucket, key)).buffered(READ_CONCURRENCY).collect().await;
         Ok(objects.into_iter().flatten().collect())
     }
 
@@ -99,6 +114,86 @@ impl LockfileBuckets for S3LockfileBuckets {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
             Err(e) => Err(self.origin.explain("HeadObject", "s3:GetObject", &format!("s3://{bucket}/{key}"), &e)),
+        }
+    }
+
+    async fn current_heartbeat(&self, bucket: &str, key: &str) -> Result<Option<i64>, SourceError> {
+        match self.client.get_object_tagging().bucket(bucket).key(key).send().await {
+            Ok(out) => Ok(out
+                .tag_set()
+                .iter()
+                .find(|t| t.key() == HEARTBEAT_TAG)
+                .and_then(|t| t.value().parse::<i64>().ok())),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) => Err(self.origin.explain(
+                "GetObjectTagging",
+                "s3:GetObjectTagging",
+                &format!("s3://{bucket}/{key}"),
+                &e,
+            )),
+        }
+    }
+
+    async fn get_lockfile(&self, bucket: &str, key: &str) -> Result<Option<LockfileObject>, SourceError> {
+        let out = match self.client.get_object().bucket(bucket).key(key).send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(self.origin.explain("GetObject", "s3:GetObject", &format!("s3://{bucket}/{key}"), &e)),
+        };
+        let etag = out.e_tag().unwrap_or_default().to_string();
+        let version_id = out.version_id().map(str::to_string);
+        let body = match out.body.collect().await {
+            Ok(bytes) => String::from_utf8(bytes.to_vec()).map_err(|_| "body is not UTF-8 text".to_string()),
+            Err(e) => Err(format!("reading the body failed: {e}")),
+        };
+        Ok(Some(LockfileObject { key: key.to_string(), etag, version_id, body, heartbeat: None }))
+    }
+
+    async fn tag_heartbeat(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        at: i64,
+    ) -> Result<WriteOutcome, SourceError> {
+        let what = format!("s3://{bucket}/{key}");
+        let tag = aws_sdk_s3::types::Tag::builder()
+            .key(HEARTBEAT_TAG)
+            .value(at.to_string())
+            .build()
+            .map_err(|e| SourceError::new(crate::domain::failure::ErrorKind::Other, format!("tagging {what}: {e}")))?;
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .tag_set(tag)
+            .build()
+            .map_err(|e| SourceError::new(crate::domain::failure::ErrorKind::Other, format!("tagging {what}: {e}")))?;
+        let mut request = self.client.put_object_tagging().bucket(bucket).key(key).tagging(tagging);
+        if let Some(v) = version_id {
+            request = request.version_id(v);
+        }
+        match request.send().await {
+            Ok(_) => Ok(WriteOutcome::Done),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(WriteOutcome::Gone),
+            Err(e) => Err(self.origin.explain("PutObjectTagging", "s3:PutObjectTagging", &what, &e)),
+        }
+    }
+
+    async fn restore_lockfile(&self, bucket: &str, key: &str, body: &str) -> Result<WriteOutcome, SourceError> {
+        let result = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(aws_sdk_s3::primitives::ByteStream::from(body.as_bytes().to_vec()))
+            .if_none_match("*")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(WriteOutcome::Done),
+            Err(e) if e.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 412 | 409)) => {
+                Ok(WriteOutcome::Changed)
+            }
+            Err(e) => Err(self.origin.explain("PutObject", "s3:PutObject", &format!("s3://{bucket}/{key}"), &e)),
         }
     }
 

@@ -43,6 +43,10 @@ pub struct Config {
     pub dry_run: bool,
     pub ttl_after: Option<Duration>,
     pub ttl_attribute: String,
+    /// Where `exec` writes its heartbeat on a lock item (`HEARTBEAT_ATTRIBUTE`).
+    pub heartbeat_attribute: String,
+    /// How often `exec` heartbeats the lock its command holds (`HEARTBEAT_EVERY`).
+    pub heartbeat_every: Duration,
     pub max_deletes_per_run: usize,
     pub scan_segments: i32,
     pub run_budget: Duration,
@@ -90,6 +94,13 @@ struct ActionSettings {
     ttl_attribute: String,
 }
 
+/// `HEARTBEAT_TIMEOUT`, `HEARTBEAT_EVERY` and `HEARTBEAT_ATTRIBUTE`.
+struct HeartbeatSettings {
+    timeout: Duration,
+    every: Duration,
+    attribute: String,
+}
+
 impl Config {
     /// Parse and validate the whole configuration from a variable map.
     pub fn from_vars(vars: &HashMap<String, String>, defaults: EntrypointDefaults) -> Result<Config, ConfigError> {
@@ -97,7 +108,9 @@ impl Config {
         let (tables, buckets) = read_sources(&mut r);
         let (stale_after, overrides, exclusions) = read_windows(&mut r);
         let a = read_action(&mut r);
-        let policy = Policy { stale_after, overrides, exclusions, delete_after: a.delete_after };
+        let hb = read_heartbeat(&mut r, &a.ttl_attribute);
+        let policy =
+            Policy { stale_after, overrides, exclusions, delete_after: a.delete_after, heartbeat_timeout: hb.timeout };
         let longest_window = policy.all_windows().max().unwrap_or(stale_after);
         check_threshold(&mut r, "DELETE_AFTER", a.delete_after, a.action == Action::Delete, "delete", longest_window);
         check_threshold(&mut r, "TTL_AFTER", a.ttl_after, a.action == Action::Ttl, "ttl", longest_window);
@@ -115,6 +128,8 @@ impl Config {
             dry_run: a.dry_run,
             ttl_after: a.ttl_after,
             ttl_attribute: a.ttl_attribute,
+            heartbeat_attribute: hb.attribute,
+            heartbeat_every: hb.every,
             max_deletes_per_run,
             scan_segments,
             run_budget,
@@ -199,7 +214,7 @@ fn read_action(r: &mut Reader<'_>) -> ActionSettings {
     let delete_after = r.duration("DELETE_AFTER");
     let ttl_after = r.duration("TTL_AFTER");
     let ttl_attribute = r.get("TTL_ATTRIBUTE").unwrap_or("ExpiresAt").to_string();
-    if ttl_attribute == "LockID" || ttl_attribute == "Info" || ttl_attribute == "Digest" {
+    if TERRAFORM_ATTRIBUTES.contains(&ttl_attribute.as_str()) {
         r.problem(
             "TTL_ATTRIBUTE",
             &ttl_attribute,
@@ -207,6 +222,35 @@ fn read_action(r: &mut Reader<'_>) -> ActionSettings {
         );
     }
     ActionSettings { action, dry_run, delete_after, ttl_after, ttl_attribute }
+}
+
+/// Terraform's own attributes on a lock item: never ours to write.
+const TERRAFORM_ATTRIBUTES: [&str; 3] = ["LockID", "Info", "Digest"];
+
+/// The heartbeat settings. A heartbeat must come several times within the
+/// timeout, or one slow write would make a live holder look dead.
+fn read_heartbeat(r: &mut Reader<'_>, ttl_attribute: &str) -> HeartbeatSettings {
+    let timeout = r.duration("HEARTBEAT_TIMEOUT").unwrap_or(Duration::from_secs(600));
+    let every = r.duration("HEARTBEAT_EVERY").unwrap_or(Duration::from_secs(30));
+    if every.saturating_mul(2) > timeout {
+        r.problem(
+            "HEARTBEAT_EVERY",
+            &humantime::format_duration(every).to_string(),
+            &format!(
+                "at most half of HEARTBEAT_TIMEOUT ({}), so one late heartbeat never makes a live holder look dead",
+                humantime::format_duration(timeout)
+            ),
+        );
+    }
+    let attribute = r.get("HEARTBEAT_ATTRIBUTE").unwrap_or("Heartbeat").to_string();
+    if TERRAFORM_ATTRIBUTES.contains(&attribute.as_str()) || attribute == ttl_attribute || attribute.is_empty() {
+        r.problem(
+            "HEARTBEAT_ATTRIBUTE",
+            &attribute,
+            "an attribute name other than LockID, Info, Digest and TTL_ATTRIBUTE",
+        );
+    }
+    HeartbeatSettings { timeout, every, attribute }
 }
 
 /// `METRICS_NAMESPACE` and `METRICS_SINK`.

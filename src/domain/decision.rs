@@ -191,6 +191,7 @@ mod tests {
             stale,
             excluded,
             delete_due,
+            liveness: crate::domain::policy::Liveness::NoHeartbeat,
         }
     }
 

@@ -100,6 +100,19 @@ impl SourceKind {
     }
 }
 
+/// The object tag `tf-lock-reaper exec` heartbeats a lockfile with (tags
+/// change neither the body nor the ETag, so Terraform never notices).
+pub const HEARTBEAT_TAG: &str = "tf-lock-reaper-heartbeat";
+
+/// A number attribute read as epoch seconds (`ExpiresAt`, `Heartbeat`);
+/// `None` when absent or not a number.
+pub fn epoch_attribute(item: &RawItem, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttrValue::N(n)) => n.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v as i64),
+        _ => None,
+    }
+}
+
 /// Suffix of S3 native lockfiles.
 pub const LOCKFILE_SUFFIX: &str = ".tflock";
 
@@ -131,6 +144,10 @@ pub struct Lock {
     pub raw_info: String,
     /// The TTL attribute's value (epoch seconds) if the item already has one.
     pub expires_at: Option<i64>,
+    /// The last heartbeat (epoch seconds) `tf-lock-reaper exec` wrote on the
+    /// lock (`HEARTBEAT_ATTRIBUTE` on an item, [`HEARTBEAT_TAG`] on a
+    /// lockfile); `None` for a lock nobody heartbeats.
+    pub heartbeat: Option<i64>,
     /// Informative LockInfo fields the writer left out (see `LockInfoJson`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_fields: Vec<&'static str>,
@@ -181,10 +198,7 @@ pub fn parse_item(source: &str, mut item: RawItem, ttl_attribute: &str, now: Dat
         }
         None => return unreadable(source, Some(lock_key), "no Info attribute".to_string()),
     };
-    let expires_at = match item.get(ttl_attribute) {
-        Some(AttrValue::N(n)) => n.parse::<f64>().ok().map(|v| v as i64),
-        _ => None,
-    };
+    let expires_at = epoch_attribute(&item, ttl_attribute);
     match lock_from_info(&raw_info, now) {
         Ok(fields) => {
             let mut lock = fields.into_lock(source, lock_key, raw_info);
@@ -233,6 +247,7 @@ impl InfoFields {
             missing_fields: self.missing_fields,
             raw_info,
             expires_at: None,
+            heartbeat: None,
         }
     }
 }
@@ -590,6 +605,7 @@ mod tests {
                     overrides: vec![crate::domain::policy::Override::new("tfstate/prod/*", std::time::Duration::from_secs(1)).unwrap()],
                     exclusions: crate::domain::policy::Exclusions::new(&["*/pinned/*".to_string()]).unwrap(),
                     delete_after: Some(std::time::Duration::from_secs(7200)),
+                    heartbeat_timeout: std::time::Duration::from_secs(600),
                 };
                 for item in [
                     parse_item("t", lock_item(&key, &info), "ExpiresAt", now()),

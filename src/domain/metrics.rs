@@ -62,6 +62,8 @@ pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
                     ("ActionErrors", n(c.errors), Unit::Count),
                     ("BreakerTripped", if report.breaker_tripped { 1.0 } else { 0.0 }, Unit::Count),
                     ("ScanErrors", if t.scan_error.is_some() { 1.0 } else { 0.0 }, Unit::Count),
+                    ("HeartbeatLocks", n(c.heartbeat_locks), Unit::Count),
+                    ("DeadHeartbeats", n(c.dead_heartbeats), Unit::Count),
                 ],
             }
         })

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
-use crate::domain::lock::Lock;
+use crate::domain::lock::{Lock, CLOCK_SKEW_ALLOWANCE};
+use crate::support::age::format_age;
 
 /// A per-path stale window: the first override whose glob matches the
 /// state path (the LockID; for lockfiles `<bucket>/<key>` without `.tflock`) wins.
@@ -57,6 +58,60 @@ pub struct Policy {
     pub overrides: Vec<Override>,
     pub exclusions: Exclusions,
     pub delete_after: Option<Duration>,
+    /// A heartbeating lock is alive while its last heartbeat is at most this
+    /// old (`HEARTBEAT_TIMEOUT`), and dead once it is older.
+    pub heartbeat_timeout: Duration,
+}
+
+/// Whether the holder of a lock is known to be alive: a fact for locks
+/// `tf-lock-reaper exec` heartbeats, unknown (judged by age) for the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "liveness", rename_all = "kebab-case")]
+pub enum Liveness {
+    /// Nobody heartbeats this lock: its age decides.
+    NoHeartbeat,
+    /// The last heartbeat is at most `HEARTBEAT_TIMEOUT` old.
+    Alive { silent_seconds: u64 },
+    /// The holder went silent longer than `HEARTBEAT_TIMEOUT` ago.
+    Dead { silent_seconds: u64 },
+    /// A heartbeat further in the future than clock skew explains: a broken
+    /// clock or a forged value, which must not keep a lock alive. Judged
+    /// by age, like a lock without one.
+    FutureHeartbeat,
+}
+
+impl Liveness {
+    pub fn of(heartbeat: Option<i64>, now: DateTime<Utc>, timeout: Duration) -> Liveness {
+        let Some(beat) = heartbeat else { return Liveness::NoHeartbeat };
+        let now_s = now.timestamp();
+        if beat > now_s + CLOCK_SKEW_ALLOWANCE.num_seconds() {
+            return Liveness::FutureHeartbeat;
+        }
+        let silent_seconds = now_s.saturating_sub(beat).max(0) as u64;
+        if silent_seconds <= timeout.as_secs() {
+            Liveness::Alive { silent_seconds }
+        } else {
+            Liveness::Dead { silent_seconds }
+        }
+    }
+
+    /// `alive, heartbeat 12s ago` / `dead, silent 14m` / `no heartbeat`.
+    pub fn describe(self) -> String {
+        match self {
+            Liveness::NoHeartbeat => "no heartbeat".to_string(),
+            Liveness::Alive { silent_seconds } => format!("alive, heartbeat {} ago", format_age(silent_seconds)),
+            Liveness::Dead { silent_seconds } => format!("dead, silent {}", format_age(silent_seconds)),
+            Liveness::FutureHeartbeat => "heartbeat in the future (ignored)".to_string(),
+        }
+    }
+
+    pub fn has_heartbeat(self) -> bool {
+        !matches!(self, Liveness::NoHeartbeat)
+    }
+
+    pub fn is_dead(self) -> bool {
+        matches!(self, Liveness::Dead { .. })
+    }
 }
 
 /// What the policy says about one lock at one moment.
@@ -72,6 +127,8 @@ pub struct Verdict {
     pub excluded: bool,
     /// Old enough for `ACTION=delete` (never true without `DELETE_AFTER`).
     pub delete_due: bool,
+    #[serde(flatten)]
+    pub liveness: Liveness,
 }
 
 impl Policy {
@@ -89,11 +146,21 @@ impl Policy {
         std::iter::once(self.stale_after).chain(self.overrides.iter().map(|o| o.window))
     }
 
+    /// A heartbeat, when there is one, decides: an alive holder's lock is
+    /// never stale however old, a dead holder's lock is stale (and due for
+    /// `ACTION=delete`) at once. Without one, the lock's age decides.
     pub fn classify(&self, lock: &Lock, now: DateTime<Utc>) -> Verdict {
         let age_seconds = age_seconds(lock.created, now);
         let (window, source) = self.window_for(&lock.state_path);
-        let stale = age_seconds >= window.as_secs();
-        let delete_due = stale && self.delete_after.is_some_and(|d| age_seconds >= d.as_secs().max(window.as_secs()));
+        let liveness = Liveness::of(lock.heartbeat, now, self.heartbeat_timeout);
+        let (stale, delete_due) = match liveness {
+            Liveness::Alive { .. } => (false, false),
+            Liveness::Dead { .. } => (true, self.delete_after.is_some()),
+            Liveness::NoHeartbeat | Liveness::FutureHeartbeat => {
+                let stale = age_seconds >= window.as_secs();
+                (stale, stale && self.delete_after.is_some_and(|d| age_seconds >= d.as_secs().max(window.as_secs())))
+            }
+        };
         Verdict {
             age_seconds,
             window_seconds: window.as_secs(),
@@ -101,6 +168,7 @@ impl Policy {
             stale,
             excluded: self.exclusions.is_excluded(&lock.state_path),
             delete_due,
+            liveness,
         }
     }
 }
@@ -132,6 +200,7 @@ mod tests {
             workspace: None,
             raw_info: "{}".into(),
             expires_at: None,
+            heartbeat: None,
             missing_fields: Vec::new(),
         }
     }
@@ -153,7 +222,12 @@ mod tests {
             ],
             exclusions: Exclusions::new(&["tfstate/pinned/*".to_string()]).unwrap(),
             delete_after: Some(hours(8)),
+            heartbeat_timeout: Duration::from_secs(600),
         }
+    }
+
+    fn beating(key: &str, created: DateTime<Utc>, heartbeat: DateTime<Utc>) -> Lock {
+        Lock { heartbeat: Some(heartbeat.timestamp()), ..lock(key, created) }
     }
 
     #[test]
@@ -205,5 +279,40 @@ mod tests {
         let v = policy().classify(&lock("tfstate/app/t", now() + Duration::from_secs(60)), now());
         assert_eq!(v.age_seconds, 0);
         assert!(!v.stale);
+    }
+
+    #[test]
+    fn an_alive_heartbeat_keeps_any_lock_fresh() {
+        let p = policy();
+        let ancient = now() - hours(1000);
+        let v = p.classify(&beating("tfstate/app/t", ancient, now() - Duration::from_secs(600)), now());
+        assert_eq!(v.liveness, Liveness::Alive { silent_seconds: 600 }, "the timeout itself is still alive");
+        assert!(!v.stale && !v.delete_due, "however old, an alive lock is never stale: {v:?}");
+        assert_eq!(v.liveness.describe(), "alive, heartbeat 10m00s ago");
+    }
+
+    #[test]
+    fn a_silent_heartbeat_is_stale_and_due_at_once() {
+        let p = policy();
+        let young = now() - Duration::from_secs(900);
+        let v = p.classify(&beating("tfstate/app/t", young, now() - Duration::from_secs(601)), now());
+        assert_eq!(v.liveness, Liveness::Dead { silent_seconds: 601 });
+        assert!(v.stale && v.delete_due, "silence decides, not age (15 minutes < the 2h window): {v:?}");
+        let no_delete = Policy { delete_after: None, ..policy() };
+        assert!(!no_delete.classify(&beating("tfstate/app/t", young, young), now()).delete_due);
+        assert!(v.liveness.describe().starts_with("dead, silent 10m"));
+    }
+
+    #[test]
+    fn locks_without_or_with_a_forged_heartbeat_are_judged_by_age() {
+        let p = policy();
+        let young = now() - Duration::from_secs(60);
+        let v = p.classify(&lock("tfstate/app/t", young), now());
+        assert_eq!((v.liveness, v.stale), (Liveness::NoHeartbeat, false));
+        let far_future = now() + hours(24 * 365);
+        let old = now() - hours(3);
+        let v = p.classify(&beating("tfstate/app/t", old, far_future), now());
+        assert_eq!(v.liveness, Liveness::FutureHeartbeat);
+        assert!(v.stale, "a heartbeat from the future cannot keep a 3h lock alive");
     }
 }

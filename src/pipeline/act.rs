@@ -9,7 +9,7 @@ use crate::domain::lock::{Lock, SourceKind};
 use crate::domain::report::SourceReport;
 use crate::pipeline::pairing::{halves, positions, At, Halves};
 use crate::ports::clock::Clock;
-use crate::ports::lock_tables::LockTables;
+use crate::ports::lock_tables::{HeartbeatGuard, LockTables};
 use crate::ports::lockfiles::LockfileBuckets;
 use crate::ports::{SourceError, WriteOutcome};
 use crate::support::deadline::Deadline;
@@ -25,8 +25,22 @@ pub struct Writer<'a> {
     pub tables: &'a dyn LockTables,
     pub lockfiles: &'a dyn LockfileBuckets,
     pub ttl_attribute: &'a str,
+    pub heartbeat_attribute: &'a str,
     pub clock: &'a dyn Clock,
 }
+
+/// Whether a delete also requires the heartbeat to be what the scan read.
+/// The reaper's own deletes do: a heartbeat that lands between its scan and
+/// its delete proves the holder alive. A person's `unlock` of a named lock
+/// ID does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    Heartbeat,
+    InfoOnly,
+}
+
+/// What a lockfile delete gets when the heartbeat moved since the scan.
+const HEARTBEAT_ARRIVED: &str = "a heartbeat arrived since the scan: the holder is alive; left alone";
 
 impl Writer<'_> {
     /// Carry out the plan for the candidates at `at` and record every
@@ -51,7 +65,7 @@ impl Writer<'_> {
                     Outcome::of(ActionTaken::Deadline, &format!("{} not started: deadline near", w.describe()))
                 }
                 Decision::Execute(w) => {
-                    self.execute(sources, p, halves.get(&p).copied(), w).await;
+                    self.execute(sources, p, halves.get(&p).copied(), w, Guard::Heartbeat).await;
                     continue;
                 }
             };
@@ -88,12 +102,12 @@ impl Writer<'_> {
             .collect();
         let halves = halves(sources);
         for &p in &targets {
-            self.execute(sources, p, halves.get(&p).copied(), Write::Delete).await;
+            self.execute(sources, p, halves.get(&p).copied(), Write::Delete, Guard::InfoOnly).await;
         }
     }
 
     /// Make the conditional write(s) for one candidate and record the outcome.
-    async fn execute(&self, sources: &mut [SourceReport], p: At, half: Option<At>, write: Write) {
+    async fn execute(&self, sources: &mut [SourceReport], p: At, half: Option<At>, write: Write, guard: Guard) {
         let lock = sources[p.0].locks[p.1].lock.clone();
         let outcomes: Vec<(At, Outcome)> = match (write, half) {
             (Write::SetTtl { expires_at }, _) => {
@@ -103,18 +117,23 @@ impl Writer<'_> {
                 vec![(p, outcome(result, write, || format!("{attribute} = {expires_at}")))]
             }
             (Write::Delete, None) => {
-                let result = match lock.kind {
-                    SourceKind::Table => self.tables.delete_lock(&lock.source, &lock.lock_key, &lock.raw_info).await,
-                    SourceKind::Bucket => {
-                        let etag = lock.etag.as_deref().unwrap_or_default();
-                        self.lockfiles.delete_lockfile(&lock.source, &lock.lock_key, etag).await
-                    }
+                let o = match lock.kind {
+                    SourceKind::Table => outcome(self.delete_item(&lock, guard).await, write, String::new),
+                    SourceKind::Bucket => match self.heartbeat_moved(&lock, guard).await {
+                        Ok(true) => Outcome::of(ActionTaken::Changed, HEARTBEAT_ARRIVED),
+                        Ok(false) => {
+                            let etag = lock.etag.as_deref().unwrap_or_default();
+                            let result = self.lockfiles.delete_lockfile(&lock.source, &lock.lock_key, etag).await;
+                            outcome(result, write, String::new)
+                        }
+                        Err(e) => outcome(Err(e), write, String::new),
+                    },
                 };
-                vec![(p, outcome(result, write, String::new))]
+                vec![(p, o)]
             }
             (Write::Delete, Some(h)) => {
                 let file = sources[h.0].locks[h.1].lock.clone();
-                let [table_half, file_half] = self.delete_double_lock(&lock, &file).await;
+                let [table_half, file_half] = self.delete_double_lock(&lock, &file, guard).await;
                 vec![(p, table_half), (h, file_half)]
             }
         };
@@ -138,7 +157,7 @@ impl Writer<'_> {
     /// The lockfile is checked first; the table half goes first (while the
     /// lockfile still stops any new run), then the lockfile by ETag.
     /// Returns the outcomes of the table half and the lockfile half.
-    async fn delete_double_lock(&self, table_half: &Lock, file_half: &Lock) -> [Outcome; 2] {
+    async fn delete_double_lock(&self, table_half: &Lock, file_half: &Lock, guard: Guard) -> [Outcome; 2] {
         let etag = file_half.etag.as_deref().unwrap_or_default();
         let neither = |why: &str| [Outcome::of(ActionTaken::Changed, why), Outcome::of(ActionTaken::Changed, why)];
         let failed = |e: SourceError| {
@@ -150,7 +169,12 @@ impl Writer<'_> {
             Ok(_) => return neither("lockfile half changed or released since the scan; neither half deleted"),
             Err(e) => return failed(e),
         }
-        match self.tables.delete_lock(&table_half.source, &table_half.lock_key, &table_half.raw_info).await {
+        match self.heartbeat_moved(file_half, guard).await {
+            Ok(false) => {}
+            Ok(true) => return neither(HEARTBEAT_ARRIVED),
+            Err(e) => return failed(e),
+        }
+        match self.delete_item(table_half, guard).await {
             Ok(WriteOutcome::Done) => {}
             Ok(WriteOutcome::Gone) => {
                 // Released (or our lost first attempt): the lockfile stays, to
@@ -178,6 +202,27 @@ impl Writer<'_> {
                 Outcome::failed(&format!("delete failed: {e}"), e.kind),
             ],
         }
+    }
+}
+
+impl Writer<'_> {
+    /// Delete a table lock conditioned on its exact `Info` (and, guarded,
+    /// on the heartbeat read).
+    async fn delete_item(&self, lock: &Lock, guard: Guard) -> Result<WriteOutcome, SourceError> {
+        let heartbeat = (guard == Guard::Heartbeat)
+            .then_some(HeartbeatGuard { attribute: self.heartbeat_attribute, value: lock.heartbeat });
+        self.tables.delete_lock(&lock.source, &lock.lock_key, &lock.raw_info, heartbeat).await
+    }
+
+    /// S3 cannot condition a delete on a tag: read the heartbeat tag again
+    /// just before the delete, and leave the lockfile if it moved. (What
+    /// remains is the moment between this read and the delete.)
+    async fn heartbeat_moved(&self, lockfile: &Lock, guard: Guard) -> Result<bool, SourceError> {
+        if guard == Guard::InfoOnly {
+            return Ok(false);
+        }
+        let now = self.lockfiles.current_heartbeat(&lockfile.source, &lockfile.lock_key).await?;
+        Ok(now != lockfile.heartbeat)
     }
 }
 

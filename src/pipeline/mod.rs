@@ -103,6 +103,7 @@ impl Reaper {
             tables: self.tables.as_ref(),
             lockfiles: self.lockfiles.as_ref(),
             ttl_attribute: &self.config.ttl_attribute,
+            heartbeat_attribute: &self.config.heartbeat_attribute,
             clock: self.clock.as_ref(),
         }
     }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{BucketSpec, Config};
 use crate::domain::decision::ActionTaken;
-use crate::domain::lock::{parse_item, parse_lockfile, Item, SourceKind, Unreadable};
+use crate::domain::lock::{epoch_attribute, parse_item, parse_lockfile, Item, SourceKind, Unreadable};
 use crate::domain::policy::Policy;
 use crate::domain::report::{LockReport, Retention, SourceReport};
 use crate::pipeline::pairing::pair_double_locks;
@@ -42,12 +42,18 @@ impl Scanner<'_> {
     async fn scan_table(&self, table: &str) -> SourceReport {
         let now = self.clock.now();
         let (policy, ttl_attribute) = (&self.config.policy, self.config.ttl_attribute.as_str());
+        let heartbeat_attribute = self.config.heartbeat_attribute.as_str();
         let mut report = SourceReport::new(SourceKind::Table, table);
         let result = self
             .tables
             .scan(table, self.config.scan_segments, &mut |items| {
                 for item in items {
-                    record(policy, self.retention, &mut report, parse_item(table, item, ttl_attribute, now), now);
+                    let heartbeat = epoch_attribute(&item, heartbeat_attribute);
+                    let mut parsed = parse_item(table, item, ttl_attribute, now);
+                    if let Item::Lock(lock) = &mut parsed {
+                        lock.heartbeat = heartbeat;
+                    }
+                    record(policy, self.retention, &mut report, parsed, now);
                 }
             })
             .await;
@@ -62,7 +68,13 @@ impl Scanner<'_> {
         let result = self.lockfiles.list(&spec.bucket, &spec.prefix).await.map(|objects| {
             for o in objects {
                 let item = match &o.body {
-                    Ok(body) => parse_lockfile(&spec.bucket, &o.key, &o.etag, body, now),
+                    Ok(body) => {
+                        let mut parsed = parse_lockfile(&spec.bucket, &o.key, &o.etag, body, now);
+                        if let Item::Lock(lock) = &mut parsed {
+                            lock.heartbeat = o.heartbeat;
+                        }
+                        parsed
+                    }
                     Err(reason) => Item::Unreadable(Unreadable {
                         source: spec.bucket.clone(),
                         lock_key: Some(o.key.clone()),
@@ -112,6 +124,7 @@ fn record(policy: &Policy, retention: Retention, report: &mut SourceReport, item
             if !retention.keeps_lock(&verdict) {
                 let n = &mut report.not_kept;
                 n.fresh_locks += 1;
+                n.heartbeat_locks += usize::from(verdict.liveness.has_heartbeat());
                 n.oldest_fresh_age_seconds = n.oldest_fresh_age_seconds.max(Some(verdict.age_seconds));
                 return;
             }

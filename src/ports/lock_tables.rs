@@ -1,10 +1,41 @@
-//! Lock tables: read every item, and the two conditional writes the reaper
-//! ever makes to one. Implemented by `adapters::dynamodb_locks`.
+//! Lock tables: read every item, and the few conditional writes anyone here
+//! ever makes to one: the reaper's delete and TTL, and `exec`'s heartbeat,
+//! restore and release of the lock its own Terraform holds. Implemented by
+//! `adapters::dynamodb_locks`.
 
 use async_trait::async_trait;
 
 use crate::domain::lock::RawItem;
 use crate::ports::{SourceError, WriteOutcome};
+
+/// The heartbeat a delete expects to find as it was read: a heartbeat
+/// written between the reaper's scan and its delete keeps the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatGuard<'a> {
+    pub attribute: &'a str,
+    /// The value read; `None`: the attribute must still be absent.
+    pub value: Option<i64>,
+}
+
+/// One heartbeat write: `attribute = at`, and the rolling TTL when set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Beat<'a> {
+    pub attribute: &'a str,
+    /// Epoch seconds.
+    pub at: i64,
+    /// `(TTL_ATTRIBUTE, now + TTL_AFTER)`: a TTL that can only expire once
+    /// the holder has gone silent.
+    pub ttl: Option<(&'a str, i64)>,
+}
+
+/// A lock item read consistently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldItem {
+    /// The `Info` string; `None` when the item has none (not a lock).
+    pub info: Option<String>,
+    /// The heartbeat attribute, when there is one.
+    pub heartbeat: Option<i64>,
+}
 
 /// Terraform's DynamoDB lock tables (`dynamodb_table`), by table name.
 #[async_trait]
@@ -20,9 +51,16 @@ pub trait LockTables: Send + Sync {
         page: &mut (dyn FnMut(Vec<RawItem>) + Send),
     ) -> Result<(), SourceError>;
 
-    /// Delete the item if its `Info` is still exactly `expected_info`. When
-    /// the condition fails, one consistent read tells `Changed` from `Gone`.
-    async fn delete_lock(&self, table: &str, lock_key: &str, expected_info: &str) -> Result<WriteOutcome, SourceError>;
+    /// Delete the item if its `Info` is still exactly `expected_info` (and,
+    /// with a guard, its heartbeat still what was read). When the condition
+    /// fails, one consistent read tells `Changed` from `Gone`.
+    async fn delete_lock(
+        &self,
+        table: &str,
+        lock_key: &str,
+        expected_info: &str,
+        heartbeat: Option<HeartbeatGuard<'_>>,
+    ) -> Result<WriteOutcome, SourceError>;
 
     /// Set `attribute` to `expires_at` if `Info` is unchanged and the
     /// attribute does not exist. Touches nothing else. When the condition
@@ -36,4 +74,28 @@ pub trait LockTables: Send + Sync {
         attribute: &str,
         expires_at: i64,
     ) -> Result<WriteOutcome, SourceError>;
+
+    /// The item under `lock_key`, read consistently; `None` if there is none.
+    async fn get_lock(
+        &self,
+        table: &str,
+        lock_key: &str,
+        heartbeat_attribute: &str,
+    ) -> Result<Option<HeldItem>, SourceError>;
+
+    /// `UpdateItem SET` the heartbeat (and rolling TTL) if `Info` is still
+    /// exactly `expected_info`; never replaces the item. `Gone` or
+    /// `Changed` (after one consistent read) when the condition fails.
+    async fn heartbeat(
+        &self,
+        table: &str,
+        lock_key: &str,
+        expected_info: &str,
+        beat: Beat<'_>,
+    ) -> Result<WriteOutcome, SourceError>;
+
+    /// Put the lock back exactly as it was (`LockID`, the same `Info`, the
+    /// heartbeat) only if no item holds the key: `Changed` when one does.
+    async fn restore(&self, table: &str, lock_key: &str, info: &str, beat: Beat<'_>)
+        -> Result<WriteOutcome, SourceError>;
 }

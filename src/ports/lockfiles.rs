@@ -1,6 +1,7 @@
-//! Lockfile buckets: list every `*.tflock` object with its body and ETag,
-//! check an ETag, and delete conditionally. Implemented by
-//! `adapters::s3_lockfiles`.
+//! Lockfile buckets: list every `*.tflock` object with its body, ETag and
+//! heartbeat tag, the reaper's conditional delete, and `exec`'s read,
+//! heartbeat tag and restore of the lockfile its own Terraform holds.
+//! Implemented by `adapters::s3_lockfiles`.
 
 use async_trait::async_trait;
 
@@ -12,19 +13,47 @@ pub struct LockfileObject {
     pub key: String,
     /// The ETag of the version that was read.
     pub etag: String,
+    /// The version that was read, in a versioned bucket.
+    pub version_id: Option<String>,
     /// The body, or why it could not be read as text.
     pub body: Result<String, String>,
+    /// The `tf-lock-reaper-heartbeat` tag (epoch seconds), when there is one.
+    pub heartbeat: Option<i64>,
 }
 
 /// State buckets holding S3 native lockfiles (`use_lockfile = true`).
 #[async_trait]
 pub trait LockfileBuckets: Send + Sync {
-    /// Every `*.tflock` object under `prefix` (all pages), with its body.
+    /// Every `*.tflock` object under `prefix` (all pages), with its body
+    /// and heartbeat tag.
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, SourceError>;
 
     /// The object's current ETag; `None` if it is gone.
     async fn current_etag(&self, bucket: &str, key: &str) -> Result<Option<String>, SourceError>;
 
+    /// The object's heartbeat tag as it is now (`GetObjectTagging`);
+    /// `Ok(None)` when it has none or is gone.
+    async fn current_heartbeat(&self, bucket: &str, key: &str) -> Result<Option<i64>, SourceError>;
+
     /// Delete the object if its ETag is still `etag`.
     async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, SourceError>;
+
+    /// One lockfile with its body, ETag and version (no tags); `None` if
+    /// there is none.
+    async fn get_lockfile(&self, bucket: &str, key: &str) -> Result<Option<LockfileObject>, SourceError>;
+
+    /// Tag the object (the version read, in a versioned bucket) with the
+    /// heartbeat `at`. Tags change neither the body nor the ETag. `Gone`
+    /// when the object (version) no longer exists.
+    async fn tag_heartbeat(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        at: i64,
+    ) -> Result<WriteOutcome, SourceError>;
+
+    /// Put the lockfile back with exactly `body` only if no object holds
+    /// the key (`If-None-Match: *`): `Changed` when one does.
+    async fn restore_lockfile(&self, bucket: &str, key: &str, body: &str) -> Result<WriteOutcome, SourceError>;
 }

@@ -5,6 +5,7 @@
 
 pub mod faults;
 pub mod pagerduty;
+pub mod seams;
 pub mod terraform;
 
 use std::collections::HashMap;

@@ -8,6 +8,7 @@ use crate::domain::alert::keys::lock_alert_key;
 use crate::domain::alert::text::{cap, clean, subject, FIELD_CAP, SUMMARY_CAP};
 use crate::domain::alert::{AlertKind, AlertSettings, Event, Message, OpenAlert, Severity};
 use crate::domain::lock::SourceKind;
+use crate::domain::policy::Liveness;
 use crate::domain::report::render::format_age;
 use crate::domain::report::LockReport;
 
@@ -92,6 +93,7 @@ impl LockFacts {
             "age_seconds": l.verdict.age_seconds,
             "stale_window": self.window,
             "commands": unlock_commands(&l.lock, l.paired_with.as_ref()),
+            "liveness": l.verdict.liveness.describe(),
         });
         for (label, v) in &self.locations {
             let key = if *label == "Table" { "table" } else { "lockfile" };
@@ -117,21 +119,40 @@ pub fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>) -> Me
     let f = LockFacts::of(l);
     // Past DELETE_AFTER and still there: the reaper will not or could not clear it.
     let severity = if l.verdict.delete_due { Severity::Critical } else { s.severity };
-    let summary = cap(
-        &format!(
-            "Stale Terraform lock on {} held {} (window {}) by {} ({}, lock ID {}) in {}",
-            f.state_path, f.age, f.window, f.who, f.operation, f.lock_id, f.source
+    // A dead heartbeat is a fact about the holder, not a guess by age: say so.
+    let (summary, opening, subject) = match (l.verdict.liveness, l.lock.heartbeat) {
+        (Liveness::Dead { silent_seconds }, Some(beat)) => {
+            let silent = format_age(silent_seconds);
+            let last = DateTime::from_timestamp(beat, 0)
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                .unwrap_or_else(|| beat.to_string());
+            (
+                format!(
+                    "Dead Terraform lock on {}: its holder stopped heartbeating {silent} ago ({} by {}, lock ID {}) in {}",
+                    f.state_path, f.operation, f.who, f.lock_id, f.source
+                ),
+                format!(
+                    "The `tf-lock-reaper exec` wrapper holding this lock stopped heartbeating {silent} ago (last heartbeat {last}), longer than HEARTBEAT_TIMEOUT: its job is gone, whatever the lock's age ({}).",
+                    f.age
+                ),
+                format!("Dead Terraform lock: {} (silent {silent})", f.state_path),
+            )
+        }
+        _ => (
+            format!(
+                "Stale Terraform lock on {} held {} (window {}) by {} ({}, lock ID {}) in {}",
+                f.state_path, f.age, f.window, f.who, f.operation, f.lock_id, f.source
+            ),
+            format!("A Terraform state lock has been held for {}, longer than its apply window of {}.", f.age, f.window),
+            format!("Stale Terraform lock: {} ({})", f.state_path, f.age),
         ),
-        SUMMARY_CAP,
-    );
+    };
+    let summary = cap(&summary, SUMMARY_CAP);
     let body = format!(
-        "A Terraform state lock has been held for {}, longer than its apply window of {}.\nEvery plan/apply on this state fails with \"Error acquiring the state lock\" until it is released.\n\n{}\n{}",
-        f.age,
-        f.window,
+        "{opening}\nEvery plan/apply on this state fails with \"Error acquiring the state lock\" until it is released.\n\n{}\n{}",
         f.body_lines(),
         LockFacts::commands_text(l)
     );
-    let subject = format!("Stale Terraform lock: {} ({})", f.state_path, f.age);
     lock_message(l, &f, Event::Trigger, severity, &subject, body, summary, now)
 }
 

@@ -82,6 +82,8 @@ pub const UNREADABLE_KEPT: usize = 100;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotKept {
     pub fresh_locks: usize,
+    /// How many of those carry a heartbeat (all alive: a dead one is stale).
+    pub heartbeat_locks: usize,
     pub oldest_fresh_age_seconds: Option<u64>,
     pub unreadable: usize,
 }
@@ -115,6 +117,10 @@ pub struct Counts {
     pub gone: usize,
     pub ttl_backfilled: usize,
     pub errors: usize,
+    /// Locks `exec` heartbeats, alive or dead.
+    pub heartbeat_locks: usize,
+    /// Locks whose holder stopped heartbeating more than `HEARTBEAT_TIMEOUT` ago.
+    pub dead_heartbeats: usize,
 }
 
 /// One lock, what the policy said, and what was done.
@@ -198,6 +204,9 @@ impl SourceReport {
             gone: count(ActionTaken::Gone),
             ttl_backfilled: count(ActionTaken::Ttl),
             errors: count(ActionTaken::Error),
+            heartbeat_locks: self.locks.iter().filter(|l| l.verdict.liveness.has_heartbeat()).count()
+                + self.not_kept.heartbeat_locks,
+            dead_heartbeats: self.locks.iter().filter(|l| l.verdict.liveness.is_dead()).count(),
         };
         self.oldest_lock_age_seconds =
             self.locks.iter().map(|l| l.verdict.age_seconds).chain(self.not_kept.oldest_fresh_age_seconds).max();

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::domain::report::{LockReport, RunReport, SourceReport};
+pub use crate::support::age::format_age;
 
 impl RunReport {
     /// Human-readable summary and lock table for the CLI.
@@ -110,8 +111,8 @@ fn render_source(out: &mut String, t: &SourceReport, view: SourceView) {
 
 /// Column-aligned table of locks (used by `run` and `list`).
 pub fn render_lock_table<'a>(locks: impl Iterator<Item = &'a LockReport>) -> String {
-    let header = ["LOCK ID", "AGE", "STALE", "ACTION", "OPERATION", "WHO", "STATE PATH"];
-    let rows: Vec<[String; 7]> = locks
+    let header = ["LOCK ID", "AGE", "STALE", "LIVENESS", "ACTION", "OPERATION", "WHO", "STATE PATH"];
+    let rows: Vec<[String; 8]> = locks
         .map(|l| {
             let action = match &l.detail {
                 Some(d) => format!("{} ({d})", l.action.as_str()),
@@ -120,11 +121,14 @@ pub fn render_lock_table<'a>(locks: impl Iterator<Item = &'a LockReport>) -> Str
             [
                 l.lock.id.clone(),
                 format_age(l.verdict.age_seconds),
-                if l.verdict.stale {
+                if l.verdict.stale && l.verdict.liveness.is_dead() {
+                    "yes (heartbeat stopped)".to_string()
+                } else if l.verdict.stale {
                     format!("yes (> {})", format_age(l.verdict.window_seconds))
                 } else {
                     "no".to_string()
                 },
+                l.verdict.liveness.describe(),
                 action,
                 l.lock.operation.clone(),
                 l.lock.who.clone(),
@@ -157,28 +161,4 @@ pub fn render_lock_table<'a>(locks: impl Iterator<Item = &'a LockReport>) -> Str
         line(&mut out, &cells);
     }
     out
-}
-
-/// `3h12m`, `45s`, `2d4h`: coarse enough to read at a glance.
-pub fn format_age(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, _) => format!("{m}m{s:02}s"),
-        (0, _, _) => format!("{h}h{m:02}m"),
-        _ => format!("{d}d{h:02}h"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages() {
-        assert_eq!(format_age(5), "5s");
-        assert_eq!(format_age(65), "1m05s");
-        assert_eq!(format_age(3 * 3600 + 12 * 60), "3h12m");
-        assert_eq!(format_age(2 * 86400 + 4 * 3600), "2d04h");
-    }
 }

@@ -205,6 +205,7 @@ mod tests {
             stale: true,
             excluded: false,
             delete_due: false,
+            liveness: crate::domain::policy::Liveness::NoHeartbeat,
         };
         let mut source = SourceReport::new(SourceKind::Table, "locks");
         source.locks = (0..n)
