@@ -9,7 +9,7 @@ CHECKOV   := .venv-checkov
 LAMBDA    := .venv-lambda
 LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv build test unit deny check-infra demo bench bench-lambda package deploy fmt clean
+.PHONY: all venv build test unit deny check-infra demo bench bench-lambda package dist deploy fmt clean
 
 all: test
 
@@ -80,6 +80,20 @@ package: $(LAMBDA)/.installed
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(LAMBDA)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip --bin tf-lock-reaper-lambda
 	@ls -l target/lambda/$(LAMBDA_BIN)/bootstrap.zip
+
+# The CLI for CI runners: static (musl) binaries for x86_64 and aarch64 Linux,
+# linked by zig (from PyPI, as packaging does): target/dist/tf-lock-reaper-<target>.
+DIST_TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+dist: $(LAMBDA)/.installed
+	rustup target add $(DIST_TARGETS)
+	mkdir -p target/dist
+	for t in $(DIST_TARGETS); do \
+	  PATH="$(CURDIR)/$(LAMBDA)/bin:$$PATH" CARGO_TARGET_DIR=target/dist-build \
+	    cargo lambda build --release --target $$t --bin tf-lock-reaper || exit 1; \
+	  cp target/dist-build/$$t/release/tf-lock-reaper target/dist/tf-lock-reaper-$$t || exit 1; \
+	done
+	@ls -l target/dist
+	@file target/dist/* 2>/dev/null || true
 
 # For users with AWS credentials: deploy examples/complete (never run by tests).
 deploy: package

@@ -59,6 +59,8 @@ resource "aws_lambda_function" "this" {
       DELETE_AFTER                     = var.delete_after
       TTL_AFTER                        = var.ttl_after
       TTL_ATTRIBUTE                    = var.ttl_attribute
+      HEARTBEAT_TIMEOUT                = var.heartbeat_timeout
+      HEARTBEAT_ATTRIBUTE              = var.heartbeat_attribute
       MAX_DELETES_PER_RUN              = tostring(var.max_deletes_per_run)
       SCAN_SEGMENTS                    = tostring(var.scan_segments)
       RUN_BUDGET                       = var.run_budget

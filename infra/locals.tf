@@ -45,7 +45,7 @@ locals {
   # Lockfile buckets: list and read always; delete only in delete mode, never in a dry run.
   bucket_list_actions = length(var.lock_buckets) > 0 ? ["s3:ListBucket"] : []
   lockfile_actions = concat(
-    length(var.lock_buckets) > 0 ? ["s3:GetObject"] : [],
+    length(var.lock_buckets) > 0 ? ["s3:GetObject", "s3:GetObjectTagging"] : [],
     length(var.lock_buckets) > 0 && var.action == "delete" && !var.dry_run ? ["s3:DeleteObject"] : [],
   )
   # Notify-once state table: read the open alerts, claim, remind, resolve.

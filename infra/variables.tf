@@ -82,6 +82,23 @@ variable "ttl_attribute" {
   default     = "ExpiresAt"
 }
 
+variable "heartbeat_timeout" {
+  description = "A lock `tf-lock-reaper exec` heartbeats is alive while its last heartbeat is at most this old, and stale (deleted at once with action = delete) once it is older (HEARTBEAT_TIMEOUT)."
+  type        = string
+  default     = "10m"
+}
+
+variable "heartbeat_attribute" {
+  description = "The lock-item attribute `exec` writes its heartbeat to (HEARTBEAT_ATTRIBUTE)."
+  type        = string
+  default     = "Heartbeat"
+
+  validation {
+    condition     = !contains(["LockID", "Info", "Digest"], var.heartbeat_attribute)
+    error_message = "heartbeat_attribute must not be LockID, Info or Digest: Terraform owns those."
+  }
+}
+
 variable "max_deletes_per_run" {
   description = "Breaker: a run that would delete more locks than this deletes none (MAX_DELETES_PER_RUN)."
   type        = number

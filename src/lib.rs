@@ -10,6 +10,7 @@ pub mod adapters;
 pub mod config;
 pub mod domain;
 pub mod entrypoints;
+pub mod exec;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod pipeline;

@@ -23,6 +23,8 @@ use crate::adapters::sns::SnsNotifier;
 use crate::config::notify::{NotifyConfig, RoutingKeySource};
 use crate::config::{Config, ConfigError, MetricsSinkKind, Problem};
 use crate::domain::alert::AlertSettings;
+use crate::domain::backend::BackendConnection;
+use crate::exec::holder::Stores;
 use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::Reaper;
 use crate::ports::alert_state::AlertState;
@@ -78,6 +80,39 @@ pub fn timeouts(budget: Duration) -> TimeoutConfig {
 pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
     aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// The lock stores of a Terraform backend, as `exec` and `release` reach
+/// it: the backend's region, profile and endpoint overrides (what
+/// Terraform itself uses), credentials from the environment's chain.
+pub async fn backend_stores(connection: &BackendConnection, budget: Duration) -> Stores {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts(budget));
+    if let Some(region) = &connection.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(profile) = &connection.profile {
+        loader = loader.profile_name(profile);
+    }
+    let sdk = loader.load().await;
+    let mut dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk);
+    if let Some(url) = &connection.dynamodb_endpoint {
+        dynamo = dynamo.endpoint_url(url);
+    }
+    let s3_endpoint = connection.s3_endpoint.as_deref().or(sdk.endpoint_url());
+    let mut s3 = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(connection.use_path_style || sdk.endpoint_url().is_some());
+    if let Some(url) = s3_endpoint {
+        s3 = s3.endpoint_url(url);
+    }
+    let dynamo_url = connection.dynamodb_endpoint.as_deref().or(sdk.endpoint_url());
+    Stores {
+        tables: Arc::new(
+            DynamoLockTables::new(aws_sdk_dynamodb::Client::from_conf(dynamo.build())).with_endpoint_url(dynamo_url),
+        ),
+        lockfiles: Arc::new(
+            S3LockfileBuckets::new(aws_sdk_s3::Client::from_conf(s3.build())).with_endpoint_url(s3_endpoint),
+        ),
+    }
 }
 
 /// That the SDK's credential chain yields credentials, checked once before

@@ -170,6 +170,7 @@ async fn pagerduty_pages_once_per_lock_and_resolves_after_unlock() {
                 "operation": "OperationTypeApply",
                 "terraform_version": "1.15.5",
                 "info": "",
+                "liveness": "no heartbeat",
                 "age": "3h00m",
                 "stale_window": "2h00m (STALE_AFTER)",
                 "commands": {

@@ -24,8 +24,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("pipeline", &["ports", "config", "domain", "support"]),
     ("adapters", &["ports", "domain", "support"]),
     ("fakes", &["ports", "domain", "support"]),
-    ("wiring", &["adapters", "pipeline", "ports", "config", "domain", "support"]),
-    ("entrypoints", &["wiring", "pipeline", "ports", "config", "domain", "support"]),
+    ("exec", &["ports", "config", "domain", "support"]),
+    ("wiring", &["adapters", "pipeline", "exec", "ports", "config", "domain", "support"]),
+    ("entrypoints", &["wiring", "pipeline", "exec", "ports", "config", "domain", "support"]),
 ];
 
 /// Rooms that must stay free of I/O crates: only `adapters`, `wiring` and

@@ -22,7 +22,7 @@ use crate::domain::decision::Action;
 use crate::domain::policy::{Exclusions, Override, Policy};
 
 pub use crate::config::error::{ConfigError, Problem};
-pub use crate::config::variables::VARIABLES;
+pub use crate::config::variables::{EXEC_VARIABLES, VARIABLES};
 
 /// Where metrics go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -222,6 +222,45 @@ fn read_action(r: &mut Reader<'_>) -> ActionSettings {
         );
     }
     ActionSettings { action, dry_run, delete_after, ttl_after, ttl_attribute }
+}
+
+/// What `tf-lock-reaper exec` and `release` read from the environment.
+/// No sources: the backend of the wrapped stack is the source.
+#[derive(Debug, Clone)]
+pub struct ExecSettings {
+    pub heartbeat_every: Duration,
+    pub heartbeat_attribute: String,
+    /// `(TTL_ATTRIBUTE, TTL_AFTER)` when `TTL_AFTER` is set: each heartbeat
+    /// also sets a rolling TTL of now + `TTL_AFTER`.
+    pub rolling_ttl: Option<(String, Duration)>,
+    pub run_budget: Duration,
+}
+
+impl ExecSettings {
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<ExecSettings, ConfigError> {
+        let mut r = Reader::new(vars);
+        let ttl_attribute = r.get("TTL_ATTRIBUTE").unwrap_or("ExpiresAt").to_string();
+        let hb = read_heartbeat(&mut r, &ttl_attribute);
+        let ttl_after = r.duration("TTL_AFTER");
+        if let Some(after) = ttl_after.filter(|a| *a < hb.timeout) {
+            r.problem(
+                "TTL_AFTER",
+                &humantime::format_duration(after).to_string(),
+                format!(
+                    "at least HEARTBEAT_TIMEOUT ({}): the rolling TTL must outlast the heartbeat timeout",
+                    humantime::format_duration(hb.timeout)
+                ),
+            );
+        }
+        let run_budget = r.duration("RUN_BUDGET").unwrap_or(Duration::from_secs(50));
+        r.finish()?;
+        Ok(ExecSettings {
+            heartbeat_every: hb.every,
+            heartbeat_attribute: hb.attribute,
+            rolling_ttl: ttl_after.map(|a| (ttl_attribute, a)),
+            run_budget,
+        })
+    }
 }
 
 /// Terraform's own attributes on a lock item: never ours to write.

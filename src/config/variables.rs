@@ -23,7 +23,6 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "TTL_AFTER", default: "", meaning: "`ACTION=ttl` sets the TTL attribute to `Created + TTL_AFTER`. Required for `ttl`; must be at least every stale window." },
     Variable { name: "TTL_ATTRIBUTE", default: "ExpiresAt", meaning: "Name of the table's TTL attribute (epoch seconds)." },
     Variable { name: "HEARTBEAT_TIMEOUT", default: "10m", meaning: "A lock `tf-lock-reaper exec` heartbeats is alive while its last heartbeat is at most this old (never stale, never alerted on, never written to, however old) and dead once it is older: stale at once, and with `ACTION=delete` deleted at once. Locks without a heartbeat are judged by age." },
-    Variable { name: "HEARTBEAT_EVERY", default: "30s", meaning: "`exec`: how often to heartbeat the lock the command holds. At most half of `HEARTBEAT_TIMEOUT`." },
     Variable { name: "HEARTBEAT_ATTRIBUTE", default: "Heartbeat", meaning: "Lock-item attribute (epoch seconds) `exec` writes its heartbeat to; lockfiles carry the object tag `tf-lock-reaper-heartbeat` instead." },
     Variable { name: "MAX_DELETES_PER_RUN", default: "5", meaning: "Breaker: a run that would delete more locks than this deletes none and reports the breaker tripped." },
     Variable { name: "SCAN_SEGMENTS", default: "1", meaning: "Parallel Scan segments per table (1-1000)." },
@@ -37,4 +36,10 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "PAGERDUTY_SEVERITY", default: "warning", meaning: "Severity of a stale-lock alert: `critical`, `error`, `warning` or `info`. A lock past `DELETE_AFTER` that is still there is always `critical`." },
     Variable { name: "NOTIFY_STATE_TABLE", default: "", meaning: "DynamoDB table (hash key `AlertKey` (S), TTL on `ExpiresAt`) that makes alerts notify once and resolve; without it the reaper is stateless." },
     Variable { name: "RENOTIFY_AFTER", default: "", meaning: "With a state table: re-send an open alert as a reminder this long after it was last sent. Unset: never remind." },
+];
+
+/// Variables only `tf-lock-reaper exec` reads: the scheduled reaper never
+/// heartbeats, so the Terraform module does not set them.
+pub const EXEC_VARIABLES: &[Variable] = &[
+    Variable { name: "HEARTBEAT_EVERY", default: "30s", meaning: "`exec`: how often to heartbeat the lock the command holds. At most half of `HEARTBEAT_TIMEOUT`." },
 ];

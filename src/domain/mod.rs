@@ -2,11 +2,16 @@
 //! The lock model (table items and lockfiles), the staleness policy, the
 //! decision (which writes, breaker, dry run), the run report, the metrics
 //! derived from it, and the alerts (conditions, keys, commands, text).
+//! For `exec`: the backend a working directory uses, Terraform's log lines
+//! about its lock, and the lock record.
 
 pub mod alert;
+pub mod backend;
 pub mod decision;
 pub mod failure;
 pub mod lock;
+pub mod lock_record;
 pub mod metrics;
 pub mod policy;
 pub mod report;
+pub mod tflog;

@@ -10,13 +10,16 @@ use std::io::{BufRead, Write as _};
 use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, ConfigError, EntrypointDefaults, MetricsSinkKind};
+use crate::config::{Config, ConfigError, EntrypointDefaults, ExecSettings, MetricsSinkKind};
 use crate::domain::decision::{Action, ActionTaken};
 use crate::domain::lock::SourceKind;
 use crate::domain::report::render::{format_age, render_list, render_lock_table};
+use crate::exec::holder::BeatSettings;
+use crate::exec::record::{self, ReleaseStatus};
+use crate::exec::{self, ExecOptions, OnConflict};
 use crate::pipeline::Reaper;
 use crate::support::deadline::Deadline;
-use crate::wiring::{check_credentials, sdk_config, Adapters, WiringError};
+use crate::wiring::{backend_stores, check_credentials, sdk_config, Adapters, WiringError};
 
 #[derive(Parser)]
 #[command(
@@ -27,7 +30,9 @@ use crate::wiring::{check_credentials, sdk_config, Adapters, WiringError};
 2 bad configuration or usage, or no AWS credentials.\n\nExamples:\n  \
 tf-lock-reaper list --table terraform-state-locks\n  \
 tf-lock-reaper run --table terraform-state-locks --action delete --dry-run\n  \
-tf-lock-reaper unlock 2b6a2c1e-0f0d-4b5e-9f7a-3c2d1e0f9a8b --table terraform-state-locks"
+tf-lock-reaper unlock 2b6a2c1e-0f0d-4b5e-9f7a-3c2d1e0f9a8b --table terraform-state-locks\n  \
+tf-lock-reaper exec -- terraform apply -auto-approve tfplan\n  \
+tf-lock-reaper release"
 )]
 pub struct Cli {
     /// Debug logs on stderr, with the SDK's full error chains (as RUST_LOG=debug).
@@ -55,6 +60,24 @@ const UNLOCK_EXAMPLES: &str = "Examples:
   tf-lock-reaper unlock 2b6a2c1e-0f0d-4b5e-9f7a-3c2d1e0f9a8b --table terraform-state-locks
   # Both halves of a double lock, no prompt:
   tf-lock-reaper unlock 2b6a2c1e-0f0d-4b5e-9f7a-3c2d1e0f9a8b --table terraform-state-locks --bucket tfstate --yes";
+
+const EXEC_EXAMPLES: &str = "Examples:
+  tf-lock-reaper exec -- terraform apply -auto-approve tfplan
+  HEARTBEAT_EVERY=15s tf-lock-reaper exec -- terraform -chdir=stacks/net apply -auto-approve
+  # In CI, release what a killed job left behind (after_script / if: always()):
+  tf-lock-reaper release
+
+The command runs with the same stdin, stdout, stderr and environment; SIGINT, SIGTERM, SIGHUP
+and SIGQUIT are forwarded to it, and the wrapper exits with its exit code (128 + the signal
+number when a signal ended it). Send signals to the wrapper, not to its whole process group:
+Terraform would get them twice, and a second SIGINT makes it cancel instead of stopping.";
+
+const RELEASE_EXAMPLES: &str = "Examples:
+  tf-lock-reaper release
+  tf-lock-reaper release --lock-file stacks/net/.terraform/tf-lock-reaper.json --dry-run
+
+Exit codes: 0 released, already gone, taken by another run (left alone) or no lock recorded;
+1 an AWS call failed (the record is kept: run it again); 2 an unreadable record.";
 
 const COMPLETIONS_EXAMPLES: &str = "Examples:
   tf-lock-reaper completions bash > /etc/bash_completion.d/tf-lock-reaper
@@ -128,12 +151,45 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Run a Terraform command with its lock heartbeated, released if the
+    /// command dies holding it, and recorded for `release`.
+    #[command(after_help = EXEC_EXAMPLES)]
+    Exec {
+        /// How often to heartbeat the lock (overrides HEARTBEAT_EVERY).
+        #[arg(long, value_name = "DUR")]
+        heartbeat_every: Option<String>,
+        /// Where to record the lock (default: .terraform/tf-lock-reaper.json in the stack's data directory).
+        #[arg(long, value_name = "PATH")]
+        lock_file: Option<std::path::PathBuf>,
+        /// When another run takes the state while the command runs: interrupt it (SIGINT), or only warn.
+        #[arg(long, value_enum, default_value = "interrupt")]
+        on_conflict: ConflictArg,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Release the lock `exec` recorded, only if it is unchanged (for CI after_script).
+    #[command(after_help = RELEASE_EXAMPLES)]
+    Release {
+        /// The record `exec` wrote (default: .terraform/tf-lock-reaper.json, or in TF_DATA_DIR).
+        #[arg(long, value_name = "PATH")]
+        lock_file: Option<std::path::PathBuf>,
+        /// Show what would be released, release nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a shell completion script.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ConflictArg {
+    Interrupt,
+    Warn,
 }
 
 /// How a command that ran to its end went.
@@ -143,6 +199,8 @@ pub enum Status {
     Clean,
     /// Exit 1: a source was unreadable, a write failed, or nothing was done.
     HadErrors,
+    /// `exec`: the wrapped command's own exit code.
+    Wrapped(u8),
 }
 
 impl Status {
@@ -150,6 +208,7 @@ impl Status {
         match self {
             Status::Clean => 0,
             Status::HadErrors => 1,
+            Status::Wrapped(code) => code,
         }
     }
 
@@ -175,6 +234,9 @@ pub enum CliError {
     /// The command ran and failed; the text says why and what to do.
     #[error("{0}")]
     Failed(String),
+    /// An input file that cannot be used (exit 2); the text names it.
+    #[error("{0}")]
+    BadInput(String),
     #[error("terminal: {0}")]
     Io(#[from] std::io::Error),
     #[error("writing JSON: {0}")]
@@ -185,7 +247,7 @@ impl CliError {
     /// Exit status: 2 for bad configuration, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Config(_) | CliError::Credentials(_) => 2,
+            CliError::Config(_) | CliError::Credentials(_) | CliError::BadInput(_) => 2,
             CliError::Wiring(w) => w.exit_code(),
             CliError::Failed(_) | CliError::Io(_) | CliError::Json(_) => 1,
         }
@@ -256,6 +318,42 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
             let reaper = sources_reaper(config_with(&sources.overrides())?).await?;
             unlock(&reaper, &lock_id, yes, dry_run).await
         }
+        Command::Exec { heartbeat_every, lock_file, on_conflict, command } => {
+            let mut vars: HashMap<String, String> = std::env::vars().collect();
+            if let Some(every) = heartbeat_every {
+                vars.insert("HEARTBEAT_EVERY".into(), every);
+            }
+            let settings = ExecSettings::from_vars(&vars)?;
+            let opts = ExecOptions {
+                command,
+                beat: BeatSettings { attribute: settings.heartbeat_attribute, ttl: settings.rolling_ttl },
+                every: settings.heartbeat_every,
+                lock_file,
+                on_conflict: match on_conflict {
+                    ConflictArg::Interrupt => OnConflict::Interrupt,
+                    ConflictArg::Warn => OnConflict::Warn,
+                },
+            };
+            let code = exec::exec(opts, connector(settings.run_budget)).await.map_err(|e| {
+                CliError::Failed(format!("cannot run the command: {e} (check the program name and that it is executable)"))
+            })?;
+            Ok(Status::Wrapped(u8::try_from(code).unwrap_or(1)))
+        }
+        Command::Release { lock_file, dry_run } => {
+            let vars: HashMap<String, String> = std::env::vars().collect();
+            let settings = ExecSettings::from_vars(&vars)?;
+            let path = lock_file.unwrap_or_else(default_record_path);
+            let (status, lines) = record::release_recorded(&path, dry_run, &connector(settings.run_budget))
+                .await
+                .map_err(|e| CliError::BadInput(e.to_string()))?;
+            for line in lines {
+                println!("{line}");
+            }
+            Ok(match status {
+                ReleaseStatus::Done => Status::Clean,
+                ReleaseStatus::Failed => Status::HadErrors,
+            })
+        }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
@@ -267,6 +365,17 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
             }
         }
     }
+}
+
+/// `exec` and `release` reach the wrapped stack's backend through this.
+fn connector(budget: std::time::Duration) -> exec::Connect {
+    Box::new(move |connection| Box::pin(async move { backend_stores(&connection, budget).await }))
+}
+
+/// `.terraform/tf-lock-reaper.json`, or in `TF_DATA_DIR`.
+fn default_record_path() -> std::path::PathBuf {
+    let data = std::env::var("TF_DATA_DIR").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| ".terraform".into());
+    record::default_path(std::path::Path::new(&data))
 }
 
 /// The full report as JSON, written straight to stdout (no second copy in

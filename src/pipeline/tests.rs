@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use crate::domain::alert::{AlertKind, AlertSettings, Event, Severity};
 use crate::domain::decision::ActionTaken;
+use crate::domain::lock::AttrValue;
 use crate::domain::report::{Delivery, RunReport};
 use crate::fakes::{
     info, lock_item, FixedClock, Hook, HookedLockTables, MemoryAlertState, MemoryLockTables, MemoryLockfiles,
@@ -19,6 +20,8 @@ use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::Reaper;
 use crate::ports::alert_state::AlertState;
 use crate::ports::clock::Clock;
+use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
+use crate::ports::{SourceError, WriteOutcome};
 use crate::ports::notifier::Notifier;
 use crate::support::deadline::Deadline;
 
@@ -374,4 +377,106 @@ async fn a_fresh_half_keeps_its_double_lock_fresh_when_only_what_matters_is_kept
     assert_eq!(report.planned_deletes, 0);
     assert!(w.tables.get("locks", &key).is_some(), "the double lock is fresh: nothing deleted");
     assert!(w.tables.writes().is_empty());
+}
+
+/// A lock whose heartbeat is the given number of seconds before the start.
+fn beating(w: &World, name: &str, id: &str, age: chrono::Duration, silent_secs: i64) -> String {
+    let key = w.lock(name, id, age);
+    let mut item = w.tables.get("locks", &key).expect("seeded");
+    item.insert("Heartbeat".into(), AttrValue::N((start().timestamp() - silent_secs).to_string()));
+    w.tables.put("locks", item);
+    key
+}
+
+#[tokio::test]
+async fn an_alive_heartbeat_keeps_an_ancient_lock_and_a_silent_one_goes_at_once() {
+    let w = World::new().stateless();
+    let alive = beating(&w, "alive", "alive-run", hours(500), 30);
+    let dead = beating(&w, "dead", "dead-run", chrono::Duration::minutes(20), 11 * 60);
+    let cfg = config(&[
+        ("LOCK_TABLES", "locks"),
+        ("ACTION", "delete"),
+        ("STALE_AFTER", "2h"),
+        ("DELETE_AFTER", "2h"),
+        ("HEARTBEAT_TIMEOUT", "10m"),
+    ]);
+    let report = w.run(&cfg).await;
+    assert!(w.tables.get("locks", &alive).is_some(), "alive for 500h: never stale, never written to");
+    assert!(w.tables.get("locks", &dead).is_none(), "silent 11m, 20m old: deleted although the window is 2h");
+    let c = &report.sources[0].counts;
+    assert_eq!((c.heartbeat_locks, c.dead_heartbeats, c.deleted), (2, 1, 1));
+    // Only the dead lock's deletion notice and resolve: the alive lock is never alerted on.
+    assert_eq!(w.sent(), vec![(Event::Info, AlertKind::LockStale), (Event::Resolve, AlertKind::LockStale)]);
+    assert!(w.channel.sent().iter().all(|m| !m.body.contains("alive-run")));
+}
+
+#[tokio::test]
+async fn a_heartbeat_landing_between_scan_and_delete_keeps_the_lock() {
+    let w = World::new().stateless();
+    let key = beating(&w, "app", "paused-run", hours(5), 20 * 60);
+    let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
+    // The job resumes: its wrapper heartbeats just before the reaper's delete.
+    let resumed = HookedLockTables::new(w.tables.clone(), Hook::BeforeWrite, |tables, table, key| {
+        if let Some(mut item) = key.and_then(|k| tables.get(table, k)) {
+            item.insert("Heartbeat".into(), AttrValue::N(start().timestamp().to_string()));
+            tables.put(table, item);
+        }
+    });
+    let report = Reaper::new(cfg, Arc::new(resumed), w.lockfiles.clone())
+        .with_clock(w.clock.clone())
+        .run(Deadline::none())
+        .await;
+    assert_eq!(report.sources[0].locks[0].action, ActionTaken::Changed);
+    assert!(w.tables.get("locks", &key).is_some(), "the resumed holder keeps its lock");
+}
+
+#[tokio::test]
+async fn a_lockfile_heartbeat_landing_before_the_delete_keeps_it() {
+    let w = World::new().stateless();
+    let key = "app/terraform.tfstate.tflock";
+    w.lockfiles.put("tfstate", key, &info("paused", start() - hours(5)));
+    w.lockfiles.set_heartbeat("tfstate", key, start().timestamp() - 20 * 60);
+    let cfg = config(&[("LOCK_BUCKETS", "tfstate"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
+    // Resumed between this scan and the next pass's delete.
+    let fresh = start().timestamp();
+    let tables: Arc<dyn crate::ports::lock_tables::LockTables> = w.tables.clone();
+    let files = Arc::new(ResumeBeforeDelete { inner: w.lockfiles.clone(), at: fresh });
+    let report = Reaper::new(cfg, tables, files).with_clock(w.clock.clone()).run(Deadline::none()).await;
+    assert_eq!(report.sources[0].locks[0].action, ActionTaken::Changed, "{:?}", report.sources[0].locks[0].detail);
+    assert!(w.lockfiles.get("tfstate", key).is_some());
+}
+
+/// The lockfile's holder heartbeats right after the reaper's scan.
+struct ResumeBeforeDelete {
+    inner: Arc<crate::fakes::MemoryLockfiles>,
+    at: i64,
+}
+
+#[async_trait::async_trait]
+impl LockfileBuckets for ResumeBeforeDelete {
+    async fn list(&self, b: &str, p: &str) -> Result<Vec<LockfileObject>, SourceError> {
+        let listed = self.inner.list(b, p).await;
+        for o in listed.iter().flatten() {
+            self.inner.set_heartbeat(b, &o.key, self.at);
+        }
+        listed
+    }
+    async fn current_etag(&self, b: &str, k: &str) -> Result<Option<String>, SourceError> {
+        self.inner.current_etag(b, k).await
+    }
+    async fn current_heartbeat(&self, b: &str, k: &str) -> Result<Option<i64>, SourceError> {
+        self.inner.current_heartbeat(b, k).await
+    }
+    async fn delete_lockfile(&self, b: &str, k: &str, e: &str) -> Result<WriteOutcome, SourceError> {
+        self.inner.delete_lockfile(b, k, e).await
+    }
+    async fn get_lockfile(&self, b: &str, k: &str) -> Result<Option<LockfileObject>, SourceError> {
+        self.inner.get_lockfile(b, k).await
+    }
+    async fn tag_heartbeat(&self, b: &str, k: &str, v: Option<&str>, at: i64) -> Result<WriteOutcome, SourceError> {
+        self.inner.tag_heartbeat(b, k, v, at).await
+    }
+    async fn restore_lockfile(&self, b: &str, k: &str, body: &str) -> Result<WriteOutcome, SourceError> {
+        self.inner.restore_lockfile(b, k, body).await
+    }
 }

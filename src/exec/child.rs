@@ -1,0 +1,74 @@
+//! The wrapped command: started with the wrapper's stdin, stdout, stderr
+//! and environment (plus what `exec` adds), in the wrapper's process group,
+//! its signals forwarded and its exit status turned into ours.
+
+use std::process::ExitStatus;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// The signals forwarded to the command: on its first SIGINT or SIGTERM
+/// Terraform stops gracefully and releases its lock.
+const FORWARDED: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];
+
+/// Start the command.
+pub fn spawn(command: &[String], env: &[(String, String)]) -> std::io::Result<tokio::process::Child> {
+    let (program, args) = command.split_first().ok_or_else(|| std::io::Error::other("no command given"))?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+    cmd.spawn()
+}
+
+/// Forward every signal the wrapper receives to the command, from now until
+/// the task is aborted. Keyboard signals (Ctrl-C, Ctrl-\) already reach the
+/// command when the wrapper runs in the terminal's foreground process
+/// group: those are not sent a second time, as a second SIGINT makes
+/// Terraform cancel instead of stopping gracefully.
+pub fn forward_signals(pid: u32) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut streams = Vec::new();
+    for sig in FORWARDED {
+        streams.push((sig, signal(SignalKind::from_raw(sig as i32))?));
+    }
+    let child = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+    Ok(tokio::spawn(async move {
+        loop {
+            let received = futures::future::select_all(
+                streams.iter_mut().map(|(sig, s)| Box::pin(async move { s.recv().await.map(|_| *sig) })),
+            )
+            .await
+            .0;
+            let Some(sig) = received else { return };
+            if matches!(sig, Signal::SIGINT | Signal::SIGQUIT) && keyboard_reaches_child() {
+                continue;
+            }
+            let _ = kill(child, sig);
+        }
+    }))
+}
+
+/// The wrapper (and so the command) is the terminal's foreground job.
+fn keyboard_reaches_child() -> bool {
+    let stdin = std::io::stdin();
+    nix::unistd::tcgetpgrp(&stdin).is_ok_and(|fg| fg == nix::unistd::getpgrp())
+}
+
+/// Ask the command to stop, as Ctrl-C would: Terraform stops gracefully.
+pub fn interrupt(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
+    }
+}
+
+/// The command's exit code; 128 + the signal number when a signal ended it.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1)
+}
+
+/// `user@hostname`, as Terraform writes `Who`.
+pub fn who() -> String {
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name).unwrap_or_default();
+    let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+    format!("{user}@{host}")
+}

@@ -1,0 +1,101 @@
+//! The lock record file, and `tf-lock-reaper release`: release the recorded
+//! lock only if it is still exactly what was recorded. Idempotent, so a CI
+//! `after_script` can always run it.
+
+use std::path::{Path, PathBuf};
+
+use crate::domain::lock_record::LockRecord;
+use crate::exec::holder::release;
+use crate::exec::Connect;
+use crate::ports::WriteOutcome;
+
+/// `<data dir>/tf-lock-reaper.json`.
+pub fn default_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("tf-lock-reaper.json")
+}
+
+/// Write the record whole (a temporary file renamed into place), so a
+/// reader never sees half of one.
+pub fn write(path: &Path, record: &LockRecord) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    serde_json::to_writer_pretty(&tmp, record)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Remove the record; a record already gone is fine.
+pub fn remove(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
+
+/// How `release` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseStatus {
+    /// Nothing left to do (released, already gone, taken by another run, or
+    /// no record): exit 0.
+    Done,
+    /// An AWS call failed; the record is kept for another try: exit 1.
+    Failed,
+}
+
+/// A record that cannot be used, with the path and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("lock record {path}: {reason}; remove it if no job of this stack holds a lock")]
+pub struct BadRecord {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Read the record at `path`; `Ok(None)` when there is none.
+pub fn read(path: &Path) -> Result<Option<LockRecord>, BadRecord> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(BadRecord { path: path.display().to_string(), reason: e.to_string() }),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| BadRecord { path: path.display().to_string(), reason: format!("not a tf-lock-reaper lock record: {e}") })
+}
+
+/// `tf-lock-reaper release`: every line it prints, and how it ended.
+pub async fn release_recorded(
+    path: &Path,
+    dry_run: bool,
+    connect: &Connect,
+) -> Result<(ReleaseStatus, Vec<String>), BadRecord> {
+    let Some(record) = read(path)? else {
+        return Ok((ReleaseStatus::Done, vec![format!("no lock recorded at {}: nothing to release", path.display())]));
+    };
+    let halves: Vec<String> = record.halves.iter().map(crate::exec::holder::describe).collect();
+    if dry_run {
+        return Ok((
+            ReleaseStatus::Done,
+            vec![format!("dry run: would release lock {} ({}) if unchanged", record.lock_id, halves.join(" + "))],
+        ));
+    }
+    let stores = connect(record.backend.clone()).await;
+    match release(&stores, &record).await {
+        Ok(released) => {
+            let lines = released
+                .iter()
+                .map(|r| {
+                    let what = match r.outcome {
+                        WriteOutcome::Done => "released",
+                        WriteOutcome::Gone => "already gone: nothing to do",
+                        WriteOutcome::Changed => "now held by another run: left alone",
+                    };
+                    format!("lock {}: {} {what}", record.lock_id, r.half)
+                })
+                .collect();
+            remove(path);
+            Ok((ReleaseStatus::Done, lines))
+        }
+        Err(e) => Ok((
+            ReleaseStatus::Failed,
+            vec![format!("releasing lock {} failed: {e}. The record is kept: run `tf-lock-reaper release` again", record.lock_id)],
+        )),
+    }
+}
