@@ -175,3 +175,122 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `tf-lock-reaper exec -- terraform …` around a stack, in its own process
+/// group (as a CI job), its output in `exec.log`.
+pub struct RunningExec {
+    pub child: Child,
+    dir: PathBuf,
+}
+
+impl Stack {
+    /// A `terraform` on PATH for the wrapper to run: the shim, exec'd, so
+    /// the wrapper's child is Terraform itself.
+    fn terraform_bin(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = self.path().join("bin");
+        std::fs::create_dir_all(&bin).expect("bin dir");
+        let script = bin.join("terraform");
+        let text = format!("#!/bin/sh\nexec '{}' '{}' \"$@\"\n", venv_bin("python").display(), shim().display());
+        std::fs::write(&script, text).expect("write terraform script");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        bin
+    }
+
+    /// The CLI with the environment a CI job would give it: static
+    /// credentials, the heartbeat settings of the tests, Terraform on PATH.
+    pub fn reaper_command(&self, moto: &Moto, args: &[&str]) -> Command {
+        let path = format!("{}:{}", self.terraform_bin().display(), std::env::var("PATH").unwrap_or_default());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .envs(moto.env())
+            // The wrapper reaches the backend through its own endpoints, as Terraform does.
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("PATH", path)
+            .env("HEARTBEAT_EVERY", "1s")
+            .env("HEARTBEAT_TIMEOUT", "5s")
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_CLI_CONFIG_FILE", self.path().join("terraformrc"))
+            .env("CHECKPOINT_DISABLE", "1")
+            .env_remove("TF_LOG")
+            .env_remove("TF_LOG_PATH")
+            .env_remove("TF_WORKSPACE");
+        cmd
+    }
+
+    /// `exec` around an apply that hangs `seconds` in a provisioner.
+    pub fn start_exec_apply(&self, moto: &Moto, seconds: u32) -> RunningExec {
+        use std::os::unix::process::CommandExt;
+        let log = std::fs::File::create(self.path().join("exec.log")).expect("exec.log");
+        let var = format!("-var=hang_seconds={seconds}");
+        let child = self
+            .reaper_command(moto, &["exec", "--", "terraform", "apply", "-auto-approve", "-input=false", "-no-color", &var])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start tf-lock-reaper exec");
+        RunningExec { child, dir: self.path().to_path_buf() }
+    }
+
+    /// The lock record `exec` writes.
+    pub fn record(&self) -> PathBuf {
+        self.path().join(".terraform/tf-lock-reaper.json")
+    }
+}
+
+impl RunningExec {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The wrapper's child: Terraform.
+    pub fn terraform_pid(&self) -> u32 {
+        let out = Command::new("pgrep").args(["-P", &self.child.id().to_string()]).output().expect("pgrep");
+        String::from_utf8_lossy(&out.stdout).split_whitespace().next().and_then(|p| p.parse().ok()).expect("terraform pid")
+    }
+
+    pub fn signal(&self, signal: &str, pid: u32) {
+        let _ = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status();
+    }
+
+    /// SIGKILL the whole job (wrapper and Terraform), as a dead runner.
+    pub fn kill_group(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
+        let _ = self.child.wait();
+        self.end_provisioner();
+    }
+
+    fn end_provisioner(&self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("hang.pid")) {
+            let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+        }
+    }
+
+    /// Wait for the wrapper to exit (at most `timeout`): its exit code.
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.end_provisioner();
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("exec.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for RunningExec {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
+        let _ = self.child.wait();
+        self.end_provisioner();
+    }
+}
