@@ -179,9 +179,9 @@ impl LockTables for MemoryLockTables {
         heartbeat_attribute: &str,
     ) -> Result<Option<HeldItem>, SourceError> {
         let tables = locked(&self.tables);
-        let t = tables
-            .get(table)
-            .ok_or_else(|| SourceError::new(ErrorKind::NotFound, format!("GetItem failed: table {table} does not exist")))?;
+        let t = tables.get(table).ok_or_else(|| {
+            SourceError::new(ErrorKind::NotFound, format!("GetItem failed: table {table} does not exist"))
+        })?;
         Ok(t.get(lock_key).map(|item| HeldItem {
             info: match item.get("Info") {
                 Some(AttrValue::S(s)) => Some(s.clone()),

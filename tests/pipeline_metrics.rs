@@ -114,6 +114,8 @@ async fn emf_lines_carry_every_metric_per_table() {
         "ActionErrors",
         "BreakerTripped",
         "ScanErrors",
+        "HeartbeatLocks",
+        "DeadHeartbeats",
     ] {
         assert!(names.contains(&name), "{name} missing");
         assert!(table[name].is_number(), "{name} has no value");
@@ -138,7 +140,7 @@ async fn put_metric_data_sends_the_same_metrics() {
             let data = req.metric_data();
             let stale = data.iter().find(|d| d.metric_name() == Some("StaleLocks"));
             req.namespace() == Some("TerraformLocks")
-                && data.len() == 13
+                && data.len() == 15
                 && stale.is_some_and(|d| {
                     d.value() == Some(1.0)
                         && d.dimensions()

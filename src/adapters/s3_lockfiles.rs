@@ -103,8 +103,11 @@ impl LockfileBuckets for S3LockfileBuckets {
                     .filter(|k| k.ends_with(LOCKFILE_SUFFIX)),
             );
         }
-        let objects: Vec<Option<LockfileObject>> =
-            stream::iter(keys).map(|key| self.read_with_heartbeat(bucket, key)).buffered(READ_CONCURRENCY).collect().await;
+        let objects: Vec<Option<LockfileObject>> = stream::iter(keys)
+            .map(|key| self.read_with_heartbeat(bucket, key))
+            .buffered(READ_CONCURRENCY)
+            .collect()
+            .await;
         Ok(objects.into_iter().flatten().collect())
     }
 
@@ -119,18 +122,13 @@ impl LockfileBuckets for S3LockfileBuckets {
 
     async fn current_heartbeat(&self, bucket: &str, key: &str) -> Result<Option<i64>, SourceError> {
         match self.client.get_object_tagging().bucket(bucket).key(key).send().await {
-            Ok(out) => Ok(out
-                .tag_set()
-                .iter()
-                .find(|t| t.key() == HEARTBEAT_TAG)
-                .and_then(|t| t.value().parse::<i64>().ok())),
+            Ok(out) => {
+                Ok(out.tag_set().iter().find(|t| t.key() == HEARTBEAT_TAG).and_then(|t| t.value().parse::<i64>().ok()))
+            }
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
-            Err(e) => Err(self.origin.explain(
-                "GetObjectTagging",
-                "s3:GetObjectTagging",
-                &format!("s3://{bucket}/{key}"),
-                &e,
-            )),
+            Err(e) => {
+                Err(self.origin.explain("GetObjectTagging", "s3:GetObjectTagging", &format!("s3://{bucket}/{key}"), &e))
+            }
         }
     }
 
@@ -138,7 +136,9 @@ impl LockfileBuckets for S3LockfileBuckets {
         let out = match self.client.get_object().bucket(bucket).key(key).send().await {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(self.origin.explain("GetObject", "s3:GetObject", &format!("s3://{bucket}/{key}"), &e)),
+            Err(e) => {
+                return Err(self.origin.explain("GetObject", "s3:GetObject", &format!("s3://{bucket}/{key}"), &e))
+            }
         };
         let etag = out.e_tag().unwrap_or_default().to_string();
         let version_id = out.version_id().map(str::to_string);
@@ -157,11 +157,10 @@ impl LockfileBuckets for S3LockfileBuckets {
         at: i64,
     ) -> Result<WriteOutcome, SourceError> {
         let what = format!("s3://{bucket}/{key}");
-        let tag = aws_sdk_s3::types::Tag::builder()
-            .key(HEARTBEAT_TAG)
-            .value(at.to_string())
-            .build()
-            .map_err(|e| SourceError::new(crate::domain::failure::ErrorKind::Other, format!("tagging {what}: {e}")))?;
+        let tag =
+            aws_sdk_s3::types::Tag::builder().key(HEARTBEAT_TAG).value(at.to_string()).build().map_err(|e| {
+                SourceError::new(crate::domain::failure::ErrorKind::Other, format!("tagging {what}: {e}"))
+            })?;
         let tagging = aws_sdk_s3::types::Tagging::builder()
             .tag_set(tag)
             .build()

@@ -275,7 +275,7 @@ fn read_heartbeat(r: &mut Reader<'_>, ttl_attribute: &str) -> HeartbeatSettings 
         r.problem(
             "HEARTBEAT_EVERY",
             &humantime::format_duration(every).to_string(),
-            &format!(
+            format!(
                 "at most half of HEARTBEAT_TIMEOUT ({}), so one late heartbeat never makes a live holder look dead",
                 humantime::format_duration(timeout)
             ),

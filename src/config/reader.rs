@@ -34,10 +34,7 @@ impl<'a> Reader<'a> {
     /// The trimmed value, `None` when unset or empty (Terraform modules pass
     /// empty strings for unset optional inputs).
     pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
-        debug_assert!(
-            VARIABLES.iter().chain(EXEC_VARIABLES).any(|v| v.name == name),
-            "{name} missing from VARIABLES"
-        );
+        debug_assert!(VARIABLES.iter().chain(EXEC_VARIABLES).any(|v| v.name == name), "{name} missing from VARIABLES");
         self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 

@@ -40,6 +40,8 @@ pub const VARIABLES: &[Variable] = &[
 
 /// Variables only `tf-lock-reaper exec` reads: the scheduled reaper never
 /// heartbeats, so the Terraform module does not set them.
-pub const EXEC_VARIABLES: &[Variable] = &[
-    Variable { name: "HEARTBEAT_EVERY", default: "30s", meaning: "`exec`: how often to heartbeat the lock the command holds. At most half of `HEARTBEAT_TIMEOUT`." },
-];
+pub const EXEC_VARIABLES: &[Variable] = &[Variable {
+    name: "HEARTBEAT_EVERY",
+    default: "30s",
+    meaning: "`exec`: how often to heartbeat the lock the command holds. At most half of `HEARTBEAT_TIMEOUT`.",
+}];

@@ -181,7 +181,10 @@ mod tests {
 
     #[test]
     fn other_backends_local_state_and_garbage() {
-        assert_eq!(parse_backend_state(r#"{"version":3,"backend":{"type":"gcs","config":{}}}"#), Ok(Some(Backend::Other("gcs".into()))));
+        assert_eq!(
+            parse_backend_state(r#"{"version":3,"backend":{"type":"gcs","config":{}}}"#),
+            Ok(Some(Backend::Other("gcs".into())))
+        );
         assert_eq!(parse_backend_state(r#"{"version":3}"#), Ok(None));
         assert!(parse_backend_state("not json").unwrap_err().contains("not a Terraform backend state file"));
         let no_bucket = r#"{"backend":{"type":"s3","config":{"key":"k"}}}"#;

@@ -335,7 +335,9 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
                 },
             };
             let code = exec::exec(opts, connector(settings.run_budget)).await.map_err(|e| {
-                CliError::Failed(format!("cannot run the command: {e} (check the program name and that it is executable)"))
+                CliError::Failed(format!(
+                    "cannot run the command: {e} (check the program name and that it is executable)"
+                ))
             })?;
             Ok(Status::Wrapped(u8::try_from(code).unwrap_or(1)))
         }

@@ -82,7 +82,8 @@ mod tests {
         let mut w = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
         let mut f = LogFollower::open(&path).unwrap();
         assert!(f.events().unwrap().is_empty());
-        write!(w, "x [INFO]  backend-s3: Locked remote state (DynamoDB): tf_backend.lock.id=abc tf_backend.lock").unwrap();
+        write!(w, "x [INFO]  backend-s3: Locked remote state (DynamoDB): tf_backend.lock.id=abc tf_backend.lock")
+            .unwrap();
         assert!(f.events().unwrap().is_empty(), "half a line is not a line");
         writeln!(w, ".path=b/k tf_backend.operation=Lock").unwrap();
         assert_eq!(f.events().unwrap(), vec![LockEvent::Locked { id: "abc".into(), path: Some("b/k".into()) }]);
@@ -101,7 +102,8 @@ mod tests {
             w.write_all(filler.as_bytes()).unwrap();
         }
         assert!(f.events().unwrap().is_empty());
-        writeln!(w, "t [INFO]  backend-s3: Attempting to unlock remote state (S3 Native): tf_backend.lock.id=q").unwrap();
+        writeln!(w, "t [INFO]  backend-s3: Attempting to unlock remote state (S3 Native): tf_backend.lock.id=q")
+            .unwrap();
         assert_eq!(f.events().unwrap(), vec![LockEvent::Unlocking { id: "q".into() }]);
         assert!(std::fs::metadata(&path).unwrap().len() > RELEASE_EVERY, "offsets are kept");
     }

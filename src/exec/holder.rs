@@ -283,7 +283,10 @@ mod tests {
     }
 
     fn settings() -> BeatSettings {
-        BeatSettings { attribute: "Heartbeat".into(), ttl: Some(("ExpiresAt".into(), std::time::Duration::from_secs(3600))) }
+        BeatSettings {
+            attribute: "Heartbeat".into(),
+            ttl: Some(("ExpiresAt".into(), std::time::Duration::from_secs(3600))),
+        }
     }
 
     #[tokio::test]
@@ -323,7 +326,10 @@ mod tests {
         assert!(matches!(outcome, BeatOutcome::Restored(_)), "{outcome:?}");
         assert_eq!(tables.get("locks", KEY).unwrap().get("Info"), Some(&AttrValue::S(ours.clone())));
         // The lockfile too, byte for byte.
-        files.delete_lockfile("tfstate", FILE, &files.get_lockfile("tfstate", FILE).await.unwrap().unwrap().etag).await.unwrap();
+        files
+            .delete_lockfile("tfstate", FILE, &files.get_lockfile("tfstate", FILE).await.unwrap().unwrap().etag)
+            .await
+            .unwrap();
         assert!(matches!(beat(&stores, &mut record, &settings(), 1002, true).await, Ok(BeatOutcome::Restored(_))));
         assert_eq!(files.get("tfstate", FILE), Some(ours));
     }
@@ -358,7 +364,10 @@ mod tests {
     async fn without_the_log_only_this_hosts_fresh_lock_is_found() {
         let (_, _, stores, location, _) = setup(false);
         let f = finder(&stores);
-        assert_eq!(f.by_who_and_created(&location, "other@host", Utc::now() - chrono::Duration::hours(1)).await, Ok(None));
+        assert_eq!(
+            f.by_who_and_created(&location, "other@host", Utc::now() - chrono::Duration::hours(1)).await,
+            Ok(None)
+        );
         let since_later = Utc::now() + chrono::Duration::hours(1);
         assert_eq!(f.by_who_and_created(&location, "ci@runner", since_later).await, Ok(None), "older than the start");
         let found = f.by_who_and_created(&location, "ci@runner", Utc::now() - chrono::Duration::hours(1)).await;

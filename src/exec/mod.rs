@@ -194,7 +194,9 @@ impl Session {
         };
         match finder.by_logged_id(&location, id).await {
             Ok(Some(record)) => self.adopt(record).await,
-            Ok(None) => say(&format!("Terraform logged lock {id}, but no lock with that ID is at {}", location.lock_path)),
+            Ok(None) => {
+                say(&format!("Terraform logged lock {id}, but no lock with that ID is at {}", location.lock_path))
+            }
             Err(e) => say(&format!("cannot read lock {id} at {}: {e}", location.lock_path)),
         }
     }
@@ -332,7 +334,9 @@ pub async fn exec(opts: ExecOptions, connect: Connect) -> std::io::Result<i32> {
             None
         }
         Mode::Watch(why) => {
-            say(&format!("{why}: following a lock by this host's user@hostname instead; it will not be released automatically"));
+            say(&format!(
+                "{why}: following a lock by this host's user@hostname instead; it will not be released automatically"
+            ));
             None
         }
         Mode::Log => {
@@ -355,8 +359,7 @@ pub async fn exec(opts: ExecOptions, connect: Connect) -> std::io::Result<i32> {
         None => None,
     };
     let every = opts.every;
-    let mut session =
-        Session { opts, connect, dirs, record_path, stores: None, held: None, conflict: false, pid };
+    let mut session = Session { opts, connect, dirs, record_path, stores: None, held: None, conflict: false, pid };
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     let mut polls: u64 = 0;
     let mut beats = tokio::time::interval(every);

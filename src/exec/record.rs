@@ -55,9 +55,10 @@ pub fn read(path: &Path) -> Result<Option<LockRecord>, BadRecord> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(BadRecord { path: path.display().to_string(), reason: e.to_string() }),
     };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| BadRecord { path: path.display().to_string(), reason: format!("not a tf-lock-reaper lock record: {e}") })
+    serde_json::from_str(&text).map(Some).map_err(|e| BadRecord {
+        path: path.display().to_string(),
+        reason: format!("not a tf-lock-reaper lock record: {e}"),
+    })
 }
 
 /// `tf-lock-reaper release`: every line it prints, and how it ended.
@@ -95,7 +96,10 @@ pub async fn release_recorded(
         }
         Err(e) => Ok((
             ReleaseStatus::Failed,
-            vec![format!("releasing lock {} failed: {e}. The record is kept: run `tf-lock-reaper release` again", record.lock_id)],
+            vec![format!(
+                "releasing lock {} failed: {e}. The record is kept: run `tf-lock-reaper release` again",
+                record.lock_id
+            )],
         )),
     }
 }

@@ -21,8 +21,8 @@ use crate::pipeline::Reaper;
 use crate::ports::alert_state::AlertState;
 use crate::ports::clock::Clock;
 use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
-use crate::ports::{SourceError, WriteOutcome};
 use crate::ports::notifier::Notifier;
+use crate::ports::{SourceError, WriteOutcome};
 use crate::support::deadline::Deadline;
 
 fn start() -> DateTime<Utc> {

@@ -96,6 +96,11 @@ pub trait LockTables: Send + Sync {
 
     /// Put the lock back exactly as it was (`LockID`, the same `Info`, the
     /// heartbeat) only if no item holds the key: `Changed` when one does.
-    async fn restore(&self, table: &str, lock_key: &str, info: &str, beat: Beat<'_>)
-        -> Result<WriteOutcome, SourceError>;
+    async fn restore(
+        &self,
+        table: &str,
+        lock_key: &str,
+        info: &str,
+        beat: Beat<'_>,
+    ) -> Result<WriteOutcome, SourceError>;
 }

@@ -225,7 +225,10 @@ impl Stack {
         let log = std::fs::File::create(self.path().join("exec.log")).expect("exec.log");
         let var = format!("-var=hang_seconds={seconds}");
         let child = self
-            .reaper_command(moto, &["exec", "--", "terraform", "apply", "-auto-approve", "-input=false", "-no-color", &var])
+            .reaper_command(
+                moto,
+                &["exec", "--", "terraform", "apply", "-auto-approve", "-input=false", "-no-color", &var],
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -249,7 +252,11 @@ impl RunningExec {
     /// The wrapper's child: Terraform.
     pub fn terraform_pid(&self) -> u32 {
         let out = Command::new("pgrep").args(["-P", &self.child.id().to_string()]).output().expect("pgrep");
-        String::from_utf8_lossy(&out.stdout).split_whitespace().next().and_then(|p| p.parse().ok()).expect("terraform pid")
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("terraform pid")
     }
 
     pub fn signal(&self, signal: &str, pid: u32) {

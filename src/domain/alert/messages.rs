@@ -143,7 +143,10 @@ pub fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>) -> Me
                 "Stale Terraform lock on {} held {} (window {}) by {} ({}, lock ID {}) in {}",
                 f.state_path, f.age, f.window, f.who, f.operation, f.lock_id, f.source
             ),
-            format!("A Terraform state lock has been held for {}, longer than its apply window of {}.", f.age, f.window),
+            format!(
+                "A Terraform state lock has been held for {}, longer than its apply window of {}.",
+                f.age, f.window
+            ),
             format!("Stale Terraform lock: {} ({})", f.state_path, f.age),
         ),
     };
