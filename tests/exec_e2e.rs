@@ -235,3 +235,33 @@ async fn commands_that_never_lock_run_transparently_without_any_aws_call() {
     assert_eq!(none.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&none.stdout).contains("no lock recorded"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_and_chdir_are_followed_to_the_right_lock() {
+    use std::os::unix::process::CommandExt;
+    let moto = Moto::start();
+    let stack = stack(&moto, Locking::DynamoDb).await;
+    let made = stack.tf(&["workspace", "new", "-no-color", "ci"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let key = "tfstate/env:/ci/prod/terraform.tfstate";
+    let chdir = format!("-chdir={}", stack.path().display());
+    let log = std::fs::File::create(stack.path().join("exec.log")).unwrap();
+    let child = stack
+        .reaper_command(&moto, &["exec", "--", "terraform", &chdir, "apply", "-auto-approve", "-input=false"])
+        .args(["-no-color", "-var=hang_seconds=120"])
+        .current_dir(std::env::temp_dir())
+        .env("TF_WORKSPACE", "ci")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut job = common::terraform::RunningExec::from_child(child, stack.path());
+    wait_for_record(&stack).await;
+    let record = std::fs::read_to_string(stack.record()).unwrap();
+    assert!(record.contains(key), "the ci workspace's lock: {record}");
+    job.signal("KILL", job.terraform_pid());
+    assert_eq!(job.wait(Duration::from_secs(10)), Some(137), "{}", job.log());
+    assert!(get_item(&moto.dynamo().await, TABLE, key).await.is_none(), "{}", job.log());
+}

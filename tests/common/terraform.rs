@@ -245,6 +245,11 @@ impl Stack {
 }
 
 impl RunningExec {
+    /// A wrapper started by the test itself, for the stack in `dir`.
+    pub fn from_child(child: Child, dir: &Path) -> RunningExec {
+        RunningExec { child, dir: dir.to_path_buf() }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
