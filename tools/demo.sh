@@ -194,4 +194,42 @@ step "prod and net are unblocked: terraform plan -lock-timeout=0s"
 step "What is left: the running apply's lock, the digests, the malformed item (reported, never touched); no lockfile"
 STALE_AFTER=5s "$reaper" list || true
 
-step "Done; stopping moto_server and the running apply"
+step "Liveness instead of age: two more stacks apply under tf-lock-reaper exec (HEARTBEAT_EVERY=1s HEARTBEAT_TIMEOUT=5s)"
+# `terraform` on PATH for the wrapper: the shim, exec'd, so the wrapper's child is Terraform.
+mkdir -p "$work/bin"
+printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$py" "$tf" >"$work/bin/terraform"
+chmod +x "$work/bin/terraform"
+export PATH="$work/bin:$PATH" HEARTBEAT_EVERY=1s HEARTBEAT_TIMEOUT=5s
+make_stack long ci/long/terraform.tfstate
+make_stack dead ci/dead/terraform.tfstate
+start_exec_apply() {
+  local name="$1" seconds="$2"
+  (cd "$work/$name" && exec setsid "$reaper" exec -- terraform apply -auto-approve -input=false -no-color \
+    "-var=hang_seconds=$seconds" >"$work/$name/exec.log" 2>&1) &
+  local pid=$!
+  disown
+  echo "$pid"
+}
+pids+=("$(start_exec_apply long 60)")
+dead_pid="$(start_exec_apply dead 300)"
+pids+=("$dead_pid")
+for name in long dead; do
+  for _ in $(seq 600); do [ -f "$work/$name/.terraform/tf-lock-reaper.json" ] && break; sleep 0.1; done
+done
+grep -h "following lock" "$work/long/exec.log" "$work/dead/exec.log"
+sleep 6 # both locks are now older than a 5s window
+
+step "A delete pass with a 5s window: both exec'd locks are far older, and alive, so both are left alone"
+STALE_AFTER=5s DELETE_AFTER=5s EXCLUDE='tfstate/staging/*' "$reaper" run --action delete --no-notify --table "$table" | grep -E "^table|LOCK ID|ci/"
+
+step "The runner of ci/dead dies (SIGKILL of its whole process group): its heartbeat stops"
+kill -KILL -- "-$dead_pid"
+[ -f "$work/dead/hang.pid" ] && kill -KILL "$(cat "$work/dead/hang.pid")" 2>/dev/null || true
+STALE_AFTER=2h DELETE_AFTER=2h "$reaper" list --table "$table" | grep -E "LOCK ID|ci/"
+sleep 6
+
+step "A delete pass with the default 2h window: silence decides, not age: the dead runner's lock goes, the long apply stays"
+STALE_AFTER=2h DELETE_AFTER=2h "$reaper" run --action delete --no-notify --table "$table" | grep -E "^table|LOCK ID|ci/"
+(cd "$work/dead" && "$py" "$tf" plan -lock-timeout=0s -input=false -no-color 2>&1 | tail -n 2)
+
+step "Done; stopping moto_server and the running applies"
