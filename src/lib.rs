@@ -8,6 +8,7 @@
 
 pub mod adapters;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod entrypoints;
 pub mod exec;

@@ -14,9 +14,11 @@ use aws_credential_types::provider::ProvideCredentials;
 use crate::adapters::aws_error::{credentials_cause, CREDENTIAL_CHAIN};
 use crate::adapters::cloudwatch::ApiSink;
 use crate::adapters::dynamodb_alert_state::DynamoAlertState;
+use crate::adapters::dynamodb_inspect::DynamoTableInspector;
 use crate::adapters::dynamodb_locks::DynamoLockTables;
 use crate::adapters::emf::EmfSink;
 use crate::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
+use crate::adapters::s3_inspect::S3BucketInspector;
 use crate::adapters::s3_lockfiles::S3LockfileBuckets;
 use crate::adapters::secrets_manager::read_routing_key;
 use crate::adapters::sns::SnsNotifier;
@@ -29,6 +31,7 @@ use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::Reaper;
 use crate::ports::alert_state::AlertState;
 use crate::ports::clock::SystemClock;
+use crate::ports::inspect::{BucketInspector, TableInspector};
 use crate::ports::lock_tables::LockTables;
 use crate::ports::lockfiles::LockfileBuckets;
 use crate::ports::metrics::{MetricsSink, NoMetrics};
@@ -113,6 +116,15 @@ pub async fn backend_stores(connection: &BackendConnection, budget: Duration) ->
             S3LockfileBuckets::new(aws_sdk_s3::Client::from_conf(s3.build())).with_endpoint_url(s3_endpoint),
         ),
     }
+}
+
+/// What `doctor` reads tables and buckets with.
+pub fn inspectors(sdk: &SdkConfig) -> (Arc<dyn TableInspector>, Arc<dyn BucketInspector>) {
+    let url = sdk.endpoint_url();
+    (
+        Arc::new(DynamoTableInspector::new(aws_sdk_dynamodb::Client::new(sdk)).with_endpoint_url(url)),
+        Arc::new(S3BucketInspector::new(s3_client(sdk)).with_endpoint_url(url)),
+    )
 }
 
 /// That the SDK's credential chain yields credentials, checked once before

@@ -4,9 +4,11 @@
 pub mod aws_error;
 pub mod cloudwatch;
 pub mod dynamodb_alert_state;
+pub mod dynamodb_inspect;
 pub mod dynamodb_locks;
 pub mod emf;
 pub mod pagerduty;
+pub mod s3_inspect;
 pub mod s3_lockfiles;
 pub mod secrets_manager;
 pub mod sns;

@@ -142,6 +142,19 @@ impl Config {
 
 /// `LOCK_TABLES` and `LOCK_BUCKETS`: at least one source between them.
 fn read_sources(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketSpec>) {
+    let (tables, buckets) = read_source_lists(r);
+    if tables.is_empty() && r.get("LOCK_BUCKETS").is_none() {
+        r.problem(
+            "LOCK_TABLES",
+            "",
+            "at least one DynamoDB table name, comma-separated (or lockfile buckets in LOCK_BUCKETS)",
+        );
+    }
+    (tables, buckets)
+}
+
+/// `LOCK_TABLES` and `LOCK_BUCKETS`, each entry checked; either may be empty.
+fn read_source_lists(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketSpec>) {
     let tables = r.list("LOCK_TABLES");
     let mut buckets = Vec::new();
     for entry in r.list("LOCK_BUCKETS") {
@@ -153,13 +166,6 @@ fn read_sources(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketSpec>) {
                 "comma-separated `bucket` or `bucket/prefix` entries with valid S3 bucket names (3-63 characters: a-z, 0-9, . -)",
             ),
         }
-    }
-    if tables.is_empty() && r.get("LOCK_BUCKETS").is_none() {
-        r.problem(
-            "LOCK_TABLES",
-            "",
-            "at least one DynamoDB table name, comma-separated (or lockfile buckets in LOCK_BUCKETS)",
-        );
     }
     for t in &tables {
         if !valid_table_name(t) {
@@ -222,6 +228,31 @@ fn read_action(r: &mut Reader<'_>) -> ActionSettings {
         );
     }
     ActionSettings { action, dry_run, delete_after, ttl_after, ttl_attribute }
+}
+
+/// What `tf-lock-reaper doctor` reads from the environment: the sources
+/// (either may be empty: `--config` alone is a valid run) and what the
+/// TTL check needs.
+#[derive(Debug, Clone)]
+pub struct DoctorSettings {
+    pub tables: Vec<String>,
+    pub buckets: Vec<BucketSpec>,
+    pub ttl_attribute: String,
+    /// `ACTION=ttl` or `TTL_AFTER` set: TTL values are written.
+    pub ttl_written: bool,
+    pub run_budget: Duration,
+}
+
+impl DoctorSettings {
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<DoctorSettings, ConfigError> {
+        let mut r = Reader::new(vars);
+        let (tables, buckets) = read_source_lists(&mut r);
+        let ttl_attribute = r.get("TTL_ATTRIBUTE").unwrap_or("ExpiresAt").to_string();
+        let ttl_written = r.get("ACTION") == Some("ttl") || r.get("TTL_AFTER").is_some();
+        let run_budget = r.duration("RUN_BUDGET").unwrap_or(Duration::from_secs(50));
+        r.finish()?;
+        Ok(DoctorSettings { tables, buckets, ttl_attribute, ttl_written, run_budget })
+    }
 }
 
 /// What `tf-lock-reaper exec` and `release` read from the environment.

@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod backend;
 pub mod decision;
+pub mod doctor;
 pub mod failure;
 pub mod lock;
 pub mod lock_record;

@@ -10,8 +10,10 @@ use std::io::{BufRead, Write as _};
 use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, ConfigError, EntrypointDefaults, ExecSettings, MetricsSinkKind};
+use crate::config::{Config, ConfigError, DoctorSettings, EntrypointDefaults, ExecSettings, MetricsSinkKind};
+use crate::doctor::{doctor, DoctorTargets};
 use crate::domain::decision::{Action, ActionTaken};
+use crate::domain::doctor::table::TableExpectations;
 use crate::domain::lock::SourceKind;
 use crate::domain::report::render::{format_age, render_list, render_lock_table};
 use crate::exec::holder::BeatSettings;
@@ -19,7 +21,7 @@ use crate::exec::record::{self, ReleaseStatus};
 use crate::exec::{self, ExecOptions, OnConflict};
 use crate::pipeline::Reaper;
 use crate::support::deadline::Deadline;
-use crate::wiring::{backend_stores, check_credentials, sdk_config, Adapters, WiringError};
+use crate::wiring::{backend_stores, check_credentials, inspectors, sdk_config, Adapters, WiringError};
 
 #[derive(Parser)]
 #[command(
@@ -32,7 +34,8 @@ tf-lock-reaper list --table terraform-state-locks\n  \
 tf-lock-reaper run --table terraform-state-locks --action delete --dry-run\n  \
 tf-lock-reaper unlock 2b6a2c1e-0f0d-4b5e-9f7a-3c2d1e0f9a8b --table terraform-state-locks\n  \
 tf-lock-reaper exec -- terraform apply -auto-approve tfplan\n  \
-tf-lock-reaper release"
+tf-lock-reaper release\n  \
+tf-lock-reaper doctor --table terraform-state-locks --bucket tfstate --config ."
 )]
 pub struct Cli {
     /// Debug logs on stderr, with the SDK's full error chains (as RUST_LOG=debug).
@@ -78,6 +81,13 @@ const RELEASE_EXAMPLES: &str = "Examples:
 
 Exit codes: 0 released, already gone, taken by another run (left alone) or no lock recorded;
 1 an AWS call failed (the record is kept: run it again); 2 an unreadable record.";
+
+const DOCTOR_EXAMPLES: &str = "Examples:
+  tf-lock-reaper doctor --table terraform-state-locks --bucket tfstate --config .
+  # Sources from LOCK_TABLES / LOCK_BUCKETS, as every command; JSON for CI:
+  tf-lock-reaper doctor --config stacks --json
+
+Exit codes: 0 nothing failed (warnings allowed); 1 a check failed; 2 bad configuration or usage.";
 
 const COMPLETIONS_EXAMPLES: &str = "Examples:
   tf-lock-reaper completions bash > /etc/bash_completion.d/tf-lock-reaper
@@ -177,6 +187,19 @@ enum Command {
         /// Show what would be released, release nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Check that the backend can be trusted: lock tables, state buckets and
+    /// every backend "s3" block under --config, each failure with its fix.
+    #[command(after_help = DOCTOR_EXAMPLES)]
+    Doctor {
+        #[command(flatten)]
+        sources: SourceArgs,
+        /// A directory to search (recursively) for `backend "s3"` blocks (repeatable).
+        #[arg(long = "config", value_name = "DIR")]
+        config_dirs: Vec<std::path::PathBuf>,
+        /// Print the checks as one JSON document.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a shell completion script.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
@@ -355,6 +378,38 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
                 ReleaseStatus::Done => Status::Clean,
                 ReleaseStatus::Failed => Status::HadErrors,
             })
+        }
+        Command::Doctor { sources, config_dirs, json } => {
+            let mut vars: HashMap<String, String> = std::env::vars().collect();
+            for (k, v) in sources.overrides() {
+                vars.insert(k.to_string(), v);
+            }
+            let settings = DoctorSettings::from_vars(&vars)?;
+            if settings.tables.is_empty() && settings.buckets.is_empty() && config_dirs.is_empty() {
+                return Err(CliError::BadInput(
+                    "doctor has nothing to check: give --table, --bucket or --config (or set LOCK_TABLES / LOCK_BUCKETS)"
+                        .to_string(),
+                ));
+            }
+            let sdk = sdk_config(settings.run_budget).await;
+            // Only HCL to read: no AWS call, so no credentials needed.
+            if !(settings.tables.is_empty() && settings.buckets.is_empty()) {
+                check_credentials(&sdk).await.map_err(CliError::Credentials)?;
+            }
+            let (tables, buckets) = inspectors(&sdk);
+            let targets = DoctorTargets {
+                tables: &settings.tables,
+                buckets: &settings.buckets,
+                config_dirs: &config_dirs,
+                expect: TableExpectations { ttl_attribute: &settings.ttl_attribute, ttl_written: settings.ttl_written },
+            };
+            let report = doctor(&targets, tables.as_ref(), buckets.as_ref()).await;
+            if json {
+                print_json(&report)?;
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(Status::from_ok(report.ok))
         }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -104,9 +104,7 @@ fn program_and_subcommand(command: &[String]) -> (String, Option<String>) {
     let program = command.first().map(|p| Path::new(p).file_name().map(|n| n.to_string_lossy().into_owned()));
     let program = program.flatten().unwrap_or_default();
     let terraform_like = matches!(program.as_str(), "terraform" | "tofu");
-    let sub = terraform_like
-        .then(|| command.iter().skip(1).find(|a| !a.starts_with("-chdir=") && !a.starts_with("-chdir ")).cloned())
-        .flatten();
+    let sub = terraform_like.then(|| command.iter().skip(1).find(|a| !a.starts_with("-chdir=")).cloned()).flatten();
     (program, sub)
 }
 

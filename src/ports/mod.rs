@@ -5,6 +5,7 @@
 
 pub mod alert_state;
 pub mod clock;
+pub mod inspect;
 pub mod lock_tables;
 pub mod lockfiles;
 pub mod metrics;

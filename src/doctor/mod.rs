@@ -1,0 +1,107 @@
+//! `tf-lock-reaper doctor`: gather the facts (each table and bucket through
+//! the inspector ports, every `*.tf` file under the given directories) and
+//! judge them with `domain::doctor`. One failing source or file never stops
+//! the other checks.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::BucketSpec;
+use crate::domain::doctor::backend_block::backend_block_checks;
+use crate::domain::doctor::bucket::bucket_checks;
+use crate::domain::doctor::table::{table_checks, TableExpectations};
+use crate::domain::doctor::{Check, DoctorReport};
+use crate::ports::inspect::{BucketInspector, TableInspector};
+
+/// What to check.
+pub struct DoctorTargets<'a> {
+    pub tables: &'a [String],
+    pub buckets: &'a [BucketSpec],
+    pub config_dirs: &'a [PathBuf],
+    pub expect: TableExpectations<'a>,
+}
+
+/// Run every check.
+pub async fn doctor(
+    targets: &DoctorTargets<'_>,
+    tables: &dyn TableInspector,
+    buckets: &dyn BucketInspector,
+) -> DoctorReport {
+    let table_facts = futures::future::join_all(targets.tables.iter().map(|t| tables.table_facts(t)));
+    let bucket_facts =
+        futures::future::join_all(targets.buckets.iter().map(|b| buckets.bucket_facts(&b.bucket, Some(&b.prefix))));
+    let (table_facts, bucket_facts) = futures::join!(table_facts, bucket_facts);
+    let mut checks = Vec::new();
+    for (t, facts) in targets.tables.iter().zip(&table_facts) {
+        checks.extend(table_checks(t, facts, targets.expect));
+    }
+    for (b, facts) in targets.buckets.iter().zip(&bucket_facts) {
+        checks.extend(bucket_checks(&b.bucket, Some(&b.prefix), facts));
+    }
+    for dir in targets.config_dirs {
+        checks.extend(config_checks(dir));
+    }
+    DoctorReport::new(checks)
+}
+
+/// Directories never searched: Terraform's data, modules it downloaded, VCS.
+const SKIPPED: [&str; 3] = [".terraform", ".git", "node_modules"];
+
+/// The backend blocks of every `*.tf` file under `dir`.
+pub fn config_checks(dir: &Path) -> Vec<Check> {
+    let mut files = Vec::new();
+    if let Err(e) = collect_tf_files(dir, &mut files) {
+        return vec![Check::fail(
+            &dir.display().to_string(),
+            "read",
+            format!("cannot read the directory: {e}"),
+            "pass an existing directory with --config",
+        )];
+    }
+    files.sort();
+    let mut checks = Vec::new();
+    for file in files {
+        let shown = file.display().to_string();
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                checks.push(Check::fail(&shown, "read", format!("cannot read the file: {e}"), "check its permissions"));
+                continue;
+            }
+        };
+        if !text.contains("backend") {
+            continue;
+        }
+        let partials = tfbackend_files(file.parent().unwrap_or(Path::new(".")));
+        checks.extend(backend_block_checks(&shown, &text, &partials));
+    }
+    checks
+}
+
+fn collect_tf_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let name = entry.file_name();
+        if entry.file_type()?.is_dir() {
+            if !SKIPPED.iter().any(|s| name == *s) {
+                collect_tf_files(&path, out)?;
+            }
+        } else if path.extension().is_some_and(|e| e == "tf") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// `(file name, text)` of the `*.tfbackend` files in `dir`, sorted.
+fn tfbackend_files(dir: &Path) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "tfbackend"))
+        .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).ok()?)))
+        .collect();
+    found.sort();
+    found
+}

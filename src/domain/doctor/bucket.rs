@@ -1,0 +1,153 @@
+//! State bucket checks: versioning, a lifecycle rule for noncurrent
+//! versions, default encryption, Block Public Access, and (for lockfile
+//! sources) that `*.tflock` objects can be listed.
+
+use crate::domain::doctor::{sh, Check};
+
+/// Everything read about one bucket; each call may fail on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketFacts {
+    /// `Enabled`, `Suspended`, or `None` when versioning was never enabled.
+    pub versioning: Result<Option<String>, String>,
+    /// A lifecycle rule expires noncurrent versions.
+    pub noncurrent_expiry: Result<bool, String>,
+    /// The default encryption algorithm (`AES256`, `aws:kms`, …), if any.
+    pub encryption: Result<Option<String>, String>,
+    /// The four Block Public Access settings (BlockPublicAcls,
+    /// IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets); `None`
+    /// when the bucket has no configuration.
+    pub public_access_block: Result<Option<[bool; 4]>, String>,
+    /// For lockfile sources: how many `*.tflock` objects are listed.
+    pub lockfiles: Option<Result<usize, String>>,
+}
+
+/// The checks of one bucket (`prefix` for a lockfile source).
+pub fn bucket_checks(bucket: &str, prefix: Option<&str>, facts: &BucketFacts) -> Vec<Check> {
+    let subject = format!("bucket {bucket}");
+    let s = subject.as_str();
+    let b = sh(bucket);
+    let mut checks = Vec::new();
+    let versioning_fix =
+        format!("aws s3api put-bucket-versioning --bucket {b} --versioning-configuration Status=Enabled");
+    checks.push(match &facts.versioning {
+        Ok(Some(v)) if v == "Enabled" => Check::pass(s, "versioning", "Enabled: a bad state write can be rolled back"),
+        Ok(Some(v)) => {
+            Check::fail(s, "versioning", format!("{v}: a corrupted state write is permanent"), versioning_fix)
+        }
+        Ok(None) => Check::fail(s, "versioning", "never enabled: a corrupted state write is permanent", versioning_fix),
+        Err(e) => Check::fail(
+            s,
+            "versioning",
+            format!("cannot read it: {e}"),
+            "allow s3:GetBucketVersioning, or check the bucket name",
+        ),
+    });
+    checks.push(match &facts.noncurrent_expiry {
+        Ok(true) => Check::pass(s, "noncurrent versions", "a lifecycle rule expires them"),
+        Ok(false) => Check::warn(
+            s,
+            "noncurrent versions",
+            "no lifecycle rule expires noncurrent versions: they are kept forever",
+            format!(r#"aws s3api put-bucket-lifecycle-configuration --bucket {b} --lifecycle-configuration '{{"Rules":[{{"ID":"expire-old-state","Status":"Enabled","Filter":{{}},"NoncurrentVersionExpiration":{{"NoncurrentDays":90,"NewerNoncurrentVersions":10}}}}]}}'"#),
+        ),
+        Err(e) => Check::warn(s, "noncurrent versions", format!("cannot read the lifecycle: {e}"), "allow s3:GetLifecycleConfiguration"),
+    });
+    checks.push(match &facts.encryption {
+        Ok(Some(alg)) => Check::pass(s, "default encryption", alg.clone()),
+        Ok(None) => Check::warn(
+            s,
+            "default encryption",
+            "no default encryption configured",
+            format!(r#"aws s3api put-bucket-encryption --bucket {b} --server-side-encryption-configuration '{{"Rules":[{{"ApplyServerSideEncryptionByDefault":{{"SSEAlgorithm":"aws:kms"}},"BucketKeyEnabled":true}}]}}'"#),
+        ),
+        Err(e) => Check::warn(s, "default encryption", format!("cannot read it: {e}"), "allow s3:GetEncryptionConfiguration"),
+    });
+    let bpa_fix = format!("aws s3api put-public-access-block --bucket {b} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true");
+    checks.push(match &facts.public_access_block {
+        Ok(Some(all)) if all.iter().all(|on| *on) => Check::pass(s, "block public access", "all four settings on"),
+        Ok(Some(all)) => {
+            let names = ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"];
+            let off: Vec<&str> = names.iter().zip(all).filter(|(_, on)| !**on).map(|(n, _)| *n).collect();
+            Check::fail(
+                s,
+                "block public access",
+                format!("{} off: state (with its secrets) could be made public", off.join(", ")),
+                bpa_fix,
+            )
+        }
+        Ok(None) => Check::fail(
+            s,
+            "block public access",
+            "not configured: state (with its secrets) could be made public",
+            bpa_fix,
+        ),
+        Err(e) => {
+            Check::fail(s, "block public access", format!("cannot read it: {e}"), "allow s3:GetBucketPublicAccessBlock")
+        }
+    });
+    if let Some(listed) = &facts.lockfiles {
+        let under = prefix.filter(|p| !p.is_empty()).map(|p| format!(" under {p}")).unwrap_or_default();
+        checks.push(match listed {
+            Ok(n) => Check::pass(s, "lockfiles", format!("*.tflock objects can be listed{under} ({n} now)")),
+            Err(e) => Check::fail(
+                s,
+                "lockfiles",
+                format!("cannot list *.tflock objects{under}: {e}"),
+                "allow s3:ListBucket on the bucket and s3:GetObject on its *.tflock objects",
+            ),
+        });
+    }
+    checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::doctor::Status;
+
+    fn healthy() -> BucketFacts {
+        BucketFacts {
+            versioning: Ok(Some("Enabled".into())),
+            noncurrent_expiry: Ok(true),
+            encryption: Ok(Some("aws:kms".into())),
+            public_access_block: Ok(Some([true; 4])),
+            lockfiles: Some(Ok(2)),
+        }
+    }
+
+    fn check(checks: &[Check], name: &str) -> Check {
+        checks.iter().find(|c| c.check == name).cloned().unwrap()
+    }
+
+    #[test]
+    fn a_healthy_bucket_passes() {
+        let checks = bucket_checks("tfstate", Some("teams/"), &healthy());
+        assert!(checks.iter().all(|c| c.status == Status::Pass), "{checks:#?}");
+    }
+
+    #[test]
+    fn versioning_suspended_or_never_enabled_fails_with_the_fix() {
+        for v in [Some("Suspended".to_string()), None] {
+            let f = BucketFacts { versioning: Ok(v), ..healthy() };
+            let c = check(&bucket_checks("tfstate", None, &f), "versioning");
+            assert_eq!(c.status, Status::Fail);
+            assert!(c.fix.unwrap().contains("put-bucket-versioning --bucket 'tfstate'"));
+        }
+    }
+
+    #[test]
+    fn public_access_not_blocked_fails_naming_what_is_off() {
+        let f = BucketFacts { public_access_block: Ok(Some([true, true, false, true])), ..healthy() };
+        let c = check(&bucket_checks("tfstate", None, &f), "block public access");
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.why.starts_with("BlockPublicPolicy off"), "{}", c.why);
+        let none = BucketFacts { public_access_block: Ok(None), ..healthy() };
+        assert_eq!(check(&bucket_checks("tfstate", None, &none), "block public access").status, Status::Fail);
+    }
+
+    #[test]
+    fn no_lifecycle_is_a_warning() {
+        let f = BucketFacts { noncurrent_expiry: Ok(false), ..healthy() };
+        assert_eq!(check(&bucket_checks("tfstate", None, &f), "noncurrent versions").status, Status::Warn);
+    }
+}
