@@ -40,6 +40,8 @@ locals {
   lock_table_actions = concat(
     ["dynamodb:Scan"],
     var.action == "ttl" && !var.dry_run ? ["dynamodb:UpdateItem", "dynamodb:GetItem"] : [],
+    # ACTION=ttl checks that TTL is enabled, dry run included.
+    var.action == "ttl" ? ["dynamodb:DescribeTimeToLive"] : [],
     var.action == "delete" && !var.dry_run ? ["dynamodb:DeleteItem", "dynamodb:GetItem"] : [],
   )
   # Lockfile buckets: list and read always; delete only in delete mode, never in a dry run.

@@ -26,8 +26,10 @@ use crate::config::notify::{NotifyConfig, RoutingKeySource};
 use crate::config::{Config, ConfigError, MetricsSinkKind, Problem};
 use crate::domain::alert::AlertSettings;
 use crate::domain::backend::BackendConnection;
+use crate::domain::decision::Action;
 use crate::exec::holder::Stores;
 use crate::pipeline::notify::Dispatcher;
+use crate::pipeline::preconditions::TtlPrecondition;
 use crate::pipeline::Reaper;
 use crate::ports::alert_state::AlertState;
 use crate::ports::clock::SystemClock;
@@ -147,6 +149,8 @@ pub struct Adapters {
     pub lockfiles: Arc<dyn LockfileBuckets>,
     pub metrics: Arc<dyn MetricsSink>,
     pub dispatcher: Arc<Dispatcher>,
+    /// With `ACTION=ttl`: the TTL check, remembered across runs.
+    pub ttl_precondition: Option<Arc<TtlPrecondition>>,
 }
 
 impl Adapters {
@@ -157,6 +161,7 @@ impl Adapters {
             lockfiles: Arc::new(lockfile_buckets(sdk)),
             metrics: Arc::new(NoMetrics),
             dispatcher: Arc::new(Dispatcher::disabled()),
+            ttl_precondition: None,
         }
     }
 
@@ -167,19 +172,28 @@ impl Adapters {
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         let dispatcher =
             if notify { dispatcher(&config.notify, sdk, &dynamodb).await? } else { Dispatcher::disabled() };
+        let ttl_precondition = (config.action == Action::Ttl).then(|| {
+            let inspector = DynamoTableInspector::new(dynamodb.clone()).with_endpoint_url(sdk.endpoint_url());
+            Arc::new(TtlPrecondition::new(Arc::new(inspector), &config.ttl_attribute))
+        });
         Ok(Adapters {
             tables: Arc::new(lock_tables(dynamodb, sdk)),
             lockfiles: Arc::new(lockfile_buckets(sdk)),
             metrics: metrics_sink(config.metrics_sink, sdk),
             dispatcher: Arc::new(dispatcher),
+            ttl_precondition,
         })
     }
 
     /// The pipeline over these adapters, for one configuration.
     pub fn reaper(&self, config: Config) -> Reaper {
-        Reaper::new(config, Arc::clone(&self.tables), Arc::clone(&self.lockfiles))
+        let reaper = Reaper::new(config, Arc::clone(&self.tables), Arc::clone(&self.lockfiles))
             .with_metrics(Arc::clone(&self.metrics))
-            .with_dispatcher(Arc::clone(&self.dispatcher))
+            .with_dispatcher(Arc::clone(&self.dispatcher));
+        match &self.ttl_precondition {
+            Some(p) => reaper.with_ttl_precondition(Arc::clone(p)),
+            None => reaper,
+        }
     }
 }
 

@@ -34,6 +34,7 @@ use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Block, Body, Expression, ObjectKey};
 use tf_lock_reaper::adapters::cloudwatch::ApiSink;
 use tf_lock_reaper::adapters::dynamodb_alert_state::DynamoAlertState;
+use tf_lock_reaper::adapters::dynamodb_inspect::DynamoTableInspector;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
 use tf_lock_reaper::adapters::s3_lockfiles::S3LockfileBuckets;
@@ -42,6 +43,7 @@ use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind, VARIAB
 use tf_lock_reaper::domain::alert::AlertSettings;
 use tf_lock_reaper::domain::alert::Severity;
 use tf_lock_reaper::pipeline::notify::Dispatcher;
+use tf_lock_reaper::pipeline::preconditions::TtlPrecondition;
 use tf_lock_reaper::pipeline::Reaper;
 use tf_lock_reaper::ports::alert_state::AlertState;
 use tf_lock_reaper::ports::clock::SystemClock;
@@ -292,10 +294,15 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
         renotify_after: Some(Duration::from_secs(1)),
         settings: AlertSettings { severity: Severity::Warning },
     };
-    let reaper =
+    let mut reaper =
         Reaper::new(config, Arc::new(DynamoLockTables::new(ddb(&lock_rec))), Arc::new(S3LockfileBuckets::new(s3)))
             .with_metrics(Arc::new(ApiSink::new(cloudwatch)))
             .with_dispatcher(Arc::new(alerts));
+    if action == "ttl" {
+        // As `wiring::Adapters::for_run` adds it for ACTION=ttl.
+        let inspector = Arc::new(DynamoTableInspector::new(ddb(&lock_rec)));
+        reaper = reaper.with_ttl_precondition(Arc::new(TtlPrecondition::new(inspector, "ExpiresAt")));
+    }
 
     reaper.run(Deadline::none()).await; // pages (claim), acts
     tokio::time::sleep(Duration::from_millis(1100)).await;

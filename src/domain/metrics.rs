@@ -2,7 +2,7 @@
 //! (`ports::metrics`) writes them: EMF lines, `PutMetricData`, or nothing.
 
 use crate::domain::lock::SourceKind;
-use crate::domain::report::RunReport;
+use crate::domain::report::{RunReport, TtlCheck};
 
 /// Unit of one metric value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
         .map(|t| {
             let c = &t.counts;
             let n = |v: usize| v as f64;
-            MetricSet {
+            let mut set = MetricSet {
                 dimensions: vec![(dimension_name(t.kind).to_string(), t.name.clone())],
                 values: vec![
                     ("LocksHeld", n(c.locks_held), Unit::Count),
@@ -65,7 +65,14 @@ pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
                     ("HeartbeatLocks", n(c.heartbeat_locks), Unit::Count),
                     ("DeadHeartbeats", n(c.dead_heartbeats), Unit::Count),
                 ],
+            };
+            // With ACTION=ttl, once the TTL setting could be read.
+            match t.ttl {
+                Some(TtlCheck::Enabled) => set.values.push(("TtlDisabled", 0.0, Unit::Count)),
+                Some(TtlCheck::Disabled { .. }) => set.values.push(("TtlDisabled", 1.0, Unit::Count)),
+                Some(TtlCheck::Unknown { .. }) | None => {}
             }
+            set
         })
         .collect();
     sets.push(MetricSet {

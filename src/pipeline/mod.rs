@@ -9,12 +9,13 @@
 pub mod act;
 pub mod notify;
 pub mod pairing;
+pub mod preconditions;
 pub mod scan;
 
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::domain::decision::{decide, Candidate, DecideSettings, Plan};
+use crate::domain::decision::{decide, Action, Candidate, DecideSettings, Plan};
 use crate::domain::lock::SourceKind;
 use crate::domain::metrics::metric_sets;
 use crate::domain::policy::Verdict;
@@ -22,6 +23,7 @@ use crate::domain::report::{Delivery, Retention, RunReport, SourceReport};
 use crate::pipeline::act::Writer;
 use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::pairing::{halves, joint_verdict, positions, At, Halves};
+use crate::pipeline::preconditions::TtlPrecondition;
 use crate::pipeline::scan::Scanner;
 use crate::ports::clock::{Clock, SystemClock};
 use crate::ports::lock_tables::LockTables;
@@ -39,6 +41,7 @@ pub struct Reaper {
     dispatcher: Arc<Dispatcher>,
     clock: Arc<dyn Clock>,
     retention: Retention,
+    ttl_precondition: Option<Arc<TtlPrecondition>>,
 }
 
 impl Reaper {
@@ -53,7 +56,14 @@ impl Reaper {
             dispatcher: Arc::new(Dispatcher::disabled()),
             clock: Arc::new(SystemClock),
             retention: Retention::Everything,
+            ttl_precondition: None,
         }
+    }
+
+    /// Check (with `ACTION=ttl`) that TTL is enabled on every table.
+    pub fn with_ttl_precondition(mut self, precondition: Arc<TtlPrecondition>) -> Self {
+        self.ttl_precondition = Some(precondition);
+        self
     }
 
     pub fn with_metrics(mut self, metrics: Arc<dyn MetricsSink>) -> Self {
@@ -98,6 +108,17 @@ impl Reaper {
         self.writer().unlock(sources, lock_id).await;
     }
 
+    /// With `ACTION=ttl`, record on each table whether its TTL works.
+    async fn check_ttl(&self, sources: &mut [SourceReport]) {
+        let Some(precondition) = self.ttl_precondition.as_ref().filter(|_| self.config.action == Action::Ttl) else {
+            return;
+        };
+        let now = self.clock.now();
+        for source in sources.iter_mut().filter(|s| s.kind == SourceKind::Table) {
+            source.ttl = Some(precondition.check(&source.name, now).await);
+        }
+    }
+
     fn writer(&self) -> Writer<'_> {
         Writer {
             tables: self.tables.as_ref(),
@@ -112,6 +133,7 @@ impl Reaper {
     pub async fn run(&self, deadline: Deadline) -> RunReport {
         let started_at = self.clock.now();
         let mut sources = self.scan().await;
+        self.check_ttl(&mut sources).await;
 
         // One candidate per lock; a double lock is one candidate (its table
         // half), stale only if both halves are.

@@ -13,7 +13,7 @@ use crate::domain::alert::messages::{deleted_lock_resolve, deleted_message, reso
 use crate::domain::alert::AlertSettings;
 use crate::domain::alert::{AlertKind, Message, OpenAlert, Severity};
 use crate::domain::decision::ActionTaken;
-use crate::domain::report::{Delivery, LockReport, NotificationRecord, RunReport};
+use crate::domain::report::{Delivery, LockReport, NotificationRecord, RunReport, TtlCheck};
 use crate::ports::alert_state::{AlertState, StateError};
 use crate::ports::clock::Clock;
 use crate::ports::notifier::Notifier;
@@ -116,6 +116,13 @@ impl Round<'_> {
         let current: HashSet<&str> = alerts.iter().map(|a| a.key()).collect();
         let unreadable_sources: HashSet<&str> =
             report.sources.iter().filter(|t| t.scan_error.is_some()).map(|t| t.name.as_str()).collect();
+        // A TTL setting that could not be read this run is not known to be fixed.
+        let ttl_unknown: HashSet<&str> = report
+            .sources
+            .iter()
+            .filter(|t| matches!(t.ttl, Some(TtlCheck::Unknown { .. })))
+            .map(|t| t.name.as_str())
+            .collect();
         for o in open {
             if current.contains(o.key.as_str()) {
                 continue;
@@ -124,6 +131,9 @@ impl Round<'_> {
             if o.kind == AlertKind::LockStale
                 && o.source_name.as_deref().is_some_and(|t| unreadable_sources.contains(t))
             {
+                continue;
+            }
+            if o.kind == AlertKind::TtlDisabled && o.source_name.as_deref().is_some_and(|t| ttl_unknown.contains(t)) {
                 continue;
             }
             if self.send_all(&resolve_message(o, self.now)).await {

@@ -8,7 +8,7 @@ use crate::domain::alert::messages::{generic, stale_message};
 use crate::domain::alert::text::{clean, ERROR_CAP, FIELD_CAP};
 use crate::domain::alert::{AlertKind, AlertSettings, Message, Severity};
 use crate::domain::lock::SourceKind;
-use crate::domain::report::{LockReport, RunReport, SourceReport};
+use crate::domain::report::{LockReport, RunReport, SourceReport, TtlCheck};
 
 /// A condition that holds after this run, with its trigger message.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +34,7 @@ pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) 
         messages.extend(source.locks.iter().filter(alerting).map(|l| stale_message(l, s, now)));
         messages.extend(scan_failed(source, now));
         messages.extend(unreadable_items(source, now));
+        messages.extend(ttl_disabled(source, now));
     }
     messages.extend(breaker_tripped(report, now));
     messages.into_iter().map(|message| Alert { message }).collect()
@@ -106,6 +107,29 @@ fn unreadable_items(t: &SourceReport, now: DateTime<Utc>) -> Option<Message> {
             count
         ),
         serde_json::json!({t.kind.as_str(): name, "count": count, "items": items}),
+        now,
+    ))
+}
+
+fn ttl_disabled(t: &SourceReport, now: DateTime<Utc>) -> Option<Message> {
+    let Some(TtlCheck::Disabled { detail, attribute }) = &t.ttl else { return None };
+    let name = clean(&t.name, FIELD_CAP);
+    let attribute = clean(attribute, FIELD_CAP);
+    let fix = format!(
+        "aws dynamodb update-time-to-live --table-name '{}' --time-to-live-specification Enabled=true,AttributeName={attribute}",
+        t.name.replace('\'', "'\\''")
+    );
+    Some(generic(
+        AlertKind::TtlDisabled,
+        hashed_key(&["ttl-disabled", &t.name]),
+        Severity::Warning,
+        Some((t.kind, t.name.as_str())),
+        format!("TTL is not enabled on lock table {name}: ACTION=ttl writes {attribute} for nothing"),
+        format!(
+            "tf-lock-reaper runs with ACTION=ttl and writes {attribute} on the stale locks of table {name}, but {detail}: DynamoDB never expires them, so they keep blocking Terraform.\n\nEnable TTL on {attribute}:\n  {fix}\n\nor switch ACTION to report or delete. `tf-lock-reaper doctor --table {name}` checks the rest of the table.\n",
+            detail = clean(detail, ERROR_CAP)
+        ),
+        serde_json::json!({t.kind.as_str(): name, "ttl": clean(detail, ERROR_CAP), "ttl_attribute": attribute, "fix": fix}),
         now,
     ))
 }

@@ -226,6 +226,10 @@ pub fn resolve_message(open: &OpenAlert, now: DateTime<Utc>) -> Message {
         AlertKind::UnreadableItems => {
             format!("no unreadable items left in {}", clean(open.source_name.as_deref().unwrap_or("?"), FIELD_CAP))
         }
+        AlertKind::TtlDisabled => format!(
+            "TTL enabled on lock table {} (or ACTION is no longer ttl)",
+            clean(open.source_name.as_deref().unwrap_or("?"), FIELD_CAP)
+        ),
     };
     Message {
         event: Event::Resolve,

@@ -58,6 +58,8 @@ pub enum AlertKind {
     BreakerTripped,
     ScanFailed,
     UnreadableItems,
+    /// `ACTION=ttl`, and TTL is not enabled on the table's TTL attribute.
+    TtlDisabled,
 }
 
 impl AlertKind {
@@ -67,13 +69,20 @@ impl AlertKind {
             AlertKind::BreakerTripped => "breaker-tripped",
             AlertKind::ScanFailed => "scan-failed",
             AlertKind::UnreadableItems => "unreadable-items",
+            AlertKind::TtlDisabled => "ttl-disabled",
         }
     }
 
     pub fn parse(s: &str) -> Option<AlertKind> {
-        [AlertKind::LockStale, AlertKind::BreakerTripped, AlertKind::ScanFailed, AlertKind::UnreadableItems]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            AlertKind::LockStale,
+            AlertKind::BreakerTripped,
+            AlertKind::ScanFailed,
+            AlertKind::UnreadableItems,
+            AlertKind::TtlDisabled,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 

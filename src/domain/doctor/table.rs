@@ -71,15 +71,17 @@ pub fn table_checks(table: &str, facts: &TableFacts, expect: TableExpectations<'
     let t = sh(table);
     let d = match &facts.description {
         Ok(d) => d,
-        Err(e) => return vec![Check::fail(
-            s,
-            "exists",
-            format!("cannot describe the table: {e}"),
-            format!(
+        Err(e) => {
+            return vec![Check::fail(
+                s,
+                "exists",
+                format!("cannot describe the table: {e}"),
+                format!(
                 "check the name, region and account, and that your role may dynamodb:DescribeTable; create it with: {}",
                 create_table(&t)
             ),
-        )],
+            )]
+        }
     };
     let mut checks = vec![Check::pass(s, "exists", "the table exists and can be described")];
     let lock_id_s = d.attribute_types.iter().any(|(n, ty)| n == "LockID" && ty == "S");

@@ -58,6 +58,25 @@ pub struct SourceReport {
     /// the counts include it.
     #[serde(skip)]
     pub not_kept: NotKept,
+    /// With `ACTION=ttl`: whether TTL is enabled on the table's TTL attribute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<TtlCheck>,
+}
+
+/// The TTL precondition of a table (`ACTION=ttl` only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum TtlCheck {
+    Enabled,
+    /// TTL is not enabled on the attribute the reaper writes: its writes do nothing.
+    Disabled {
+        detail: String,
+        attribute: String,
+    },
+    /// `DescribeTimeToLive` failed: neither raise nor resolve anything.
+    Unknown {
+        error: String,
+    },
 }
 
 /// How much of a source a run keeps in memory.
@@ -169,6 +188,7 @@ impl SourceReport {
             locks: Vec::new(),
             unreadable: Vec::new(),
             not_kept: NotKept::default(),
+            ttl: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::domain::report::{LockReport, RunReport, SourceReport};
+use crate::domain::report::{LockReport, RunReport, SourceReport, TtlCheck};
 pub use crate::support::age::format_age;
 
 impl RunReport {
@@ -101,6 +101,12 @@ fn render_source(out: &mut String, t: &SourceReport, view: SourceView) {
             t.digest_note()
         ),
     };
+    if let Some(TtlCheck::Disabled { detail, .. }) = &t.ttl {
+        let _ = writeln!(
+            out,
+            "  TTL NOT ENABLED: {detail}: ACTION=ttl writes do nothing (`tf-lock-reaper doctor` shows the fix)"
+        );
+    }
     if !t.locks.is_empty() {
         out.push_str(&render_lock_table(t.locks.iter()));
     }
