@@ -232,4 +232,9 @@ step "A delete pass with the default 2h window: silence decides, not age: the de
 STALE_AFTER=2h DELETE_AFTER=2h "$reaper" run --action delete --no-notify --table "$table" | grep -E "^table|LOCK ID|ci/"
 (cd "$work/dead" && "$py" "$tf" plan -lock-timeout=0s -input=false -no-color 2>&1 | tail -n 2)
 
+step "tf-lock-reaper doctor: can this backend be trusted? (the table, the bucket, every backend block of the demo's stacks)"
+status=0
+"$reaper" doctor --table "$table" --bucket tfstate --config "$work" | sed "s|$work/||" || status=$?
+echo "(doctor exit code $status: 0 nothing failed, 1 something to fix)"
+
 step "Done; stopping moto_server and the running applies"

@@ -1,5 +1,7 @@
-# A complete deployment: a Terraform lock table with TTL on ExpiresAt, and
-# the reaper module wired to it. Build the zip first (`make package` at the
+# A complete deployment: a Terraform lock table and a state bucket set up the
+# way `tf-lock-reaper doctor` checks them (TTL on ExpiresAt, point-in-time
+# recovery, deletion protection; a versioned, encrypted, non-public bucket
+# whose old state versions expire), and the reaper module wired to both. Build the zip first (`make package` at the
 # repository root), then `make deploy` (terraform init && terraform apply here).
 
 terraform {
@@ -21,6 +23,11 @@ variable "region" {
   description = "Region of the lock table and the reaper."
   type        = string
   default     = "eu-west-1"
+}
+
+variable "state_bucket" {
+  description = "Name of the state bucket your backends name in `bucket`."
+  type        = string
 }
 
 variable "pagerduty_routing_key_secret_arn" {
@@ -54,6 +61,54 @@ resource "aws_dynamodb_table" "terraform_locks" {
   server_side_encryption {
     enabled = true
   }
+
+  # One delete-table call would stop every pipeline.
+  deletion_protection_enabled = true
+}
+
+# The state bucket: without versioning a corrupted state write is permanent.
+resource "aws_s3_bucket" "state" {
+  bucket = var.state_bucket
+}
+
+resource "aws_s3_bucket_versioning" "state" {
+  bucket = aws_s3_bucket.state.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
+  bucket = aws_s3_bucket.state.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "aws:kms"
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "state" {
+  bucket                  = aws_s3_bucket.state.id
+  block_public_acls       = true
+  ignore_public_acls      = true
+  block_public_policy     = true
+  restrict_public_buckets = true
+}
+
+# Old state versions are kept long enough to roll back, then expire.
+resource "aws_s3_bucket_lifecycle_configuration" "state" {
+  bucket = aws_s3_bucket.state.id
+  rule {
+    id     = "expire-old-state"
+    status = "Enabled"
+    filter {}
+    noncurrent_version_expiration {
+      noncurrent_days           = 90
+      newer_noncurrent_versions = 10
+    }
+  }
+  depends_on = [aws_s3_bucket_versioning.state]
 }
 
 module "tf_lock_reaper" {
@@ -61,6 +116,7 @@ module "tf_lock_reaper" {
 
   lambda_zip_path = "${path.module}/../../target/lambda/tf-lock-reaper-lambda/bootstrap.zip"
   lock_tables     = [aws_dynamodb_table.terraform_locks.name]
+  lock_buckets    = [aws_s3_bucket.state.id]
 
   stale_after           = "2h"
   stale_after_overrides = ["*/prod/*=4h"]
