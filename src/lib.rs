@@ -3,8 +3,8 @@
 //! code is laid out" walks it); imports run one way, from the entrypoints
 //! down to the domain, and `tests/layering.rs` keeps it so:
 //!
-//! `entrypoints` → `wiring` → `adapters` / `pipeline` → `ports` / `config`
-//! → `domain` → `support`.
+//! `entrypoints` → `wiring` → `adapters` / `pipeline` / `exec` / `doctor`
+//! → `ports` / `config` → `domain` → `support`.
 
 pub mod adapters;
 pub mod config;
