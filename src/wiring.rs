@@ -3,6 +3,7 @@
 //! SDK reads `AWS_REGION`, `AWS_ENDPOINT_URL` and the usual credential
 //! chain itself.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,9 @@ use crate::adapters::dynamodb_locks::DynamoLockTables;
 use crate::adapters::emf::EmfSink;
 use crate::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
 use crate::adapters::s3_inspect::S3BucketInspector;
+use crate::adapters::routing::{Route, Router};
 use crate::adapters::s3_lockfiles::S3LockfileBuckets;
+use crate::adapters::tokio_timer::TokioTimer;
 use crate::adapters::secrets_manager::read_routing_key;
 use crate::adapters::sns::SnsNotifier;
 use crate::config::notify::{NotifyConfig, RoutingKeySource};
@@ -27,6 +30,7 @@ use crate::config::{Config, ConfigError, MetricsSinkKind, Problem};
 use crate::domain::alert::AlertSettings;
 use crate::domain::backend::BackendConnection;
 use crate::domain::decision::Action;
+use crate::domain::source::SourceAddress;
 use crate::exec::holder::Stores;
 use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::preconditions::TtlPrecondition;
@@ -155,10 +159,11 @@ pub struct Adapters {
 
 impl Adapters {
     /// The lock sources only: no metrics, no notifications (`list`, `unlock`).
-    pub fn sources_only(sdk: &SdkConfig) -> Self {
+    pub async fn sources_only(config: &Config, sdk: &SdkConfig) -> Self {
+        let sources = SourceClients::build(config, sdk, aws_sdk_dynamodb::Client::new(sdk)).await;
         Adapters {
-            tables: Arc::new(lock_tables(aws_sdk_dynamodb::Client::new(sdk), sdk)),
-            lockfiles: Arc::new(lockfile_buckets(sdk)),
+            tables: Arc::new(sources.tables),
+            lockfiles: Arc::new(sources.lockfiles),
             metrics: Arc::new(NoMetrics),
             dispatcher: Arc::new(Dispatcher::disabled()),
             ttl_precondition: None,
@@ -172,13 +177,13 @@ impl Adapters {
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         let dispatcher =
             if notify { dispatcher(&config.notify, sdk, &dynamodb).await? } else { Dispatcher::disabled() };
-        let ttl_precondition = (config.action == Action::Ttl).then(|| {
-            let inspector = DynamoTableInspector::new(dynamodb.clone()).with_endpoint_url(sdk.endpoint_url());
-            Arc::new(TtlPrecondition::new(Arc::new(inspector), &config.ttl_attribute))
-        });
+        let sources = SourceClients::build(config, sdk, dynamodb).await;
+        let inspectors = sources.inspectors;
+        let ttl_precondition = (config.action == Action::Ttl)
+            .then(|| Arc::new(TtlPrecondition::new(Arc::new(inspectors), &config.ttl_attribute)));
         Ok(Adapters {
-            tables: Arc::new(lock_tables(dynamodb, sdk)),
-            lockfiles: Arc::new(lockfile_buckets(sdk)),
+            tables: Arc::new(sources.tables),
+            lockfiles: Arc::new(sources.lockfiles),
             metrics: metrics_sink(config.metrics_sink, sdk),
             dispatcher: Arc::new(dispatcher),
             ttl_precondition,
@@ -189,7 +194,8 @@ impl Adapters {
     pub fn reaper(&self, config: Config) -> Reaper {
         let reaper = Reaper::new(config, Arc::clone(&self.tables), Arc::clone(&self.lockfiles))
             .with_metrics(Arc::clone(&self.metrics))
-            .with_dispatcher(Arc::clone(&self.dispatcher));
+            .with_dispatcher(Arc::clone(&self.dispatcher))
+            .with_timer(Arc::new(TokioTimer));
         match &self.ttl_precondition {
             Some(p) => reaper.with_ttl_precondition(Arc::clone(p)),
             None => reaper,
@@ -197,12 +203,66 @@ impl Adapters {
     }
 }
 
-fn lock_tables(client: aws_sdk_dynamodb::Client, sdk: &SdkConfig) -> DynamoLockTables {
-    DynamoLockTables::new(client).with_endpoint_url(sdk.endpoint_url())
+/// One client per (region, credentials) the sources need, built once (per
+/// container), behind routers that implement the ports.
+struct SourceClients {
+    tables: Router<DynamoLockTables>,
+    lockfiles: Router<S3LockfileBuckets>,
+    inspectors: Router<DynamoTableInspector>,
 }
 
-fn lockfile_buckets(sdk: &SdkConfig) -> S3LockfileBuckets {
-    S3LockfileBuckets::new(s3_client(sdk)).with_endpoint_url(sdk.endpoint_url())
+impl SourceClients {
+    /// `own_dynamodb`: the client of the reaper's own region and
+    /// credentials, shared with the notify-once state table.
+    async fn build(config: &Config, sdk: &SdkConfig, own_dynamodb: aws_sdk_dynamodb::Client) -> Self {
+        let roles: HashMap<String, String> =
+            config.assume_roles.iter().map(|r| (r.account.clone(), r.arn.clone())).collect();
+        let mut routes: BTreeSet<Route> = BTreeSet::from([Route::own()]);
+        for t in &config.tables {
+            if let Ok(at) = SourceAddress::table(t) {
+                routes.insert(Router::<()>::route_of(&roles, &at));
+            }
+        }
+        for b in &config.buckets {
+            let at = SourceAddress { name: b.bucket.clone(), region: b.region.clone(), account: b.account.clone() };
+            routes.insert(Router::<()>::route_of(&roles, &at));
+        }
+        let (mut tables, mut lockfiles, mut inspectors) = (HashMap::new(), HashMap::new(), HashMap::new());
+        for route in routes {
+            let conf = route_sdk(sdk, &route, config.assume_role_external_id.as_deref()).await;
+            let dynamodb =
+                if route == Route::own() { own_dynamodb.clone() } else { aws_sdk_dynamodb::Client::new(&conf) };
+            let url = conf.endpoint_url();
+            tables.insert(route.clone(), DynamoLockTables::new(dynamodb.clone()).with_endpoint_url(url));
+            inspectors.insert(route.clone(), DynamoTableInspector::new(dynamodb).with_endpoint_url(url));
+            lockfiles.insert(route, S3LockfileBuckets::new(s3_client(&conf)).with_endpoint_url(url));
+        }
+        SourceClients {
+            tables: Router::new(tables, roles.clone()),
+            lockfiles: Router::new(lockfiles, roles.clone()),
+            inspectors: Router::new(inspectors, roles),
+        }
+    }
+}
+
+/// The SDK configuration of one route: its region, and the role's
+/// credentials (STS AssumeRole, session `tf-lock-reaper`, cached and
+/// refreshed by the SDK).
+async fn route_sdk(sdk: &SdkConfig, route: &Route, external_id: Option<&str>) -> SdkConfig {
+    let mut conf = sdk.to_builder();
+    if let Some(region) = &route.region {
+        conf.set_region(Some(aws_config::Region::new(region.clone())));
+    }
+    if let Some(role) = &route.role {
+        let mut provider = aws_config::sts::AssumeRoleProvider::builder(role).session_name("tf-lock-reaper").configure(sdk);
+        if let Some(id) = external_id {
+            provider = provider.external_id(id);
+        }
+        conf.set_credentials_provider(Some(aws_credential_types::provider::SharedCredentialsProvider::new(
+            provider.build().await,
+        )));
+    }
+    conf.build()
 }
 
 /// The metrics sink the configuration asks for.

@@ -20,6 +20,7 @@ use crate::config::notify::NotifyConfig;
 use crate::config::reader::{parse_positive_duration, Reader, DURATION_HINT};
 use crate::domain::decision::Action;
 use crate::domain::policy::{Exclusions, Override, Policy};
+use crate::domain::source::SourceAddress;
 
 pub use crate::config::error::{ConfigError, Problem};
 pub use crate::config::variables::{EXEC_VARIABLES, VARIABLES};
@@ -53,30 +54,83 @@ pub struct Config {
     pub metrics_namespace: String,
     pub metrics_sink: MetricsSinkKind,
     pub notify: NotifyConfig,
+    /// `ASSUME_ROLES`: the role per account the reaper reads and writes
+    /// that account's sources with.
+    pub assume_roles: Vec<AssumeRole>,
+    pub assume_role_external_id: Option<String>,
+    /// Sources scanned at once (`SOURCE_CONCURRENCY`).
+    pub source_concurrency: usize,
 }
 
-/// One `LOCK_BUCKETS` entry.
+impl Config {
+    /// The role to use for sources in `account`, if one is configured.
+    pub fn role_for(&self, account: Option<&str>) -> Option<&AssumeRole> {
+        let account = account?;
+        self.assume_roles.iter().find(|r| r.account == account)
+    }
+}
+
+/// One `LOCK_BUCKETS` entry: `bucket[/prefix][@region[:account]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketSpec {
     pub bucket: String,
     /// Key prefix to list under; empty for the whole bucket.
     pub prefix: String,
+    /// `None`: the reaper's own region.
+    pub region: Option<String>,
+    /// `None`: the reaper's own account (or a bucket policy shares it).
+    pub account: Option<String>,
 }
 
 impl BucketSpec {
-    /// `bucket` or `bucket/prefix`, as configured: the source's name.
-    pub fn name(&self) -> String {
-        if self.prefix.is_empty() {
-            self.bucket.clone()
-        } else {
-            format!("{}/{}", self.bucket, self.prefix)
+    /// In the reaper's own account and region.
+    pub fn own(bucket: &str, prefix: &str) -> Self {
+        BucketSpec { bucket: bucket.to_string(), prefix: prefix.to_string(), region: None, account: None }
+    }
+
+    /// `bucket`, `bucket@region` or `bucket@region:account`: what the lock
+    /// sources port is given, and the lockfiles' `source`.
+    pub fn address(&self) -> String {
+        match (&self.region, &self.account) {
+            (Some(r), Some(a)) => format!("{}@{r}:{a}", self.bucket),
+            (Some(r), None) => format!("{}@{r}", self.bucket),
+            _ => self.bucket.clone(),
         }
     }
 
-    pub fn parse(entry: &str) -> Option<BucketSpec> {
-        let (bucket, prefix) = entry.split_once('/').unwrap_or((entry, ""));
-        valid_bucket_name(bucket).then(|| BucketSpec { bucket: bucket.to_string(), prefix: prefix.to_string() })
+    /// The entry as configured (`bucket/prefix@region`): the source's name.
+    pub fn name(&self) -> String {
+        let at = self.address();
+        let (bucket, location) = at.split_once('@').map_or((at.as_str(), None), |(b, l)| (b, Some(l)));
+        let mut name = bucket.to_string();
+        if !self.prefix.is_empty() {
+            name = format!("{name}/{}", self.prefix);
+        }
+        match location {
+            Some(l) => format!("{name}@{l}"),
+            None => name,
+        }
     }
+
+    pub fn parse(entry: &str) -> Result<BucketSpec, String> {
+        let (path, location) = match entry.rsplit_once('@') {
+            Some((p, l)) => (p, Some(l)),
+            None => (entry, None),
+        };
+        let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+        if !valid_bucket_name(bucket) {
+            return Err(format!("{bucket:?} is not a valid S3 bucket name (3-63 characters: a-z, 0-9, . -)"));
+        }
+        let at = SourceAddress::bucket(bucket, location)?;
+        Ok(BucketSpec { bucket: bucket.to_string(), prefix: prefix.to_string(), region: at.region, account: at.account })
+    }
+}
+
+/// One `ASSUME_ROLES` entry: the role the reaper assumes for `account`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeRole {
+    pub arn: String,
+    pub account: String,
 }
 
 /// Defaults that differ between entrypoints.
@@ -116,6 +170,8 @@ impl Config {
         check_threshold(&mut r, "TTL_AFTER", a.ttl_after, a.action == Action::Ttl, "ttl", longest_window);
         let max_deletes_per_run = r.integer("MAX_DELETES_PER_RUN", 5usize, 0, 10_000);
         let scan_segments = r.integer("SCAN_SEGMENTS", 1i32, 1, 1000);
+        let source_concurrency = r.integer("SOURCE_CONCURRENCY", 8usize, 1, 64);
+        let (assume_roles, assume_role_external_id) = read_roles(&mut r);
         let run_budget = r.duration("RUN_BUDGET").unwrap_or(Duration::from_secs(50));
         let (metrics_namespace, metrics_sink) = read_metrics(&mut r, defaults);
         let notify = notify::read(&mut r);
@@ -136,6 +192,9 @@ impl Config {
             metrics_namespace,
             metrics_sink,
             notify,
+            assume_roles,
+            assume_role_external_id,
+            source_concurrency,
         })
     }
 }
@@ -156,27 +215,54 @@ fn read_sources(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketSpec>) {
 /// `LOCK_TABLES` and `LOCK_BUCKETS`, each entry checked; either may be empty.
 fn read_source_lists(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketSpec>) {
     let tables = r.list("LOCK_TABLES");
-    let mut buckets = Vec::new();
+    let mut buckets: Vec<BucketSpec> = Vec::new();
     for entry in r.list("LOCK_BUCKETS") {
         match BucketSpec::parse(&entry) {
-            Some(b) => buckets.push(b),
-            None => r.problem(
+            Ok(b) if buckets.contains(&b) => r.problem("LOCK_BUCKETS", &entry, "each bucket source once (a duplicate)"),
+            Ok(b) => buckets.push(b),
+            Err(why) => r.problem(
                 "LOCK_BUCKETS",
                 &entry,
-                "comma-separated `bucket` or `bucket/prefix` entries with valid S3 bucket names (3-63 characters: a-z, 0-9, . -)",
+                format!("comma-separated `bucket[/prefix][@region[:account]]` entries: {why}"),
             ),
         }
     }
+    let mut seen = std::collections::BTreeSet::new();
     for t in &tables {
-        if !valid_table_name(t) {
-            r.problem(
+        match SourceAddress::table(t) {
+            Err(why) => r.problem("LOCK_TABLES", t, why),
+            Ok(_) if !valid_table_name(t) => r.problem(
                 "LOCK_TABLES",
                 t,
                 "DynamoDB table names of 3-255 characters from a-z, A-Z, 0-9, _ - . (or a table ARN)",
-            );
+            ),
+            Ok(address) if !seen.insert(address.clone()) => r.problem("LOCK_TABLES", t, "each table once (a duplicate)"),
+            Ok(_) => {}
         }
     }
     (tables, buckets)
+}
+
+/// `ASSUME_ROLES` (at most one role per account) and `ASSUME_ROLE_EXTERNAL_ID`.
+fn read_roles(r: &mut Reader<'_>) -> (Vec<AssumeRole>, Option<String>) {
+    let mut roles: Vec<AssumeRole> = Vec::new();
+    for arn in r.list("ASSUME_ROLES") {
+        let account = arn.split(':').nth(4).unwrap_or_default().to_string();
+        let valid = arn.starts_with("arn:aws")
+            && arn.split(':').nth(2) == Some("iam")
+            && arn.split(':').nth(3) == Some("")
+            && crate::domain::source::valid_account(&account)
+            && arn.split(':').nth(5).is_some_and(|res| res.starts_with("role/") && res.len() > 5);
+        if !valid {
+            r.problem("ASSUME_ROLES", &arn, "comma-separated role ARNs: arn:aws:iam::<12-digit account>:role/<name>");
+        } else if roles.iter().any(|o| o.account == account) {
+            r.problem("ASSUME_ROLES", &arn, format!("at most one role per account ({account} has two)"));
+        } else {
+            roles.push(AssumeRole { arn, account });
+        }
+    }
+    let external_id = r.get("ASSUME_ROLE_EXTERNAL_ID").map(str::to_string);
+    (roles, external_id)
 }
 
 /// `STALE_AFTER`, `STALE_AFTER_OVERRIDES` and `EXCLUDE`.
@@ -471,7 +557,7 @@ mod tests {
     fn lock_buckets() {
         let c = Config::from_vars(&vars(&[("LOCK_BUCKETS", "tfstate, other-state/teams/a")]), cli()).unwrap();
         assert!(c.tables.is_empty());
-        assert_eq!(c.buckets[0], BucketSpec { bucket: "tfstate".into(), prefix: String::new() });
+        assert_eq!(c.buckets[0], BucketSpec::own("tfstate", ""));
         assert_eq!(c.buckets[1].prefix, "teams/a");
         assert_eq!(c.buckets[1].name(), "other-state/teams/a");
         let err = Config::from_vars(&vars(&[("LOCK_BUCKETS", "Bad_Bucket,ok-bucket,-x/y")]), cli()).unwrap_err();

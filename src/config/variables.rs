@@ -12,8 +12,8 @@ pub struct Variable {
 
 /// Every variable the reaper reads, in README order.
 pub const VARIABLES: &[Variable] = &[
-    Variable { name: "LOCK_TABLES", default: "", meaning: "Comma-separated DynamoDB lock tables to scan (names or table ARNs). At least one of `LOCK_TABLES` and `LOCK_BUCKETS` is required." },
-    Variable { name: "LOCK_BUCKETS", default: "", meaning: "Comma-separated state buckets whose `*.tflock` lockfiles to scan (`use_lockfile = true`), each `bucket` or `bucket/prefix`." },
+    Variable { name: "LOCK_TABLES", default: "", meaning: "Comma-separated DynamoDB lock tables to scan: a bare name (the reaper's own account and region) or a table ARN, which selects its region and account. At least one of `LOCK_TABLES` and `LOCK_BUCKETS` is required." },
+    Variable { name: "LOCK_BUCKETS", default: "", meaning: "Comma-separated state buckets whose `*.tflock` lockfiles to scan (`use_lockfile = true`), each `bucket[/prefix][@region[:account]]`, e.g. `tfstate/teams@eu-west-1:111111111111`; without `@` the reaper's own region and account." },
     Variable { name: "STALE_AFTER", default: "2h", meaning: "Apply window: a lock older than this is stale (alerted on, eligible for action)." },
     Variable { name: "STALE_AFTER_OVERRIDES", default: "", meaning: "Per-path windows, `glob=duration` pairs over the state path (LockID; `<bucket>/<key>` for lockfiles), first match wins, e.g. `tfstate/prod/*=6h,*/sandbox/*=30m`. `*` also matches `/`." },
     Variable { name: "EXCLUDE", default: "", meaning: "Comma-separated globs over the state path (LockID; `<bucket>/<key>` for lockfiles): matching locks are reported but never written to." },
@@ -25,6 +25,9 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "HEARTBEAT_TIMEOUT", default: "10m", meaning: "A lock `tf-lock-reaper exec` heartbeats is alive while its last heartbeat is at most this old (never stale, never alerted on, never written to, however old) and dead once it is older: stale at once, and with `ACTION=delete` deleted at once. Locks without a heartbeat are judged by age." },
     Variable { name: "HEARTBEAT_ATTRIBUTE", default: "Heartbeat", meaning: "Lock-item attribute (epoch seconds) `exec` writes its heartbeat to; lockfiles carry the object tag `tf-lock-reaper-heartbeat` instead." },
     Variable { name: "MAX_DELETES_PER_RUN", default: "5", meaning: "Breaker: a run that would delete more locks than this deletes none and reports the breaker tripped." },
+    Variable { name: "ASSUME_ROLES", default: "", meaning: "Comma-separated role ARNs (`arn:aws:iam::<account>:role/<name>`), at most one per account: sources in that account (a table ARN naming it, or `bucket@region:account`) are read and written with that role (STS AssumeRole, session `tf-lock-reaper`, cached and refreshed). Sources in the reaper's own account, or shared by a resource-based policy, need none." },
+    Variable { name: "ASSUME_ROLE_EXTERNAL_ID", default: "", meaning: "External ID passed to every AssumeRole of `ASSUME_ROLES`, when the member roles require one." },
+    Variable { name: "SOURCE_CONCURRENCY", default: "8", meaning: "Sources (tables and buckets) scanned at once (1-64). Each source's scan also ends at the pass's deadline, so an unreachable account fails only its own sources." },
     Variable { name: "SCAN_SEGMENTS", default: "1", meaning: "Parallel Scan segments per table (1-1000)." },
     Variable { name: "RUN_BUDGET", default: "50s", meaning: "Time budget of one pass: every AWS call gets a connect timeout of 3s, a per-attempt timeout of a quarter of it (at most 10s) and a per-operation timeout of half of it (at most 30s), so a hung dependency fails its source or notification and the pass still ends. The Lambda also uses it when the invocation deadline is unknown (local emulators send one in 1970)." },
     Variable { name: "METRICS_NAMESPACE", default: "TerraformLocks", meaning: "CloudWatch namespace of the metrics." },

@@ -297,9 +297,11 @@ fn lock_from_info(raw_info: &str, now: DateTime<Utc>) -> Result<InfoFields, Stri
 }
 
 /// Classify one `.tflock` object's body: a lock, or unreadable with the
-/// reason. The ETag is kept: it is the condition of the delete.
-pub fn parse_lockfile(bucket: &str, key: &str, etag: &str, body: &str, now: DateTime<Utc>) -> Item {
-    match parse_lock_info(bucket, key, body, now) {
+/// reason. The ETag is kept: it is the condition of the delete. `source` is
+/// the bucket's address (`bucket@region:account` in another region or
+/// account); the state path uses the bare `bucket`.
+pub fn parse_lockfile(source: &str, bucket: &str, key: &str, etag: &str, body: &str, now: DateTime<Utc>) -> Item {
+    match parse_lock_info(source, key, body, now) {
         Ok(mut lock) => {
             let state_key = key.strip_suffix(LOCKFILE_SUFFIX).unwrap_or(key);
             lock.kind = SourceKind::Bucket;
@@ -308,7 +310,7 @@ pub fn parse_lockfile(bucket: &str, key: &str, etag: &str, body: &str, now: Date
             lock.etag = Some(etag.to_string());
             Item::Lock(Box::new(lock))
         }
-        Err(reason) => unreadable(bucket, Some(key.to_string()), reason),
+        Err(reason) => unreadable(source, Some(key.to_string()), reason),
     }
 }
 
@@ -527,7 +529,7 @@ mod tests {
     #[test]
     fn a_lockfile_without_an_id_is_unreadable() {
         let body = r#"{"Operation":"OperationTypeApply","Created":"2026-11-26T10:00:00Z","Path":"b/k"}"#;
-        let reason = expect_unreadable(parse_lockfile("b", "k.tflock", "e", body, now()));
+        let reason = expect_unreadable(parse_lockfile("b", "b", "k.tflock", "e", body, now()));
         assert!(reason.contains("no lock ID"), "{reason}");
     }
 
@@ -551,20 +553,20 @@ mod tests {
     #[test]
     fn parses_a_real_lockfile_with_its_etag_and_state_path() {
         let lock =
-            expect_lock(parse_lockfile("tfstate", "staging/net/terraform.tfstate.tflock", "\"abc\"", LOCKFILE, now()));
+            expect_lock(parse_lockfile("tfstate", "tfstate", "staging/net/terraform.tfstate.tflock", "\"abc\"", LOCKFILE, now()));
         assert_eq!(lock.kind, SourceKind::Bucket);
         assert_eq!(lock.id, "acc6180d-b64e-dfb1-0af2-ab82bcc48b40");
         assert_eq!(lock.lock_key, "staging/net/terraform.tfstate.tflock");
         assert_eq!(lock.state_path, "tfstate/staging/net/terraform.tfstate");
         assert_eq!(lock.state_path, lock.path, "the body's Path is the state path");
         assert_eq!(lock.etag.as_deref(), Some("\"abc\""));
-        let ws = expect_lock(parse_lockfile("tfstate", "env:/dev/app.tfstate.tflock", "e", LOCKFILE, now()));
+        let ws = expect_lock(parse_lockfile("tfstate", "tfstate", "env:/dev/app.tfstate.tflock", "e", LOCKFILE, now()));
         assert_eq!(ws.workspace.as_deref(), Some("dev"));
     }
 
     #[test]
     fn a_lockfile_that_is_not_a_lock_is_unreadable() {
-        let reason = expect_unreadable(parse_lockfile("b", "x.tflock", "e", "terraform state, not a lock", now()));
+        let reason = expect_unreadable(parse_lockfile("b", "b", "x.tflock", "e", "terraform state, not a lock", now()));
         assert!(reason.contains("not JSON"));
     }
 
@@ -609,7 +611,7 @@ mod tests {
                 };
                 for item in [
                     parse_item("t", lock_item(&key, &info), "ExpiresAt", now()),
-                    parse_lockfile("bucket", &key, &etag, &info, now()),
+                    parse_lockfile("bucket", "bucket", &key, &etag, &info, now()),
                 ] {
                     if let Item::Lock(lock) = item {
                         let v = policy.classify(&lock, now());
@@ -639,7 +641,7 @@ mod tests {
                 let info = info.to_string();
                 for item in [
                     parse_item("t", lock_item("b/k", &info), "ExpiresAt", now()),
-                    parse_lockfile("bucket", "k.tflock", "e", &info, now()),
+                    parse_lockfile("bucket", "bucket", "k.tflock", "e", &info, now()),
                 ] {
                     match item {
                         Item::Unreadable(u) => prop_assert!(u.reason.contains("no lock ID"), "{}", u.reason),

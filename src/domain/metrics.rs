@@ -2,6 +2,7 @@
 //! (`ports::metrics`) writes them: EMF lines, `PutMetricData`, or nothing.
 
 use crate::domain::lock::SourceKind;
+use crate::domain::source::SourceAddress;
 use crate::domain::report::{RunReport, TtlCheck};
 
 /// Unit of one metric value.
@@ -38,6 +39,34 @@ pub fn dimension_name(kind: SourceKind) -> &'static str {
     }
 }
 
+/// A source's dimensions: `TableName` or `Bucket` alone for the reaper's
+/// own account and region (so existing alarms keep working), plus
+/// `Account` and `Region` for sources elsewhere.
+pub fn source_dimensions(kind: SourceKind, name: &str) -> Vec<(String, String)> {
+    let (path, at) = match kind {
+        // A bucket source's name is `bucket[/prefix][@location]`.
+        SourceKind::Bucket => {
+            let (path, location) = name.rsplit_once('@').map_or((name, None), |(p, l)| (p, Some(l)));
+            let bucket = path.split('/').next().unwrap_or(path);
+            let mut at = SourceAddress::parse(kind, &location.map_or(bucket.to_string(), |l| format!("{bucket}@{l}")));
+            at.name = path.to_string();
+            (path.to_string(), at)
+        }
+        SourceKind::Table => {
+            let at = SourceAddress::parse(kind, name);
+            (at.name.clone(), at)
+        }
+    };
+    let mut dims = vec![(dimension_name(kind).to_string(), path)];
+    if let Some(account) = at.account {
+        dims.push(("Account".to_string(), account));
+    }
+    if let Some(region) = at.region {
+        dims.push(("Region".to_string(), region));
+    }
+    dims
+}
+
 /// Per-source metrics plus run-wide ones (`RunDurationMs`, `AlertsSent`,
 /// `AlertErrors`; no dimension).
 pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
@@ -48,7 +77,7 @@ pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
             let c = &t.counts;
             let n = |v: usize| v as f64;
             let mut set = MetricSet {
-                dimensions: vec![(dimension_name(t.kind).to_string(), t.name.clone())],
+                dimensions: source_dimensions(t.kind, &t.name),
                 values: vec![
                     ("LocksHeld", n(c.locks_held), Unit::Count),
                     ("StaleLocks", n(c.stale), Unit::Count),
@@ -84,4 +113,27 @@ pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
         ],
     });
     sets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dims(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn own_sources_keep_their_one_dimension_others_add_account_and_region() {
+        assert_eq!(source_dimensions(SourceKind::Table, "locks"), dims(&[("TableName", "locks")]));
+        assert_eq!(
+            source_dimensions(SourceKind::Table, "arn:aws:dynamodb:eu-west-1:111111111111:table/locks"),
+            dims(&[("TableName", "locks"), ("Account", "111111111111"), ("Region", "eu-west-1")])
+        );
+        assert_eq!(source_dimensions(SourceKind::Bucket, "tfstate/teams"), dims(&[("Bucket", "tfstate/teams")]));
+        assert_eq!(
+            source_dimensions(SourceKind::Bucket, "tfstate/teams@us-west-2"),
+            dims(&[("Bucket", "tfstate/teams"), ("Region", "us-west-2")])
+        );
+    }
 }

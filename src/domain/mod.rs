@@ -15,4 +15,5 @@ pub mod lock_record;
 pub mod metrics;
 pub mod policy;
 pub mod report;
+pub mod source;
 pub mod tflog;

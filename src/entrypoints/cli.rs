@@ -458,7 +458,7 @@ fn config_with(overrides: &[(&str, String)]) -> Result<Config, ConfigError> {
 /// or alerts.
 async fn sources_reaper(config: Config) -> Result<Reaper, CliError> {
     let sdk = sdk_with_credentials(&config).await?;
-    Ok(Adapters::sources_only(&sdk).reaper(config))
+    Ok(Adapters::sources_only(&config, &sdk).await.reaper(config))
 }
 
 /// The SDK configuration, once its credential chain has yielded credentials.

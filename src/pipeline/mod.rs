@@ -29,6 +29,7 @@ use crate::ports::clock::{Clock, SystemClock};
 use crate::ports::lock_tables::LockTables;
 use crate::ports::lockfiles::LockfileBuckets;
 use crate::ports::metrics::{MetricsSink, NoMetrics};
+use crate::ports::timer::{NeverTimer, Timer};
 use crate::support::deadline::Deadline;
 
 /// The pipeline over its ports. Cheap to build per invocation: the ports
@@ -42,6 +43,7 @@ pub struct Reaper {
     clock: Arc<dyn Clock>,
     retention: Retention,
     ttl_precondition: Option<Arc<TtlPrecondition>>,
+    timer: Arc<dyn Timer>,
 }
 
 impl Reaper {
@@ -57,7 +59,14 @@ impl Reaper {
             clock: Arc::new(SystemClock),
             retention: Retention::Everything,
             ttl_precondition: None,
+            timer: Arc::new(NeverTimer),
         }
+    }
+
+    /// Bound each source's scan by the pass's deadline with this timer.
+    pub fn with_timer(mut self, timer: Arc<dyn Timer>) -> Self {
+        self.timer = timer;
+        self
     }
 
     /// Check (with `ACTION=ttl`) that TTL is enabled on every table.
@@ -92,12 +101,19 @@ impl Reaper {
     /// Scan every table and bucket, classify every item and pair the halves
     /// of double locks; writes nothing (`list`, and the first step of a run).
     pub async fn scan(&self) -> Vec<SourceReport> {
+        self.scan_until(Deadline::none()).await
+    }
+
+    /// [`Self::scan`], each source cut short before `deadline`.
+    async fn scan_until(&self, deadline: Deadline) -> Vec<SourceReport> {
         let scanner = Scanner {
             config: &self.config,
             tables: self.tables.as_ref(),
             lockfiles: self.lockfiles.as_ref(),
             clock: self.clock.as_ref(),
+            timer: self.timer.as_ref(),
             retention: self.retention,
+            deadline,
         };
         scanner.scan().await
     }
@@ -132,7 +148,7 @@ impl Reaper {
     /// One full pass. No write or delivery starts near the deadline.
     pub async fn run(&self, deadline: Deadline) -> RunReport {
         let started_at = self.clock.now();
-        let mut sources = self.scan().await;
+        let mut sources = self.scan_until(deadline).await;
         self.check_ttl(&mut sources).await;
 
         // One candidate per lock; a double lock is one candidate (its table

@@ -3,9 +3,11 @@
 //! double locks. Writes nothing.
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 
 use crate::config::{BucketSpec, Config};
 use crate::domain::decision::ActionTaken;
+use crate::domain::failure::ErrorKind;
 use crate::domain::lock::{epoch_attribute, parse_item, parse_lockfile, Item, SourceKind, Unreadable};
 use crate::domain::policy::Policy;
 use crate::domain::report::{LockReport, Retention, SourceReport};
@@ -13,7 +15,9 @@ use crate::pipeline::pairing::pair_double_locks;
 use crate::ports::clock::Clock;
 use crate::ports::lock_tables::LockTables;
 use crate::ports::lockfiles::LockfileBuckets;
+use crate::ports::timer::Timer;
 use crate::ports::SourceError;
+use crate::support::deadline::Deadline;
 
 /// Reads every configured source and classifies what it holds.
 pub struct Scanner<'a> {
@@ -21,19 +25,69 @@ pub struct Scanner<'a> {
     pub tables: &'a dyn LockTables,
     pub lockfiles: &'a dyn LockfileBuckets,
     pub clock: &'a dyn Clock,
+    pub timer: &'a dyn Timer,
     pub retention: Retention,
+    pub deadline: Deadline,
+}
+
+/// One configured source.
+enum Source<'a> {
+    Table(&'a str),
+    Bucket(&'a BucketSpec),
 }
 
 impl Scanner<'_> {
-    /// Scan every table and bucket at once, classify every item and pair
-    /// the halves of double locks; writes nothing.
+    /// Scan every table and bucket, `SOURCE_CONCURRENCY` at a time (in
+    /// configuration order in the report), classify every item and pair the
+    /// halves of double locks; writes nothing.
     pub async fn scan(&self) -> Vec<SourceReport> {
-        let tables = futures::future::join_all(self.config.tables.iter().map(|t| self.scan_table(t)));
-        let buckets = futures::future::join_all(self.config.buckets.iter().map(|b| self.scan_bucket(b)));
-        let (mut reports, buckets) = futures::join!(tables, buckets);
-        reports.extend(buckets);
+        let sources = self
+            .config
+            .tables
+            .iter()
+            .map(|t| Source::Table(t))
+            .chain(self.config.buckets.iter().map(Source::Bucket));
+        let mut reports: Vec<SourceReport> = futures::stream::iter(sources)
+            .map(|source| self.scan_in_time(source))
+            .buffered(self.config.source_concurrency.max(1))
+            .collect()
+            .await;
         pair_double_locks(&mut reports);
         reports
+    }
+
+    /// One source, cut short (and failed, alone) if it would run into the
+    /// time the rest of the pass needs: an unreachable account never
+    /// delays the others past the deadline.
+    async fn scan_in_time(&self, source: Source<'_>) -> SourceReport {
+        let (kind, name) = match &source {
+            Source::Table(t) => (SourceKind::Table, t.to_string()),
+            Source::Bucket(b) => (SourceKind::Bucket, b.name()),
+        };
+        let scan = async {
+            match source {
+                Source::Table(t) => self.scan_table(t).await,
+                Source::Bucket(b) => self.scan_bucket(b).await,
+            }
+        };
+        let Some(budget) = self.deadline.scan_budget(self.clock.now()) else { return scan.await };
+        let timeout = self.timer.sleep(budget);
+        futures::pin_mut!(scan, timeout);
+        match futures::future::select(scan, timeout).await {
+            futures::future::Either::Left((report, _)) => report,
+            futures::future::Either::Right(((), _)) => {
+                let e = SourceError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "the scan of {} {name} did not finish within {}s, before the pass's deadline; \
+check that the account and region are reachable (the other sources were not held up)",
+                        kind.as_str(),
+                        budget.as_secs()
+                    ),
+                );
+                finish(SourceReport::new(kind, &name), Err(e))
+            }
+        }
     }
 
     /// One table, parsed page by page as the pages arrive: digests are
@@ -65,18 +119,19 @@ impl Scanner<'_> {
     async fn scan_bucket(&self, spec: &BucketSpec) -> SourceReport {
         let now = self.clock.now();
         let mut report = SourceReport::new(SourceKind::Bucket, &spec.name());
-        let result = self.lockfiles.list(&spec.bucket, &spec.prefix).await.map(|objects| {
+        let address = spec.address();
+        let result = self.lockfiles.list(&address, &spec.prefix).await.map(|objects| {
             for o in objects {
                 let item = match &o.body {
                     Ok(body) => {
-                        let mut parsed = parse_lockfile(&spec.bucket, &o.key, &o.etag, body, now);
+                        let mut parsed = parse_lockfile(&address, &spec.bucket, &o.key, &o.etag, body, now);
                         if let Item::Lock(lock) = &mut parsed {
                             lock.heartbeat = o.heartbeat;
                         }
                         parsed
                     }
                     Err(reason) => Item::Unreadable(Unreadable {
-                        source: spec.bucket.clone(),
+                        source: address.clone(),
                         lock_key: Some(o.key.clone()),
                         reason: reason.clone(),
                     }),

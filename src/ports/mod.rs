@@ -10,6 +10,7 @@ pub mod lock_tables;
 pub mod lockfiles;
 pub mod metrics;
 pub mod notifier;
+pub mod timer;
 
 use crate::domain::failure::ErrorKind;
 

@@ -23,6 +23,15 @@ impl Deadline {
         Deadline(Some(at))
     }
 
+    /// How long a source's scan may take from `at`: until the deadline less
+    /// two write margins, so acting, notifying and reporting still fit.
+    /// `None` without a deadline.
+    pub fn scan_budget(self, at: DateTime<Utc>) -> Option<Duration> {
+        let d = self.0?;
+        let margin = chrono::Duration::from_std(WRITE_MARGIN * 2).unwrap_or_default();
+        Some((d - margin - at).to_std().unwrap_or(Duration::ZERO))
+    }
+
     /// Whether a write (or delivery) may start at `at`: at least
     /// [`WRITE_MARGIN`] must remain.
     pub fn leaves_time_for_a_write(self, at: DateTime<Utc>) -> bool {
@@ -43,5 +52,13 @@ mod tests {
         assert!(Deadline::at(now + chrono::Duration::seconds(5)).leaves_time_for_a_write(now));
         assert!(!Deadline::at(now + chrono::Duration::seconds(4)).leaves_time_for_a_write(now));
         assert!(!Deadline::at(now - chrono::Duration::seconds(1)).leaves_time_for_a_write(now));
+    }
+
+    #[test]
+    fn a_scan_leaves_two_margins() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+        assert_eq!(Deadline::none().scan_budget(now), None);
+        assert_eq!(Deadline::at(now + chrono::Duration::seconds(30)).scan_budget(now), Some(Duration::from_secs(20)));
+        assert_eq!(Deadline::at(now + chrono::Duration::seconds(3)).scan_budget(now), Some(Duration::ZERO));
     }
 }

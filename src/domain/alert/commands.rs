@@ -3,6 +3,7 @@
 use crate::domain::alert::text::shell_quote;
 use crate::domain::lock::{Lock, SourceKind};
 use crate::domain::report::HalfRef;
+use crate::domain::source::SourceAddress;
 
 /// The commands that release a lock (both halves of a double lock), exactly
 /// as on-call would paste them. Every value from the lock is shell-quoted.
@@ -20,23 +21,52 @@ pub fn unlock_commands(lock: &Lock, paired: Option<&HalfRef>) -> serde_json::Val
     let mut commands = serde_json::Map::new();
     commands
         .insert("terraform_force_unlock".into(), format!("terraform force-unlock {}", shell_quote(&lock.id)).into());
+    let mut accounts = Vec::new();
     if let Some((t, key)) = table {
         reaper.push_str(&format!(" --table {}", shell_quote(t)));
+        let at = SourceAddress::parse(SourceKind::Table, t);
+        accounts.extend(at.account.clone());
         let key_json = serde_json::json!({"LockID": {"S": key}}).to_string();
         commands.insert(
             "aws_cli".into(),
-            format!("aws dynamodb delete-item --table-name {} --key {}", shell_quote(t), shell_quote(&key_json)).into(),
+            format!(
+                "{} dynamodb delete-item --table-name {} --key {}",
+                aws(&at),
+                shell_quote(&at.name),
+                shell_quote(&key_json)
+            )
+            .into(),
         );
     }
     if let Some((b, key)) = file {
         reaper.push_str(&format!(" --bucket {}", shell_quote(b)));
+        let at = SourceAddress::parse(SourceKind::Bucket, b);
+        accounts.extend(at.account.clone());
         commands.insert(
             "aws_cli_lockfile".into(),
-            format!("aws s3api delete-object --bucket {} --key {}", shell_quote(b), shell_quote(key)).into(),
+            format!("{} s3api delete-object --bucket {} --key {}", aws(&at), shell_quote(&at.name), shell_quote(key))
+                .into(),
+        );
+    }
+    if let Some(account) = accounts.first() {
+        commands.insert(
+            "credentials".into(),
+            format!(
+                "run the aws commands with credentials in account {account} (the role ASSUME_ROLES names for it, or a profile there)"
+            )
+            .into(),
         );
     }
     commands.insert("tf_lock_reaper_unlock".into(), reaper.into());
     serde_json::Value::Object(commands)
+}
+
+/// `aws`, with `--region` for a source outside the reaper's own region.
+fn aws(at: &SourceAddress) -> String {
+    match &at.region {
+        Some(region) => format!("aws --region {}", shell_quote(region)),
+        None => "aws".to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -82,5 +112,20 @@ mod tests {
         assert_eq!(c["tf_lock_reaper_unlock"], "tf-lock-reaper unlock 'id-1' --table 'locks' --bucket 'tfstate'");
         assert!(c["aws_cli"].as_str().unwrap().starts_with("aws dynamodb delete-item"));
         assert!(c["aws_cli_lockfile"].as_str().unwrap().starts_with("aws s3api delete-object"));
+    }
+
+    #[test]
+    fn sources_elsewhere_get_their_region_and_account() {
+        let arn = "arn:aws:dynamodb:eu-west-1:111111111111:table/locks";
+        let c = unlock_commands(&lock(SourceKind::Table, arn, "tfstate/prod/terraform.tfstate"), None);
+        assert_eq!(
+            c["aws_cli"],
+            r#"aws --region 'eu-west-1' dynamodb delete-item --table-name 'locks' --key '{"LockID":{"S":"tfstate/prod/terraform.tfstate"}}'"#
+        );
+        assert!(c["credentials"].as_str().unwrap().contains("account 111111111111"));
+        assert_eq!(c["tf_lock_reaper_unlock"], format!("tf-lock-reaper unlock 'id-1' --table '{arn}'"));
+        let b = unlock_commands(&lock(SourceKind::Bucket, "tfstate@us-west-2", "app.tflock"), None);
+        assert_eq!(b["aws_cli_lockfile"], "aws --region 'us-west-2' s3api delete-object --bucket 'tfstate' --key 'app.tflock'");
+        assert!(b.get("credentials").is_none());
     }
 }

@@ -9,6 +9,7 @@ use crate::domain::alert::text::{cap, clean, subject, FIELD_CAP, SUMMARY_CAP};
 use crate::domain::alert::{AlertKind, AlertSettings, Event, Message, OpenAlert, Severity};
 use crate::domain::lock::SourceKind;
 use crate::domain::policy::Liveness;
+use crate::domain::source::SourceAddress;
 use crate::domain::report::render::format_age;
 use crate::domain::report::LockReport;
 
@@ -95,6 +96,13 @@ impl LockFacts {
             "commands": unlock_commands(&l.lock, l.paired_with.as_ref()),
             "liveness": l.verdict.liveness.describe(),
         });
+        let at = SourceAddress::parse(l.lock.kind, &l.lock.source);
+        if let Some(account) = at.account {
+            d["account"] = serde_json::Value::String(account);
+        }
+        if let Some(region) = at.region {
+            d["region"] = serde_json::Value::String(region);
+        }
         for (label, v) in &self.locations {
             let key = if *label == "Table" { "table" } else { "lockfile" };
             d[key] = serde_json::Value::String(v.clone());

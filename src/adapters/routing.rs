@@ -1,0 +1,164 @@
+//! Sources in other regions and accounts: one adapter per (region, role),
+//! built once (per container) by `wiring`, and a router in front of them
+//! that implements the same ports. A call names its source by address (a
+//! table ARN, `bucket@region:account`, or a bare name for the reaper's own
+//! account and region); the router picks the adapter for that region and
+//! the role of that account (`ASSUME_ROLES`), and hands it the bare name.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use crate::domain::doctor::table::{TableFacts, TtlDescription};
+use crate::domain::lock::{RawItem, SourceKind};
+use crate::domain::source::SourceAddress;
+use crate::ports::inspect::TableInspector;
+use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, LockTables};
+use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
+use crate::ports::{SourceError, WriteOutcome};
+
+/// Which client serves a source: its region (`None`: the reaper's own)
+/// and the role assumed for its account (`None`: the reaper's own
+/// credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Route {
+    pub region: Option<String>,
+    pub role: Option<String>,
+}
+
+impl Route {
+    /// The reaper's own region and credentials.
+    pub fn own() -> Self {
+        Route { region: None, role: None }
+    }
+}
+
+/// Adapters by route, and the role of each account.
+pub struct Router<T> {
+    routes: HashMap<Route, T>,
+    /// account → role ARN (`ASSUME_ROLES`).
+    roles: HashMap<String, String>,
+}
+
+impl<T> Router<T> {
+    pub fn new(routes: HashMap<Route, T>, roles: HashMap<String, String>) -> Self {
+        Router { routes, roles }
+    }
+
+    /// The route of a source address.
+    pub fn route_of(roles: &HashMap<String, String>, address: &SourceAddress) -> Route {
+        Route { region: address.region.clone(), role: address.account.as_ref().and_then(|a| roles.get(a)).cloned() }
+    }
+
+    /// The adapter for `address` and the name to give it: the bare name,
+    /// or the table ARN when another account shares it with the reaper's
+    /// own credentials (a resource-based policy, no role).
+    fn pick(&self, kind: SourceKind, address: &str) -> Result<(&T, String, Option<&str>), SourceError> {
+        let at = SourceAddress::parse(kind, address);
+        let route = Self::route_of(&self.roles, &at);
+        let adapter = self.routes.get(&route).ok_or_else(|| {
+            SourceError::new(
+                crate::domain::failure::ErrorKind::Other,
+                format!("no client for {} {address} (region {:?}): it is not a configured source", kind.as_str(), route.region),
+            )
+        })?;
+        let name = match (kind, &at.account, &route.role) {
+            (SourceKind::Table, Some(_), None) => address.to_string(),
+            _ => at.name.clone(),
+        };
+        let role = at.account.as_ref().and_then(|a| self.roles.get(a)).map(String::as_str);
+        Ok((adapter, name, role))
+    }
+}
+
+/// Say which role a failed call used: an AssumeRole denied reads as such.
+fn as_role<T>(result: Result<T, SourceError>, role: Option<&str>) -> Result<T, SourceError> {
+    result.map_err(|e| match role {
+        Some(r) => SourceError::new(e.kind, format!("{} (as role {r})", e.message)),
+        None => e,
+    })
+}
+
+#[async_trait]
+impl<T: LockTables> LockTables for Router<T> {
+    async fn scan(&self, table: &str, segments: i32, page: &mut (dyn FnMut(Vec<RawItem>) + Send)) -> Result<(), SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+        as_role(a.scan(&name, segments, page).await, role)
+    }
+    async fn delete_lock(
+        &self,
+        table: &str,
+        key: &str,
+        info: &str,
+        heartbeat: Option<HeartbeatGuard<'_>>,
+    ) -> Result<WriteOutcome, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+        as_role(a.delete_lock(&name, key, info, heartbeat).await, role)
+    }
+    async fn set_ttl(&self, table: &str, key: &str, info: &str, attr: &str, at: i64) -> Result<WriteOutcome, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+        as_role(a.set_ttl(&name, key, info, attr, at).await, role)
+    }
+    async fn get_lock(&self, table: &str, key: &str, attr: &str) -> Result<Option<HeldItem>, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+        as_role(a.get_lock(&name, key, attr).await, role)
+    }
+    async fn heartbeat(&self, table: &str, key: &str, info: &str, beat: Beat<'_>) -> Result<WriteOutcome, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+        as_role(a.heartbeat(&name, key, info, beat).await, role)
+    }
+    async fn restore(&self, table: &str, key: &str, info: &str, beat: Beat<'_>) -> Result<WriteOutcome, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+        as_role(a.restore(&name, key, info, beat).await, role)
+    }
+}
+
+#[async_trait]
+impl<T: LockfileBuckets> LockfileBuckets for Router<T> {
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+        as_role(a.list(&name, prefix).await, role)
+    }
+    async fn current_etag(&self, bucket: &str, key: &str) -> Result<Option<String>, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+        as_role(a.current_etag(&name, key).await, role)
+    }
+    async fn current_heartbeat(&self, bucket: &str, key: &str) -> Result<Option<i64>, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+        as_role(a.current_heartbeat(&name, key).await, role)
+    }
+    async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+        as_role(a.delete_lockfile(&name, key, etag).await, role)
+    }
+    async fn get_lockfile(&self, bucket: &str, key: &str) -> Result<Option<LockfileObject>, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+        as_role(a.get_lockfile(&name, key).await, role)
+    }
+    async fn tag_heartbeat(&self, bucket: &str, key: &str, v: Option<&str>, at: i64) -> Result<WriteOutcome, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+        as_role(a.tag_heartbeat(&name, key, v, at).await, role)
+    }
+    async fn restore_lockfile(&self, bucket: &str, key: &str, body: &str) -> Result<WriteOutcome, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+        as_role(a.restore_lockfile(&name, key, body).await, role)
+    }
+}
+
+#[async_trait]
+impl<T: TableInspector> TableInspector for Router<T> {
+    async fn table_facts(&self, table: &str) -> TableFacts {
+        match self.pick(SourceKind::Table, table) {
+            Ok((a, name, _)) => a.table_facts(&name).await,
+            Err(e) => TableFacts {
+                description: Err(e.message.clone()),
+                ttl: Err(e.message.clone()),
+                point_in_time_recovery: Err(e.message),
+            },
+        }
+    }
+    async fn ttl(&self, table: &str) -> Result<TtlDescription, SourceError> {
+        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+        as_role(a.ttl(&name).await, role)
+    }
+}
