@@ -23,10 +23,10 @@ locals {
 resource "aws_cloudwatch_metric_alarm" "per_source" {
   for_each            = local.source_alarm_instances
   alarm_name          = "${var.name}-${replace(each.key, "/[^A-Za-z0-9_.-]/", "_")}"
-  alarm_description   = format(each.value.description, each.value.value)
+  alarm_description   = format(each.value.description, each.value.label)
   namespace           = var.metrics_namespace
   metric_name         = each.value.metric
-  dimensions          = { (each.value.dimension) = each.value.value }
+  dimensions          = { for i in range(0, length(each.value.dimensions), 2) : each.value.dimensions[i] => each.value.dimensions[i + 1] }
   statistic           = "Maximum"
   period              = local.metric_period
   evaluation_periods  = 1

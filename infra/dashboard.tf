@@ -21,7 +21,7 @@ locals {
         stat    = spec.stat
         period  = local.metric_period
         view    = "timeSeries"
-        metrics = [for src in values(local.metric_sources) : [var.metrics_namespace, spec.metric, src.dimension, src.value]]
+        metrics = [for src in values(local.metric_sources) : concat([var.metrics_namespace, spec.metric], src.dimensions)]
       }
     }
   }
@@ -38,12 +38,13 @@ locals {
       stat   = "Sum"
       period = local.metric_period
       view   = "timeSeries"
-      metrics = flatten([
+      # One row per (source, metric); concat, not flatten, keeps each row a list.
+      metrics = concat([
         for src in values(local.metric_sources) : [
           for m in ["LocksDeleted", "LocksChanged", "TtlBackfilled", "ActionErrors"] :
-          [var.metrics_namespace, m, src.dimension, src.value]
+          concat([var.metrics_namespace, m], src.dimensions)
         ]
-      ])
+      ]...)
     }
   }
 

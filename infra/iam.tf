@@ -60,6 +60,15 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   dynamic "statement" {
+    for_each = length(var.assume_role_arns) > 0 ? [1] : []
+    content {
+      sid       = "AssumeMemberRoles"
+      actions   = ["sts:AssumeRole"]
+      resources = var.assume_role_arns
+    }
+  }
+
+  dynamic "statement" {
     for_each = var.create_notify_state_table ? [1] : []
     content {
       sid       = "NotifyStateTable"

@@ -63,6 +63,9 @@ resource "aws_lambda_function" "this" {
       HEARTBEAT_ATTRIBUTE              = var.heartbeat_attribute
       MAX_DELETES_PER_RUN              = tostring(var.max_deletes_per_run)
       SCAN_SEGMENTS                    = tostring(var.scan_segments)
+      ASSUME_ROLES                     = join(",", var.assume_role_arns)
+      ASSUME_ROLE_EXTERNAL_ID          = var.assume_role_external_id
+      SOURCE_CONCURRENCY               = tostring(var.source_concurrency)
       RUN_BUDGET                       = var.run_budget
       METRICS_NAMESPACE                = var.metrics_namespace
       METRICS_SINK                     = var.metrics_sink

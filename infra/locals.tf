@@ -16,18 +16,39 @@ locals {
     startswith(t, "arn:") ? t : "arn:${local.partition}:dynamodb:${local.region}:${local.account}:table/${t}"
   ]
 
-  # LOCK_BUCKETS entries split into bucket and key prefix.
+  # LOCK_BUCKETS entries split into bucket, key prefix and location
+  # (`bucket[/prefix][@region[:account]]`).
   lock_bucket_specs = [
     for b in var.lock_buckets : {
-      bucket = split("/", b)[0]
-      prefix = length(split("/", b)) > 1 ? substr(b, length(split("/", b)[0]) + 1, -1) : ""
+      bucket   = split("/", split("@", b)[0])[0]
+      prefix   = length(split("/", split("@", b)[0])) > 1 ? substr(split("@", b)[0], length(split("/", b)[0]) + 1, -1) : ""
+      path     = split("@", b)[0]
+      location = length(split("@", b)) > 1 ? split(":", split("@", b)[1]) : []
     }
   ]
 
-  # Every source the metrics name: tables by TableName, buckets by Bucket.
+  # Every source the metrics name, with its dimensions as the code emits
+  # them: TableName or Bucket alone in this account and region; plus Account
+  # and Region for a table ARN or a bucket@region[:account] elsewhere.
   metric_sources = merge(
-    { for t in var.lock_tables : "table-${t}" => { dimension = "TableName", value = t } },
-    { for b in var.lock_buckets : "bucket-${b}" => { dimension = "Bucket", value = b } },
+    {
+      for t in var.lock_tables : "table-${t}" => {
+        label = t
+        dimensions = startswith(t, "arn:") ? [
+          "TableName", split("/", t)[1], "Account", split(":", t)[4], "Region", split(":", t)[3]
+        ] : ["TableName", t]
+      }
+    },
+    {
+      for i, b in var.lock_buckets : "bucket-${b}" => {
+        label = b
+        dimensions = concat(
+          ["Bucket", local.lock_bucket_specs[i].path],
+          length(local.lock_bucket_specs[i].location) > 1 ? ["Account", local.lock_bucket_specs[i].location[1]] : [],
+          length(local.lock_bucket_specs[i].location) > 0 ? ["Region", local.lock_bucket_specs[i].location[0]] : [],
+        )
+      }
+    },
   )
 
   kms_key_arn   = var.kms_key_arn != null ? var.kms_key_arn : aws_kms_key.this[0].arn

@@ -19,14 +19,37 @@ variable "lock_tables" {
 }
 
 variable "lock_buckets" {
-  description = "State buckets whose *.tflock lockfiles to scan, each \"bucket\" or \"bucket/prefix\" (LOCK_BUCKETS)."
+  description = "State buckets whose *.tflock lockfiles to scan, each \"bucket[/prefix][@region[:account]]\" (LOCK_BUCKETS)."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for b in var.lock_buckets : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", b))])
-    error_message = "lock_buckets entries are \"bucket\" or \"bucket/prefix\" with a valid S3 bucket name."
+    condition     = alltrue([for b in var.lock_buckets : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^@]*)?(@[a-z]{2}(-[a-z0-9]+)+-[0-9](:[0-9]{12})?)?$", b))])
+    error_message = "lock_buckets entries are \"bucket[/prefix][@region[:account]]\" with a valid S3 bucket name, region name and 12-digit account."
   }
+}
+
+variable "assume_role_arns" {
+  description = "Roles to assume per member account (ASSUME_ROLES), at most one per account: the reaper's role may sts:AssumeRole exactly these. Create them with modules/member-access."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.assume_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", r))])
+    error_message = "assume_role_arns entries are IAM role ARNs (arn:aws:iam::<account>:role/<name>)."
+  }
+}
+
+variable "assume_role_external_id" {
+  description = "External ID passed to every AssumeRole (ASSUME_ROLE_EXTERNAL_ID); empty for none."
+  type        = string
+  default     = ""
+}
+
+variable "source_concurrency" {
+  description = "Sources scanned at once (SOURCE_CONCURRENCY, 1-64)."
+  type        = number
+  default     = 8
 }
 
 variable "action" {

@@ -19,12 +19,12 @@ use crate::adapters::dynamodb_inspect::DynamoTableInspector;
 use crate::adapters::dynamodb_locks::DynamoLockTables;
 use crate::adapters::emf::EmfSink;
 use crate::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
-use crate::adapters::s3_inspect::S3BucketInspector;
 use crate::adapters::routing::{Route, Router};
+use crate::adapters::s3_inspect::S3BucketInspector;
 use crate::adapters::s3_lockfiles::S3LockfileBuckets;
-use crate::adapters::tokio_timer::TokioTimer;
 use crate::adapters::secrets_manager::read_routing_key;
 use crate::adapters::sns::SnsNotifier;
+use crate::adapters::tokio_timer::TokioTimer;
 use crate::config::notify::{NotifyConfig, RoutingKeySource};
 use crate::config::{Config, ConfigError, MetricsSinkKind, Problem};
 use crate::domain::alert::AlertSettings;
@@ -254,7 +254,8 @@ async fn route_sdk(sdk: &SdkConfig, route: &Route, external_id: Option<&str>) ->
         conf.set_region(Some(aws_config::Region::new(region.clone())));
     }
     if let Some(role) = &route.role {
-        let mut provider = aws_config::sts::AssumeRoleProvider::builder(role).session_name("tf-lock-reaper").configure(sdk);
+        let mut provider =
+            aws_config::sts::AssumeRoleProvider::builder(role).session_name("tf-lock-reaper").configure(sdk);
         if let Some(id) = external_id {
             provider = provider.external_id(id);
         }

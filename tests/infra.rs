@@ -341,7 +341,12 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
 
 /// The module's action lists for one configuration, evaluated from the HCL.
 fn granted(action: &str, dry_run: bool) -> Observed {
-    let blocks = module_blocks(&repo().join("infra"));
+    granted_by(&repo().join("infra"), action, dry_run)
+}
+
+/// The action lists of the module in `dir` for one configuration.
+fn granted_by(dir: &Path, action: &str, dry_run: bool) -> Observed {
+    let blocks = module_blocks(dir);
     let locals = locals(&blocks);
     let mut ctx = Context::new();
     let var = hcl::value!({
@@ -374,7 +379,7 @@ fn granted(action: &str, dry_run: bool) -> Observed {
         }),
     );
     let eval = |name: &str| -> BTreeSet<String> {
-        let expr = locals.get(name).unwrap_or_else(|| panic!("no local {name}"));
+        let Some(expr) = locals.get(name) else { return BTreeSet::new() };
         let value = expr.evaluate(&ctx).unwrap_or_else(|e| panic!("evaluating local.{name}: {e}"));
         value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
     };
@@ -395,6 +400,11 @@ async fn iam_actions_per_mode_equal_the_api_calls_the_code_makes() {
         let observed = observe(action, dry_run).await;
         let granted = granted(action, dry_run);
         assert_eq!(granted, observed, "ACTION={action} DRY_RUN={dry_run}: module grants vs code calls");
+        // The member-account role grants the same on the lock sources, and nothing else.
+        let member = granted_by(&repo().join("infra/modules/member-access"), action, dry_run);
+        let sources = |o: &Observed| (o.lock_table.clone(), o.bucket.clone(), o.lockfiles.clone());
+        assert_eq!(sources(&member), sources(&observed), "ACTION={action} DRY_RUN={dry_run}: member-access grants");
+        assert!(member.state_table.is_empty() && member.sns.is_empty() && member.metrics.is_empty());
     }
     // And the statements use those lists on the right resources.
     let blocks = module_blocks(&repo().join("infra"));
@@ -414,6 +424,13 @@ async fn iam_actions_per_mode_equal_the_api_calls_the_code_makes() {
         assert!(policy.contains(wiring), "the Lambda policy lacks `{wiring}`:\n{policy}");
     }
     assert!(!policy.contains("\"dynamodb:*\"") && !policy.contains("\"*:*\""), "no wildcard actions");
+    assert!(policy.contains("resources = var.assume_role_arns"), "sts:AssumeRole on exactly the listed roles");
+    // The member role trusts only the reaper's role (and the external ID).
+    let member = module_blocks(&repo().join("infra/modules/member-access"));
+    let trust = hcl::to_string(find(&member, "data", &["aws_iam_policy_document", "trust"]).body()).unwrap();
+    for wiring in ["var.reaper_role_arn", "variable = \"sts:ExternalId\""] {
+        assert!(trust.contains(wiring), "the member role's trust lacks `{wiring}`:\n{trust}");
+    }
 }
 
 fn terraform_fmt_check(dir: &Path) -> std::process::Output {

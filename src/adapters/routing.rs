@@ -59,7 +59,11 @@ impl<T> Router<T> {
         let adapter = self.routes.get(&route).ok_or_else(|| {
             SourceError::new(
                 crate::domain::failure::ErrorKind::Other,
-                format!("no client for {} {address} (region {:?}): it is not a configured source", kind.as_str(), route.region),
+                format!(
+                    "no client for {} {address} (region {:?}): it is not a configured source",
+                    kind.as_str(),
+                    route.region
+                ),
             )
         })?;
         let name = match (kind, &at.account, &route.role) {
@@ -81,7 +85,12 @@ fn as_role<T>(result: Result<T, SourceError>, role: Option<&str>) -> Result<T, S
 
 #[async_trait]
 impl<T: LockTables> LockTables for Router<T> {
-    async fn scan(&self, table: &str, segments: i32, page: &mut (dyn FnMut(Vec<RawItem>) + Send)) -> Result<(), SourceError> {
+    async fn scan(
+        &self,
+        table: &str,
+        segments: i32,
+        page: &mut (dyn FnMut(Vec<RawItem>) + Send),
+    ) -> Result<(), SourceError> {
         let (a, name, role) = self.pick(SourceKind::Table, table)?;
         as_role(a.scan(&name, segments, page).await, role)
     }
@@ -95,7 +104,14 @@ impl<T: LockTables> LockTables for Router<T> {
         let (a, name, role) = self.pick(SourceKind::Table, table)?;
         as_role(a.delete_lock(&name, key, info, heartbeat).await, role)
     }
-    async fn set_ttl(&self, table: &str, key: &str, info: &str, attr: &str, at: i64) -> Result<WriteOutcome, SourceError> {
+    async fn set_ttl(
+        &self,
+        table: &str,
+        key: &str,
+        info: &str,
+        attr: &str,
+        at: i64,
+    ) -> Result<WriteOutcome, SourceError> {
         let (a, name, role) = self.pick(SourceKind::Table, table)?;
         as_role(a.set_ttl(&name, key, info, attr, at).await, role)
     }
@@ -135,7 +151,13 @@ impl<T: LockfileBuckets> LockfileBuckets for Router<T> {
         let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
         as_role(a.get_lockfile(&name, key).await, role)
     }
-    async fn tag_heartbeat(&self, bucket: &str, key: &str, v: Option<&str>, at: i64) -> Result<WriteOutcome, SourceError> {
+    async fn tag_heartbeat(
+        &self,
+        bucket: &str,
+        key: &str,
+        v: Option<&str>,
+        at: i64,
+    ) -> Result<WriteOutcome, SourceError> {
         let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
         as_role(a.tag_heartbeat(&name, key, v, at).await, role)
     }

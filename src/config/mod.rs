@@ -122,7 +122,12 @@ impl BucketSpec {
             return Err(format!("{bucket:?} is not a valid S3 bucket name (3-63 characters: a-z, 0-9, . -)"));
         }
         let at = SourceAddress::bucket(bucket, location)?;
-        Ok(BucketSpec { bucket: bucket.to_string(), prefix: prefix.to_string(), region: at.region, account: at.account })
+        Ok(BucketSpec {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            region: at.region,
+            account: at.account,
+        })
     }
 }
 
@@ -236,7 +241,9 @@ fn read_source_lists(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketSpec>) {
                 t,
                 "DynamoDB table names of 3-255 characters from a-z, A-Z, 0-9, _ - . (or a table ARN)",
             ),
-            Ok(address) if !seen.insert(address.clone()) => r.problem("LOCK_TABLES", t, "each table once (a duplicate)"),
+            Ok(address) if !seen.insert(address.clone()) => {
+                r.problem("LOCK_TABLES", t, "each table once (a duplicate)")
+            }
             Ok(_) => {}
         }
     }
@@ -510,6 +517,56 @@ mod tests {
         assert_eq!(c.policy.delete_after, Some(Duration::from_secs(86400)));
         assert_eq!(c.scan_segments, 4);
         assert_eq!(c.metrics_sink, MetricsSinkKind::Api);
+    }
+
+    #[test]
+    fn sources_in_other_regions_and_accounts_and_their_mistakes() {
+        let ok = Config::from_vars(
+            &vars(&[
+                ("LOCK_TABLES", "locks,arn:aws:dynamodb:eu-west-1:111111111111:table/locks"),
+                ("LOCK_BUCKETS", "tfstate/teams@eu-west-1:111111111111,other@us-east-2"),
+                ("ASSUME_ROLES", "arn:aws:iam::111111111111:role/tf-lock-reaper-access"),
+                ("ASSUME_ROLE_EXTERNAL_ID", "ext-1"),
+                ("SOURCE_CONCURRENCY", "4"),
+            ]),
+            cli(),
+        )
+        .unwrap();
+        assert_eq!(ok.buckets[0].name(), "tfstate/teams@eu-west-1:111111111111");
+        assert_eq!(ok.buckets[0].address(), "tfstate@eu-west-1:111111111111");
+        assert_eq!(ok.buckets[1].region.as_deref(), Some("us-east-2"));
+        assert_eq!(
+            ok.role_for(Some("111111111111")).map(|r| r.arn.as_str()),
+            Some("arn:aws:iam::111111111111:role/tf-lock-reaper-access")
+        );
+        assert_eq!((ok.source_concurrency, ok.assume_role_external_id.as_deref()), (4, Some("ext-1")));
+
+        let err = Config::from_vars(
+            &vars(&[
+                ("LOCK_TABLES", "locks,arn:aws:dynamodb:eu-west-1:1111:table/x,locks"),
+                ("LOCK_BUCKETS", "tfstate@ireland,tfstate@eu-west-1:12,b1b@eu-west-1,b1b@eu-west-1"),
+                (
+                    "ASSUME_ROLES",
+                    "arn:aws:iam::111111111111:user/me,arn:aws:iam::222222222222:role/a,arn:aws:iam::222222222222:role/b",
+                ),
+                ("SOURCE_CONCURRENCY", "0"),
+            ]),
+            cli(),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for want in [
+            "arn:aws:dynamodb:<region>:<12-digit account>:table/<name>",
+            "each table once (a duplicate)",
+            "\"ireland\" is not a region name",
+            "\"12\" is not a 12-digit account ID",
+            "each bucket source once (a duplicate)",
+            "arn:aws:iam::<12-digit account>:role/<name>",
+            "at most one role per account (222222222222 has two)",
+            "SOURCE_CONCURRENCY",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
     }
 
     #[test]

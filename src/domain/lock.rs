@@ -552,8 +552,14 @@ mod tests {
 
     #[test]
     fn parses_a_real_lockfile_with_its_etag_and_state_path() {
-        let lock =
-            expect_lock(parse_lockfile("tfstate", "tfstate", "staging/net/terraform.tfstate.tflock", "\"abc\"", LOCKFILE, now()));
+        let lock = expect_lock(parse_lockfile(
+            "tfstate",
+            "tfstate",
+            "staging/net/terraform.tfstate.tflock",
+            "\"abc\"",
+            LOCKFILE,
+            now(),
+        ));
         assert_eq!(lock.kind, SourceKind::Bucket);
         assert_eq!(lock.id, "acc6180d-b64e-dfb1-0af2-ab82bcc48b40");
         assert_eq!(lock.lock_key, "staging/net/terraform.tfstate.tflock");

@@ -2,8 +2,8 @@
 //! (`ports::metrics`) writes them: EMF lines, `PutMetricData`, or nothing.
 
 use crate::domain::lock::SourceKind;
-use crate::domain::source::SourceAddress;
 use crate::domain::report::{RunReport, TtlCheck};
+use crate::domain::source::SourceAddress;
 
 /// Unit of one metric value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

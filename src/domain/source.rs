@@ -51,7 +51,10 @@ impl SourceAddress {
         let name = resource.strip_prefix("table/").filter(|n| !n.is_empty() && !n.contains('/'));
         match name {
             Some(name)
-                if partition.starts_with("aws") && service == "dynamodb" && valid_region(region) && valid_account(account) =>
+                if partition.starts_with("aws")
+                    && service == "dynamodb"
+                    && valid_region(region)
+                    && valid_account(account) =>
             {
                 Ok(SourceAddress {
                     name: name.to_string(),
@@ -77,7 +80,11 @@ impl SourceAddress {
         if let Some(a) = account.filter(|a| !valid_account(a)) {
             return Err(format!("{a:?} is not a 12-digit account ID"));
         }
-        Ok(SourceAddress { name: name.to_string(), region: Some(region.to_string()), account: account.map(str::to_string) })
+        Ok(SourceAddress {
+            name: name.to_string(),
+            region: Some(region.to_string()),
+            account: account.map(str::to_string),
+        })
     }
 
     /// Read an address string back (see the module docs).
@@ -109,7 +116,10 @@ mod tests {
     fn tables_by_name_or_arn() {
         assert_eq!(SourceAddress::table("locks"), Ok(SourceAddress::own("locks")));
         let a = SourceAddress::table("arn:aws:dynamodb:eu-west-1:111111111111:table/locks").unwrap();
-        assert_eq!((a.name.as_str(), a.region.as_deref(), a.account.as_deref()), ("locks", Some("eu-west-1"), Some("111111111111")));
+        assert_eq!(
+            (a.name.as_str(), a.region.as_deref(), a.account.as_deref()),
+            ("locks", Some("eu-west-1"), Some("111111111111"))
+        );
         for bad in [
             "arn:aws:dynamodb:eu-west-1:1111:table/locks",
             "arn:aws:s3:eu-west-1:111111111111:table/locks",

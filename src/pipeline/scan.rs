@@ -41,12 +41,8 @@ impl Scanner<'_> {
     /// configuration order in the report), classify every item and pair the
     /// halves of double locks; writes nothing.
     pub async fn scan(&self) -> Vec<SourceReport> {
-        let sources = self
-            .config
-            .tables
-            .iter()
-            .map(|t| Source::Table(t))
-            .chain(self.config.buckets.iter().map(Source::Bucket));
+        let sources =
+            self.config.tables.iter().map(|t| Source::Table(t)).chain(self.config.buckets.iter().map(Source::Bucket));
         let mut reports: Vec<SourceReport> = futures::stream::iter(sources)
             .map(|source| self.scan_in_time(source))
             .buffered(self.config.source_concurrency.max(1))

@@ -125,7 +125,10 @@ mod tests {
         assert!(c["credentials"].as_str().unwrap().contains("account 111111111111"));
         assert_eq!(c["tf_lock_reaper_unlock"], format!("tf-lock-reaper unlock 'id-1' --table '{arn}'"));
         let b = unlock_commands(&lock(SourceKind::Bucket, "tfstate@us-west-2", "app.tflock"), None);
-        assert_eq!(b["aws_cli_lockfile"], "aws --region 'us-west-2' s3api delete-object --bucket 'tfstate' --key 'app.tflock'");
+        assert_eq!(
+            b["aws_cli_lockfile"],
+            "aws --region 'us-west-2' s3api delete-object --bucket 'tfstate' --key 'app.tflock'"
+        );
         assert!(b.get("credentials").is_none());
     }
 }

@@ -9,9 +9,9 @@ use crate::domain::alert::text::{cap, clean, subject, FIELD_CAP, SUMMARY_CAP};
 use crate::domain::alert::{AlertKind, AlertSettings, Event, Message, OpenAlert, Severity};
 use crate::domain::lock::SourceKind;
 use crate::domain::policy::Liveness;
-use crate::domain::source::SourceAddress;
 use crate::domain::report::render::format_age;
 use crate::domain::report::LockReport;
+use crate::domain::source::SourceAddress;
 
 /// Facts about a lock, cleaned for humans.
 struct LockFacts {
