@@ -11,6 +11,7 @@ use std::time::Duration;
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use common::pagerduty::Receiver;
+use common::terraform::{wait_until, Locking, Stack};
 use common::*;
 use serde_json::Value;
 
@@ -163,4 +164,39 @@ async fn an_account_whose_role_cannot_be_assumed_fails_alone() {
     assert_eq!(by_name("locks")["counts"]["deleted"], 1);
     assert_eq!(by_name(WEST)["counts"]["deleted"], 1);
     assert!(get_item(&clients[2], "locks", KEY).await.is_some(), "untouched in the unreachable account");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_terraform_lock_in_a_second_region_is_orphaned_and_reaped() {
+    let moto = Moto::start();
+    let west = sdk_as(&moto, "us-west-2", None).await;
+    let client = aws_sdk_dynamodb::Client::new(&west);
+    create_lock_table(&client, "locks").await;
+    moto.create_bucket("tfstate").await;
+    let stack = Stack::new_in(&moto, "us-west-2", "tfstate", "locks", "west/terraform.tfstate", Locking::DynamoDb);
+    stack.init_and_apply();
+    let key = "tfstate/west/terraform.tfstate";
+    let apply = stack.start_hanging_apply(300);
+    wait_until("the us-west-2 lock", Duration::from_secs(60), || async {
+        get_item(&client, "locks", key).await.is_some()
+    })
+    .await;
+    apply.kill();
+    let (blocked, _) = stack.plan();
+    assert!(!blocked, "plan is blocked by the orphan");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
+        .args(["run", "--action", "delete", "--no-notify"])
+        .envs(moto.env())
+        .env("LOCK_TABLES", WEST)
+        .env("STALE_AFTER", "2s")
+        .env("DELETE_AFTER", "2s")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(WEST) && text.contains("deleted 1"), "{text}");
+    assert!(get_item(&client, "locks", key).await.is_none());
+    let (ok, plan) = stack.plan();
+    assert!(ok, "{plan}");
 }

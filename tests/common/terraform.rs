@@ -57,6 +57,11 @@ impl Stack {
     /// Write the configuration: a `terraform_data.base`, plus a resource whose
     /// provisioner sleeps `hang_seconds` when `-var hang_seconds=N` is given.
     pub fn new(moto: &Moto, bucket: &str, table: &str, key: &str, locking: Locking) -> Stack {
+        Stack::new_in(moto, "us-east-1", bucket, table, key, locking)
+    }
+
+    /// A stack whose backend (bucket and lock table) is in `region`.
+    pub fn new_in(moto: &Moto, region: &str, bucket: &str, table: &str, key: &str, locking: Locking) -> Stack {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut lock_lines = String::new();
         if matches!(locking, Locking::DynamoDb | Locking::Both) {
@@ -71,7 +76,7 @@ impl Stack {
   backend "s3" {{
     bucket = "{bucket}"
     key    = "{key}"
-    region = "us-east-1"
+    region = "{region}"
 {lock_lines}    endpoints = {{ s3 = "{url}", dynamodb = "{url}" }}
     use_path_style              = true
     skip_credentials_validation = true
