@@ -90,7 +90,7 @@ dist: $(LAMBDA)/.installed
 	for t in $(DIST_TARGETS); do \
 	  PATH="$(CURDIR)/$(LAMBDA)/bin:$$PATH" CARGO_TARGET_DIR=target/dist-build \
 	    cargo lambda build --release --target $$t --bin tf-lock-reaper || exit 1; \
-	  cp target/dist-build/$$t/release/tf-lock-reaper target/dist/tf-lock-reaper-$$t || exit 1; \
+	  cp target/dist-build/lambda/tf-lock-reaper/bootstrap target/dist/tf-lock-reaper-$$t || exit 1; \
 	done
 	@ls -l target/dist
 	@file target/dist/* 2>/dev/null || true

@@ -26,7 +26,7 @@ use crate::adapters::secrets_manager::read_routing_key;
 use crate::adapters::sns::SnsNotifier;
 use crate::adapters::tokio_timer::TokioTimer;
 use crate::config::notify::{NotifyConfig, RoutingKeySource};
-use crate::config::{Config, ConfigError, MetricsSinkKind, Problem};
+use crate::config::{AssumeRole, BucketSpec, Config, ConfigError, DoctorSettings, MetricsSinkKind, Problem};
 use crate::domain::alert::AlertSettings;
 use crate::domain::backend::BackendConnection;
 use crate::domain::decision::Action;
@@ -124,13 +124,20 @@ pub async fn backend_stores(connection: &BackendConnection, budget: Duration) ->
     }
 }
 
-/// What `doctor` reads tables and buckets with.
-pub fn inspectors(sdk: &SdkConfig) -> (Arc<dyn TableInspector>, Arc<dyn BucketInspector>) {
-    let url = sdk.endpoint_url();
-    (
-        Arc::new(DynamoTableInspector::new(aws_sdk_dynamodb::Client::new(sdk)).with_endpoint_url(url)),
-        Arc::new(S3BucketInspector::new(s3_client(sdk)).with_endpoint_url(url)),
-    )
+/// What `doctor` reads tables and buckets with: one client per (region,
+/// role) its sources need, like a run's.
+pub async fn inspectors(
+    settings: &DoctorSettings,
+    sdk: &SdkConfig,
+) -> (Arc<dyn TableInspector>, Arc<dyn BucketInspector>) {
+    let sources = Sources {
+        tables: &settings.tables,
+        buckets: &settings.buckets,
+        roles: &settings.assume_roles,
+        external_id: settings.assume_role_external_id.as_deref(),
+    };
+    let clients = SourceClients::build(&sources, sdk, aws_sdk_dynamodb::Client::new(sdk)).await;
+    (Arc::new(clients.inspectors), Arc::new(clients.bucket_inspectors))
 }
 
 /// That the SDK's credential chain yields credentials, checked once before
@@ -160,7 +167,7 @@ pub struct Adapters {
 impl Adapters {
     /// The lock sources only: no metrics, no notifications (`list`, `unlock`).
     pub async fn sources_only(config: &Config, sdk: &SdkConfig) -> Self {
-        let sources = SourceClients::build(config, sdk, aws_sdk_dynamodb::Client::new(sdk)).await;
+        let sources = SourceClients::build(&Sources::of(config), sdk, aws_sdk_dynamodb::Client::new(sdk)).await;
         Adapters {
             tables: Arc::new(sources.tables),
             lockfiles: Arc::new(sources.lockfiles),
@@ -177,7 +184,7 @@ impl Adapters {
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         let dispatcher =
             if notify { dispatcher(&config.notify, sdk, &dynamodb).await? } else { Dispatcher::disabled() };
-        let sources = SourceClients::build(config, sdk, dynamodb).await;
+        let sources = SourceClients::build(&Sources::of(config), sdk, dynamodb).await;
         let inspectors = sources.inspectors;
         let ttl_precondition = (config.action == Action::Ttl)
             .then(|| Arc::new(TtlPrecondition::new(Arc::new(inspectors), &config.ttl_attribute)));
@@ -203,44 +210,67 @@ impl Adapters {
     }
 }
 
+/// The sources and roles clients are built for.
+struct Sources<'a> {
+    tables: &'a [String],
+    buckets: &'a [BucketSpec],
+    roles: &'a [AssumeRole],
+    external_id: Option<&'a str>,
+}
+
+impl<'a> Sources<'a> {
+    fn of(config: &'a Config) -> Self {
+        Sources {
+            tables: &config.tables,
+            buckets: &config.buckets,
+            roles: &config.assume_roles,
+            external_id: config.assume_role_external_id.as_deref(),
+        }
+    }
+}
+
 /// One client per (region, credentials) the sources need, built once (per
 /// container), behind routers that implement the ports.
 struct SourceClients {
     tables: Router<DynamoLockTables>,
     lockfiles: Router<S3LockfileBuckets>,
     inspectors: Router<DynamoTableInspector>,
+    bucket_inspectors: Router<S3BucketInspector>,
 }
 
 impl SourceClients {
     /// `own_dynamodb`: the client of the reaper's own region and
     /// credentials, shared with the notify-once state table.
-    async fn build(config: &Config, sdk: &SdkConfig, own_dynamodb: aws_sdk_dynamodb::Client) -> Self {
-        let roles: HashMap<String, String> =
-            config.assume_roles.iter().map(|r| (r.account.clone(), r.arn.clone())).collect();
+    async fn build(sources: &Sources<'_>, sdk: &SdkConfig, own_dynamodb: aws_sdk_dynamodb::Client) -> Self {
+        let roles: HashMap<String, String> = sources.roles.iter().map(|r| (r.account.clone(), r.arn.clone())).collect();
         let mut routes: BTreeSet<Route> = BTreeSet::from([Route::own()]);
-        for t in &config.tables {
+        for t in sources.tables {
             if let Ok(at) = SourceAddress::table(t) {
                 routes.insert(Router::<()>::route_of(&roles, &at));
             }
         }
-        for b in &config.buckets {
+        for b in sources.buckets {
             let at = SourceAddress { name: b.bucket.clone(), region: b.region.clone(), account: b.account.clone() };
             routes.insert(Router::<()>::route_of(&roles, &at));
         }
-        let (mut tables, mut lockfiles, mut inspectors) = (HashMap::new(), HashMap::new(), HashMap::new());
+        let (mut tables, mut lockfiles, mut inspectors, mut bucket_inspectors) =
+            (HashMap::new(), HashMap::new(), HashMap::new(), HashMap::new());
         for route in routes {
-            let conf = route_sdk(sdk, &route, config.assume_role_external_id.as_deref()).await;
+            let conf = route_sdk(sdk, &route, sources.external_id).await;
             let dynamodb =
                 if route == Route::own() { own_dynamodb.clone() } else { aws_sdk_dynamodb::Client::new(&conf) };
             let url = conf.endpoint_url();
+            let s3 = s3_client(&conf);
             tables.insert(route.clone(), DynamoLockTables::new(dynamodb.clone()).with_endpoint_url(url));
             inspectors.insert(route.clone(), DynamoTableInspector::new(dynamodb).with_endpoint_url(url));
-            lockfiles.insert(route, S3LockfileBuckets::new(s3_client(&conf)).with_endpoint_url(url));
+            bucket_inspectors.insert(route.clone(), S3BucketInspector::new(s3.clone()).with_endpoint_url(url));
+            lockfiles.insert(route, S3LockfileBuckets::new(s3).with_endpoint_url(url));
         }
         SourceClients {
             tables: Router::new(tables, roles.clone()),
             lockfiles: Router::new(lockfiles, roles.clone()),
-            inspectors: Router::new(inspectors, roles),
+            inspectors: Router::new(inspectors, roles.clone()),
+            bucket_inspectors: Router::new(bucket_inspectors, roles),
         }
     }
 }

@@ -143,6 +143,25 @@ async fn one_pass_reaps_the_same_table_in_two_regions_and_another_account_with_d
     let west = sdk_as(&moto, "us-west-2", None).await;
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&west).force_path_style(true).build());
     assert!(s3.head_object().bucket("west-state").key("app/terraform.tfstate.tflock").send().await.is_err());
+
+    // doctor reaches the same sources through the same routes.
+    let out = reaper(
+        &moto,
+        &["doctor", "--table", WEST, "--table", MEMBER, "--bucket", "west-state@us-west-2", "--json"],
+        &[],
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for subject in [format!("table {WEST}"), format!("table {MEMBER}")] {
+        let exists =
+            doc["checks"].as_array().unwrap().iter().find(|c| c["subject"] == subject && c["check"] == "exists");
+        assert_eq!(exists.map(|c| c["status"].clone()), Some(Value::from("PASS")), "{subject}: {doc:#}");
+    }
+    let lockfiles = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["subject"] == "bucket west-state@us-west-2" && c["check"] == "lockfiles");
+    assert_eq!(lockfiles.map(|c| c["status"].clone()), Some(Value::from("PASS")), "{doc:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,10 +9,11 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use crate::domain::doctor::bucket::BucketFacts;
 use crate::domain::doctor::table::{TableFacts, TtlDescription};
 use crate::domain::lock::{RawItem, SourceKind};
 use crate::domain::source::SourceAddress;
-use crate::ports::inspect::TableInspector;
+use crate::ports::inspect::{BucketInspector, TableInspector};
 use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, LockTables};
 use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
 use crate::ports::{SourceError, WriteOutcome};
@@ -182,5 +183,21 @@ impl<T: TableInspector> TableInspector for Router<T> {
     async fn ttl(&self, table: &str) -> Result<TtlDescription, SourceError> {
         let (a, name, role) = self.pick(SourceKind::Table, table)?;
         as_role(a.ttl(&name).await, role)
+    }
+}
+
+#[async_trait]
+impl<T: BucketInspector> BucketInspector for Router<T> {
+    async fn bucket_facts(&self, bucket: &str, lockfile_prefix: Option<&str>) -> BucketFacts {
+        match self.pick(SourceKind::Bucket, bucket) {
+            Ok((a, name, _)) => a.bucket_facts(&name, lockfile_prefix).await,
+            Err(e) => BucketFacts {
+                versioning: Err(e.message.clone()),
+                noncurrent_expiry: Err(e.message.clone()),
+                encryption: Err(e.message.clone()),
+                public_access_block: Err(e.message.clone()),
+                lockfiles: lockfile_prefix.map(|_| Err(e.message)),
+            },
+        }
     }
 }

@@ -334,6 +334,8 @@ pub struct DoctorSettings {
     /// `ACTION=ttl` or `TTL_AFTER` set: TTL values are written.
     pub ttl_written: bool,
     pub run_budget: Duration,
+    pub assume_roles: Vec<AssumeRole>,
+    pub assume_role_external_id: Option<String>,
 }
 
 impl DoctorSettings {
@@ -343,8 +345,17 @@ impl DoctorSettings {
         let ttl_attribute = r.get("TTL_ATTRIBUTE").unwrap_or("ExpiresAt").to_string();
         let ttl_written = r.get("ACTION") == Some("ttl") || r.get("TTL_AFTER").is_some();
         let run_budget = r.duration("RUN_BUDGET").unwrap_or(Duration::from_secs(50));
+        let (assume_roles, assume_role_external_id) = read_roles(&mut r);
         r.finish()?;
-        Ok(DoctorSettings { tables, buckets, ttl_attribute, ttl_written, run_budget })
+        Ok(DoctorSettings {
+            tables,
+            buckets,
+            ttl_attribute,
+            ttl_written,
+            run_budget,
+            assume_roles,
+            assume_role_external_id,
+        })
     }
 }
 

@@ -27,15 +27,17 @@ pub async fn doctor(
     buckets: &dyn BucketInspector,
 ) -> DoctorReport {
     let table_facts = futures::future::join_all(targets.tables.iter().map(|t| tables.table_facts(t)));
-    let bucket_facts =
-        futures::future::join_all(targets.buckets.iter().map(|b| buckets.bucket_facts(&b.bucket, Some(&b.prefix))));
+    let addresses: Vec<String> = targets.buckets.iter().map(|b| b.address()).collect();
+    let bucket_facts = futures::future::join_all(
+        targets.buckets.iter().zip(&addresses).map(|(b, address)| buckets.bucket_facts(address, Some(&b.prefix))),
+    );
     let (table_facts, bucket_facts) = futures::join!(table_facts, bucket_facts);
     let mut checks = Vec::new();
     for (t, facts) in targets.tables.iter().zip(&table_facts) {
         checks.extend(table_checks(t, facts, targets.expect));
     }
     for (b, facts) in targets.buckets.iter().zip(&bucket_facts) {
-        checks.extend(bucket_checks(&b.bucket, Some(&b.prefix), facts));
+        checks.extend(bucket_checks(&b.address(), &b.bucket, Some(&b.prefix), facts));
     }
     for dir in targets.config_dirs {
         checks.extend(config_checks(dir));

@@ -396,7 +396,7 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
             if !(settings.tables.is_empty() && settings.buckets.is_empty()) {
                 check_credentials(&sdk).await.map_err(CliError::Credentials)?;
             }
-            let (tables, buckets) = inspectors(&sdk);
+            let (tables, buckets) = inspectors(&settings, &sdk).await;
             let targets = DoctorTargets {
                 tables: &settings.tables,
                 buckets: &settings.buckets,

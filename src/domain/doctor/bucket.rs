@@ -21,11 +21,17 @@ pub struct BucketFacts {
     pub lockfiles: Option<Result<usize, String>>,
 }
 
-/// The checks of one bucket (`prefix` for a lockfile source).
-pub fn bucket_checks(bucket: &str, prefix: Option<&str>, facts: &BucketFacts) -> Vec<Check> {
-    let subject = format!("bucket {bucket}");
+/// The checks of one bucket (`prefix` for a lockfile source), named by its
+/// `address` (`bucket@region:account` elsewhere); fixes use the bare `bucket`
+/// (and the region, when it is not the reaper's own).
+pub fn bucket_checks(address: &str, bucket: &str, prefix: Option<&str>, facts: &BucketFacts) -> Vec<Check> {
+    let subject = format!("bucket {address}");
     let s = subject.as_str();
-    let b = sh(bucket);
+    let at = crate::domain::source::SourceAddress::parse(crate::domain::lock::SourceKind::Bucket, address);
+    let b = match &at.region {
+        Some(region) => format!("{} --region {region}", sh(bucket)),
+        None => sh(bucket),
+    };
     let mut checks = Vec::new();
     let versioning_fix =
         format!("aws s3api put-bucket-versioning --bucket {b} --versioning-configuration Status=Enabled");
@@ -121,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_healthy_bucket_passes() {
-        let checks = bucket_checks("tfstate", Some("teams/"), &healthy());
+        let checks = bucket_checks("tfstate", "tfstate", Some("teams/"), &healthy());
         assert!(checks.iter().all(|c| c.status == Status::Pass), "{checks:#?}");
     }
 
@@ -129,7 +135,7 @@ mod tests {
     fn versioning_suspended_or_never_enabled_fails_with_the_fix() {
         for v in [Some("Suspended".to_string()), None] {
             let f = BucketFacts { versioning: Ok(v), ..healthy() };
-            let c = check(&bucket_checks("tfstate", None, &f), "versioning");
+            let c = check(&bucket_checks("tfstate", "tfstate", None, &f), "versioning");
             assert_eq!(c.status, Status::Fail);
             assert!(c.fix.unwrap().contains("put-bucket-versioning --bucket 'tfstate'"));
         }
@@ -138,16 +144,19 @@ mod tests {
     #[test]
     fn public_access_not_blocked_fails_naming_what_is_off() {
         let f = BucketFacts { public_access_block: Ok(Some([true, true, false, true])), ..healthy() };
-        let c = check(&bucket_checks("tfstate", None, &f), "block public access");
+        let c = check(&bucket_checks("tfstate", "tfstate", None, &f), "block public access");
         assert_eq!(c.status, Status::Fail);
         assert!(c.why.starts_with("BlockPublicPolicy off"), "{}", c.why);
         let none = BucketFacts { public_access_block: Ok(None), ..healthy() };
-        assert_eq!(check(&bucket_checks("tfstate", None, &none), "block public access").status, Status::Fail);
+        assert_eq!(
+            check(&bucket_checks("tfstate", "tfstate", None, &none), "block public access").status,
+            Status::Fail
+        );
     }
 
     #[test]
     fn no_lifecycle_is_a_warning() {
         let f = BucketFacts { noncurrent_expiry: Ok(false), ..healthy() };
-        assert_eq!(check(&bucket_checks("tfstate", None, &f), "noncurrent versions").status, Status::Warn);
+        assert_eq!(check(&bucket_checks("tfstate", "tfstate", None, &f), "noncurrent versions").status, Status::Warn);
     }
 }
