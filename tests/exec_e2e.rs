@@ -230,6 +230,9 @@ async fn commands_that_never_lock_run_transparently_without_any_aws_call() {
     assert_eq!(three.status.code(), Some(3), "the command's exit code");
     let sig = run(&["exec", "--", "sh", "-c", "kill -TERM $$"]);
     assert_eq!(sig.status.code(), Some(128 + 15), "128 + the signal");
+    let missing = run(&["exec", "--", "no-such-program-here"]);
+    assert_eq!(missing.status.code(), Some(127), "not found, as shells say");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot run \"no-such-program-here\""));
     assert!(!dir.path().join(".terraform/tf-lock-reaper.json").exists());
     let none = run(&["release"]);
     assert_eq!(none.status.code(), Some(0));

@@ -357,11 +357,22 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
                     ConflictArg::Warn => OnConflict::Warn,
                 },
             };
-            let code = exec::exec(opts, connector(settings.run_budget)).await.map_err(|e| {
-                CliError::Failed(format!(
-                    "cannot run the command: {e} (check the program name and that it is executable)"
-                ))
-            })?;
+            let program = opts.command.first().cloned().unwrap_or_default();
+            let code = match exec::exec(opts, connector(settings.run_budget)).await {
+                Ok(code) => code,
+                // As shells do: 127 not found, 126 not executable.
+                Err(e) => {
+                    let code = match e.kind() {
+                        std::io::ErrorKind::NotFound => 127,
+                        std::io::ErrorKind::PermissionDenied => 126,
+                        _ => 1,
+                    };
+                    eprintln!(
+                        "error: cannot run {program:?}: {e} (check the program name, PATH and that it is executable)"
+                    );
+                    code
+                }
+            };
             Ok(Status::Wrapped(u8::try_from(code).unwrap_or(1)))
         }
         Command::Release { lock_file, dry_run } => {
