@@ -378,3 +378,50 @@ async fn an_info_without_a_lock_id_is_unreadable_and_never_deleted() {
     assert_eq!(report.planned_deletes, 0);
     assert_eq!(snapshot(&client, "locks").await, before, "never written to");
 }
+
+#[tokio::test]
+async fn a_dead_heartbeat_is_deleted_at_once_unless_a_heartbeat_lands_before_the_delete() {
+    let moto = Moto::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "locks").await;
+    let beat = |at: i64| aws_sdk_dynamodb::types::AttributeValue::N(at.to_string());
+    let silent = chrono::Utc::now().timestamp() - 20 * 60;
+    let seed = |key: &'static str| {
+        let c = client.clone();
+        async move {
+            let info = put_lock(&c, "locks", key, key, Duration::from_secs(15 * 60)).await;
+            put_item(&c, "locks", &[("LockID", s(key)), ("Info", s(&info)), ("Heartbeat", beat(silent))]).await;
+        }
+    };
+    let (dead, resumed) = ("tfstate/dead/terraform.tfstate", "tfstate/resumed/terraform.tfstate");
+    seed(dead).await;
+    seed(resumed).await;
+    // The resumed job's wrapper heartbeats just before the reaper's delete of its lock.
+    let c = client.clone();
+    let store = Arc::new(BeforeWrite::new(DynamoLockTables::new(client.clone()), move |table, key| {
+        let c = c.clone();
+        async move {
+            if key.contains("resumed") {
+                c.update_item()
+                    .table_name(table)
+                    .key("LockID", s(&key))
+                    .update_expression("SET Heartbeat = :now")
+                    .expression_attribute_values(":now", beat(chrono::Utc::now().timestamp()))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }));
+    // A 2h window: age alone would keep both 15-minute-old locks.
+    let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("STALE_AFTER", "2h"), ("DELETE_AFTER", "2h")]);
+    let report = run_with(store, &cfg).await;
+    assert_eq!(lock(&report, "locks", dead).action, ActionTaken::Deleted, "silence decides, not age");
+    assert_eq!(
+        lock(&report, "locks", resumed).action,
+        ActionTaken::Changed,
+        "the delete is conditioned on the heartbeat read"
+    );
+    assert!(get_item(&client, "locks", dead).await.is_none());
+    assert!(get_item(&client, "locks", resumed).await.is_some(), "the resumed holder keeps its lock");
+}
