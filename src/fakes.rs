@@ -55,6 +55,14 @@ fn heartbeat_is(item: &RawItem, guard: Option<HeartbeatGuard<'_>>) -> bool {
     guard.is_none_or(|g| epoch_attribute(item, g.attribute) == g.value)
 }
 
+/// Write a heartbeat (and its rolling TTL) on an item, as `UpdateItem SET` does.
+fn stamp(item: &mut RawItem, beat: Beat<'_>) {
+    item.insert(beat.attribute.to_string(), AttrValue::N(beat.at.to_string()));
+    if let Some((attribute, at)) = beat.ttl {
+        item.insert(attribute.to_string(), AttrValue::N(at.to_string()));
+    }
+}
+
 /// Lock tables in memory. A missing table fails its scan as DynamoDB would.
 #[derive(Default)]
 pub struct MemoryLockTables {
@@ -205,10 +213,7 @@ impl LockTables for MemoryLockTables {
         let mut tables = locked(&self.tables);
         match tables.get_mut(table).and_then(|t| t.get_mut(lock_key)) {
             Some(item) if info_is(item, expected_info) => {
-                item.insert(beat.attribute.to_string(), AttrValue::N(beat.at.to_string()));
-                if let Some((attribute, at)) = beat.ttl {
-                    item.insert(attribute.to_string(), AttrValue::N(at.to_string()));
-                }
+                stamp(item, beat);
                 Ok(WriteOutcome::Done)
             }
             Some(_) => Ok(WriteOutcome::Changed),
@@ -233,10 +238,7 @@ impl LockTables for MemoryLockTables {
             return Ok(WriteOutcome::Changed);
         }
         let mut item = lock_item(lock_key, info);
-        item.insert(beat.attribute.to_string(), AttrValue::N(beat.at.to_string()));
-        if let Some((attribute, at)) = beat.ttl {
-            item.insert(attribute.to_string(), AttrValue::N(at.to_string()));
-        }
+        stamp(&mut item, beat);
         items.insert(lock_key.to_string(), item);
         Ok(WriteOutcome::Done)
     }

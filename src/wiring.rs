@@ -19,7 +19,7 @@ use crate::adapters::dynamodb_inspect::DynamoTableInspector;
 use crate::adapters::dynamodb_locks::DynamoLockTables;
 use crate::adapters::emf::EmfSink;
 use crate::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
-use crate::adapters::routing::{Route, Router};
+use crate::adapters::routing::{route_of, Route, Router};
 use crate::adapters::s3_inspect::S3BucketInspector;
 use crate::adapters::s3_lockfiles::S3LockfileBuckets;
 use crate::adapters::secrets_manager::read_routing_key;
@@ -246,12 +246,12 @@ impl SourceClients {
         let mut routes: BTreeSet<Route> = BTreeSet::from([Route::own()]);
         for t in sources.tables {
             if let Ok(at) = SourceAddress::table(t) {
-                routes.insert(Router::<()>::route_of(&roles, &at));
+                routes.insert(route_of(&roles, &at));
             }
         }
         for b in sources.buckets {
             let at = SourceAddress { name: b.bucket.clone(), region: b.region.clone(), account: b.account.clone() };
-            routes.insert(Router::<()>::route_of(&roles, &at));
+            routes.insert(route_of(&roles, &at));
         }
         let (mut tables, mut lockfiles, mut inspectors, mut bucket_inspectors) =
             (HashMap::new(), HashMap::new(), HashMap::new(), HashMap::new());

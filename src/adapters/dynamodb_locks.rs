@@ -78,6 +78,23 @@ impl DynamoLockTables {
         futures::stream::select_all(streams)
     }
 
+    /// A failed condition (`Changed`) becomes `Gone` when one consistent
+    /// read finds no item; any other outcome stands.
+    async fn changed_or_gone(
+        &self,
+        outcome: WriteOutcome,
+        table: &str,
+        lock_key: &str,
+    ) -> Result<WriteOutcome, SourceError> {
+        match outcome {
+            WriteOutcome::Changed => match self.reread(table, lock_key, None).await? {
+                None => Ok(WriteOutcome::Gone),
+                Some(_) => Ok(WriteOutcome::Changed),
+            },
+            done => Ok(done),
+        }
+    }
+
     /// The item's `Info` and the TTL attribute, read consistently after a
     /// write's condition failed; `None` if the item is gone.
     async fn reread(
@@ -142,15 +159,9 @@ impl LockTables for DynamoLockTables {
                 None => request.condition_expression("#info = :info AND attribute_not_exists(#hb)"),
             };
         }
-        match conditional_outcome(request.send().await)
-            .map_err(|e| self.failed("DeleteItem", "dynamodb:DeleteItem", table, &e))?
-        {
-            WriteOutcome::Changed => match self.reread(table, lock_key, None).await? {
-                None => Ok(WriteOutcome::Gone),
-                Some(_) => Ok(WriteOutcome::Changed),
-            },
-            done => Ok(done),
-        }
+        let outcome = conditional_outcome(request.send().await)
+            .map_err(|e| self.failed("DeleteItem", "dynamodb:DeleteItem", table, &e))?;
+        self.changed_or_gone(outcome, table, lock_key).await
     }
 
     async fn set_ttl(
@@ -242,15 +253,9 @@ impl LockTables for DynamoLockTables {
                 .expression_attribute_names("#ttl", attribute)
                 .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()));
         }
-        match conditional_outcome(request.send().await)
-            .map_err(|e| self.failed("UpdateItem", "dynamodb:UpdateItem", table, &e))?
-        {
-            WriteOutcome::Changed => match self.reread(table, lock_key, None).await? {
-                None => Ok(WriteOutcome::Gone),
-                Some(_) => Ok(WriteOutcome::Changed),
-            },
-            done => Ok(done),
-        }
+        let outcome = conditional_outcome(request.send().await)
+            .map_err(|e| self.failed("UpdateItem", "dynamodb:UpdateItem", table, &e))?;
+        self.changed_or_gone(outcome, table, lock_key).await
     }
 
     async fn restore(

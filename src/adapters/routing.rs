@@ -34,6 +34,11 @@ impl Route {
     }
 }
 
+/// The route of a source address, given the role of each account.
+pub fn route_of(roles: &HashMap<String, String>, address: &SourceAddress) -> Route {
+    Route { region: address.region.clone(), role: address.account.as_ref().and_then(|a| roles.get(a)).cloned() }
+}
+
 /// Adapters by route, and the role of each account.
 pub struct Router<T> {
     routes: HashMap<Route, T>,
@@ -46,17 +51,12 @@ impl<T> Router<T> {
         Router { routes, roles }
     }
 
-    /// The route of a source address.
-    pub fn route_of(roles: &HashMap<String, String>, address: &SourceAddress) -> Route {
-        Route { region: address.region.clone(), role: address.account.as_ref().and_then(|a| roles.get(a)).cloned() }
-    }
-
     /// The adapter for `address` and the name to give it: the bare name,
     /// or the table ARN when another account shares it with the reaper's
     /// own credentials (a resource-based policy, no role).
     fn pick(&self, kind: SourceKind, address: &str) -> Result<(&T, String, Option<&str>), SourceError> {
         let at = SourceAddress::parse(kind, address);
-        let route = Self::route_of(&self.roles, &at);
+        let route = route_of(&self.roles, &at);
         let adapter = self.routes.get(&route).ok_or_else(|| {
             SourceError::new(
                 crate::domain::failure::ErrorKind::Other,

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::adapters::aws_error::Origin;
+use crate::adapters::s3_lockfiles::lockfile_keys;
 use crate::domain::doctor::bucket::BucketFacts;
-use crate::domain::lock::LOCKFILE_SUFFIX;
 use crate::ports::inspect::BucketInspector;
 
 /// Reads a state bucket's settings.
@@ -92,17 +92,7 @@ impl S3BucketInspector {
     }
 
     async fn lockfiles(&self, bucket: &str, prefix: &str) -> Result<usize, String> {
-        let mut request = self.client.list_objects_v2().bucket(bucket);
-        if !prefix.is_empty() {
-            request = request.prefix(prefix);
-        }
-        let mut pages = request.into_paginator().send();
-        let mut count = 0;
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.failed("ListObjectsV2", "s3:ListBucket", bucket, &e))?;
-            count += page.contents().iter().filter(|o| o.key().is_some_and(|k| k.ends_with(LOCKFILE_SUFFIX))).count();
-        }
-        Ok(count)
+        lockfile_keys(&self.client, &self.origin, bucket, prefix).await.map(|keys| keys.len()).map_err(|e| e.message)
     }
 }
 

@@ -38,34 +38,46 @@ impl S3LockfileBuckets {
         self
     }
 
-    /// Read one object; `None` if it vanished since the listing (released).
-    /// A read that fails (after the SDK's retries) makes this one object
-    /// unreadable for this pass: the rest of the bucket is still judged.
-    async fn read(&self, bucket: &str, key: String) -> Option<LockfileObject> {
-        let out = match self.client.get_object().bucket(bucket).key(&key).send().await {
+    /// One object with its ETag, version and body (`None` if there is
+    /// none); a body over `max_bytes` is not read.
+    async fn fetch(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_bytes: Option<usize>,
+    ) -> Result<Option<LockfileObject>, SourceError> {
+        let out = match self.client.get_object().bucket(bucket).key(key).send().await {
             Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return None,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => {
-                let what = format!("s3://{bucket}/{key}");
-                let body = Err(format!(
-                    "{}; not judged this pass",
-                    self.origin.explain("GetObject", "s3:GetObject", &what, &e)
-                ));
-                return Some(LockfileObject { key, etag: String::new(), version_id: None, body, heartbeat: None });
+                return Err(self.origin.explain("GetObject", "s3:GetObject", &format!("s3://{bucket}/{key}"), &e))
             }
         };
         let etag = out.e_tag().unwrap_or_default().to_string();
         let version_id = out.version_id().map(str::to_string);
-        let too_big = out.content_length().is_some_and(|n| n as usize > MAX_LOCKFILE_BYTES);
-        let body = if too_big {
-            Err(format!("object is larger than {MAX_LOCKFILE_BYTES} bytes: not a lockfile"))
-        } else {
-            match out.body.collect().await {
+        let too_big = max_bytes.filter(|max| out.content_length().is_some_and(|n| n as usize > *max));
+        let body = match too_big {
+            Some(max) => Err(format!("object is larger than {max} bytes: not a lockfile")),
+            None => match out.body.collect().await {
                 Ok(bytes) => String::from_utf8(bytes.to_vec()).map_err(|_| "body is not UTF-8 text".to_string()),
                 Err(e) => Err(format!("reading the body failed: {e}")),
-            }
+            },
         };
-        Some(LockfileObject { key, etag, version_id, body, heartbeat: None })
+        Ok(Some(LockfileObject { key: key.to_string(), etag, version_id, body, heartbeat: None }))
+    }
+
+    /// Read one object while scanning; `None` if it vanished since the
+    /// listing (released). A read that fails (after the SDK's retries)
+    /// makes this one object unreadable for this pass: the rest of the
+    /// bucket is still judged.
+    async fn read(&self, bucket: &str, key: String) -> Option<LockfileObject> {
+        match self.fetch(bucket, &key, Some(MAX_LOCKFILE_BYTES)).await {
+            Ok(object) => object,
+            Err(e) => {
+                let body = Err(format!("{e}; not judged this pass"));
+                Some(LockfileObject { key, etag: String::new(), version_id: None, body, heartbeat: None })
+            }
+        }
     }
 
     /// [`Self::read`] plus the heartbeat tag. A tag that cannot be read makes
@@ -86,23 +98,7 @@ impl S3LockfileBuckets {
 #[async_trait]
 impl LockfileBuckets for S3LockfileBuckets {
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, SourceError> {
-        let mut request = self.client.list_objects_v2().bucket(bucket);
-        if !prefix.is_empty() {
-            request = request.prefix(prefix);
-        }
-        let mut pages = request.into_paginator().send();
-        let mut keys = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|e| self.origin.explain("ListObjectsV2", "s3:ListBucket", &format!("bucket {bucket}"), &e))?;
-            keys.extend(
-                page.contents
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|o| o.key)
-                    .filter(|k| k.ends_with(LOCKFILE_SUFFIX)),
-            );
-        }
+        let keys = lockfile_keys(&self.client, &self.origin, bucket, prefix).await?;
         let objects: Vec<Option<LockfileObject>> = stream::iter(keys)
             .map(|key| self.read_with_heartbeat(bucket, key))
             .buffered(READ_CONCURRENCY)
@@ -133,20 +129,7 @@ impl LockfileBuckets for S3LockfileBuckets {
     }
 
     async fn get_lockfile(&self, bucket: &str, key: &str) -> Result<Option<LockfileObject>, SourceError> {
-        let out = match self.client.get_object().bucket(bucket).key(key).send().await {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => {
-                return Err(self.origin.explain("GetObject", "s3:GetObject", &format!("s3://{bucket}/{key}"), &e))
-            }
-        };
-        let etag = out.e_tag().unwrap_or_default().to_string();
-        let version_id = out.version_id().map(str::to_string);
-        let body = match out.body.collect().await {
-            Ok(bytes) => String::from_utf8(bytes.to_vec()).map_err(|_| "body is not UTF-8 text".to_string()),
-            Err(e) => Err(format!("reading the body failed: {e}")),
-        };
-        Ok(Some(LockfileObject { key: key.to_string(), etag, version_id, body, heartbeat: None }))
+        self.fetch(bucket, key, None).await
     }
 
     async fn tag_heartbeat(
@@ -210,6 +193,33 @@ impl LockfileBuckets for S3LockfileBuckets {
             Err(e) => Err(self.origin.explain("DeleteObject", "s3:DeleteObject", &format!("s3://{bucket}/{key}"), &e)),
         }
     }
+}
+
+/// The keys of every `*.tflock` object under `prefix` (all pages).
+pub(crate) async fn lockfile_keys(
+    client: &aws_sdk_s3::Client,
+    origin: &Origin,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<String>, SourceError> {
+    let mut request = client.list_objects_v2().bucket(bucket);
+    if !prefix.is_empty() {
+        request = request.prefix(prefix);
+    }
+    let mut pages = request.into_paginator().send();
+    let mut keys = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| origin.explain("ListObjectsV2", "s3:ListBucket", &format!("bucket {bucket}"), &e))?;
+        keys.extend(
+            page.contents
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|o| o.key)
+                .filter(|k| k.ends_with(LOCKFILE_SUFFIX)),
+        );
+    }
+    Ok(keys)
 }
 
 /// 412 (the ETag no longer matches) or 404 (already gone): the lockfile is

@@ -44,13 +44,10 @@ pub fn dimension_name(kind: SourceKind) -> &'static str {
 /// `Account` and `Region` for sources elsewhere.
 pub fn source_dimensions(kind: SourceKind, name: &str) -> Vec<(String, String)> {
     let (path, at) = match kind {
-        // A bucket source's name is `bucket[/prefix][@location]`.
+        // A bucket source's name is `bucket[/prefix][@region[:account]]`.
         SourceKind::Bucket => {
             let (path, location) = name.rsplit_once('@').map_or((name, None), |(p, l)| (p, Some(l)));
-            let bucket = path.split('/').next().unwrap_or(path);
-            let mut at = SourceAddress::parse(kind, &location.map_or(bucket.to_string(), |l| format!("{bucket}@{l}")));
-            at.name = path.to_string();
-            (path.to_string(), at)
+            (path.to_string(), SourceAddress::bucket(path, location).unwrap_or_else(|_| SourceAddress::own(name)))
         }
         SourceKind::Table => {
             let at = SourceAddress::parse(kind, name);

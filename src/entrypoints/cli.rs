@@ -342,11 +342,8 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
             unlock(&reaper, &lock_id, yes, dry_run).await
         }
         Command::Exec { heartbeat_every, lock_file, on_conflict, command } => {
-            let mut vars: HashMap<String, String> = std::env::vars().collect();
-            if let Some(every) = heartbeat_every {
-                vars.insert("HEARTBEAT_EVERY".into(), every);
-            }
-            let settings = ExecSettings::from_vars(&vars)?;
+            let overrides: Vec<(&str, String)> = heartbeat_every.map(|e| ("HEARTBEAT_EVERY", e)).into_iter().collect();
+            let settings = ExecSettings::from_vars(&env_with(&overrides))?;
             let opts = ExecOptions {
                 command,
                 beat: BeatSettings { attribute: settings.heartbeat_attribute, ttl: settings.rolling_ttl },
@@ -376,8 +373,7 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
             Ok(Status::Wrapped(u8::try_from(code).unwrap_or(1)))
         }
         Command::Release { lock_file, dry_run } => {
-            let vars: HashMap<String, String> = std::env::vars().collect();
-            let settings = ExecSettings::from_vars(&vars)?;
+            let settings = ExecSettings::from_vars(&env_with(&[]))?;
             let path = lock_file.unwrap_or_else(default_record_path);
             let (status, lines) = record::release_recorded(&path, dry_run, &connector(settings.run_budget))
                 .await
@@ -391,11 +387,7 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
             })
         }
         Command::Doctor { sources, config_dirs, json } => {
-            let mut vars: HashMap<String, String> = std::env::vars().collect();
-            for (k, v) in sources.overrides() {
-                vars.insert(k.to_string(), v);
-            }
-            let settings = DoctorSettings::from_vars(&vars)?;
+            let settings = DoctorSettings::from_vars(&env_with(&sources.overrides()))?;
             if settings.tables.is_empty() && settings.buckets.is_empty() && config_dirs.is_empty() {
                 return Err(CliError::BadInput(
                     "doctor has nothing to check: give --table, --bucket or --config (or set LOCK_TABLES / LOCK_BUCKETS)"
@@ -458,11 +450,16 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
 
 /// Environment plus flag overrides, parsed into a configuration.
 fn config_with(overrides: &[(&str, String)]) -> Result<Config, ConfigError> {
+    Config::from_vars(&env_with(overrides), EntrypointDefaults { metrics_sink: MetricsSinkKind::None })
+}
+
+/// The environment, with flag overrides on top.
+fn env_with(overrides: &[(&str, String)]) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = std::env::vars().collect();
     for (k, v) in overrides {
         vars.insert((*k).to_string(), v.clone());
     }
-    Config::from_vars(&vars, EntrypointDefaults { metrics_sink: MetricsSinkKind::None })
+    vars
 }
 
 /// A reaper over the lock sources only: `list` and `unlock` send no metrics

@@ -52,6 +52,18 @@ pub struct Released {
     pub outcome: WriteOutcome,
 }
 
+impl Released {
+    /// `table locks item … released`, as `exec` and `release` print it.
+    pub fn describe(&self) -> String {
+        let what = match self.outcome {
+            WriteOutcome::Done => "released",
+            WriteOutcome::Gone => "already gone: nothing to do",
+            WriteOutcome::Changed => "now held by another run: left alone",
+        };
+        format!("{} {what}", self.half)
+    }
+}
+
 /// Who is asking: what goes into a new record.
 #[derive(Clone)]
 pub struct Finder<'a> {

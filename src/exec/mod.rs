@@ -18,12 +18,13 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::future::BoxFuture;
 
-use crate::domain::backend::{current_workspace, parse_backend_state, Backend, BackendConnection, S3Backend};
+use crate::domain::backend::{
+    current_workspace, parse_backend_state, Backend, BackendConnection, LockLocation, S3Backend,
+};
 use crate::domain::lock_record::{IdentifiedBy, LockRecord};
 use crate::domain::tflog::LockEvent;
 use crate::exec::follow::LogFollower;
 use crate::exec::holder::{beat, describe, release, BeatOutcome, BeatSettings, Finder, Stores};
-use crate::ports::WriteOutcome;
 
 /// Builds the stores of a backend (the entrypoint wires the AWS adapters).
 pub type Connect = Box<dyn Fn(BackendConnection) -> BoxFuture<'static, Stores> + Send + Sync>;
@@ -175,22 +176,32 @@ impl Session {
         }
     }
 
-    /// Terraform logged that it holds lock `id`: find it and check it is
-    /// exactly that lock before adopting it.
-    async fn adopt_logged(&mut self, id: &str) {
-        let Some(backend) = self.dirs.s3_backend() else {
-            say(&format!("Terraform took lock {id}, but {} has no s3 backend to find it in", self.dirs.data.display()));
-            return;
-        };
+    /// Where the workspace's lock lives now, per the data directory, and the
+    /// stores to read it with; `None` without an s3 backend.
+    async fn locate(&mut self) -> Option<(S3Backend, LockLocation, Stores)> {
+        let backend = self.dirs.s3_backend()?;
         let location = backend.lock_location(&self.dirs.workspace());
         let stores = self.stores_for(&backend.connection).await;
-        let finder = Finder {
-            stores: &stores,
+        Some((backend, location, stores))
+    }
+
+    fn finder<'a>(&'a self, stores: &'a Stores, backend: &'a S3Backend) -> Finder<'a> {
+        Finder {
+            stores,
             connection: &backend.connection,
             heartbeat_attribute: &self.opts.beat.attribute,
             wrapper_pid: self.pid,
+        }
+    }
+
+    /// Terraform logged that it holds lock `id`: find it and check it is
+    /// exactly that lock before adopting it.
+    async fn adopt_logged(&mut self, id: &str) {
+        let Some((backend, location, stores)) = self.locate().await else {
+            say(&format!("Terraform took lock {id}, but {} has no s3 backend to find it in", self.dirs.data.display()));
+            return;
         };
-        match finder.by_logged_id(&location, id).await {
+        match self.finder(&stores, &backend).by_logged_id(&location, id).await {
             Ok(Some(record)) => self.adopt(record).await,
             Ok(None) => {
                 say(&format!("Terraform logged lock {id}, but no lock with that ID is at {}", location.lock_path))
@@ -201,16 +212,9 @@ impl Session {
 
     /// No log: a lock by this host created after the start is likely ours.
     async fn watch_for_lock(&mut self, since: chrono::DateTime<Utc>) {
-        let Some(backend) = self.dirs.s3_backend() else { return };
-        let location = backend.lock_location(&self.dirs.workspace());
-        let stores = self.stores_for(&backend.connection).await;
-        let finder = Finder {
-            stores: &stores,
-            connection: &backend.connection,
-            heartbeat_attribute: &self.opts.beat.attribute,
-            wrapper_pid: self.pid,
-        };
-        if let Ok(Some(record)) = finder.by_who_and_created(&location, &child::who(), since).await {
+        let Some((backend, location, stores)) = self.locate().await else { return };
+        let found = self.finder(&stores, &backend).by_who_and_created(&location, &child::who(), since).await;
+        if let Ok(Some(record)) = found {
             self.adopt(record).await;
         }
     }
@@ -301,12 +305,7 @@ and its creation time, not by Terraform's log. If this job was its only holder, 
         match release(&stores, &record).await {
             Ok(released) => {
                 for r in released {
-                    let what = match r.outcome {
-                        WriteOutcome::Done => "released",
-                        WriteOutcome::Gone => "already released",
-                        WriteOutcome::Changed => "now held by another run: left alone",
-                    };
-                    say(&format!("the command exited ({code}) holding lock {}: {} {what}", record.lock_id, r.half));
+                    say(&format!("the command exited ({code}) holding lock {}: {}", record.lock_id, r.describe()));
                 }
                 record::remove(&self.record_path);
             }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use crate::domain::lock_record::LockRecord;
 use crate::exec::holder::release;
 use crate::exec::Connect;
-use crate::ports::WriteOutcome;
 
 /// `<data dir>/tf-lock-reaper.json`.
 pub fn default_path(data_dir: &Path) -> PathBuf {
@@ -80,17 +79,7 @@ pub async fn release_recorded(
     let stores = connect(record.backend.clone()).await;
     match release(&stores, &record).await {
         Ok(released) => {
-            let lines = released
-                .iter()
-                .map(|r| {
-                    let what = match r.outcome {
-                        WriteOutcome::Done => "released",
-                        WriteOutcome::Gone => "already gone: nothing to do",
-                        WriteOutcome::Changed => "now held by another run: left alone",
-                    };
-                    format!("lock {}: {} {what}", record.lock_id, r.half)
-                })
-                .collect();
+            let lines = released.iter().map(|r| format!("lock {}: {}", record.lock_id, r.describe())).collect();
             remove(path);
             Ok((ReleaseStatus::Done, lines))
         }

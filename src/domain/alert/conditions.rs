@@ -7,6 +7,7 @@ use crate::domain::alert::keys::hashed_key;
 use crate::domain::alert::messages::{generic, stale_message};
 use crate::domain::alert::text::{clean, ERROR_CAP, FIELD_CAP};
 use crate::domain::alert::{AlertKind, AlertSettings, Message, Severity};
+use crate::domain::doctor::table::enable_ttl_command;
 use crate::domain::lock::SourceKind;
 use crate::domain::report::{LockReport, RunReport, SourceReport, TtlCheck};
 
@@ -115,10 +116,7 @@ fn ttl_disabled(t: &SourceReport, now: DateTime<Utc>) -> Option<Message> {
     let Some(TtlCheck::Disabled { detail, attribute }) = &t.ttl else { return None };
     let name = clean(&t.name, FIELD_CAP);
     let attribute = clean(attribute, FIELD_CAP);
-    let fix = format!(
-        "aws dynamodb update-time-to-live --table-name '{}' --time-to-live-specification Enabled=true,AttributeName={attribute}",
-        t.name.replace('\'', "'\\''")
-    );
+    let fix = enable_ttl_command(&t.name, &attribute);
     Some(generic(
         AlertKind::TtlDisabled,
         hashed_key(&["ttl-disabled", &t.name]),

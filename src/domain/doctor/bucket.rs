@@ -2,7 +2,8 @@
 //! versions, default encryption, Block Public Access, and (for lockfile
 //! sources) that `*.tflock` objects can be listed.
 
-use crate::domain::doctor::{sh, Check};
+use crate::domain::alert::text::shell_quote;
+use crate::domain::doctor::Check;
 
 /// Everything read about one bucket; each call may fail on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,8 +30,8 @@ pub fn bucket_checks(address: &str, bucket: &str, prefix: Option<&str>, facts: &
     let s = subject.as_str();
     let at = crate::domain::source::SourceAddress::parse(crate::domain::lock::SourceKind::Bucket, address);
     let b = match &at.region {
-        Some(region) => format!("{} --region {region}", sh(bucket)),
-        None => sh(bucket),
+        Some(region) => format!("{} --region {region}", shell_quote(bucket)),
+        None => shell_quote(bucket),
     };
     let mut checks = Vec::new();
     let versioning_fix =

@@ -95,8 +95,3 @@ impl DoctorReport {
         out
     }
 }
-
-/// Single-quote a value for a shell command.
-pub fn sh(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
-}

@@ -2,7 +2,8 @@
 //! key), TTL on `TTL_ATTRIBUTE`, point-in-time recovery, deletion
 //! protection, encryption at rest and billing mode.
 
-use crate::domain::doctor::{sh, Check};
+use crate::domain::alert::text::shell_quote;
+use crate::domain::doctor::Check;
 
 /// What `DescribeTable` said.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -64,11 +65,20 @@ fn create_table(name: &str) -> String {
     )
 }
 
+/// The command that enables TTL on `attribute` (doctor's fix, and the
+/// `ttl-disabled` alert's).
+pub fn enable_ttl_command(table: &str, attribute: &str) -> String {
+    format!(
+        "aws dynamodb update-time-to-live --table-name {} --time-to-live-specification Enabled=true,AttributeName={attribute}",
+        shell_quote(table)
+    )
+}
+
 /// The checks of one table.
 pub fn table_checks(table: &str, facts: &TableFacts, expect: TableExpectations<'_>) -> Vec<Check> {
     let subject = format!("table {table}");
     let s = subject.as_str();
-    let t = sh(table);
+    let t = shell_quote(table);
     let d = match &facts.description {
         Ok(d) => d,
         Err(e) => {
@@ -97,9 +107,7 @@ pub fn table_checks(table: &str, facts: &TableFacts, expect: TableExpectations<'
         )
     });
     let attr = expect.ttl_attribute;
-    let ttl_fix = format!(
-        "aws dynamodb update-time-to-live --table-name {t} --time-to-live-specification Enabled=true,AttributeName={attr}"
-    );
+    let ttl_fix = enable_ttl_command(table, attr);
     checks.push(match &facts.ttl {
         Ok(ttl) if ttl.enabled_on(attr) => Check::pass(s, "ttl", ttl.describe(attr)),
         Ok(ttl) if expect.ttl_written => Check::fail(
