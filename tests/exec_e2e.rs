@@ -221,11 +221,21 @@ async fn commands_that_never_lock_run_transparently_without_any_aws_call() {
             .output()
             .expect("exec")
     };
+    // Any command may run Terraform somewhere below it: followed through
+    // the log, silently when no Terraform ever locks.
     let t = run(&["exec", "--", "true"]);
     assert_eq!(t.status.code(), Some(0));
     let err = String::from_utf8_lossy(&t.stderr);
+    assert!(err.is_empty(), "nothing to say: {err}");
+    // A Terraform subcommand that never locks runs untouched, said in one line.
+    let fake = dir.path().join("terraform");
+    std::fs::write(&fake, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let fmt = run(&["exec", "--", "./terraform", "fmt"]);
+    assert_eq!(fmt.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&fmt.stderr);
     assert_eq!(err.lines().count(), 1, "one info line: {err}");
-    assert!(err.contains("no initialised backend") && err.contains("without heartbeats"), "{err}");
+    assert!(err.contains("never locks state") && err.contains("without heartbeats"), "{err}");
     let three = run(&["exec", "--", "sh", "-c", "exit 3"]);
     assert_eq!(three.status.code(), Some(3), "the command's exit code");
     let sig = run(&["exec", "--", "sh", "-c", "kill -TERM $$"]);

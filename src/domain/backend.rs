@@ -12,7 +12,7 @@ pub const DEFAULT_WORKSPACE_KEY_PREFIX: &str = "env:";
 
 /// How to reach the backend's bucket and table: what `exec` and `release`
 /// need beyond the credentials (which come from the environment's chain).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BackendConnection {
     pub region: Option<String>,
     /// `endpoints.dynamodb` (or the older `dynamodb_endpoint`).
@@ -121,6 +121,18 @@ impl S3Backend {
         }
     }
 
+    /// The workspace whose lock is at `lock_path` (`<bucket>/<state key>`,
+    /// as Terraform logs it), if that lock is this backend's.
+    pub fn workspace_of(&self, lock_path: &str) -> Option<String> {
+        let state_key = lock_path.strip_prefix(&self.bucket)?.strip_prefix('/')?;
+        if state_key == self.key {
+            return Some("default".to_string());
+        }
+        let rest = state_key.strip_prefix(&self.workspace_key_prefix)?.strip_prefix('/')?;
+        let workspace = rest.strip_suffix(&self.key)?.strip_suffix('/')?;
+        (!workspace.is_empty() && !workspace.contains('/')).then(|| workspace.to_string())
+    }
+
     /// Whether the backend locks at all.
     pub fn locks(&self) -> bool {
         self.dynamodb_table.is_some() || self.use_lockfile
@@ -177,6 +189,17 @@ mod tests {
         let l = custom.lock_location("dev");
         assert_eq!(l.table.map(|t| t.1), Some("tfstate/workspaces/dev/prod/terraform.tfstate".into()));
         assert_eq!(l.lockfile, None);
+    }
+
+    #[test]
+    fn the_workspace_of_a_logged_lock_path() {
+        let b = s3(REAL);
+        assert_eq!(b.workspace_of("tfstate/prod/terraform.tfstate").as_deref(), Some("default"));
+        assert_eq!(b.workspace_of("tfstate/env:/ci/prod/terraform.tfstate").as_deref(), Some("ci"));
+        assert_eq!(b.workspace_of("other/prod/terraform.tfstate"), None, "another bucket");
+        assert_eq!(b.workspace_of("tfstate/staging/terraform.tfstate"), None, "another key");
+        assert_eq!(b.workspace_of("tfstate/env:/a/b/prod/terraform.tfstate"), None);
+        assert_eq!(b.workspace_of("tfstate/env://prod/terraform.tfstate"), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! decision (which writes, breaker, dry run), the run report, the metrics
 //! derived from it, and the alerts (conditions, keys, commands, text).
 //! For `exec`: the backend a working directory uses, Terraform's log lines
-//! about its lock, and the lock record.
+//! about its lock, the wrapped command's process tree, and the lock record.
 
 pub mod alert;
 pub mod backend;
@@ -14,6 +14,7 @@ pub mod lock;
 pub mod lock_record;
 pub mod metrics;
 pub mod policy;
+pub mod process;
 pub mod report;
 pub mod source;
 pub mod tflog;

@@ -168,7 +168,9 @@ enum Command {
         /// How often to heartbeat the lock (overrides HEARTBEAT_EVERY).
         #[arg(long, value_name = "DUR")]
         heartbeat_every: Option<String>,
-        /// Where to record the lock (default: .terraform/tf-lock-reaper.json in the stack's data directory).
+        /// Where to record the command's locks (default: .terraform/tf-lock-reaper.json, or in TF_DATA_DIR, of
+        /// the directory exec runs in; of -chdir when the command is `terraform -chdir=DIR`). `release` run
+        /// from the same directory finds it.
         #[arg(long, value_name = "PATH")]
         lock_file: Option<std::path::PathBuf>,
         /// When another run takes the state while the command runs: interrupt it (SIGINT), or only warn.
@@ -181,7 +183,8 @@ enum Command {
     /// Release the lock `exec` recorded, only if it is unchanged (for CI after_script).
     #[command(after_help = RELEASE_EXAMPLES)]
     Release {
-        /// The record `exec` wrote (default: .terraform/tf-lock-reaper.json, or in TF_DATA_DIR).
+        /// The record `exec` wrote (default: .terraform/tf-lock-reaper.json, or in TF_DATA_DIR, of the current
+        /// directory: where `exec` ran).
         #[arg(long, value_name = "PATH")]
         lock_file: Option<std::path::PathBuf>,
         /// Show what would be released, release nothing.

@@ -1,6 +1,7 @@
 //! The wrapped command: started with the wrapper's stdin, stdout, stderr
 //! and environment (plus what `exec` adds), in the wrapper's process group,
-//! its signals forwarded and its exit status turned into ours.
+//! the wrapper's signals received for forwarding, and its exit status
+//! turned into ours.
 
 use std::process::ExitStatus;
 
@@ -19,19 +20,17 @@ pub fn spawn(command: &[String], env: &[(String, String)]) -> std::io::Result<to
     cmd.spawn()
 }
 
-/// Forward every signal the wrapper receives to the command, from now until
-/// the task is aborted. Keyboard signals (Ctrl-C, Ctrl-\) already reach the
-/// command when the wrapper runs in the terminal's foreground process
-/// group: those are not sent a second time, as a second SIGINT makes
-/// Terraform cancel instead of stopping gracefully.
-pub fn forward_signals(pid: u32) -> std::io::Result<tokio::task::JoinHandle<()>> {
+/// The signals the wrapper receives, from now until the task is aborted;
+/// `exec` decides who gets each (`domain::process`).
+pub fn receive_signals() -> std::io::Result<(tokio::task::JoinHandle<()>, tokio::sync::mpsc::UnboundedReceiver<Signal>)>
+{
     use tokio::signal::unix::{signal, SignalKind};
     let mut streams = Vec::new();
     for sig in FORWARDED {
         streams.push((sig, signal(SignalKind::from_raw(sig as i32))?));
     }
-    let child = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
-    Ok(tokio::spawn(async move {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
         loop {
             let received = futures::future::select_all(
                 streams.iter_mut().map(|(sig, s)| Box::pin(async move { s.recv().await.map(|_| *sig) })),
@@ -39,12 +38,20 @@ pub fn forward_signals(pid: u32) -> std::io::Result<tokio::task::JoinHandle<()>>
             .await
             .0;
             let Some(sig) = received else { return };
-            if matches!(sig, Signal::SIGINT | Signal::SIGQUIT) && keyboard_reaches_child() {
-                continue;
+            if tx.send(sig).is_err() {
+                return;
             }
-            let _ = kill(child, sig);
         }
-    }))
+    });
+    Ok((task, rx))
+}
+
+/// Keyboard signals (Ctrl-C, Ctrl-\) already reach every process of the
+/// terminal's foreground group, the command's included, when the wrapper
+/// is that group: those are not sent a second time, as a second SIGINT
+/// makes Terraform cancel instead of stopping gracefully.
+pub fn from_keyboard(sig: Signal) -> bool {
+    matches!(sig, Signal::SIGINT | Signal::SIGQUIT) && keyboard_reaches_child()
 }
 
 /// The wrapper (and so the command) is the terminal's foreground job.
@@ -53,7 +60,7 @@ fn keyboard_reaches_child() -> bool {
     nix::unistd::tcgetpgrp(&stdin).is_ok_and(|fg| fg == nix::unistd::getpgrp())
 }
 
-/// Ask the command to stop, as Ctrl-C would: Terraform stops gracefully.
+/// Ask a process to stop, as Ctrl-C would: Terraform stops gracefully.
 pub fn interrupt(pid: u32) {
     if let Ok(pid) = i32::try_from(pid) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGINT);

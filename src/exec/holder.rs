@@ -90,6 +90,15 @@ impl Finder<'_> {
         self.find(location, IdentifiedBy::WhoAndCreated, |info| info.who == who && info.created >= since).await
     }
 
+    /// Any lock at `location` created at or after `since`, whoever took it.
+    pub async fn created_since(
+        &self,
+        location: &LockLocation,
+        since: DateTime<Utc>,
+    ) -> Result<Option<LockRecord>, SourceError> {
+        self.find(location, IdentifiedBy::WhoAndCreated, |info| info.created >= since).await
+    }
+
     async fn find(
         &self,
         location: &LockLocation,
@@ -140,6 +149,27 @@ impl Finder<'_> {
             halves,
         }))
     }
+}
+
+/// Whether a half of the recorded lock is still exactly what was recorded:
+/// asked before anything is said about a lock the wrapper only watched.
+pub async fn still_held(stores: &Stores, record: &LockRecord, heartbeat_attribute: &str) -> Result<bool, SourceError> {
+    for half in &record.halves {
+        let held = match half {
+            RecordedHalf::Table { table, lock_key, info } => {
+                let item = stores.tables.get_lock(table, lock_key, heartbeat_attribute).await?;
+                item.and_then(|i| i.info).as_deref() == Some(info.as_str())
+            }
+            RecordedHalf::Lockfile { bucket, key, body, .. } => {
+                let object = stores.lockfiles.get_lockfile(bucket, key).await?;
+                object.is_some_and(|o| o.body.as_deref() == Ok(body.as_str()))
+            }
+        };
+        if held {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// One half as people read it.
@@ -370,6 +400,17 @@ mod tests {
         assert!(tables.get("locks", KEY).is_none() && files.get("tfstate", FILE).is_none());
         let second = release(&stores, &record).await.unwrap();
         assert!(second.iter().all(|r| r.outcome == WriteOutcome::Gone), "{second:?}");
+    }
+
+    #[tokio::test]
+    async fn a_watched_lock_is_re_read_before_anything_is_said() {
+        let (tables, _, stores, location, _) = setup(false);
+        let record = finder(&stores).by_logged_id(&location, "ours").await.unwrap().unwrap();
+        assert_eq!(still_held(&stores, &record, "Heartbeat").await, Ok(true));
+        tables.put("locks", lock_item(KEY, &info("theirs", Utc::now())));
+        assert_eq!(still_held(&stores, &record, "Heartbeat").await, Ok(false), "another run's lock is not ours");
+        tables.remove("locks", KEY);
+        assert_eq!(still_held(&stores, &record, "Heartbeat").await, Ok(false), "released by Terraform");
     }
 
     #[tokio::test]

@@ -1,30 +1,41 @@
-//! `tf-lock-reaper exec -- <command>`: run Terraform and make its lock's
-//! liveness a fact. The wrapper learns which lock is the command's from
-//! Terraform's own log, heartbeats it, restores it if someone removed it
-//! while the command still runs, releases it if the command died holding
-//! it, and records it for a CI `release`. `release` lives here too.
+//! `tf-lock-reaper exec -- <command>`: run Terraform, directly or under a
+//! script, `make` or Terragrunt, and make the liveness of every lock it
+//! takes a fact. The wrapper learns which locks are the command's from
+//! Terraform's own log (1.6 and later name the lock ID), finds the backend
+//! of each in the data directory of the Terraform process that took it,
+//! heartbeats it, restores it if someone removed it while Terraform still
+//! runs, releases it the moment the process holding it dies, and records
+//! them all for a CI `release`. Where no log names the lock (Terraform ≤ 1.5,
+//! OpenTofu, a `TF_LOG` of the user's without a file) it says so and runs in
+//! watch mode: a lock by this host taken after the start is heartbeated, but
+//! never released automatically. `release` lives here too.
 //!
-//! Rooms: `holder` (the lock, over the ports), `follow` (the log file),
-//! `child` (process and signals), `record` (the record file and `release`).
+//! Rooms: `holder` (a lock, over the ports), `follow` (the log file),
+//! `procs` (the process tree in `/proc`), `backends` (where a lock's
+//! backend is), `child` (the command, signals), `record` (the record file
+//! and `release`).
 
+pub mod backends;
 pub mod child;
 pub mod follow;
 pub mod holder;
+pub mod procs;
 pub mod record;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use nix::sys::signal::Signal;
 
-use crate::domain::backend::{
-    current_workspace, parse_backend_state, Backend, BackendConnection, LockLocation, S3Backend,
-};
-use crate::domain::lock_record::{IdentifiedBy, LockRecord};
-use crate::domain::tflog::LockEvent;
+use crate::domain::backend::{BackendConnection, LockLocation};
+use crate::domain::lock_record::{IdentifiedBy, LockRecord, RecordFile, RECORD_VERSION};
+use crate::domain::process::{innermost, is_terraform_name, keyboard_signal_targets, ProcId, Process};
+use crate::domain::tflog::{LockEvent, LockLine, LogLine};
 use crate::exec::follow::LogFollower;
-use crate::exec::holder::{beat, describe, release, BeatOutcome, BeatSettings, Finder, Stores};
+use crate::exec::holder::{beat, describe, release, still_held, BeatOutcome, BeatSettings, Finder, Stores};
 
 /// Builds the stores of a backend (the entrypoint wires the AWS adapters).
 pub type Connect = Box<dyn Fn(BackendConnection) -> BoxFuture<'static, Stores> + Send + Sync>;
@@ -33,11 +44,19 @@ pub type Connect = Box<dyn Fn(BackendConnection) -> BoxFuture<'static, Stores> +
 const NEVER_LOCKS: [&str; 12] =
     ["fmt", "validate", "version", "-version", "--version", "-v", "help", "-help", "--help", "get", "login", "logout"];
 
+/// How often the log, the pending locks and the holders are looked at.
+const TICK: Duration = Duration::from_millis(200);
+/// The process tree and watch mode look every this many ticks (1 s).
+const SLOW_TICKS: u64 = 5;
+/// A logged lock ID is checked every tick this many times (5 s), then
+/// every second until Terraform holds it, releases it or ends.
+const FAST_POLLS: u32 = 25;
+
 /// What to do when another run took the state while the command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnConflict {
-    /// SIGINT the command, so Terraform stops before it writes state it no
-    /// longer holds the lock for.
+    /// SIGINT the Terraform holding the lock, so it stops before it writes
+    /// state it no longer holds the lock for.
     Interrupt,
     Warn,
 }
@@ -51,93 +70,73 @@ pub struct ExecOptions {
     pub on_conflict: OnConflict,
 }
 
-/// How the wrapper follows the command's lock.
+/// Where the wrapper reads Terraform's lines about its locks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Mode {
+enum LogSource {
+    /// The wrapper's own file: `TF_LOG_CORE=INFO`, `TF_LOG_PATH=<temp file>`.
+    Private,
+    /// The user set `TF_LOG` and `TF_LOG_PATH`: their file.
+    Users(PathBuf),
+    /// No log to read.
+    Unreadable,
+}
+
+/// How the wrapper follows the command's locks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Plan {
     /// Run it, touch nothing; the text says why.
     Transparent(String),
-    /// Terraform names its lock in the private log the wrapper reads.
-    Log,
-    /// No log to read (the text says why): watch for a lock by this host's
-    /// `user@hostname` created after the start; never release it.
-    Watch(String),
+    /// Follow the locks the log names; with a reason, watch mode from the start.
+    Follow { log: LogSource, watch: Option<String> },
 }
 
-/// Where the command works: `-chdir=DIR`, then `TF_DATA_DIR` within it.
-#[derive(Debug, Clone)]
-struct Dirs {
-    data: PathBuf,
-}
-
-impl Dirs {
-    fn of(command: &[String]) -> Dirs {
-        let chdir = command.iter().skip(1).find_map(|a| a.strip_prefix("-chdir=")).map(PathBuf::from);
-        let work = chdir.unwrap_or_else(|| PathBuf::from("."));
-        let data = match std::env::var("TF_DATA_DIR") {
-            Ok(d) if !d.is_empty() => work.join(d),
-            _ => work.join(".terraform"),
-        };
-        Dirs { data }
-    }
-
-    fn backend(&self) -> Option<Result<Option<Backend>, String>> {
-        let text = std::fs::read_to_string(self.data.join("terraform.tfstate")).ok()?;
-        Some(parse_backend_state(&text))
-    }
-
-    fn s3_backend(&self) -> Option<S3Backend> {
-        match self.backend() {
-            Some(Ok(Some(Backend::S3(b)))) => Some(*b),
-            _ => None,
-        }
-    }
-
-    fn workspace(&self) -> String {
-        let env = std::env::var("TF_WORKSPACE").ok();
-        let file = std::fs::read_to_string(self.data.join("environment")).ok();
-        current_workspace(env.as_deref(), file.as_deref())
-    }
-}
-
-/// The program's file name and its subcommand (the first argument that is
-/// not an option), for Terraform and OpenTofu.
+/// The program's file name and, for Terraform, its subcommand.
 fn program_and_subcommand(command: &[String]) -> (String, Option<String>) {
     let program = command.first().map(|p| Path::new(p).file_name().map(|n| n.to_string_lossy().into_owned()));
     let program = program.flatten().unwrap_or_default();
-    let terraform_like = matches!(program.as_str(), "terraform" | "tofu");
-    let sub = terraform_like.then(|| command.iter().skip(1).find(|a| !a.starts_with("-chdir=")).cloned()).flatten();
+    let sub = is_terraform_name(&program)
+        .then(|| command.iter().skip(1).find(|a| !a.starts_with("-chdir=")).cloned())
+        .flatten();
     (program, sub)
 }
 
-fn mode(command: &[String], dirs: &Dirs) -> Mode {
+/// Decide from the command and the environment how to follow its locks.
+fn plan(command: &[String], var: impl Fn(&str) -> Option<String>) -> Plan {
     let (program, sub) = program_and_subcommand(command);
     if let Some(sub) = sub.as_deref().filter(|s| NEVER_LOCKS.contains(s)) {
-        return Mode::Transparent(format!("`{program} {sub}` never locks state"));
+        return Plan::Transparent(format!("`{program} {sub}` never locks state"));
     }
-    if sub.as_deref() != Some("init") {
-        let why = match dirs.backend() {
-            None => Some(format!("no initialised backend in {}", dirs.data.display())),
-            Some(Err(e)) => Some(format!("{}/terraform.tfstate: {e}", dirs.data.display())),
-            Some(Ok(None)) => Some("the state is local (no backend)".to_string()),
-            Some(Ok(Some(Backend::Other(kind)))) => Some(format!("the backend is `{kind}`, not s3")),
-            Some(Ok(Some(Backend::S3(b)))) if !b.locks() => {
-                Some("the s3 backend has neither dynamodb_table nor use_lockfile: nothing locks".to_string())
-            }
-            Some(Ok(Some(Backend::S3(_)))) => None,
-        };
-        if let Some(why) = why {
-            return Mode::Transparent(why);
-        }
+    let tofu = program.starts_with("tofu").then(|| "OpenTofu does not log the ID of the lock it takes".to_string());
+    let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    let users_level = set("TF_LOG").map(|l| ("TF_LOG", l)).or_else(|| set("TF_LOG_CORE").map(|l| ("TF_LOG_CORE", l)));
+    let Some((name, level)) = users_level else { return Plan::Follow { log: LogSource::Private, watch: tofu } };
+    let hides_info = matches!(level.trim().to_ascii_lowercase().as_str(), "warn" | "error" | "off");
+    match set("TF_LOG_PATH") {
+        Some(path) if !hides_info => Plan::Follow { log: LogSource::Users(PathBuf::from(path)), watch: tofu },
+        Some(_) => Plan::Follow {
+            log: LogSource::Unreadable,
+            watch: Some(format!("your {name}={level} leaves out the INFO lines in which Terraform names its lock")),
+        },
+        None => Plan::Follow {
+            log: LogSource::Unreadable,
+            watch: Some(format!(
+                "your {name} is set without TF_LOG_PATH, so Terraform logs to the terminal, where the wrapper cannot read"
+            )),
+        },
     }
-    for var in ["TF_LOG", "TF_LOG_PATH", "TF_LOG_CORE"] {
-        if std::env::var(var).is_ok_and(|v| !v.is_empty()) {
-            return Mode::Watch(format!("{var} is set, so Terraform's log is yours, not the wrapper's"));
-        }
-    }
-    if program == "tofu" {
-        return Mode::Watch("OpenTofu does not log the ID of the lock it takes".to_string());
-    }
-    Mode::Log
+}
+
+/// Where the record goes: `.terraform/tf-lock-reaper.json` (or in
+/// `TF_DATA_DIR`) of the directory `exec` runs in, or of `-chdir` when the
+/// command is Terraform itself. `release` run from the same directory
+/// looks there.
+pub fn default_record_path(command: &[String], tf_data_dir: Option<&str>) -> PathBuf {
+    let (program, _) = program_and_subcommand(command);
+    let chdir = is_terraform_name(&program)
+        .then(|| command.iter().skip(1).find_map(|a| a.strip_prefix("-chdir=")).map(PathBuf::from))
+        .flatten();
+    let data = tf_data_dir.filter(|d| !d.is_empty()).unwrap_or(".terraform");
+    record::default_path(&chdir.unwrap_or_else(|| PathBuf::from(".")).join(data))
 }
 
 /// Print one line for the person reading the job's log.
@@ -145,81 +144,220 @@ fn say(text: &str) {
     eprintln!("tf-lock-reaper exec: {text}");
 }
 
-/// The lock the wrapper follows now.
-struct Held {
+/// A lock the wrapper follows.
+struct Followed {
     record: LockRecord,
+    /// The Terraform processes that took it (empty: not found; then the
+    /// command itself stands for them).
+    holders: Vec<ProcId>,
     /// Terraform began releasing it: no heartbeat, no restore, ever again.
     releasing: bool,
+}
+
+/// A lock ID Terraform logged, not yet seen on the lock (1.6–1.9 log it
+/// before the attempt; a run that loses the race logs its own ID).
+struct Pending {
+    line: LockLine,
+    location: LockLocation,
+    connection: BackendConnection,
+    holders: Vec<ProcId>,
+    polls: u32,
 }
 
 /// The wrapper's state while the command runs.
 struct Session {
     opts: ExecOptions,
     connect: Connect,
-    dirs: Dirs,
+    stores: HashMap<BackendConnection, Stores>,
     record_path: PathBuf,
-    stores: Option<(BackendConnection, Stores)>,
-    held: Option<Held>,
+    wrapper_pid: u32,
+    child_pid: u32,
+    child_running: bool,
+    since: DateTime<Utc>,
+    start_dir: PathBuf,
+    /// Why heartbeats run in watch mode, once known.
+    watch: Option<String>,
+    followed: Vec<Followed>,
+    /// Locks no longer followed but still held (a watched lock whose
+    /// holder died, a release that failed): kept in the record.
+    kept: Vec<LockRecord>,
+    pending: Vec<Pending>,
+    /// Lock IDs dealt with: never adopted again.
+    done: HashSet<String>,
+    tree: Vec<Process>,
+    /// Where the command's Terraform processes keep their locks (by lock
+    /// path): checked at the end when no lock was identified.
+    seen: HashMap<String, (BackendConnection, LockLocation)>,
+    /// Locks the log named whose backend could not be found (said once).
+    unresolved: HashSet<String>,
     conflict: bool,
-    pid: u32,
+    /// A SIGTERM or SIGHUP forwarded to the command: Terraform processes it
+    /// orphans get it too.
+    forwarded: Option<Signal>,
+    orphans_signalled: HashSet<ProcId>,
 }
 
 impl Session {
     async fn stores_for(&mut self, connection: &BackendConnection) -> Stores {
-        match &self.stores {
-            Some((c, s)) if c == connection => s.clone(),
-            _ => {
-                let s = (self.connect)(connection.clone()).await;
-                self.stores = Some((connection.clone(), s.clone()));
-                s
+        if let Some(s) = self.stores.get(connection) {
+            return s.clone();
+        }
+        let s = (self.connect)(connection.clone()).await;
+        self.stores.insert(connection.clone(), s.clone());
+        s
+    }
+
+    fn finder<'a>(&'a self, stores: &'a Stores, connection: &'a BackendConnection) -> Finder<'a> {
+        Finder { stores, connection, heartbeat_attribute: &self.opts.beat.attribute, wrapper_pid: self.wrapper_pid }
+    }
+
+    fn refresh_tree(&mut self) {
+        self.tree = procs::tree(self.wrapper_pid);
+    }
+
+    /// Note where the command's Terraform processes keep their locks.
+    fn note_backends(&mut self) -> Vec<backends::ProcessBackend> {
+        let found = backends::of_processes(&self.tree);
+        for b in &found {
+            let location = b.backend.lock_location(&b.workspace);
+            self.seen.entry(location.lock_path.clone()).or_insert((b.backend.connection.clone(), location));
+        }
+        found
+    }
+
+    /// Enter watch mode (once per reason), saying why.
+    fn enter_watch(&mut self, why: String) {
+        if self.watch.as_deref() == Some(why.as_str()) {
+            return;
+        }
+        say(&format!(
+            "heartbeats run in watch mode: {why}. A lock on this run's state taken by {} after the start is \
+heartbeated, never released automatically: if the run dies, run `tf-lock-reaper release` or let the reaper clear it \
+once its heartbeat is silent for HEARTBEAT_TIMEOUT",
+            child::who()
+        ));
+        self.watch = Some(why);
+    }
+
+    fn on_line(&mut self, line: LogLine) {
+        let lock = match line {
+            LogLine::Started(release) => {
+                if let Some(why) = release.unidentifiable() {
+                    self.enter_watch(why);
+                }
+                return;
+            }
+            LogLine::Lock(lock) => lock,
+        };
+        match lock.event {
+            LockEvent::Locking | LockEvent::Locked => {
+                if self.done.contains(&lock.id) || self.pending.iter().any(|p| p.line.id == lock.id) {
+                    return;
+                }
+                self.add_pending(lock);
+            }
+            LockEvent::Unlocking => {
+                self.pending.retain(|p| p.line.id != lock.id);
+                for f in self.followed.iter_mut().filter(|f| f.record.lock_id == lock.id) {
+                    f.releasing = true;
+                }
+            }
+            LockEvent::Unlocked => {
+                self.pending.retain(|p| p.line.id != lock.id);
+                let before = self.followed.len();
+                self.followed.retain(|f| f.record.lock_id != lock.id);
+                if self.followed.len() != before {
+                    self.done.insert(lock.id);
+                    self.write_record();
+                }
             }
         }
     }
 
-    /// Where the workspace's lock lives now, per the data directory, and the
-    /// stores to read it with; `None` without an s3 backend.
-    async fn locate(&mut self) -> Option<(S3Backend, LockLocation, Stores)> {
-        let backend = self.dirs.s3_backend()?;
-        let location = backend.lock_location(&self.dirs.workspace());
-        let stores = self.stores_for(&backend.connection).await;
-        Some((backend, location, stores))
-    }
-
-    fn finder<'a>(&'a self, stores: &'a Stores, backend: &'a S3Backend) -> Finder<'a> {
-        Finder {
-            stores,
-            connection: &backend.connection,
-            heartbeat_attribute: &self.opts.beat.attribute,
-            wrapper_pid: self.pid,
-        }
-    }
-
-    /// Terraform logged that it holds lock `id`: find it and check it is
-    /// exactly that lock before adopting it.
-    async fn adopt_logged(&mut self, id: &str) {
-        let Some((backend, location, stores)) = self.locate().await else {
-            say(&format!("Terraform took lock {id}, but {} has no s3 backend to find it in", self.dirs.data.display()));
+    /// Terraform named lock `line.id`: find its backend now, among the
+    /// command's Terraform processes, else under the starting directory.
+    fn add_pending(&mut self, line: LockLine) {
+        let Some(lock_path) = line.lock_path() else { return };
+        self.refresh_tree();
+        let found = self.note_backends();
+        let holders: Vec<ProcId> =
+            found.iter().filter(|b| b.backend.workspace_of(&lock_path).is_some()).map(|b| b.process).collect();
+        let backend = found
+            .into_iter()
+            .find_map(|b| b.backend.workspace_of(&lock_path).map(|ws| (b.backend, ws)))
+            .or_else(|| backends::under(&self.start_dir, &lock_path));
+        let Some((backend, workspace)) = backend else {
+            if self.unresolved.insert(line.id.clone()) {
+                say(&format!(
+                    "Terraform took lock {} on {lock_path}, but no initialised backend for it was found in the data \
+directory of the command's Terraform processes or under {}: not followed (is TF_DATA_DIR outside the stack?)",
+                    line.id,
+                    self.start_dir.display()
+                ));
+            }
             return;
         };
-        match self.finder(&stores, &backend).by_logged_id(&location, id).await {
-            Ok(Some(record)) => self.adopt(record).await,
-            Ok(None) => {
-                say(&format!("Terraform logged lock {id}, but no lock with that ID is at {}", location.lock_path))
+        let location = backend.lock_location(&workspace);
+        self.seen.entry(lock_path).or_insert((backend.connection.clone(), location.clone()));
+        self.pending.push(Pending { line, location, connection: backend.connection, holders, polls: 0 });
+    }
+
+    /// Look for each pending lock ID on its lock; adopt it once it is there.
+    async fn poll_pending(&mut self, tick: u64, last_chance: bool) {
+        let mut still = Vec::new();
+        for mut p in std::mem::take(&mut self.pending) {
+            let holders_gone = !p.holders.is_empty() && !p.holders.iter().any(|h| procs::is_running(*h));
+            let due = last_chance || holders_gone || p.polls < FAST_POLLS || tick % SLOW_TICKS == 0;
+            if !due {
+                still.push(p);
+                continue;
             }
-            Err(e) => say(&format!("cannot read lock {id} at {}: {e}", location.lock_path)),
+            p.polls += 1;
+            let stores = self.stores_for(&p.connection).await;
+            match self.finder(&stores, &p.connection).by_logged_id(&p.location, &p.line.id).await {
+                Ok(Some(record)) => {
+                    self.adopt(record, p.holders).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(lock = %p.line.id, error = %e, "cannot read the logged lock yet"),
+            }
+            // Never taken (a lost race), or its Terraform ended: forget it.
+            if !(last_chance || holders_gone) {
+                still.push(p);
+            }
+        }
+        self.pending.extend(still);
+    }
+
+    /// Watch mode: a lock by this host taken after the start, at the state
+    /// of one of the command's Terraform processes.
+    async fn watch_for_locks(&mut self) {
+        let found = self.note_backends();
+        let who = child::who();
+        for b in &found {
+            let location = b.backend.lock_location(&b.workspace);
+            if self.followed.iter().any(|f| f.record.lock_path == location.lock_path) {
+                continue;
+            }
+            // Every process at that state holds it (Terraform ≤ 1.1 runs as two).
+            let holders: Vec<ProcId> = found
+                .iter()
+                .filter(|o| o.backend.lock_location(&o.workspace).lock_path == location.lock_path)
+                .map(|o| o.process)
+                .collect();
+            let stores = self.stores_for(&b.backend.connection).await;
+            let record =
+                self.finder(&stores, &b.backend.connection).by_who_and_created(&location, &who, self.since).await;
+            if let Ok(Some(record)) = record {
+                if !self.done.contains(&record.lock_id) {
+                    self.adopt(record, holders).await;
+                }
+            }
         }
     }
 
-    /// No log: a lock by this host created after the start is likely ours.
-    async fn watch_for_lock(&mut self, since: chrono::DateTime<Utc>) {
-        let Some((backend, location, stores)) = self.locate().await else { return };
-        let found = self.finder(&stores, &backend).by_who_and_created(&location, &child::who(), since).await;
-        if let Ok(Some(record)) = found {
-            self.adopt(record).await;
-        }
-    }
-
-    async fn adopt(&mut self, record: LockRecord) {
+    async fn adopt(&mut self, record: LockRecord, holders: Vec<ProcId>) {
         let halves: Vec<String> = record.halves.iter().map(describe).collect();
         say(&format!(
             "following lock {} on {} ({}), heartbeat every {}",
@@ -228,168 +366,424 @@ impl Session {
             halves.join(" + "),
             humantime::format_duration(self.opts.every)
         ));
-        if let Err(e) = record::write(&self.record_path, &record) {
-            say(&format!("cannot write the lock record {}: {e}", self.record_path.display()));
-        }
-        self.held = Some(Held { record, releasing: false });
-        self.heartbeat().await;
+        self.done.insert(record.lock_id.clone());
+        self.followed.push(Followed { record, holders, releasing: false });
+        self.write_record();
+        let last = self.followed.len() - 1;
+        self.heartbeat(last).await;
     }
 
-    async fn heartbeat(&mut self) {
-        let Some(held) = self.held.as_mut().filter(|h| !h.releasing) else { return };
-        let may_restore = held.record.identified_by == IdentifiedBy::TerraformLog;
-        let Some((_, stores)) = self.stores.clone() else { return };
+    fn write_record(&self) {
+        let locks: Vec<LockRecord> =
+            self.followed.iter().map(|f| f.record.clone()).chain(self.kept.iter().cloned()).collect();
+        if locks.is_empty() {
+            record::remove(&self.record_path);
+            return;
+        }
+        let file = RecordFile { version: RECORD_VERSION, wrapper_pid: self.wrapper_pid, locks };
+        if let Err(e) = record::write(&self.record_path, &file) {
+            say(&format!("cannot write the lock record {}: {e}", self.record_path.display()));
+        }
+    }
+
+    fn holders_running(&self, f: &Followed) -> bool {
+        if f.holders.is_empty() {
+            self.child_running
+        } else {
+            f.holders.iter().any(|h| procs::is_running(*h))
+        }
+    }
+
+    async fn heartbeat_all(&mut self) {
+        for i in (0..self.followed.len()).rev() {
+            self.heartbeat(i).await;
+        }
+    }
+
+    /// Heartbeat the `i`th followed lock (it may stop being followed).
+    async fn heartbeat(&mut self, i: usize) {
+        let alive = self.holders_running(&self.followed[i]);
+        let f = &self.followed[i];
+        if f.releasing || !alive {
+            return;
+        }
+        let may_restore = f.record.identified_by == IdentifiedBy::TerraformLog;
+        let stores = self.stores_for(&f.record.backend.clone()).await;
         let now = Utc::now().timestamp();
-        match beat(&stores, &mut held.record, &self.opts.beat, now, may_restore).await {
+        let f = &mut self.followed[i];
+        let id = f.record.lock_id.clone();
+        match beat(&stores, &mut f.record, &self.opts.beat, now, may_restore).await {
             Ok(BeatOutcome::Alive) => {}
             Ok(BeatOutcome::Restored(what)) => {
                 say(&format!(
-                    "WARNING: lock {} was removed while the command runs ({what}); restored it exactly as it was",
-                    held.record.lock_id
+                    "WARNING: lock {id} was removed while the command runs ({what}); restored it exactly as it was"
                 ));
-                let _ = record::write(&self.record_path, &held.record);
+                self.write_record();
             }
             Ok(BeatOutcome::Gone(what)) => {
-                say(&format!("lock {} is no longer held ({what}); no longer following it", held.record.lock_id));
-                self.held = None;
-                record::remove(&self.record_path);
+                say(&format!("lock {id} is no longer held ({what}); no longer following it"));
+                self.followed.remove(i);
+                self.write_record();
             }
             Ok(BeatOutcome::Conflict(text)) => {
                 self.conflict = true;
                 say(&format!("ERROR: another run holds the state now: {text}"));
+                let holders = self.followed[i].holders.clone();
                 if self.opts.on_conflict == OnConflict::Interrupt {
+                    let tree: Vec<&Process> = self.tree.iter().collect();
+                    let target = innermost(&tree, &holders).map_or(self.child_pid, |h| h.pid.unsigned_abs());
                     say("interrupting the command (SIGINT) so it stops before writing state it no longer holds");
-                    child::interrupt(self.pid);
+                    child::interrupt(target);
                 }
                 // Never touch the other run's lock.
-                self.held = None;
-                record::remove(&self.record_path);
+                self.followed.remove(i);
+                self.write_record();
             }
-            Err(e) => say(&format!("heartbeat of lock {} failed (will retry): {e}", held.record.lock_id)),
+            Err(e) => say(&format!("heartbeat of lock {id} failed (will retry): {e}")),
         }
     }
 
-    fn on_event(&mut self, event: &LockEvent) -> Option<String> {
-        match event {
-            LockEvent::Locked { id, .. } => return Some(id.clone()),
-            LockEvent::Unlocking { id } => {
-                if let Some(h) = self.held.as_mut().filter(|h| &h.record.lock_id == id) {
-                    h.releasing = true;
-                }
+    /// Locks whose Terraform ended: release those provably the command's
+    /// (each only if unchanged); re-read the watched ones before saying
+    /// anything about them.
+    async fn on_deaths(&mut self, code: Option<i32>) {
+        let mut i = 0;
+        while i < self.followed.len() {
+            if self.holders_running(&self.followed[i]) {
+                i += 1;
+                continue;
             }
-            LockEvent::Unlocked { id } => {
-                if self.held.as_ref().is_some_and(|h| &h.record.lock_id == id) {
-                    self.held = None;
-                    record::remove(&self.record_path);
-                }
-            }
+            let f = self.followed.remove(i);
+            self.after_holder_ended(f, code).await;
+            self.write_record();
         }
-        None
     }
 
-    /// The command ended while the wrapper still follows a lock: release it
-    /// if it is provably the command's and unchanged.
-    async fn after_exit(&mut self, code: i32) {
-        let Some(held) = self.held.take() else { return };
-        let record = held.record;
+    async fn after_holder_ended(&mut self, f: Followed, code: Option<i32>) {
+        let record = f.record;
+        let stores = self.stores_for(&record.backend.clone()).await;
+        let id = record.lock_id.clone();
+        let ended = match (f.holders.is_empty(), code) {
+            (true, Some(code)) => format!("the command exited ({code}) holding lock {id}"),
+            _ => format!("the Terraform process holding lock {id} ended"),
+        };
         if record.identified_by != IdentifiedBy::TerraformLog {
-            say(&format!(
-                "lock {} is still held; not released automatically: it was identified by this host's user@hostname \
-and its creation time, not by Terraform's log. If this job was its only holder, run `tf-lock-reaper release --lock-file {}`",
-                record.lock_id,
-                self.record_path.display()
-            ));
+            match still_held(&stores, &record, &self.opts.beat.attribute).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    say(&format!(
+                        "{ended} and the lock is still held. It was identified by this host's user@hostname and its \
+creation time, not by Terraform's log, so it is not released automatically: its heartbeat stops, so the reaper clears it \
+after HEARTBEAT_TIMEOUT, or run `tf-lock-reaper release --lock-file {}` if this job was its only holder",
+                        self.record_path.display()
+                    ));
+                    self.kept.push(record);
+                }
+                Err(e) => {
+                    say(&format!("{ended}; cannot tell whether it is still held: {e}"));
+                    self.kept.push(record);
+                }
+            }
             return;
         }
-        let Some((_, stores)) = self.stores.clone() else { return };
         match release(&stores, &record).await {
             Ok(released) => {
-                for r in released {
-                    say(&format!("the command exited ({code}) holding lock {}: {}", record.lock_id, r.describe()));
+                let quiet = f.releasing && released.iter().all(|r| r.outcome == crate::ports::WriteOutcome::Gone);
+                if !quiet {
+                    for r in released {
+                        say(&format!("{ended}: {}", r.describe()));
+                    }
                 }
-                record::remove(&self.record_path);
             }
-            Err(e) => say(&format!(
-                "the command exited ({code}) holding lock {}, and releasing it failed: {e}. Run `tf-lock-reaper release --lock-file {}`",
-                record.lock_id,
-                self.record_path.display()
-            )),
+            Err(e) => {
+                say(&format!(
+                    "{ended}, and releasing it failed: {e}. Run `tf-lock-reaper release --lock-file {}`",
+                    self.record_path.display()
+                ));
+                self.kept.push(record);
+            }
+        }
+    }
+
+    /// A signal the wrapper received: who gets it.
+    fn forward(&mut self, sig: Signal) {
+        if child::from_keyboard(sig) {
+            return;
+        }
+        let child = i32::try_from(self.child_pid).unwrap_or(i32::MAX);
+        if !self.child_running {
+            // Only orphaned Terraform processes are left: they get it.
+            self.refresh_tree();
+            for p in self.tree.iter().filter(|p| p.running && p.is_terraform()) {
+                procs::signal(p.id.pid, sig);
+                self.orphans_signalled.insert(p.id);
+            }
+            return;
+        }
+        match sig {
+            Signal::SIGINT | Signal::SIGQUIT => {
+                self.refresh_tree();
+                let tree: Vec<&Process> = self.tree.iter().collect();
+                for pid in keyboard_signal_targets(&tree, child) {
+                    procs::signal(pid, sig);
+                }
+            }
+            _ => {
+                procs::signal(child, sig);
+                self.forwarded = Some(sig);
+            }
+        }
+    }
+
+    /// The command ended while Terraform processes it started still run
+    /// (re-parented to the wrapper): a SIGTERM or SIGHUP that ended the
+    /// command (a shell does not pass it on) reaches them once.
+    fn signal_orphans(&mut self) {
+        let Some(sig) = self.forwarded else { return };
+        self.refresh_tree();
+        for p in self.tree.iter().filter(|p| p.running && p.is_terraform()) {
+            if self.orphans_signalled.insert(p.id) {
+                procs::signal(p.id.pid, sig);
+            }
+        }
+    }
+
+    /// Something of the command's is still to be waited for: a Terraform
+    /// holding (or perhaps taking) a lock.
+    fn waiting_for_holders(&self) -> bool {
+        self.followed.iter().any(|f| self.holders_running(f))
+            || self.pending.iter().any(|p| p.holders.iter().any(|h| procs::is_running(*h)))
+    }
+
+    /// At the end, no lock identified although one for the command's state
+    /// appeared: say so, with what to do.
+    async fn report_unidentified(&mut self) {
+        for (lock_path, (connection, location)) in self.seen.clone() {
+            if self.followed.iter().chain(std::iter::empty()).any(|f| f.record.lock_path == lock_path)
+                || self.kept.iter().any(|k| k.lock_path == lock_path)
+            {
+                continue;
+            }
+            let stores = self.stores_for(&connection).await;
+            let Ok(Some(found)) = self.finder(&stores, &connection).created_since(&location, self.since).await else {
+                continue;
+            };
+            if self.done.contains(&found.lock_id) {
+                continue;
+            }
+            let why = self.watch.clone().unwrap_or_else(|| "Terraform's log did not name it".to_string());
+            say(&format!(
+                "lock {} on {lock_path} ({} by {} since {}) appeared while the command ran and is still held, but it \
+was not identified as the command's ({why}). If no other run holds it: `tf-lock-reaper unlock {}`",
+                found.lock_id, found.operation, found.who, found.created, found.lock_id
+            ));
         }
     }
 }
 
 /// Run the command under the wrapper; returns the exit code to use.
 pub async fn exec(opts: ExecOptions, connect: Connect) -> std::io::Result<i32> {
-    let dirs = Dirs::of(&opts.command);
-    let mode = mode(&opts.command, &dirs);
-    let record_path = opts.lock_file.clone().unwrap_or_else(|| record::default_path(&dirs.data));
-    let started = Utc::now() - chrono::Duration::seconds(1);
-    let mut env = Vec::new();
-    let log_file = match &mode {
-        Mode::Transparent(why) => {
+    let var = |name: &str| std::env::var(name).ok();
+    let plan = plan(&opts.command, var);
+    let record_path = opts
+        .lock_file
+        .clone()
+        .unwrap_or_else(|| default_record_path(&opts.command, std::env::var("TF_DATA_DIR").ok().as_deref()));
+    let since = Utc::now() - chrono::Duration::seconds(1);
+    let (log, watch) = match plan {
+        Plan::Transparent(why) => {
             say(&format!("{why}: running the command without heartbeats"));
-            None
+            let mut child = child::spawn(&opts.command, &[])?;
+            let pid = child.id().unwrap_or_default();
+            let (task, mut signals) = child::receive_signals()?;
+            let status = loop {
+                tokio::select! {
+                    status = child.wait() => break status?,
+                    Some(sig) = signals.recv() => if !child::from_keyboard(sig) {
+                        procs::signal(i32::try_from(pid).unwrap_or(i32::MAX), sig);
+                    },
+                }
+            };
+            task.abort();
+            return Ok(child::exit_code(status));
         }
-        Mode::Watch(why) => {
-            say(&format!(
-                "{why}: following a lock by this host's user@hostname instead; it will not be released automatically"
-            ));
-            None
-        }
-        Mode::Log => {
+        Plan::Follow { log, watch } => (log, watch),
+    };
+    let mut env = Vec::new();
+    let private = match &log {
+        LogSource::Private => {
             let file = tempfile::Builder::new().prefix("tf-lock-reaper-log-").tempfile()?;
             env.push(("TF_LOG_CORE".to_string(), "INFO".to_string()));
             env.push(("TF_LOG_PATH".to_string(), file.path().display().to_string()));
             Some(file)
         }
+        _ => None,
     };
+    let mut follower = match (&log, &private) {
+        (LogSource::Private, Some(file)) => Some(LogFollower::private(file.path())?),
+        (LogSource::Users(path), _) => Some(LogFollower::users(path)),
+        _ => None,
+    };
+    procs::become_subreaper();
     let mut child = child::spawn(&opts.command, &env)?;
-    let pid = child.id().unwrap_or_default();
-    let forwarder = child::forward_signals(pid)?;
-    if matches!(mode, Mode::Transparent(_)) {
-        let status = child.wait().await?;
-        forwarder.abort();
-        return Ok(child::exit_code(status));
-    }
-    let mut follower = match &log_file {
-        Some(f) => Some(LogFollower::open(f.path())?),
-        None => None,
-    };
+    let child_pid = child.id().unwrap_or_default();
+    let (signal_task, mut signals) = child::receive_signals()?;
     let every = opts.every;
-    let mut session = Session { opts, connect, dirs, record_path, stores: None, held: None, conflict: false, pid };
-    let mut poll = tokio::time::interval(Duration::from_millis(200));
-    let mut polls: u64 = 0;
+    let mut session = Session {
+        opts,
+        connect,
+        stores: HashMap::new(),
+        record_path,
+        wrapper_pid: std::process::id(),
+        child_pid,
+        child_running: true,
+        since,
+        start_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        watch: None,
+        followed: Vec::new(),
+        kept: Vec::new(),
+        pending: Vec::new(),
+        done: HashSet::new(),
+        tree: Vec::new(),
+        seen: HashMap::new(),
+        unresolved: HashSet::new(),
+        conflict: false,
+        forwarded: None,
+        orphans_signalled: HashSet::new(),
+    };
+    if let Some(why) = watch {
+        session.enter_watch(why);
+    }
+    let mut poll = tokio::time::interval(TICK);
+    let mut ticks: u64 = 0;
     let mut beats = tokio::time::interval(every);
     beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let status = loop {
+    let mut code = None;
+    loop {
         tokio::select! {
-            status = child.wait() => break status?,
+            status = child.wait(), if code.is_none() => {
+                code = Some(child::exit_code(status?));
+                session.child_running = false;
+                session.signal_orphans();
+            }
+            Some(sig) = signals.recv() => session.forward(sig),
             _ = poll.tick() => {
-                polls += 1;
-                match follower.as_mut() {
-                    Some(f) => {
-                        for event in f.events().unwrap_or_default() {
-                            if let Some(id) = session.on_event(&event) {
-                                session.adopt_logged(&id).await;
-                            }
+                ticks += 1;
+                if let Some(f) = follower.as_mut() {
+                    for line in f.lines().unwrap_or_default() {
+                        session.on_line(line);
+                    }
+                }
+                session.poll_pending(ticks, false).await;
+                if ticks % SLOW_TICKS == 1 {
+                    session.refresh_tree();
+                    if session.watch.is_some() {
+                        session.watch_for_locks().await;
+                    } else {
+                        session.note_backends();
+                    }
+                }
+                if session.followed.iter().any(|f| !session.holders_running(f)) {
+                    // What Terraform logged just before it ended (an unlock) counts.
+                    if let Some(f) = follower.as_mut() {
+                        for line in f.lines().unwrap_or_default() {
+                            session.on_line(line);
                         }
                     }
-                    // Without a log, look for the lock once a second.
-                    None if session.held.is_none() && polls % 5 == 1 => session.watch_for_lock(started).await,
-                    None => {}
+                    session.on_deaths(code).await;
+                }
+                procs::reap_adopted(child_pid);
+                if code.is_some() && !session.waiting_for_holders() {
+                    break;
                 }
             }
-            _ = beats.tick() => session.heartbeat().await,
-        }
-    };
-    forwarder.abort();
-    // What Terraform logged just before it exited (an unlock) counts.
-    if let Some(f) = follower.as_mut() {
-        for event in f.events().unwrap_or_default() {
-            session.on_event(&event);
+            _ = beats.tick() => session.heartbeat_all().await,
         }
     }
-    let code = child::exit_code(status);
-    session.after_exit(code).await;
+    signal_task.abort();
+    if let Some(f) = follower.as_mut() {
+        for line in f.lines().unwrap_or_default() {
+            session.on_line(line);
+        }
+    }
+    // A lock taken and left in the last moments: one last look.
+    session.poll_pending(ticks, true).await;
+    session.on_deaths(code).await;
+    session.report_unidentified().await;
+    session.write_record();
+    let code = code.unwrap_or(1);
     Ok(if session.conflict && code == 0 { 1 } else { code })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn plan_with(command: &[&str], env: &[(&str, &str)]) -> Plan {
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        plan(&args(command), |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn commands_that_never_lock_run_transparently() {
+        assert!(matches!(plan_with(&["terraform", "fmt", "-check"], &[]), Plan::Transparent(_)));
+        assert!(matches!(plan_with(&["terraform", "-chdir=x", "validate"], &[]), Plan::Transparent(_)));
+        assert!(matches!(plan_with(&["/usr/bin/terraform-1.9.8", "version"], &[]), Plan::Transparent(_)));
+    }
+
+    #[test]
+    fn wrappers_get_the_private_log_whatever_their_directory() {
+        for command in
+            [&["./deploy.sh"][..], &["make", "apply"], &["terragrunt", "run-all", "apply"], &["terraform", "apply"]]
+        {
+            assert_eq!(plan_with(command, &[]), Plan::Follow { log: LogSource::Private, watch: None }, "{command:?}");
+        }
+        // TF_LOG_PATH alone makes Terraform log nothing: the wrapper's own log it is.
+        assert_eq!(
+            plan_with(&["terraform", "apply"], &[("TF_LOG_PATH", "/tmp/x")]),
+            Plan::Follow { log: LogSource::Private, watch: None }
+        );
+    }
+
+    #[test]
+    fn a_users_own_log_is_read_or_watch_mode_says_why() {
+        let mine = plan_with(&["terraform", "apply"], &[("TF_LOG", "INFO"), ("TF_LOG_PATH", "/tmp/mine.log")]);
+        assert_eq!(mine, Plan::Follow { log: LogSource::Users("/tmp/mine.log".into()), watch: None });
+        let json = plan_with(&["terraform", "apply"], &[("TF_LOG", "json"), ("TF_LOG_PATH", "/tmp/j")]);
+        assert_eq!(json, Plan::Follow { log: LogSource::Users("/tmp/j".into()), watch: None });
+        let Plan::Follow { log, watch: Some(why) } = plan_with(&["terraform", "apply"], &[("TF_LOG", "DEBUG")]) else {
+            panic!()
+        };
+        assert_eq!(log, LogSource::Unreadable);
+        assert!(why.contains("TF_LOG is set without TF_LOG_PATH"), "{why}");
+        let Plan::Follow { watch: Some(why), .. } =
+            plan_with(&["terraform", "apply"], &[("TF_LOG_CORE", "WARN"), ("TF_LOG_PATH", "/tmp/x")])
+        else {
+            panic!()
+        };
+        assert!(why.contains("TF_LOG_CORE=WARN leaves out the INFO lines"), "{why}");
+        let Plan::Follow { watch: Some(why), .. } = plan_with(&["tofu", "apply"], &[]) else { panic!() };
+        assert!(why.contains("OpenTofu"), "{why}");
+    }
+
+    #[test]
+    fn the_record_is_where_release_looks() {
+        assert_eq!(
+            default_record_path(&args(&["./deploy.sh"]), None),
+            PathBuf::from("./.terraform/tf-lock-reaper.json")
+        );
+        assert_eq!(
+            default_record_path(&args(&["terraform", "-chdir=stacks/net", "apply"]), Some("data")),
+            PathBuf::from("stacks/net/data/tf-lock-reaper.json")
+        );
+        assert_eq!(
+            default_record_path(&args(&["make", "-chdir=x"]), None),
+            PathBuf::from("./.terraform/tf-lock-reaper.json"),
+            "-chdir means something only to Terraform"
+        );
+    }
 }

