@@ -431,7 +431,7 @@ async fn run_all_follows_every_stack_and_releases_each_dead_one() {
     for s in &all {
         text.push_str(&format!("(cd '{}' && terraform {}) &\n", s.path().display(), apply(120)));
     }
-    text.push_str("wait\necho all stacks done\nsleep 5\n");
+    text.push_str("wait\necho all stacks done\nsleep 10\n");
     script(live.path(), "run-all", &text);
     let mut job = start_exec(&all[0], &moto, live.path(), &["./run-all"], Stdio::null());
     let record = live.path().join(".terraform/tf-lock-reaper.json");

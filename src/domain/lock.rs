@@ -367,6 +367,32 @@ mod tests {
         AttrValue::S(v.to_string())
     }
 
+    /// `Info` as each Terraform release the compatibility matrix runs wrote
+    /// it here (1.0.3's `console` lock, 1.6.6 to 1.15.5 applies), and every
+    /// `Operation` seen: all parse, whatever the version or operation.
+    #[test]
+    fn info_from_every_terraform_release_and_operation_parses() {
+        let real = [
+            r#"{"ID":"9622d63a-d4a7-a9d2-f71a-c242a221d134","Operation":"OperationTypeInvalid","Info":"","Who":"root@vm","Version":"1.0.3","Created":"2026-11-26T11:44:07.435035966Z","Path":"tfstate/s103/terraform.tfstate"}"#,
+            r#"{"ID":"c6b8000c-5c87-5af3-c7a6-1d1048e34d6c","Operation":"OperationTypeApply","Info":"","Who":"root@vm","Version":"1.9.8","Created":"2026-11-26T11:45:05.567123Z","Path":"tfstate/s198/terraform.tfstate"}"#,
+            r#"{"ID":"db4f693e-8b1b-8e4c-d741-a4c77006cd79","Operation":"OperationTypeApply","Info":"","Who":"root@vm","Version":"1.15.5","Created":"2026-11-26T11:19:00.883491576Z","Path":"tfstate/prod/terraform.tfstate"}"#,
+        ];
+        for info in real {
+            let lock = parse_lock_info("locks", "k", info, now()).unwrap_or_else(|e| panic!("{e}: {info}"));
+            assert!(lock.created < now() && !lock.id.is_empty(), "{info}");
+        }
+        let ops = ["OperationTypeApply", "OperationTypePlan", "OperationTypeRefresh", "OperationTypeInvalid"];
+        for op in ops.into_iter().chain(["taint", "untaint", "state-rm", "init", "migration source state"]) {
+            for version in ["1.0.3", "1.6.6", "1.9.8", "1.10.5", "1.15.5"] {
+                let info = format!(
+                    r#"{{"ID":"a","Operation":"{op}","Info":"","Who":"ci@runner","Version":"{version}","Created":"2026-11-26T10:00:00Z","Path":"b/k"}}"#
+                );
+                let lock = parse_lock_info("locks", "b/k", &info, now()).unwrap_or_else(|e| panic!("{e}: {info}"));
+                assert_eq!(lock.operation, op);
+            }
+        }
+    }
+
     fn lock_item(lock_id: &str, info: &str) -> RawItem {
         item(&[("LockID", s(lock_id)), ("Info", s(info))])
     }
