@@ -52,11 +52,23 @@ async fn lock_id(moto: &Moto, key: &str) -> Option<String> {
 /// `exec` in `dir` around `command`, its output in `dir/exec.log`, in a
 /// process group of its own (a CI job).
 fn start_exec(stack: &Stack, moto: &Moto, dir: &Path, command: &[&str], stdin: Stdio) -> RunningExec {
+    start_exec_with(stack, moto, dir, command, stdin, &[])
+}
+
+fn start_exec_with(
+    stack: &Stack,
+    moto: &Moto,
+    dir: &Path,
+    command: &[&str],
+    stdin: Stdio,
+    env: &[(&str, &str)],
+) -> RunningExec {
     let log = std::fs::File::create(dir.join("exec.log")).expect("exec.log");
     let mut args = vec!["exec", "--"];
     args.extend_from_slice(command);
     let child = stack
         .reaper_command(moto, &args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .stdin(stdin)
         .stdout(log.try_clone().expect("log"))
@@ -279,6 +291,7 @@ async fn terraform_1_0_3_runs_in_watch_mode() {
     assert!(code.is_some_and(|c| c != 0), "{code:?}\n{}", job.log());
     assert!(job.log().contains("Interrupt received"), "{}", job.log());
     assert!(item(&moto, &key).await.is_none(), "Terraform released its own lock:\n{}", job.log());
+    assert!(!job.log().contains("still held"), "re-read before anything is said:\n{}", job.log());
     assert!(!stack.record().exists(), "nothing left to release:\n{}", job.log());
 }
 
@@ -461,4 +474,31 @@ async fn run_all_follows_every_stack_and_releases_each_dead_one() {
     assert_eq!(job.log().matches("ended: table").count(), 3, "{}", job.log());
     assert!(!record.exists(), "{}", job.log());
     end_hangs(&all.iter().map(|s| s.path()).collect::<Vec<_>>());
+}
+
+/// A lock that cannot be identified is said at the end, with what to do:
+/// watch mode (the user's `TF_LOG` goes to the terminal) looks for this
+/// host's `user@hostname`, but this Terraform runs under another hostname
+/// (`unshare --uts`, as in a container), so nothing matches; it is killed
+/// holding its lock, and the wrapper names that lock and the fix.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unidentified_lock_left_behind_is_named_at_the_end() {
+    let moto = moto_with_backend().await;
+    let stack = &stacks(&moto, &["elsewhere"])[0];
+    let inner = format!("hostname runner-elsewhere && exec terraform {}", apply(120));
+    let command = ["unshare", "--uts", "sh", "-c", &inner];
+    let mut job = start_exec_with(stack, &moto, stack.path(), &command, Stdio::null(), &[("TF_LOG", "INFO")]);
+    let key = lock_path(stack);
+    wait_until("the lock", Duration::from_secs(60), || async { item(&moto, &key).await.is_some() }).await;
+    let id = lock_id(&moto, &key).await.expect("lock ID");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!stack.record().exists(), "another hostname's lock is not adopted:\n{}", job.log());
+    kill("KILL", terraforms_below(job.pid())[0]);
+    assert_eq!(job.wait(Duration::from_secs(20)), Some(137), "{}", job.log());
+    let log = job.log();
+    assert!(log.contains("heartbeats run in watch mode: your TF_LOG is set without TF_LOG_PATH"), "{log}");
+    assert!(log.contains(&format!("lock {id} on {key}")) && log.contains("was not identified"), "{log}");
+    assert!(log.contains(&format!("tf-lock-reaper unlock {id}")), "{log}");
+    assert!(item(&moto, &key).await.is_some(), "named, never touched");
+    end_hangs(&[stack.path()]);
 }

@@ -559,7 +559,7 @@ after HEARTBEAT_TIMEOUT, or run `tf-lock-reaper release --lock-file {}` if this 
     /// appeared: say so, with what to do.
     async fn report_unidentified(&mut self) {
         for (lock_path, (connection, location)) in self.seen.clone() {
-            if self.followed.iter().chain(std::iter::empty()).any(|f| f.record.lock_path == lock_path)
+            if self.followed.iter().any(|f| f.record.lock_path == lock_path)
                 || self.kept.iter().any(|k| k.lock_path == lock_path)
             {
                 continue;
@@ -677,6 +677,7 @@ pub async fn exec(opts: ExecOptions, connect: Connect) -> std::io::Result<i32> {
                 session.poll_pending(ticks, false).await;
                 if ticks % SLOW_TICKS == 1 {
                     session.refresh_tree();
+                    procs::reap_adopted(&session.tree, child_pid);
                     if session.watch.is_some() {
                         session.watch_for_locks().await;
                     } else {
@@ -692,7 +693,6 @@ pub async fn exec(opts: ExecOptions, connect: Connect) -> std::io::Result<i32> {
                     }
                     session.on_deaths(code).await;
                 }
-                procs::reap_adopted(child_pid);
                 if code.is_some() && !session.waiting_for_holders() {
                     break;
                 }

@@ -73,22 +73,13 @@ pub fn become_subreaper() {
     }
 }
 
-/// Reap the adopted orphans that ended (never the direct child: tokio
-/// waits for that one).
-pub fn reap_adopted(child: u32) {
+/// Reap the orphans the wrapper adopted that ended (never the direct
+/// child: tokio waits for that one).
+pub fn reap_adopted(tree: &[Process], child: u32) {
     use nix::sys::wait::{waitpid, WaitPidFlag};
-    use nix::unistd::Pid;
     let own = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
-    let Ok(entries) = std::fs::read_dir("/proc") else { return };
-    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
-        if u32::try_from(pid).ok() == Some(child) {
-            continue;
-        }
-        if let Some((_, false, ppid, _)) = stat(pid) {
-            if ppid == own {
-                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
-            }
-        }
+    for p in tree.iter().filter(|p| !p.running && p.ppid == own && u32::try_from(p.id.pid).ok() != Some(child)) {
+        let _ = waitpid(nix::unistd::Pid::from_raw(p.id.pid), Some(WaitPidFlag::WNOHANG));
     }
 }
 
