@@ -76,6 +76,7 @@ resource "aws_lambda_function" "this" {
       PAGERDUTY_SEVERITY               = var.pagerduty_severity
       NOTIFY_STATE_TABLE               = local.notify_table
       RENOTIFY_AFTER                   = var.renotify_after
+      ALERT_GROUP_OVER                 = tostring(var.alert_group_over)
     }
   }
 

@@ -206,6 +206,17 @@ variable "renotify_after" {
   default     = ""
 }
 
+variable "alert_group_over" {
+  description = "When more stale locks than this would open alerts in one source in one run, open one grouped alert for that source instead (ALERT_GROUP_OVER)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.alert_group_over >= 0 && var.alert_group_over <= 100000 && floor(var.alert_group_over) == var.alert_group_over
+    error_message = "alert_group_over must be a whole number from 0 to 100000."
+  }
+}
+
 variable "schedule_expression" {
   description = "EventBridge Scheduler expression: rate(...) or cron(...)."
   type        = string

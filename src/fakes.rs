@@ -514,6 +514,15 @@ impl AlertState for MemoryAlertState {
         }
     }
 
+    async fn recount(&self, key: &str, count: u64, summary: &str) -> Result<(), StateError> {
+        self.check()?;
+        if let Some(a) = locked(&self.open).get_mut(key) {
+            a.count = Some(count);
+            a.summary = summary.to_string();
+        }
+        Ok(())
+    }
+
     async fn forget(&self, key: &str) -> Result<(), StateError> {
         self.check()?;
         locked(&self.open).remove(key);
@@ -574,6 +583,9 @@ impl<S: AlertState> AlertState for std::sync::Arc<S> {
     }
     async fn renotified(&self, key: &str, expected: i64, now: i64, severity: Severity) -> Result<bool, StateError> {
         self.as_ref().renotified(key, expected, now, severity).await
+    }
+    async fn recount(&self, key: &str, count: u64, summary: &str) -> Result<(), StateError> {
+        self.as_ref().recount(key, count, summary).await
     }
     async fn forget(&self, key: &str) -> Result<(), StateError> {
         self.as_ref().forget(key).await

@@ -361,6 +361,6 @@ async fn dispatcher(
         notifiers,
         state,
         renotify_after: n.renotify_after,
-        settings: AlertSettings { severity: n.severity },
+        settings: AlertSettings { severity: n.severity, group_over: n.group_over },
     })
 }

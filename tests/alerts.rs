@@ -16,7 +16,6 @@ use tf_lock_reaper::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
 use tf_lock_reaper::adapters::sns::SnsNotifier;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::domain::alert::AlertSettings;
-use tf_lock_reaper::domain::alert::Severity;
 use tf_lock_reaper::domain::metrics::metric_sets;
 use tf_lock_reaper::domain::report::Delivery;
 use tf_lock_reaper::domain::report::RunReport;
@@ -62,7 +61,7 @@ fn dispatcher(notifiers: Vec<Box<dyn Notifier>>, state: Option<(&aws_sdk_dynamod
         notifiers,
         state: state.map(|(c, t)| Box::new(DynamoAlertState::new(c.clone(), t.to_string())) as Box<dyn AlertState>),
         renotify_after: None,
-        settings: AlertSettings { severity: Severity::Warning },
+        settings: AlertSettings::default(),
     }
 }
 
@@ -433,4 +432,104 @@ async fn routing_key_never_appears_in_logs_output_or_report() {
     assert!(!stdout.contains(KEY) && !stderr.contains(KEY), "routing key leaked");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["alert_errors"], 1);
+}
+
+/// A first deployment over a backlog of 300 forgotten locks, with SNS (read
+/// back from SQS), PagerDuty and the state table: one grouped page and one
+/// SNS message, not 300; a second pass pages nobody; 290 released update the
+/// group without paging; the last ten released resolve it; three new stale
+/// locks then page one by one.
+#[tokio::test]
+async fn a_backlog_of_300_stale_locks_pages_once_and_resolves_as_a_group() {
+    let World { moto, pd, client } = world().await;
+    let sdk = moto.sdk().await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns.create_topic().name("tf-locks").send().await.unwrap().topic_arn.unwrap();
+    let queue_url = sqs.create_queue().queue_name("alerts").send().await.unwrap().queue_url.unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint("arn:aws:sqs:us-east-1:123456789012:alerts")
+        .send()
+        .await
+        .unwrap();
+    let sns_messages = || async {
+        let mut all = Vec::new();
+        loop {
+            let got = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).send().await.unwrap();
+            let batch = got.messages.unwrap_or_default();
+            if batch.is_empty() {
+                return all;
+            }
+            for m in batch {
+                sqs.delete_message()
+                    .queue_url(&queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                all.push(serde_json::from_str::<serde_json::Value>(m.body().unwrap()).unwrap());
+            }
+        }
+    };
+    let keys: Vec<String> = (0..300).map(|i| format!("tfstate/backlog/{i:03}/terraform.tfstate")).collect();
+    for (i, k) in keys.iter().enumerate() {
+        put_lock(&client, "locks", k, &format!("old-{i:03}"), hours(3 + (i as u64 % 50))).await;
+    }
+    let notifiers: Vec<Box<dyn Notifier>> =
+        vec![Box::new(SnsNotifier::new(sns.clone(), topic.clone())), pagerduty(&pd.url)];
+    let alerts = Arc::new(dispatcher(notifiers, Some((&client, "alert-state"))));
+    let cfg = config(&[("LOCK_TABLES", "locks")]);
+
+    let report = pass(&client, &cfg, &alerts).await;
+    assert_eq!(report.alert_errors, 0, "{:?}", report.notifications);
+    let triggers = pd.actions("trigger");
+    assert_eq!(triggers.len(), 1, "one grouped page, not 300");
+    let group_key = triggers[0]["dedup_key"].as_str().unwrap().to_string();
+    let summary = triggers[0]["payload"]["summary"].as_str().unwrap();
+    assert!(summary.starts_with("300 stale Terraform locks in lock table locks, oldest held 2d"), "{summary}");
+    assert_eq!(triggers[0]["payload"]["custom_details"]["locks"].as_array().unwrap().len(), 20, "the 20 oldest");
+    let first = sns_messages().await;
+    assert_eq!(first.len(), 1, "one SNS message");
+    assert!(first[0]["Message"].as_str().unwrap().contains("tf-lock-reaper unlock"), "{}", first[0]["Message"]);
+    assert_eq!(report.sources[0].grouped_alert.as_ref().map(|g| g.covered), Some(300), "the report says so");
+    let sets = metric_sets(&report);
+    let grouped = sets.iter().flat_map(|s| &s.values).find(|v| v.0 == "GroupedStaleLocks").map(|v| v.1);
+    assert_eq!(grouped, Some(300.0), "and the metrics");
+
+    pass(&client, &cfg, &alerts).await;
+    assert_eq!(pd.actions("trigger").len(), 1, "a second pass pages nobody");
+    assert!(sns_messages().await.is_empty());
+
+    for k in &keys[..290] {
+        client.delete_item().table_name("locks").key("LockID", s(k)).send().await.unwrap();
+    }
+    pass(&client, &cfg, &alerts).await;
+    let updates = pd.actions("trigger");
+    assert!(updates.iter().all(|t| t["dedup_key"] == group_key.as_str()), "no new incident: {updates:#?}");
+    assert!(updates[1..].iter().all(|t| t["payload"]["summary"].as_str().unwrap().starts_with("10 stale")));
+    assert!(sns_messages().await.is_empty(), "nothing that pages");
+
+    for k in &keys[290..] {
+        client.delete_item().table_name("locks").key("LockID", s(k)).send().await.unwrap();
+    }
+    pass(&client, &cfg, &alerts).await;
+    assert_eq!(
+        pd.actions("resolve"),
+        vec![serde_json::json!({"routing_key": KEY, "event_action": "resolve", "dedup_key": group_key})]
+    );
+    let resolved = sns_messages().await;
+    assert_eq!(resolved.len(), 1);
+    assert!(resolved[0]["Subject"].as_str().unwrap().starts_with("RESOLVED"), "{}", resolved[0]);
+
+    for i in 0..3 {
+        put_lock(&client, "locks", &format!("tfstate/new/{i}/terraform.tfstate"), &format!("new-{i}"), hours(3)).await;
+    }
+    pd.clear();
+    pass(&client, &cfg, &alerts).await;
+    let fresh = pd.actions("trigger");
+    assert_eq!(fresh.len(), 3, "new stale locks page individually");
+    assert!(fresh.iter().all(|t| t["dedup_key"] != group_key.as_str()));
+    assert_eq!(sns_messages().await.len(), 3);
 }

@@ -29,7 +29,7 @@ use tf_lock_reaper::adapters::dynamodb_alert_state::DynamoAlertState;
 use tf_lock_reaper::adapters::dynamodb_inspect::DynamoTableInspector;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
-use tf_lock_reaper::domain::alert::{AlertKind, AlertSettings, Event, Severity};
+use tf_lock_reaper::domain::alert::{AlertKind, AlertSettings, Event};
 use tf_lock_reaper::domain::metrics::metric_sets;
 use tf_lock_reaper::fakes::{MemoryLockfiles, RecordingNotifier};
 use tf_lock_reaper::pipeline::notify::Dispatcher;
@@ -297,7 +297,7 @@ async fn ttl_disabled_pages_once_over_three_runs_and_resolves_once_enabled() {
         notifiers: vec![Box::new(Arc::clone(&channel)) as Box<dyn Notifier>],
         state: Some(Box::new(DynamoAlertState::new(c.clone(), "alert-state".into())) as Box<dyn AlertState>),
         renotify_after: None,
-        settings: AlertSettings { severity: Severity::Warning },
+        settings: AlertSettings::default(),
     });
     // One precondition per container, as the Lambda keeps it.
     let container = |inspector: DynamoTableInspector| {

@@ -18,7 +18,7 @@ use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::adapters::s3_lockfiles::S3LockfileBuckets;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::domain::alert::conditions::current_alerts;
-use tf_lock_reaper::domain::alert::{AlertSettings, Severity};
+use tf_lock_reaper::domain::alert::AlertSettings;
 use tf_lock_reaper::domain::decision::ActionTaken;
 use tf_lock_reaper::domain::metrics::metric_sets;
 use tf_lock_reaper::domain::report::RunReport;
@@ -75,7 +75,7 @@ async fn a_delete_whose_answer_is_lost_is_cleared_not_changed_and_not_paged() {
     assert!(report.ok);
     assert!(get_item(&client, "locks", "tfstate/app/terraform.tfstate").await.is_none());
     assert_eq!(locks_deleted_metric(&report), 1.0, "the cleared lock is counted");
-    let alerts = current_alerts(&report, AlertSettings { severity: Severity::Warning }, chrono::Utc::now());
+    let alerts = current_alerts(&report, AlertSettings::default(), chrono::Utc::now());
     assert!(alerts.is_empty(), "no critical page for a lock the reaper removed: {alerts:?}");
 }
 

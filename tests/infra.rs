@@ -43,7 +43,6 @@ use tf_lock_reaper::adapters::s3_lockfiles::S3LockfileBuckets;
 use tf_lock_reaper::adapters::sns::SnsNotifier;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind, VARIABLES};
 use tf_lock_reaper::domain::alert::AlertSettings;
-use tf_lock_reaper::domain::alert::Severity;
 use tf_lock_reaper::pipeline::notify::Dispatcher;
 use tf_lock_reaper::pipeline::preconditions::TtlPrecondition;
 use tf_lock_reaper::pipeline::Reaper;
@@ -294,7 +293,7 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
         notifiers,
         state: Some(Box::new(DynamoAlertState::new(ddb(&state_rec), "alert-state".into())) as Box<dyn AlertState>),
         renotify_after: Some(Duration::from_secs(1)),
-        settings: AlertSettings { severity: Severity::Warning },
+        settings: AlertSettings::default(),
     };
     let mut reaper =
         Reaper::new(config, Arc::new(DynamoLockTables::new(ddb(&lock_rec))), Arc::new(S3LockfileBuckets::new(s3)))

@@ -20,7 +20,6 @@ use tf_lock_reaper::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
 use tf_lock_reaper::adapters::s3_lockfiles::S3LockfileBuckets;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::domain::alert::AlertSettings;
-use tf_lock_reaper::domain::alert::Severity;
 use tf_lock_reaper::domain::decision::ActionTaken;
 use tf_lock_reaper::domain::failure::ErrorKind;
 use tf_lock_reaper::domain::lock::SourceKind;
@@ -319,12 +318,8 @@ async fn a_double_lock_pages_once_with_both_halves_in_the_page() {
     let notifier: Box<dyn Notifier> = Box::new(
         PagerDutyNotifier::new(&pd.url, Secret::new("k"), RetryPolicy::default(), Box::new(SystemClock)).unwrap(),
     );
-    let alerts = Dispatcher {
-        notifiers: vec![notifier],
-        state: None,
-        renotify_after: None,
-        settings: AlertSettings { severity: Severity::Warning },
-    };
+    let alerts =
+        Dispatcher { notifiers: vec![notifier], state: None, renotify_after: None, settings: AlertSettings::default() };
     let cfg = config(&[("LOCK_TABLES", "locks"), ("LOCK_BUCKETS", "tfstate")]);
     pass(&moto, S3LockfileBuckets::new(moto.s3().await), &cfg, alerts).await;
     let triggers = pd.actions("trigger");

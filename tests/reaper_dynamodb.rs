@@ -13,7 +13,7 @@ use common::*;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::domain::alert::conditions::current_alerts;
-use tf_lock_reaper::domain::alert::{AlertSettings, Severity};
+use tf_lock_reaper::domain::alert::AlertSettings;
 use tf_lock_reaper::domain::decision::Action;
 use tf_lock_reaper::domain::decision::ActionTaken;
 use tf_lock_reaper::domain::failure::ErrorKind;
@@ -350,7 +350,7 @@ async fn a_lock_released_between_scan_and_delete_is_gone_and_not_paged() {
     assert_eq!(report.sources[0].locks[0].action, ActionTaken::Gone);
     assert_eq!(report.sources[0].counts.gone, 1);
     assert!(report.ok);
-    let alerts = current_alerts(&report, AlertSettings { severity: Severity::Warning }, chrono::Utc::now());
+    let alerts = current_alerts(&report, AlertSettings::default(), chrono::Utc::now());
     assert!(alerts.is_empty(), "no page for a lock that is gone: {alerts:?}");
 }
 

@@ -93,6 +93,7 @@ impl AlertState for DynamoAlertState {
                 opened_at: n("OpenedAt").unwrap_or(0),
                 last_notified_at: n("LastNotifiedAt").unwrap_or(0),
                 summary: s("Summary").unwrap_or_default(),
+                count: n("Count").and_then(|c| u64::try_from(c).ok()),
             });
         }
         Ok(out)
@@ -122,6 +123,9 @@ impl AlertState for DynamoAlertState {
                 req = req.item(name, AttributeValue::S(v.clone()));
             }
         }
+        if let Some(count) = a.count {
+            req = req.item("Count", AttributeValue::N(count.to_string()));
+        }
         match req.send().await {
             Ok(_) => Ok(true),
             Err(e) if conditional_failed(&e) => Ok(false),
@@ -146,6 +150,27 @@ impl AlertState for DynamoAlertState {
         match result {
             Ok(_) => Ok(true),
             Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(self.failed("UpdateItem", "dynamodb:UpdateItem", &e)),
+        }
+    }
+
+    async fn recount(&self, key: &str, count: u64, summary: &str) -> Result<(), StateError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("AlertKey", AttributeValue::S(key.to_string()))
+            .update_expression("SET #count = :count, Summary = :summary")
+            .condition_expression("attribute_exists(AlertKey)")
+            .expression_attribute_names("#count", "Count")
+            .expression_attribute_values(":count", AttributeValue::N(count.to_string()))
+            .expression_attribute_values(":summary", AttributeValue::S(summary.to_string()))
+            .send()
+            .await;
+        match result {
+            // Resolved by an overlapping run: nothing to update.
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Ok(()),
             Err(e) => Err(self.failed("UpdateItem", "dynamodb:UpdateItem", &e)),
         }
     }

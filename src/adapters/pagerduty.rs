@@ -113,6 +113,10 @@ impl Notifier for PagerDutyNotifier {
         "pagerduty"
     }
 
+    fn updates_in_place(&self) -> bool {
+        true
+    }
+
     async fn send(&self, m: &Message, deadline: Deadline) -> Result<(), NotifyError> {
         let (path, body) = self.event_json(m);
         let url = format!("{}{path}", self.base_url);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::config::naming::{valid_arn, valid_table_name};
 use crate::config::reader::Reader;
-use crate::domain::alert::Severity;
+use crate::domain::alert::{Severity, DEFAULT_GROUP_OVER};
 use crate::support::secret::Secret;
 
 /// Where the PagerDuty routing key comes from.
@@ -31,6 +31,8 @@ pub struct NotifyConfig {
     pub severity: Severity,
     pub state_table: Option<String>,
     pub renotify_after: Option<Duration>,
+    /// `ALERT_GROUP_OVER`.
+    pub group_over: usize,
 }
 
 /// Read the notification variables.
@@ -92,12 +94,14 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
         }
     }
     let renotify_after = r.duration("RENOTIFY_AFTER");
+    let group_over = r.integer("ALERT_GROUP_OVER", DEFAULT_GROUP_OVER, 0, 100_000);
     NotifyConfig {
         sns_topic_arn,
         pagerduty: routing_key.map(|routing_key| PagerDutyConfig { routing_key, events_url }),
         severity,
         state_table,
         renotify_after,
+        group_over,
     }
 }
 

@@ -38,6 +38,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "PAGERDUTY_EVENTS_URL", default: "https://events.pagerduty.com", meaning: "PagerDuty Events API base URL (`/v2/enqueue` and `/v2/change/enqueue` are appended)." },
     Variable { name: "PAGERDUTY_SEVERITY", default: "warning", meaning: "Severity of a stale-lock alert: `critical`, `error`, `warning` or `info`. A lock past `DELETE_AFTER` that is still there is always `critical`." },
     Variable { name: "NOTIFY_STATE_TABLE", default: "", meaning: "DynamoDB table (hash key `AlertKey` (S), TTL on `ExpiresAt`) that makes alerts notify once and resolve; without it the reaper is stateless." },
+    Variable { name: "ALERT_GROUP_OVER", default: "10", meaning: "When more stale locks than this would open alerts in one source in one run, open one grouped alert for that source instead (count, oldest age, the 20 oldest with their fix commands); it resolves when none of them is stale, and new stale locks alert on their own again once that backlog is no longer above this (0-100000)." },
     Variable { name: "RENOTIFY_AFTER", default: "", meaning: "With a state table: re-send an open alert as a reminder this long after it was last sent. Unset: never remind." },
 ];
 

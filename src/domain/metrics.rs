@@ -98,6 +98,10 @@ pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
                 Some(TtlCheck::Disabled { .. }) => set.values.push(("TtlDisabled", 1.0, Unit::Count)),
                 Some(TtlCheck::Unknown { .. }) | None => {}
             }
+            // Stale locks a grouped alert (ALERT_GROUP_OVER) covers this run.
+            if let Some(g) = &t.grouped_alert {
+                set.values.push(("GroupedStaleLocks", g.covered as f64, Unit::Count));
+            }
             set
         })
         .collect();

@@ -15,6 +15,7 @@ pub mod scan;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::domain::alert::text::{clean, FIELD_CAP};
 use crate::domain::decision::{decide, Action, Candidate, DecideSettings, Plan};
 use crate::domain::lock::SourceKind;
 use crate::domain::metrics::metric_sets;
@@ -177,7 +178,16 @@ impl Reaper {
             alert_errors: 0,
         };
 
-        report.notifications = self.dispatcher.dispatch(&report, self.clock.as_ref(), deadline).await;
+        let (notifications, grouped) = self.dispatcher.dispatch_grouped(&report, self.clock.as_ref(), deadline).await;
+        report.notifications = notifications;
+        for g in &grouped {
+            let covered: std::collections::HashSet<&str> = g.covered.iter().map(String::as_str).collect();
+            let source =
+                report.sources.iter_mut().find(|t| t.kind == g.source_kind && clean(&t.name, FIELD_CAP) == g.source);
+            if let Some(source) = source {
+                source.mark_grouped(&g.alert_key, &covered);
+            }
+        }
         report.alerts_sent = report.notifications.iter().filter(|n| n.outcome == Delivery::Sent).count();
         report.alert_errors = report.notifications.iter().filter(|n| n.outcome == Delivery::Failed).count();
         report.ok &= report.alert_errors == 0;

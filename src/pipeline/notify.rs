@@ -9,10 +9,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::domain::alert::conditions::{current_alerts, Alert};
+use crate::domain::alert::grouping::{group_key, group_message, partition};
 use crate::domain::alert::messages::{deleted_lock_resolve, deleted_message, resolve_message};
 use crate::domain::alert::AlertSettings;
 use crate::domain::alert::{AlertKind, Message, OpenAlert, Severity};
 use crate::domain::decision::ActionTaken;
+use crate::domain::lock::SourceKind;
 use crate::domain::report::{Delivery, LockReport, NotificationRecord, RunReport, TtlCheck};
 use crate::ports::alert_state::{AlertState, StateError};
 use crate::ports::clock::Clock;
@@ -34,17 +36,76 @@ struct Round<'a> {
     deadline: Deadline,
     now: DateTime<Utc>,
     records: Vec<NotificationRecord>,
+    grouped: Vec<Grouped>,
+}
+
+/// A grouped alert raised this run, and the stale-lock alerts it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grouped {
+    pub alert_key: String,
+    pub source_kind: SourceKind,
+    pub source: String,
+    /// The per-lock alert keys it stands for.
+    pub covered: Vec<String>,
+}
+
+/// What `ALERT_GROUP_OVER` makes of this run's stale-lock alerts: which a
+/// grouped alert covers (lock alert key → group key), and each group's
+/// trigger with the state's open alert for it.
+struct Grouping<'o> {
+    covered_by: HashMap<String, String>,
+    groups: HashMap<String, (Message, Option<&'o OpenAlert>, Grouped)>,
+}
+
+impl<'o> Grouping<'o> {
+    /// Per source, the stale-lock alerts with no alert of their own open
+    /// are partitioned into a group and alerts of their own.
+    fn of(
+        alerts: &[Alert],
+        open_by_key: &HashMap<&str, &'o OpenAlert>,
+        group_over: usize,
+        now: DateTime<Utc>,
+    ) -> Grouping<'o> {
+        let mut by_source: Vec<((SourceKind, String), Vec<&Alert>)> = Vec::new();
+        for a in alerts.iter().filter(|a| a.message.kind == AlertKind::LockStale) {
+            let (Some(kind), Some(source)) = (a.message.source_kind, a.message.source_name.clone()) else { continue };
+            if open_by_key.contains_key(a.key()) {
+                continue;
+            }
+            match by_source.iter_mut().find(|(k, _)| k.0 == kind && k.1 == source) {
+                Some((_, v)) => v.push(a),
+                None => by_source.push(((kind, source), vec![a])),
+            }
+        }
+        let mut covered_by = HashMap::new();
+        let mut groups = HashMap::new();
+        for ((kind, source), candidates) in by_source {
+            let key = group_key(kind, &source);
+            let open = open_by_key.get(key.as_str()).copied();
+            let (covered, _own) = partition(&candidates, open.map(|o| o.opened_at), group_over);
+            if covered.is_empty() {
+                continue;
+            }
+            let message = group_message(kind, &source, &covered, group_over, now);
+            let grouped = Grouped {
+                alert_key: key.clone(),
+                source_kind: kind,
+                source,
+                covered: covered.iter().map(|a| a.key().to_string()).collect(),
+            };
+            for a in &covered {
+                covered_by.insert(a.key().to_string(), key.clone());
+            }
+            groups.insert(key, (message, open, grouped));
+        }
+        Grouping { covered_by, groups }
+    }
 }
 
 impl Dispatcher {
     /// No channels: notifications off.
     pub fn disabled() -> Self {
-        Dispatcher {
-            notifiers: Vec::new(),
-            state: None,
-            renotify_after: None,
-            settings: AlertSettings { severity: Severity::Warning },
-        }
+        Dispatcher { notifiers: Vec::new(), state: None, renotify_after: None, settings: AlertSettings::default() }
     }
 
     pub fn is_active(&self) -> bool {
@@ -53,11 +114,21 @@ impl Dispatcher {
 
     /// Send what this run calls for; never fails, records every outcome.
     pub async fn dispatch(&self, report: &RunReport, clock: &dyn Clock, deadline: Deadline) -> Vec<NotificationRecord> {
+        self.dispatch_grouped(report, clock, deadline).await.0
+    }
+
+    /// As [`Dispatcher::dispatch`], with the grouped alerts raised.
+    pub async fn dispatch_grouped(
+        &self,
+        report: &RunReport,
+        clock: &dyn Clock,
+        deadline: Deadline,
+    ) -> (Vec<NotificationRecord>, Vec<Grouped>) {
         if !self.is_active() {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         let now = clock.now();
-        let mut round = Round { dispatcher: self, clock, deadline, now, records: Vec::new() };
+        let mut round = Round { dispatcher: self, clock, deadline, now, records: Vec::new(), grouped: Vec::new() };
         let alerts = current_alerts(report, self.settings, now);
         // A cleared double lock is told once, through its table half; only
         // what this run deleted gets a deletion notice.
@@ -74,7 +145,7 @@ impl Dispatcher {
             Some((state, open)) => round.with_state(state, &open, &alerts, report).await,
             None => round.stateless(&alerts, &cleared).await,
         }
-        round.records
+        (round.records, round.grouped)
     }
 
     /// The state and the alerts it holds open; `None` without a state, or
@@ -93,27 +164,70 @@ impl Dispatcher {
 
 impl Round<'_> {
     /// Stateless: trigger every run (PagerDuty's dedup_key keeps one
-    /// incident); resolve only what this run cleared.
+    /// incident), a flood grouped within the run; resolve only what this
+    /// run cleared (a source's group when it cleared a flood and no stale
+    /// lock is left there).
     async fn stateless(&mut self, alerts: &[Alert], cleared: &[&LockReport]) {
+        let group_over = self.dispatcher.settings.group_over;
+        let mut grouping = Grouping::of(alerts, &HashMap::new(), group_over, self.now);
         for a in alerts {
-            self.send_all(&a.message).await;
+            match grouping.covered_by.get(a.key()) {
+                Some(g) => {
+                    if let Some((m, _, grouped)) = grouping.groups.remove(g) {
+                        self.send_all(&m).await;
+                        self.grouped.push(grouped);
+                    }
+                }
+                None => {
+                    self.send_all(&a.message).await;
+                }
+            }
+        }
+        let still_stale: HashSet<(SourceKind, &str)> = alerts
+            .iter()
+            .filter(|a| a.message.kind == AlertKind::LockStale)
+            .filter_map(|a| Some((a.message.source_kind?, a.message.source_name.as_deref()?)))
+            .collect();
+        let mut by_source: HashMap<(SourceKind, &str), usize> = HashMap::new();
+        for l in cleared {
+            *by_source.entry((l.lock.kind, l.lock.source.as_str())).or_default() += 1;
         }
         for l in cleared {
-            self.send_all(&deleted_lock_resolve(l, self.now)).await;
+            let source = (l.lock.kind, l.lock.source.as_str());
+            let flood = by_source.get(&source).is_some_and(|n| *n > group_over);
+            if !flood {
+                self.send_all(&deleted_lock_resolve(l, self.now)).await;
+            } else if !still_stale.contains(&source) && by_source.remove(&source).is_some() {
+                self.send_all(&resolve_message(&group_resolve(source.0, source.1), self.now)).await;
+            }
         }
     }
 
-    /// With the notify-once state: open each new alert once, remind or
-    /// escalate open ones when due, resolve those whose condition cleared.
+    /// With the notify-once state: open each new alert once (a flood of
+    /// stale locks in one source as one grouped alert), remind or escalate
+    /// open ones when due, resolve those whose condition cleared.
     async fn with_state(&mut self, state: &dyn AlertState, open: &[OpenAlert], alerts: &[Alert], report: &RunReport) {
         let open_by_key: HashMap<&str, &OpenAlert> = open.iter().map(|o| (o.key.as_str(), o)).collect();
+        let mut grouping = Grouping::of(alerts, &open_by_key, self.dispatcher.settings.group_over, self.now);
+        let mut current: HashSet<String> = HashSet::new();
         for a in alerts {
+            if let Some(g) = grouping.covered_by.get(a.key()) {
+                current.insert(g.clone());
+                if let Some((m, open, grouped)) = grouping.groups.remove(g) {
+                    match open {
+                        Some(o) => self.update_group(state, o, &m).await,
+                        None => self.open(state, &m).await,
+                    }
+                    self.grouped.push(grouped);
+                }
+                continue;
+            }
+            current.insert(a.key().to_string());
             match open_by_key.get(a.key()) {
                 Some(o) => self.remind(state, o, &a.message).await,
                 None => self.open(state, &a.message).await,
             }
         }
-        let current: HashSet<&str> = alerts.iter().map(|a| a.key()).collect();
         let unreadable_sources: HashSet<&str> =
             report.sources.iter().filter(|t| t.scan_error.is_some()).map(|t| t.name.as_str()).collect();
         // A TTL setting that could not be read this run is not known to be fixed.
@@ -128,7 +242,7 @@ impl Round<'_> {
                 continue;
             }
             // A lock in a source we could not read may still be there.
-            if o.kind == AlertKind::LockStale
+            if matches!(o.kind, AlertKind::LockStale | AlertKind::StaleGroup)
                 && o.source_name.as_deref().is_some_and(|t| unreadable_sources.contains(t))
             {
                 continue;
@@ -179,6 +293,20 @@ impl Round<'_> {
         }
     }
 
+    /// An open grouped alert: record a changed count (channels that update
+    /// an alert in place, PagerDuty, get it: no new page), and remind or
+    /// escalate as any alert.
+    async fn update_group(&mut self, state: &dyn AlertState, o: &OpenAlert, m: &Message) {
+        let count = m.details.get("count").and_then(serde_json::Value::as_u64);
+        if let Some(count) = count.filter(|c| o.count != Some(*c)) {
+            if let Err(e) = state.recount(&o.key, count, &m.summary).await {
+                self.records.push(state_error_record(&e));
+            }
+            self.send_where(m, |n| n.updates_in_place()).await;
+        }
+        self.remind(state, o, m).await;
+    }
+
     async fn forget(&mut self, state: &dyn AlertState, key: &str) {
         if let Err(e) = state.forget(key).await {
             self.records.push(state_error_record(&e));
@@ -187,8 +315,13 @@ impl Round<'_> {
 
     /// Send to every channel; `true` if at least one delivered it.
     async fn send_all(&mut self, m: &Message) -> bool {
+        self.send_where(m, |_| true).await
+    }
+
+    /// Send to the channels `which` picks; `true` if at least one delivered it.
+    async fn send_where(&mut self, m: &Message, which: impl Fn(&dyn Notifier) -> bool) -> bool {
         let mut delivered = false;
-        for n in &self.dispatcher.notifiers {
+        for n in self.dispatcher.notifiers.iter().filter(|n| which(n.as_ref())) {
             let (outcome, detail) = if !self.deadline.leaves_time_for_a_write(self.clock.now()) {
                 (Delivery::Skipped, Some("deadline near".to_string()))
             } else {
@@ -215,6 +348,23 @@ impl Round<'_> {
             });
         }
         delivered
+    }
+}
+
+/// The open alert a stateless run resolves for a source's group.
+fn group_resolve(kind: SourceKind, source: &str) -> OpenAlert {
+    OpenAlert {
+        key: group_key(kind, source),
+        kind: AlertKind::StaleGroup,
+        source_name: Some(source.to_string()),
+        source_kind: Some(kind),
+        lock_key: None,
+        lock_id: None,
+        severity: Severity::Info,
+        opened_at: 0,
+        last_notified_at: 0,
+        summary: "stale locks deleted by tf-lock-reaper".to_string(),
+        count: None,
     }
 }
 

@@ -186,6 +186,7 @@ fn record(policy: &Policy, retention: Retention, report: &mut SourceReport, item
                 detail: None,
                 error_kind: None,
                 paired_with: None,
+                grouped_alert: None,
             });
         }
         Item::Digest(_) => report.counts.digests += 1,

@@ -75,7 +75,7 @@ impl World {
             notifiers: vec![Box::new(Arc::clone(&self.channel)) as Box<dyn Notifier>],
             state: self.state.as_ref().map(|s| Box::new(Arc::clone(s)) as Box<dyn AlertState>),
             renotify_after: self.renotify_after,
-            settings: AlertSettings { severity: Severity::Warning },
+            settings: AlertSettings::default(),
         }
     }
 
@@ -479,4 +479,79 @@ impl LockfileBuckets for ResumeBeforeDelete {
     async fn restore_lockfile(&self, b: &str, k: &str, body: &str) -> Result<WriteOutcome, SourceError> {
         self.inner.restore_lockfile(b, k, body).await
     }
+}
+
+/// `ALERT_GROUP_OVER` (default 10): a flood of stale locks in one source
+/// opens one grouped alert, updated silently as it shrinks, resolved when
+/// none is left; new stale locks then page on their own again.
+#[tokio::test]
+async fn a_flood_of_stale_locks_pages_once_as_a_group_and_resolves_when_cleared() {
+    let w = World::new();
+    let keys: Vec<String> = (0..300).map(|i| w.lock(&format!("s{i}"), &format!("id{i}"), hours(5))).collect();
+    let report = w.run(&report_only()).await;
+    assert_eq!(w.sent(), vec![(Event::Trigger, AlertKind::StaleGroup)], "one grouped alert, not 300");
+    let source = &report.sources[0];
+    assert_eq!(source.grouped_alert.as_ref().map(|g| g.covered), Some(300));
+    assert!(source.locks.iter().all(|l| l.grouped_alert.is_some()), "every covered lock says so");
+    let m = &w.channel.sent()[0];
+    assert!(m.summary.starts_with("300 stale Terraform locks in lock table locks"), "{}", m.summary);
+    w.run(&report_only()).await;
+    assert_eq!(w.sent().len(), 1, "a second pass pages nobody");
+    for k in &keys[..290] {
+        w.tables.remove("locks", k);
+    }
+    w.run(&report_only()).await;
+    assert_eq!(w.sent().len(), 1, "the group shrinking pages nobody");
+    let open = w.state.as_ref().unwrap().open_alerts().await.unwrap();
+    assert_eq!(open.iter().find(|o| o.kind == AlertKind::StaleGroup).and_then(|o| o.count), Some(10), "recounted");
+    for k in &keys[290..] {
+        w.tables.remove("locks", k);
+    }
+    w.run(&report_only()).await;
+    assert_eq!(w.sent()[1..], [(Event::Resolve, AlertKind::StaleGroup)], "resolved when none is left");
+    for i in 0..3 {
+        w.lock(&format!("new{i}"), &format!("new{i}"), hours(5));
+    }
+    w.run(&report_only()).await;
+    assert_eq!(w.sent()[2..], [(Event::Trigger, AlertKind::LockStale); 3], "a trickle pages lock by lock again");
+}
+
+#[tokio::test]
+async fn new_stale_locks_page_alone_once_the_grouped_backlog_is_small() {
+    let w = World::new();
+    let keys: Vec<String> = (0..12).map(|i| w.lock(&format!("s{i}"), &format!("id{i}"), hours(5))).collect();
+    w.run(&report_only()).await;
+    w.clock.advance(chrono::Duration::minutes(10));
+    // A new stale lock while the backlog of 12 is above 10: covered too.
+    w.lock("late", "late", hours(3) - chrono::Duration::minutes(30));
+    w.clock.advance(chrono::Duration::hours(1));
+    w.run(&report_only()).await;
+    assert_eq!(w.sent(), vec![(Event::Trigger, AlertKind::StaleGroup)]);
+    for k in &keys[..5] {
+        w.tables.remove("locks", k);
+    }
+    // Backlog 7: a lock stale only since now pages on its own; the group stays.
+    w.lock("later", "later", hours(2) + chrono::Duration::minutes(1));
+    w.run(&report_only()).await;
+    let sent = w.channel.sent();
+    assert_eq!(sent.len(), 2, "{:?}", w.sent());
+    assert_eq!((sent[1].kind, sent[1].lock_id.as_deref()), (AlertKind::LockStale, Some("later")));
+}
+
+#[tokio::test]
+async fn below_the_threshold_and_stateless_floods() {
+    let w = World::new();
+    for i in 0..10 {
+        w.lock(&format!("s{i}"), &format!("id{i}"), hours(5));
+    }
+    let report = w.run(&report_only()).await;
+    assert_eq!(w.sent(), vec![(Event::Trigger, AlertKind::LockStale); 10], "ten is not more than ten");
+    assert!(report.sources[0].grouped_alert.is_none());
+    let w = World::new().stateless();
+    for i in 0..11 {
+        w.lock(&format!("s{i}"), &format!("id{i}"), hours(5));
+    }
+    w.run(&report_only()).await;
+    w.run(&report_only()).await;
+    assert_eq!(w.sent(), vec![(Event::Trigger, AlertKind::StaleGroup); 2], "grouped within each run");
 }

@@ -19,6 +19,8 @@ pub trait AlertState: Send + Sync {
     /// Move `last_notified_at` from `expected` to `now` (and set severity);
     /// `false` if another run already did.
     async fn renotified(&self, key: &str, expected: i64, now: i64, severity: Severity) -> Result<bool, StateError>;
+    /// A grouped alert now covers `count` locks: record it (no message).
+    async fn recount(&self, key: &str, count: u64, summary: &str) -> Result<(), StateError>;
     /// Forget an alert (it resolved, or its trigger could not be delivered).
     async fn forget(&self, key: &str) -> Result<(), StateError>;
 }

@@ -14,6 +14,12 @@ pub struct NotifyError(pub String);
 #[async_trait]
 pub trait Notifier: Send + Sync {
     fn channel(&self) -> &'static str;
+    /// A trigger with an open alert's key updates that alert without
+    /// notifying anyone again (PagerDuty's dedup_key); other channels would
+    /// post a new message.
+    fn updates_in_place(&self) -> bool {
+        false
+    }
     /// Deliver one message; retries, if any, stop before `deadline`.
     async fn send(&self, message: &Message, deadline: Deadline) -> Result<(), NotifyError>;
 }

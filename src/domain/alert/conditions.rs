@@ -15,6 +15,9 @@ use crate::domain::report::{LockReport, RunReport, SourceReport, TtlCheck};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alert {
     pub message: Message,
+    /// When a stale lock became stale (`Created` + its window, at most now):
+    /// grouping tells a backlog from new stale locks by it.
+    pub stale_since: Option<DateTime<Utc>>,
 }
 
 impl Alert {
@@ -28,17 +31,28 @@ const UNREADABLE_LISTED: usize = 20;
 
 /// Every alert condition that holds after this run.
 pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) -> Vec<Alert> {
-    let mut messages = Vec::new();
+    let mut alerts = Vec::new();
+    let plain = |message| Alert { message, stale_since: None };
+    let stale_since = |l: &LockReport| {
+        let window = chrono::Duration::seconds(i64::try_from(l.verdict.window_seconds).unwrap_or(i64::MAX / 2));
+        l.lock.created.checked_add_signed(window).map_or(now, |t| t.min(now))
+    };
     for source in &report.sources {
         // A double lock pages once, through its table half.
         let alerting = |l: &&LockReport| l.verdict.stale && !l.action.cleared() && !l.is_lockfile_half();
-        messages.extend(source.locks.iter().filter(alerting).map(|l| stale_message(l, s, now)));
-        messages.extend(scan_failed(source, now));
-        messages.extend(unreadable_items(source, now));
-        messages.extend(ttl_disabled(source, now));
+        alerts.extend(
+            source
+                .locks
+                .iter()
+                .filter(alerting)
+                .map(|l| Alert { message: stale_message(l, s, now), stale_since: Some(stale_since(l)) }),
+        );
+        alerts.extend(scan_failed(source, now).map(plain));
+        alerts.extend(unreadable_items(source, now).map(plain));
+        alerts.extend(ttl_disabled(source, now).map(plain));
     }
-    messages.extend(breaker_tripped(report, now));
-    messages.into_iter().map(|message| Alert { message }).collect()
+    alerts.extend(breaker_tripped(report, now).map(plain));
+    alerts
 }
 
 /// What a source is called in alert text, and what to check when it cannot be read.

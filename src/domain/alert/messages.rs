@@ -238,6 +238,11 @@ pub fn resolve_message(open: &OpenAlert, now: DateTime<Utc>) -> Message {
             "TTL enabled on lock table {} (or ACTION is no longer ttl)",
             clean(open.source_name.as_deref().unwrap_or("?"), FIELD_CAP)
         ),
+        AlertKind::StaleGroup => format!(
+            "no stale lock of the grouped backlog left in lock {} {}",
+            open.source_kind.unwrap_or(SourceKind::Table).as_str(),
+            clean(open.source_name.as_deref().unwrap_or("?"), FIELD_CAP)
+        ),
     };
     Message {
         event: Event::Resolve,
@@ -274,6 +279,7 @@ pub fn deleted_lock_resolve(l: &LockReport, now: DateTime<Utc>) -> Message {
         opened_at: 0,
         last_notified_at: 0,
         summary: "stale lock deleted by tf-lock-reaper".to_string(),
+        count: None,
     };
     resolve_message(&open, now)
 }

@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod conditions;
+pub mod grouping;
 pub mod keys;
 pub mod messages;
 pub mod text;
@@ -60,6 +61,8 @@ pub enum AlertKind {
     UnreadableItems,
     /// `ACTION=ttl`, and TTL is not enabled on the table's TTL attribute.
     TtlDisabled,
+    /// More stale locks in one source than `ALERT_GROUP_OVER`: one alert for them.
+    StaleGroup,
 }
 
 impl AlertKind {
@@ -70,6 +73,7 @@ impl AlertKind {
             AlertKind::ScanFailed => "scan-failed",
             AlertKind::UnreadableItems => "unreadable-items",
             AlertKind::TtlDisabled => "ttl-disabled",
+            AlertKind::StaleGroup => "stale-group",
         }
     }
 
@@ -80,6 +84,7 @@ impl AlertKind {
             AlertKind::ScanFailed,
             AlertKind::UnreadableItems,
             AlertKind::TtlDisabled,
+            AlertKind::StaleGroup,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -142,6 +147,18 @@ pub struct Message {
 pub struct AlertSettings {
     /// Severity of a stale lock (`PAGERDUTY_SEVERITY`).
     pub severity: Severity,
+    /// More stale locks than this opening alerts in one source in one run
+    /// open one grouped alert instead (`ALERT_GROUP_OVER`).
+    pub group_over: usize,
+}
+
+/// `ALERT_GROUP_OVER`'s default.
+pub const DEFAULT_GROUP_OVER: usize = 10;
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings { severity: Severity::Warning, group_over: DEFAULT_GROUP_OVER }
+    }
 }
 
 /// An alert the notify-once state says is open.
@@ -159,6 +176,8 @@ pub struct OpenAlert {
     pub opened_at: i64,
     pub last_notified_at: i64,
     pub summary: String,
+    /// A grouped alert: how many locks it covers.
+    pub count: Option<u64>,
 }
 
 impl OpenAlert {
@@ -175,6 +194,11 @@ impl OpenAlert {
             opened_at: now,
             last_notified_at: now,
             summary: m.summary.clone(),
+            count: m
+                .details
+                .get("count")
+                .and_then(serde_json::Value::as_u64)
+                .filter(|_| m.kind == AlertKind::StaleGroup),
         }
     }
 }

@@ -61,6 +61,16 @@ pub struct SourceReport {
     /// With `ACTION=ttl`: whether TTL is enabled on the table's TTL attribute.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl: Option<TtlCheck>,
+    /// The grouped alert raised for this source's stale locks this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grouped_alert: Option<GroupedAlert>,
+}
+
+/// A grouped alert (`ALERT_GROUP_OVER`) and how many stale locks it covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupedAlert {
+    pub alert_key: String,
+    pub covered: usize,
 }
 
 /// The TTL precondition of a table (`ACTION=ttl` only).
@@ -158,6 +168,10 @@ pub struct LockReport {
     /// Double locking: the other half of this lock (same ID and state path,
     /// in a table for a lockfile, in a bucket for a table item).
     pub paired_with: Option<HalfRef>,
+    /// The key of the grouped alert that covers this stale lock, when
+    /// `ALERT_GROUP_OVER` grouped its source's alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grouped_alert: Option<String>,
 }
 
 impl LockReport {
@@ -189,12 +203,26 @@ impl SourceReport {
             unreadable: Vec::new(),
             not_kept: NotKept::default(),
             ttl: None,
+            grouped_alert: None,
         }
     }
 
     /// A source that could not be read: the error, and nothing else.
     pub fn failed(kind: SourceKind, name: &str, error: String, error_kind: ErrorKind) -> Self {
         SourceReport { scan_error: Some(error), error_kind: Some(error_kind), ..SourceReport::new(kind, name) }
+    }
+
+    /// Mark the stale locks a grouped alert covers (by their lock alert keys).
+    pub fn mark_grouped(&mut self, alert_key: &str, covered: &std::collections::HashSet<&str>) {
+        let mut n = 0;
+        for l in &mut self.locks {
+            let key = crate::domain::alert::keys::lock_alert_key(&l.lock.source, &l.lock.lock_key, &l.lock.id);
+            if covered.contains(key.as_str()) {
+                l.grouped_alert = Some(alert_key.to_string());
+                n += 1;
+            }
+        }
+        self.grouped_alert = Some(GroupedAlert { alert_key: alert_key.to_string(), covered: n });
     }
 
     /// Every unreadable item read, kept or only counted.

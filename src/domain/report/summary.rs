@@ -216,6 +216,7 @@ mod tests {
                 detail: Some(long.clone()),
                 error_kind: None,
                 paired_with: None,
+                grouped_alert: None,
             })
             .collect();
         source.unreadable = (0..n / 10)
