@@ -22,10 +22,11 @@ use crate::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
 use crate::adapters::routing::{route_of, Route, Router};
 use crate::adapters::s3_inspect::S3BucketInspector;
 use crate::adapters::s3_lockfiles::S3LockfileBuckets;
-use crate::adapters::secrets_manager::read_routing_key;
+use crate::adapters::secrets_manager::{read_routing_key, read_webhook_url};
+use crate::adapters::slack::SlackNotifier;
 use crate::adapters::sns::SnsNotifier;
 use crate::adapters::tokio_timer::TokioTimer;
-use crate::config::notify::{NotifyConfig, RoutingKeySource};
+use crate::config::notify::{NotifyConfig, RoutingKeySource, WebhookSource};
 use crate::config::{AssumeRole, BucketSpec, Config, ConfigError, DoctorSettings, MetricsSinkKind, Problem};
 use crate::domain::alert::AlertSettings;
 use crate::domain::backend::BackendConnection;
@@ -50,9 +51,9 @@ pub enum WiringError {
     /// A variable names something that cannot be used (exit 2).
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The HTTP client for PagerDuty could not be built (TLS setup); no
+    /// The HTTP client for PagerDuty or Slack could not be built (TLS setup); no
     /// variable is at fault.
-    #[error("cannot build the HTTP client for PagerDuty: {0}")]
+    #[error("cannot build the HTTP client for PagerDuty or Slack: {0}")]
     HttpClient(String),
 }
 
@@ -331,6 +332,9 @@ async fn routing_key_via(
     })
 }
 
+/// Each request to the Slack webhook (connect included).
+const SLACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The notification channels and state the configuration asks for.
 async fn dispatcher(
     n: &NotifyConfig,
@@ -341,6 +345,28 @@ async fn dispatcher(
     if let Some(arn) = &n.sns_topic_arn {
         let sns = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), arn.clone()).with_endpoint_url(sdk.endpoint_url());
         notifiers.push(Box::new(sns));
+    }
+    if let Some(arn) = &n.chat_topic_arn {
+        let chat = SnsNotifier::chat(aws_sdk_sns::Client::new(sdk), arn.clone()).with_endpoint_url(sdk.endpoint_url());
+        notifiers.push(Box::new(chat));
+    }
+    if let Some(source) = &n.slack_webhook {
+        let url = match source {
+            WebhookSource::Plain(url) => url.clone(),
+            WebhookSource::SecretArn(arn) => {
+                let client = aws_sdk_secretsmanager::Client::new(sdk);
+                read_webhook_url(&client, sdk.endpoint_url(), arn).await.map_err(|e| ConfigError {
+                    problems: vec![Problem {
+                        variable: "SLACK_WEBHOOK_URL_SECRET_ARN".into(),
+                        value: arn.clone(),
+                        expected: e.0,
+                    }],
+                })?
+            }
+        };
+        let slack = SlackNotifier::new(url, RetryPolicy::default(), SLACK_TIMEOUT, Box::new(SystemClock))
+            .map_err(|e| WiringError::HttpClient(e.0))?;
+        notifiers.push(Box::new(slack));
     }
     if let Some(pd) = &n.pagerduty {
         let key = match &pd.routing_key {

@@ -13,6 +13,7 @@ use common::*;
 use tf_lock_reaper::adapters::dynamodb_alert_state::DynamoAlertState;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
+use tf_lock_reaper::adapters::slack::SlackNotifier;
 use tf_lock_reaper::adapters::sns::SnsNotifier;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::domain::alert::AlertSettings;
@@ -532,4 +533,330 @@ async fn a_backlog_of_300_stale_locks_pages_once_and_resolves_as_a_group() {
     assert_eq!(fresh.len(), 3, "new stale locks page individually");
     assert!(fresh.iter().all(|t| t["dedup_key"] != group_key.as_str()));
     assert_eq!(sns_messages().await.len(), 3);
+}
+
+/// A topic and a subscribed SQS queue in moto: what the chat service would
+/// receive, read back (and deleted) in order.
+struct ChatTopic {
+    sns: aws_sdk_sns::Client,
+    sqs: aws_sdk_sqs::Client,
+    topic: String,
+    queue_url: String,
+}
+
+impl ChatTopic {
+    async fn new(moto: &Moto) -> ChatTopic {
+        let sdk = moto.sdk().await;
+        let (sns, sqs) = (aws_sdk_sns::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk));
+        let topic = sns.create_topic().name("tf-locks-chat").send().await.unwrap().topic_arn.unwrap();
+        let queue_url = sqs.create_queue().queue_name("chat").send().await.unwrap().queue_url.unwrap();
+        let queue_arn = "arn:aws:sqs:us-east-1:123456789012:chat";
+        sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
+        ChatTopic { sns, sqs, topic, queue_url }
+    }
+
+    fn notifier(&self) -> Box<dyn Notifier> {
+        Box::new(SnsNotifier::chat(self.sns.clone(), self.topic.clone()))
+    }
+
+    /// The custom notifications published so far (the SNS `Message`, parsed).
+    async fn received(&self) -> Vec<serde_json::Value> {
+        let mut all = Vec::new();
+        loop {
+            let got = self.sqs.receive_message().queue_url(&self.queue_url).max_number_of_messages(10).send().await;
+            let batch = got.unwrap().messages.unwrap_or_default();
+            if batch.is_empty() {
+                return all;
+            }
+            for m in batch {
+                let handle = m.receipt_handle().unwrap();
+                self.sqs.delete_message().queue_url(&self.queue_url).receipt_handle(handle).send().await.unwrap();
+                let envelope: serde_json::Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                all.push(serde_json::from_str(envelope["Message"].as_str().unwrap()).expect("the message is JSON"));
+            }
+        }
+    }
+}
+
+/// Validate each notification against `tests/chat_notification.schema.json`
+/// (Python's `jsonschema`, from the test venv).
+fn assert_valid_custom_notifications(notes: &[serde_json::Value]) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let lines: String = notes.iter().map(|n| format!("{n}\n")).collect();
+    std::fs::write(file.path(), lines).unwrap();
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chat_notification.schema.json");
+    let check = "import json, sys, jsonschema\nschema = json.load(open(sys.argv[1]))\njsonschema.Draft202012Validator.check_schema(schema)\nv = jsonschema.Draft202012Validator(schema)\nbad = [(i, e.message) for i, line in enumerate(open(sys.argv[2])) for e in v.iter_errors(json.loads(line))]\nprint(bad)\nsys.exit(1 if bad else 0)";
+    let out = Command::new(venv_bin("python")).args(["-c", check, schema]).arg(file.path()).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+fn event_type(n: &serde_json::Value) -> String {
+    n["metadata"]["eventType"].as_str().unwrap_or_default().to_string()
+}
+
+/// One lock's trigger, reminder, escalation and resolve in one thread;
+/// another lock in its own thread; every message valid.
+#[tokio::test]
+async fn chat_notifications_thread_per_alert_through_trigger_reminder_escalation_and_resolve() {
+    let World { moto, pd: _pd, client } = world().await;
+    let chat = ChatTopic::new(&moto).await;
+    put_lock(&client, "locks", "tfstate/app/terraform.tfstate", "app-1", hours(5)).await;
+    put_lock(&client, "locks", "tfstate/net/terraform.tfstate", "net-1", hours(3)).await;
+    let mut d = dispatcher(vec![chat.notifier()], Some((&client, "alert-state")));
+    d.renotify_after = Some(Duration::from_secs(1));
+    let alerts = Arc::new(d);
+    let window = |delete_after: &str| config(&[("LOCK_TABLES", "locks"), ("DELETE_AFTER", delete_after)]);
+
+    pass(&client, &window("10h"), &alerts).await;
+    let triggers = chat.received().await;
+    assert_eq!(triggers.len(), 2);
+    let app = triggers.iter().find(|n| n["content"]["title"].as_str().unwrap().contains("tfstate/app")).unwrap();
+    let net = triggers.iter().find(|n| n["content"]["title"].as_str().unwrap().contains("tfstate/net")).unwrap();
+    assert_ne!(app["metadata"]["threadId"], net["metadata"]["threadId"], "two locks, two threads");
+    assert_eq!(app["content"]["title"], ":warning: Stale Terraform lock: `tfstate/app/terraform.tfstate`");
+    let description = app["content"]["description"].as_str().unwrap();
+    for needle in [
+        "*Age:* `5h00m`",
+        "*Who:* `ci@runner`",
+        "*Operation:* `OperationTypeApply`",
+        "*Lock ID:* `app-1`",
+        "*Table:* `locks`",
+    ] {
+        assert!(description.contains(needle), "{needle} in {description}");
+    }
+    assert_eq!(app["content"]["nextSteps"][0], "```tf-lock-reaper unlock 'app-1' --table 'locks'```");
+    assert_eq!(app["content"]["nextSteps"][1], "```terraform force-unlock 'app-1'```");
+    assert!(app["content"]["nextSteps"][2].as_str().unwrap().contains("aws dynamodb delete-item --table-name 'locks'"));
+    assert_eq!(app["content"]["keywords"], serde_json::json!(["warning", "locks"]));
+    assert_eq!(event_type(app), "tf-lock-reaper.lock-stale.trigger");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    pass(&client, &window("10h"), &alerts).await;
+    let reminders = chat.received().await;
+    assert_eq!(reminders.len(), 2, "a reminder each after RENOTIFY_AFTER");
+    let app_thread = app["metadata"]["threadId"].clone();
+    assert!(reminders.iter().any(|n| n["metadata"]["threadId"] == app_thread), "the reminder joins the thread");
+
+    // Past DELETE_AFTER and still there: escalated to critical, same thread.
+    pass(&client, &window("4h"), &alerts).await;
+    let escalated = chat.received().await;
+    let app_escalated = escalated.iter().find(|n| n["metadata"]["threadId"] == app_thread).expect("escalation");
+    assert!(app_escalated["content"]["title"].as_str().unwrap().starts_with(":rotating_light:"));
+
+    client.delete_item().table_name("locks").key("LockID", s("tfstate/app/terraform.tfstate")).send().await.unwrap();
+    pass(&client, &window("10h"), &alerts).await;
+    let resolved = chat.received().await;
+    let resolve = resolved.iter().find(|n| event_type(n) == "tf-lock-reaper.lock-stale.resolve").expect("resolve");
+    assert_eq!(resolve["metadata"]["threadId"], app_thread, "the resolve closes the thread");
+    assert!(resolve["content"]["title"].as_str().unwrap().starts_with(":white_check_mark: Resolved"));
+    let all: Vec<serde_json::Value> = [triggers, reminders, escalated, resolved].concat();
+    assert_valid_custom_notifications(&all);
+}
+
+/// Every other event kind arrives as a valid custom notification: deletion
+/// notice, scan-failed, unreadable-items, breaker, ttl-disabled, a dead
+/// heartbeat, a grouped flood.
+#[tokio::test]
+async fn every_alert_kind_reaches_the_chat_topic_as_a_valid_custom_notification() {
+    let World { moto, pd: _pd, client } = world().await;
+    let chat = ChatTopic::new(&moto).await;
+    let alerts = Arc::new(dispatcher(vec![chat.notifier()], None));
+    let mut all = Vec::new();
+    let mut kinds = std::collections::BTreeSet::new();
+
+    // Deleted (a notice), unreadable items, an unreadable table.
+    put_lock(&client, "locks", "tfstate/old/terraform.tfstate", "old-1", hours(30)).await;
+    put_item(&client, "locks", &[("LockID", s("tfstate/junk/terraform.tfstate")), ("Info", s("{oops"))]).await;
+    let cfg = config(&[("LOCK_TABLES", "locks,missing-table"), ("ACTION", "delete"), ("DELETE_AFTER", "24h")]);
+    pass(&client, &cfg, &alerts).await;
+    // The breaker: more deletes due than MAX_DELETES_PER_RUN.
+    create_lock_table(&client, "flood").await;
+    for i in 0..12 {
+        put_lock(&client, "flood", &format!("tfstate/f{i}/terraform.tfstate"), &format!("f-{i}"), hours(30)).await;
+    }
+    let cfg = config(&[
+        ("LOCK_TABLES", "flood"),
+        ("ACTION", "delete"),
+        ("DELETE_AFTER", "24h"),
+        ("MAX_DELETES_PER_RUN", "2"),
+    ]);
+    pass(&client, &cfg, &alerts).await;
+    // TTL not enabled under ACTION=ttl; a dead heartbeat.
+    create_lock_table(&client, "ttl-less").await;
+    put_lock(&client, "ttl-less", "tfstate/t/terraform.tfstate", "t-1", hours(5)).await;
+    let ttl_cfg = config(&[("LOCK_TABLES", "ttl-less"), ("ACTION", "ttl"), ("TTL_AFTER", "3h")]);
+    let inspector = Arc::new(tf_lock_reaper::adapters::dynamodb_inspect::DynamoTableInspector::new(client.clone()));
+    let precondition = Arc::new(tf_lock_reaper::pipeline::preconditions::TtlPrecondition::new(inspector, "ExpiresAt"));
+    Reaper::new(ttl_cfg, Arc::new(DynamoLockTables::new(client.clone())), Arc::new(MemoryLockfiles::default()))
+        .with_dispatcher(Arc::clone(&alerts))
+        .with_ttl_precondition(precondition)
+        .run(Deadline::none())
+        .await;
+    create_lock_table(&client, "beats").await;
+    let created = chrono::Utc::now() - chrono::Duration::minutes(20);
+    let beat = (chrono::Utc::now() - chrono::Duration::minutes(15)).timestamp().to_string();
+    let info = info_json("hb-1", "tfstate/hb/terraform.tfstate", created);
+    put_item(
+        &client,
+        "beats",
+        &[
+            ("LockID", s("tfstate/hb/terraform.tfstate")),
+            ("Info", s(&info)),
+            ("Heartbeat", aws_sdk_dynamodb::types::AttributeValue::N(beat)),
+        ],
+    )
+    .await;
+    pass(&client, &config(&[("LOCK_TABLES", "beats")]), &alerts).await;
+
+    for n in chat.received().await {
+        kinds.insert(event_type(&n));
+        all.push(n);
+    }
+    for kind in [
+        "tf-lock-reaper.lock-stale.info",
+        "tf-lock-reaper.scan-failed.trigger",
+        "tf-lock-reaper.unreadable-items.trigger",
+        "tf-lock-reaper.breaker-tripped.trigger",
+        "tf-lock-reaper.stale-group.trigger",
+        "tf-lock-reaper.ttl-disabled.trigger",
+    ] {
+        assert!(kinds.contains(kind), "{kind} missing from {kinds:?}");
+    }
+    let dead =
+        all.iter().find(|n| n["content"]["title"].as_str().unwrap().contains("Dead Terraform lock")).expect("dead");
+    assert!(dead["content"]["description"].as_str().unwrap().contains("*Liveness:* `dead"), "{dead}");
+    let group = all.iter().find(|n| event_type(n) == "tf-lock-reaper.stale-group.trigger").unwrap();
+    assert!(group["content"]["nextSteps"][0].as_str().unwrap().starts_with("```tf-lock-reaper list --table flood"));
+    let ttl = all.iter().find(|n| event_type(n) == "tf-lock-reaper.ttl-disabled.trigger").unwrap();
+    assert!(ttl["content"]["nextSteps"][0].as_str().unwrap().contains("update-time-to-live"), "{ttl}");
+    assert_valid_custom_notifications(&all);
+}
+
+/// 2 KB of markdown, backticks, mentions and control characters in `Who`,
+/// `Path`, `Operation` and the LockID: the message still validates, stays
+/// within its limits, and its code blocks are intact.
+#[tokio::test]
+async fn hostile_lock_fields_cannot_break_a_chat_message() {
+    let World { moto, pd: _pd, client } = world().await;
+    let chat = ChatTopic::new(&moto).await;
+    let nasty = |seed: &str| {
+        format!("{seed} ```*bold*``` <!channel> [x](http://evil) \u{7}\u{1b}[31m\u{202e}`{}", "`_*~>".repeat(400))
+    };
+    let lock_id = format!("tfstate/{}/terraform.tfstate", "a`b```c".repeat(100));
+    let created = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    let info = serde_json::json!({"ID": "id```x", "Operation": nasty("op"), "Who": nasty("who"), "Path": nasty("path"), "Created": created})
+        .to_string();
+    put_item(&client, "locks", &[("LockID", s(&lock_id)), ("Info", s(&info))]).await;
+    let alerts = Arc::new(dispatcher(vec![chat.notifier()], None));
+    let report = pass(&client, &config(&[("LOCK_TABLES", "locks")]), &alerts).await;
+    assert_eq!(report.alerts_sent, 1, "{:?}", report.notifications);
+    let notes = chat.received().await;
+    assert_eq!(notes.len(), 1);
+    let text = notes[0].to_string();
+    assert!(!text.contains("<!channel>") && !text.contains('\u{202e}') && !text.contains('\u{1b}'), "{text}");
+    for line in notes[0]["content"]["description"].as_str().unwrap().lines().filter(|l| l.starts_with('*')) {
+        assert_eq!(line.matches('`').count() % 2, 0, "every code span closed: {line}");
+    }
+    for step in notes[0]["content"]["nextSteps"].as_array().unwrap() {
+        let step = step.as_str().unwrap();
+        assert_eq!(step.matches("```").count(), 2, "one intact code block: {step}");
+    }
+    assert_valid_custom_notifications(&notes);
+}
+
+fn slack(url: &str) -> Box<dyn Notifier> {
+    let fast = RetryPolicy { max_attempts: 4, first_delay: Duration::from_millis(20), budget: Duration::from_secs(5) };
+    let timeout = Duration::from_millis(700);
+    Box::new(SlackNotifier::new(Secret::new(url), fast, timeout, Box::new(SystemClock)).unwrap())
+}
+
+/// The Block Kit a Slack webhook receives: a header, the facts as fields,
+/// the fix in a code block, a context line; for a trigger, a deletion
+/// notice and a resolve. A 429 with `Retry-After: 1` is waited out and the
+/// message delivered once.
+#[tokio::test]
+async fn slack_webhook_gets_block_kit_and_a_429_is_waited_out() {
+    let World { moto: _moto, pd: hook, client } = world().await;
+    put_lock(&client, "locks", "tfstate/app/terraform.tfstate", "app-1", hours(5)).await;
+    put_lock(&client, "locks", "tfstate/old/terraform.tfstate", "old-1", hours(30)).await;
+    hook.respond_with(&[429]);
+    let alerts =
+        Arc::new(dispatcher(vec![slack(&format!("{}/services/T0/B0/x", hook.url))], Some((&client, "alert-state"))));
+    let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "24h")]);
+    let started = std::time::Instant::now();
+    let report = pass(&client, &cfg, &alerts).await;
+    assert_eq!(report.alert_errors, 0, "{:?}", report.notifications);
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+    let bodies: Vec<serde_json::Value> = hook.requests().into_iter().map(|r| r.body).collect();
+    assert_eq!(bodies.len(), 3, "a deletion notice (429, then again) and a trigger: {bodies:#?}");
+    assert_eq!(bodies[0], bodies[1], "the 429'd message, sent again");
+    assert_eq!(report.notifications.iter().filter(|n| n.channel == "slack").count(), 2, "delivered once each");
+    let trigger = bodies.iter().find(|b| b["text"].as_str().unwrap().starts_with("Stale Terraform lock")).unwrap();
+    let blocks = trigger["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "header");
+    assert_eq!(blocks[0]["text"]["text"], ":warning: Stale Terraform lock: tfstate/app/terraform.tfstate");
+    let fields: Vec<&str> =
+        blocks[2]["fields"].as_array().unwrap().iter().map(|f| f["text"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"*Who*\n`ci@runner`") && fields.contains(&"*Lock ID*\n`app-1`"), "{fields:?}");
+    let fix = blocks[3]["text"]["text"].as_str().unwrap();
+    assert!(
+        fix.starts_with("```tf-lock-reaper unlock 'app-1' --table 'locks'\nterraform force-unlock 'app-1'"),
+        "{fix}"
+    );
+    assert!(fix.ends_with("```"));
+    assert_eq!(blocks.last().unwrap()["type"], "context");
+    let notice = bodies.iter().find(|b| b["text"].as_str().unwrap().starts_with("Deleted")).unwrap();
+    assert_eq!(
+        notice["blocks"][0]["text"]["text"],
+        ":wastebasket: Deleted stale Terraform lock: tfstate/old/terraform.tfstate"
+    );
+
+    hook.clear();
+    client.delete_item().table_name("locks").key("LockID", s("tfstate/app/terraform.tfstate")).send().await.unwrap();
+    pass(&client, &cfg, &alerts).await;
+    let resolve = &hook.requests()[0].body;
+    assert_eq!(resolve["blocks"][0]["text"]["text"], ":white_check_mark: Resolved: tfstate/app/terraform.tfstate");
+}
+
+/// A webhook that never answers: `failed` within the timeout, the pass
+/// ends, PagerDuty still gets the page, and the URL (a secret) appears in
+/// no output, log or report.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_slack_webhook_fails_alone_and_its_url_never_leaks() {
+    let World { moto, pd, client } = world().await;
+    put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(3)).await;
+    // Accepts connections (the kernel does) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let token = "T0SECRET/B0SECRET/XyZsEcReTtOkEn";
+    let url = format!("http://{}/services/{token}", silent.local_addr().unwrap());
+    let alerts = Arc::new(dispatcher(vec![slack(&url), pagerduty(&pd.url)], None));
+    let started = std::time::Instant::now();
+    let report = pass(&client, &config(&[("LOCK_TABLES", "locks")]), &alerts).await;
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded by the timeout and budget");
+    let slack_record = report.notifications.iter().find(|n| n.channel == "slack").unwrap();
+    assert_eq!(slack_record.outcome, Delivery::Failed);
+    assert!(slack_record.detail.as_deref().unwrap().contains("no answer within the timeout"), "{slack_record:?}");
+    assert_eq!(pd.actions("trigger").len(), 1, "the other channel still delivered");
+    assert!(!serde_json::to_string(&report).unwrap().contains(token));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
+        .envs(moto.env())
+        .env("SLACK_WEBHOOK_URL", &url)
+        .env("RUST_LOG", "debug")
+        .args(["-v", "run", "--table", "locks", "--json"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "a failed alert fails the run: {stderr}");
+    assert!(stderr.contains("Slack webhook unreachable"), "the failure is said: {stderr}");
+    assert!(!stdout.contains(token) && !stderr.contains(token), "the webhook URL leaked:\n{stdout}\n{stderr}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
+        .envs(moto.env())
+        .env("SLACK_WEBHOOK_URL", format!("http://hooks.example.com/services/{token}"))
+        .args(["run", "--table", "locks"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(err.contains("SLACK_WEBHOOK_URL") && !err.contains(token), "{err}");
 }

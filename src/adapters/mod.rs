@@ -12,5 +12,6 @@ pub mod routing;
 pub mod s3_inspect;
 pub mod s3_lockfiles;
 pub mod secrets_manager;
+pub mod slack;
 pub mod sns;
 pub mod tokio_timer;

@@ -1,5 +1,6 @@
-//! The PagerDuty routing key from Secrets Manager: the secret holds the
-//! bare key or JSON `{"routing_key": "..."}`. Read once per container.
+//! Secrets from Secrets Manager, read once per container: the PagerDuty
+//! routing key (bare or JSON `{"routing_key": "..."}`) and the Slack
+//! webhook URL (bare or JSON `{"url": "..."}`).
 
 use crate::adapters::aws_error::Origin;
 use crate::support::secret::Secret;
@@ -15,6 +16,23 @@ pub async fn read_routing_key(
     endpoint_url: Option<&str>,
     arn: &str,
 ) -> Result<Secret, SecretError> {
+    parse_routing_key_secret(&read_secret(client, endpoint_url, arn).await?).map_err(SecretError)
+}
+
+/// Read the Slack webhook URL held by the secret `arn`.
+pub async fn read_webhook_url(
+    client: &aws_sdk_secretsmanager::Client,
+    endpoint_url: Option<&str>,
+    arn: &str,
+) -> Result<Secret, SecretError> {
+    parse_webhook_url_secret(&read_secret(client, endpoint_url, arn).await?).map_err(SecretError)
+}
+
+async fn read_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    endpoint_url: Option<&str>,
+    arn: &str,
+) -> Result<String, SecretError> {
     let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
         let origin = Origin::new(
             "secretsmanager",
@@ -25,7 +43,31 @@ pub async fn read_routing_key(
         let cause = origin.cause("GetSecretValue", "secretsmanager:GetSecretValue", &format!("secret {arn}"), &e);
         SecretError(format!("a secret the reaper can read (GetSecretValue failed: {cause})"))
     })?;
-    parse_routing_key_secret(out.secret_string().unwrap_or_default()).map_err(SecretError)
+    Ok(out.secret_string().unwrap_or_default().to_string())
+}
+
+/// The webhook URL from a secret's text: bare, or JSON with `url` (or
+/// `webhook_url`). Never echoed in an error: it is the secret.
+pub fn parse_webhook_url_secret(text: &str) -> Result<Secret, String> {
+    const SHAPE: &str =
+        "a secret string holding the webhook URL, bare or as {\"url\": \"https://hooks.slack.com/services/...\"}";
+    let text = text.trim();
+    let url = if text.starts_with('{') {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|_| format!("{SHAPE}: the secret is not valid JSON"))?;
+        ["url", "webhook_url"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(|u| u.as_str()))
+            .map(str::trim)
+            .ok_or_else(|| format!("{SHAPE}: the JSON has no string url"))?
+            .to_string()
+    } else {
+        text.to_string()
+    };
+    if !crate::domain::alert::chat::valid_webhook_url(&url) {
+        return Err(format!("{SHAPE}: the value is not an https URL"));
+    }
+    Ok(Secret::new(url))
 }
 
 /// The routing key from a secret's text: bare, or JSON with `routing_key`.
@@ -52,6 +94,18 @@ pub fn parse_routing_key_secret(text: &str) -> Result<Secret, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_url_secret_shapes_never_echo_the_url() {
+        let url = "https://hooks.slack.com/services/T0/B0/XyZ";
+        assert_eq!(parse_webhook_url_secret(url).unwrap().expose(), url);
+        assert_eq!(parse_webhook_url_secret(&format!(r#"{{"url": "{url}"}}"#)).unwrap().expose(), url);
+        assert!(parse_webhook_url_secret("http://127.0.0.1:9/hook").is_ok(), "a local receiver");
+        for bad in ["", "http://hooks.slack.com/services/T0/B0/XyZ", "not a url", r#"{"x": 1}"#, "ftp://a/b"] {
+            let err = parse_webhook_url_secret(bad).unwrap_err();
+            assert!(bad.len() < 5 || !err.contains(bad), "{err}");
+        }
+    }
 
     #[test]
     fn routing_key_secret_shapes() {

@@ -23,10 +23,21 @@ pub struct PagerDutyConfig {
     pub events_url: String,
 }
 
+/// Where the Slack webhook URL comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookSource {
+    Plain(Secret),
+    /// Read from Secrets Manager by the entrypoint, once per container.
+    SecretArn(String),
+}
+
 /// Notification settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyConfig {
     pub sns_topic_arn: Option<String>,
+    /// `CHAT_TOPIC_ARN`: custom notifications for Amazon Q Developer in chat applications.
+    pub chat_topic_arn: Option<String>,
+    pub slack_webhook: Option<WebhookSource>,
     pub pagerduty: Option<PagerDutyConfig>,
     pub severity: Severity,
     pub state_table: Option<String>,
@@ -47,6 +58,17 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
             );
         }
     }
+    let chat_topic_arn = r.get("CHAT_TOPIC_ARN").map(str::to_string);
+    if let Some(arn) = &chat_topic_arn {
+        if !valid_arn(arn, "sns", None) {
+            r.problem(
+                "CHAT_TOPIC_ARN",
+                arn,
+                "an SNS topic ARN that Amazon Q Developer in chat applications subscribes to, such as arn:aws:sns:us-east-1:123456789012:terraform-locks-chat",
+            );
+        }
+    }
+    let slack_webhook = read_slack(r);
     let plain = r.get("PAGERDUTY_ROUTING_KEY");
     let secret_arn = r.get("PAGERDUTY_ROUTING_KEY_SECRET_ARN");
     if let Some(arn) = secret_arn {
@@ -97,11 +119,47 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
     let group_over = r.integer("ALERT_GROUP_OVER", DEFAULT_GROUP_OVER, 0, 100_000);
     NotifyConfig {
         sns_topic_arn,
+        chat_topic_arn,
+        slack_webhook,
         pagerduty: routing_key.map(|routing_key| PagerDutyConfig { routing_key, events_url }),
         severity,
         state_table,
         renotify_after,
         group_over,
+    }
+}
+
+/// `SLACK_WEBHOOK_URL_SECRET_ARN` or `SLACK_WEBHOOK_URL` (one of the two).
+/// The URL is a secret: an error shows `<redacted>`, never the value.
+fn read_slack(r: &mut Reader<'_>) -> Option<WebhookSource> {
+    let plain = r.get("SLACK_WEBHOOK_URL");
+    let secret_arn = r.get("SLACK_WEBHOOK_URL_SECRET_ARN");
+    if let Some(arn) = secret_arn {
+        if !valid_arn(arn, "secretsmanager", Some("secret")) {
+            r.problem(
+                "SLACK_WEBHOOK_URL_SECRET_ARN",
+                arn,
+                "a Secrets Manager secret ARN such as arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-webhook-AbCdEf",
+            );
+        }
+    }
+    if let Some(url) = plain {
+        if !crate::domain::alert::chat::valid_webhook_url(url) {
+            r.problem("SLACK_WEBHOOK_URL", "<redacted>", "an https URL such as https://hooks.slack.com/services/...");
+        }
+    }
+    match (plain, secret_arn) {
+        (Some(_), Some(_)) => {
+            r.problem(
+                "SLACK_WEBHOOK_URL",
+                "<redacted>",
+                "unset when SLACK_WEBHOOK_URL_SECRET_ARN is set (use one of the two)",
+            );
+            None
+        }
+        (Some(url), None) => Some(WebhookSource::Plain(Secret::new(url))),
+        (None, Some(arn)) => Some(WebhookSource::SecretArn(arn.to_string())),
+        (None, None) => None,
     }
 }
 

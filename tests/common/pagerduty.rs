@@ -1,5 +1,6 @@
-//! A real HTTP server on 127.0.0.1 standing in for PagerDuty's Events API:
-//! it records every request and answers with scripted status codes.
+//! A real HTTP server on 127.0.0.1 standing in for PagerDuty's Events API
+//! or a Slack incoming webhook: it records every request and answers with
+//! scripted status codes (429 with `Retry-After: 1`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -39,7 +40,12 @@ impl Receiver {
                 } else {
                     r#"{"status":"invalid event","message":"Event object is invalid","errors":["bad"]}"#
                 };
-                let _ = request.respond(tiny_http::Response::from_string(answer).with_status_code(status));
+                let mut response = tiny_http::Response::from_string(answer).with_status_code(status);
+                if status == 429 {
+                    // As Slack does; PagerDuty's client backs off on its own.
+                    response.add_header(tiny_http::Header::from_bytes("Retry-After", "1").expect("header"));
+                }
+                let _ = request.respond(response);
             }
         });
         Receiver { url: format!("http://127.0.0.1:{port}"), server, requests, statuses, thread: Some(thread) }

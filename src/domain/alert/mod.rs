@@ -5,6 +5,7 @@
 //! Every string that came from a lock is untrusted: it is stripped of control
 //! characters, capped, JSON-escaped by serde and shell-quoted in commands.
 
+pub mod chat;
 pub mod commands;
 pub mod conditions;
 pub mod grouping;
