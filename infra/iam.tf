@@ -96,6 +96,24 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   dynamic "statement" {
+    for_each = length(local.chat_actions) > 0 ? [1] : []
+    content {
+      sid       = "PublishChatNotifications"
+      actions   = local.chat_actions
+      resources = [local.chat_topic_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.slack_secret_actions) > 0 ? [1] : []
+    content {
+      sid       = "ReadSlackWebhookUrl"
+      actions   = local.slack_secret_actions
+      resources = [var.slack_webhook_url_secret_arn]
+    }
+  }
+
+  dynamic "statement" {
     for_each = length(local.metrics_actions) > 0 ? [1] : []
     content {
       sid       = "PutMetricsInOwnNamespace"

@@ -70,6 +70,9 @@ resource "aws_lambda_function" "this" {
       METRICS_NAMESPACE                = var.metrics_namespace
       METRICS_SINK                     = var.metrics_sink
       SNS_TOPIC_ARN                    = local.sns_topic_arn
+      CHAT_TOPIC_ARN                   = local.chat_topic_arn
+      SLACK_WEBHOOK_URL_SECRET_ARN     = var.slack_webhook_url_secret_arn != null ? var.slack_webhook_url_secret_arn : ""
+      SLACK_WEBHOOK_URL                = var.slack_webhook_url
       PAGERDUTY_ROUTING_KEY_SECRET_ARN = var.pagerduty_routing_key_secret_arn != null ? var.pagerduty_routing_key_secret_arn : ""
       PAGERDUTY_ROUTING_KEY            = var.pagerduty_routing_key
       PAGERDUTY_EVENTS_URL             = var.pagerduty_events_url

@@ -54,7 +54,14 @@ locals {
   kms_key_arn   = var.kms_key_arn != null ? var.kms_key_arn : aws_kms_key.this[0].arn
   sns_topic_arn = var.sns_topic_arn != null ? var.sns_topic_arn : (var.create_sns_topic ? aws_sns_topic.alerts[0].arn : "")
   notify_table  = var.create_notify_state_table ? aws_dynamodb_table.notify_state[0].name : ""
-  alarm_actions = compact(concat([local.sns_topic_arn], var.alarm_actions))
+  alarm_actions = compact(concat([local.sns_topic_arn, local.chat_topic_arn], var.alarm_actions))
+
+  # Chat (chat.tf): the topic the chat service subscribes to, given or created.
+  chat_channels             = var.slack_channel != null || var.teams_channel != null
+  create_chat_topic         = var.chat_topic_arn == null && (var.create_chat_topic || local.chat_channels)
+  publishes_chat            = var.chat_topic_arn != null || local.create_chat_topic
+  chat_topic_arn            = var.chat_topic_arn != null ? var.chat_topic_arn : (local.create_chat_topic ? aws_sns_topic.chat[0].arn : "")
+  chat_guardrail_policy_arn = "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess"
 
   # Lock tables: always Scan; writes only in the mode that makes them, never in a dry run,
   # with GetItem to re-read a lock once when a write's condition fails (gone or taken again?).
@@ -72,10 +79,12 @@ locals {
     length(var.lock_buckets) > 0 && var.action == "delete" && !var.dry_run ? ["s3:DeleteObject"] : [],
   )
   # Notify-once state table: read the open alerts, claim, remind, resolve.
-  state_table_actions = var.create_notify_state_table ? ["dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"] : []
-  sns_actions         = var.sns_topic_arn != null || var.create_sns_topic ? ["sns:Publish"] : []
-  secret_actions      = var.pagerduty_routing_key_secret_arn != null ? ["secretsmanager:GetSecretValue"] : []
-  metrics_actions     = var.metrics_sink == "api" ? ["cloudwatch:PutMetricData"] : []
+  state_table_actions  = var.create_notify_state_table ? ["dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"] : []
+  sns_actions          = var.sns_topic_arn != null || var.create_sns_topic ? ["sns:Publish"] : []
+  secret_actions       = var.pagerduty_routing_key_secret_arn != null ? ["secretsmanager:GetSecretValue"] : []
+  chat_actions         = var.chat_topic_arn != null || var.create_chat_topic || var.slack_channel != null || var.teams_channel != null ? ["sns:Publish"] : []
+  slack_secret_actions = var.slack_webhook_url_secret_arn != null ? ["secretsmanager:GetSecretValue"] : []
+  metrics_actions      = var.metrics_sink == "api" ? ["cloudwatch:PutMetricData"] : []
 
   metric_period = 900
 }

@@ -47,3 +47,8 @@ output "dashboard_name" {
   description = "Name of the CloudWatch dashboard."
   value       = aws_cloudwatch_dashboard.this.dashboard_name
 }
+
+output "chat_topic_arn" {
+  description = "The topic chat notifications go to (CHAT_TOPIC_ARN), or empty."
+  value       = local.chat_topic_arn
+}

@@ -206,6 +206,50 @@ variable "renotify_after" {
   default     = ""
 }
 
+variable "chat_topic_arn" {
+  description = "An existing SNS topic that Amazon Q Developer in chat applications subscribes to (CHAT_TOPIC_ARN). Null: created when a channel is given or create_chat_topic is true."
+  type        = string
+  default     = null
+}
+
+variable "create_chat_topic" {
+  description = "Create a KMS-encrypted chat topic (CHAT_TOPIC_ARN) even without slack_channel or teams_channel, to subscribe a channel elsewhere."
+  type        = bool
+  default     = false
+}
+
+variable "slack_channel" {
+  description = "A Slack channel for the chat topic: the workspace (team) ID, as the Slack workspace shows it once authorised in the Amazon Q Developer console, and the channel ID. Creates an aws_chatbot_slack_channel_configuration."
+  type = object({
+    workspace_id = string
+    channel_id   = string
+  })
+  default = null
+}
+
+variable "teams_channel" {
+  description = "A Microsoft Teams channel for the chat topic: tenant, team and channel IDs. Creates an aws_chatbot_teams_channel_configuration."
+  type = object({
+    tenant_id  = string
+    team_id    = string
+    channel_id = string
+  })
+  default = null
+}
+
+variable "slack_webhook_url_secret_arn" {
+  description = "Secrets Manager secret holding a Slack incoming webhook URL, bare or {\"url\": \"...\"} (SLACK_WEBHOOK_URL_SECRET_ARN); the function may read exactly this secret."
+  type        = string
+  default     = null
+}
+
+variable "slack_webhook_url" {
+  description = "The Slack webhook URL in plain text (SLACK_WEBHOOK_URL). Discouraged: it lands in the function's configuration; use the secret."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 variable "alert_group_over" {
   description = "When more stale locks than this would open alerts in one source in one run, open one grouped alert for that source instead (ALERT_GROUP_OVER)."
   type        = number

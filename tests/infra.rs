@@ -40,6 +40,8 @@ use tf_lock_reaper::adapters::dynamodb_inspect::DynamoTableInspector;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
 use tf_lock_reaper::adapters::s3_lockfiles::S3LockfileBuckets;
+use tf_lock_reaper::adapters::secrets_manager::read_webhook_url;
+use tf_lock_reaper::adapters::slack::SlackNotifier;
 use tf_lock_reaper::adapters::sns::SnsNotifier;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind, VARIABLES};
 use tf_lock_reaper::domain::alert::AlertSettings;
@@ -217,6 +219,10 @@ struct Observed {
     state_table: BTreeSet<String>,
     sns: BTreeSet<String>,
     secret: BTreeSet<String>,
+    /// `sns:Publish` on the chat topic (`CHAT_TOPIC_ARN`).
+    chat: BTreeSet<String>,
+    /// Reading the Slack webhook URL secret.
+    slack_secret: BTreeSet<String>,
     metrics: BTreeSet<String>,
 }
 
@@ -245,10 +251,16 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
     let topic = aws_sdk_sns::Client::new(&sdk).create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
     let secret_client = aws_sdk_secretsmanager::Client::new(&sdk);
     let secret = secret_client.create_secret().name("pd").secret_string("key-123").send().await.unwrap().arn.unwrap();
+    let chat_topic =
+        aws_sdk_sns::Client::new(&sdk).create_topic().name("chat").send().await.unwrap().topic_arn.unwrap();
+    let webhook = format!("{}/services/T0/B0/x", pd.url);
+    let slack_secret =
+        secret_client.create_secret().name("slack").secret_string(&webhook).send().await.unwrap().arn.unwrap();
 
     let rec = |prefix| Recorder::new(prefix);
     let (lock_rec, state_rec, sns_rec, sm_rec, cw_rec, s3_rec) =
         (rec("dynamodb"), rec("dynamodb"), rec("sns"), rec("secretsmanager"), rec("cloudwatch"), rec("s3"));
+    let (chat_rec, slack_rec) = (rec("sns"), rec("secretsmanager"));
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).interceptor(s3_rec.clone()).build(),
     );
@@ -262,6 +274,11 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
     let sm = aws_sdk_secretsmanager::Client::from_conf(
         aws_sdk_secretsmanager::config::Builder::from(&sdk).interceptor(sm_rec.clone()).build(),
     );
+    let chat_sns =
+        aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(&sdk).interceptor(chat_rec.clone()).build());
+    let slack_sm = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk).interceptor(slack_rec.clone()).build(),
+    );
     let put_metric_data = aws_smithy_mocks::mock!(aws_sdk_cloudwatch::Client::put_metric_data)
         .then_output(|| aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput::builder().build());
     let cw_rec_for_client = cw_rec.clone();
@@ -273,6 +290,7 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
     );
 
     let key = routing_key_from_secret(&sm, &secret).await.expect("secret readable");
+    let webhook_url = read_webhook_url(&slack_sm, None, &slack_secret).await.expect("webhook secret readable");
     let threshold = if action == "ttl" { "TTL_AFTER" } else { "DELETE_AFTER" };
     let config = Config::from_vars(
         &vars(&[
@@ -288,6 +306,11 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
     let notifiers: Vec<Box<dyn Notifier>> = vec![
         Box::new(SnsNotifier::new(sns, topic)),
         Box::new(PagerDutyNotifier::new(&pd.url, key, RetryPolicy::default(), Box::new(SystemClock)).unwrap()),
+        Box::new(SnsNotifier::chat(chat_sns, chat_topic)),
+        Box::new(
+            SlackNotifier::new(webhook_url, RetryPolicy::default(), Duration::from_secs(5), Box::new(SystemClock))
+                .unwrap(),
+        ),
     ];
     let alerts = Dispatcher {
         notifiers,
@@ -336,6 +359,8 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
         state_table: state_rec.calls(),
         sns: sns_rec.calls(),
         secret: sm_rec.calls(),
+        chat: chat_rec.calls(),
+        slack_secret: slack_rec.calls(),
         metrics: cw_rec.calls(),
     }
 }
@@ -357,6 +382,11 @@ fn granted_by(dir: &Path, action: &str, dry_run: bool) -> Observed {
         sns_topic_arn = null
         create_sns_topic = true
         pagerduty_routing_key_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pd-AbCdEf"
+        chat_topic_arn = null
+        create_chat_topic = true
+        slack_channel = null
+        teams_channel = null
+        slack_webhook_url_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-AbCdEf"
         metrics_sink = "api"
         lock_buckets = ["tfstate/files/"]
     });
@@ -391,6 +421,8 @@ fn granted_by(dir: &Path, action: &str, dry_run: bool) -> Observed {
         state_table: eval("state_table_actions"),
         sns: eval("sns_actions"),
         secret: eval("secret_actions"),
+        chat: eval("chat_actions"),
+        slack_secret: eval("slack_secret_actions"),
         metrics: eval("metrics_actions"),
     }
 }
@@ -418,6 +450,10 @@ async fn iam_actions_per_mode_equal_the_api_calls_the_code_makes() {
         "variable = \"s3:prefix\"",
         "*.tflock",
         "actions = local.state_table_actions",
+        "actions = local.chat_actions",
+        "local.chat_topic_arn",
+        "actions = local.slack_secret_actions",
+        "var.slack_webhook_url_secret_arn",
         "actions = local.sns_actions",
         "actions = local.secret_actions",
         "actions = local.metrics_actions",

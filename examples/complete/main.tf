@@ -36,6 +36,21 @@ variable "pagerduty_routing_key_secret_arn" {
   default     = null
 }
 
+variable "slack_channel" {
+  description = "Optional Slack channel for Amazon Q Developer in chat applications: authorise the workspace once in its console, then give the workspace (team) ID and the channel ID."
+  type = object({
+    workspace_id = string
+    channel_id   = string
+  })
+  default = null
+}
+
+variable "slack_webhook_url_secret_arn" {
+  description = "Optional Secrets Manager secret holding a Slack incoming webhook URL, for teams without Amazon Q Developer in chat applications."
+  type        = string
+  default     = null
+}
+
 # The table your backends name in `dynamodb_table`.
 resource "aws_dynamodb_table" "terraform_locks" {
   name         = "terraform-state-locks"
@@ -126,7 +141,13 @@ module "tf_lock_reaper" {
 
   pagerduty_routing_key_secret_arn = var.pagerduty_routing_key_secret_arn
   renotify_after                   = "12h"
-  schedule_expression              = "rate(15 minutes)"
+  alert_group_over                 = 10
+
+  # Chat: custom notifications (and the module's alarms) in a Slack channel
+  # through Amazon Q Developer in chat applications, and/or a Slack webhook.
+  slack_channel                = var.slack_channel
+  slack_webhook_url_secret_arn = var.slack_webhook_url_secret_arn
+  schedule_expression          = "rate(15 minutes)"
 }
 
 output "function_name" {
@@ -137,6 +158,11 @@ output "function_name" {
 output "sns_topic_arn" {
   description = "Subscribe on-call (email, chat, PagerDuty CloudWatch integration) here."
   value       = module.tf_lock_reaper.sns_topic_arn
+}
+
+output "chat_topic_arn" {
+  description = "The topic the Slack channel is subscribed to (empty without slack_channel)."
+  value       = module.tf_lock_reaper.chat_topic_arn
 }
 
 output "dashboard_name" {
