@@ -62,17 +62,31 @@ arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Att
 sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
 open("$work/topic", "w").write(topic)
 open("$work/queue", "w").write(queue)
+# The chat topic Amazon Q Developer in chat applications would subscribe to;
+# a queue stands in for it here.
+chat = sns.create_topic(Name="terraform-locks-chat")["TopicArn"]
+chat_queue = sqs.create_queue(QueueName="chat")["QueueUrl"]
+chat_arn = sqs.get_queue_attributes(QueueUrl=chat_queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+sns.subscribe(TopicArn=chat, Protocol="sqs", Endpoint=chat_arn)
+open("$work/chat_topic", "w").write(chat)
+open("$work/chat_queue", "w").write(chat_queue)
 EOF
 
 pd_port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 setsid "$py" "$root/tools/pd_receiver.py" "$pd_port" "$work/pagerduty.jsonl" >/dev/null 2>&1 &
 pids+=($!)
 disown
+slack_port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+setsid "$py" "$root/tools/pd_receiver.py" "$slack_port" "$work/slack.jsonl" >/dev/null 2>&1 &
+pids+=($!)
+disown
 # Alerting, as the Lambda would be configured (the routing key is a dummy).
+export CHAT_TOPIC_ARN="$(cat "$work/chat_topic")" SLACK_WEBHOOK_URL="http://127.0.0.1:$slack_port/services/T0DEMO/B0DEMO/demo"
 export SNS_TOPIC_ARN="$(cat "$work/topic")" NOTIFY_STATE_TABLE=tf-lock-reaper-alerts
 export LOCK_TABLES="$table" LOCK_BUCKETS=tfstate
 export PAGERDUTY_ROUTING_KEY=demo-routing-key PAGERDUTY_EVENTS_URL="http://127.0.0.1:$pd_port"
 show_alerts() { "$py" "$root/tools/show_alerts.py" "$(cat "$work/queue")" "$work/pagerduty.jsonl"; }
+show_chat() { "$py" "$root/tools/show_chat.py" "$(cat "$work/chat_queue")" "$work/slack.jsonl" "$@"; }
 
 # A root module on the S3 backend; -var hang_seconds=N makes apply hang in a provisioner.
 # The third argument is the locking line: the DynamoDB table, or an S3 lockfile.
@@ -177,6 +191,9 @@ step "Scheduled pass in report mode: on-call is paged once per orphan (and told 
 STALE_AFTER=5s "$reaper" run
 show_alerts
 
+step "The same alerts in the chat channels: the chat topic (custom notifications) and a Slack webhook"
+show_chat --json
+
 step "A second report pass: the alerts are already open, nobody is paged again"
 STALE_AFTER=5s "$reaper" run | tail -n 4
 show_alerts
@@ -186,6 +203,9 @@ STALE_AFTER=5s DELETE_AFTER=5s METRICS_SINK=emf "$reaper" run --action delete
 
 step "What on-call got: the deletion notices and the pages' resolves"
 show_alerts
+
+step "And in chat: each resolve threads under its trigger (same threadId)"
+show_chat --json
 
 step "prod and net are unblocked: terraform plan -lock-timeout=0s"
 (cd "$work/prod" && "$py" "$tf" plan -lock-timeout=0s -input=false -no-color 2>&1 | tail -n 4)
