@@ -29,6 +29,24 @@ impl Default for RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// Whether to give up after `attempt` failed: no attempts left, or the
+    /// next one (`wait` from `now`) would come past the budget counted from
+    /// `started` or too close to the run's deadline.
+    pub fn gives_up(
+        &self,
+        attempt: u32,
+        started: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+        wait: Duration,
+        deadline: Deadline,
+    ) -> bool {
+        let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
+        let over_budget = (next - started).to_std().unwrap_or_default() > self.budget;
+        attempt >= self.max_attempts || over_budget || !deadline.leaves_time_for_a_write(next)
+    }
+}
+
 /// PagerDuty Events API v2: alerts to `/v2/enqueue`, deletion notices as
 /// change events to `/v2/change/enqueue` (they never page).
 pub struct PagerDutyNotifier {
@@ -150,11 +168,7 @@ impl Notifier for PagerDutyNotifier {
                     NotifyError(self.routing_key.redact(&format!("PagerDuty unreachable at {}: {why}", self.base_url)))
                 }
             };
-            let now = self.clock.now();
-            let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
-            let over_budget = (next - started).to_std().unwrap_or_default() > self.retry.budget;
-            let past_deadline = !deadline.leaves_time_for_a_write(next);
-            if attempt >= self.retry.max_attempts || over_budget || past_deadline {
+            if self.retry.gives_up(attempt, started, self.clock.now(), delay, deadline) {
                 return Err(NotifyError(format!("{} (gave up after {attempt} attempt(s))", retryable.0)));
             }
             tracing::warn!(attempt, error = %retryable, "PagerDuty delivery failed; retrying");

@@ -85,9 +85,7 @@ impl Notifier for SlackNotifier {
                     (format!("Slack webhook unreachable: {why}"), delay)
                 }
             };
-            let next = self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
-            let over_budget = (next - started).to_std().unwrap_or_default() > self.retry.budget;
-            if attempt >= self.retry.max_attempts || over_budget || !deadline.leaves_time_for_a_write(next) {
+            if self.retry.gives_up(attempt, started, self.clock.now(), wait, deadline) {
                 return Err(NotifyError(format!("{err} (gave up after {attempt} attempt(s))")));
             }
             tracing::warn!(attempt, error = %err, "Slack delivery failed; retrying");

@@ -5,30 +5,28 @@ use std::time::Duration;
 
 use crate::config::naming::{valid_arn, valid_table_name};
 use crate::config::reader::Reader;
+use crate::domain::alert::chat::valid_webhook_url;
 use crate::domain::alert::{Severity, DEFAULT_GROUP_OVER};
 use crate::support::secret::Secret;
 
-/// Where the PagerDuty routing key comes from.
+/// Where a secret setting comes from: the variable itself (local use), or a
+/// Secrets Manager secret the entrypoint reads once per container.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoutingKeySource {
+pub enum SecretSource {
     Plain(Secret),
-    /// Read from Secrets Manager by the entrypoint, once per container.
     SecretArn(String),
 }
+
+/// Where the PagerDuty routing key comes from.
+pub type RoutingKeySource = SecretSource;
+/// Where the Slack webhook URL comes from.
+pub type WebhookSource = SecretSource;
 
 /// PagerDuty settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PagerDutyConfig {
     pub routing_key: RoutingKeySource,
     pub events_url: String,
-}
-
-/// Where the Slack webhook URL comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WebhookSource {
-    Plain(Secret),
-    /// Read from Secrets Manager by the entrypoint, once per container.
-    SecretArn(String),
 }
 
 /// Notification settings.
@@ -48,51 +46,23 @@ pub struct NotifyConfig {
 
 /// Read the notification variables.
 pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
-    let sns_topic_arn = r.get("SNS_TOPIC_ARN").map(str::to_string);
-    if let Some(arn) = &sns_topic_arn {
-        if !valid_arn(arn, "sns", None) {
-            r.problem(
-                "SNS_TOPIC_ARN",
-                arn,
-                "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:terraform-locks",
-            );
-        }
-    }
-    let chat_topic_arn = r.get("CHAT_TOPIC_ARN").map(str::to_string);
-    if let Some(arn) = &chat_topic_arn {
-        if !valid_arn(arn, "sns", None) {
-            r.problem(
-                "CHAT_TOPIC_ARN",
-                arn,
-                "an SNS topic ARN that Amazon Q Developer in chat applications subscribes to, such as arn:aws:sns:us-east-1:123456789012:terraform-locks-chat",
-            );
-        }
-    }
-    let slack_webhook = read_slack(r);
-    let plain = r.get("PAGERDUTY_ROUTING_KEY");
-    let secret_arn = r.get("PAGERDUTY_ROUTING_KEY_SECRET_ARN");
-    if let Some(arn) = secret_arn {
-        if !valid_arn(arn, "secretsmanager", Some("secret")) {
-            r.problem(
-                "PAGERDUTY_ROUTING_KEY_SECRET_ARN",
-                arn,
-                "a Secrets Manager secret ARN such as arn:aws:secretsmanager:us-east-1:123456789012:secret:pagerduty-AbCdEf",
-            );
-        }
-    }
-    let routing_key = match (plain, secret_arn) {
-        (Some(_), Some(_)) => {
-            r.problem(
-                "PAGERDUTY_ROUTING_KEY",
-                "<redacted>",
-                "unset when PAGERDUTY_ROUTING_KEY_SECRET_ARN is set (use one of the two)",
-            );
-            None
-        }
-        (Some(key), None) => Some(RoutingKeySource::Plain(Secret::new(key))),
-        (None, Some(arn)) => Some(RoutingKeySource::SecretArn(arn.to_string())),
-        (None, None) => None,
-    };
+    let sns_topic_arn =
+        read_topic(r, "SNS_TOPIC_ARN", "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:terraform-locks");
+    let chat_topic_arn = read_topic(
+        r,
+        "CHAT_TOPIC_ARN",
+        "an SNS topic ARN that Amazon Q Developer in chat applications subscribes to, such as arn:aws:sns:us-east-1:123456789012:terraform-locks-chat",
+    );
+    let slack_webhook = read_secret_source(
+        r,
+        ("SLACK_WEBHOOK_URL", Some((valid_webhook_url, "an https URL such as https://hooks.slack.com/services/..."))),
+        ("SLACK_WEBHOOK_URL_SECRET_ARN", "slack-webhook-AbCdEf"),
+    );
+    let routing_key = read_secret_source(
+        r,
+        ("PAGERDUTY_ROUTING_KEY", None),
+        ("PAGERDUTY_ROUTING_KEY_SECRET_ARN", "pagerduty-AbCdEf"),
+    );
     let events_url = r.get("PAGERDUTY_EVENTS_URL").unwrap_or("https://events.pagerduty.com").to_string();
     let url_ok = url::Url::parse(&events_url)
         .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none());
@@ -129,36 +99,49 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
     }
 }
 
-/// `SLACK_WEBHOOK_URL_SECRET_ARN` or `SLACK_WEBHOOK_URL` (one of the two).
-/// The URL is a secret: an error shows `<redacted>`, never the value.
-fn read_slack(r: &mut Reader<'_>) -> Option<WebhookSource> {
-    let plain = r.get("SLACK_WEBHOOK_URL");
-    let secret_arn = r.get("SLACK_WEBHOOK_URL_SECRET_ARN");
+/// A rule a plain secret value must meet, and what it should be otherwise.
+type PlainRule = (fn(&str) -> bool, &'static str);
+
+/// An SNS topic ARN, if set.
+fn read_topic(r: &mut Reader<'_>, name: &str, expected: &str) -> Option<String> {
+    let arn = r.get(name).map(str::to_string)?;
+    if !valid_arn(&arn, "sns", None) {
+        r.problem(name, &arn, expected);
+    }
+    Some(arn)
+}
+
+/// A secret given as the variable itself (`plain`, checked by its rule if
+/// any) or as a Secrets Manager secret ARN (`arn`, with an example secret
+/// name), one of the two. The value is a secret: an error shows
+/// `<redacted>`, never the value.
+fn read_secret_source(
+    r: &mut Reader<'_>,
+    (plain_name, plain_rule): (&str, Option<PlainRule>),
+    (arn_name, example): (&str, &str),
+) -> Option<SecretSource> {
+    let plain = r.get(plain_name);
+    let secret_arn = r.get(arn_name);
     if let Some(arn) = secret_arn {
         if !valid_arn(arn, "secretsmanager", Some("secret")) {
-            r.problem(
-                "SLACK_WEBHOOK_URL_SECRET_ARN",
-                arn,
-                "a Secrets Manager secret ARN such as arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-webhook-AbCdEf",
+            let expected = format!(
+                "a Secrets Manager secret ARN such as arn:aws:secretsmanager:us-east-1:123456789012:secret:{example}"
             );
+            r.problem(arn_name, arn, expected);
         }
     }
-    if let Some(url) = plain {
-        if !crate::domain::alert::chat::valid_webhook_url(url) {
-            r.problem("SLACK_WEBHOOK_URL", "<redacted>", "an https URL such as https://hooks.slack.com/services/...");
+    if let (Some(value), Some((valid, expected))) = (plain, plain_rule) {
+        if !valid(value) {
+            r.problem(plain_name, "<redacted>", expected);
         }
     }
     match (plain, secret_arn) {
         (Some(_), Some(_)) => {
-            r.problem(
-                "SLACK_WEBHOOK_URL",
-                "<redacted>",
-                "unset when SLACK_WEBHOOK_URL_SECRET_ARN is set (use one of the two)",
-            );
+            r.problem(plain_name, "<redacted>", format!("unset when {arn_name} is set (use one of the two)"));
             None
         }
-        (Some(url), None) => Some(WebhookSource::Plain(Secret::new(url))),
-        (None, Some(arn)) => Some(WebhookSource::SecretArn(arn.to_string())),
+        (Some(value), None) => Some(SecretSource::Plain(Secret::new(value))),
+        (None, Some(arn)) => Some(SecretSource::SecretArn(arn.to_string())),
         (None, None) => None,
     }
 }
