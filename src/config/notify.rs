@@ -206,4 +206,45 @@ mod tests {
         assert!(!err.to_string().contains("R0UTINGKEYSECRET"));
         assert!(!format!("{err:?}").contains("R0UTINGKEYSECRET"));
     }
+
+    #[test]
+    fn chat_settings_and_their_mistakes_all_at_once_the_url_never_echoed() {
+        let c = Config::from_vars(
+            &vars(&[
+                ("LOCK_TABLES", "locks"),
+                ("CHAT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:chat"),
+                ("SLACK_WEBHOOK_URL_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-AbCdEf"),
+                ("ALERT_GROUP_OVER", "25"),
+            ]),
+            cli(),
+        )
+        .unwrap();
+        assert_eq!(c.notify.chat_topic_arn.as_deref(), Some("arn:aws:sns:us-east-1:123456789012:chat"));
+        assert!(matches!(c.notify.slack_webhook, Some(SecretSource::SecretArn(_))));
+        assert_eq!(c.notify.group_over, 25);
+        let secret_url = "http://hooks.slack.com/services/T0/B0/S3CR3TT0K3N";
+        let err = Config::from_vars(
+            &vars(&[
+                ("LOCK_TABLES", "locks"),
+                ("CHAT_TOPIC_ARN", "arn:aws:sqs:us-east-1:123456789012:q"),
+                ("SLACK_WEBHOOK_URL", secret_url),
+                ("SLACK_WEBHOOK_URL_SECRET_ARN", "nope"),
+                ("ALERT_GROUP_OVER", "-3"),
+            ]),
+            cli(),
+        )
+        .unwrap_err();
+        let names: Vec<&str> = err.problems.iter().map(|p| p.variable.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "CHAT_TOPIC_ARN",
+                "SLACK_WEBHOOK_URL_SECRET_ARN",
+                "SLACK_WEBHOOK_URL",
+                "SLACK_WEBHOOK_URL",
+                "ALERT_GROUP_OVER"
+            ]
+        );
+        assert!(!format!("{err} {err:?}").contains("S3CR3TT0K3N"), "the URL is a secret");
+    }
 }
