@@ -103,3 +103,67 @@ pub async fn release_recorded(
     }
     Ok((ReleaseStatus::Failed, lines))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::backend::BackendConnection;
+    use crate::domain::lock_record::{IdentifiedBy, RecordedHalf, RECORD_VERSION};
+    use crate::exec::holder::Stores;
+    use crate::fakes::{info, lock_item, MemoryLockTables, MemoryLockfiles};
+
+    fn lock(id: &str, path: &str, info: &str) -> LockRecord {
+        LockRecord {
+            version: RECORD_VERSION,
+            lock_id: id.into(),
+            lock_path: path.into(),
+            who: "ci@runner".into(),
+            operation: "OperationTypeApply".into(),
+            created: Utc::now().to_rfc3339(),
+            identified_by: IdentifiedBy::TerraformLog,
+            wrapper_pid: 1,
+            backend: BackendConnection::default(),
+            halves: vec![RecordedHalf::Table { table: "locks".into(), lock_key: path.into(), info: info.into() }],
+        }
+    }
+
+    fn connect(tables: Arc<MemoryLockTables>) -> Connect {
+        Box::new(move |_| {
+            let stores = Stores { tables: tables.clone(), lockfiles: Arc::new(MemoryLockfiles::default()) };
+            Box::pin(async move { stores })
+        })
+    }
+
+    /// A `run-all` record: every unchanged lock released, one taken by
+    /// another run left alone; a failing store keeps the rest for next time.
+    #[tokio::test]
+    async fn release_releases_each_recorded_lock_that_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".terraform/tf-lock-reaper.json");
+        let tables = Arc::new(MemoryLockTables::default().with_table("locks"));
+        let (a, b, c) = (info("a", Utc::now()), info("b", Utc::now()), info("c", Utc::now()));
+        tables.put("locks", lock_item("tfstate/a", &a));
+        tables.put("locks", lock_item("tfstate/b", &b));
+        tables.put("locks", lock_item("tfstate/c", &info("someone-else", Utc::now())));
+        let locks = vec![lock("a", "tfstate/a", &a), lock("b", "tfstate/b", &b), lock("c", "tfstate/c", &c)];
+        write(&path, &RecordFile { version: RECORD_VERSION, wrapper_pid: 1, locks }).unwrap();
+        let (status, lines) = release_recorded(&path, false, &connect(tables.clone())).await.unwrap();
+        assert_eq!(status, ReleaseStatus::Done, "{lines:?}");
+        assert!(tables.get("locks", "tfstate/a").is_none() && tables.get("locks", "tfstate/b").is_none());
+        assert!(tables.get("locks", "tfstate/c").is_some(), "another run's lock is never touched");
+        assert_eq!(lines.iter().filter(|l| l.ends_with("released")).count(), 2, "{lines:?}");
+        assert!(!path.exists(), "nothing left to release");
+
+        let failing = Arc::new(MemoryLockTables::failing_writes().with_table("locks"));
+        failing.put("locks", lock_item("tfstate/a", &a));
+        write(&path, &RecordFile { version: RECORD_VERSION, wrapper_pid: 1, locks: vec![lock("a", "tfstate/a", &a)] })
+            .unwrap();
+        let (status, _) = release_recorded(&path, false, &connect(failing)).await.unwrap();
+        assert_eq!(status, ReleaseStatus::Failed);
+        assert_eq!(read(&path).unwrap().unwrap().locks.len(), 1, "the record keeps it for another try");
+    }
+}
