@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::domain::lock_record::{parse_record, LockRecord, RecordFile};
 use crate::exec::holder::release;
-use crate::exec::Connect;
+use crate::exec::options::Connect;
 
 /// `<data dir>/tf-lock-reaper.json`.
 pub fn default_path(data_dir: &Path) -> PathBuf {

@@ -1,0 +1,36 @@
+//! What `exec` and `release` are given, and how `exec` speaks: shared by
+//! the rooms of `exec`, importing none of them but the holder's stores.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::domain::backend::BackendConnection;
+use crate::exec::holder::{BeatSettings, Stores};
+
+/// Builds the stores of a backend (the entrypoint wires the AWS adapters).
+pub type Connect = Box<dyn Fn(BackendConnection) -> BoxFuture<'static, Stores> + Send + Sync>;
+
+/// What to do when another run took the state while the command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnConflict {
+    /// SIGINT the Terraform holding the lock, so it stops before it writes
+    /// state it no longer holds the lock for.
+    Interrupt,
+    Warn,
+}
+
+/// Everything `exec` needs.
+pub struct ExecOptions {
+    pub command: Vec<String>,
+    pub beat: BeatSettings,
+    pub every: Duration,
+    pub lock_file: Option<PathBuf>,
+    pub on_conflict: OnConflict,
+}
+
+/// Print one line for the person reading the job's log.
+pub(super) fn say(text: &str) {
+    eprintln!("tf-lock-reaper exec: {text}");
+}
