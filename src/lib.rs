@@ -1,7 +1,7 @@
 //! tf-lock-reaper: find, classify and safely clear stale Terraform state
 //! locks. The source tree shows the architecture (the README's "How the
 //! code is laid out" walks it); imports run one way, from the entrypoints
-//! down to the domain, and `tests/layering.rs` keeps it so:
+//! down to the domain, and `tests/it/layering.rs` keeps it so:
 //!
 //! `entrypoints` → `wiring` → `adapters` / `pipeline` / `exec` / `doctor`
 //! → `ports` / `config` → `domain` → `support`.

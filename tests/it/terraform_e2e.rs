@@ -2,13 +2,11 @@
 //! lock, `plan` fails exactly as users see it, one reaper pass clears the
 //! orphan while a running apply's younger lock survives, and `plan` works.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::terraform::{wait_until, Locking, Stack};
-use common::*;
+use crate::common::terraform::{wait_until, Locking, Stack};
+use crate::common::*;
 
 const TABLE: &str = "terraform-state-locks";
 

@@ -9,15 +9,13 @@
 //! it (or leaves it to the reaper in watch mode), two jobs on one host
 //! never touch each other's lock, and the reaper reads the lock's `Info`.
 
-mod common;
-
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::terraform::{wait_until, Locking, Release, RunningExec, Stack};
-use common::*;
+use crate::common::terraform::{wait_until, Locking, Release, RunningExec, Stack};
+use crate::common::*;
 
 const TABLE: &str = "terraform-state-locks";
 

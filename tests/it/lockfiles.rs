@@ -3,17 +3,15 @@
 //! through thousands of objects, `ttl` mode, prefixes, double locks (paired,
 //! cleared both or neither, paged once) and the CLI.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::pagerduty::Receiver;
+use crate::common::seams::BeforeWrite;
+use crate::common::*;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use common::pagerduty::Receiver;
-use common::seams::BeforeWrite;
-use common::*;
 use futures::StreamExt;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};

@@ -3,14 +3,12 @@
 //! `PutMetricData`. PutMetricData is tested with `aws-smithy-mocks` because
 //! moto 5.2.5 does not speak CloudWatch's Smithy RPC v2 CBOR protocol.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::vars;
 use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput;
 use aws_smithy_mocks::{mock, mock_client};
 use chrono::{DateTime, TimeZone, Utc};
-use common::vars;
 use tf_lock_reaper::adapters::cloudwatch::ApiSink;
 use tf_lock_reaper::adapters::emf::EmfSink;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};

@@ -4,13 +4,11 @@
 //! record, lost locks restored, conflicts interrupted, and commands that
 //! never lock run untouched.
 
-mod common;
-
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::terraform::{wait_until, Locking, Stack};
-use common::*;
+use crate::common::terraform::{wait_until, Locking, Stack};
+use crate::common::*;
 
 const TABLE: &str = "terraform-state-locks";
 const KEY: &str = "tfstate/prod/terraform.tfstate";
@@ -270,7 +268,7 @@ async fn a_workspace_and_chdir_are_followed_to_the_right_lock() {
         .process_group(0)
         .spawn()
         .unwrap();
-    let mut job = common::terraform::RunningExec::from_child(child, stack.path());
+    let mut job = crate::common::terraform::RunningExec::from_child(child, stack.path());
     wait_for_record(&stack).await;
     let record = std::fs::read_to_string(stack.record()).unwrap();
     assert!(record.contains(key), "the ci workspace's lock: {record}");

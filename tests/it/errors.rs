@@ -6,12 +6,10 @@
 //! produces, are tested on the classifier with `aws-smithy-mocks` in
 //! `src/adapters/aws_error.rs`.
 
-mod common;
-
 use std::process::{Command, Output, Stdio};
 
-use common::faults::{Fault, FaultProxy};
-use common::*;
+use crate::common::faults::{Fault, FaultProxy};
+use crate::common::*;
 
 /// What no default output may contain.
 const DEBUG_NOISE: [&str; 5] = ["DispatchFailure", "ServiceError {", "ErrorMetadata", "\u{1b}[", "ConnectorError"];

@@ -2,14 +2,12 @@
 //! SQS queue), PagerDuty Events v2 against a real HTTP receiver on
 //! 127.0.0.1, the notify-once state table and Secrets Manager in moto.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::pagerduty::Receiver;
-use common::*;
+use crate::common::pagerduty::Receiver;
+use crate::common::*;
 use tf_lock_reaper::adapters::dynamodb_alert_state::DynamoAlertState;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};

@@ -1,7 +1,6 @@
 //! Test harness: a real `moto_server` (DynamoDB, S3, SNS, SQS, Secrets
 //! Manager) on a free loopback port per test, and helpers to seed lock
 //! tables the way Terraform does. The pinned venv comes from `make test`.
-#![allow(dead_code)]
 
 pub mod faults;
 pub mod pagerduty;

@@ -2,14 +2,12 @@
 //! on loopback): scanning, every action, dry run, breaker, policy, table
 //! failures and the scan/delete race.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::seams::BeforeWrite;
+use crate::common::*;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use common::seams::BeforeWrite;
-use common::*;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::domain::alert::conditions::current_alerts;

@@ -9,11 +9,10 @@
 //! `GetBucketVersioningResponse`, which the Rust SDK cannot decode; the
 //! adapter reads `Status` from such an answer, so no call is mocked here.
 
-mod common;
-
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use crate::common::*;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification, ScalarAttributeType,
     TimeToLiveSpecification,
@@ -23,7 +22,6 @@ use aws_sdk_s3::types::{
     NoncurrentVersionExpiration, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
 };
-use common::*;
 use serde_json::Value;
 use tf_lock_reaper::adapters::dynamodb_alert_state::DynamoAlertState;
 use tf_lock_reaper::adapters::dynamodb_inspect::DynamoTableInspector;

@@ -3,16 +3,14 @@
 //! requests signed with credentials from `sts:AssumeRole` into
 //! `arn:aws:iam::111111111111:role/…` act in account 111111111111.
 
-mod common;
-
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use crate::common::pagerduty::Receiver;
+use crate::common::terraform::{wait_until, Locking, Stack};
+use crate::common::*;
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
-use common::pagerduty::Receiver;
-use common::terraform::{wait_until, Locking, Stack};
-use common::*;
 use serde_json::Value;
 
 const ROLE: &str = "arn:aws:iam::111111111111:role/tf-lock-reaper-access";

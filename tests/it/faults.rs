@@ -4,16 +4,14 @@
 //! goes through the project's own timeouts (`wiring::timeouts`), with a
 //! small budget so the tests stay short.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::faults::{Fault, FaultProxy};
+use crate::common::*;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use common::faults::{Fault, FaultProxy};
-use common::*;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::adapters::s3_lockfiles::S3LockfileBuckets;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};

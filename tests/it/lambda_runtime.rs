@@ -3,13 +3,11 @@
 //! event with the 1970 deadline local emulators send, and captures the
 //! report it returns; the binary talks to `moto_server` for DynamoDB.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// Serve one invocation of `event`; return what the function posted back.
 fn serve_one(server: &tiny_http::Server, event: &str, deadline_ms: u64) -> (String, String) {

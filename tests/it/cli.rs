@@ -1,13 +1,11 @@
 //! The `tf-lock-reaper` binary end to end against `moto_server`: output,
 //! exit codes, configuration errors and the safe unlock.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// Run the CLI with only the given environment (plus PATH), feeding `stdin`.
 fn cli(moto: Option<&Moto>, extra_env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {

@@ -16,22 +16,20 @@
 //! - the shim never lets Terraform's update check (checkpoint) leave the
 //!   machine, whatever the caller's environment holds.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::pagerduty::Receiver;
+use crate::common::*;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use common::pagerduty::Receiver;
-use common::*;
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Block, Body, Expression, ObjectKey};
 use tf_lock_reaper::adapters::cloudwatch::ApiSink;
@@ -472,7 +470,7 @@ async fn iam_actions_per_mode_equal_the_api_calls_the_code_makes() {
 
 fn terraform_fmt_check(dir: &Path) -> std::process::Output {
     Command::new(venv_bin("python"))
-        .arg(common::terraform::shim())
+        .arg(crate::common::terraform::shim())
         .args(["fmt", "-check", "-recursive", "-no-color"])
         .arg(dir)
         .env("TF_CLI_CONFIG_FILE", "/dev/null")
@@ -507,7 +505,7 @@ fn the_shim_never_runs_terraforms_update_check_whatever_the_environment_says() {
     listener.set_nonblocking(true).unwrap();
     for checkpoint in [None, Some(""), Some("0")] {
         let mut cmd = Command::new(venv_bin("python"));
-        cmd.arg(common::terraform::shim())
+        cmd.arg(crate::common::terraform::shim())
             .arg("version")
             .env("TF_CLI_CONFIG_FILE", "/dev/null")
             .env("HTTPS_PROXY", &proxy)

