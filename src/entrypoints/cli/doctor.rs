@@ -1,0 +1,57 @@
+//! `tf-lock-reaper doctor`: can this backend be trusted? (`crate::doctor`)
+
+use crate::config::DoctorSettings;
+use crate::doctor::{doctor, DoctorTargets};
+use crate::domain::doctor::table::TableExpectations;
+use crate::entrypoints::cli::{env_with, print_json, CliError, SourceArgs, Status};
+use crate::wiring::{check_credentials, inspectors, sdk_config};
+
+pub(super) const EXAMPLES: &str = "Examples:
+  tf-lock-reaper doctor --table terraform-state-locks --bucket tfstate --config .
+  # Sources from LOCK_TABLES / LOCK_BUCKETS, as every command; JSON for CI:
+  tf-lock-reaper doctor --config stacks --json
+
+Exit codes: 0 nothing failed (warnings allowed); 1 a check failed; 2 bad configuration or usage.";
+
+#[derive(clap::Args)]
+pub(super) struct DoctorArgs {
+    #[command(flatten)]
+    sources: SourceArgs,
+    /// A directory to search (recursively) for `backend "s3"` blocks (repeatable).
+    #[arg(long = "config", value_name = "DIR")]
+    config_dirs: Vec<std::path::PathBuf>,
+    /// Print the checks as one JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+impl DoctorArgs {
+    pub(super) async fn run(self) -> Result<Status, CliError> {
+        let settings = DoctorSettings::from_vars(&env_with(&self.sources.overrides()))?;
+        if settings.tables.is_empty() && settings.buckets.is_empty() && self.config_dirs.is_empty() {
+            return Err(CliError::BadInput(
+                "doctor has nothing to check: give --table, --bucket or --config (or set LOCK_TABLES / LOCK_BUCKETS)"
+                    .to_string(),
+            ));
+        }
+        let sdk = sdk_config(settings.run_budget).await;
+        // Only HCL to read: no AWS call, so no credentials needed.
+        if !(settings.tables.is_empty() && settings.buckets.is_empty()) {
+            check_credentials(&sdk).await.map_err(CliError::Credentials)?;
+        }
+        let (tables, buckets) = inspectors(&settings, &sdk).await;
+        let targets = DoctorTargets {
+            tables: &settings.tables,
+            buckets: &settings.buckets,
+            config_dirs: &self.config_dirs,
+            expect: TableExpectations { ttl_attribute: &settings.ttl_attribute, ttl_written: settings.ttl_written },
+        };
+        let report = doctor(&targets, tables.as_ref(), buckets.as_ref()).await;
+        if self.json {
+            print_json(&report)?;
+        } else {
+            print!("{}", report.render_text());
+        }
+        Ok(Status::from_ok(report.ok))
+    }
+}

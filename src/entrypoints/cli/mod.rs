@@ -1,0 +1,237 @@
+//! `tf-lock-reaper`, the CLI for on-call engineers and CI: the top-level
+//! arguments, the dispatch, and what every command shares. Each command
+//! owns its arguments and its run function in a file of its own. Flags
+//! override the same environment variables the Lambda reads; `run` is the
+//! Lambda's pass. Exit codes, decided in one place ([`Status`],
+//! [`CliError::exit_code`]): 0 ok, 1 the run had errors, 2 bad configuration
+//! or usage, or no AWS credentials.
+
+mod completions;
+mod doctor;
+mod exec;
+mod list;
+mod release;
+mod run;
+mod unlock;
+
+use std::collections::HashMap;
+use std::io::Write as _;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, EntrypointDefaults, MetricsSinkKind};
+use crate::exec::Connect;
+use crate::pipeline::Reaper;
+use crate::wiring::{backend_stores, check_credentials, sdk_config, Adapters, WiringError};
+
+#[derive(Parser)]
+#[command(
+    name = "tf-lock-reaper",
+    version,
+    about = "Find, report and safely clear stale Terraform state locks",
+    after_help = "Exit codes: 0 ok; 1 the run had errors (a source unreadable, a write failed, nothing unlocked); \
+2 bad configuration or usage, or no AWS credentials.\n\nExamples:\n  \
+tf-lock-reaper list --table terraform-state-locks\n  \
+tf-lock-reaper run --table terraform-state-locks --action delete --dry-run\n  \
+tf-lock-reaper unlock 2b6a2c1e-0f0d-4b5e-9f7a-3c2d1e0f9a8b --table terraform-state-locks\n  \
+tf-lock-reaper exec -- terraform apply -auto-approve tfplan\n  \
+tf-lock-reaper release\n  \
+tf-lock-reaper doctor --table terraform-state-locks --bucket tfstate --config ."
+)]
+pub struct Cli {
+    /// Debug logs on stderr, with the SDK's full error chains (as RUST_LOG=debug).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Lock sources on the command line; when any is given they replace
+/// LOCK_TABLES and LOCK_BUCKETS.
+#[derive(clap::Args)]
+struct SourceArgs {
+    /// DynamoDB lock table (repeatable).
+    #[arg(long = "table", value_name = "TABLE")]
+    tables: Vec<String>,
+    /// State bucket with `.tflock` lockfiles, `bucket` or `bucket/prefix` (repeatable).
+    #[arg(long = "bucket", value_name = "BUCKET[/PREFIX]")]
+    buckets: Vec<String>,
+}
+
+impl SourceArgs {
+    fn overrides(&self) -> Vec<(&'static str, String)> {
+        if self.tables.is_empty() && self.buckets.is_empty() {
+            return Vec::new();
+        }
+        vec![("LOCK_TABLES", self.tables.join(",")), ("LOCK_BUCKETS", self.buckets.join(","))]
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One reaper pass, exactly as the scheduled Lambda runs it.
+    #[command(after_help = run::EXAMPLES)]
+    Run(run::RunArgs),
+    /// Every lock held, with age, who, operation and path.
+    #[command(after_help = list::EXAMPLES)]
+    List(list::ListArgs),
+    /// Safe force-unlock: delete the lock with this ID if it is unchanged.
+    #[command(after_help = unlock::EXAMPLES)]
+    Unlock(unlock::UnlockArgs),
+    /// Run a Terraform command (directly or under a script, make or
+    /// Terragrunt) with its locks heartbeated, released if the Terraform
+    /// holding one dies, and recorded for `release`.
+    #[command(after_help = exec::EXAMPLES)]
+    Exec(exec::ExecArgs),
+    /// Release the locks `exec` recorded, each only if it is unchanged (for CI after_script).
+    #[command(after_help = release::EXAMPLES)]
+    Release(release::ReleaseArgs),
+    /// Check that the backend can be trusted: lock tables, state buckets and
+    /// every backend "s3" block under --config, each failure with its fix.
+    #[command(after_help = doctor::EXAMPLES)]
+    Doctor(doctor::DoctorArgs),
+    /// Print a shell completion script.
+    #[command(after_help = completions::EXAMPLES)]
+    Completions(completions::CompletionsArgs),
+}
+
+/// How a command that ran to its end went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Exit 0.
+    Clean,
+    /// Exit 1: a source was unreadable, a write failed, or nothing was done.
+    HadErrors,
+    /// `exec`: the wrapped command's own exit code.
+    Wrapped(u8),
+}
+
+impl Status {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Clean => 0,
+            Status::HadErrors => 1,
+            Status::Wrapped(code) => code,
+        }
+    }
+
+    fn from_ok(ok: bool) -> Self {
+        if ok {
+            Status::Clean
+        } else {
+            Status::HadErrors
+        }
+    }
+}
+
+/// A command that could not run to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Wiring(#[from] WiringError),
+    /// The credential chain yielded nothing: said once, before any source.
+    #[error("{0}")]
+    Credentials(String),
+    /// The command ran and failed; the text says why and what to do.
+    #[error("{0}")]
+    Failed(String),
+    /// An input file that cannot be used (exit 2); the text names it.
+    #[error("{0}")]
+    BadInput(String),
+    #[error("terminal: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("writing JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl CliError {
+    /// Exit status: 2 for bad configuration, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) | CliError::Credentials(_) | CliError::BadInput(_) => 2,
+            CliError::Wiring(w) => w.exit_code(),
+            CliError::Failed(_) | CliError::Io(_) | CliError::Json(_) => 1,
+        }
+    }
+}
+
+impl Cli {
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+}
+
+/// Logs go to stderr, and only on request (`-v`, or `RUST_LOG`): every
+/// failure is already in the command's output, once. Colours only on a
+/// terminal.
+pub fn init_tracing(verbose: bool) {
+    use std::io::IsTerminal;
+    let default = if verbose { "tf_lock_reaper=debug,aws_config=info,warn" } else { "off" };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() && !verbose => tracing_subscriber::EnvFilter::new(directives),
+        _ => tracing_subscriber::EnvFilter::new(default),
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter)
+        .init();
+}
+
+/// Run one command.
+pub async fn run(cli: Cli) -> Result<Status, CliError> {
+    match cli.command {
+        Command::Run(args) => args.run().await,
+        Command::List(args) => args.run().await,
+        Command::Unlock(args) => args.run().await,
+        Command::Exec(args) => args.run().await,
+        Command::Release(args) => args.run().await,
+        Command::Doctor(args) => args.run().await,
+        Command::Completions(args) => args.run(),
+    }
+}
+
+/// `exec` and `release` reach the wrapped stack's backend through this.
+fn connector(budget: std::time::Duration) -> Connect {
+    Box::new(move |connection| Box::pin(async move { backend_stores(&connection, budget).await }))
+}
+
+/// The full report as JSON, written straight to stdout (no second copy in
+/// memory, however many locks it lists).
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Environment plus flag overrides, parsed into a configuration.
+fn config_with(overrides: &[(&str, String)]) -> Result<Config, ConfigError> {
+    Config::from_vars(&env_with(overrides), EntrypointDefaults { metrics_sink: MetricsSinkKind::None })
+}
+
+/// The environment, with flag overrides on top.
+fn env_with(overrides: &[(&str, String)]) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    for (k, v) in overrides {
+        vars.insert((*k).to_string(), v.clone());
+    }
+    vars
+}
+
+/// A reaper over the lock sources only: `list` and `unlock` send no metrics
+/// or alerts.
+async fn sources_reaper(config: Config) -> Result<Reaper, CliError> {
+    let sdk = sdk_with_credentials(&config).await?;
+    Ok(Adapters::sources_only(&config, &sdk).await.reaper(config))
+}
+
+/// The SDK configuration, once its credential chain has yielded credentials.
+async fn sdk_with_credentials(config: &Config) -> Result<aws_config::SdkConfig, CliError> {
+    let sdk = sdk_config(config.run_budget).await;
+    check_credentials(&sdk).await.map_err(CliError::Credentials)?;
+    Ok(sdk)
+}

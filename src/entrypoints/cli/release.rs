@@ -1,0 +1,47 @@
+//! `tf-lock-reaper release`: release the locks `exec` recorded, each only
+//! if it is unchanged (`crate::exec::record`).
+
+use crate::config::ExecSettings;
+use crate::entrypoints::cli::{connector, env_with, CliError, Status};
+use crate::exec::record::{self, ReleaseStatus};
+
+pub(super) const EXAMPLES: &str = "Examples:
+  tf-lock-reaper release
+  tf-lock-reaper release --lock-file stacks/net/.terraform/tf-lock-reaper.json --dry-run
+
+Exit codes: 0 released, already gone, taken by another run (left alone) or no lock recorded;
+1 an AWS call failed (the record is kept: run it again); 2 an unreadable record.";
+
+#[derive(clap::Args)]
+pub(super) struct ReleaseArgs {
+    /// The record `exec` wrote (default: .terraform/tf-lock-reaper.json, or in TF_DATA_DIR, of the current
+    /// directory: where `exec` ran).
+    #[arg(long, value_name = "PATH")]
+    lock_file: Option<std::path::PathBuf>,
+    /// Show what would be released, release nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl ReleaseArgs {
+    pub(super) async fn run(self) -> Result<Status, CliError> {
+        let settings = ExecSettings::from_vars(&env_with(&[]))?;
+        let path = self.lock_file.unwrap_or_else(default_record_path);
+        let (status, lines) = record::release_recorded(&path, self.dry_run, &connector(settings.run_budget))
+            .await
+            .map_err(|e| CliError::BadInput(e.to_string()))?;
+        for line in lines {
+            println!("{line}");
+        }
+        Ok(match status {
+            ReleaseStatus::Done => Status::Clean,
+            ReleaseStatus::Failed => Status::HadErrors,
+        })
+    }
+}
+
+/// `.terraform/tf-lock-reaper.json`, or in `TF_DATA_DIR`.
+fn default_record_path() -> std::path::PathBuf {
+    let data = std::env::var("TF_DATA_DIR").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| ".terraform".into());
+    record::default_path(std::path::Path::new(&data))
+}
