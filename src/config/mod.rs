@@ -23,7 +23,7 @@ use crate::domain::policy::{Exclusions, Override, Policy};
 use crate::domain::source::SourceAddress;
 
 pub use crate::config::error::{ConfigError, Problem};
-pub use crate::config::variables::{EXEC_VARIABLES, VARIABLES};
+pub use crate::config::variables::{default_of, EXEC_VARIABLES, VARIABLES};
 
 /// Where metrics go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -173,11 +173,11 @@ impl Config {
         let longest_window = policy.all_windows().max().unwrap_or(stale_after);
         check_threshold(&mut r, "DELETE_AFTER", a.delete_after, a.action == Action::Delete, "delete", longest_window);
         check_threshold(&mut r, "TTL_AFTER", a.ttl_after, a.action == Action::Ttl, "ttl", longest_window);
-        let max_deletes_per_run = r.integer("MAX_DELETES_PER_RUN", 5usize, 0, 10_000);
-        let scan_segments = r.integer("SCAN_SEGMENTS", 1i32, 1, 1000);
-        let source_concurrency = r.integer("SOURCE_CONCURRENCY", 8usize, 1, 64);
+        let max_deletes_per_run = r.integer_or_default("MAX_DELETES_PER_RUN", 0usize, 10_000);
+        let scan_segments = r.integer_or_default("SCAN_SEGMENTS", 1i32, 1000);
+        let source_concurrency = r.integer_or_default("SOURCE_CONCURRENCY", 1usize, 64);
         let (assume_roles, assume_role_external_id) = read_roles(&mut r);
-        let run_budget = r.duration("RUN_BUDGET").unwrap_or(Duration::from_secs(50));
+        let run_budget = r.duration_or_default("RUN_BUDGET");
         let (metrics_namespace, metrics_sink) = read_metrics(&mut r, defaults);
         let notify = notify::read(&mut r);
         r.finish()?;
@@ -274,7 +274,7 @@ fn read_roles(r: &mut Reader<'_>) -> (Vec<AssumeRole>, Option<String>) {
 
 /// `STALE_AFTER`, `STALE_AFTER_OVERRIDES` and `EXCLUDE`.
 fn read_windows(r: &mut Reader<'_>) -> (Duration, Vec<Override>, Exclusions) {
-    let stale_after = r.duration("STALE_AFTER").unwrap_or(Duration::from_secs(2 * 3600));
+    let stale_after = r.duration_or_default("STALE_AFTER");
     let mut overrides = Vec::new();
     for entry in r.list("STALE_AFTER_OVERRIDES") {
         let parsed = entry.split_once('=').and_then(|(glob, dur)| {
@@ -304,15 +304,14 @@ fn read_windows(r: &mut Reader<'_>) -> (Duration, Vec<Override>, Exclusions) {
 
 /// `ACTION`, `DRY_RUN`, `DELETE_AFTER`, `TTL_AFTER` and `TTL_ATTRIBUTE`.
 fn read_action(r: &mut Reader<'_>) -> ActionSettings {
-    let action = r.choice("ACTION", Action::Report, &Action::ALL.map(|a| (a.as_str(), a)));
-    let dry_run = r.choice(
+    let action = r.choice_or_default("ACTION", &Action::ALL.map(|a| (a.as_str(), a)));
+    let dry_run = r.choice_or_default(
         "DRY_RUN",
-        false,
         &[("true", true), ("false", false), ("1", true), ("0", false), ("yes", true), ("no", false)],
     );
     let delete_after = r.duration("DELETE_AFTER");
     let ttl_after = r.duration("TTL_AFTER");
-    let ttl_attribute = r.get("TTL_ATTRIBUTE").unwrap_or("ExpiresAt").to_string();
+    let ttl_attribute = r.text_or_default("TTL_ATTRIBUTE").to_string();
     if TERRAFORM_ATTRIBUTES.contains(&ttl_attribute.as_str()) {
         r.problem(
             "TTL_ATTRIBUTE",
@@ -342,9 +341,9 @@ impl DoctorSettings {
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<DoctorSettings, ConfigError> {
         let mut r = Reader::new(vars);
         let (tables, buckets) = read_source_lists(&mut r);
-        let ttl_attribute = r.get("TTL_ATTRIBUTE").unwrap_or("ExpiresAt").to_string();
+        let ttl_attribute = r.text_or_default("TTL_ATTRIBUTE").to_string();
         let ttl_written = r.get("ACTION") == Some("ttl") || r.get("TTL_AFTER").is_some();
-        let run_budget = r.duration("RUN_BUDGET").unwrap_or(Duration::from_secs(50));
+        let run_budget = r.duration_or_default("RUN_BUDGET");
         let (assume_roles, assume_role_external_id) = read_roles(&mut r);
         r.finish()?;
         Ok(DoctorSettings {
@@ -374,7 +373,7 @@ pub struct ExecSettings {
 impl ExecSettings {
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<ExecSettings, ConfigError> {
         let mut r = Reader::new(vars);
-        let ttl_attribute = r.get("TTL_ATTRIBUTE").unwrap_or("ExpiresAt").to_string();
+        let ttl_attribute = r.text_or_default("TTL_ATTRIBUTE").to_string();
         let hb = read_heartbeat(&mut r, &ttl_attribute);
         let ttl_after = r.duration("TTL_AFTER");
         if let Some(after) = ttl_after.filter(|a| *a < hb.timeout) {
@@ -387,7 +386,7 @@ impl ExecSettings {
                 ),
             );
         }
-        let run_budget = r.duration("RUN_BUDGET").unwrap_or(Duration::from_secs(50));
+        let run_budget = r.duration_or_default("RUN_BUDGET");
         r.finish()?;
         Ok(ExecSettings {
             heartbeat_every: hb.every,
@@ -404,8 +403,8 @@ const TERRAFORM_ATTRIBUTES: [&str; 3] = ["LockID", "Info", "Digest"];
 /// The heartbeat settings. A heartbeat must come several times within the
 /// timeout, or one slow write would make a live holder look dead.
 fn read_heartbeat(r: &mut Reader<'_>, ttl_attribute: &str) -> HeartbeatSettings {
-    let timeout = r.duration("HEARTBEAT_TIMEOUT").unwrap_or(Duration::from_secs(600));
-    let every = r.duration("HEARTBEAT_EVERY").unwrap_or(Duration::from_secs(30));
+    let timeout = r.duration_or_default("HEARTBEAT_TIMEOUT");
+    let every = r.duration_or_default("HEARTBEAT_EVERY");
     if every.saturating_mul(2) > timeout {
         r.problem(
             "HEARTBEAT_EVERY",
@@ -416,7 +415,7 @@ fn read_heartbeat(r: &mut Reader<'_>, ttl_attribute: &str) -> HeartbeatSettings 
             ),
         );
     }
-    let attribute = r.get("HEARTBEAT_ATTRIBUTE").unwrap_or("Heartbeat").to_string();
+    let attribute = r.text_or_default("HEARTBEAT_ATTRIBUTE").to_string();
     if TERRAFORM_ATTRIBUTES.contains(&attribute.as_str()) || attribute == ttl_attribute || attribute.is_empty() {
         r.problem(
             "HEARTBEAT_ATTRIBUTE",
@@ -429,7 +428,7 @@ fn read_heartbeat(r: &mut Reader<'_>, ttl_attribute: &str) -> HeartbeatSettings 
 
 /// `METRICS_NAMESPACE` and `METRICS_SINK`.
 fn read_metrics(r: &mut Reader<'_>, defaults: EntrypointDefaults) -> (String, MetricsSinkKind) {
-    let namespace = r.get("METRICS_NAMESPACE").unwrap_or("TerraformLocks").to_string();
+    let namespace = r.text_or_default("METRICS_NAMESPACE").to_string();
     if namespace.len() > 255 || namespace.starts_with(':') || namespace.starts_with("AWS/") {
         r.problem(
             "METRICS_NAMESPACE",
@@ -481,6 +480,37 @@ mod tests {
 
     pub(super) fn cli() -> EntrypointDefaults {
         EntrypointDefaults { metrics_sink: MetricsSinkKind::None }
+    }
+
+    /// The catalogue is the one home of defaults: each one, given
+    /// explicitly, is accepted and changes nothing, for the scheduled pass
+    /// and for `exec`; and the domain's own copies agree with it.
+    #[test]
+    fn every_catalogue_default_is_what_the_code_uses() {
+        let base = [("LOCK_TABLES", "locks")];
+        let without = format!("{:?}", Config::from_vars(&vars(&base), cli()).unwrap());
+        for v in VARIABLES.iter().filter(|v| !v.default.is_empty() && v.name != "METRICS_SINK") {
+            let with = Config::from_vars(&vars(&[base[0], (v.name, v.default)]), cli())
+                .unwrap_or_else(|e| panic!("{}={:?} (its catalogue default) is refused: {e}", v.name, v.default));
+            assert_eq!(
+                format!("{with:?}"),
+                without,
+                "{}: the catalogue says {:?}, the code uses another",
+                v.name,
+                v.default
+            );
+        }
+        let exec_without = format!("{:?}", ExecSettings::from_vars(&vars(&[])).unwrap());
+        for name in ["HEARTBEAT_EVERY", "HEARTBEAT_TIMEOUT", "HEARTBEAT_ATTRIBUTE", "TTL_ATTRIBUTE", "RUN_BUDGET"] {
+            let with = ExecSettings::from_vars(&vars(&[(name, default_of(name))])).unwrap();
+            assert_eq!(format!("{with:?}"), exec_without, "{name}");
+        }
+        let sink = |kind: MetricsSinkKind| serde_json::to_value(kind).unwrap().as_str().unwrap().to_string();
+        let (lambda, cli_sink) = (sink(MetricsSinkKind::Emf), sink(cli().metrics_sink));
+        assert_eq!(default_of("METRICS_SINK"), format!("{lambda} (Lambda), {cli_sink} (CLI)"));
+        let alerts = crate::domain::alert::AlertSettings::default();
+        assert_eq!(alerts.group_over.to_string(), default_of("ALERT_GROUP_OVER"));
+        assert_eq!(alerts.severity.as_str(), default_of("PAGERDUTY_SEVERITY"));
     }
 
     #[test]

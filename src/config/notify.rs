@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::config::naming::{valid_arn, valid_table_name};
 use crate::config::reader::Reader;
 use crate::domain::alert::chat::valid_webhook_url;
-use crate::domain::alert::{Severity, DEFAULT_GROUP_OVER};
+use crate::domain::alert::Severity;
 use crate::support::secret::Secret;
 
 /// Where a secret setting comes from: the variable itself (local use), or a
@@ -63,15 +63,14 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
         ("PAGERDUTY_ROUTING_KEY", None),
         ("PAGERDUTY_ROUTING_KEY_SECRET_ARN", "pagerduty-AbCdEf"),
     );
-    let events_url = r.get("PAGERDUTY_EVENTS_URL").unwrap_or("https://events.pagerduty.com").to_string();
+    let events_url = r.text_or_default("PAGERDUTY_EVENTS_URL").to_string();
     let url_ok = url::Url::parse(&events_url)
         .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none());
     if !url_ok {
         r.problem("PAGERDUTY_EVENTS_URL", &events_url, "an http(s) base URL such as https://events.pagerduty.com");
     }
-    let severity = r.choice(
+    let severity = r.choice_or_default(
         "PAGERDUTY_SEVERITY",
-        Severity::Warning,
         &[
             ("critical", Severity::Critical),
             ("error", Severity::Error),
@@ -86,7 +85,7 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
         }
     }
     let renotify_after = r.duration("RENOTIFY_AFTER");
-    let group_over = r.integer("ALERT_GROUP_OVER", DEFAULT_GROUP_OVER, 0, 100_000);
+    let group_over = r.integer_or_default("ALERT_GROUP_OVER", 0, 100_000);
     NotifyConfig {
         sns_topic_arn,
         chat_topic_arn,

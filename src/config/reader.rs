@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::error::{ConfigError, Problem};
-use crate::config::variables::{EXEC_VARIABLES, VARIABLES};
+use crate::config::variables::{default_of, EXEC_VARIABLES, VARIABLES};
 
 pub(crate) const DURATION_HINT: &str = "a duration such as 90m, 2h or 1d";
 
@@ -78,6 +78,39 @@ impl<'a> Reader<'a> {
                 default
             }
         }
+    }
+
+    /// The value, else the catalogue's default.
+    pub(crate) fn text_or_default(&self, name: &str) -> &'a str {
+        self.get(name).unwrap_or(default_of(name))
+    }
+
+    /// A positive duration, else the catalogue's default (which the
+    /// catalogue test proves parses).
+    pub(crate) fn duration_or_default(&mut self, name: &str) -> Duration {
+        self.duration(name).unwrap_or_else(|| {
+            parse_positive_duration(default_of(name)).expect("the catalogue's duration defaults parse (tested)")
+        })
+    }
+
+    /// A whole number in `min..=max`, else the catalogue's default.
+    pub(crate) fn integer_or_default<T>(&mut self, name: &str, min: T, max: T) -> T
+    where
+        T: std::str::FromStr + PartialOrd + Copy + fmt::Display,
+        <T as std::str::FromStr>::Err: fmt::Debug,
+    {
+        let default = default_of(name).parse::<T>().expect("the catalogue's integer defaults parse (tested)");
+        self.integer(name, default, min, max)
+    }
+
+    /// One of `choices`, else the one the catalogue's default names.
+    pub(crate) fn choice_or_default<T: Copy>(&mut self, name: &str, choices: &[(&str, T)]) -> T {
+        let default = choices
+            .iter()
+            .find(|(k, _)| *k == default_of(name))
+            .map(|(_, v)| *v)
+            .expect("the catalogue's default is one of the choices (tested)");
+        self.choice(name, default, choices)
     }
 
     pub(crate) fn choice<T: Copy>(&mut self, name: &str, default: T, choices: &[(&str, T)]) -> T {

@@ -10,6 +10,13 @@ pub struct Variable {
     pub meaning: &'static str,
 }
 
+/// A variable's default from the catalogue (empty when it has none): the
+/// one place defaults are written, so the README, the module and the code
+/// cannot disagree.
+pub fn default_of(name: &str) -> &'static str {
+    VARIABLES.iter().chain(EXEC_VARIABLES).find(|v| v.name == name).map_or("", |v| v.default)
+}
+
 /// Every variable the reaper reads, in README order.
 pub const VARIABLES: &[Variable] = &[
     Variable { name: "LOCK_TABLES", default: "", meaning: "Comma-separated DynamoDB lock tables to scan: a bare name (the reaper's own account and region) or a table ARN, which selects its region and account. At least one of `LOCK_TABLES` and `LOCK_BUCKETS` is required." },
