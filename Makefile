@@ -9,7 +9,7 @@ CHECKOV   := .venv-checkov
 LAMBDA    := .venv-lambda
 LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv compat build test unit deny check-infra demo bench bench-lambda package dist deploy fmt clean
+.PHONY: all venv compat machete build test unit deny check-infra demo bench bench-lambda package dist deploy fmt clean
 
 all: test
 
@@ -59,9 +59,9 @@ compat: $(COMPAT_DIRS)
 build:
 	cargo build --bins
 
-# Formatting, lints, unit/property/integration (moto_server)/end-to-end (Terraform) tests,
-# the Terraform compatibility matrix, and the static checks of infra/.
-test: venv compat check-infra
+# Formatting, lints, unused dependencies, unit/property/integration (moto_server)/end-to-end
+# (Terraform) tests, the Terraform compatibility matrix, and the static checks of infra/.
+test: venv compat check-infra machete
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo test --all-targets
@@ -71,6 +71,13 @@ test: venv compat check-infra
 unit:
 	cargo test --lib
 	cargo test --test it -- layering:: docs::
+
+# No dependency the code does not use: cargo-machete, pinned, installed into .tools/.
+MACHETE_VERSION := 0.9.2
+.tools/bin/cargo-machete:
+	cargo install --locked --quiet cargo-machete@$(MACHETE_VERSION) --root .tools
+machete: .tools/bin/cargo-machete
+	.tools/bin/cargo-machete
 
 # Licenses, banned and duplicate crates, and sources (deny.toml). Installs
 # cargo-deny (a few minutes to compile), so it is kept out of `make test`.
@@ -130,4 +137,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -rf $(VENV) $(CHECKOV) $(LAMBDA) .venv-tf-*
+	rm -rf $(VENV) $(CHECKOV) $(LAMBDA) .venv-tf-* .tools
