@@ -21,7 +21,7 @@ pub struct DoctorTargets<'a> {
 }
 
 /// Run every check.
-pub async fn doctor(
+pub async fn run(
     targets: &DoctorTargets<'_>,
     tables: &dyn TableInspector,
     buckets: &dyn BucketInspector,

@@ -110,7 +110,7 @@ pub fn default_record_path(command: &[String], tf_data_dir: Option<&str>) -> Pat
 }
 
 /// Run the command under the wrapper; returns the exit code to use.
-pub async fn exec(opts: ExecOptions, connect: Connect) -> std::io::Result<i32> {
+pub async fn run(opts: ExecOptions, connect: Connect) -> std::io::Result<i32> {
     let var = |name: &str| std::env::var(name).ok();
     let plan = plan(&opts.command, var);
     let record_path = opts

@@ -1,7 +1,7 @@
 //! `tf-lock-reaper doctor`: can this backend be trusted? (`crate::doctor`)
 
 use crate::config::DoctorSettings;
-use crate::doctor::{doctor, DoctorTargets};
+use crate::doctor::DoctorTargets;
 use crate::domain::doctor::table::TableExpectations;
 use crate::entrypoints::cli::{env_with, print_json, CliError, SourceArgs, Status};
 use crate::wiring::{check_credentials, inspectors, sdk_config};
@@ -46,7 +46,7 @@ impl DoctorArgs {
             config_dirs: &self.config_dirs,
             expect: TableExpectations { ttl_attribute: &settings.ttl_attribute, ttl_written: settings.ttl_written },
         };
-        let report = doctor(&targets, tables.as_ref(), buckets.as_ref()).await;
+        let report = crate::doctor::run(&targets, tables.as_ref(), buckets.as_ref()).await;
         if self.json {
             print_json(&report)?;
         } else {

@@ -60,7 +60,7 @@ impl ExecArgs {
             },
         };
         let program = opts.command.first().cloned().unwrap_or_default();
-        let code = match crate::exec::exec(opts, connector(settings.run_budget)).await {
+        let code = match crate::exec::run(opts, connector(settings.run_budget)).await {
             Ok(code) => code,
             // As shells do: 127 not found, 126 not executable.
             Err(e) => {
