@@ -4,10 +4,14 @@
 //! notification settings, the reader and the AWS naming rules have rooms of
 //! their own.
 
+mod doctor;
 pub mod error;
+mod exec;
+mod heartbeat;
 pub mod naming;
 pub mod notify;
 pub mod reader;
+mod sources;
 pub mod variables;
 
 use std::collections::HashMap;
@@ -15,14 +19,17 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::naming::{valid_bucket_name, valid_table_name};
+use crate::config::heartbeat::{read_heartbeat, TERRAFORM_ATTRIBUTES};
 use crate::config::notify::NotifyConfig;
 use crate::config::reader::{parse_positive_duration, Reader, DURATION_HINT};
+use crate::config::sources::{read_roles, read_sources};
 use crate::domain::decision::Action;
 use crate::domain::policy::{Exclusions, Override, Policy};
-use crate::domain::source::SourceAddress;
 
+pub use crate::config::doctor::DoctorSettings;
 pub use crate::config::error::{ConfigError, Problem};
+pub use crate::config::exec::ExecSettings;
+pub use crate::config::sources::{AssumeRole, BucketSpec};
 pub use crate::config::variables::{default_of, EXEC_VARIABLES, VARIABLES};
 
 /// Where metrics go.
@@ -70,74 +77,6 @@ impl Config {
     }
 }
 
-/// One `LOCK_BUCKETS` entry: `bucket[/prefix][@region[:account]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BucketSpec {
-    pub bucket: String,
-    /// Key prefix to list under; empty for the whole bucket.
-    pub prefix: String,
-    /// `None`: the reaper's own region.
-    pub region: Option<String>,
-    /// `None`: the reaper's own account (or a bucket policy shares it).
-    pub account: Option<String>,
-}
-
-impl BucketSpec {
-    /// In the reaper's own account and region.
-    pub fn own(bucket: &str, prefix: &str) -> Self {
-        BucketSpec { bucket: bucket.to_string(), prefix: prefix.to_string(), region: None, account: None }
-    }
-
-    /// `bucket`, `bucket@region` or `bucket@region:account`: what the lock
-    /// sources port is given, and the lockfiles' `source`.
-    pub fn address(&self) -> String {
-        match (&self.region, &self.account) {
-            (Some(r), Some(a)) => format!("{}@{r}:{a}", self.bucket),
-            (Some(r), None) => format!("{}@{r}", self.bucket),
-            _ => self.bucket.clone(),
-        }
-    }
-
-    /// The entry as configured (`bucket/prefix@region`): the source's name.
-    pub fn name(&self) -> String {
-        let at = self.address();
-        let (bucket, location) = at.split_once('@').map_or((at.as_str(), None), |(b, l)| (b, Some(l)));
-        let mut name = bucket.to_string();
-        if !self.prefix.is_empty() {
-            name = format!("{name}/{}", self.prefix);
-        }
-        match location {
-            Some(l) => format!("{name}@{l}"),
-            None => name,
-        }
-    }
-
-    pub fn parse(entry: &str) -> Result<BucketSpec, String> {
-        let (path, location) = match entry.rsplit_once('@') {
-            Some((p, l)) => (p, Some(l)),
-            None => (entry, None),
-        };
-        let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
-        if !valid_bucket_name(bucket) {
-            return Err(format!("{bucket:?} is not a valid S3 bucket name (3-63 characters: a-z, 0-9, . -)"));
-        }
-        let at = SourceAddress::bucket(bucket, location)?;
-        Ok(BucketSpec {
-            bucket: bucket.to_string(),
-            prefix: prefix.to_string(),
-            region: at.region,
-            account: at.account,
-        })
-    }
-}
-
-/// One `ASSUME_ROLES` entry: the role the reaper assumes for `account`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AssumeRole {
-    pub arn: String,
-    pub account: String,
-}
-
 /// Defaults that differ between entrypoints.
 #[derive(Debug, Clone, Copy)]
 pub struct EntrypointDefaults {
@@ -151,13 +90,6 @@ struct ActionSettings {
     delete_after: Option<Duration>,
     ttl_after: Option<Duration>,
     ttl_attribute: String,
-}
-
-/// `HEARTBEAT_TIMEOUT`, `HEARTBEAT_EVERY` and `HEARTBEAT_ATTRIBUTE`.
-struct HeartbeatSettings {
-    timeout: Duration,
-    every: Duration,
-    attribute: String,
 }
 
 impl Config {
@@ -202,74 +134,6 @@ impl Config {
             source_concurrency,
         })
     }
-}
-
-/// `LOCK_TABLES` and `LOCK_BUCKETS`: at least one source between them.
-fn read_sources(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketSpec>) {
-    let (tables, buckets) = read_source_lists(r);
-    if tables.is_empty() && r.get("LOCK_BUCKETS").is_none() {
-        r.problem(
-            "LOCK_TABLES",
-            "",
-            "at least one DynamoDB table name, comma-separated (or lockfile buckets in LOCK_BUCKETS)",
-        );
-    }
-    (tables, buckets)
-}
-
-/// `LOCK_TABLES` and `LOCK_BUCKETS`, each entry checked; either may be empty.
-fn read_source_lists(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketSpec>) {
-    let tables = r.list("LOCK_TABLES");
-    let mut buckets: Vec<BucketSpec> = Vec::new();
-    for entry in r.list("LOCK_BUCKETS") {
-        match BucketSpec::parse(&entry) {
-            Ok(b) if buckets.contains(&b) => r.problem("LOCK_BUCKETS", &entry, "each bucket source once (a duplicate)"),
-            Ok(b) => buckets.push(b),
-            Err(why) => r.problem(
-                "LOCK_BUCKETS",
-                &entry,
-                format!("comma-separated `bucket[/prefix][@region[:account]]` entries: {why}"),
-            ),
-        }
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for t in &tables {
-        match SourceAddress::table(t) {
-            Err(why) => r.problem("LOCK_TABLES", t, why),
-            Ok(_) if !valid_table_name(t) => r.problem(
-                "LOCK_TABLES",
-                t,
-                "DynamoDB table names of 3-255 characters from a-z, A-Z, 0-9, _ - . (or a table ARN)",
-            ),
-            Ok(address) if !seen.insert(address.clone()) => {
-                r.problem("LOCK_TABLES", t, "each table once (a duplicate)")
-            }
-            Ok(_) => {}
-        }
-    }
-    (tables, buckets)
-}
-
-/// `ASSUME_ROLES` (at most one role per account) and `ASSUME_ROLE_EXTERNAL_ID`.
-fn read_roles(r: &mut Reader<'_>) -> (Vec<AssumeRole>, Option<String>) {
-    let mut roles: Vec<AssumeRole> = Vec::new();
-    for arn in r.list("ASSUME_ROLES") {
-        let account = arn.split(':').nth(4).unwrap_or_default().to_string();
-        let valid = arn.starts_with("arn:aws")
-            && arn.split(':').nth(2) == Some("iam")
-            && arn.split(':').nth(3) == Some("")
-            && crate::domain::source::valid_account(&account)
-            && arn.split(':').nth(5).is_some_and(|res| res.starts_with("role/") && res.len() > 5);
-        if !valid {
-            r.problem("ASSUME_ROLES", &arn, "comma-separated role ARNs: arn:aws:iam::<12-digit account>:role/<name>");
-        } else if roles.iter().any(|o| o.account == account) {
-            r.problem("ASSUME_ROLES", &arn, format!("at most one role per account ({account} has two)"));
-        } else {
-            roles.push(AssumeRole { arn, account });
-        }
-    }
-    let external_id = r.get("ASSUME_ROLE_EXTERNAL_ID").map(str::to_string);
-    (roles, external_id)
 }
 
 /// `STALE_AFTER`, `STALE_AFTER_OVERRIDES` and `EXCLUDE`.
@@ -320,110 +184,6 @@ fn read_action(r: &mut Reader<'_>) -> ActionSettings {
         );
     }
     ActionSettings { action, dry_run, delete_after, ttl_after, ttl_attribute }
-}
-
-/// What `tf-lock-reaper doctor` reads from the environment: the sources
-/// (either may be empty: `--config` alone is a valid run) and what the
-/// TTL check needs.
-#[derive(Debug, Clone)]
-pub struct DoctorSettings {
-    pub tables: Vec<String>,
-    pub buckets: Vec<BucketSpec>,
-    pub ttl_attribute: String,
-    /// `ACTION=ttl` or `TTL_AFTER` set: TTL values are written.
-    pub ttl_written: bool,
-    pub run_budget: Duration,
-    pub assume_roles: Vec<AssumeRole>,
-    pub assume_role_external_id: Option<String>,
-}
-
-impl DoctorSettings {
-    pub fn from_vars(vars: &HashMap<String, String>) -> Result<DoctorSettings, ConfigError> {
-        let mut r = Reader::new(vars);
-        let (tables, buckets) = read_source_lists(&mut r);
-        let ttl_attribute = r.text_or_default("TTL_ATTRIBUTE").to_string();
-        let ttl_written = r.get("ACTION") == Some("ttl") || r.get("TTL_AFTER").is_some();
-        let run_budget = r.duration_or_default("RUN_BUDGET");
-        let (assume_roles, assume_role_external_id) = read_roles(&mut r);
-        r.finish()?;
-        Ok(DoctorSettings {
-            tables,
-            buckets,
-            ttl_attribute,
-            ttl_written,
-            run_budget,
-            assume_roles,
-            assume_role_external_id,
-        })
-    }
-}
-
-/// What `tf-lock-reaper exec` and `release` read from the environment.
-/// No sources: the backend of the wrapped stack is the source.
-#[derive(Debug, Clone)]
-pub struct ExecSettings {
-    pub heartbeat_every: Duration,
-    pub heartbeat_attribute: String,
-    /// `(TTL_ATTRIBUTE, TTL_AFTER)` when `TTL_AFTER` is set: each heartbeat
-    /// also sets a rolling TTL of now + `TTL_AFTER`.
-    pub rolling_ttl: Option<(String, Duration)>,
-    pub run_budget: Duration,
-}
-
-impl ExecSettings {
-    pub fn from_vars(vars: &HashMap<String, String>) -> Result<ExecSettings, ConfigError> {
-        let mut r = Reader::new(vars);
-        let ttl_attribute = r.text_or_default("TTL_ATTRIBUTE").to_string();
-        let hb = read_heartbeat(&mut r, &ttl_attribute);
-        let ttl_after = r.duration("TTL_AFTER");
-        if let Some(after) = ttl_after.filter(|a| *a < hb.timeout) {
-            r.problem(
-                "TTL_AFTER",
-                &humantime::format_duration(after).to_string(),
-                format!(
-                    "at least HEARTBEAT_TIMEOUT ({}): the rolling TTL must outlast the heartbeat timeout",
-                    humantime::format_duration(hb.timeout)
-                ),
-            );
-        }
-        let run_budget = r.duration_or_default("RUN_BUDGET");
-        r.finish()?;
-        Ok(ExecSettings {
-            heartbeat_every: hb.every,
-            heartbeat_attribute: hb.attribute,
-            rolling_ttl: ttl_after.map(|a| (ttl_attribute, a)),
-            run_budget,
-        })
-    }
-}
-
-/// Terraform's own attributes on a lock item: never ours to write.
-const TERRAFORM_ATTRIBUTES: [&str; 3] = ["LockID", "Info", "Digest"];
-
-/// The heartbeat settings. A heartbeat must come several times within the
-/// timeout, or one slow write would make a live holder look dead.
-fn read_heartbeat(r: &mut Reader<'_>, ttl_attribute: &str) -> HeartbeatSettings {
-    let timeout = r.duration_or_default("HEARTBEAT_TIMEOUT");
-    let every = r.duration_or_default("HEARTBEAT_EVERY");
-    if every.saturating_mul(2) > timeout {
-        r.problem(
-            "HEARTBEAT_EVERY",
-            &humantime::format_duration(every).to_string(),
-            format!(
-                "at most half of HEARTBEAT_TIMEOUT ({}), so one late heartbeat never makes a live holder look dead",
-                humantime::format_duration(timeout)
-            ),
-        );
-    }
-    let attribute = r.text_or_default("HEARTBEAT_ATTRIBUTE").to_string();
-    if TERRAFORM_ATTRIBUTES.contains(&attribute.as_str()) || attribute == ttl_attribute || attribute.is_empty() {
-        r.problem(
-            "HEARTBEAT_ATTRIBUTE",
-            &attribute,
-            "an attribute name other than LockID, Info, Digest and TTL_ATTRIBUTE",
-        );
-    }
-    HeartbeatSettings { timeout, every, attribute }
 }
 
 /// `METRICS_NAMESPACE` and `METRICS_SINK`.

@@ -1,0 +1,47 @@
+//! What `tf-lock-reaper exec` and `release` read from the environment.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::config::error::ConfigError;
+use crate::config::heartbeat::read_heartbeat;
+use crate::config::reader::Reader;
+
+/// What `tf-lock-reaper exec` and `release` read from the environment.
+/// No sources: the backend of the wrapped stack is the source.
+#[derive(Debug, Clone)]
+pub struct ExecSettings {
+    pub heartbeat_every: Duration,
+    pub heartbeat_attribute: String,
+    /// `(TTL_ATTRIBUTE, TTL_AFTER)` when `TTL_AFTER` is set: each heartbeat
+    /// also sets a rolling TTL of now + `TTL_AFTER`.
+    pub rolling_ttl: Option<(String, Duration)>,
+    pub run_budget: Duration,
+}
+
+impl ExecSettings {
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<ExecSettings, ConfigError> {
+        let mut r = Reader::new(vars);
+        let ttl_attribute = r.text_or_default("TTL_ATTRIBUTE").to_string();
+        let hb = read_heartbeat(&mut r, &ttl_attribute);
+        let ttl_after = r.duration("TTL_AFTER");
+        if let Some(after) = ttl_after.filter(|a| *a < hb.timeout) {
+            r.problem(
+                "TTL_AFTER",
+                &humantime::format_duration(after).to_string(),
+                format!(
+                    "at least HEARTBEAT_TIMEOUT ({}): the rolling TTL must outlast the heartbeat timeout",
+                    humantime::format_duration(hb.timeout)
+                ),
+            );
+        }
+        let run_budget = r.duration_or_default("RUN_BUDGET");
+        r.finish()?;
+        Ok(ExecSettings {
+            heartbeat_every: hb.every,
+            heartbeat_attribute: hb.attribute,
+            rolling_ttl: ttl_after.map(|a| (ttl_attribute, a)),
+            run_budget,
+        })
+    }
+}
