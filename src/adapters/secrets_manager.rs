@@ -46,24 +46,29 @@ async fn read_secret(
     Ok(out.secret_string().unwrap_or_default().to_string())
 }
 
+/// The value a secret's text holds: the text itself, or the first of
+/// `fields` in a JSON object. `shape` says what the secret should be; the
+/// value is never echoed in an error.
+fn secret_value(text: &str, fields: &[&str], shape: &str) -> Result<String, String> {
+    let text = text.trim();
+    if !text.starts_with('{') {
+        return Ok(text.to_string());
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|_| format!("{shape}: the secret is not valid JSON"))?;
+    fields
+        .iter()
+        .find_map(|k| v.get(*k).and_then(|u| u.as_str()))
+        .map(|u| u.trim().to_string())
+        .ok_or_else(|| format!("{shape}: the JSON has no string {}", fields[0]))
+}
+
 /// The webhook URL from a secret's text: bare, or JSON with `url` (or
 /// `webhook_url`). Never echoed in an error: it is the secret.
 pub fn parse_webhook_url_secret(text: &str) -> Result<Secret, String> {
     const SHAPE: &str =
         "a secret string holding the webhook URL, bare or as {\"url\": \"https://hooks.slack.com/services/...\"}";
-    let text = text.trim();
-    let url = if text.starts_with('{') {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|_| format!("{SHAPE}: the secret is not valid JSON"))?;
-        ["url", "webhook_url"]
-            .iter()
-            .find_map(|k| v.get(*k).and_then(|u| u.as_str()))
-            .map(str::trim)
-            .ok_or_else(|| format!("{SHAPE}: the JSON has no string url"))?
-            .to_string()
-    } else {
-        text.to_string()
-    };
+    let url = secret_value(text, &["url", "webhook_url"], SHAPE)?;
     if !crate::domain::alert::chat::valid_webhook_url(&url) {
         return Err(format!("{SHAPE}: the value is not an https URL"));
     }
@@ -73,18 +78,7 @@ pub fn parse_webhook_url_secret(text: &str) -> Result<Secret, String> {
 /// The routing key from a secret's text: bare, or JSON with `routing_key`.
 pub fn parse_routing_key_secret(text: &str) -> Result<Secret, String> {
     const SHAPE: &str = "a secret string holding the routing key, bare or as {\"routing_key\": \"...\"}";
-    let text = text.trim();
-    let key = if text.starts_with('{') {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|_| format!("{SHAPE}: the secret is not valid JSON"))?;
-        v.get("routing_key")
-            .and_then(|k| k.as_str())
-            .map(str::trim)
-            .ok_or_else(|| format!("{SHAPE}: the JSON has no string routing_key"))?
-            .to_string()
-    } else {
-        text.to_string()
-    };
+    let key = secret_value(text, &["routing_key"], SHAPE)?;
     if key.is_empty() || key.chars().any(char::is_whitespace) {
         return Err(format!("{SHAPE}: the key is empty or contains whitespace"));
     }
