@@ -188,16 +188,16 @@ impl Round<'_> {
             .filter(|a| a.message.kind == AlertKind::LockStale)
             .filter_map(|a| Some((a.message.source_kind?, a.message.source_name.as_deref()?)))
             .collect();
-        let mut by_source: HashMap<(SourceKind, &str), usize> = HashMap::new();
+        let mut cleared_per_source: HashMap<(SourceKind, &str), usize> = HashMap::new();
         for l in cleared {
-            *by_source.entry((l.lock.kind, l.lock.source.as_str())).or_default() += 1;
+            *cleared_per_source.entry((l.lock.kind, l.lock.source.as_str())).or_default() += 1;
         }
+        let mut group_resolved = HashSet::new();
         for l in cleared {
             let source = (l.lock.kind, l.lock.source.as_str());
-            let flood = by_source.get(&source).is_some_and(|n| *n > group_over);
-            if !flood {
+            if cleared_per_source[&source] <= group_over {
                 self.send_all(&deleted_lock_resolve(l, self.now)).await;
-            } else if !still_stale.contains(&source) && by_source.remove(&source).is_some() {
+            } else if !still_stale.contains(&source) && group_resolved.insert(source) {
                 self.send_all(&resolve_message(&group_resolve(source.0, source.1), self.now)).await;
             }
         }

@@ -555,3 +555,24 @@ async fn below_the_threshold_and_stateless_floods() {
     w.run(&report_only()).await;
     assert_eq!(w.sent(), vec![(Event::Trigger, AlertKind::StaleGroup); 2], "grouped within each run");
 }
+
+/// Stateless, a run that deletes a flood sends one grouped resolve for the
+/// source, and no per-lock resolve for any lock of that flood.
+#[tokio::test]
+async fn a_stateless_run_deleting_a_flood_resolves_the_group_once() {
+    let w = World::new().stateless();
+    for i in 0..12 {
+        w.lock(&format!("s{i}"), &format!("id{i}"), hours(30));
+    }
+    let cfg = config(&[
+        ("LOCK_TABLES", "locks"),
+        ("ACTION", "delete"),
+        ("DELETE_AFTER", "24h"),
+        ("MAX_DELETES_PER_RUN", "20"),
+    ]);
+    let report = w.run(&cfg).await;
+    assert_eq!(report.sources[0].counts.deleted, 12, "{:?}", report.sources[0].counts);
+    let resolves: Vec<AlertKind> =
+        w.channel.sent().iter().filter(|m| m.event == Event::Resolve).map(|m| m.kind).collect();
+    assert_eq!(resolves, vec![AlertKind::StaleGroup], "one group resolve, no per-lock resolve");
+}
