@@ -178,7 +178,7 @@ impl Reaper {
             alert_errors: 0,
         };
 
-        let (notifications, grouped) = self.dispatcher.dispatch_grouped(&report, self.clock.as_ref(), deadline).await;
+        let (notifications, grouped) = self.dispatcher.dispatch(&report, self.clock.as_ref(), deadline).await;
         report.notifications = notifications;
         for g in &grouped {
             let covered: std::collections::HashSet<&str> = g.covered.iter().map(String::as_str).collect();

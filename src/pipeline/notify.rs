@@ -113,12 +113,8 @@ impl Dispatcher {
     }
 
     /// Send what this run calls for; never fails, records every outcome.
-    pub async fn dispatch(&self, report: &RunReport, clock: &dyn Clock, deadline: Deadline) -> Vec<NotificationRecord> {
-        self.dispatch_grouped(report, clock, deadline).await.0
-    }
-
-    /// As [`Dispatcher::dispatch`], with the grouped alerts raised.
-    pub async fn dispatch_grouped(
+    /// Also returns the grouped alerts raised, for the report.
+    pub async fn dispatch(
         &self,
         report: &RunReport,
         clock: &dyn Clock,
