@@ -126,7 +126,6 @@ fn facts(m: &Message) -> Vec<(&'static str, String)> {
     push("Bucket", "bucket");
     push("Account", "account");
     push("Region", "region");
-    push("Count", "count");
     push("Oldest", "oldest_age");
     push("Error", "error");
     if let Some(n) = m.details.get("count").and_then(Value::as_u64) {
