@@ -79,6 +79,26 @@ pub fn terraform_args(argv: &[String]) -> Option<&[String]> {
     (second.contains('/') && is_terraform_name(file_name(second))).then(|| &argv[2..])
 }
 
+/// The directory of a `-chdir=DIR` (or `--chdir=DIR`) argument.
+fn chdir_of(arg: &str) -> Option<&str> {
+    arg.strip_prefix("-chdir=").or_else(|| arg.strip_prefix("--chdir="))
+}
+
+/// Whether an argument is Terraform's `-chdir=DIR`.
+pub fn is_chdir_arg(arg: &str) -> bool {
+    chdir_of(arg).is_some()
+}
+
+/// The `-chdir=DIR` (or `--chdir=DIR`) among Terraform's arguments.
+pub fn chdir_arg(args: &[String]) -> Option<&str> {
+    args.iter().find_map(|a| chdir_of(a))
+}
+
+/// The name of Terraform's data directory: `TF_DATA_DIR`, else `.terraform`.
+pub fn data_dir_name(tf_data_dir: Option<&str>) -> &str {
+    tf_data_dir.filter(|d| !d.is_empty()).unwrap_or(".terraform")
+}
+
 impl Process {
     pub fn is_terraform(&self) -> bool {
         terraform_args(&self.argv).is_some()
@@ -89,15 +109,12 @@ impl Process {
     /// tried as it is and with `-chdir` applied; `TF_DATA_DIR` is relative
     /// to the directory Terraform works in.
     pub fn data_dirs(&self) -> Vec<PathBuf> {
-        let data = self.data_dir.as_deref().filter(|d| !d.is_empty()).unwrap_or(".terraform");
+        let data = data_dir_name(self.data_dir.as_deref());
         if Path::new(data).is_absolute() {
             return vec![PathBuf::from(data)];
         }
         let Some(cwd) = &self.cwd else { return Vec::new() };
-        let chdir = terraform_args(&self.argv)
-            .unwrap_or_default()
-            .iter()
-            .find_map(|a| a.strip_prefix("-chdir=").or_else(|| a.strip_prefix("--chdir=")));
+        let chdir = chdir_arg(terraform_args(&self.argv).unwrap_or_default());
         let mut dirs = vec![cwd.join(data)];
         if let Some(chdir) = chdir {
             dirs.push(cwd.join(chdir).join(data));

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-use crate::domain::process::is_terraform_name;
+use crate::domain::process::{chdir_arg, data_dir_name, is_chdir_arg, is_terraform_name};
 use crate::exec::follow::LogFollower;
 use crate::exec::options::say;
 use crate::exec::session::Session;
@@ -64,9 +64,7 @@ enum Plan {
 fn program_and_subcommand(command: &[String]) -> (String, Option<String>) {
     let program = command.first().map(|p| Path::new(p).file_name().map(|n| n.to_string_lossy().into_owned()));
     let program = program.flatten().unwrap_or_default();
-    let sub = is_terraform_name(&program)
-        .then(|| command.iter().skip(1).find(|a| !a.starts_with("-chdir=")).cloned())
-        .flatten();
+    let sub = is_terraform_name(&program).then(|| command.iter().skip(1).find(|a| !is_chdir_arg(a)).cloned()).flatten();
     (program, sub)
 }
 
@@ -98,15 +96,13 @@ fn plan(command: &[String], var: impl Fn(&str) -> Option<String>) -> Plan {
 
 /// Where the record goes: `.terraform/tf-lock-reaper.json` (or in
 /// `TF_DATA_DIR`) of the directory `exec` runs in, or of `-chdir` when the
-/// command is Terraform itself. `release` run from the same directory
-/// looks there.
+/// command is Terraform itself. `release` (no command) looks in the same
+/// place when run from the same directory.
 pub fn default_record_path(command: &[String], tf_data_dir: Option<&str>) -> PathBuf {
     let (program, _) = program_and_subcommand(command);
-    let chdir = is_terraform_name(&program)
-        .then(|| command.iter().skip(1).find_map(|a| a.strip_prefix("-chdir=")).map(PathBuf::from))
-        .flatten();
-    let data = tf_data_dir.filter(|d| !d.is_empty()).unwrap_or(".terraform");
-    record::default_path(&chdir.unwrap_or_else(|| PathBuf::from(".")).join(data))
+    let chdir = is_terraform_name(&program).then(|| chdir_arg(command.get(1..).unwrap_or_default())).flatten();
+    let data = data_dir_name(tf_data_dir);
+    record::default_path(&chdir.map_or_else(|| PathBuf::from(data), |dir| Path::new(dir).join(data)))
 }
 
 /// Run the command under the wrapper; returns the exit code to use.
@@ -222,17 +218,15 @@ mod tests {
 
     #[test]
     fn the_record_is_where_release_looks() {
-        assert_eq!(
-            default_record_path(&args(&["./deploy.sh"]), None),
-            PathBuf::from("./.terraform/tf-lock-reaper.json")
-        );
+        assert_eq!(default_record_path(&args(&["./deploy.sh"]), None), PathBuf::from(".terraform/tf-lock-reaper.json"));
+        assert_eq!(default_record_path(&[], Some("data")), PathBuf::from("data/tf-lock-reaper.json"), "release's");
         assert_eq!(
             default_record_path(&args(&["terraform", "-chdir=stacks/net", "apply"]), Some("data")),
             PathBuf::from("stacks/net/data/tf-lock-reaper.json")
         );
         assert_eq!(
             default_record_path(&args(&["make", "-chdir=x"]), None),
-            PathBuf::from("./.terraform/tf-lock-reaper.json"),
+            PathBuf::from(".terraform/tf-lock-reaper.json"),
             "-chdir means something only to Terraform"
         );
     }

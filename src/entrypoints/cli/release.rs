@@ -26,7 +26,8 @@ pub(super) struct ReleaseArgs {
 impl ReleaseArgs {
     pub(super) async fn run(self) -> Result<Status, CliError> {
         let settings = ExecSettings::from_vars(&env_with(&[]))?;
-        let path = self.lock_file.unwrap_or_else(default_record_path);
+        let tf_data_dir = std::env::var("TF_DATA_DIR").ok();
+        let path = self.lock_file.unwrap_or_else(|| crate::exec::default_record_path(&[], tf_data_dir.as_deref()));
         let (status, lines) = record::release_recorded(&path, self.dry_run, &connector(settings.run_budget))
             .await
             .map_err(|e| CliError::BadInput(e.to_string()))?;
@@ -38,10 +39,4 @@ impl ReleaseArgs {
             ReleaseStatus::Failed => Status::HadErrors,
         })
     }
-}
-
-/// `.terraform/tf-lock-reaper.json`, or in `TF_DATA_DIR`.
-fn default_record_path() -> std::path::PathBuf {
-    let data = std::env::var("TF_DATA_DIR").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| ".terraform".into());
-    record::default_path(std::path::Path::new(&data))
 }
