@@ -32,6 +32,20 @@ fn workspace_in(data_dir: &Path, tf_workspace: Option<&str>) -> String {
     current_workspace(tf_workspace, file.as_deref())
 }
 
+impl ProcessBackend {
+    /// The lock this process takes: its backend's, in its workspace.
+    pub fn lock_path(&self) -> String {
+        self.backend.lock_location(&self.workspace).lock_path
+    }
+}
+
+/// The processes holding the lock at `lock_path`: those whose own backend
+/// and workspace take it (Terraform ≤ 1.1 runs as two; two workspaces of
+/// one stack are two locks).
+pub fn holders_of(found: &[ProcessBackend], lock_path: &str) -> Vec<ProcId> {
+    found.iter().filter(|b| b.lock_path() == lock_path).map(|b| b.process).collect()
+}
+
 /// The s3 backends of the running Terraform processes in `tree`.
 pub fn of_processes(tree: &[Process]) -> Vec<ProcessBackend> {
     let mut out = Vec::new();
@@ -126,6 +140,11 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!((found[0].backend.bucket.as_str(), found[0].workspace.as_str()), ("tfstate", "dev"));
         assert!(of_processes(&[process(&["make", "apply"], true)]).is_empty(), "not Terraform");
+        let other_workspace =
+            ProcessBackend { process: ProcId { pid: 6, start: 1 }, workspace: "default".into(), ..found[0].clone() };
+        let both = [found[0].clone(), other_workspace];
+        assert_eq!(holders_of(&both, "tfstate/env:/dev/app/terraform.tfstate"), vec![ProcId { pid: 5, start: 1 }]);
+        assert_eq!(holders_of(&both, "tfstate/app/terraform.tfstate"), vec![ProcId { pid: 6, start: 1 }]);
         assert!(of_processes(&[process(&["terraform", "-chdir=stack", "apply"], false)]).is_empty(), "ended");
     }
 }

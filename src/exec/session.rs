@@ -79,8 +79,8 @@ pub(super) struct Session {
     /// Locks the log named whose backend could not be found (said once).
     unresolved: HashSet<String>,
     conflict: bool,
-    /// A SIGTERM or SIGHUP forwarded to the command: Terraform processes it
-    /// orphans get it too.
+    /// The last signal forwarded to the command (SIGTERM, SIGHUP) or to its
+    /// orphans: Terraform processes it orphans get it too, once.
     forwarded: Option<Signal>,
     orphans_signalled: HashSet<ProcId>,
 }
@@ -275,8 +275,7 @@ once its heartbeat is silent for HEARTBEAT_TIMEOUT",
         let Some(lock_path) = line.lock_path() else { return };
         self.refresh_tree();
         let found = self.note_backends();
-        let holders: Vec<ProcId> =
-            found.iter().filter(|b| b.backend.workspace_of(&lock_path).is_some()).map(|b| b.process).collect();
+        let holders = backends::holders_of(&found, &lock_path);
         let backend = found
             .into_iter()
             .find_map(|b| b.backend.workspace_of(&lock_path).map(|ws| (b.backend, ws)))
@@ -335,12 +334,7 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
             if self.followed.iter().any(|f| f.record.lock_path == location.lock_path) {
                 continue;
             }
-            // Every process at that state holds it (Terraform ≤ 1.1 runs as two).
-            let holders: Vec<ProcId> = found
-                .iter()
-                .filter(|o| o.backend.lock_location(&o.workspace).lock_path == location.lock_path)
-                .map(|o| o.process)
-                .collect();
+            let holders = backends::holders_of(&found, &location.lock_path);
             let stores = self.stores_for(&b.backend.connection).await;
             let record =
                 self.finder(&stores, &b.backend.connection).by_who_and_created(&location, &who, self.since).await;
@@ -507,12 +501,10 @@ after HEARTBEAT_TIMEOUT, or run `tf-lock-reaper release --lock-file {}` if this 
         }
         let child = i32::try_from(self.child_pid).unwrap_or(i32::MAX);
         if !self.child_running {
-            // Only orphaned Terraform processes are left: they get it.
-            self.refresh_tree();
-            for p in self.tree.iter().filter(|p| p.running && p.is_terraform()) {
-                procs::signal(p.id.pid, sig);
-                self.orphans_signalled.insert(p.id);
-            }
+            // Only orphaned Terraform processes are left: each gets this signal once.
+            self.forwarded = Some(sig);
+            self.orphans_signalled.clear();
+            self.signal_orphans();
             return;
         }
         match sig {
