@@ -22,7 +22,7 @@ use crate::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
 use crate::adapters::routing::{route_of, Route, Router};
 use crate::adapters::s3_inspect::S3BucketInspector;
 use crate::adapters::s3_lockfiles::S3LockfileBuckets;
-use crate::adapters::secrets_manager::{read_routing_key, read_webhook_url};
+use crate::adapters::secrets_manager::{read_routing_key, read_webhook_url, SecretError};
 use crate::adapters::slack::SlackNotifier;
 use crate::adapters::sns::SnsNotifier;
 use crate::adapters::tokio_timer::TokioTimer;
@@ -323,13 +323,15 @@ async fn routing_key_via(
     endpoint_url: Option<&str>,
     arn: &str,
 ) -> Result<Secret, ConfigError> {
-    read_routing_key(client, endpoint_url, arn).await.map_err(|e| ConfigError {
-        problems: vec![Problem {
-            variable: "PAGERDUTY_ROUTING_KEY_SECRET_ARN".into(),
-            value: arn.to_string(),
-            expected: e.0,
-        }],
-    })
+    read_routing_key(client, endpoint_url, arn)
+        .await
+        .map_err(|e| secret_problem("PAGERDUTY_ROUTING_KEY_SECRET_ARN", arn, e))
+}
+
+/// A secret that cannot be read or used: a configuration error naming the
+/// variable and the secret ARN (never the value).
+fn secret_problem(variable: &str, arn: &str, e: SecretError) -> ConfigError {
+    ConfigError { problems: vec![Problem { variable: variable.into(), value: arn.to_string(), expected: e.0 }] }
 }
 
 /// Each request to the Slack webhook (connect included).
@@ -355,13 +357,9 @@ async fn dispatcher(
             WebhookSource::Plain(url) => url.clone(),
             WebhookSource::SecretArn(arn) => {
                 let client = aws_sdk_secretsmanager::Client::new(sdk);
-                read_webhook_url(&client, sdk.endpoint_url(), arn).await.map_err(|e| ConfigError {
-                    problems: vec![Problem {
-                        variable: "SLACK_WEBHOOK_URL_SECRET_ARN".into(),
-                        value: arn.clone(),
-                        expected: e.0,
-                    }],
-                })?
+                read_webhook_url(&client, sdk.endpoint_url(), arn)
+                    .await
+                    .map_err(|e| secret_problem("SLACK_WEBHOOK_URL_SECRET_ARN", arn, e))?
             }
         };
         let slack = SlackNotifier::new(url, RetryPolicy::default(), SLACK_TIMEOUT, Box::new(SystemClock))
