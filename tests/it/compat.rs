@@ -105,16 +105,25 @@ fn kill(signal: &str, pid: u32) {
     let _ = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status();
 }
 
-async fn wait_for_record(record: &Path, locks: usize) -> serde_json::Value {
-    wait_until("the lock record", Duration::from_secs(90), || {
-        let n = std::fs::read_to_string(record)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["locks"].as_array().map(|a| a.len()));
-        async move { n == Some(locks) }
-    })
-    .await;
-    serde_json::from_str(&std::fs::read_to_string(record).unwrap()).unwrap()
+async fn wait_for_record(record: &Path, locks: usize, job: &mut RunningExec) -> serde_json::Value {
+    let read = || std::fs::read_to_string(record).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    let start = Instant::now();
+    loop {
+        if let Some(v) = read().filter(|v| v["locks"].as_array().map(Vec::len) == Some(locks)) {
+            return v;
+        }
+        // What the wrapper said is what tells why no record came.
+        let ended = job.child.try_wait().ok().flatten();
+        assert!(ended.is_none(), "the wrapper ended ({ended:?}) before a record of {locks} lock(s):\n{}", job.log());
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "timed out waiting for a record of {locks} lock(s) at {}: {:?}\nthe wrapper said:\n{}",
+            record.display(),
+            read(),
+            job.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A heartbeat, then a later one (`HEARTBEAT_EVERY=1s`).
@@ -137,8 +146,9 @@ async fn heartbeats_advance(moto: &Moto, key: &str) {
 fn end_hangs(dirs: &[&Path]) {
     for dir in dirs {
         for pid_file in [dir.join("hang.pid"), dir.join(".terragrunt-cache/Xq3v/Zr8k/hang.pid")] {
-            if let Ok(pid) = std::fs::read_to_string(pid_file) {
-                kill("KILL", pid.trim().parse().unwrap_or(0));
+            // Never `kill 0` (the test's own group) on a file still being written.
+            if let Some(pid) = std::fs::read_to_string(pid_file).ok().and_then(|p| p.trim().parse().ok()) {
+                kill("KILL", pid);
             }
         }
     }
@@ -180,7 +190,7 @@ async fn identified_exactly(release: Release, locking: Locking) {
     stack.init_and_apply();
     let key = lock_path(&stack);
     let mut job = stack.start_exec_apply(&moto, 120);
-    let record = wait_for_record(&stack.record(), 1).await;
+    let record = wait_for_record(&stack.record(), 1, &mut job).await;
     let lock = &record["locks"][0];
     assert_eq!(lock["identified_by"], "terraform-log", "{record}");
     assert_eq!(lock["lock_id"].as_str(), lock_id(&moto, &key).await.as_deref(), "the lock Terraform holds");
@@ -248,7 +258,7 @@ async fn terraform_1_0_3_runs_in_watch_mode() {
     // `apply` waits for approval on a stdin that stays open and silent.
     let mut job = start_exec(&stack, &moto, stack.path(), &["terraform", "apply", "-no-color"], Stdio::piped());
     let _stdin = job.child.stdin.take();
-    let record = wait_for_record(&stack.record(), 1).await;
+    let record = wait_for_record(&stack.record(), 1, &mut job).await;
     assert_eq!(record["locks"][0]["identified_by"], "who-and-created", "{record}");
     let log = job.log();
     assert!(log.contains("watch mode") && log.contains("Terraform 1.0.3 does not log the ID"), "{log}");
@@ -283,7 +293,7 @@ async fn terraform_1_0_3_runs_in_watch_mode() {
     std::fs::remove_file(stack.record()).unwrap();
     let mut job = start_exec(&stack, &moto, stack.path(), &["terraform", "apply", "-no-color"], Stdio::piped());
     let _stdin = job.child.stdin.take();
-    wait_for_record(&stack.record(), 1).await;
+    wait_for_record(&stack.record(), 1, &mut job).await;
     kill("INT", job.pid());
     let code = job.wait(Duration::from_secs(20));
     assert!(code.is_some_and(|c| c != 0), "{code:?}\n{}", job.log());
@@ -354,7 +364,7 @@ async fn a_script_that_cds_is_followed_and_sigterm_reaches_terraform() {
     script(work.path(), "deploy.sh", &text);
     let mut job = start_exec(stack, &moto, work.path(), &["./deploy.sh"], Stdio::null());
     let record = work.path().join(".terraform/tf-lock-reaper.json");
-    let rec = wait_for_record(&record, 1).await;
+    let rec = wait_for_record(&record, 1, &mut job).await;
     assert_eq!(rec["locks"][0]["lock_path"].as_str(), Some(lock_path(stack).as_str()));
     heartbeats_advance(&moto, &lock_path(stack)).await;
     kill("TERM", job.pid());
@@ -382,7 +392,7 @@ async fn make_with_chdir_is_followed_and_a_killed_terraform_released() {
     .unwrap();
     let mut job = start_exec(stack, &moto, work.path(), &["make", "apply"], Stdio::null());
     let record = work.path().join(".terraform/tf-lock-reaper.json");
-    wait_for_record(&record, 1).await;
+    wait_for_record(&record, 1, &mut job).await;
     heartbeats_advance(&moto, &lock_path(stack)).await;
     let terraform = terraforms_below(job.pid())[0];
     kill("KILL", terraform);
@@ -417,7 +427,7 @@ terraform init -input=false -no-color >/dev/null\nterraform {}\n",
     );
     let mut job = start_exec(stack, &moto, live.path(), &["./terragrunt", "apply"], Stdio::null());
     let record = live.path().join(".terraform/tf-lock-reaper.json");
-    wait_for_record(&record, 1).await;
+    wait_for_record(&record, 1, &mut job).await;
     assert!(live.path().join(".terragrunt-cache/Xq3v/Zr8k/.terraform/terraform.tfstate").exists());
     heartbeats_advance(&moto, &lock_path(stack)).await;
     kill("KILL", terraforms_below(job.pid())[0]);
@@ -446,7 +456,7 @@ async fn run_all_follows_every_stack_and_releases_each_dead_one() {
     script(live.path(), "run-all", &text);
     let mut job = start_exec(&all[0], &moto, live.path(), &["./run-all"], Stdio::null());
     let record = live.path().join(".terraform/tf-lock-reaper.json");
-    let rec = wait_for_record(&record, 3).await;
+    let rec = wait_for_record(&record, 3, &mut job).await;
     let mut paths: Vec<&str> =
         rec["locks"].as_array().unwrap().iter().filter_map(|l| l["lock_path"].as_str()).collect();
     paths.sort_unstable();
