@@ -9,7 +9,8 @@ use chrono::{TimeZone, Utc};
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use tf_lock_reaper::domain::decision::Action;
 use tf_lock_reaper::domain::decision::{decide, Candidate, DecideSettings};
-use tf_lock_reaper::domain::lock::{parse_item, AttrValue, Item, RawItem};
+use tf_lock_reaper::domain::lock::{parse_item, AttrValue, Item, RawItem, SourceKind};
+use tf_lock_reaper::domain::source::SourceAddress;
 
 /// A table shaped like a busy organisation's: mostly digests, some locks,
 /// a few malformed items.
@@ -73,6 +74,7 @@ fn main() {
     .collect();
     let config = Config::from_vars(&vars, EntrypointDefaults { metrics_sink: MetricsSinkKind::None }).unwrap();
     let now = Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap();
+    let source = SourceAddress::own(SourceKind::Table, "locks");
     for n in [10_000, 100_000] {
         let table = items(n);
         // parse_item consumes its item (the scan hands it over); the clone
@@ -84,12 +86,12 @@ fn main() {
         });
         measure("item clone + parse_item", n, || {
             for it in &table {
-                black_box(parse_item("locks", it.clone(), "ExpiresAt", now));
+                black_box(parse_item(&source, it.clone(), "ExpiresAt", now));
             }
         });
         let locks: Vec<_> = table
             .iter()
-            .filter_map(|it| match parse_item("locks", it.clone(), "ExpiresAt", now) {
+            .filter_map(|it| match parse_item(&source, it.clone(), "ExpiresAt", now) {
                 Item::Lock(l) => Some(*l),
                 _ => None,
             })

@@ -27,7 +27,7 @@ use crate::adapters::slack::SlackNotifier;
 use crate::adapters::sns::SnsNotifier;
 use crate::adapters::tokio_timer::TokioTimer;
 use crate::config::notify::{NotifyConfig, RoutingKeySource, WebhookSource};
-use crate::config::{AssumeRole, BucketSpec, Config, ConfigError, DoctorSettings, MetricsSinkKind, Problem};
+use crate::config::{AssumeRole, Config, ConfigError, DoctorSettings, MetricsSinkKind, Problem};
 use crate::domain::alert::AlertSettings;
 use crate::domain::backend::BackendConnection;
 use crate::domain::decision::Action;
@@ -213,8 +213,8 @@ impl Adapters {
 
 /// The sources and roles clients are built for.
 struct Sources<'a> {
-    tables: &'a [String],
-    buckets: &'a [BucketSpec],
+    tables: &'a [SourceAddress],
+    buckets: &'a [SourceAddress],
     roles: &'a [AssumeRole],
     external_id: Option<&'a str>,
 }
@@ -245,15 +245,7 @@ impl SourceClients {
     async fn build(sources: &Sources<'_>, sdk: &SdkConfig, own_dynamodb: aws_sdk_dynamodb::Client) -> Self {
         let roles: HashMap<String, String> = sources.roles.iter().map(|r| (r.account.clone(), r.arn.clone())).collect();
         let mut routes: BTreeSet<Route> = BTreeSet::from([Route::own()]);
-        for t in sources.tables {
-            if let Ok(at) = SourceAddress::table(t) {
-                routes.insert(route_of(&roles, &at));
-            }
-        }
-        for b in sources.buckets {
-            let at = SourceAddress { name: b.bucket.clone(), region: b.region.clone(), account: b.account.clone() };
-            routes.insert(route_of(&roles, &at));
-        }
+        routes.extend(sources.tables.iter().chain(sources.buckets).map(|at| route_of(&roles, at)));
         let (mut tables, mut lockfiles, mut inspectors, mut bucket_inspectors) =
             (HashMap::new(), HashMap::new(), HashMap::new(), HashMap::new());
         for route in routes {

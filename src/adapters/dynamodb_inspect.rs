@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::Client;
 
 use crate::adapters::aws_error::Origin;
 use crate::domain::doctor::table::{TableDescription, TableFacts, TtlDescription};
+use crate::domain::source::SourceAddress;
 use crate::ports::inspect::TableInspector;
 use crate::ports::SourceError;
 
@@ -76,9 +77,10 @@ impl DynamoTableInspector {
 
 #[async_trait]
 impl TableInspector for DynamoTableInspector {
-    async fn table_facts(&self, table: &str) -> TableFacts {
+    async fn table_facts(&self, table: &SourceAddress) -> TableFacts {
+        let name = table.api_name();
         let (description, ttl, pitr) =
-            futures::join!(self.describe(table), self.ttl(table), self.point_in_time_recovery(table));
+            futures::join!(self.describe(&name), self.ttl(table), self.point_in_time_recovery(&name));
         TableFacts {
             description: description.map_err(|e| e.message),
             ttl: ttl.map_err(|e| e.message),
@@ -86,7 +88,8 @@ impl TableInspector for DynamoTableInspector {
         }
     }
 
-    async fn ttl(&self, table: &str) -> Result<TtlDescription, SourceError> {
+    async fn ttl(&self, table: &SourceAddress) -> Result<TtlDescription, SourceError> {
+        let table = &table.api_name();
         let out = self.client.describe_time_to_live().table_name(table).send().await.map_err(|e| {
             self.origin.explain("DescribeTimeToLive", "dynamodb:DescribeTimeToLive", &format!("table {table}"), &e)
         })?;

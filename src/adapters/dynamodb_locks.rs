@@ -12,6 +12,7 @@ use futures::StreamExt;
 
 use crate::adapters::aws_error::Origin;
 use crate::domain::lock::{epoch_attribute, AttrValue, RawItem, INFO_ATTR, LOCK_ID_ATTR};
+use crate::domain::source::SourceAddress;
 use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, LockTables};
 use crate::ports::{SourceError, WriteOutcome};
 
@@ -123,10 +124,11 @@ impl DynamoLockTables {
 impl LockTables for DynamoLockTables {
     async fn scan(
         &self,
-        table: &str,
+        table: &SourceAddress,
         segments: i32,
         page: &mut (dyn FnMut(Vec<RawItem>) + Send),
     ) -> Result<(), SourceError> {
+        let table = &table.api_name();
         let mut pages = std::pin::pin!(self.pages(table, segments.max(1)));
         while let Some(items) = pages.next().await {
             let items = items.map_err(|e| self.failed("Scan", "dynamodb:Scan", table, &e))?;
@@ -137,11 +139,12 @@ impl LockTables for DynamoLockTables {
 
     async fn delete_lock(
         &self,
-        table: &str,
+        table: &SourceAddress,
         lock_key: &str,
         expected_info: &str,
         heartbeat: Option<HeartbeatGuard<'_>>,
     ) -> Result<WriteOutcome, SourceError> {
+        let table = &table.api_name();
         let mut request = self
             .client
             .delete_item()
@@ -166,12 +169,13 @@ impl LockTables for DynamoLockTables {
 
     async fn set_ttl(
         &self,
-        table: &str,
+        table: &SourceAddress,
         lock_key: &str,
         expected_info: &str,
         attribute: &str,
         expires_at: i64,
     ) -> Result<WriteOutcome, SourceError> {
+        let table = &table.api_name();
         let result = self
             .client
             .update_item()
@@ -201,10 +205,11 @@ impl LockTables for DynamoLockTables {
 
     async fn get_lock(
         &self,
-        table: &str,
+        table: &SourceAddress,
         lock_key: &str,
         heartbeat_attribute: &str,
     ) -> Result<Option<HeldItem>, SourceError> {
+        let table = &table.api_name();
         let item = self
             .client
             .get_item()
@@ -231,11 +236,12 @@ impl LockTables for DynamoLockTables {
 
     async fn heartbeat(
         &self,
-        table: &str,
+        table: &SourceAddress,
         lock_key: &str,
         expected_info: &str,
         beat: Beat<'_>,
     ) -> Result<WriteOutcome, SourceError> {
+        let table = &table.api_name();
         let mut request = self
             .client
             .update_item()
@@ -260,11 +266,12 @@ impl LockTables for DynamoLockTables {
 
     async fn restore(
         &self,
-        table: &str,
+        table: &SourceAddress,
         lock_key: &str,
         info: &str,
         beat: Beat<'_>,
     ) -> Result<WriteOutcome, SourceError> {
+        let table = &table.api_name();
         let mut request = self
             .client
             .put_item()

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::metrics::MetricSet;
 use crate::ports::metrics::{MetricsError, MetricsSink};
+use crate::support::sync::locked;
 
 /// One EMF JSON document for a metric set.
 pub fn emf_line(namespace: &str, at: DateTime<Utc>, set: &MetricSet) -> String {
@@ -56,10 +57,7 @@ impl<W: std::io::Write + Send> EmfSink<W> {
 #[async_trait]
 impl<W: std::io::Write + Send> MetricsSink for EmfSink<W> {
     async fn publish(&self, namespace: &str, at: DateTime<Utc>, sets: &[MetricSet]) -> Result<(), MetricsError> {
-        let mut out = match self.out.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut out = locked(&self.out);
         for set in sets {
             writeln!(out, "{}", emf_line(namespace, at, set))?;
         }

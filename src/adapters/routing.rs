@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::domain::doctor::bucket::BucketFacts;
 use crate::domain::doctor::table::{TableFacts, TtlDescription};
-use crate::domain::lock::{RawItem, SourceKind};
+use crate::domain::lock::RawItem;
 use crate::domain::source::SourceAddress;
 use crate::ports::inspect::{BucketInspector, TableInspector};
 use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, LockTables};
@@ -51,28 +51,26 @@ impl<T> Router<T> {
         Router { routes, roles }
     }
 
-    /// The adapter for `address` and the name to give it: the bare name,
-    /// or the table ARN when another account shares it with the reaper's
-    /// own credentials (a resource-based policy, no role).
-    fn pick(&self, kind: SourceKind, address: &str) -> Result<(&T, String, Option<&str>), SourceError> {
-        let at = SourceAddress::parse(kind, address);
-        let route = route_of(&self.roles, &at);
+    /// The adapter for `address`, the address to give it (as seen from
+    /// inside its account when a role is assumed there: the bare name
+    /// reaches it; else a table in another account goes by its ARN, shared
+    /// with the reaper's own credentials by a resource-based policy), and
+    /// the role assumed.
+    fn pick(&self, address: &SourceAddress) -> Result<(&T, SourceAddress, Option<&str>), SourceError> {
+        let route = route_of(&self.roles, address);
         let adapter = self.routes.get(&route).ok_or_else(|| {
             SourceError::new(
                 crate::domain::failure::ErrorKind::Other,
                 format!(
                     "no client for {} {address} (region {:?}): it is not a configured source",
-                    kind.as_str(),
+                    address.kind.as_str(),
                     route.region
                 ),
             )
         })?;
-        let name = match (kind, &at.account, &route.role) {
-            (SourceKind::Table, Some(_), None) => address.to_string(),
-            _ => at.name.clone(),
-        };
-        let role = at.account.as_ref().and_then(|a| self.roles.get(a)).map(String::as_str);
-        Ok((adapter, name, role))
+        let role = address.account.as_ref().and_then(|a| self.roles.get(a)).map(String::as_str);
+        let given = if role.is_some() { address.in_its_account() } else { address.clone() };
+        Ok((adapter, given, role))
     }
 }
 
@@ -88,90 +86,112 @@ fn as_role<T>(result: Result<T, SourceError>, role: Option<&str>) -> Result<T, S
 impl<T: LockTables> LockTables for Router<T> {
     async fn scan(
         &self,
-        table: &str,
+        table: &SourceAddress,
         segments: i32,
         page: &mut (dyn FnMut(Vec<RawItem>) + Send),
     ) -> Result<(), SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+        let (a, name, role) = self.pick(table)?;
         as_role(a.scan(&name, segments, page).await, role)
     }
     async fn delete_lock(
         &self,
-        table: &str,
+        table: &SourceAddress,
         key: &str,
         info: &str,
         heartbeat: Option<HeartbeatGuard<'_>>,
     ) -> Result<WriteOutcome, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+        let (a, name, role) = self.pick(table)?;
         as_role(a.delete_lock(&name, key, info, heartbeat).await, role)
     }
     async fn set_ttl(
         &self,
-        table: &str,
+        table: &SourceAddress,
         key: &str,
         info: &str,
         attr: &str,
         at: i64,
     ) -> Result<WriteOutcome, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+        let (a, name, role) = self.pick(table)?;
         as_role(a.set_ttl(&name, key, info, attr, at).await, role)
     }
-    async fn get_lock(&self, table: &str, key: &str, attr: &str) -> Result<Option<HeldItem>, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+    async fn get_lock(&self, table: &SourceAddress, key: &str, attr: &str) -> Result<Option<HeldItem>, SourceError> {
+        let (a, name, role) = self.pick(table)?;
         as_role(a.get_lock(&name, key, attr).await, role)
     }
-    async fn heartbeat(&self, table: &str, key: &str, info: &str, beat: Beat<'_>) -> Result<WriteOutcome, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+    async fn heartbeat(
+        &self,
+        table: &SourceAddress,
+        key: &str,
+        info: &str,
+        beat: Beat<'_>,
+    ) -> Result<WriteOutcome, SourceError> {
+        let (a, name, role) = self.pick(table)?;
         as_role(a.heartbeat(&name, key, info, beat).await, role)
     }
-    async fn restore(&self, table: &str, key: &str, info: &str, beat: Beat<'_>) -> Result<WriteOutcome, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+    async fn restore(
+        &self,
+        table: &SourceAddress,
+        key: &str,
+        info: &str,
+        beat: Beat<'_>,
+    ) -> Result<WriteOutcome, SourceError> {
+        let (a, name, role) = self.pick(table)?;
         as_role(a.restore(&name, key, info, beat).await, role)
     }
 }
 
 #[async_trait]
 impl<T: LockfileBuckets> LockfileBuckets for Router<T> {
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
-        as_role(a.list(&name, prefix).await, role)
+    async fn list(&self, bucket: &SourceAddress) -> Result<Vec<LockfileObject>, SourceError> {
+        let (a, name, role) = self.pick(bucket)?;
+        as_role(a.list(&name).await, role)
     }
-    async fn current_etag(&self, bucket: &str, key: &str) -> Result<Option<String>, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+    async fn current_etag(&self, bucket: &SourceAddress, key: &str) -> Result<Option<String>, SourceError> {
+        let (a, name, role) = self.pick(bucket)?;
         as_role(a.current_etag(&name, key).await, role)
     }
-    async fn current_heartbeat(&self, bucket: &str, key: &str) -> Result<Option<i64>, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+    async fn current_heartbeat(&self, bucket: &SourceAddress, key: &str) -> Result<Option<i64>, SourceError> {
+        let (a, name, role) = self.pick(bucket)?;
         as_role(a.current_heartbeat(&name, key).await, role)
     }
-    async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+    async fn delete_lockfile(
+        &self,
+        bucket: &SourceAddress,
+        key: &str,
+        etag: &str,
+    ) -> Result<WriteOutcome, SourceError> {
+        let (a, name, role) = self.pick(bucket)?;
         as_role(a.delete_lockfile(&name, key, etag).await, role)
     }
-    async fn get_lockfile(&self, bucket: &str, key: &str) -> Result<Option<LockfileObject>, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+    async fn get_lockfile(&self, bucket: &SourceAddress, key: &str) -> Result<Option<LockfileObject>, SourceError> {
+        let (a, name, role) = self.pick(bucket)?;
         as_role(a.get_lockfile(&name, key).await, role)
     }
     async fn tag_heartbeat(
         &self,
-        bucket: &str,
+        bucket: &SourceAddress,
         key: &str,
         v: Option<&str>,
         at: i64,
     ) -> Result<WriteOutcome, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+        let (a, name, role) = self.pick(bucket)?;
         as_role(a.tag_heartbeat(&name, key, v, at).await, role)
     }
-    async fn restore_lockfile(&self, bucket: &str, key: &str, body: &str) -> Result<WriteOutcome, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Bucket, bucket)?;
+    async fn restore_lockfile(
+        &self,
+        bucket: &SourceAddress,
+        key: &str,
+        body: &str,
+    ) -> Result<WriteOutcome, SourceError> {
+        let (a, name, role) = self.pick(bucket)?;
         as_role(a.restore_lockfile(&name, key, body).await, role)
     }
 }
 
 #[async_trait]
 impl<T: TableInspector> TableInspector for Router<T> {
-    async fn table_facts(&self, table: &str) -> TableFacts {
-        match self.pick(SourceKind::Table, table) {
+    async fn table_facts(&self, table: &SourceAddress) -> TableFacts {
+        match self.pick(table) {
             Ok((a, name, _)) => a.table_facts(&name).await,
             Err(e) => TableFacts {
                 description: Err(e.message.clone()),
@@ -180,23 +200,23 @@ impl<T: TableInspector> TableInspector for Router<T> {
             },
         }
     }
-    async fn ttl(&self, table: &str) -> Result<TtlDescription, SourceError> {
-        let (a, name, role) = self.pick(SourceKind::Table, table)?;
+    async fn ttl(&self, table: &SourceAddress) -> Result<TtlDescription, SourceError> {
+        let (a, name, role) = self.pick(table)?;
         as_role(a.ttl(&name).await, role)
     }
 }
 
 #[async_trait]
 impl<T: BucketInspector> BucketInspector for Router<T> {
-    async fn bucket_facts(&self, bucket: &str, lockfile_prefix: Option<&str>) -> BucketFacts {
-        match self.pick(SourceKind::Bucket, bucket) {
-            Ok((a, name, _)) => a.bucket_facts(&name, lockfile_prefix).await,
+    async fn bucket_facts(&self, bucket: &SourceAddress) -> BucketFacts {
+        match self.pick(bucket) {
+            Ok((a, name, _)) => a.bucket_facts(&name).await,
             Err(e) => BucketFacts {
                 versioning: Err(e.message.clone()),
                 noncurrent_expiry: Err(e.message.clone()),
                 encryption: Err(e.message.clone()),
                 public_access_block: Err(e.message.clone()),
-                lockfiles: lockfile_prefix.map(|_| Err(e.message)),
+                lockfiles: Err(e.message),
             },
         }
     }

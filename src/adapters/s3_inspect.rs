@@ -8,6 +8,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use crate::adapters::aws_error::Origin;
 use crate::adapters::s3_lockfiles::lockfile_keys;
 use crate::domain::doctor::bucket::BucketFacts;
+use crate::domain::source::SourceAddress;
 use crate::ports::inspect::BucketInspector;
 
 /// Reads a state bucket's settings.
@@ -111,13 +112,9 @@ fn versioning_from_raw<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpRespon
 
 #[async_trait]
 impl BucketInspector for S3BucketInspector {
-    async fn bucket_facts(&self, bucket: &str, lockfile_prefix: Option<&str>) -> BucketFacts {
-        let lockfiles = async {
-            match lockfile_prefix {
-                Some(prefix) => Some(self.lockfiles(bucket, prefix).await),
-                None => None,
-            }
-        };
+    async fn bucket_facts(&self, source: &SourceAddress) -> BucketFacts {
+        let bucket = &source.api_name();
+        let lockfiles = self.lockfiles(bucket, &source.prefix);
         let (versioning, noncurrent_expiry, encryption, public_access_block, lockfiles) = futures::join!(
             self.versioning(bucket),
             self.noncurrent_expiry(bucket),

@@ -10,6 +10,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::adapters::aws_error::Origin;
 use crate::domain::lock::{HEARTBEAT_TAG, LOCKFILE_SUFFIX};
+use crate::domain::source::SourceAddress;
 use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
 use crate::ports::{SourceError, WriteOutcome};
 
@@ -83,8 +84,8 @@ impl S3LockfileBuckets {
     /// [`Self::read`] plus the heartbeat tag. A tag that cannot be read makes
     /// the lockfile unreadable for this pass: judging a heartbeating lock
     /// by its age could delete a live one.
-    async fn read_with_heartbeat(&self, bucket: &str, key: String) -> Option<LockfileObject> {
-        let mut object = self.read(bucket, key).await?;
+    async fn read_with_heartbeat(&self, bucket: &SourceAddress, key: String) -> Option<LockfileObject> {
+        let mut object = self.read(&bucket.api_name(), key).await?;
         if object.body.is_ok() {
             match self.current_heartbeat(bucket, &object.key).await {
                 Ok(beat) => object.heartbeat = beat,
@@ -97,8 +98,8 @@ impl S3LockfileBuckets {
 
 #[async_trait]
 impl LockfileBuckets for S3LockfileBuckets {
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, SourceError> {
-        let keys = lockfile_keys(&self.client, &self.origin, bucket, prefix).await?;
+    async fn list(&self, bucket: &SourceAddress) -> Result<Vec<LockfileObject>, SourceError> {
+        let keys = lockfile_keys(&self.client, &self.origin, &bucket.api_name(), &bucket.prefix).await?;
         let objects: Vec<Option<LockfileObject>> = stream::iter(keys)
             .map(|key| self.read_with_heartbeat(bucket, key))
             .buffered(READ_CONCURRENCY)
@@ -107,7 +108,8 @@ impl LockfileBuckets for S3LockfileBuckets {
         Ok(objects.into_iter().flatten().collect())
     }
 
-    async fn current_etag(&self, bucket: &str, key: &str) -> Result<Option<String>, SourceError> {
+    async fn current_etag(&self, bucket: &SourceAddress, key: &str) -> Result<Option<String>, SourceError> {
+        let bucket = &bucket.api_name();
         match self.client.head_object().bucket(bucket).key(key).send().await {
             Ok(out) => Ok(out.e_tag().map(str::to_string)),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
@@ -116,7 +118,8 @@ impl LockfileBuckets for S3LockfileBuckets {
         }
     }
 
-    async fn current_heartbeat(&self, bucket: &str, key: &str) -> Result<Option<i64>, SourceError> {
+    async fn current_heartbeat(&self, bucket: &SourceAddress, key: &str) -> Result<Option<i64>, SourceError> {
+        let bucket = &bucket.api_name();
         match self.client.get_object_tagging().bucket(bucket).key(key).send().await {
             Ok(out) => {
                 Ok(out.tag_set().iter().find(|t| t.key() == HEARTBEAT_TAG).and_then(|t| t.value().parse::<i64>().ok()))
@@ -128,17 +131,19 @@ impl LockfileBuckets for S3LockfileBuckets {
         }
     }
 
-    async fn get_lockfile(&self, bucket: &str, key: &str) -> Result<Option<LockfileObject>, SourceError> {
+    async fn get_lockfile(&self, bucket: &SourceAddress, key: &str) -> Result<Option<LockfileObject>, SourceError> {
+        let bucket = &bucket.api_name();
         self.fetch(bucket, key, None).await
     }
 
     async fn tag_heartbeat(
         &self,
-        bucket: &str,
+        bucket: &SourceAddress,
         key: &str,
         version_id: Option<&str>,
         at: i64,
     ) -> Result<WriteOutcome, SourceError> {
+        let bucket = &bucket.api_name();
         let what = format!("s3://{bucket}/{key}");
         let tag =
             aws_sdk_s3::types::Tag::builder().key(HEARTBEAT_TAG).value(at.to_string()).build().map_err(|e| {
@@ -159,7 +164,13 @@ impl LockfileBuckets for S3LockfileBuckets {
         }
     }
 
-    async fn restore_lockfile(&self, bucket: &str, key: &str, body: &str) -> Result<WriteOutcome, SourceError> {
+    async fn restore_lockfile(
+        &self,
+        bucket: &SourceAddress,
+        key: &str,
+        body: &str,
+    ) -> Result<WriteOutcome, SourceError> {
+        let bucket = &bucket.api_name();
         let result = self
             .client
             .put_object()
@@ -179,13 +190,19 @@ impl LockfileBuckets for S3LockfileBuckets {
         }
     }
 
-    async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, SourceError> {
+    async fn delete_lockfile(
+        &self,
+        source: &SourceAddress,
+        key: &str,
+        etag: &str,
+    ) -> Result<WriteOutcome, SourceError> {
+        let bucket = &source.api_name();
         match self.client.delete_object().bucket(bucket).key(key).if_match(etag).send().await {
             Ok(_) => Ok(WriteOutcome::Done),
             Err(e) if precondition_failed_or_gone(&e) => {
                 // Gone (released, or an earlier attempt of this delete whose
                 // response was lost), or replaced by another lock?
-                match self.current_etag(bucket, key).await? {
+                match self.current_etag(source, key).await? {
                     None => Ok(WriteOutcome::Gone),
                     Some(_) => Ok(WriteOutcome::Changed),
                 }

@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use crate::config::error::ConfigError;
 use crate::config::reader::Reader;
-use crate::config::sources::{read_roles, read_source_lists, AssumeRole, BucketSpec};
+use crate::config::sources::{read_roles, read_source_lists, AssumeRole};
+use crate::domain::source::SourceAddress;
 
 /// What `tf-lock-reaper doctor` reads from the environment: the sources
 /// (either may be empty: `--config` alone is a valid run) and what the
 /// TTL check needs.
 #[derive(Debug, Clone)]
 pub struct DoctorSettings {
-    pub tables: Vec<String>,
-    pub buckets: Vec<BucketSpec>,
+    pub tables: Vec<SourceAddress>,
+    pub buckets: Vec<SourceAddress>,
     pub ttl_attribute: String,
     /// `ACTION=ttl` or `TTL_AFTER` set: TTL values are written.
     pub ttl_written: bool,

@@ -25,11 +25,12 @@ use crate::config::reader::{parse_positive_duration, Reader, DURATION_HINT};
 use crate::config::sources::{read_roles, read_sources};
 use crate::domain::decision::Action;
 use crate::domain::policy::{Exclusions, Override, Policy};
+use crate::domain::source::SourceAddress;
 
 pub use crate::config::doctor::DoctorSettings;
 pub use crate::config::error::{ConfigError, Problem};
 pub use crate::config::exec::ExecSettings;
-pub use crate::config::sources::{AssumeRole, BucketSpec};
+pub use crate::config::sources::AssumeRole;
 pub use crate::config::variables::{default_of, EXEC_VARIABLES, VARIABLES};
 
 /// Where metrics go.
@@ -44,8 +45,8 @@ pub enum MetricsSinkKind {
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub tables: Vec<String>,
-    pub buckets: Vec<BucketSpec>,
+    pub tables: Vec<SourceAddress>,
+    pub buckets: Vec<SourceAddress>,
     pub policy: Policy,
     pub action: Action,
     pub dry_run: bool,
@@ -273,10 +274,14 @@ mod tests {
         assert_eq!(alerts.severity.as_str(), default_of("PAGERDUTY_SEVERITY"));
     }
 
+    fn labels(sources: &[SourceAddress]) -> Vec<String> {
+        sources.iter().map(SourceAddress::label).collect()
+    }
+
     #[test]
     fn defaults() {
         let c = Config::from_vars(&vars(&[("LOCK_TABLES", "locks")]), cli()).unwrap();
-        assert_eq!(c.tables, vec!["locks"]);
+        assert_eq!(labels(&c.tables), ["locks"]);
         assert_eq!(c.policy.stale_after, Duration::from_secs(7200));
         assert_eq!(c.action, Action::Report);
         assert!(!c.dry_run);
@@ -310,7 +315,7 @@ mod tests {
             cli(),
         )
         .unwrap();
-        assert_eq!(c.tables, vec!["a-locks", "b.locks"]);
+        assert_eq!(labels(&c.tables), ["a-locks", "b.locks"]);
         assert_eq!(c.policy.overrides.len(), 2);
         assert_eq!(c.policy.overrides[1].window, Duration::from_secs(1800));
         assert_eq!(c.action, Action::Delete);
@@ -333,8 +338,8 @@ mod tests {
             cli(),
         )
         .unwrap();
-        assert_eq!(ok.buckets[0].name(), "tfstate/teams@eu-west-1:111111111111");
-        assert_eq!(ok.buckets[0].address(), "tfstate@eu-west-1:111111111111");
+        assert_eq!(ok.buckets[0].label(), "tfstate/teams@eu-west-1:111111111111");
+        assert_eq!(ok.buckets[0].to_string(), "tfstate@eu-west-1:111111111111");
         assert_eq!(ok.buckets[1].region.as_deref(), Some("us-east-2"));
         assert_eq!(
             ok.role_for(Some("111111111111")).map(|r| r.arn.as_str()),
@@ -415,9 +420,9 @@ mod tests {
     fn lock_buckets() {
         let c = Config::from_vars(&vars(&[("LOCK_BUCKETS", "tfstate, other-state/teams/a")]), cli()).unwrap();
         assert!(c.tables.is_empty());
-        assert_eq!(c.buckets[0], BucketSpec::own("tfstate", ""));
+        assert_eq!(c.buckets[0], SourceAddress::own(crate::domain::lock::SourceKind::Bucket, "tfstate"));
         assert_eq!(c.buckets[1].prefix, "teams/a");
-        assert_eq!(c.buckets[1].name(), "other-state/teams/a");
+        assert_eq!(c.buckets[1].label(), "other-state/teams/a");
         let err = Config::from_vars(&vars(&[("LOCK_BUCKETS", "Bad_Bucket,ok-bucket,-x/y")]), cli()).unwrap_err();
         let bad: Vec<&str> = err.problems.iter().map(|p| p.value.as_str()).collect();
         assert_eq!(bad, ["Bad_Bucket", "-x/y"]);

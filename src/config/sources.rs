@@ -1,71 +1,11 @@
-//! The lock sources and the roles to reach them: `LOCK_TABLES`,
-//! `LOCK_BUCKETS` (`bucket[/prefix][@region[:account]]`), `ASSUME_ROLES`
-//! and `ASSUME_ROLE_EXTERNAL_ID`, read the same way by every command.
+//! The lock sources and the roles to reach them: `LOCK_TABLES` (names or
+//! ARNs), `LOCK_BUCKETS` (`bucket[/prefix][@region[:account]]`),
+//! `ASSUME_ROLES` and `ASSUME_ROLE_EXTERNAL_ID`, read the same way by every
+//! command. Each source is typed here, once (`domain::source`).
 
 use crate::config::naming::{valid_bucket_name, valid_table_name};
 use crate::config::reader::Reader;
 use crate::domain::source::SourceAddress;
-
-/// One `LOCK_BUCKETS` entry: `bucket[/prefix][@region[:account]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BucketSpec {
-    pub bucket: String,
-    /// Key prefix to list under; empty for the whole bucket.
-    pub prefix: String,
-    /// `None`: the reaper's own region.
-    pub region: Option<String>,
-    /// `None`: the reaper's own account (or a bucket policy shares it).
-    pub account: Option<String>,
-}
-
-impl BucketSpec {
-    /// In the reaper's own account and region.
-    pub fn own(bucket: &str, prefix: &str) -> Self {
-        BucketSpec { bucket: bucket.to_string(), prefix: prefix.to_string(), region: None, account: None }
-    }
-
-    /// `bucket`, `bucket@region` or `bucket@region:account`: what the lock
-    /// sources port is given, and the lockfiles' `source`.
-    pub fn address(&self) -> String {
-        match (&self.region, &self.account) {
-            (Some(r), Some(a)) => format!("{}@{r}:{a}", self.bucket),
-            (Some(r), None) => format!("{}@{r}", self.bucket),
-            _ => self.bucket.clone(),
-        }
-    }
-
-    /// The entry as configured (`bucket/prefix@region`): the source's name.
-    pub fn name(&self) -> String {
-        let at = self.address();
-        let (bucket, location) = at.split_once('@').map_or((at.as_str(), None), |(b, l)| (b, Some(l)));
-        let mut name = bucket.to_string();
-        if !self.prefix.is_empty() {
-            name = format!("{name}/{}", self.prefix);
-        }
-        match location {
-            Some(l) => format!("{name}@{l}"),
-            None => name,
-        }
-    }
-
-    pub fn parse(entry: &str) -> Result<BucketSpec, String> {
-        let (path, location) = match entry.rsplit_once('@') {
-            Some((p, l)) => (p, Some(l)),
-            None => (entry, None),
-        };
-        let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
-        if !valid_bucket_name(bucket) {
-            return Err(format!("{bucket:?} is not a valid S3 bucket name (3-63 characters: a-z, 0-9, . -)"));
-        }
-        let at = SourceAddress::bucket(bucket, location)?;
-        Ok(BucketSpec {
-            bucket: bucket.to_string(),
-            prefix: prefix.to_string(),
-            region: at.region,
-            account: at.account,
-        })
-    }
-}
 
 /// One `ASSUME_ROLES` entry: the role the reaper assumes for `account`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,9 +15,9 @@ pub struct AssumeRole {
 }
 
 /// `LOCK_TABLES` and `LOCK_BUCKETS`: at least one source between them.
-pub(crate) fn read_sources(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketSpec>) {
+pub(crate) fn read_sources(r: &mut Reader<'_>) -> (Vec<SourceAddress>, Vec<SourceAddress>) {
     let (tables, buckets) = read_source_lists(r);
-    if tables.is_empty() && r.get("LOCK_BUCKETS").is_none() {
+    if r.list("LOCK_TABLES").is_empty() && r.get("LOCK_BUCKETS").is_none() {
         r.problem(
             "LOCK_TABLES",
             "",
@@ -88,11 +28,17 @@ pub(crate) fn read_sources(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketSpec>)
 }
 
 /// `LOCK_TABLES` and `LOCK_BUCKETS`, each entry checked; either may be empty.
-pub(crate) fn read_source_lists(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketSpec>) {
-    let tables = r.list("LOCK_TABLES");
-    let mut buckets: Vec<BucketSpec> = Vec::new();
+pub(crate) fn read_source_lists(r: &mut Reader<'_>) -> (Vec<SourceAddress>, Vec<SourceAddress>) {
+    let mut buckets: Vec<SourceAddress> = Vec::new();
     for entry in r.list("LOCK_BUCKETS") {
-        match BucketSpec::parse(&entry) {
+        let parsed = SourceAddress::bucket(&entry).map_err(|e| e.to_string()).and_then(|b| {
+            if valid_bucket_name(&b.name) {
+                Ok(b)
+            } else {
+                Err(format!("{:?} is not a valid S3 bucket name (3-63 characters: a-z, 0-9, . -)", b.name))
+            }
+        });
+        match parsed {
             Ok(b) if buckets.contains(&b) => r.problem("LOCK_BUCKETS", &entry, "each bucket source once (a duplicate)"),
             Ok(b) => buckets.push(b),
             Err(why) => r.problem(
@@ -102,19 +48,17 @@ pub(crate) fn read_source_lists(r: &mut Reader<'_>) -> (Vec<String>, Vec<BucketS
             ),
         }
     }
-    let mut seen = std::collections::BTreeSet::new();
-    for t in &tables {
-        match SourceAddress::table(t) {
-            Err(why) => r.problem("LOCK_TABLES", t, why),
-            Ok(_) if !valid_table_name(t) => r.problem(
+    let mut tables: Vec<SourceAddress> = Vec::new();
+    for t in r.list("LOCK_TABLES") {
+        match SourceAddress::table(&t) {
+            Err(why) => r.problem("LOCK_TABLES", &t, why.to_string()),
+            Ok(_) if !valid_table_name(&t) => r.problem(
                 "LOCK_TABLES",
-                t,
+                &t,
                 "DynamoDB table names of 3-255 characters from a-z, A-Z, 0-9, _ - . (or a table ARN)",
             ),
-            Ok(address) if !seen.insert(address.clone()) => {
-                r.problem("LOCK_TABLES", t, "each table once (a duplicate)")
-            }
-            Ok(_) => {}
+            Ok(address) if tables.contains(&address) => r.problem("LOCK_TABLES", &t, "each table once (a duplicate)"),
+            Ok(address) => tables.push(address),
         }
     }
     (tables, buckets)

@@ -5,17 +5,17 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::BucketSpec;
 use crate::domain::doctor::backend_block::backend_block_checks;
 use crate::domain::doctor::bucket::bucket_checks;
 use crate::domain::doctor::table::{table_checks, TableExpectations};
 use crate::domain::doctor::{Check, DoctorReport};
+use crate::domain::source::SourceAddress;
 use crate::ports::inspect::{BucketInspector, TableInspector};
 
 /// What to check.
 pub struct DoctorTargets<'a> {
-    pub tables: &'a [String],
-    pub buckets: &'a [BucketSpec],
+    pub tables: &'a [SourceAddress],
+    pub buckets: &'a [SourceAddress],
     pub config_dirs: &'a [PathBuf],
     pub expect: TableExpectations<'a>,
 }
@@ -27,17 +27,14 @@ pub async fn run(
     buckets: &dyn BucketInspector,
 ) -> DoctorReport {
     let table_facts = futures::future::join_all(targets.tables.iter().map(|t| tables.table_facts(t)));
-    let addresses: Vec<String> = targets.buckets.iter().map(|b| b.address()).collect();
-    let bucket_facts = futures::future::join_all(
-        targets.buckets.iter().zip(&addresses).map(|(b, address)| buckets.bucket_facts(address, Some(&b.prefix))),
-    );
+    let bucket_facts = futures::future::join_all(targets.buckets.iter().map(|b| buckets.bucket_facts(b)));
     let (table_facts, bucket_facts) = futures::join!(table_facts, bucket_facts);
     let mut checks = Vec::new();
     for (t, facts) in targets.tables.iter().zip(&table_facts) {
-        checks.extend(table_checks(t, facts, targets.expect));
+        checks.extend(table_checks(&t.to_string(), facts, targets.expect));
     }
     for (b, facts) in targets.buckets.iter().zip(&bucket_facts) {
-        checks.extend(bucket_checks(&b.address(), &b.bucket, Some(&b.prefix), facts));
+        checks.extend(bucket_checks(b, facts));
     }
     for dir in targets.config_dirs {
         checks.extend(config_checks(dir));

@@ -81,24 +81,8 @@ struct LockInfoJson<'a> {
     path: Option<String>,
 }
 
-/// Where locks live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    /// A DynamoDB lock table (`dynamodb_table`).
-    Table,
-    /// `<key>.tflock` objects in a state bucket (`use_lockfile = true`).
-    Bucket,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Table => "table",
-            SourceKind::Bucket => "bucket",
-        }
-    }
-}
+use crate::domain::source::SourceAddress;
+pub use crate::domain::source::SourceKind;
 
 /// The object tag `tf-lock-reaper exec` heartbeats a lockfile with (tags
 /// change neither the body nor the ETag, so Terraform never notices).
@@ -119,9 +103,10 @@ pub const LOCKFILE_SUFFIX: &str = ".tflock";
 /// A readable lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Lock {
+    /// `source.kind`, kept beside it for the report's readers.
     pub kind: SourceKind,
-    /// Where the lock lives: the table name, or the bucket for lockfiles.
-    pub source: String,
+    /// Where the lock lives: the table, or the bucket for lockfiles.
+    pub source: SourceAddress,
     /// The item's `LockID` (`<bucket>/<key>`), or the lockfile's object key.
     pub lock_key: String,
     /// `<bucket>/<state key>`: the LockID for tables, the bucket and the key
@@ -156,7 +141,7 @@ pub struct Lock {
 /// An item that is not a lock and not a digest, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unreadable {
-    pub source: String,
+    pub source: SourceAddress,
     /// The `LockID` if the item has a string one.
     pub lock_key: Option<String>,
     pub reason: String,
@@ -174,7 +159,7 @@ pub enum Item {
 
 /// Classify one lock-table item. `ttl_attribute` names the TTL attribute so
 /// the lock records whether it already has one; `now` bounds `Created`.
-pub fn parse_item(source: &str, mut item: RawItem, ttl_attribute: &str, now: DateTime<Utc>) -> Item {
+pub fn parse_item(source: &SourceAddress, mut item: RawItem, ttl_attribute: &str, now: DateTime<Utc>) -> Item {
     // The item is consumed: its strings move into the lock, uncopied.
     let lock_key = match item.remove(LOCK_ID_ATTR) {
         Some(AttrValue::S(s)) => s,
@@ -211,7 +196,12 @@ pub fn parse_item(source: &str, mut item: RawItem, ttl_attribute: &str, now: Dat
 
 /// Parse a LockInfo JSON document (a table item's `Info`, or a lockfile's
 /// body) into a lock, or the reason it is not one.
-pub fn parse_lock_info(source: &str, lock_key: &str, raw_info: &str, now: DateTime<Utc>) -> Result<Lock, String> {
+pub fn parse_lock_info(
+    source: &SourceAddress,
+    lock_key: &str,
+    raw_info: &str,
+    now: DateTime<Utc>,
+) -> Result<Lock, String> {
     lock_from_info(raw_info, now).map(|f| f.into_lock(source, lock_key.to_string(), raw_info.to_string()))
 }
 
@@ -229,10 +219,10 @@ struct InfoFields {
 }
 
 impl InfoFields {
-    fn into_lock(self, source: &str, lock_key: String, raw_info: String) -> Lock {
+    fn into_lock(self, source: &SourceAddress, lock_key: String, raw_info: String) -> Lock {
         Lock {
-            kind: SourceKind::Table,
-            source: source.to_string(),
+            kind: source.kind,
+            source: source.clone(),
             state_path: lock_key.clone(),
             workspace: workspace_of(&lock_key),
             lock_key,
@@ -297,15 +287,13 @@ fn lock_from_info(raw_info: &str, now: DateTime<Utc>) -> Result<InfoFields, Stri
 }
 
 /// Classify one `.tflock` object's body: a lock, or unreadable with the
-/// reason. The ETag is kept: it is the condition of the delete. `source` is
-/// the bucket's address (`bucket@region:account` in another region or
-/// account); the state path uses the bare `bucket`.
-pub fn parse_lockfile(source: &str, bucket: &str, key: &str, etag: &str, body: &str, now: DateTime<Utc>) -> Item {
+/// reason. The ETag is kept: it is the condition of the delete. The state
+/// path uses the bare bucket name of `source`.
+pub fn parse_lockfile(source: &SourceAddress, key: &str, etag: &str, body: &str, now: DateTime<Utc>) -> Item {
     match parse_lock_info(source, key, body, now) {
         Ok(mut lock) => {
             let state_key = key.strip_suffix(LOCKFILE_SUFFIX).unwrap_or(key);
-            lock.kind = SourceKind::Bucket;
-            lock.state_path = format!("{bucket}/{state_key}");
+            lock.state_path = format!("{}/{state_key}", source.name);
             lock.workspace = workspace_of(&lock.state_path);
             lock.etag = Some(etag.to_string());
             Item::Lock(Box::new(lock))
@@ -346,14 +334,22 @@ fn json_type(v: &serde_json::Value) -> &'static str {
     }
 }
 
-fn unreadable(source: &str, lock_key: Option<String>, reason: String) -> Item {
-    Item::Unreadable(Unreadable { source: source.to_string(), lock_key, reason })
+fn unreadable(source: &SourceAddress, lock_key: Option<String>, reason: String) -> Item {
+    Item::Unreadable(Unreadable { source: source.clone(), lock_key, reason })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    fn table(name: &str) -> SourceAddress {
+        SourceAddress::own(SourceKind::Table, name)
+    }
+
+    fn bucket(name: &str) -> SourceAddress {
+        SourceAddress::own(SourceKind::Bucket, name)
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
@@ -378,7 +374,7 @@ mod tests {
             r#"{"ID":"db4f693e-8b1b-8e4c-d741-a4c77006cd79","Operation":"OperationTypeApply","Info":"","Who":"root@vm","Version":"1.15.5","Created":"2026-11-26T11:19:00.883491576Z","Path":"tfstate/prod/terraform.tfstate"}"#,
         ];
         for info in real {
-            let lock = parse_lock_info("locks", "k", info, now()).unwrap_or_else(|e| panic!("{e}: {info}"));
+            let lock = parse_lock_info(&table("locks"), "k", info, now()).unwrap_or_else(|e| panic!("{e}: {info}"));
             assert!(lock.created < now() && !lock.id.is_empty(), "{info}");
         }
         let ops = ["OperationTypeApply", "OperationTypePlan", "OperationTypeRefresh", "OperationTypeInvalid"];
@@ -387,7 +383,8 @@ mod tests {
                 let info = format!(
                     r#"{{"ID":"a","Operation":"{op}","Info":"","Who":"ci@runner","Version":"{version}","Created":"2026-11-26T10:00:00Z","Path":"b/k"}}"#
                 );
-                let lock = parse_lock_info("locks", "b/k", &info, now()).unwrap_or_else(|e| panic!("{e}: {info}"));
+                let lock =
+                    parse_lock_info(&table("locks"), "b/k", &info, now()).unwrap_or_else(|e| panic!("{e}: {info}"));
                 assert_eq!(lock.operation, op);
             }
         }
@@ -420,8 +417,12 @@ mod tests {
 
     #[test]
     fn parses_real_terraform_1_15_item() {
-        let lock =
-            expect_lock(parse_item("locks", lock_item("tfstate/prod/terraform.tfstate", TF_1_15), "ExpiresAt", now()));
+        let lock = expect_lock(parse_item(
+            &table("locks"),
+            lock_item("tfstate/prod/terraform.tfstate", TF_1_15),
+            "ExpiresAt",
+            now(),
+        ));
         assert_eq!(lock.id, "db4f693e-8b1b-8e4c-d741-a4c77006cd79");
         assert_eq!(lock.operation, "OperationTypeApply");
         assert_eq!(lock.who, "root@vm");
@@ -438,10 +439,15 @@ mod tests {
 
     #[test]
     fn parses_terraform_0_12_and_opentofu() {
-        let old =
-            expect_lock(parse_item("t", lock_item("tfstate/legacy/terraform.tfstate", TF_0_12), "ExpiresAt", now()));
+        let old = expect_lock(parse_item(
+            &table("t"),
+            lock_item("tfstate/legacy/terraform.tfstate", TF_0_12),
+            "ExpiresAt",
+            now(),
+        ));
         assert_eq!(old.version, "0.12.31");
-        let tofu = expect_lock(parse_item("t", lock_item("tfstate/tofu/terraform.tfstate", TOFU), "ExpiresAt", now()));
+        let tofu =
+            expect_lock(parse_item(&table("t"), lock_item("tfstate/tofu/terraform.tfstate", TOFU), "ExpiresAt", now()));
         assert_eq!(tofu.operation, "OperationTypePlan");
         assert_eq!(tofu.created.timestamp_subsec_millis(), 500);
     }
@@ -458,7 +464,7 @@ mod tests {
             "2026-11-26T05:30:00.5-04:30",
         ] {
             let info = format!(r#"{{"ID":"x","Created":"{created}"}}"#);
-            let lock = expect_lock(parse_item("t", lock_item("b/k", &info), "ExpiresAt", now()));
+            let lock = expect_lock(parse_item(&table("t"), lock_item("b/k", &info), "ExpiresAt", now()));
             assert_eq!(
                 lock.created.timestamp(),
                 Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap().timestamp(),
@@ -470,7 +476,7 @@ mod tests {
     #[test]
     fn accepts_unknown_fields() {
         let info = r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Future":{"a":[1,2]},"Extra":true}"#;
-        expect_lock(parse_item("t", lock_item("b/k", info), "ExpiresAt", now()));
+        expect_lock(parse_item(&table("t"), lock_item("b/k", info), "ExpiresAt", now()));
     }
 
     #[test]
@@ -480,21 +486,21 @@ mod tests {
             ("Digest", s("0cc175b9c0f1b6a831c399e269772661")),
         ]);
         assert_eq!(
-            parse_item("t", with, "ExpiresAt", now()),
+            parse_item(&table("t"), with, "ExpiresAt", now()),
             Item::Digest("tfstate/prod/terraform.tfstate-md5".into())
         );
         // Terragrunt's backend migrate writes -md5 items without Digest.
         let without = item(&[("LockID", s("tfstate/x-md5"))]);
-        assert!(matches!(parse_item("t", without, "ExpiresAt", now()), Item::Digest(_)));
+        assert!(matches!(parse_item(&table("t"), without, "ExpiresAt", now()), Item::Digest(_)));
         // Even a digest key holding something lock-shaped is a digest: never touched.
         let lockish = lock_item("tfstate/x-md5", TF_1_15);
-        assert!(matches!(parse_item("t", lockish, "ExpiresAt", now()), Item::Digest(_)));
+        assert!(matches!(parse_item(&table("t"), lockish, "ExpiresAt", now()), Item::Digest(_)));
     }
 
     #[test]
     fn workspaces() {
         let lock = expect_lock(parse_item(
-            "t",
+            &table("t"),
             lock_item("tfstate/env:/staging/net/terraform.tfstate", TF_1_15),
             "ExpiresAt",
             now(),
@@ -532,7 +538,7 @@ mod tests {
             (lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T13:00:00Z"}"#), "in the future"),
         ];
         for (it, want) in cases {
-            let reason = expect_unreadable(parse_item("t", it, "ExpiresAt", now()));
+            let reason = expect_unreadable(parse_item(&table("t"), it, "ExpiresAt", now()));
             assert!(reason.contains(want), "reason {reason:?} should contain {want:?}");
         }
     }
@@ -540,37 +546,44 @@ mod tests {
     #[test]
     fn informative_fields_may_be_missing_and_are_listed() {
         let lock = expect_lock(parse_item(
-            "t",
+            &table("t"),
             lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Who":"a@b"}"#),
             "ExpiresAt",
             now(),
         ));
         assert_eq!(lock.missing_fields, ["Operation", "Version", "Path"]);
         assert_eq!(lock.who, "a@b");
-        let real =
-            expect_lock(parse_item("t", lock_item("tfstate/prod/terraform.tfstate", TF_1_15), "ExpiresAt", now()));
+        let real = expect_lock(parse_item(
+            &table("t"),
+            lock_item("tfstate/prod/terraform.tfstate", TF_1_15),
+            "ExpiresAt",
+            now(),
+        ));
         assert!(real.missing_fields.is_empty());
     }
 
     #[test]
     fn a_lockfile_without_an_id_is_unreadable() {
         let body = r#"{"Operation":"OperationTypeApply","Created":"2026-11-26T10:00:00Z","Path":"b/k"}"#;
-        let reason = expect_unreadable(parse_lockfile("b", "b", "k.tflock", "e", body, now()));
+        let reason = expect_unreadable(parse_lockfile(&bucket("b"), "k.tflock", "e", body, now()));
         assert!(reason.contains("no lock ID"), "{reason}");
     }
 
     #[test]
     fn small_clock_skew_is_tolerated() {
         let info = r#"{"ID":"x","Created":"2026-11-26T12:04:00Z"}"#;
-        expect_lock(parse_item("t", lock_item("b/k", info), "ExpiresAt", now()));
+        expect_lock(parse_item(&table("t"), lock_item("b/k", info), "ExpiresAt", now()));
     }
 
     #[test]
     fn records_existing_ttl_attribute() {
         let mut it = lock_item("b/k", TF_1_15);
         it.insert("ExpiresAt".into(), AttrValue::N("1790000000".into()));
-        assert_eq!(expect_lock(parse_item("t", it.clone(), "ExpiresAt", now())).expires_at, Some(1_790_000_000));
-        assert_eq!(expect_lock(parse_item("t", it, "OtherTtl", now())).expires_at, None);
+        assert_eq!(
+            expect_lock(parse_item(&table("t"), it.clone(), "ExpiresAt", now())).expires_at,
+            Some(1_790_000_000)
+        );
+        assert_eq!(expect_lock(parse_item(&table("t"), it, "OtherTtl", now())).expires_at, None);
     }
 
     /// Verbatim lockfile body from Terraform 1.15.5 (`use_lockfile = true`).
@@ -579,8 +592,7 @@ mod tests {
     #[test]
     fn parses_a_real_lockfile_with_its_etag_and_state_path() {
         let lock = expect_lock(parse_lockfile(
-            "tfstate",
-            "tfstate",
+            &bucket("tfstate"),
             "staging/net/terraform.tfstate.tflock",
             "\"abc\"",
             LOCKFILE,
@@ -592,13 +604,14 @@ mod tests {
         assert_eq!(lock.state_path, "tfstate/staging/net/terraform.tfstate");
         assert_eq!(lock.state_path, lock.path, "the body's Path is the state path");
         assert_eq!(lock.etag.as_deref(), Some("\"abc\""));
-        let ws = expect_lock(parse_lockfile("tfstate", "tfstate", "env:/dev/app.tfstate.tflock", "e", LOCKFILE, now()));
+        let ws = expect_lock(parse_lockfile(&bucket("tfstate"), "env:/dev/app.tfstate.tflock", "e", LOCKFILE, now()));
         assert_eq!(ws.workspace.as_deref(), Some("dev"));
     }
 
     #[test]
     fn a_lockfile_that_is_not_a_lock_is_unreadable() {
-        let reason = expect_unreadable(parse_lockfile("b", "b", "x.tflock", "e", "terraform state, not a lock", now()));
+        let reason =
+            expect_unreadable(parse_lockfile(&bucket("b"), "x.tflock", "e", "terraform state, not a lock", now()));
         assert!(reason.contains("not JSON"));
     }
 
@@ -629,7 +642,7 @@ mod tests {
         proptest! {
             #[test]
             fn no_info_string_panics(info in info_like(), key in any::<String>()) {
-                let _ = parse_item("t", lock_item(&key, &info), "ExpiresAt", now());
+                let _ = parse_item(&table("t"), lock_item(&key, &info), "ExpiresAt", now());
             }
 
             #[test]
@@ -642,8 +655,8 @@ mod tests {
                     heartbeat_timeout: std::time::Duration::from_secs(600),
                 };
                 for item in [
-                    parse_item("t", lock_item(&key, &info), "ExpiresAt", now()),
-                    parse_lockfile("bucket", "bucket", &key, &etag, &info, now()),
+                    parse_item(&table("t"), lock_item(&key, &info), "ExpiresAt", now()),
+                    parse_lockfile(&bucket("bucket"), &key, &etag, &info, now()),
                 ] {
                     if let Item::Lock(lock) = item {
                         let v = policy.classify(&lock, now());
@@ -672,8 +685,8 @@ mod tests {
                 }
                 let info = info.to_string();
                 for item in [
-                    parse_item("t", lock_item("b/k", &info), "ExpiresAt", now()),
-                    parse_lockfile("bucket", "bucket", "k.tflock", "e", &info, now()),
+                    parse_item(&table("t"), lock_item("b/k", &info), "ExpiresAt", now()),
+                    parse_lockfile(&bucket("bucket"), "k.tflock", "e", &info, now()),
                 ] {
                     match item {
                         Item::Unreadable(u) => prop_assert!(u.reason.contains("no lock ID"), "{}", u.reason),
@@ -686,7 +699,7 @@ mod tests {
             fn no_item_shape_panics(map in proptest::collection::btree_map(
                 prop_oneof![Just("LockID".to_string()), Just("Info".to_string()), Just("ExpiresAt".to_string()), any::<String>()],
                 attr(), 0..5)) {
-                let _ = parse_item("t", map, "ExpiresAt", now());
+                let _ = parse_item(&table("t"), map, "ExpiresAt", now());
             }
         }
     }

@@ -42,24 +42,15 @@ pub fn dimension_name(kind: SourceKind) -> &'static str {
 /// A source's dimensions: `TableName` or `Bucket` alone for the reaper's
 /// own account and region (so existing alarms keep working), plus
 /// `Account` and `Region` for sources elsewhere.
-pub fn source_dimensions(kind: SourceKind, name: &str) -> Vec<(String, String)> {
-    let (path, at) = match kind {
-        // A bucket source's name is `bucket[/prefix][@region[:account]]`.
-        SourceKind::Bucket => {
-            let (path, location) = name.rsplit_once('@').map_or((name, None), |(p, l)| (p, Some(l)));
-            (path.to_string(), SourceAddress::bucket(path, location).unwrap_or_else(|_| SourceAddress::own(name)))
-        }
-        SourceKind::Table => {
-            let at = SourceAddress::parse(kind, name);
-            (at.name.clone(), at)
-        }
-    };
-    let mut dims = vec![(dimension_name(kind).to_string(), path)];
-    if let Some(account) = at.account {
-        dims.push(("Account".to_string(), account));
+pub fn source_dimensions(at: &SourceAddress) -> Vec<(String, String)> {
+    // A bucket source is named with its prefix, `bucket/prefix`.
+    let path = if at.prefix.is_empty() { at.name.clone() } else { format!("{}/{}", at.name, at.prefix) };
+    let mut dims = vec![(dimension_name(at.kind).to_string(), path)];
+    if let Some(account) = &at.account {
+        dims.push(("Account".to_string(), account.clone()));
     }
-    if let Some(region) = at.region {
-        dims.push(("Region".to_string(), region));
+    if let Some(region) = &at.region {
+        dims.push(("Region".to_string(), region.clone()));
     }
     dims
 }
@@ -74,7 +65,7 @@ pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
             let c = &t.counts;
             let n = |v: usize| v as f64;
             let mut set = MetricSet {
-                dimensions: source_dimensions(t.kind, &t.name),
+                dimensions: source_dimensions(&t.address),
                 values: vec![
                     ("LocksHeld", n(c.locks_held), Unit::Count),
                     ("StaleLocks", n(c.stale), Unit::Count),
@@ -126,14 +117,17 @@ mod tests {
 
     #[test]
     fn own_sources_keep_their_one_dimension_others_add_account_and_region() {
-        assert_eq!(source_dimensions(SourceKind::Table, "locks"), dims(&[("TableName", "locks")]));
+        assert_eq!(source_dimensions(&SourceAddress::table("locks").unwrap()), dims(&[("TableName", "locks")]));
         assert_eq!(
-            source_dimensions(SourceKind::Table, "arn:aws:dynamodb:eu-west-1:111111111111:table/locks"),
+            source_dimensions(&SourceAddress::table("arn:aws:dynamodb:eu-west-1:111111111111:table/locks").unwrap()),
             dims(&[("TableName", "locks"), ("Account", "111111111111"), ("Region", "eu-west-1")])
         );
-        assert_eq!(source_dimensions(SourceKind::Bucket, "tfstate/teams"), dims(&[("Bucket", "tfstate/teams")]));
         assert_eq!(
-            source_dimensions(SourceKind::Bucket, "tfstate/teams@us-west-2"),
+            source_dimensions(&SourceAddress::bucket("tfstate/teams").unwrap()),
+            dims(&[("Bucket", "tfstate/teams")])
+        );
+        assert_eq!(
+            source_dimensions(&SourceAddress::bucket("tfstate/teams@us-west-2").unwrap()),
             dims(&[("Bucket", "tfstate/teams"), ("Region", "us-west-2")])
         );
     }

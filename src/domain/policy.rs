@@ -186,7 +186,7 @@ mod tests {
     fn lock(key: &str, created: DateTime<Utc>) -> Lock {
         Lock {
             kind: crate::domain::lock::SourceKind::Table,
-            source: "t".into(),
+            source: crate::domain::source::SourceAddress::own(crate::domain::lock::SourceKind::Table, "t"),
             lock_key: key.into(),
             state_path: key.into(),
             etag: None,

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::domain::backend::{BackendConnection, LockLocation};
-use crate::domain::lock::parse_lock_info;
+use crate::domain::lock::{parse_lock_info, SourceKind};
 use crate::domain::lock_record::{IdentifiedBy, LockRecord, RecordedHalf, RECORD_VERSION};
+use crate::domain::source::SourceAddress;
 use crate::ports::lock_tables::{Beat, LockTables};
 use crate::ports::lockfiles::LockfileBuckets;
 use crate::ports::{SourceError, WriteOutcome};
@@ -109,18 +110,20 @@ impl Finder<'_> {
         let mut halves = Vec::new();
         let mut first: Option<crate::domain::lock::Lock> = None;
         if let Some((table, key)) = &location.table {
-            let item = self.stores.tables.get_lock(table, key, self.heartbeat_attribute).await?;
+            let at = own(SourceKind::Table, table);
+            let item = self.stores.tables.get_lock(&at, key, self.heartbeat_attribute).await?;
             if let Some(info) = item.and_then(|i| i.info) {
-                if let Some(lock) = parse_lock_info(table, key, &info, now).ok().filter(|l| ours(l)) {
+                if let Some(lock) = parse_lock_info(&at, key, &info, now).ok().filter(|l| ours(l)) {
                     halves.push(RecordedHalf::Table { table: table.clone(), lock_key: key.clone(), info });
                     first.get_or_insert(lock);
                 }
             }
         }
         if let Some((bucket, key)) = &location.lockfile {
-            if let Some(object) = self.stores.lockfiles.get_lockfile(bucket, key).await? {
+            let at = own(SourceKind::Bucket, bucket);
+            if let Some(object) = self.stores.lockfiles.get_lockfile(&at, key).await? {
                 if let Ok(body) = object.body {
-                    let matches = parse_lock_info(bucket, key, &body, now).ok().filter(|l| ours(l));
+                    let matches = parse_lock_info(&at, key, &body, now).ok().filter(|l| ours(l));
                     // Both halves of a double lock carry the same ID.
                     let same = |l: &crate::domain::lock::Lock| first.as_ref().is_none_or(|f| f.id == l.id);
                     if let Some(lock) = matches.filter(same) {
@@ -157,10 +160,12 @@ pub async fn still_held(stores: &Stores, record: &LockRecord, heartbeat_attribut
     for half in &record.halves {
         let held = match half {
             RecordedHalf::Table { table, lock_key, info } => {
+                let table = &own(SourceKind::Table, table);
                 let item = stores.tables.get_lock(table, lock_key, heartbeat_attribute).await?;
                 item.and_then(|i| i.info).as_deref() == Some(info.as_str())
             }
             RecordedHalf::Lockfile { bucket, key, body, .. } => {
+                let bucket = &own(SourceKind::Bucket, bucket);
                 let object = stores.lockfiles.get_lockfile(bucket, key).await?;
                 object.is_some_and(|o| o.body.as_deref() == Ok(body.as_str()))
             }
@@ -170,6 +175,12 @@ pub async fn still_held(stores: &Stores, record: &LockRecord, heartbeat_attribut
         }
     }
     Ok(false)
+}
+
+/// A table or bucket of the backend: its stores are already the
+/// backend's region, endpoint and credentials, so the bare name reaches it.
+fn own(kind: SourceKind, name: &str) -> SourceAddress {
+    SourceAddress::own(kind, name)
 }
 
 /// One half as people read it.
@@ -183,10 +194,10 @@ pub fn describe(half: &RecordedHalf) -> String {
 /// The lock now in a half's place, as people read it.
 fn other_lock(half: &RecordedHalf, info: &str) -> String {
     let (source, key) = match half {
-        RecordedHalf::Table { table, lock_key, .. } => (table, lock_key),
-        RecordedHalf::Lockfile { bucket, key, .. } => (bucket, key),
+        RecordedHalf::Table { table, lock_key, .. } => (own(SourceKind::Table, table), lock_key),
+        RecordedHalf::Lockfile { bucket, key, .. } => (own(SourceKind::Bucket, bucket), key),
     };
-    match parse_lock_info(source, key, info, Utc::now()) {
+    match parse_lock_info(&source, key, info, Utc::now()) {
         Ok(l) => format!("lock ID {} ({} by {} since {})", l.id, l.operation, l.who, l.created.to_rfc3339()),
         Err(_) => "an unreadable lock".to_string(),
     }
@@ -209,6 +220,7 @@ pub async fn beat(
         let what = describe(half);
         let gone_or_restored = match half {
             RecordedHalf::Table { table, lock_key, info } => {
+                let table = &own(SourceKind::Table, table);
                 match stores.tables.heartbeat(table, lock_key, info, beat).await? {
                     WriteOutcome::Done => continue,
                     WriteOutcome::Changed => {
@@ -221,6 +233,7 @@ pub async fn beat(
                 }
             }
             RecordedHalf::Lockfile { bucket, key, etag, version_id, body } => {
+                let bucket = &own(SourceKind::Bucket, bucket);
                 match stores.lockfiles.get_lockfile(bucket, key).await? {
                     Some(current) if current.body.as_deref() == Ok(body.as_str()) => {
                         *etag = current.etag;
@@ -273,10 +286,12 @@ pub async fn release(stores: &Stores, record: &LockRecord) -> Result<Vec<Release
     for half in &record.halves {
         let outcome = match half {
             RecordedHalf::Table { table, lock_key, info } => {
+                let table = &own(SourceKind::Table, table);
                 stores.tables.delete_lock(table, lock_key, info, None).await?
             }
             RecordedHalf::Lockfile { .. } if taken => WriteOutcome::Changed,
             RecordedHalf::Lockfile { bucket, key, etag, .. } => {
+                let bucket = &own(SourceKind::Bucket, bucket);
                 stores.lockfiles.delete_lockfile(bucket, key, etag).await?
             }
         };
@@ -349,7 +364,7 @@ mod tests {
         assert_eq!(item.get("Heartbeat"), Some(&AttrValue::N("1000".into())));
         assert_eq!(item.get("ExpiresAt"), Some(&AttrValue::N("4600".into())));
         assert_eq!(item.get("Info"), Some(&AttrValue::S(ours.clone())), "Info is never rewritten");
-        let listed = files.list("tfstate", "app/").await.unwrap();
+        let listed = files.list(&SourceAddress::bucket("tfstate/app/").unwrap()).await.unwrap();
         assert_eq!(listed[0].heartbeat, Some(1000));
     }
 
@@ -368,10 +383,9 @@ mod tests {
         assert!(matches!(outcome, BeatOutcome::Restored(_)), "{outcome:?}");
         assert_eq!(tables.get("locks", KEY).unwrap().get("Info"), Some(&AttrValue::S(ours.clone())));
         // The lockfile too, byte for byte.
-        files
-            .delete_lockfile("tfstate", FILE, &files.get_lockfile("tfstate", FILE).await.unwrap().unwrap().etag)
-            .await
-            .unwrap();
+        let bucket = own(SourceKind::Bucket, "tfstate");
+        let etag = files.get_lockfile(&bucket, FILE).await.unwrap().unwrap().etag;
+        files.delete_lockfile(&bucket, FILE, &etag).await.unwrap();
         assert!(matches!(beat(&stores, &mut record, &settings(), 1002, true).await, Ok(BeatOutcome::Restored(_))));
         assert_eq!(files.get("tfstate", FILE), Some(ours));
     }

@@ -132,7 +132,7 @@ impl Reaper {
         };
         let now = self.clock.now();
         for source in sources.iter_mut().filter(|s| s.kind == SourceKind::Table) {
-            source.ttl = Some(precondition.check(&source.name, now).await);
+            source.ttl = Some(precondition.check(&source.address, now).await);
         }
     }
 

@@ -184,17 +184,19 @@ impl Round<'_> {
             .filter(|a| a.message.kind == AlertKind::LockStale)
             .filter_map(|a| Some((a.message.source_kind?, a.message.source_name.as_deref()?)))
             .collect();
-        let mut cleared_per_source: HashMap<(SourceKind, &str), usize> = HashMap::new();
+        // Alert messages name their source by its address string.
+        let source_of = |l: &LockReport| (l.lock.kind, l.lock.source.to_string());
+        let mut cleared_per_source: HashMap<(SourceKind, String), usize> = HashMap::new();
         for l in cleared {
-            *cleared_per_source.entry((l.lock.kind, l.lock.source.as_str())).or_default() += 1;
+            *cleared_per_source.entry(source_of(l)).or_default() += 1;
         }
         let mut group_resolved = HashSet::new();
         for l in cleared {
-            let source = (l.lock.kind, l.lock.source.as_str());
-            if cleared_per_source[&source] <= group_over {
+            let (kind, name) = source_of(l);
+            if cleared_per_source[&(kind, name.clone())] <= group_over {
                 self.send_all(&deleted_lock_resolve(l, self.now)).await;
-            } else if !still_stale.contains(&source) && group_resolved.insert(source) {
-                self.send_all(&resolve_message(&group_resolve(source.0, source.1), self.now)).await;
+            } else if !still_stale.contains(&(kind, name.as_str())) && group_resolved.insert((kind, name.clone())) {
+                self.send_all(&resolve_message(&group_resolve(kind, &name), self.now)).await;
             }
         }
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use crate::domain::lock::SourceKind;
 use crate::domain::policy::Verdict;
 use crate::domain::report::{HalfRef, SourceReport};
+use crate::domain::source::SourceAddress;
 
 /// Position of a lock in the sources: (source index, lock index).
 pub type At = (usize, usize);
@@ -21,16 +22,16 @@ pub fn positions(sources: &[SourceReport]) -> impl Iterator<Item = At> + '_ {
 
 /// Index the halves marked by [`pair_double_locks`].
 pub fn halves(sources: &[SourceReport]) -> Halves {
-    let by_location: HashMap<(SourceKind, &str, &str), At> = positions(sources)
+    let by_location: HashMap<(SourceKind, &SourceAddress, &str), At> = positions(sources)
         .map(|(s, l)| {
             let lock = &sources[s].locks[l].lock;
-            ((lock.kind, lock.source.as_str(), lock.lock_key.as_str()), (s, l))
+            ((lock.kind, &lock.source, lock.lock_key.as_str()), (s, l))
         })
         .collect();
     positions(sources)
         .filter_map(|p| {
             let other = sources[p.0].locks[p.1].paired_with.as_ref()?;
-            by_location.get(&(other.kind, other.source.as_str(), other.lock_key.as_str())).map(|&h| (p, h))
+            by_location.get(&(other.kind, &other.source, other.lock_key.as_str())).map(|&h| (p, h))
         })
         .collect()
 }

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::report::TtlCheck;
+use crate::domain::source::SourceAddress;
 use crate::ports::inspect::TableInspector;
+use crate::support::sync::locked;
 
 /// How long a TTL answer is trusted.
 pub const RECHECK_AFTER: Duration = Duration::hours(1);
@@ -19,7 +21,7 @@ pub const RECHECK_AFTER: Duration = Duration::hours(1);
 pub struct TtlPrecondition {
     inspector: Arc<dyn TableInspector>,
     attribute: String,
-    checked: Mutex<HashMap<String, (DateTime<Utc>, TtlCheck)>>,
+    checked: Mutex<HashMap<SourceAddress, (DateTime<Utc>, TtlCheck)>>,
 }
 
 impl TtlPrecondition {
@@ -28,7 +30,7 @@ impl TtlPrecondition {
     }
 
     /// Whether TTL is enabled on the attribute of `table`, as of `now`.
-    pub async fn check(&self, table: &str, now: DateTime<Utc>) -> TtlCheck {
+    pub async fn check(&self, table: &SourceAddress, now: DateTime<Utc>) -> TtlCheck {
         let remembered = self.remembered().get(table).filter(|(at, _)| now - *at < RECHECK_AFTER).cloned();
         if let Some((_, check)) = remembered {
             return check;
@@ -39,13 +41,13 @@ impl TtlPrecondition {
             Err(e) => TtlCheck::Unknown { error: e.message },
         };
         if !matches!(check, TtlCheck::Unknown { .. }) {
-            self.remembered().insert(table.to_string(), (now, check.clone()));
+            self.remembered().insert(table.clone(), (now, check.clone()));
         }
         check
     }
 
-    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<String, (DateTime<Utc>, TtlCheck)>> {
-        self.checked.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<SourceAddress, (DateTime<Utc>, TtlCheck)>> {
+        locked(&self.checked)
     }
 }
 
@@ -61,10 +63,10 @@ mod tests {
 
     #[async_trait::async_trait]
     impl TableInspector for Ttl {
-        async fn table_facts(&self, _: &str) -> TableFacts {
+        async fn table_facts(&self, _: &SourceAddress) -> TableFacts {
             unreachable!("the precondition reads only the TTL")
         }
-        async fn ttl(&self, _: &str) -> Result<TtlDescription, SourceError> {
+        async fn ttl(&self, _: &SourceAddress) -> Result<TtlDescription, SourceError> {
             let mut s = self.0.lock().unwrap();
             s.1 += 1;
             match s.0 {
@@ -79,15 +81,16 @@ mod tests {
         let inspector = Arc::new(Ttl(Mutex::new((Some("DISABLED"), 0))));
         let p = TtlPrecondition::new(inspector.clone(), "ExpiresAt");
         let t0 = Utc::now();
-        assert!(matches!(p.check("locks", t0).await, TtlCheck::Disabled { .. }));
+        let locks = SourceAddress::own(crate::domain::lock::SourceKind::Table, "locks");
+        assert!(matches!(p.check(&locks, t0).await, TtlCheck::Disabled { .. }));
         inspector.0.lock().unwrap().0 = Some("ENABLED");
-        assert!(matches!(p.check("locks", t0 + Duration::minutes(59)).await, TtlCheck::Disabled { .. }), "remembered");
+        assert!(matches!(p.check(&locks, t0 + Duration::minutes(59)).await, TtlCheck::Disabled { .. }), "remembered");
         assert_eq!(inspector.0.lock().unwrap().1, 1, "one call per container");
-        assert_eq!(p.check("locks", t0 + Duration::minutes(61)).await, TtlCheck::Enabled, "rechecked after an hour");
+        assert_eq!(p.check(&locks, t0 + Duration::minutes(61)).await, TtlCheck::Enabled, "rechecked after an hour");
         inspector.0.lock().unwrap().0 = None;
         let fresh = TtlPrecondition::new(inspector.clone(), "ExpiresAt");
-        assert!(matches!(fresh.check("locks", t0).await, TtlCheck::Unknown { .. }));
+        assert!(matches!(fresh.check(&locks, t0).await, TtlCheck::Unknown { .. }));
         inspector.0.lock().unwrap().0 = Some("ENABLED");
-        assert_eq!(fresh.check("locks", t0).await, TtlCheck::Enabled, "an unanswered check is retried at once");
+        assert_eq!(fresh.check(&locks, t0).await, TtlCheck::Enabled, "an unanswered check is retried at once");
     }
 }

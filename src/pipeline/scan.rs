@@ -5,12 +5,13 @@
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
-use crate::config::{BucketSpec, Config};
+use crate::config::Config;
 use crate::domain::decision::ActionTaken;
 use crate::domain::failure::ErrorKind;
 use crate::domain::lock::{epoch_attribute, parse_item, parse_lockfile, Item, SourceKind, Unreadable};
 use crate::domain::policy::Policy;
 use crate::domain::report::{LockReport, Retention, SourceReport};
+use crate::domain::source::SourceAddress;
 use crate::pipeline::pairing::pair_double_locks;
 use crate::ports::clock::Clock;
 use crate::ports::lock_tables::LockTables;
@@ -30,19 +31,12 @@ pub struct Scanner<'a> {
     pub deadline: Deadline,
 }
 
-/// One configured source.
-enum Source<'a> {
-    Table(&'a str),
-    Bucket(&'a BucketSpec),
-}
-
 impl Scanner<'_> {
     /// Scan every table and bucket, `SOURCE_CONCURRENCY` at a time (in
     /// configuration order in the report), classify every item and pair the
     /// halves of double locks; writes nothing.
     pub async fn scan(&self) -> Vec<SourceReport> {
-        let sources =
-            self.config.tables.iter().map(|t| Source::Table(t)).chain(self.config.buckets.iter().map(Source::Bucket));
+        let sources = self.config.tables.iter().chain(&self.config.buckets);
         let mut reports: Vec<SourceReport> = futures::stream::iter(sources)
             .map(|source| self.scan_in_time(source))
             .buffered(self.config.source_concurrency.max(1))
@@ -55,15 +49,11 @@ impl Scanner<'_> {
     /// One source, cut short (and failed, alone) if it would run into the
     /// time the rest of the pass needs: an unreachable account never
     /// delays the others past the deadline.
-    async fn scan_in_time(&self, source: Source<'_>) -> SourceReport {
-        let (kind, name) = match &source {
-            Source::Table(t) => (SourceKind::Table, t.to_string()),
-            Source::Bucket(b) => (SourceKind::Bucket, b.name()),
-        };
+    async fn scan_in_time(&self, source: &SourceAddress) -> SourceReport {
         let scan = async {
-            match source {
-                Source::Table(t) => self.scan_table(t).await,
-                Source::Bucket(b) => self.scan_bucket(b).await,
+            match source.kind {
+                SourceKind::Table => self.scan_table(source).await,
+                SourceKind::Bucket => self.scan_bucket(source).await,
             }
         };
         let Some(budget) = self.deadline.scan_budget(self.clock.now()) else { return scan.await };
@@ -75,13 +65,14 @@ impl Scanner<'_> {
                 let e = SourceError::new(
                     ErrorKind::Timeout,
                     format!(
-                        "the scan of {} {name} did not finish within {}s, before the pass's deadline; \
+                        "the scan of {} {} did not finish within {}s, before the pass's deadline; \
 check that the account and region are reachable (the other sources were not held up)",
-                        kind.as_str(),
+                        source.kind.as_str(),
+                        source.label(),
                         budget.as_secs()
                     ),
                 );
-                finish(SourceReport::new(kind, &name), Err(e))
+                finish(SourceReport::new(source), Err(e))
             }
         }
     }
@@ -89,11 +80,11 @@ check that the account and region are reachable (the other sources were not held
     /// One table, parsed page by page as the pages arrive: digests are
     /// counted, not kept. Ages are measured from when this read started, so
     /// a slow read can make a lock look younger, never older.
-    async fn scan_table(&self, table: &str) -> SourceReport {
+    async fn scan_table(&self, table: &SourceAddress) -> SourceReport {
         let now = self.clock.now();
         let (policy, ttl_attribute) = (&self.config.policy, self.config.ttl_attribute.as_str());
         let heartbeat_attribute = self.config.heartbeat_attribute.as_str();
-        let mut report = SourceReport::new(SourceKind::Table, table);
+        let mut report = SourceReport::new(table);
         let result = self
             .tables
             .scan(table, self.config.scan_segments, &mut |items| {
@@ -112,22 +103,21 @@ check that the account and region are reachable (the other sources were not held
 
     /// One bucket's lockfiles (or prefix); a lockfile that could not be read
     /// is unreadable for this pass, the rest are judged.
-    async fn scan_bucket(&self, spec: &BucketSpec) -> SourceReport {
+    async fn scan_bucket(&self, bucket: &SourceAddress) -> SourceReport {
         let now = self.clock.now();
-        let mut report = SourceReport::new(SourceKind::Bucket, &spec.name());
-        let address = spec.address();
-        let result = self.lockfiles.list(&address, &spec.prefix).await.map(|objects| {
+        let mut report = SourceReport::new(bucket);
+        let result = self.lockfiles.list(bucket).await.map(|objects| {
             for o in objects {
                 let item = match &o.body {
                     Ok(body) => {
-                        let mut parsed = parse_lockfile(&address, &spec.bucket, &o.key, &o.etag, body, now);
+                        let mut parsed = parse_lockfile(bucket, &o.key, &o.etag, body, now);
                         if let Item::Lock(lock) = &mut parsed {
                             lock.heartbeat = o.heartbeat;
                         }
                         parsed
                     }
                     Err(reason) => Item::Unreadable(Unreadable {
-                        source: address.clone(),
+                        source: bucket.clone(),
                         lock_key: Some(o.key.clone()),
                         reason: reason.clone(),
                     }),
@@ -160,7 +150,7 @@ fn finish(mut report: SourceReport, read: Result<(), SourceError>) -> SourceRepo
                 error = %e,
                 "cannot scan lock source"
             );
-            SourceReport::failed(report.kind, &report.name, e.message, e.kind)
+            SourceReport::failed(&report.address, e.message, e.kind)
         }
     }
 }

@@ -13,16 +13,14 @@ use crate::domain::decision::ActionTaken;
 use crate::domain::lock::AttrValue;
 use crate::domain::report::{Delivery, RunReport};
 use crate::fakes::{
-    info, lock_item, FixedClock, Hook, HookedLockTables, MemoryAlertState, MemoryLockTables, MemoryLockfiles,
+    info, lock_item, Call, FixedClock, Hooked, MemoryAlertState, MemoryLockTables, MemoryLockfiles, Point,
     RecordingMetrics, RecordingNotifier,
 };
 use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::Reaper;
 use crate::ports::alert_state::AlertState;
 use crate::ports::clock::Clock;
-use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
 use crate::ports::notifier::Notifier;
-use crate::ports::{SourceError, WriteOutcome};
 use crate::support::deadline::Deadline;
 
 fn start() -> DateTime<Utc> {
@@ -259,8 +257,12 @@ async fn a_lock_taken_again_after_the_scan_is_left_alone() {
     let w = World::new().stateless();
     let key = w.lock("app", "old-run", hours(5));
     let delete = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
-    let reacquire = HookedLockTables::new(w.tables.clone(), Hook::AfterScan, |tables, table, _| {
-        tables.put(table, lock_item("tfstate/app/terraform.tfstate", &info("new-run", start())));
+    let tables = w.tables.clone();
+    let reacquire = Hooked::new(w.tables.clone(), move |call: Call| {
+        if call.point == Point::AfterScan {
+            tables.put(&call.source, lock_item("tfstate/app/terraform.tfstate", &info("new-run", start())));
+        }
+        async {}
     });
     let report = Reaper::new(delete, Arc::new(reacquire), w.lockfiles.clone())
         .with_clock(w.clock.clone())
@@ -294,8 +296,12 @@ async fn a_lock_gone_before_its_delete_is_not_paged_and_counts_as_cleared() {
     w.lock("app", "a", hours(5));
     w.run(&report_only()).await; // pages once
     let delete = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
-    let release_first = HookedLockTables::new(w.tables.clone(), Hook::BeforeWrite, |tables, table, key| {
-        tables.remove(table, key.unwrap_or_default());
+    let tables = w.tables.clone();
+    let release_first = Hooked::new(w.tables.clone(), move |call: Call| {
+        if let (Point::BeforeWrite, Some(key)) = (call.point, &call.key) {
+            tables.remove(&call.source, key);
+        }
+        async {}
     });
     let metrics = Arc::new(RecordingMetrics::default());
     let report = Reaper::new(delete, Arc::new(release_first), w.lockfiles.clone())
@@ -324,8 +330,11 @@ async fn ages_are_measured_from_when_the_read_started() {
     // 1h59m old when the read starts: fresh under the 2h window.
     w.lock("app", "a", chrono::Duration::minutes(119));
     let clock = w.clock.clone();
-    let slow_read = HookedLockTables::new(w.tables.clone(), Hook::BeforeScan, move |_, _, _| {
-        clock.advance(chrono::Duration::minutes(2));
+    let slow_read = Hooked::new(w.tables.clone(), move |call: Call| {
+        if call.point == Point::BeforeScan {
+            clock.advance(chrono::Duration::minutes(2));
+        }
+        async {}
     });
     let report = Reaper::new(report_only(), Arc::new(slow_read), w.lockfiles.clone())
         .with_clock(w.clock.clone())
@@ -416,11 +425,14 @@ async fn a_heartbeat_landing_between_scan_and_delete_keeps_the_lock() {
     let key = beating(&w, "app", "paused-run", hours(5), 20 * 60);
     let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "4h")]);
     // The job resumes: its wrapper heartbeats just before the reaper's delete.
-    let resumed = HookedLockTables::new(w.tables.clone(), Hook::BeforeWrite, |tables, table, key| {
-        if let Some(mut item) = key.and_then(|k| tables.get(table, k)) {
+    let tables = w.tables.clone();
+    let resumed = Hooked::new(w.tables.clone(), move |call: Call| {
+        let held = call.key.as_deref().and_then(|k| tables.get(&call.source, k));
+        if let (Point::BeforeWrite, Some(mut item)) = (call.point, held) {
             item.insert("Heartbeat".into(), AttrValue::N(start().timestamp().to_string()));
-            tables.put(table, item);
+            tables.put(&call.source, item);
         }
+        async {}
     });
     let report = Reaper::new(cfg, Arc::new(resumed), w.lockfiles.clone())
         .with_clock(w.clock.clone())
@@ -440,45 +452,17 @@ async fn a_lockfile_heartbeat_landing_before_the_delete_keeps_it() {
     // Resumed between this scan and the next pass's delete.
     let fresh = start().timestamp();
     let tables: Arc<dyn crate::ports::lock_tables::LockTables> = w.tables.clone();
-    let files = Arc::new(ResumeBeforeDelete { inner: w.lockfiles.clone(), at: fresh });
+    // The lockfile's holder heartbeats right after the reaper's scan.
+    let lockfiles = w.lockfiles.clone();
+    let files = Arc::new(Hooked::new(w.lockfiles.clone(), move |call: Call| {
+        if call.point == Point::AfterScan {
+            lockfiles.set_heartbeat(&call.source, key, fresh);
+        }
+        async {}
+    }));
     let report = Reaper::new(cfg, tables, files).with_clock(w.clock.clone()).run(Deadline::none()).await;
     assert_eq!(report.sources[0].locks[0].action, ActionTaken::Changed, "{:?}", report.sources[0].locks[0].detail);
     assert!(w.lockfiles.get("tfstate", key).is_some());
-}
-
-/// The lockfile's holder heartbeats right after the reaper's scan.
-struct ResumeBeforeDelete {
-    inner: Arc<crate::fakes::MemoryLockfiles>,
-    at: i64,
-}
-
-#[async_trait::async_trait]
-impl LockfileBuckets for ResumeBeforeDelete {
-    async fn list(&self, b: &str, p: &str) -> Result<Vec<LockfileObject>, SourceError> {
-        let listed = self.inner.list(b, p).await;
-        for o in listed.iter().flatten() {
-            self.inner.set_heartbeat(b, &o.key, self.at);
-        }
-        listed
-    }
-    async fn current_etag(&self, b: &str, k: &str) -> Result<Option<String>, SourceError> {
-        self.inner.current_etag(b, k).await
-    }
-    async fn current_heartbeat(&self, b: &str, k: &str) -> Result<Option<i64>, SourceError> {
-        self.inner.current_heartbeat(b, k).await
-    }
-    async fn delete_lockfile(&self, b: &str, k: &str, e: &str) -> Result<WriteOutcome, SourceError> {
-        self.inner.delete_lockfile(b, k, e).await
-    }
-    async fn get_lockfile(&self, b: &str, k: &str) -> Result<Option<LockfileObject>, SourceError> {
-        self.inner.get_lockfile(b, k).await
-    }
-    async fn tag_heartbeat(&self, b: &str, k: &str, v: Option<&str>, at: i64) -> Result<WriteOutcome, SourceError> {
-        self.inner.tag_heartbeat(b, k, v, at).await
-    }
-    async fn restore_lockfile(&self, b: &str, k: &str, body: &str) -> Result<WriteOutcome, SourceError> {
-        self.inner.restore_lockfile(b, k, body).await
-    }
 }
 
 /// `ALERT_GROUP_OVER` (default 10): a flood of stale locks in one source

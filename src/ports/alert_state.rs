@@ -24,3 +24,23 @@ pub trait AlertState: Send + Sync {
     /// Forget an alert (it resolved, or its trigger could not be delivered).
     async fn forget(&self, key: &str) -> Result<(), StateError>;
 }
+
+/// A shared state is one too, as for notifiers.
+#[async_trait]
+impl<S: AlertState> AlertState for std::sync::Arc<S> {
+    async fn open_alerts(&self) -> Result<Vec<OpenAlert>, StateError> {
+        self.as_ref().open_alerts().await
+    }
+    async fn claim(&self, alert: &OpenAlert) -> Result<bool, StateError> {
+        self.as_ref().claim(alert).await
+    }
+    async fn renotified(&self, key: &str, expected: i64, now: i64, severity: Severity) -> Result<bool, StateError> {
+        self.as_ref().renotified(key, expected, now, severity).await
+    }
+    async fn recount(&self, key: &str, count: u64, summary: &str) -> Result<(), StateError> {
+        self.as_ref().recount(key, count, summary).await
+    }
+    async fn forget(&self, key: &str) -> Result<(), StateError> {
+        self.as_ref().forget(key).await
+    }
+}

@@ -6,22 +6,23 @@ use async_trait::async_trait;
 
 use crate::domain::doctor::bucket::BucketFacts;
 use crate::domain::doctor::table::{TableFacts, TtlDescription};
+use crate::domain::source::SourceAddress;
 use crate::ports::SourceError;
 
 /// A lock table's settings.
 #[async_trait]
 pub trait TableInspector: Send + Sync {
     /// Everything `doctor` checks; each call may fail on its own.
-    async fn table_facts(&self, table: &str) -> TableFacts;
+    async fn table_facts(&self, table: &SourceAddress) -> TableFacts;
 
     /// `DescribeTimeToLive` alone.
-    async fn ttl(&self, table: &str) -> Result<TtlDescription, SourceError>;
+    async fn ttl(&self, table: &SourceAddress) -> Result<TtlDescription, SourceError>;
 }
 
 /// A state bucket's settings.
 #[async_trait]
 pub trait BucketInspector: Send + Sync {
-    /// Everything `doctor` checks; with `lockfile_prefix`, also that
-    /// `*.tflock` objects can be listed under it.
-    async fn bucket_facts(&self, bucket: &str, lockfile_prefix: Option<&str>) -> BucketFacts;
+    /// Everything `doctor` checks, and that `*.tflock` objects can be
+    /// listed under the source's prefix.
+    async fn bucket_facts(&self, bucket: &SourceAddress) -> BucketFacts;
 }

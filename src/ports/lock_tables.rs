@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 
 use crate::domain::lock::RawItem;
+use crate::domain::source::SourceAddress;
 use crate::ports::{SourceError, WriteOutcome};
 
 /// The heartbeat a delete expects to find as it was read: a heartbeat
@@ -46,7 +47,7 @@ pub trait LockTables: Send + Sync {
     /// over stay handed over.
     async fn scan(
         &self,
-        table: &str,
+        table: &SourceAddress,
         segments: i32,
         page: &mut (dyn FnMut(Vec<RawItem>) + Send),
     ) -> Result<(), SourceError>;
@@ -56,7 +57,7 @@ pub trait LockTables: Send + Sync {
     /// fails, one consistent read tells `Changed` from `Gone`.
     async fn delete_lock(
         &self,
-        table: &str,
+        table: &SourceAddress,
         lock_key: &str,
         expected_info: &str,
         heartbeat: Option<HeartbeatGuard<'_>>,
@@ -68,7 +69,7 @@ pub trait LockTables: Send + Sync {
     /// finds an earlier attempt of this write that landed (`Done`).
     async fn set_ttl(
         &self,
-        table: &str,
+        table: &SourceAddress,
         lock_key: &str,
         expected_info: &str,
         attribute: &str,
@@ -78,7 +79,7 @@ pub trait LockTables: Send + Sync {
     /// The item under `lock_key`, read consistently; `None` if there is none.
     async fn get_lock(
         &self,
-        table: &str,
+        table: &SourceAddress,
         lock_key: &str,
         heartbeat_attribute: &str,
     ) -> Result<Option<HeldItem>, SourceError>;
@@ -88,7 +89,7 @@ pub trait LockTables: Send + Sync {
     /// `Changed` (after one consistent read) when the condition fails.
     async fn heartbeat(
         &self,
-        table: &str,
+        table: &SourceAddress,
         lock_key: &str,
         expected_info: &str,
         beat: Beat<'_>,
@@ -98,7 +99,7 @@ pub trait LockTables: Send + Sync {
     /// heartbeat) only if no item holds the key: `Changed` when one does.
     async fn restore(
         &self,
-        table: &str,
+        table: &SourceAddress,
         lock_key: &str,
         info: &str,
         beat: Beat<'_>,

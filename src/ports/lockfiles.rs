@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 
+use crate::domain::source::SourceAddress;
 use crate::ports::{SourceError, WriteOutcome};
 
 /// One `.tflock` object as read.
@@ -24,30 +25,31 @@ pub struct LockfileObject {
 /// State buckets holding S3 native lockfiles (`use_lockfile = true`).
 #[async_trait]
 pub trait LockfileBuckets: Send + Sync {
-    /// Every `*.tflock` object under `prefix` (all pages), with its body
-    /// and heartbeat tag.
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, SourceError>;
+    /// Every `*.tflock` object under the source's prefix (all pages), with
+    /// its body and heartbeat tag.
+    async fn list(&self, bucket: &SourceAddress) -> Result<Vec<LockfileObject>, SourceError>;
 
     /// The object's current ETag; `None` if it is gone.
-    async fn current_etag(&self, bucket: &str, key: &str) -> Result<Option<String>, SourceError>;
+    async fn current_etag(&self, bucket: &SourceAddress, key: &str) -> Result<Option<String>, SourceError>;
 
     /// The object's heartbeat tag as it is now (`GetObjectTagging`);
     /// `Ok(None)` when it has none or is gone.
-    async fn current_heartbeat(&self, bucket: &str, key: &str) -> Result<Option<i64>, SourceError>;
+    async fn current_heartbeat(&self, bucket: &SourceAddress, key: &str) -> Result<Option<i64>, SourceError>;
 
     /// Delete the object if its ETag is still `etag`.
-    async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, SourceError>;
+    async fn delete_lockfile(&self, bucket: &SourceAddress, key: &str, etag: &str)
+        -> Result<WriteOutcome, SourceError>;
 
     /// One lockfile with its body, ETag and version (no tags); `None` if
     /// there is none.
-    async fn get_lockfile(&self, bucket: &str, key: &str) -> Result<Option<LockfileObject>, SourceError>;
+    async fn get_lockfile(&self, bucket: &SourceAddress, key: &str) -> Result<Option<LockfileObject>, SourceError>;
 
     /// Tag the object (the version read, in a versioned bucket) with the
     /// heartbeat `at`. Tags change neither the body nor the ETag. `Gone`
     /// when the object (version) no longer exists.
     async fn tag_heartbeat(
         &self,
-        bucket: &str,
+        bucket: &SourceAddress,
         key: &str,
         version_id: Option<&str>,
         at: i64,
@@ -55,5 +57,10 @@ pub trait LockfileBuckets: Send + Sync {
 
     /// Put the lockfile back with exactly `body` only if no object holds
     /// the key (`If-None-Match: *`): `Changed` when one does.
-    async fn restore_lockfile(&self, bucket: &str, key: &str, body: &str) -> Result<WriteOutcome, SourceError>;
+    async fn restore_lockfile(
+        &self,
+        bucket: &SourceAddress,
+        key: &str,
+        body: &str,
+    ) -> Result<WriteOutcome, SourceError>;
 }

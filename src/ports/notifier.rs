@@ -23,3 +23,20 @@ pub trait Notifier: Send + Sync {
     /// Deliver one message; retries, if any, stop before `deadline`.
     async fn send(&self, message: &Message, deadline: Deadline) -> Result<(), NotifyError>;
 }
+
+/// A shared notifier is one too: whoever holds another handle (a test, a
+/// second dispatcher) sees the same channel.
+#[async_trait]
+impl<N: Notifier> Notifier for std::sync::Arc<N> {
+    fn channel(&self) -> &'static str {
+        self.as_ref().channel()
+    }
+
+    fn updates_in_place(&self) -> bool {
+        self.as_ref().updates_in_place()
+    }
+
+    async fn send(&self, message: &Message, deadline: Deadline) -> Result<(), NotifyError> {
+        self.as_ref().send(message, deadline).await
+    }
+}

@@ -339,9 +339,10 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
     if !dry_run {
         let tables = DynamoLockTables::new(ddb(&lock_rec));
         let gone = "tfstate/gone/terraform.tfstate";
+        let locks = tf_lock_reaper::domain::source::SourceAddress::table("locks").expect("a table name");
         let outcome = match action {
-            "delete" => Some(tables.delete_lock("locks", gone, "{}", None).await),
-            "ttl" => Some(tables.set_ttl("locks", gone, "{}", "ExpiresAt", 1).await),
+            "delete" => Some(tables.delete_lock(&locks, gone, "{}", None).await),
+            "ttl" => Some(tables.set_ttl(&locks, gone, "{}", "ExpiresAt", 1).await),
             _ => None,
         };
         assert!(outcome.as_ref().is_none_or(|o| *o == Ok(WriteOutcome::Gone)), "{outcome:?}");

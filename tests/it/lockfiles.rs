@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::pagerduty::Receiver;
-use crate::common::seams::BeforeWrite;
+use crate::common::seams::before_write;
 use crate::common::*;
-use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
@@ -22,13 +21,15 @@ use tf_lock_reaper::domain::decision::ActionTaken;
 use tf_lock_reaper::domain::failure::ErrorKind;
 use tf_lock_reaper::domain::lock::SourceKind;
 use tf_lock_reaper::domain::report::{LockReport, RunReport};
+use tf_lock_reaper::domain::source::SourceAddress;
+use tf_lock_reaper::fakes::{Call, Hooked, Point};
 use tf_lock_reaper::pipeline::act::TTL_NOT_FOR_LOCKFILES;
 use tf_lock_reaper::pipeline::notify::Dispatcher;
 use tf_lock_reaper::pipeline::Reaper;
 use tf_lock_reaper::ports::clock::SystemClock;
-use tf_lock_reaper::ports::lockfiles::{LockfileBuckets, LockfileObject};
+use tf_lock_reaper::ports::lockfiles::LockfileBuckets;
 use tf_lock_reaper::ports::notifier::Notifier;
-use tf_lock_reaper::ports::{SourceError, WriteOutcome};
+use tf_lock_reaper::ports::WriteOutcome;
 use tf_lock_reaper::support::deadline::Deadline;
 use tf_lock_reaper::support::secret::Secret;
 
@@ -81,49 +82,29 @@ async fn the_server_enforces_if_match_on_delete() {
     let s3 = moto.s3().await;
     let etag = put_object(&s3, "tfstate", "a.tflock", "one").await;
     let store = S3LockfileBuckets::new(s3.clone());
-    assert_eq!(store.delete_lockfile("tfstate", "a.tflock", "\"0000\"").await, Ok(WriteOutcome::Changed));
+    let tfstate = SourceAddress::own(SourceKind::Bucket, "tfstate");
+    assert_eq!(store.delete_lockfile(&tfstate, "a.tflock", "\"0000\"").await, Ok(WriteOutcome::Changed));
     assert!(exists(&s3, "tfstate", "a.tflock").await, "a wrong ETag deletes nothing");
-    assert_eq!(store.current_etag("tfstate", "a.tflock").await, Ok(Some(etag.clone())));
-    assert_eq!(store.delete_lockfile("tfstate", "a.tflock", &etag).await, Ok(WriteOutcome::Done));
+    assert_eq!(store.current_etag(&tfstate, "a.tflock").await, Ok(Some(etag.clone())));
+    assert_eq!(store.delete_lockfile(&tfstate, "a.tflock", &etag).await, Ok(WriteOutcome::Done));
     assert!(!exists(&s3, "tfstate", "a.tflock").await);
-    assert_eq!(store.current_etag("tfstate", "a.tflock").await, Ok(None));
+    assert_eq!(store.current_etag(&tfstate, "a.tflock").await, Ok(None));
 }
 
-/// Wraps the real store: just before each delete, another run releases the
-/// lockfile and takes it again (same key, new body, new ETag).
-struct ReplaceBeforeDelete {
-    inner: S3LockfileBuckets,
-    s3: aws_sdk_s3::Client,
-    replace_before_check: bool,
-}
-
-#[async_trait]
-impl LockfileBuckets for ReplaceBeforeDelete {
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<LockfileObject>, SourceError> {
-        self.inner.list(bucket, prefix).await
-    }
-    async fn current_etag(&self, bucket: &str, key: &str) -> Result<Option<String>, SourceError> {
-        if self.replace_before_check {
-            put_object(&self.s3, bucket, key, &info_json("new-run", key, chrono::Utc::now())).await;
+/// The real store; another run releases the lockfile and takes it again
+/// (same key, new body, new ETag) just before each delete, and with
+/// `before_check` also before the ETag check that precedes it.
+fn replace_before_delete(s3: &aws_sdk_s3::Client, before_check: bool) -> Hooked<S3LockfileBuckets> {
+    let s3 = s3.clone();
+    Hooked::new(Arc::new(S3LockfileBuckets::new(s3.clone())), move |call: Call| {
+        let replace = matches!(call.point, Point::BeforeWrite) || (before_check && call.point == Point::BeforeCheck);
+        let s3 = s3.clone();
+        async move {
+            if let (true, Some(key)) = (replace, call.key) {
+                put_object(&s3, &call.source, &key, &info_json("new-run", &key, chrono::Utc::now())).await;
+            }
         }
-        self.inner.current_etag(bucket, key).await
-    }
-    async fn delete_lockfile(&self, bucket: &str, key: &str, etag: &str) -> Result<WriteOutcome, SourceError> {
-        put_object(&self.s3, bucket, key, &info_json("new-run", key, chrono::Utc::now())).await;
-        self.inner.delete_lockfile(bucket, key, etag).await
-    }
-    async fn current_heartbeat(&self, bucket: &str, key: &str) -> Result<Option<i64>, SourceError> {
-        self.inner.current_heartbeat(bucket, key).await
-    }
-    async fn get_lockfile(&self, bucket: &str, key: &str) -> Result<Option<LockfileObject>, SourceError> {
-        self.inner.get_lockfile(bucket, key).await
-    }
-    async fn tag_heartbeat(&self, b: &str, k: &str, v: Option<&str>, at: i64) -> Result<WriteOutcome, SourceError> {
-        self.inner.tag_heartbeat(b, k, v, at).await
-    }
-    async fn restore_lockfile(&self, bucket: &str, key: &str, body: &str) -> Result<WriteOutcome, SourceError> {
-        self.inner.restore_lockfile(bucket, key, body).await
-    }
+    })
 }
 
 #[tokio::test]
@@ -132,8 +113,7 @@ async fn a_lockfile_replaced_between_list_and_delete_survives() {
     moto.create_bucket("tfstate").await;
     let s3 = moto.s3().await;
     put_lockfile(&s3, "tfstate", "app/terraform.tfstate", "old-run", hours(10)).await;
-    let store =
-        ReplaceBeforeDelete { inner: S3LockfileBuckets::new(s3.clone()), s3: s3.clone(), replace_before_check: false };
+    let store = replace_before_delete(&s3, false);
     let cfg = config(&[("LOCK_BUCKETS", "tfstate"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]);
     let report = pass(&moto, store, &cfg, Dispatcher::disabled()).await;
     let l = find(&report, SourceKind::Bucket, "app/terraform.tfstate.tflock");
@@ -250,7 +230,7 @@ async fn a_double_lock_is_paired_and_both_halves_are_cleared() {
     let table = find(&report, SourceKind::Table, "tfstate/prod/terraform.tfstate");
     let file = find(&report, SourceKind::Bucket, "prod/terraform.tfstate.tflock");
     assert_eq!(table.paired_with.as_ref().map(|h| h.lock_key.as_str()), Some("prod/terraform.tfstate.tflock"));
-    assert_eq!(file.paired_with.as_ref().map(|h| h.source.as_str()), Some("locks"));
+    assert_eq!(file.paired_with.as_ref().map(|h| h.source.to_string()).as_deref(), Some("locks"));
     assert_eq!((table.action, file.action), (ActionTaken::Deleted, ActionTaken::Deleted));
     assert_eq!(report.planned_deletes, 1, "one lock with two halves");
     assert!(get_item(&moto.dynamo().await, "locks", "tfstate/prod/terraform.tfstate").await.is_none());
@@ -279,8 +259,7 @@ async fn if_one_half_changed_neither_is_deleted() {
     let moto = double_lock_setup().await;
     let (table_info, _) = seed_double_lock(&moto, "dbl-1", hours(10)).await;
     let s3 = moto.s3().await;
-    let store =
-        ReplaceBeforeDelete { inner: S3LockfileBuckets::new(s3.clone()), s3: s3.clone(), replace_before_check: true };
+    let store = replace_before_delete(&s3, true);
     let report = pass(&moto, store, &both(), Dispatcher::disabled()).await;
     let table = find(&report, SourceKind::Table, "tfstate/prod/terraform.tfstate");
     assert_eq!(table.action, ActionTaken::Changed);
@@ -296,7 +275,7 @@ async fn if_one_half_changed_neither_is_deleted() {
     let s3 = moto.s3().await;
     let client = moto.dynamo().await;
     let c = client.clone();
-    let store = BeforeWrite::new(DynamoLockTables::new(client.clone()), move |table, key| {
+    let store = before_write(Arc::new(DynamoLockTables::new(client.clone())), move |table, key| {
         let c = c.clone();
         let info = info_json("other", &key, chrono::Utc::now());
         async move { put_item(&c, &table, &[("LockID", s(&key)), ("Info", s(&info))]).await }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::seams::BeforeWrite;
+use crate::common::seams::before_write;
 use crate::common::*;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
@@ -308,7 +308,7 @@ async fn a_lock_replaced_between_scan_and_write_survives_and_counts_as_changed()
     let key = "tfstate/app/terraform.tfstate";
     let new_info = info_json("new-run", key, chrono::Utc::now());
     let (c, info) = (client.clone(), new_info.clone());
-    let store = Arc::new(BeforeWrite::new(DynamoLockTables::new(client.clone()), move |table, key| {
+    let store = Arc::new(before_write(Arc::new(DynamoLockTables::new(client.clone())), move |table, key| {
         let (c, info) = (c.clone(), info.clone());
         // Another run takes the state again just before the write.
         async move { put_item(&c, &table, &[("LockID", s(&key)), ("Info", s(&info))]).await }
@@ -335,7 +335,7 @@ async fn a_lock_released_between_scan_and_delete_is_gone_and_not_paged() {
     create_lock_table(&client, "locks").await;
     put_lock(&client, "locks", "tfstate/a/terraform.tfstate", "a", hours(10)).await;
     let c = client.clone();
-    let store = Arc::new(BeforeWrite::new(DynamoLockTables::new(client.clone()), move |table, key| {
+    let store = Arc::new(before_write(Arc::new(DynamoLockTables::new(client.clone())), move |table, key| {
         let c = c.clone();
         // The holder releases the lock just before the reaper's delete.
         async move {
@@ -396,7 +396,7 @@ async fn a_dead_heartbeat_is_deleted_at_once_unless_a_heartbeat_lands_before_the
     seed(resumed).await;
     // The resumed job's wrapper heartbeats just before the reaper's delete of its lock.
     let c = client.clone();
-    let store = Arc::new(BeforeWrite::new(DynamoLockTables::new(client.clone()), move |table, key| {
+    let store = Arc::new(before_write(Arc::new(DynamoLockTables::new(client.clone())), move |table, key| {
         let c = c.clone();
         async move {
             if key.contains("resumed") {

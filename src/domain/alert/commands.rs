@@ -23,15 +23,15 @@ pub fn unlock_commands(lock: &Lock, paired: Option<&HalfRef>) -> serde_json::Val
         .insert("terraform_force_unlock".into(), format!("terraform force-unlock {}", shell_quote(&lock.id)).into());
     let mut accounts = Vec::new();
     if let Some((t, key)) = table {
-        reaper.push_str(&format!(" --table {}", shell_quote(t)));
-        let at = SourceAddress::parse(SourceKind::Table, t);
+        reaper.push_str(&format!(" --table {}", shell_quote(&t.to_string())));
+        let at = t;
         accounts.extend(at.account.clone());
         let key_json = serde_json::json!({"LockID": {"S": key}}).to_string();
         commands.insert(
             "aws_cli".into(),
             format!(
                 "{} dynamodb delete-item --table-name {} --key {}",
-                aws(&at),
+                aws(at),
                 shell_quote(&at.name),
                 shell_quote(&key_json)
             )
@@ -39,12 +39,12 @@ pub fn unlock_commands(lock: &Lock, paired: Option<&HalfRef>) -> serde_json::Val
         );
     }
     if let Some((b, key)) = file {
-        reaper.push_str(&format!(" --bucket {}", shell_quote(b)));
-        let at = SourceAddress::parse(SourceKind::Bucket, b);
+        reaper.push_str(&format!(" --bucket {}", shell_quote(&b.to_string())));
+        let at = b;
         accounts.extend(at.account.clone());
         commands.insert(
             "aws_cli_lockfile".into(),
-            format!("{} s3api delete-object --bucket {} --key {}", aws(&at), shell_quote(&at.name), shell_quote(key))
+            format!("{} s3api delete-object --bucket {} --key {}", aws(at), shell_quote(&at.name), shell_quote(key))
                 .into(),
         );
     }
@@ -76,9 +76,11 @@ mod tests {
     fn lock(kind: SourceKind, source: &str, key: &str) -> Lock {
         let now = chrono::Utc::now();
         let info = r#"{"ID":"id-1","Created":"2026-01-01T00:00:00Z"}"#;
-        let mut l = crate::domain::lock::parse_lock_info(source, key, info, now).unwrap();
-        l.kind = kind;
-        l
+        let at = match kind {
+            SourceKind::Table => SourceAddress::table(source),
+            SourceKind::Bucket => SourceAddress::bucket(source),
+        };
+        crate::domain::lock::parse_lock_info(&at.unwrap(), key, info, now).unwrap()
     }
 
     #[test]
@@ -105,7 +107,7 @@ mod tests {
         let table = lock(SourceKind::Table, "locks", "tfstate/prod/terraform.tfstate");
         let half = HalfRef {
             kind: SourceKind::Bucket,
-            source: "tfstate".into(),
+            source: SourceAddress::own(SourceKind::Bucket, "tfstate"),
             lock_key: "prod/terraform.tfstate.tflock".into(),
         };
         let c = unlock_commands(&table, Some(&half));

@@ -11,7 +11,6 @@ use crate::domain::lock::SourceKind;
 use crate::domain::policy::Liveness;
 use crate::domain::report::render::format_age;
 use crate::domain::report::LockReport;
-use crate::domain::source::SourceAddress;
 
 /// Facts about a lock, cleaned for humans.
 struct LockFacts {
@@ -39,15 +38,16 @@ impl LockFacts {
             .chain(l.paired_with.as_ref().map(|h| (h.kind, &h.source, &h.lock_key)))
         {
             match kind {
-                SourceKind::Table => locations.push(("Table", clean(source, FIELD_CAP))),
+                SourceKind::Table => locations.push(("Table", clean(&source.to_string(), FIELD_CAP))),
                 SourceKind::Bucket => {
-                    locations.push(("Lockfile", format!("s3://{}/{}", clean(source, FIELD_CAP), clean(key, FIELD_CAP))))
+                    let (source, key) = (clean(&source.to_string(), FIELD_CAP), clean(key, FIELD_CAP));
+                    locations.push(("Lockfile", format!("s3://{source}/{key}")))
                 }
             }
         }
         LockFacts {
             kind: l.lock.kind,
-            source: clean(&l.lock.source, FIELD_CAP),
+            source: clean(&l.lock.source.to_string(), FIELD_CAP),
             state_path: clean(&l.lock.state_path, FIELD_CAP),
             locations,
             lock_id: clean(&l.lock.id, FIELD_CAP),
@@ -96,12 +96,12 @@ impl LockFacts {
             "commands": unlock_commands(&l.lock, l.paired_with.as_ref()),
             "liveness": l.verdict.liveness.describe(),
         });
-        let at = SourceAddress::parse(l.lock.kind, &l.lock.source);
-        if let Some(account) = at.account {
-            d["account"] = serde_json::Value::String(account);
+        let at = &l.lock.source;
+        if let Some(account) = &at.account {
+            d["account"] = serde_json::Value::String(account.clone());
         }
-        if let Some(region) = at.region {
-            d["region"] = serde_json::Value::String(region);
+        if let Some(region) = &at.region {
+            d["region"] = serde_json::Value::String(region.clone());
         }
         for (label, v) in &self.locations {
             let key = if *label == "Table" { "table" } else { "lockfile" };
@@ -270,7 +270,7 @@ pub fn deleted_lock_resolve(l: &LockReport, now: DateTime<Utc>) -> Message {
     let open = OpenAlert {
         key: lock_alert_key(&l.lock.source, &l.lock.lock_key, &l.lock.id),
         kind: AlertKind::LockStale,
-        source_name: Some(l.lock.source.clone()),
+        source_name: Some(l.lock.source.to_string()),
         source_kind: Some(l.lock.kind),
         // The state path, as in the trigger and in the state table.
         lock_key: Some(l.lock.state_path.clone()),

@@ -4,6 +4,7 @@
 
 use crate::domain::alert::text::shell_quote;
 use crate::domain::doctor::Check;
+use crate::domain::source::SourceAddress;
 
 /// Everything read about one bucket; each call may fail on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,20 +19,19 @@ pub struct BucketFacts {
     /// IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets); `None`
     /// when the bucket has no configuration.
     pub public_access_block: Result<Option<[bool; 4]>, String>,
-    /// For lockfile sources: how many `*.tflock` objects are listed.
-    pub lockfiles: Option<Result<usize, String>>,
+    /// How many `*.tflock` objects are listed under the source's prefix.
+    pub lockfiles: Result<usize, String>,
 }
 
-/// The checks of one bucket (`prefix` for a lockfile source), named by its
-/// `address` (`bucket@region:account` elsewhere); fixes use the bare `bucket`
-/// (and the region, when it is not the reaper's own).
-pub fn bucket_checks(address: &str, bucket: &str, prefix: Option<&str>, facts: &BucketFacts) -> Vec<Check> {
-    let subject = format!("bucket {address}");
+/// The checks of one bucket source, named by its address
+/// (`bucket@region:account` elsewhere); fixes use the bare bucket name (and
+/// the region, when it is not the reaper's own).
+pub fn bucket_checks(source: &SourceAddress, facts: &BucketFacts) -> Vec<Check> {
+    let subject = format!("bucket {source}");
     let s = subject.as_str();
-    let at = crate::domain::source::SourceAddress::parse(crate::domain::lock::SourceKind::Bucket, address);
-    let b = match &at.region {
-        Some(region) => format!("{} --region {region}", shell_quote(bucket)),
-        None => shell_quote(bucket),
+    let b = match &source.region {
+        Some(region) => format!("{} --region {region}", shell_quote(&source.name)),
+        None => shell_quote(&source.name),
     };
     let mut checks = Vec::new();
     let versioning_fix =
@@ -92,18 +92,16 @@ pub fn bucket_checks(address: &str, bucket: &str, prefix: Option<&str>, facts: &
             Check::fail(s, "block public access", format!("cannot read it: {e}"), "allow s3:GetBucketPublicAccessBlock")
         }
     });
-    if let Some(listed) = &facts.lockfiles {
-        let under = prefix.filter(|p| !p.is_empty()).map(|p| format!(" under {p}")).unwrap_or_default();
-        checks.push(match listed {
-            Ok(n) => Check::pass(s, "lockfiles", format!("*.tflock objects can be listed{under} ({n} now)")),
-            Err(e) => Check::fail(
-                s,
-                "lockfiles",
-                format!("cannot list *.tflock objects{under}: {e}"),
-                "allow s3:ListBucket on the bucket and s3:GetObject on its *.tflock objects",
-            ),
-        });
-    }
+    let under = if source.prefix.is_empty() { String::new() } else { format!(" under {}", source.prefix) };
+    checks.push(match &facts.lockfiles {
+        Ok(n) => Check::pass(s, "lockfiles", format!("*.tflock objects can be listed{under} ({n} now)")),
+        Err(e) => Check::fail(
+            s,
+            "lockfiles",
+            format!("cannot list *.tflock objects{under}: {e}"),
+            "allow s3:ListBucket on the bucket and s3:GetObject on its *.tflock objects",
+        ),
+    });
     checks
 }
 
@@ -118,8 +116,16 @@ mod tests {
             noncurrent_expiry: Ok(true),
             encryption: Ok(Some("aws:kms".into())),
             public_access_block: Ok(Some([true; 4])),
-            lockfiles: Some(Ok(2)),
+            lockfiles: Ok(2),
         }
+    }
+
+    fn tfstate() -> SourceAddress {
+        SourceAddress::bucket("tfstate").unwrap()
+    }
+
+    fn teams() -> SourceAddress {
+        SourceAddress::bucket("tfstate/teams/").unwrap()
     }
 
     fn check(checks: &[Check], name: &str) -> Check {
@@ -128,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_healthy_bucket_passes() {
-        let checks = bucket_checks("tfstate", "tfstate", Some("teams/"), &healthy());
+        let checks = bucket_checks(&teams(), &healthy());
         assert!(checks.iter().all(|c| c.status == Status::Pass), "{checks:#?}");
     }
 
@@ -136,7 +142,7 @@ mod tests {
     fn versioning_suspended_or_never_enabled_fails_with_the_fix() {
         for v in [Some("Suspended".to_string()), None] {
             let f = BucketFacts { versioning: Ok(v), ..healthy() };
-            let c = check(&bucket_checks("tfstate", "tfstate", None, &f), "versioning");
+            let c = check(&bucket_checks(&tfstate(), &f), "versioning");
             assert_eq!(c.status, Status::Fail);
             assert!(c.fix.unwrap().contains("put-bucket-versioning --bucket 'tfstate'"));
         }
@@ -145,19 +151,16 @@ mod tests {
     #[test]
     fn public_access_not_blocked_fails_naming_what_is_off() {
         let f = BucketFacts { public_access_block: Ok(Some([true, true, false, true])), ..healthy() };
-        let c = check(&bucket_checks("tfstate", "tfstate", None, &f), "block public access");
+        let c = check(&bucket_checks(&tfstate(), &f), "block public access");
         assert_eq!(c.status, Status::Fail);
         assert!(c.why.starts_with("BlockPublicPolicy off"), "{}", c.why);
         let none = BucketFacts { public_access_block: Ok(None), ..healthy() };
-        assert_eq!(
-            check(&bucket_checks("tfstate", "tfstate", None, &none), "block public access").status,
-            Status::Fail
-        );
+        assert_eq!(check(&bucket_checks(&tfstate(), &none), "block public access").status, Status::Fail);
     }
 
     #[test]
     fn no_lifecycle_is_a_warning() {
         let f = BucketFacts { noncurrent_expiry: Ok(false), ..healthy() };
-        assert_eq!(check(&bucket_checks("tfstate", "tfstate", None, &f), "noncurrent versions").status, Status::Warn);
+        assert_eq!(check(&bucket_checks(&tfstate(), &f), "noncurrent versions").status, Status::Warn);
     }
 }

@@ -13,6 +13,7 @@ use crate::domain::decision::{Action, ActionTaken};
 use crate::domain::failure::ErrorKind;
 use crate::domain::lock::{Lock, SourceKind, Unreadable};
 use crate::domain::policy::Verdict;
+use crate::domain::source::SourceAddress;
 
 /// The whole run.
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +41,10 @@ pub struct RunReport {
 /// One lock table or lock bucket.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {
+    /// Where the source is, as configured; its kind and label are
+    /// serialized as `kind` and `name`.
+    #[serde(skip)]
+    pub address: SourceAddress,
     pub kind: SourceKind,
     /// Table name, or `bucket` / `bucket/prefix` as configured.
     pub name: String,
@@ -186,15 +191,16 @@ impl LockReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HalfRef {
     pub kind: SourceKind,
-    pub source: String,
+    pub source: SourceAddress,
     pub lock_key: String,
 }
 
 impl SourceReport {
-    pub fn new(kind: SourceKind, name: &str) -> Self {
+    pub fn new(address: &SourceAddress) -> Self {
         SourceReport {
-            kind,
-            name: name.to_string(),
+            address: address.clone(),
+            kind: address.kind,
+            name: address.label(),
             scan_error: None,
             error_kind: None,
             counts: Counts::default(),
@@ -208,8 +214,8 @@ impl SourceReport {
     }
 
     /// A source that could not be read: the error, and nothing else.
-    pub fn failed(kind: SourceKind, name: &str, error: String, error_kind: ErrorKind) -> Self {
-        SourceReport { scan_error: Some(error), error_kind: Some(error_kind), ..SourceReport::new(kind, name) }
+    pub fn failed(address: &SourceAddress, error: String, error_kind: ErrorKind) -> Self {
+        SourceReport { scan_error: Some(error), error_kind: Some(error_kind), ..SourceReport::new(address) }
     }
 
     /// Mark the stale locks a grouped alert covers (by their lock alert keys).

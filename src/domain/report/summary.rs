@@ -180,7 +180,10 @@ fn summarize_lock(l: &LockReport) -> LockSummary {
         action: l.action,
         detail: l.detail.as_deref().map(|d| clean(d, ERROR_CAP)),
         error_kind: l.error_kind,
-        paired_with: l.paired_with.as_ref().map(|h| format!("{} {}", h.kind.as_str(), clean(&h.source, FIELD_CAP))),
+        paired_with: l
+            .paired_with
+            .as_ref()
+            .map(|h| format!("{} {}", h.kind.as_str(), clean(&h.source.to_string(), FIELD_CAP))),
     }
 }
 
@@ -189,6 +192,7 @@ mod tests {
     use super::*;
     use crate::domain::lock::{parse_lock_info, Unreadable};
     use crate::domain::policy::Verdict;
+    use crate::domain::source::SourceAddress;
     use chrono::TimeZone;
 
     /// A table past 6 MB in the full shape: `n` locks (every one stale,
@@ -197,7 +201,8 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
         let long = "\u{202E}x".repeat(1000);
         let info = format!(r#"{{"ID":"{long}","Who":"{long}","Operation":"{long}","Created":"2026-11-26T00:00:00Z"}}"#);
-        let lock = parse_lock_info("locks", &format!("tfstate/{long}"), &info, now).unwrap();
+        let locks = SourceAddress::own(SourceKind::Table, "locks");
+        let lock = parse_lock_info(&locks, &format!("tfstate/{long}"), &info, now).unwrap();
         let verdict = Verdict {
             age_seconds: 43_200,
             window_seconds: 7200,
@@ -207,7 +212,7 @@ mod tests {
             delete_due: false,
             liveness: crate::domain::policy::Liveness::NoHeartbeat,
         };
-        let mut source = SourceReport::new(SourceKind::Table, "locks");
+        let mut source = SourceReport::new(&locks);
         source.locks = (0..n)
             .map(|_| LockReport {
                 lock: lock.clone(),
@@ -220,7 +225,7 @@ mod tests {
             })
             .collect();
         source.unreadable = (0..n / 10)
-            .map(|_| Unreadable { source: "locks".into(), lock_key: Some(long.clone()), reason: long.clone() })
+            .map(|_| Unreadable { source: locks.clone(), lock_key: Some(long.clone()), reason: long.clone() })
             .collect();
         source.recount();
         RunReport {
