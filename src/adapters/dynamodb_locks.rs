@@ -13,7 +13,7 @@ use futures::StreamExt;
 use crate::adapters::aws_error::Origin;
 use crate::domain::lock::{epoch_attribute, AttrValue, RawItem, INFO_ATTR, LOCK_ID_ATTR};
 use crate::domain::source::SourceAddress;
-use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, LockTables};
+use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, HeldLockTables, LockTables};
 use crate::ports::{SourceError, WriteOutcome};
 
 /// A failed Scan page, as the SDK reports it.
@@ -202,7 +202,10 @@ impl LockTables for DynamoLockTables {
             done => Ok(done),
         }
     }
+}
 
+#[async_trait]
+impl HeldLockTables for DynamoLockTables {
     async fn get_lock(
         &self,
         table: &SourceAddress,
@@ -285,6 +288,15 @@ impl LockTables for DynamoLockTables {
             request = request.item(attribute, AttributeValue::N(expires_at.to_string()));
         }
         conditional_outcome(request.send().await).map_err(|e| self.failed("PutItem", "dynamodb:PutItem", table, &e))
+    }
+
+    async fn release(
+        &self,
+        table: &SourceAddress,
+        lock_key: &str,
+        expected_info: &str,
+    ) -> Result<WriteOutcome, SourceError> {
+        LockTables::delete_lock(self, table, lock_key, expected_info, None).await
     }
 }
 

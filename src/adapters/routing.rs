@@ -14,7 +14,7 @@ use crate::domain::doctor::table::{TableFacts, TtlDescription};
 use crate::domain::lock::RawItem;
 use crate::domain::source::SourceAddress;
 use crate::ports::inspect::{BucketInspector, TableInspector};
-use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, LockTables};
+use crate::ports::lock_tables::{HeartbeatGuard, LockTables};
 use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
 use crate::ports::{SourceError, WriteOutcome};
 
@@ -93,6 +93,7 @@ impl<T: LockTables> LockTables for Router<T> {
         let (a, name, role) = self.pick(table)?;
         as_role(a.scan(&name, segments, page).await, role)
     }
+
     async fn delete_lock(
         &self,
         table: &SourceAddress,
@@ -103,6 +104,7 @@ impl<T: LockTables> LockTables for Router<T> {
         let (a, name, role) = self.pick(table)?;
         as_role(a.delete_lock(&name, key, info, heartbeat).await, role)
     }
+
     async fn set_ttl(
         &self,
         table: &SourceAddress,
@@ -114,30 +116,6 @@ impl<T: LockTables> LockTables for Router<T> {
         let (a, name, role) = self.pick(table)?;
         as_role(a.set_ttl(&name, key, info, attr, at).await, role)
     }
-    async fn get_lock(&self, table: &SourceAddress, key: &str, attr: &str) -> Result<Option<HeldItem>, SourceError> {
-        let (a, name, role) = self.pick(table)?;
-        as_role(a.get_lock(&name, key, attr).await, role)
-    }
-    async fn heartbeat(
-        &self,
-        table: &SourceAddress,
-        key: &str,
-        info: &str,
-        beat: Beat<'_>,
-    ) -> Result<WriteOutcome, SourceError> {
-        let (a, name, role) = self.pick(table)?;
-        as_role(a.heartbeat(&name, key, info, beat).await, role)
-    }
-    async fn restore(
-        &self,
-        table: &SourceAddress,
-        key: &str,
-        info: &str,
-        beat: Beat<'_>,
-    ) -> Result<WriteOutcome, SourceError> {
-        let (a, name, role) = self.pick(table)?;
-        as_role(a.restore(&name, key, info, beat).await, role)
-    }
 }
 
 #[async_trait]
@@ -146,14 +124,17 @@ impl<T: LockfileBuckets> LockfileBuckets for Router<T> {
         let (a, name, role) = self.pick(bucket)?;
         as_role(a.list(&name).await, role)
     }
+
     async fn current_etag(&self, bucket: &SourceAddress, key: &str) -> Result<Option<String>, SourceError> {
         let (a, name, role) = self.pick(bucket)?;
         as_role(a.current_etag(&name, key).await, role)
     }
+
     async fn current_heartbeat(&self, bucket: &SourceAddress, key: &str) -> Result<Option<i64>, SourceError> {
         let (a, name, role) = self.pick(bucket)?;
         as_role(a.current_heartbeat(&name, key).await, role)
     }
+
     async fn delete_lockfile(
         &self,
         bucket: &SourceAddress,
@@ -162,29 +143,6 @@ impl<T: LockfileBuckets> LockfileBuckets for Router<T> {
     ) -> Result<WriteOutcome, SourceError> {
         let (a, name, role) = self.pick(bucket)?;
         as_role(a.delete_lockfile(&name, key, etag).await, role)
-    }
-    async fn get_lockfile(&self, bucket: &SourceAddress, key: &str) -> Result<Option<LockfileObject>, SourceError> {
-        let (a, name, role) = self.pick(bucket)?;
-        as_role(a.get_lockfile(&name, key).await, role)
-    }
-    async fn tag_heartbeat(
-        &self,
-        bucket: &SourceAddress,
-        key: &str,
-        v: Option<&str>,
-        at: i64,
-    ) -> Result<WriteOutcome, SourceError> {
-        let (a, name, role) = self.pick(bucket)?;
-        as_role(a.tag_heartbeat(&name, key, v, at).await, role)
-    }
-    async fn restore_lockfile(
-        &self,
-        bucket: &SourceAddress,
-        key: &str,
-        body: &str,
-    ) -> Result<WriteOutcome, SourceError> {
-        let (a, name, role) = self.pick(bucket)?;
-        as_role(a.restore_lockfile(&name, key, body).await, role)
     }
 }
 

@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt};
 use crate::adapters::aws_error::Origin;
 use crate::domain::lock::{HEARTBEAT_TAG, LOCKFILE_SUFFIX};
 use crate::domain::source::SourceAddress;
-use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
+use crate::ports::lockfiles::{HeldLockfiles, LockfileBuckets, LockfileObject};
 use crate::ports::{SourceError, WriteOutcome};
 
 /// A lockfile body larger than this is not a lock (Terraform writes ~250 bytes).
@@ -131,6 +131,30 @@ impl LockfileBuckets for S3LockfileBuckets {
         }
     }
 
+    async fn delete_lockfile(
+        &self,
+        source: &SourceAddress,
+        key: &str,
+        etag: &str,
+    ) -> Result<WriteOutcome, SourceError> {
+        let bucket = &source.api_name();
+        match self.client.delete_object().bucket(bucket).key(key).if_match(etag).send().await {
+            Ok(_) => Ok(WriteOutcome::Done),
+            Err(e) if precondition_failed_or_gone(&e) => {
+                // Gone (released, or an earlier attempt of this delete whose
+                // response was lost), or replaced by another lock?
+                match self.current_etag(source, key).await? {
+                    None => Ok(WriteOutcome::Gone),
+                    Some(_) => Ok(WriteOutcome::Changed),
+                }
+            }
+            Err(e) => Err(self.origin.explain("DeleteObject", "s3:DeleteObject", &format!("s3://{bucket}/{key}"), &e)),
+        }
+    }
+}
+
+#[async_trait]
+impl HeldLockfiles for S3LockfileBuckets {
     async fn get_lockfile(&self, bucket: &SourceAddress, key: &str) -> Result<Option<LockfileObject>, SourceError> {
         let bucket = &bucket.api_name();
         self.fetch(bucket, key, None).await
@@ -190,25 +214,13 @@ impl LockfileBuckets for S3LockfileBuckets {
         }
     }
 
-    async fn delete_lockfile(
+    async fn release_lockfile(
         &self,
-        source: &SourceAddress,
+        bucket: &SourceAddress,
         key: &str,
         etag: &str,
     ) -> Result<WriteOutcome, SourceError> {
-        let bucket = &source.api_name();
-        match self.client.delete_object().bucket(bucket).key(key).if_match(etag).send().await {
-            Ok(_) => Ok(WriteOutcome::Done),
-            Err(e) if precondition_failed_or_gone(&e) => {
-                // Gone (released, or an earlier attempt of this delete whose
-                // response was lost), or replaced by another lock?
-                match self.current_etag(source, key).await? {
-                    None => Ok(WriteOutcome::Gone),
-                    Some(_) => Ok(WriteOutcome::Changed),
-                }
-            }
-            Err(e) => Err(self.origin.explain("DeleteObject", "s3:DeleteObject", &format!("s3://{bucket}/{key}"), &e)),
-        }
+        LockfileBuckets::delete_lockfile(self, bucket, key, etag).await
     }
 }
 

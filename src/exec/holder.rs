@@ -13,15 +13,15 @@ use crate::domain::backend::{BackendConnection, LockLocation};
 use crate::domain::lock::{parse_lock_info, SourceKind};
 use crate::domain::lock_record::{IdentifiedBy, LockRecord, RecordedHalf, RECORD_VERSION};
 use crate::domain::source::SourceAddress;
-use crate::ports::lock_tables::{Beat, LockTables};
-use crate::ports::lockfiles::LockfileBuckets;
+use crate::ports::lock_tables::{Beat, HeldLockTables};
+use crate::ports::lockfiles::HeldLockfiles;
 use crate::ports::{SourceError, WriteOutcome};
 
 /// The lock stores of one backend.
 #[derive(Clone)]
 pub struct Stores {
-    pub tables: Arc<dyn LockTables>,
-    pub lockfiles: Arc<dyn LockfileBuckets>,
+    pub tables: Arc<dyn HeldLockTables>,
+    pub lockfiles: Arc<dyn HeldLockfiles>,
 }
 
 /// What a heartbeat writes.
@@ -287,12 +287,12 @@ pub async fn release(stores: &Stores, record: &LockRecord) -> Result<Vec<Release
         let outcome = match half {
             RecordedHalf::Table { table, lock_key, info } => {
                 let table = &own(SourceKind::Table, table);
-                stores.tables.delete_lock(table, lock_key, info, None).await?
+                stores.tables.release(table, lock_key, info).await?
             }
             RecordedHalf::Lockfile { .. } if taken => WriteOutcome::Changed,
             RecordedHalf::Lockfile { bucket, key, etag, .. } => {
                 let bucket = &own(SourceKind::Bucket, bucket);
-                stores.lockfiles.delete_lockfile(bucket, key, etag).await?
+                stores.lockfiles.release_lockfile(bucket, key, etag).await?
             }
         };
         taken |= outcome == WriteOutcome::Changed;
@@ -304,6 +304,7 @@ pub async fn release(stores: &Stores, record: &LockRecord) -> Result<Vec<Release
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::lockfiles::LockfileBuckets;
     use crate::domain::lock::{AttrValue, LOCKFILE_SUFFIX};
     use crate::fakes::{info, lock_item, MemoryLockTables, MemoryLockfiles};
 

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 
 use crate::domain::lock::RawItem;
 use crate::domain::source::SourceAddress;
-use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, LockTables};
+use crate::ports::lock_tables::{HeartbeatGuard, LockTables};
 use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
 use crate::ports::{SourceError, WriteOutcome};
 
@@ -101,37 +101,6 @@ impl<T: LockTables + ?Sized> LockTables for Hooked<T> {
         self.at(Point::BeforeWrite, table, Some(lock_key)).await;
         self.inner.set_ttl(table, lock_key, expected_info, attribute, expires_at).await
     }
-
-    async fn get_lock(
-        &self,
-        table: &SourceAddress,
-        lock_key: &str,
-        heartbeat_attribute: &str,
-    ) -> Result<Option<HeldItem>, SourceError> {
-        self.inner.get_lock(table, lock_key, heartbeat_attribute).await
-    }
-
-    async fn heartbeat(
-        &self,
-        table: &SourceAddress,
-        lock_key: &str,
-        expected_info: &str,
-        beat: Beat<'_>,
-    ) -> Result<WriteOutcome, SourceError> {
-        self.at(Point::BeforeWrite, table, Some(lock_key)).await;
-        self.inner.heartbeat(table, lock_key, expected_info, beat).await
-    }
-
-    async fn restore(
-        &self,
-        table: &SourceAddress,
-        lock_key: &str,
-        info: &str,
-        beat: Beat<'_>,
-    ) -> Result<WriteOutcome, SourceError> {
-        self.at(Point::BeforeWrite, table, Some(lock_key)).await;
-        self.inner.restore(table, lock_key, info, beat).await
-    }
 }
 
 #[async_trait]
@@ -160,31 +129,6 @@ impl<T: LockfileBuckets + ?Sized> LockfileBuckets for Hooked<T> {
     ) -> Result<WriteOutcome, SourceError> {
         self.at(Point::BeforeWrite, bucket, Some(key)).await;
         self.inner.delete_lockfile(bucket, key, etag).await
-    }
-
-    async fn get_lockfile(&self, bucket: &SourceAddress, key: &str) -> Result<Option<LockfileObject>, SourceError> {
-        self.inner.get_lockfile(bucket, key).await
-    }
-
-    async fn tag_heartbeat(
-        &self,
-        bucket: &SourceAddress,
-        key: &str,
-        version_id: Option<&str>,
-        at: i64,
-    ) -> Result<WriteOutcome, SourceError> {
-        self.at(Point::BeforeWrite, bucket, Some(key)).await;
-        self.inner.tag_heartbeat(bucket, key, version_id, at).await
-    }
-
-    async fn restore_lockfile(
-        &self,
-        bucket: &SourceAddress,
-        key: &str,
-        body: &str,
-    ) -> Result<WriteOutcome, SourceError> {
-        self.at(Point::BeforeWrite, bucket, Some(key)).await;
-        self.inner.restore_lockfile(bucket, key, body).await
     }
 }
 

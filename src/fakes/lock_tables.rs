@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::failure::ErrorKind;
 use crate::domain::lock::{epoch_attribute, AttrValue, RawItem};
 use crate::domain::source::SourceAddress;
-use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, LockTables};
+use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, HeldLockTables, LockTables};
 use crate::ports::{SourceError, WriteOutcome};
 use crate::support::sync::locked;
 
@@ -166,7 +166,10 @@ impl LockTables for MemoryLockTables {
             None => Ok(WriteOutcome::Gone),
         }
     }
+}
 
+#[async_trait]
+impl HeldLockTables for MemoryLockTables {
     async fn get_lock(
         &self,
         table: &SourceAddress,
@@ -231,5 +234,14 @@ impl LockTables for MemoryLockTables {
         stamp(&mut item, beat);
         items.insert(lock_key.to_string(), item);
         Ok(WriteOutcome::Done)
+    }
+
+    async fn release(
+        &self,
+        table: &SourceAddress,
+        lock_key: &str,
+        expected_info: &str,
+    ) -> Result<WriteOutcome, SourceError> {
+        LockTables::delete_lock(self, table, lock_key, expected_info, None).await
     }
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::domain::failure::ErrorKind;
 use crate::domain::source::SourceAddress;
-use crate::ports::lockfiles::{LockfileBuckets, LockfileObject};
+use crate::ports::lockfiles::{HeldLockfiles, LockfileBuckets, LockfileObject};
 use crate::ports::{SourceError, WriteOutcome};
 use crate::support::sync::locked;
 
@@ -105,7 +105,10 @@ impl LockfileBuckets for MemoryLockfiles {
         let bucket = &bucket.to_string();
         Ok(self.heartbeat_of(bucket, key))
     }
+}
 
+#[async_trait]
+impl HeldLockfiles for MemoryLockfiles {
     async fn get_lockfile(&self, bucket: &SourceAddress, key: &str) -> Result<Option<LockfileObject>, SourceError> {
         let bucket = &bucket.to_string();
         let buckets = locked(&self.buckets);
@@ -145,5 +148,14 @@ impl LockfileBuckets for MemoryLockfiles {
         }
         self.put(bucket, key, body);
         Ok(WriteOutcome::Done)
+    }
+
+    async fn release_lockfile(
+        &self,
+        bucket: &SourceAddress,
+        key: &str,
+        etag: &str,
+    ) -> Result<WriteOutcome, SourceError> {
+        LockfileBuckets::delete_lockfile(self, bucket, key, etag).await
     }
 }

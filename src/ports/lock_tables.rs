@@ -1,7 +1,8 @@
 //! Lock tables: read every item, and the few conditional writes anyone here
-//! ever makes to one: the reaper's delete and TTL, and `exec`'s heartbeat,
-//! restore and release of the lock its own Terraform holds. Implemented by
-//! `adapters::dynamodb_locks`.
+//! ever makes to one. Two ports, one per user: [`LockTables`] is what the
+//! reaper needs (scan, delete, TTL), [`HeldLockTables`] what `exec` needs
+//! for the lock its own Terraform holds (read, heartbeat, restore,
+//! release). Both implemented by `adapters::dynamodb_locks`.
 
 use async_trait::async_trait;
 
@@ -38,7 +39,8 @@ pub struct HeldItem {
     pub heartbeat: Option<i64>,
 }
 
-/// Terraform's DynamoDB lock tables (`dynamodb_table`), by table name.
+/// Terraform's DynamoDB lock tables (`dynamodb_table`), as the reaper reads
+/// and clears them.
 #[async_trait]
 pub trait LockTables: Send + Sync {
     /// Every item of the table (eventually consistent, all pages), handed
@@ -75,7 +77,12 @@ pub trait LockTables: Send + Sync {
         attribute: &str,
         expires_at: i64,
     ) -> Result<WriteOutcome, SourceError>;
+}
 
+/// The table half of the lock a wrapped Terraform holds, as `exec` keeps it
+/// alive and releases it.
+#[async_trait]
+pub trait HeldLockTables: Send + Sync {
     /// The item under `lock_key`, read consistently; `None` if there is none.
     async fn get_lock(
         &self,
@@ -103,5 +110,14 @@ pub trait LockTables: Send + Sync {
         lock_key: &str,
         info: &str,
         beat: Beat<'_>,
+    ) -> Result<WriteOutcome, SourceError>;
+
+    /// Delete the item if its `Info` is still exactly `expected_info`:
+    /// `Gone` or `Changed` (after one consistent read) when it is not.
+    async fn release(
+        &self,
+        table: &SourceAddress,
+        lock_key: &str,
+        expected_info: &str,
     ) -> Result<WriteOutcome, SourceError>;
 }

@@ -1,7 +1,8 @@
-//! Lockfile buckets: list every `*.tflock` object with its body, ETag and
-//! heartbeat tag, the reaper's conditional delete, and `exec`'s read,
-//! heartbeat tag and restore of the lockfile its own Terraform holds.
-//! Implemented by `adapters::s3_lockfiles`.
+//! Lockfile buckets. Two ports, one per user: [`LockfileBuckets`] is what
+//! the reaper needs (list every `*.tflock` object with its body, ETag and
+//! heartbeat tag; the conditional delete), [`HeldLockfiles`] what `exec`
+//! needs for the lockfile its own Terraform holds (read, heartbeat tag,
+//! restore, release). Both implemented by `adapters::s3_lockfiles`.
 
 use async_trait::async_trait;
 
@@ -39,7 +40,12 @@ pub trait LockfileBuckets: Send + Sync {
     /// Delete the object if its ETag is still `etag`.
     async fn delete_lockfile(&self, bucket: &SourceAddress, key: &str, etag: &str)
         -> Result<WriteOutcome, SourceError>;
+}
 
+/// The lockfile half of the lock a wrapped Terraform holds, as `exec` keeps
+/// it alive and releases it.
+#[async_trait]
+pub trait HeldLockfiles: Send + Sync {
     /// One lockfile with its body, ETag and version (no tags); `None` if
     /// there is none.
     async fn get_lockfile(&self, bucket: &SourceAddress, key: &str) -> Result<Option<LockfileObject>, SourceError>;
@@ -62,5 +68,13 @@ pub trait LockfileBuckets: Send + Sync {
         bucket: &SourceAddress,
         key: &str,
         body: &str,
+    ) -> Result<WriteOutcome, SourceError>;
+
+    /// Delete the object if its ETag is still `etag`.
+    async fn release_lockfile(
+        &self,
+        bucket: &SourceAddress,
+        key: &str,
+        etag: &str,
     ) -> Result<WriteOutcome, SourceError>;
 }
