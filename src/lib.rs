@@ -8,10 +8,10 @@
 
 pub mod adapters;
 pub mod config;
-pub mod doctor;
+pub(crate) mod doctor;
 pub mod domain;
 pub mod entrypoints;
-pub mod exec;
+pub(crate) mod exec;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod pipeline;

@@ -69,7 +69,7 @@ impl WiringError {
 
 /// The SDK configuration: the standard retry policy, and timeouts derived
 /// from the pass's time budget (see [`timeouts`]).
-pub async fn sdk_config(budget: Duration) -> SdkConfig {
+pub(crate) async fn sdk_config(budget: Duration) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts(budget)).load().await
 }
 
@@ -87,7 +87,7 @@ pub fn timeouts(budget: Duration) -> TimeoutConfig {
 
 /// S3 client: path-style addressing when an endpoint override is set (local
 /// servers such as moto cannot do virtual-hosted buckets), AWS's default otherwise.
-pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+pub(crate) fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
     aws_sdk_s3::Client::from_conf(conf)
 }
@@ -95,7 +95,7 @@ pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
 /// The lock stores of a Terraform backend, as `exec` and `release` reach
 /// it: the backend's region, profile and endpoint overrides (what
 /// Terraform itself uses), credentials from the environment's chain.
-pub async fn backend_stores(connection: &BackendConnection, budget: Duration) -> Stores {
+pub(crate) async fn backend_stores(connection: &BackendConnection, budget: Duration) -> Stores {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts(budget));
     if let Some(region) = &connection.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
@@ -127,7 +127,7 @@ pub async fn backend_stores(connection: &BackendConnection, budget: Duration) ->
 
 /// What `doctor` reads tables and buckets with: one client per (region,
 /// role) its sources need, like a run's.
-pub async fn inspectors(
+pub(crate) async fn inspectors(
     settings: &DoctorSettings,
     sdk: &SdkConfig,
 ) -> (Arc<dyn TableInspector>, Arc<dyn BucketInspector>) {
@@ -144,7 +144,7 @@ pub async fn inspectors(
 /// That the SDK's credential chain yields credentials, checked once before
 /// any source is read: without them every source would fail alike. The
 /// error is one readable line naming the providers tried.
-pub async fn check_credentials(sdk: &SdkConfig) -> Result<(), String> {
+pub(crate) async fn check_credentials(sdk: &SdkConfig) -> Result<(), String> {
     let Some(provider) = sdk.credentials_provider() else {
         return Err(format!("no AWS credentials provider is configured (the SDK tries {CREDENTIAL_CHAIN})"));
     };
@@ -156,7 +156,7 @@ pub async fn check_credentials(sdk: &SdkConfig) -> Result<(), String> {
 
 /// Every adapter a pass uses, built once (per container in the Lambda).
 #[derive(Clone)]
-pub struct Adapters {
+pub(crate) struct Adapters {
     pub tables: Arc<dyn LockTables>,
     pub lockfiles: Arc<dyn LockfileBuckets>,
     pub metrics: Arc<dyn MetricsSink>,
@@ -167,7 +167,7 @@ pub struct Adapters {
 
 impl Adapters {
     /// The lock sources only: no metrics, no notifications (`list`, `unlock`).
-    pub async fn sources_only(config: &Config, sdk: &SdkConfig) -> Self {
+    pub(crate) async fn sources_only(config: &Config, sdk: &SdkConfig) -> Self {
         let sources = SourceClients::build(&Sources::of(config), sdk, aws_sdk_dynamodb::Client::new(sdk)).await;
         Adapters {
             tables: Arc::new(sources.tables),
@@ -180,7 +180,7 @@ impl Adapters {
 
     /// Everything a scheduled pass needs; `notify: false` sends nothing
     /// (`run --no-notify`). Reads the PagerDuty routing key secret here, once.
-    pub async fn for_run(config: &Config, sdk: &SdkConfig, notify: bool) -> Result<Self, WiringError> {
+    pub(crate) async fn for_run(config: &Config, sdk: &SdkConfig, notify: bool) -> Result<Self, WiringError> {
         // One DynamoDB client for the lock tables and the state table.
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         let dispatcher =
@@ -199,7 +199,7 @@ impl Adapters {
     }
 
     /// The pipeline over these adapters, for one configuration.
-    pub fn reaper(&self, config: Config) -> Reaper {
+    pub(crate) fn reaper(&self, config: Config) -> Reaper {
         let reaper = Reaper::new(config, Arc::clone(&self.tables), Arc::clone(&self.lockfiles))
             .with_metrics(Arc::clone(&self.metrics))
             .with_dispatcher(Arc::clone(&self.dispatcher))
@@ -290,7 +290,7 @@ async fn route_sdk(sdk: &SdkConfig, route: &Route, external_id: Option<&str>) ->
 }
 
 /// The metrics sink the configuration asks for.
-pub fn metrics_sink(kind: MetricsSinkKind, sdk: &SdkConfig) -> Arc<dyn MetricsSink> {
+pub(crate) fn metrics_sink(kind: MetricsSinkKind, sdk: &SdkConfig) -> Arc<dyn MetricsSink> {
     match kind {
         MetricsSinkKind::Emf => Arc::new(EmfSink::new(std::io::stdout())),
         MetricsSinkKind::Api => {

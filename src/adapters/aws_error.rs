@@ -17,7 +17,7 @@ use crate::domain::failure::ErrorKind;
 use crate::ports::SourceError;
 
 /// The providers of the SDK's default credential chain, in order.
-pub const CREDENTIAL_CHAIN: &str = "environment variables, the web identity token, the shared config and \
+pub(crate) const CREDENTIAL_CHAIN: &str = "environment variables, the web identity token, the shared config and \
 credentials files (profile `default` or AWS_PROFILE), SSO, the ECS container endpoint and the EC2 instance metadata";
 
 /// What a failed call needed and was about, and where it went.
@@ -32,7 +32,7 @@ struct Call<'a> {
 
 /// Where an adapter's client talks to, named in its error messages.
 #[derive(Debug, Clone)]
-pub struct Origin {
+pub(crate) struct Origin {
     service: &'static str,
     region: Option<String>,
     endpoint: String,
@@ -44,7 +44,7 @@ impl Origin {
     /// `service` as in AWS host names (`dynamodb`, `s3`, `sns`, …); the
     /// region the client signs for and its timeouts; the endpoint override,
     /// if any.
-    pub fn new(
+    pub(crate) fn new(
         service: &'static str,
         region: Option<&str>,
         timeouts: Option<&TimeoutConfig>,
@@ -60,13 +60,13 @@ impl Origin {
     }
 
     /// The same origin behind an endpoint override (`AWS_ENDPOINT_URL`).
-    pub fn with_endpoint_url(mut self, endpoint_url: Option<&str>) -> Self {
+    pub(crate) fn with_endpoint_url(mut self, endpoint_url: Option<&str>) -> Self {
         self.endpoint = endpoint(endpoint_url, self.service, self.region.as_deref());
         self
     }
 
     /// The readable error of a failed `operation` (needing `iam_action`) on `resource`.
-    pub fn explain<E, R>(
+    pub(crate) fn explain<E, R>(
         &self,
         operation: &'static str,
         iam_action: &'static str,
@@ -82,7 +82,7 @@ impl Origin {
     }
 
     /// Only the cause and next step, for callers that name the operation themselves.
-    pub fn cause<E, R>(
+    pub(crate) fn cause<E, R>(
         &self,
         operation: &'static str,
         iam_action: &'static str,
@@ -127,7 +127,7 @@ fn endpoint(configured: Option<&str>, service: &str, region: Option<&str>) -> St
 }
 
 /// The credential provider's error, if one is in the chain.
-pub fn credentials_cause(err: &CredentialsError) -> String {
+pub(crate) fn credentials_cause(err: &CredentialsError) -> String {
     match err {
         CredentialsError::CredentialsNotLoaded(_) => format!(
             "no AWS credentials found (tried {CREDENTIAL_CHAIN}); set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"

@@ -15,7 +15,7 @@ use crate::domain::lock::SourceKind;
 use crate::ports::alert_state::{AlertState, StateError};
 
 /// How long an abandoned state item lives (its TTL, refreshed on each reminder).
-pub const STATE_ITEM_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const STATE_ITEM_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The state table in DynamoDB: hash key `AlertKey` (S), TTL on `ExpiresAt`.
 pub struct DynamoAlertState {
@@ -36,7 +36,7 @@ impl DynamoAlertState {
     }
 
     /// Name this endpoint override in error messages (`AWS_ENDPOINT_URL`).
-    pub fn with_endpoint_url(mut self, url: Option<&str>) -> Self {
+    pub(crate) fn with_endpoint_url(mut self, url: Option<&str>) -> Self {
         self.origin = self.origin.with_endpoint_url(url);
         self
     }

@@ -322,7 +322,7 @@ where
 }
 
 /// Convert an SDK item to the model's plain item, moving its strings.
-pub fn into_raw_item(item: HashMap<String, AttributeValue>) -> RawItem {
+pub(crate) fn into_raw_item(item: HashMap<String, AttributeValue>) -> RawItem {
     item.into_iter()
         .map(|(k, v)| {
             let value = match v {

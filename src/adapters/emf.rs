@@ -11,7 +11,7 @@ use crate::ports::metrics::{MetricsError, MetricsSink};
 use crate::support::sync::locked;
 
 /// One EMF JSON document for a metric set.
-pub fn emf_line(namespace: &str, at: DateTime<Utc>, set: &MetricSet) -> String {
+pub(crate) fn emf_line(namespace: &str, at: DateTime<Utc>, set: &MetricSet) -> String {
     let dimension_names: Vec<&str> = set.dimensions.iter().map(|(k, _)| k.as_str()).collect();
     let metrics: Vec<serde_json::Value> =
         set.values.iter().map(|(name, _, unit)| serde_json::json!({"Name": name, "Unit": unit.as_str()})).collect();

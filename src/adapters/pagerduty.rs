@@ -33,7 +33,7 @@ impl RetryPolicy {
     /// Whether to give up after `attempt` failed: no attempts left, or the
     /// next one (`wait` from `now`) would come past the budget counted from
     /// `started` or too close to the run's deadline.
-    pub fn gives_up(
+    pub(crate) fn gives_up(
         &self,
         attempt: u32,
         started: chrono::DateTime<chrono::Utc>,
@@ -74,13 +74,13 @@ impl PagerDutyNotifier {
     }
 
     /// The exact JSON sent for a message, and the path it goes to.
-    pub fn event_json(&self, m: &Message) -> (&'static str, serde_json::Value) {
+    pub(crate) fn event_json(&self, m: &Message) -> (&'static str, serde_json::Value) {
         pagerduty_event(m, self.routing_key.expose())
     }
 }
 
 /// PagerDuty event JSON for a message (pure, so tests can check it exactly).
-pub fn pagerduty_event(m: &Message, routing_key: &str) -> (&'static str, serde_json::Value) {
+pub(crate) fn pagerduty_event(m: &Message, routing_key: &str) -> (&'static str, serde_json::Value) {
     let timestamp = m.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match m.event {
         Event::Trigger => (

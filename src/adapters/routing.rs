@@ -22,32 +22,32 @@ use crate::ports::{SourceError, WriteOutcome};
 /// and the role assumed for its account (`None`: the reaper's own
 /// credentials).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Route {
+pub(crate) struct Route {
     pub region: Option<String>,
     pub role: Option<String>,
 }
 
 impl Route {
     /// The reaper's own region and credentials.
-    pub fn own() -> Self {
+    pub(crate) fn own() -> Self {
         Route { region: None, role: None }
     }
 }
 
 /// The route of a source address, given the role of each account.
-pub fn route_of(roles: &HashMap<String, String>, address: &SourceAddress) -> Route {
+pub(crate) fn route_of(roles: &HashMap<String, String>, address: &SourceAddress) -> Route {
     Route { region: address.region.clone(), role: address.account.as_ref().and_then(|a| roles.get(a)).cloned() }
 }
 
 /// Adapters by route, and the role of each account.
-pub struct Router<T> {
+pub(crate) struct Router<T> {
     routes: HashMap<Route, T>,
     /// account → role ARN (`ASSUME_ROLES`).
     roles: HashMap<String, String>,
 }
 
 impl<T> Router<T> {
-    pub fn new(routes: HashMap<Route, T>, roles: HashMap<String, String>) -> Self {
+    pub(crate) fn new(routes: HashMap<Route, T>, roles: HashMap<String, String>) -> Self {
         Router { routes, roles }
     }
 

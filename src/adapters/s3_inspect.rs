@@ -13,7 +13,7 @@ use crate::ports::inspect::BucketInspector;
 
 /// Reads a state bucket's settings.
 #[derive(Debug, Clone)]
-pub struct S3BucketInspector {
+pub(crate) struct S3BucketInspector {
     client: aws_sdk_s3::Client,
     origin: Origin,
 }
@@ -24,14 +24,14 @@ fn absent<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>, codes: &[&str]) -> b
 }
 
 impl S3BucketInspector {
-    pub fn new(client: aws_sdk_s3::Client) -> Self {
+    pub(crate) fn new(client: aws_sdk_s3::Client) -> Self {
         let config = client.config();
         let origin = Origin::new("s3", config.region().map(|r| r.as_ref()), config.timeout_config(), None);
         S3BucketInspector { client, origin }
     }
 
     /// Name this endpoint override in error messages (`AWS_ENDPOINT_URL`).
-    pub fn with_endpoint_url(mut self, url: Option<&str>) -> Self {
+    pub(crate) fn with_endpoint_url(mut self, url: Option<&str>) -> Self {
         self.origin = self.origin.with_endpoint_url(url);
         self
     }

@@ -15,7 +15,7 @@ use crate::ports::lockfiles::{HeldLockfiles, LockfileBuckets, LockfileObject};
 use crate::ports::{SourceError, WriteOutcome};
 
 /// A lockfile body larger than this is not a lock (Terraform writes ~250 bytes).
-pub const MAX_LOCKFILE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_LOCKFILE_BYTES: usize = 64 * 1024;
 /// Objects read at once while scanning a bucket.
 const READ_CONCURRENCY: usize = 8;
 

@@ -11,7 +11,7 @@ use crate::support::secret::Secret;
 pub struct SecretError(pub String);
 
 /// Read the routing key held by the secret `arn`.
-pub async fn read_routing_key(
+pub(crate) async fn read_routing_key(
     client: &aws_sdk_secretsmanager::Client,
     endpoint_url: Option<&str>,
     arn: &str,
@@ -65,7 +65,7 @@ fn secret_value(text: &str, fields: &[&str], shape: &str) -> Result<String, Stri
 
 /// The webhook URL from a secret's text: bare, or JSON with `url` (or
 /// `webhook_url`). Never echoed in an error: it is the secret.
-pub fn parse_webhook_url_secret(text: &str) -> Result<Secret, String> {
+pub(crate) fn parse_webhook_url_secret(text: &str) -> Result<Secret, String> {
     const SHAPE: &str =
         "a secret string holding the webhook URL, bare or as {\"url\": \"https://hooks.slack.com/services/...\"}";
     let url = secret_value(text, &["url", "webhook_url"], SHAPE)?;
@@ -76,7 +76,7 @@ pub fn parse_webhook_url_secret(text: &str) -> Result<Secret, String> {
 }
 
 /// The routing key from a secret's text: bare, or JSON with `routing_key`.
-pub fn parse_routing_key_secret(text: &str) -> Result<Secret, String> {
+pub(crate) fn parse_routing_key_secret(text: &str) -> Result<Secret, String> {
     const SHAPE: &str = "a secret string holding the routing key, bare or as {\"routing_key\": \"...\"}";
     let key = secret_value(text, &["routing_key"], SHAPE)?;
     if key.is_empty() || key.chars().any(char::is_whitespace) {

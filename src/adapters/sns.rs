@@ -44,7 +44,7 @@ impl SnsNotifier {
     }
 
     /// Name this endpoint override in error messages (`AWS_ENDPOINT_URL`).
-    pub fn with_endpoint_url(mut self, url: Option<&str>) -> Self {
+    pub(crate) fn with_endpoint_url(mut self, url: Option<&str>) -> Self {
         self.origin = self.origin.with_endpoint_url(url);
         self
     }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use crate::ports::timer::Timer;
 
 /// Sleeps on the tokio runtime.
-pub struct TokioTimer;
+pub(crate) struct TokioTimer;
 
 #[async_trait]
 impl Timer for TokioTimer {

@@ -24,7 +24,7 @@ pub struct DoctorSettings {
 }
 
 impl DoctorSettings {
-    pub fn from_vars(vars: &HashMap<String, String>) -> Result<DoctorSettings, ConfigError> {
+    pub(crate) fn from_vars(vars: &HashMap<String, String>) -> Result<DoctorSettings, ConfigError> {
         let mut r = Reader::new(vars);
         let (tables, buckets) = read_source_lists(&mut r);
         let ttl_attribute = r.text_or_default("TTL_ATTRIBUTE").to_string();

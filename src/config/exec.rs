@@ -20,7 +20,7 @@ pub struct ExecSettings {
 }
 
 impl ExecSettings {
-    pub fn from_vars(vars: &HashMap<String, String>) -> Result<ExecSettings, ConfigError> {
+    pub(crate) fn from_vars(vars: &HashMap<String, String>) -> Result<ExecSettings, ConfigError> {
         let mut r = Reader::new(vars);
         let ttl_attribute = r.text_or_default("TTL_ATTRIBUTE").to_string();
         let hb = read_heartbeat(&mut r, &ttl_attribute);

@@ -5,14 +5,14 @@
 //! their own.
 
 mod doctor;
-pub mod error;
+pub(crate) mod error;
 mod exec;
 mod heartbeat;
-pub mod naming;
-pub mod notify;
-pub mod reader;
+pub(crate) mod naming;
+pub(crate) mod notify;
+pub(crate) mod reader;
 mod sources;
-pub mod variables;
+pub(crate) mod variables;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -68,14 +68,6 @@ pub struct Config {
     pub assume_role_external_id: Option<String>,
     /// Sources scanned at once (`SOURCE_CONCURRENCY`).
     pub source_concurrency: usize,
-}
-
-impl Config {
-    /// The role to use for sources in `account`, if one is configured.
-    pub fn role_for(&self, account: Option<&str>) -> Option<&AssumeRole> {
-        let account = account?;
-        self.assume_roles.iter().find(|r| r.account == account)
-    }
 }
 
 /// Defaults that differ between entrypoints.
@@ -342,7 +334,7 @@ mod tests {
         assert_eq!(ok.buckets[0].to_string(), "tfstate@eu-west-1:111111111111");
         assert_eq!(ok.buckets[1].region.as_deref(), Some("us-east-2"));
         assert_eq!(
-            ok.role_for(Some("111111111111")).map(|r| r.arn.as_str()),
+            ok.assume_roles.iter().find(|r| r.account == "111111111111").map(|r| r.arn.as_str()),
             Some("arn:aws:iam::111111111111:role/tf-lock-reaper-access")
         );
         assert_eq!((ok.source_concurrency, ok.assume_role_external_id.as_deref()), (4, Some("ext-1")));

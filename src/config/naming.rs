@@ -2,7 +2,7 @@
 //! and ARNs.
 
 /// S3 general purpose bucket naming rules (the parts that matter here).
-pub fn valid_bucket_name(b: &str) -> bool {
+pub(crate) fn valid_bucket_name(b: &str) -> bool {
     (3..=63).contains(&b.len())
         && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && b.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -11,7 +11,7 @@ pub fn valid_bucket_name(b: &str) -> bool {
 
 /// `arn:<partition>:<service>:<region>:<12-digit account>:<resource>`, where
 /// the resource starts with `<resource_type>:` when one is given.
-pub fn valid_arn(arn: &str, service: &str, resource_type: Option<&str>) -> bool {
+pub(crate) fn valid_arn(arn: &str, service: &str, resource_type: Option<&str>) -> bool {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [prefix, partition, svc, region, account, resource] = parts[..] else {
         return false;
@@ -29,7 +29,7 @@ pub fn valid_arn(arn: &str, service: &str, resource_type: Option<&str>) -> bool 
         && resource_ok
 }
 
-pub fn valid_table_name(name: &str) -> bool {
+pub(crate) fn valid_table_name(name: &str) -> bool {
     if name.starts_with("arn:") {
         return name.contains(":table/");
     }

@@ -18,9 +18,9 @@ pub enum SecretSource {
 }
 
 /// Where the PagerDuty routing key comes from.
-pub type RoutingKeySource = SecretSource;
+pub(crate) type RoutingKeySource = SecretSource;
 /// Where the Slack webhook URL comes from.
-pub type WebhookSource = SecretSource;
+pub(crate) type WebhookSource = SecretSource;
 
 /// PagerDuty settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

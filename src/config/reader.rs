@@ -130,7 +130,7 @@ impl<'a> Reader<'a> {
 }
 
 /// A duration as users write it (`90m`, `2h`, `1d`, `1h30m`), greater than zero.
-pub fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
+pub(crate) fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
     match humantime::parse_duration(raw.trim()) {
         Ok(d) if !d.is_zero() => Ok(d),
         Ok(_) => Err(format!("{DURATION_HINT}, greater than zero")),
@@ -139,6 +139,6 @@ pub fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
 }
 
 /// Comma-separated, trimmed, empty entries dropped.
-pub fn split_list(raw: &str) -> Vec<String> {
+pub(crate) fn split_list(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }

@@ -13,7 +13,7 @@ use crate::domain::source::SourceAddress;
 use crate::ports::inspect::{BucketInspector, TableInspector};
 
 /// What to check.
-pub struct DoctorTargets<'a> {
+pub(crate) struct DoctorTargets<'a> {
     pub tables: &'a [SourceAddress],
     pub buckets: &'a [SourceAddress],
     pub config_dirs: &'a [PathBuf],
@@ -21,7 +21,7 @@ pub struct DoctorTargets<'a> {
 }
 
 /// Run every check.
-pub async fn run(
+pub(crate) async fn run(
     targets: &DoctorTargets<'_>,
     tables: &dyn TableInspector,
     buckets: &dyn BucketInspector,
@@ -46,7 +46,7 @@ pub async fn run(
 const SKIPPED: [&str; 3] = [".terraform", ".git", "node_modules"];
 
 /// The backend blocks of every `*.tf` file under `dir`.
-pub fn config_checks(dir: &Path) -> Vec<Check> {
+pub(crate) fn config_checks(dir: &Path) -> Vec<Check> {
     let mut files = Vec::new();
     if let Err(e) = collect_tf_files(dir, &mut files) {
         return vec![Check::fail(

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use crate::domain::lock::LOCKFILE_SUFFIX;
 
 /// Workspace key prefix Terraform's S3 backend uses by default.
-pub const DEFAULT_WORKSPACE_KEY_PREFIX: &str = "env:";
+pub(crate) const DEFAULT_WORKSPACE_KEY_PREFIX: &str = "env:";
 
 /// How to reach the backend's bucket and table: what `exec` and `release`
 /// need beyond the credentials (which come from the environment's chain).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BackendConnection {
+pub(crate) struct BackendConnection {
     pub region: Option<String>,
     /// `endpoints.dynamodb` (or the older `dynamodb_endpoint`).
     pub dynamodb_endpoint: Option<String>,
@@ -25,7 +25,7 @@ pub struct BackendConnection {
 
 /// An S3 backend's locking configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Backend {
+pub(crate) struct S3Backend {
     pub bucket: String,
     pub key: String,
     pub dynamodb_table: Option<String>,
@@ -36,7 +36,7 @@ pub struct S3Backend {
 
 /// Where a workspace's lock lives: the table item and/or the lockfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockLocation {
+pub(crate) struct LockLocation {
     /// `<bucket>/<state key>`: the table item's `LockID` and the lock's `Path`.
     pub lock_path: String,
     /// `(table, LockID)` with `dynamodb_table`.
@@ -61,7 +61,7 @@ struct BackendBlock {
 
 /// What the working directory's backend state file says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     S3(Box<S3Backend>),
     /// Another backend type (`local`, `remote`, `gcs`, …).
     Other(String),
@@ -69,7 +69,7 @@ pub enum Backend {
 
 /// Parse `.terraform/terraform.tfstate`. `Ok(None)`: no backend block (a
 /// local state); `Err`: the file is not what Terraform writes.
-pub fn parse_backend_state(text: &str) -> Result<Option<Backend>, String> {
+pub(crate) fn parse_backend_state(text: &str) -> Result<Option<Backend>, String> {
     let file: BackendStateFile =
         serde_json::from_str(text).map_err(|e| format!("not a Terraform backend state file: {e}"))?;
     let Some(block) = file.backend else { return Ok(None) };
@@ -102,7 +102,7 @@ pub fn parse_backend_state(text: &str) -> Result<Option<Backend>, String> {
 impl S3Backend {
     /// The state key of a workspace: `key` for `default`, else
     /// `<workspace_key_prefix>/<workspace>/<key>`.
-    pub fn state_key(&self, workspace: &str) -> String {
+    pub(crate) fn state_key(&self, workspace: &str) -> String {
         if workspace == "default" {
             self.key.clone()
         } else {
@@ -111,7 +111,7 @@ impl S3Backend {
     }
 
     /// Where the workspace's lock lives.
-    pub fn lock_location(&self, workspace: &str) -> LockLocation {
+    pub(crate) fn lock_location(&self, workspace: &str) -> LockLocation {
         let state_key = self.state_key(workspace);
         let lock_path = format!("{}/{state_key}", self.bucket);
         LockLocation {
@@ -123,7 +123,7 @@ impl S3Backend {
 
     /// The workspace whose lock is at `lock_path` (`<bucket>/<state key>`,
     /// as Terraform logs it), if that lock is this backend's.
-    pub fn workspace_of(&self, lock_path: &str) -> Option<String> {
+    pub(crate) fn workspace_of(&self, lock_path: &str) -> Option<String> {
         let state_key = lock_path.strip_prefix(&self.bucket)?.strip_prefix('/')?;
         if state_key == self.key {
             return Some("default".to_string());
@@ -132,16 +132,11 @@ impl S3Backend {
         let workspace = rest.strip_suffix(&self.key)?.strip_suffix('/')?;
         (!workspace.is_empty() && !workspace.contains('/')).then(|| workspace.to_string())
     }
-
-    /// Whether the backend locks at all.
-    pub fn locks(&self) -> bool {
-        self.dynamodb_table.is_some() || self.use_lockfile
-    }
 }
 
 /// The workspace Terraform uses: `TF_WORKSPACE`, else the data directory's
 /// `environment` file, else `default`.
-pub fn current_workspace(tf_workspace: Option<&str>, environment_file: Option<&str>) -> String {
+pub(crate) fn current_workspace(tf_workspace: Option<&str>, environment_file: Option<&str>) -> String {
     tf_workspace
         .map(str::trim)
         .filter(|w| !w.is_empty())
@@ -169,7 +164,7 @@ mod tests {
         let b = s3(REAL);
         assert_eq!((b.bucket.as_str(), b.key.as_str()), ("tfstate", "prod/terraform.tfstate"));
         assert_eq!(b.dynamodb_table.as_deref(), Some("locks"));
-        assert!(b.use_lockfile && b.locks());
+        assert!(b.use_lockfile);
         assert_eq!(b.workspace_key_prefix, "env:");
         assert_eq!(b.connection.region.as_deref(), Some("us-east-1"));
         assert_eq!(b.connection.dynamodb_endpoint.as_deref(), Some("http://127.0.0.1:45671"));

@@ -15,7 +15,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 3] = [Action::Report, Action::Ttl, Action::Delete];
+    pub(crate) const ALL: [Action; 3] = [Action::Report, Action::Ttl, Action::Delete];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -23,10 +23,6 @@ impl Action {
             Action::Ttl => "ttl",
             Action::Delete => "delete",
         }
-    }
-
-    pub fn parse(name: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.as_str() == name)
     }
 }
 
@@ -59,11 +55,11 @@ pub enum ActionTaken {
 impl ActionTaken {
     /// The lock no longer blocks anyone: this run deleted it, or found it
     /// gone. No stale-lock alert holds for it.
-    pub fn cleared(self) -> bool {
+    pub(crate) fn cleared(self) -> bool {
         matches!(self, ActionTaken::Deleted | ActionTaken::Gone)
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ActionTaken::NoAction => "none",
             ActionTaken::Deleted => "deleted",
@@ -90,7 +86,7 @@ pub enum Write {
 }
 
 impl Write {
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             Write::Delete => "delete".to_string(),
             Write::SetTtl { expires_at } => format!("set TTL to {expires_at}"),

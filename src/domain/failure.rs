@@ -20,7 +20,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Credentials => "credentials",
             ErrorKind::AccessDenied => "access-denied",

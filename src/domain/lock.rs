@@ -11,14 +11,14 @@ use serde::{Deserialize, Serialize};
 /// How far in the future a lock's `Created` may lie before we distrust it.
 /// Runners' clocks drift a little; a lock "created" an hour from now is a
 /// broken clock or a forged item and must never be judged stale.
-pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::minutes(5);
+pub(crate) const CLOCK_SKEW_ALLOWANCE: Duration = Duration::minutes(5);
 
 /// Hash key of Terraform's lock table.
-pub const LOCK_ID_ATTR: &str = "LockID";
+pub(crate) const LOCK_ID_ATTR: &str = "LockID";
 /// Attribute holding the LockInfo JSON.
-pub const INFO_ATTR: &str = "Info";
+pub(crate) const INFO_ATTR: &str = "Info";
 /// Suffix of the digest items Terraform keeps beside each lock.
-pub const DIGEST_SUFFIX: &str = "-md5";
+pub(crate) const DIGEST_SUFFIX: &str = "-md5";
 /// Workspace key prefix Terraform's S3 backend uses by default.
 const DEFAULT_WORKSPACE_PREFIX: &str = "env:";
 
@@ -35,7 +35,7 @@ pub enum AttrValue {
 
 impl AttrValue {
     /// DynamoDB's short type name, for error messages.
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             AttrValue::S(_) => "S",
             AttrValue::N(_) => "N",
@@ -86,11 +86,11 @@ pub use crate::domain::source::SourceKind;
 
 /// The object tag `tf-lock-reaper exec` heartbeats a lockfile with (tags
 /// change neither the body nor the ETag, so Terraform never notices).
-pub const HEARTBEAT_TAG: &str = "tf-lock-reaper-heartbeat";
+pub(crate) const HEARTBEAT_TAG: &str = "tf-lock-reaper-heartbeat";
 
 /// A number attribute read as epoch seconds (`ExpiresAt`, `Heartbeat`);
 /// `None` when absent or not a number.
-pub fn epoch_attribute(item: &RawItem, name: &str) -> Option<i64> {
+pub(crate) fn epoch_attribute(item: &RawItem, name: &str) -> Option<i64> {
     match item.get(name) {
         Some(AttrValue::N(n)) => n.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v as i64),
         _ => None,
@@ -98,7 +98,7 @@ pub fn epoch_attribute(item: &RawItem, name: &str) -> Option<i64> {
 }
 
 /// Suffix of S3 native lockfiles.
-pub const LOCKFILE_SUFFIX: &str = ".tflock";
+pub(crate) const LOCKFILE_SUFFIX: &str = ".tflock";
 
 /// A readable lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -196,7 +196,7 @@ pub fn parse_item(source: &SourceAddress, mut item: RawItem, ttl_attribute: &str
 
 /// Parse a LockInfo JSON document (a table item's `Info`, or a lockfile's
 /// body) into a lock, or the reason it is not one.
-pub fn parse_lock_info(
+pub(crate) fn parse_lock_info(
     source: &SourceAddress,
     lock_key: &str,
     raw_info: &str,
@@ -289,7 +289,7 @@ fn lock_from_info(raw_info: &str, now: DateTime<Utc>) -> Result<InfoFields, Stri
 /// Classify one `.tflock` object's body: a lock, or unreadable with the
 /// reason. The ETag is kept: it is the condition of the delete. The state
 /// path uses the bare bucket name of `source`.
-pub fn parse_lockfile(source: &SourceAddress, key: &str, etag: &str, body: &str, now: DateTime<Utc>) -> Item {
+pub(crate) fn parse_lockfile(source: &SourceAddress, key: &str, etag: &str, body: &str, now: DateTime<Utc>) -> Item {
     match parse_lock_info(source, key, body, now) {
         Ok(mut lock) => {
             let state_key = key.strip_suffix(LOCKFILE_SUFFIX).unwrap_or(key);
@@ -305,7 +305,7 @@ pub fn parse_lockfile(source: &SourceAddress, key: &str, etag: &str, body: &str,
 /// The workspace in a `<bucket>/env:/<ws>/<key>` lock key (default
 /// `workspace_key_prefix`). Custom prefixes cannot be told apart from
 /// ordinary key paths, so they are not recognised.
-pub fn workspace_of(lock_key: &str) -> Option<String> {
+pub(crate) fn workspace_of(lock_key: &str) -> Option<String> {
     let mut parts = lock_key.splitn(4, '/');
     let _bucket = parts.next()?;
     if parts.next()? != DEFAULT_WORKSPACE_PREFIX {

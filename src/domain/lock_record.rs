@@ -10,12 +10,12 @@ use crate::domain::backend::BackendConnection;
 
 /// Version of the record's format. Version 1 held one lock; `release`
 /// still reads it.
-pub const RECORD_VERSION: u32 = 2;
+pub(crate) const RECORD_VERSION: u32 = 2;
 
 /// How `exec` knew the lock was its command's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum IdentifiedBy {
+pub(crate) enum IdentifiedBy {
     /// Terraform named the lock ID in its own log, and the lock carries
     /// it: provably the command's.
     TerraformLog,
@@ -27,14 +27,14 @@ pub enum IdentifiedBy {
 /// One half of the held lock, with the exact condition of its release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum RecordedHalf {
+pub(crate) enum RecordedHalf {
     Table { table: String, lock_key: String, info: String },
     Lockfile { bucket: String, key: String, etag: String, version_id: Option<String>, body: String },
 }
 
 /// One lock the command held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockRecord {
+pub(crate) struct LockRecord {
     pub version: u32,
     /// `Info.ID`, what `terraform force-unlock` takes.
     pub lock_id: String,
@@ -52,7 +52,7 @@ pub struct LockRecord {
 
 /// The record file: every lock the command holds now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordFile {
+pub(crate) struct RecordFile {
     pub version: u32,
     /// The `tf-lock-reaper exec` process that wrote it.
     pub wrapper_pid: u32,
@@ -68,7 +68,7 @@ enum OnDisk {
 }
 
 /// Parse a record file, version 2 or 1.
-pub fn parse_record(text: &str) -> Result<RecordFile, serde_json::Error> {
+pub(crate) fn parse_record(text: &str) -> Result<RecordFile, serde_json::Error> {
     Ok(match serde_json::from_str(text)? {
         OnDisk::V2(file) => file,
         OnDisk::V1(lock) => RecordFile { version: RECORD_VERSION, wrapper_pid: lock.wrapper_pid, locks: vec![*lock] },

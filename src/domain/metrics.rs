@@ -14,7 +14,7 @@ pub enum Unit {
 }
 
 impl Unit {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Unit::Count => "Count",
             Unit::Seconds => "Seconds",
@@ -32,7 +32,7 @@ pub struct MetricSet {
 }
 
 /// The dimension that names a source: `TableName` or `Bucket`.
-pub fn dimension_name(kind: SourceKind) -> &'static str {
+pub(crate) fn dimension_name(kind: SourceKind) -> &'static str {
     match kind {
         SourceKind::Table => "TableName",
         SourceKind::Bucket => "Bucket",
@@ -42,7 +42,7 @@ pub fn dimension_name(kind: SourceKind) -> &'static str {
 /// A source's dimensions: `TableName` or `Bucket` alone for the reaper's
 /// own account and region (so existing alarms keep working), plus
 /// `Account` and `Region` for sources elsewhere.
-pub fn source_dimensions(at: &SourceAddress) -> Vec<(String, String)> {
+pub(crate) fn source_dimensions(at: &SourceAddress) -> Vec<(String, String)> {
     // A bucket source is named with its prefix, `bucket/prefix`.
     let path = if at.prefix.is_empty() { at.name.clone() } else { format!("{}/{}", at.name, at.prefix) };
     let mut dims = vec![(dimension_name(at.kind).to_string(), path)];

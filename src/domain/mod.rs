@@ -6,15 +6,15 @@
 //! about its lock, the wrapped command's process tree, and the lock record.
 
 pub mod alert;
-pub mod backend;
+pub(crate) mod backend;
 pub mod decision;
-pub mod doctor;
+pub(crate) mod doctor;
 pub mod failure;
 pub mod lock;
-pub mod lock_record;
+pub(crate) mod lock_record;
 pub mod metrics;
-pub mod policy;
-pub mod process;
+pub(crate) mod policy;
+pub(crate) mod process;
 pub mod report;
 pub mod source;
-pub mod tflog;
+pub(crate) mod tflog;

@@ -20,7 +20,7 @@ pub struct Override {
 }
 
 impl Override {
-    pub fn new(pattern: &str, window: Duration) -> Result<Self, globset::Error> {
+    pub(crate) fn new(pattern: &str, window: Duration) -> Result<Self, globset::Error> {
         Ok(Override { pattern: pattern.to_string(), matcher: Glob::new(pattern)?.compile_matcher(), window })
     }
 }
@@ -33,7 +33,7 @@ pub struct Exclusions {
 }
 
 impl Exclusions {
-    pub fn new(patterns: &[String]) -> Result<Self, globset::Error> {
+    pub(crate) fn new(patterns: &[String]) -> Result<Self, globset::Error> {
         let mut builder = GlobSetBuilder::new();
         for p in patterns {
             builder.add(Glob::new(p)?);
@@ -41,11 +41,11 @@ impl Exclusions {
         Ok(Exclusions { patterns: patterns.to_vec(), set: builder.build()? })
     }
 
-    pub fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Exclusions { patterns: Vec::new(), set: GlobSet::empty() }
     }
 
-    pub fn is_excluded(&self, lock_key: &str) -> bool {
+    pub(crate) fn is_excluded(&self, lock_key: &str) -> bool {
         self.set.is_match(lock_key)
     }
 }
@@ -81,7 +81,7 @@ pub enum Liveness {
 }
 
 impl Liveness {
-    pub fn of(heartbeat: Option<i64>, now: DateTime<Utc>, timeout: Duration) -> Liveness {
+    pub(crate) fn of(heartbeat: Option<i64>, now: DateTime<Utc>, timeout: Duration) -> Liveness {
         let Some(beat) = heartbeat else { return Liveness::NoHeartbeat };
         let now_s = now.timestamp();
         if beat > now_s + CLOCK_SKEW_ALLOWANCE.num_seconds() {
@@ -96,7 +96,7 @@ impl Liveness {
     }
 
     /// `alive, heartbeat 12s ago` / `dead, silent 14m` / `no heartbeat`.
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             Liveness::NoHeartbeat => "no heartbeat".to_string(),
             Liveness::Alive { silent_seconds } => format!("alive, heartbeat {} ago", format_age(silent_seconds)),
@@ -105,11 +105,11 @@ impl Liveness {
         }
     }
 
-    pub fn has_heartbeat(self) -> bool {
+    pub(crate) fn has_heartbeat(self) -> bool {
         !matches!(self, Liveness::NoHeartbeat)
     }
 
-    pub fn is_dead(self) -> bool {
+    pub(crate) fn is_dead(self) -> bool {
         matches!(self, Liveness::Dead { .. })
     }
 }
@@ -133,7 +133,7 @@ pub struct Verdict {
 
 impl Policy {
     /// The window that applies to a lock key and where it came from.
-    pub fn window_for(&self, lock_key: &str) -> (Duration, &str) {
+    pub(crate) fn window_for(&self, lock_key: &str) -> (Duration, &str) {
         self.overrides
             .iter()
             .find(|o| o.matcher.is_match(lock_key))
@@ -142,7 +142,7 @@ impl Policy {
     }
 
     /// Every window any lock can get: the default and each override.
-    pub fn all_windows(&self) -> impl Iterator<Item = Duration> + '_ {
+    pub(crate) fn all_windows(&self) -> impl Iterator<Item = Duration> + '_ {
         std::iter::once(self.stale_after).chain(self.overrides.iter().map(|o| o.window))
     }
 
@@ -174,7 +174,7 @@ impl Policy {
 }
 
 /// Whole seconds from `created` to `now`, never negative.
-pub fn age_seconds(created: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+pub(crate) fn age_seconds(created: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
     (now - created).num_seconds().max(0) as u64
 }
 

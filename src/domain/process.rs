@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// A process, as far as the wrapper cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Process {
+pub(crate) struct Process {
     pub id: ProcId,
     pub ppid: i32,
     /// Still running (a zombie has ended: it holds nothing).
@@ -32,14 +32,14 @@ pub struct Process {
 /// A process's identity: its PID and when it started (clock ticks since
 /// boot), so a reused PID is never taken for the process that ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ProcId {
+pub(crate) struct ProcId {
     pub pid: i32,
     pub start: u64,
 }
 
 /// `/proc/<pid>/stat`: `(pid, running, ppid, start)`. The command name is in
 /// parentheses and may hold anything, so fields are counted after the last `)`.
-pub fn parse_stat(text: &str) -> Option<(i32, bool, i32, u64)> {
+pub(crate) fn parse_stat(text: &str) -> Option<(i32, bool, i32, u64)> {
     let (head, tail) = text.rsplit_once(')')?;
     let pid = head.split_once(' ')?.0.trim().parse().ok()?;
     let fields: Vec<&str> = tail.split_whitespace().collect();
@@ -51,7 +51,7 @@ pub fn parse_stat(text: &str) -> Option<(i32, bool, i32, u64)> {
 }
 
 /// `terraform`, `tofu`, and versioned names (`terraform-1.9.8`, `terraform1.6`).
-pub fn is_terraform_name(name: &str) -> bool {
+pub(crate) fn is_terraform_name(name: &str) -> bool {
     ["terraform", "tofu"].iter().any(|p| match name.strip_prefix(p) {
         Some("") => true,
         Some(rest) => {
@@ -70,7 +70,7 @@ fn file_name(arg: &str) -> &str {
 /// itself is named like Terraform, or it is an interpreter running a script
 /// at a path named like Terraform (a `python …/terraform` shim, a
 /// `bash …/terraform` version manager).
-pub fn terraform_args(argv: &[String]) -> Option<&[String]> {
+pub(crate) fn terraform_args(argv: &[String]) -> Option<&[String]> {
     let first = argv.first()?;
     if is_terraform_name(file_name(first)) {
         return Some(&argv[1..]);
@@ -85,22 +85,22 @@ fn chdir_of(arg: &str) -> Option<&str> {
 }
 
 /// Whether an argument is Terraform's `-chdir=DIR`.
-pub fn is_chdir_arg(arg: &str) -> bool {
+pub(crate) fn is_chdir_arg(arg: &str) -> bool {
     chdir_of(arg).is_some()
 }
 
 /// The `-chdir=DIR` (or `--chdir=DIR`) among Terraform's arguments.
-pub fn chdir_arg(args: &[String]) -> Option<&str> {
+pub(crate) fn chdir_arg(args: &[String]) -> Option<&str> {
     args.iter().find_map(|a| chdir_of(a))
 }
 
 /// The name of Terraform's data directory: `TF_DATA_DIR`, else `.terraform`.
-pub fn data_dir_name(tf_data_dir: Option<&str>) -> &str {
+pub(crate) fn data_dir_name(tf_data_dir: Option<&str>) -> &str {
     tf_data_dir.filter(|d| !d.is_empty()).unwrap_or(".terraform")
 }
 
 impl Process {
-    pub fn is_terraform(&self) -> bool {
+    pub(crate) fn is_terraform(&self) -> bool {
         terraform_args(&self.argv).is_some()
     }
 
@@ -108,7 +108,7 @@ impl Process {
     /// Terraform changes into `-chdir` itself, so the working directory is
     /// tried as it is and with `-chdir` applied; `TF_DATA_DIR` is relative
     /// to the directory Terraform works in.
-    pub fn data_dirs(&self) -> Vec<PathBuf> {
+    pub(crate) fn data_dirs(&self) -> Vec<PathBuf> {
         let data = data_dir_name(self.data_dir.as_deref());
         if Path::new(data).is_absolute() {
             return vec![PathBuf::from(data)];
@@ -124,7 +124,7 @@ impl Process {
 }
 
 /// The process tree below `root` (not `root` itself), parents before children.
-pub fn descendants(all: &[Process], root: i32) -> Vec<&Process> {
+pub(crate) fn descendants(all: &[Process], root: i32) -> Vec<&Process> {
     let mut children: HashMap<i32, Vec<&Process>> = HashMap::new();
     for p in all {
         children.entry(p.ppid).or_default().push(p);
@@ -148,7 +148,7 @@ pub fn descendants(all: &[Process], root: i32) -> Vec<&Process> {
 /// once each, as a terminal delivers Ctrl-C to its foreground group.
 /// Terraform expects that: a shell or `make` does not pass SIGINT on, and
 /// Terraform ≤ 1.1's outer process ignores it.
-pub fn keyboard_signal_targets(tree: &[&Process], child: i32) -> Vec<i32> {
+pub(crate) fn keyboard_signal_targets(tree: &[&Process], child: i32) -> Vec<i32> {
     let mut pids = vec![child];
     pids.extend(tree.iter().filter(|p| p.running && p.is_terraform() && p.id.pid != child).map(|p| p.id.pid));
     pids
@@ -156,7 +156,7 @@ pub fn keyboard_signal_targets(tree: &[&Process], child: i32) -> Vec<i32> {
 
 /// Of a lock's holders, the innermost: the one with no other holder below
 /// it (Terraform ≤ 1.1's re-executed process, which handles SIGINT).
-pub fn innermost(tree: &[&Process], holders: &[ProcId]) -> Option<ProcId> {
+pub(crate) fn innermost(tree: &[&Process], holders: &[ProcId]) -> Option<ProcId> {
     let parent: HashMap<i32, i32> = tree.iter().map(|p| (p.id.pid, p.ppid)).collect();
     let is_ancestor_of_another = |candidate: &ProcId| {
         holders.iter().any(|h| {

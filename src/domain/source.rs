@@ -24,7 +24,7 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SourceKind::Table => "table",
             SourceKind::Bucket => "bucket",
@@ -61,7 +61,7 @@ pub enum AddressError {
 }
 
 /// An AWS region name: `eu-west-1`, `us-gov-west-1`, `cn-north-1`, …
-pub fn valid_region(region: &str) -> bool {
+pub(crate) fn valid_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
         && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
@@ -71,7 +71,7 @@ pub fn valid_region(region: &str) -> bool {
 }
 
 /// A 12-digit AWS account ID.
-pub fn valid_account(account: &str) -> bool {
+pub(crate) fn valid_account(account: &str) -> bool {
     account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())
 }
 
@@ -114,7 +114,7 @@ impl SourceAddress {
 
     /// A `LOCK_BUCKETS` entry, `bucket[/prefix][@region[:account]]`; the
     /// bucket name itself is checked by the configuration.
-    pub fn bucket(entry: &str) -> Result<SourceAddress, AddressError> {
+    pub(crate) fn bucket(entry: &str) -> Result<SourceAddress, AddressError> {
         let (path, location) = match entry.rsplit_once('@') {
             Some((p, l)) => (p, Some(l)),
             None => (entry, None),
@@ -137,7 +137,7 @@ impl SourceAddress {
 
     /// The source as configured (a bucket with its prefix,
     /// `bucket/prefix@region`): the report's and the metrics' name for it.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         if self.prefix.is_empty() {
             return self.to_string();
         }
@@ -149,7 +149,7 @@ impl SourceAddress {
     /// The name an API call takes: a table in another account reached with
     /// the reaper's own credentials (a resource-based policy) by its ARN,
     /// anything else by its bare name.
-    pub fn api_name(&self) -> String {
+    pub(crate) fn api_name(&self) -> String {
         match (self.kind, &self.account) {
             (SourceKind::Table, Some(_)) => self.to_string(),
             _ => self.name.clone(),
@@ -158,7 +158,7 @@ impl SourceAddress {
 
     /// The same source as seen from inside its own account (a role assumed
     /// there): the bare name reaches it.
-    pub fn in_its_account(&self) -> SourceAddress {
+    pub(crate) fn in_its_account(&self) -> SourceAddress {
         SourceAddress { account: None, partition: None, ..self.clone() }
     }
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 /// What one log line says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogLine {
+pub(crate) enum LogLine {
     /// A Terraform (or OpenTofu) process started: `Terraform version: X`.
     Started(Release),
     /// A line about a lock.
@@ -28,7 +28,7 @@ pub enum LogLine {
 
 /// A line about a lock: what happened, the lock ID and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockLine {
+pub(crate) struct LockLine {
     pub event: LockEvent,
     pub id: String,
     /// `tf_backend.lock.path`: `<bucket>/<state key>`, the table item's `LockID`.
@@ -41,14 +41,14 @@ pub struct LockLine {
 
 impl LockLine {
     /// `<bucket>/<state key>`, from the line's LockID or its bucket and key.
-    pub fn lock_path(&self) -> Option<String> {
+    pub(crate) fn lock_path(&self) -> Option<String> {
         self.lock_path.clone().or_else(|| Some(format!("{}/{}", self.bucket.as_ref()?, self.state_key.as_ref()?)))
     }
 }
 
 /// What a lock line says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LockEvent {
+pub(crate) enum LockEvent {
     /// 1.6–1.9 `Locking remote state`, written *before* the attempt: the ID
     /// is this run's, and it holds the lock only if the lock carries it (a
     /// run that loses the race logs the same line with its own ID).
@@ -64,13 +64,13 @@ pub enum LockEvent {
 
 /// Which program and release wrote a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Release {
+pub(crate) struct Release {
     pub product: Product,
     pub version: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Product {
+pub(crate) enum Product {
     Terraform,
     OpenTofu,
 }
@@ -88,7 +88,7 @@ impl std::fmt::Display for Release {
 impl Release {
     /// Why this release's lock cannot be identified from its log, or `None`
     /// when it logs the ID of the lock it takes (Terraform 1.6 and later).
-    pub fn unidentifiable(&self) -> Option<String> {
+    pub(crate) fn unidentifiable(&self) -> Option<String> {
         match self.product {
             Product::OpenTofu => Some(format!("{self} does not log the ID of the lock it takes")),
             Product::Terraform => match major_minor(&self.version) {
@@ -111,7 +111,7 @@ fn major_minor(version: &str) -> Option<(u32, u32)> {
 const BACKEND: &str = "backend-s3";
 
 /// What one log line says, if anything we follow.
-pub fn parse_line(line: &str) -> Option<LogLine> {
+pub(crate) fn parse_line(line: &str) -> Option<LogLine> {
     let line = line.trim_end_matches('\r');
     if line.starts_with('{') {
         return parse_json(line);

@@ -77,7 +77,7 @@ pub fn init_tracing() {
 
 /// The log filter directive: `AWS_LAMBDA_LOG_LEVEL` wins over `RUST_LOG`.
 /// Lambda's `FATAL` has no tracing level: it means errors only.
-pub fn log_filter(aws_lambda_log_level: Option<&str>, rust_log: Option<&str>) -> String {
+pub(crate) fn log_filter(aws_lambda_log_level: Option<&str>, rust_log: Option<&str>) -> String {
     let set = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
     match (set(aws_lambda_log_level), set(rust_log)) {
         (Some(level), _) if level.eq_ignore_ascii_case("fatal") => "error".to_string(),
@@ -91,7 +91,7 @@ pub fn log_filter(aws_lambda_log_level: Option<&str>, rust_log: Option<&str>) ->
 /// `{"dry_run": true}` forces a dry run. Any other event (EventBridge's
 /// scheduled event included) runs as configured; an event can never turn a
 /// configured dry run into real writes.
-pub fn invocation_config(base: &Config, event: &serde_json::Value) -> Config {
+pub(crate) fn invocation_config(base: &Config, event: &serde_json::Value) -> Config {
     let mut config = base.clone();
     if event.get("dry_run").and_then(serde_json::Value::as_bool) == Some(true) {
         config.dry_run = true;
@@ -101,7 +101,7 @@ pub fn invocation_config(base: &Config, event: &serde_json::Value) -> Config {
 
 /// The deadline a run works to. Lambda gives one; local emulators send a
 /// deadline in 1970, which means "unknown": fall back to the budget.
-pub fn effective_deadline(lambda_deadline: SystemTime, now: DateTime<Utc>, budget: Duration) -> DateTime<Utc> {
+pub(crate) fn effective_deadline(lambda_deadline: SystemTime, now: DateTime<Utc>, budget: Duration) -> DateTime<Utc> {
     let given: DateTime<Utc> = lambda_deadline.into();
     if given > now {
         given

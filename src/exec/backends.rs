@@ -11,7 +11,7 @@ use crate::domain::process::{ProcId, Process};
 
 /// A Terraform process's s3 backend and the workspace it works in.
 #[derive(Debug, Clone)]
-pub struct ProcessBackend {
+pub(crate) struct ProcessBackend {
     pub process: ProcId,
     pub backend: S3Backend,
     pub workspace: String,
@@ -34,7 +34,7 @@ fn workspace_in(data_dir: &Path, tf_workspace: Option<&str>) -> String {
 
 impl ProcessBackend {
     /// The lock this process takes: its backend's, in its workspace.
-    pub fn lock_path(&self) -> String {
+    pub(crate) fn lock_path(&self) -> String {
         self.backend.lock_location(&self.workspace).lock_path
     }
 }
@@ -42,12 +42,12 @@ impl ProcessBackend {
 /// The processes holding the lock at `lock_path`: those whose own backend
 /// and workspace take it (Terraform ≤ 1.1 runs as two; two workspaces of
 /// one stack are two locks).
-pub fn holders_of(found: &[ProcessBackend], lock_path: &str) -> Vec<ProcId> {
+pub(crate) fn holders_of(found: &[ProcessBackend], lock_path: &str) -> Vec<ProcId> {
     found.iter().filter(|b| b.lock_path() == lock_path).map(|b| b.process).collect()
 }
 
 /// The s3 backends of the running Terraform processes in `tree`.
-pub fn of_processes(tree: &[Process]) -> Vec<ProcessBackend> {
+pub(crate) fn of_processes(tree: &[Process]) -> Vec<ProcessBackend> {
     let mut out = Vec::new();
     for p in tree.iter().filter(|p| p.running && p.is_terraform()) {
         if let Some((dir, backend)) = p.data_dirs().into_iter().find_map(|d| backend_in(&d).map(|b| (d, b))) {
@@ -60,7 +60,7 @@ pub fn of_processes(tree: &[Process]) -> Vec<ProcessBackend> {
 
 /// The backend, and the workspace, holding the lock at `lock_path`
 /// (`<bucket>/<state key>`) among the data directories under `dir`.
-pub fn under(dir: &Path, lock_path: &str) -> Option<(S3Backend, String)> {
+pub(crate) fn under(dir: &Path, lock_path: &str) -> Option<(S3Backend, String)> {
     data_dirs_under(dir).into_iter().find_map(|d| {
         let backend = backend_in(&d)?;
         let workspace = backend.workspace_of(lock_path)?;

@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 const FORWARDED: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];
 
 /// Start the command.
-pub fn spawn(command: &[String], env: &[(String, String)]) -> std::io::Result<tokio::process::Child> {
+pub(crate) fn spawn(command: &[String], env: &[(String, String)]) -> std::io::Result<tokio::process::Child> {
     let (program, args) = command.split_first().ok_or_else(|| std::io::Error::other("no command given"))?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
@@ -22,8 +22,8 @@ pub fn spawn(command: &[String], env: &[(String, String)]) -> std::io::Result<to
 
 /// The signals the wrapper receives, from now until the task is aborted;
 /// `exec` decides who gets each (`domain::process`).
-pub fn receive_signals() -> std::io::Result<(tokio::task::JoinHandle<()>, tokio::sync::mpsc::UnboundedReceiver<Signal>)>
-{
+pub(crate) fn receive_signals(
+) -> std::io::Result<(tokio::task::JoinHandle<()>, tokio::sync::mpsc::UnboundedReceiver<Signal>)> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut streams = Vec::new();
     for sig in FORWARDED {
@@ -50,7 +50,7 @@ pub fn receive_signals() -> std::io::Result<(tokio::task::JoinHandle<()>, tokio:
 /// terminal's foreground group, the command's included, when the wrapper
 /// is that group: those are not sent a second time, as a second SIGINT
 /// makes Terraform cancel instead of stopping gracefully.
-pub fn from_keyboard(sig: Signal) -> bool {
+pub(crate) fn from_keyboard(sig: Signal) -> bool {
     matches!(sig, Signal::SIGINT | Signal::SIGQUIT) && keyboard_reaches_child()
 }
 
@@ -61,20 +61,20 @@ fn keyboard_reaches_child() -> bool {
 }
 
 /// Ask a process to stop, as Ctrl-C would: Terraform stops gracefully.
-pub fn interrupt(pid: u32) {
+pub(crate) fn interrupt(pid: u32) {
     if let Ok(pid) = i32::try_from(pid) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
     }
 }
 
 /// The command's exit code; 128 + the signal number when a signal ended it.
-pub fn exit_code(status: ExitStatus) -> i32 {
+pub(crate) fn exit_code(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1)
 }
 
 /// `user@hostname`, as Terraform writes `Who`.
-pub fn who() -> String {
+pub(crate) fn who() -> String {
     let user = nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name).unwrap_or_default();
     let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
     format!("{user}@{host}")

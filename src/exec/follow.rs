@@ -18,7 +18,7 @@ const RELEASE_EVERY: u64 = 1 << 20;
 const MAX_LINE: usize = 64 * 1024;
 
 /// Reads new lines from a growing log file.
-pub struct LogFollower {
+pub(crate) struct LogFollower {
     path: PathBuf,
     /// `None` until the user's file exists.
     file: Option<File>,
@@ -31,7 +31,7 @@ pub struct LogFollower {
 
 impl LogFollower {
     /// The wrapper's private log file.
-    pub fn private(path: &Path) -> std::io::Result<Self> {
+    pub(crate) fn private(path: &Path) -> std::io::Result<Self> {
         // Read and write: punching holes needs a writable descriptor (nothing is written).
         let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
         Ok(LogFollower {
@@ -45,7 +45,7 @@ impl LogFollower {
     }
 
     /// The user's own log file, from its end now (Terraform appends to it).
-    pub fn users(path: &Path) -> Self {
+    pub(crate) fn users(path: &Path) -> Self {
         let offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         LogFollower {
             path: path.to_path_buf(),
@@ -58,7 +58,7 @@ impl LogFollower {
     }
 
     /// The lines about locks and releases in what was written since the last call.
-    pub fn lines(&mut self) -> std::io::Result<Vec<LogLine>> {
+    pub(crate) fn lines(&mut self) -> std::io::Result<Vec<LogLine>> {
         if self.file.is_none() {
             match File::open(&self.path) {
                 Ok(f) => self.file = Some(f),

@@ -19,14 +19,14 @@ use crate::ports::{SourceError, WriteOutcome};
 
 /// The lock stores of one backend.
 #[derive(Clone)]
-pub struct Stores {
+pub(crate) struct Stores {
     pub tables: Arc<dyn HeldLockTables>,
     pub lockfiles: Arc<dyn HeldLockfiles>,
 }
 
 /// What a heartbeat writes.
 #[derive(Debug, Clone)]
-pub struct BeatSettings {
+pub(crate) struct BeatSettings {
     pub attribute: String,
     /// `(TTL_ATTRIBUTE, TTL_AFTER)`: a rolling TTL of now + TTL_AFTER.
     pub ttl: Option<(String, std::time::Duration)>,
@@ -34,7 +34,7 @@ pub struct BeatSettings {
 
 /// How one heartbeat went.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BeatOutcome {
+pub(crate) enum BeatOutcome {
     /// Every half heartbeated.
     Alive,
     /// A half was gone and is back, exactly as it was (the text says which).
@@ -48,14 +48,14 @@ pub enum BeatOutcome {
 
 /// How a release of one half went.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Released {
+pub(crate) struct Released {
     pub half: String,
     pub outcome: WriteOutcome,
 }
 
 impl Released {
     /// `table locks item … released`, as `exec` and `release` print it.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let what = match self.outcome {
             WriteOutcome::Done => "released",
             WriteOutcome::Gone => "already gone: nothing to do",
@@ -67,7 +67,7 @@ impl Released {
 
 /// Who is asking: what goes into a new record.
 #[derive(Clone)]
-pub struct Finder<'a> {
+pub(crate) struct Finder<'a> {
     pub stores: &'a Stores,
     pub connection: &'a BackendConnection,
     pub heartbeat_attribute: &'a str,
@@ -77,12 +77,16 @@ pub struct Finder<'a> {
 impl Finder<'_> {
     /// The halves of `location` whose lock ID is `id` (Terraform's word);
     /// `None` when no half carries it.
-    pub async fn by_logged_id(&self, location: &LockLocation, id: &str) -> Result<Option<LockRecord>, SourceError> {
+    pub(crate) async fn by_logged_id(
+        &self,
+        location: &LockLocation,
+        id: &str,
+    ) -> Result<Option<LockRecord>, SourceError> {
         self.find(location, IdentifiedBy::TerraformLog, |info| info.id == id).await
     }
 
     /// The halves of `location` written by `who` at or after `since`.
-    pub async fn by_who_and_created(
+    pub(crate) async fn by_who_and_created(
         &self,
         location: &LockLocation,
         who: &str,
@@ -92,7 +96,7 @@ impl Finder<'_> {
     }
 
     /// Any lock at `location` created at or after `since`, whoever took it.
-    pub async fn created_since(
+    pub(crate) async fn created_since(
         &self,
         location: &LockLocation,
         since: DateTime<Utc>,
@@ -156,7 +160,11 @@ impl Finder<'_> {
 
 /// Whether a half of the recorded lock is still exactly what was recorded:
 /// asked before anything is said about a lock the wrapper only watched.
-pub async fn still_held(stores: &Stores, record: &LockRecord, heartbeat_attribute: &str) -> Result<bool, SourceError> {
+pub(crate) async fn still_held(
+    stores: &Stores,
+    record: &LockRecord,
+    heartbeat_attribute: &str,
+) -> Result<bool, SourceError> {
     for half in &record.halves {
         let held = match half {
             RecordedHalf::Table { table, lock_key, info } => {
@@ -184,7 +192,7 @@ fn own(kind: SourceKind, name: &str) -> SourceAddress {
 }
 
 /// One half as people read it.
-pub fn describe(half: &RecordedHalf) -> String {
+pub(crate) fn describe(half: &RecordedHalf) -> String {
     match half {
         RecordedHalf::Table { table, lock_key, .. } => format!("table {table} item {lock_key}"),
         RecordedHalf::Lockfile { bucket, key, .. } => format!("lockfile s3://{bucket}/{key}"),
@@ -205,7 +213,7 @@ fn other_lock(half: &RecordedHalf, info: &str) -> String {
 
 /// Heartbeat every half of the held lock. With `may_restore`, a half found
 /// gone is put back exactly as it was, only if nothing holds its place.
-pub async fn beat(
+pub(crate) async fn beat(
     stores: &Stores,
     record: &mut LockRecord,
     settings: &BeatSettings,
@@ -280,7 +288,7 @@ fn conflict(id: &str, what: &str, other: &str) -> BeatOutcome {
 /// was recorded: the table half by its `Info`, then the lockfile by its
 /// ETag. If the table half now belongs to another run, the lockfile is
 /// left alone too.
-pub async fn release(stores: &Stores, record: &LockRecord) -> Result<Vec<Released>, SourceError> {
+pub(crate) async fn release(stores: &Stores, record: &LockRecord) -> Result<Vec<Released>, SourceError> {
     let mut out = Vec::new();
     let mut taken = false;
     for half in &record.halves {
@@ -304,9 +312,9 @@ pub async fn release(stores: &Stores, record: &LockRecord) -> Result<Vec<Release
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::lockfiles::LockfileBuckets;
     use crate::domain::lock::{AttrValue, LOCKFILE_SUFFIX};
     use crate::fakes::{info, lock_item, MemoryLockTables, MemoryLockfiles};
+    use crate::ports::lockfiles::LockfileBuckets;
 
     const KEY: &str = "tfstate/app/terraform.tfstate";
     const FILE: &str = "app/terraform.tfstate.tflock";

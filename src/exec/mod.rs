@@ -16,16 +16,16 @@
 //! `/proc`), `backends` (where a lock's backend is), `child` (the command,
 //! signals), `record` (the record file and `release`).
 
-pub mod backends;
-pub mod child;
-pub mod follow;
-pub mod holder;
+pub(crate) mod backends;
+pub(crate) mod child;
+pub(crate) mod follow;
+pub(crate) mod holder;
 mod options;
-pub mod procs;
-pub mod record;
+pub(crate) mod procs;
+pub(crate) mod record;
 mod session;
 
-pub use options::{Connect, ExecOptions, OnConflict};
+pub(crate) use options::{Connect, ExecOptions, OnConflict};
 
 use std::path::{Path, PathBuf};
 
@@ -98,7 +98,7 @@ fn plan(command: &[String], var: impl Fn(&str) -> Option<String>) -> Plan {
 /// `TF_DATA_DIR`) of the directory `exec` runs in, or of `-chdir` when the
 /// command is Terraform itself. `release` (no command) looks in the same
 /// place when run from the same directory.
-pub fn default_record_path(command: &[String], tf_data_dir: Option<&str>) -> PathBuf {
+pub(crate) fn default_record_path(command: &[String], tf_data_dir: Option<&str>) -> PathBuf {
     let (program, _) = program_and_subcommand(command);
     let chdir = is_terraform_name(&program).then(|| chdir_arg(command.get(1..).unwrap_or_default())).flatten();
     let data = data_dir_name(tf_data_dir);
@@ -106,7 +106,7 @@ pub fn default_record_path(command: &[String], tf_data_dir: Option<&str>) -> Pat
 }
 
 /// Run the command under the wrapper; returns the exit code to use.
-pub async fn run(opts: ExecOptions, connect: Connect) -> std::io::Result<i32> {
+pub(crate) async fn run(opts: ExecOptions, connect: Connect) -> std::io::Result<i32> {
     let var = |name: &str| std::env::var(name).ok();
     let plan = plan(&opts.command, var);
     let record_path = opts

@@ -10,11 +10,11 @@ use crate::domain::backend::BackendConnection;
 use crate::exec::holder::{BeatSettings, Stores};
 
 /// Builds the stores of a backend (the entrypoint wires the AWS adapters).
-pub type Connect = Box<dyn Fn(BackendConnection) -> BoxFuture<'static, Stores> + Send + Sync>;
+pub(crate) type Connect = Box<dyn Fn(BackendConnection) -> BoxFuture<'static, Stores> + Send + Sync>;
 
 /// What to do when another run took the state while the command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnConflict {
+pub(crate) enum OnConflict {
     /// SIGINT the Terraform holding the lock, so it stops before it writes
     /// state it no longer holds the lock for.
     Interrupt,
@@ -22,7 +22,7 @@ pub enum OnConflict {
 }
 
 /// Everything `exec` needs.
-pub struct ExecOptions {
+pub(crate) struct ExecOptions {
     pub command: Vec<String>,
     pub beat: BeatSettings,
     pub every: Duration,

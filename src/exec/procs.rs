@@ -16,7 +16,7 @@ fn stat(pid: i32) -> Option<(i32, bool, i32, u64)> {
 /// Every process below `root`, with its command line, working directory
 /// and the Terraform variables of its environment. Processes of other
 /// users, or gone while being read, are skipped or read partly.
-pub fn tree(root: u32) -> Vec<Process> {
+pub(crate) fn tree(root: u32) -> Vec<Process> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     let all: Vec<Process> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
@@ -62,12 +62,12 @@ fn with_details(mut p: Process) -> Process {
 }
 
 /// The process still runs (not ended, not a zombie, PID not reused).
-pub fn is_running(id: ProcId) -> bool {
+pub(crate) fn is_running(id: ProcId) -> bool {
     stat(id.pid).is_some_and(|(_, running, _, start)| running && start == id.start)
 }
 
 /// Orphans below the wrapper are re-parented to it instead of init.
-pub fn become_subreaper() {
+pub(crate) fn become_subreaper() {
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
         tracing::debug!(error = %e, "cannot become a child subreaper; orphaned Terraform processes go to init");
     }
@@ -75,7 +75,7 @@ pub fn become_subreaper() {
 
 /// Reap the orphans the wrapper adopted that ended (never the direct
 /// child: tokio waits for that one).
-pub fn reap_adopted(tree: &[Process], child: u32) {
+pub(crate) fn reap_adopted(tree: &[Process], child: u32) {
     use nix::sys::wait::{waitpid, WaitPidFlag};
     let own = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
     for p in tree.iter().filter(|p| !p.running && p.ppid == own && u32::try_from(p.id.pid).ok() != Some(child)) {
@@ -84,6 +84,6 @@ pub fn reap_adopted(tree: &[Process], child: u32) {
 }
 
 /// Send `signal` to `pid`; a process already gone is fine.
-pub fn signal(pid: i32, signal: nix::sys::signal::Signal) {
+pub(crate) fn signal(pid: i32, signal: nix::sys::signal::Signal) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
 }

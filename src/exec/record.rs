@@ -9,13 +9,13 @@ use crate::exec::holder::release;
 use crate::exec::options::Connect;
 
 /// `<data dir>/tf-lock-reaper.json`.
-pub fn default_path(data_dir: &Path) -> PathBuf {
+pub(crate) fn default_path(data_dir: &Path) -> PathBuf {
     data_dir.join("tf-lock-reaper.json")
 }
 
 /// Write the record whole (a temporary file renamed into place), so a
 /// reader never sees half of one.
-pub fn write(path: &Path, record: &RecordFile) -> std::io::Result<()> {
+pub(crate) fn write(path: &Path, record: &RecordFile) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = tempfile::NamedTempFile::new_in(dir)?;
@@ -25,13 +25,13 @@ pub fn write(path: &Path, record: &RecordFile) -> std::io::Result<()> {
 }
 
 /// Remove the record; a record already gone is fine.
-pub fn remove(path: &Path) {
+pub(crate) fn remove(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
 /// How `release` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReleaseStatus {
+pub(crate) enum ReleaseStatus {
     /// Nothing left to do (released, already gone, taken by another run, or
     /// no record): exit 0.
     Done,
@@ -42,13 +42,13 @@ pub enum ReleaseStatus {
 /// A record that cannot be used, with the path and the fix.
 #[derive(Debug, thiserror::Error)]
 #[error("lock record {path}: {reason}; remove it if no job of this stack holds a lock")]
-pub struct BadRecord {
+pub(crate) struct BadRecord {
     pub path: String,
     pub reason: String,
 }
 
 /// Read the record at `path`; `Ok(None)` when there is none.
-pub fn read(path: &Path) -> Result<Option<RecordFile>, BadRecord> {
+pub(crate) fn read(path: &Path) -> Result<Option<RecordFile>, BadRecord> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -61,7 +61,7 @@ pub fn read(path: &Path) -> Result<Option<RecordFile>, BadRecord> {
 }
 
 /// `tf-lock-reaper release`: every line it prints, and how it ended.
-pub async fn release_recorded(
+pub(crate) async fn release_recorded(
     path: &Path,
     dry_run: bool,
     connect: &Connect,

@@ -21,7 +21,7 @@ pub const TTL_NOT_FOR_LOCKFILES: &str = "ttl does not apply to S3 lockfiles";
 const GONE: &str = "already gone: released by its holder, or removed by an earlier attempt whose response was lost";
 
 /// Makes the conditional writes.
-pub struct Writer<'a> {
+pub(crate) struct Writer<'a> {
     pub tables: &'a dyn LockTables,
     pub lockfiles: &'a dyn LockfileBuckets,
     pub ttl_attribute: &'a str,
@@ -46,7 +46,7 @@ impl Writer<'_> {
     /// Carry out the plan for the candidates at `at` and record every
     /// outcome on the locks. Returns whether the deadline kept a write from
     /// starting (a partial run).
-    pub async fn carry_out(
+    pub(crate) async fn carry_out(
         &self,
         sources: &mut [SourceReport],
         halves: &Halves,
@@ -96,7 +96,7 @@ impl Writer<'_> {
     /// The safe force-unlock: delete every lock whose `Info.ID` is `lock_id`
     /// (both halves of a double lock, table half first), each conditioned
     /// on what was read. Outcomes are recorded on the locks.
-    pub async fn unlock(&self, sources: &mut [SourceReport], lock_id: &str) {
+    pub(crate) async fn unlock(&self, sources: &mut [SourceReport], lock_id: &str) {
         let targets: Vec<At> = positions(sources)
             .filter(|&(s, l)| sources[s].locks[l].lock.id == lock_id && !sources[s].locks[l].is_lockfile_half())
             .collect();

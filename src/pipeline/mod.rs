@@ -8,9 +8,9 @@
 
 pub mod act;
 pub mod notify;
-pub mod pairing;
+pub(crate) mod pairing;
 pub mod preconditions;
-pub mod scan;
+pub(crate) mod scan;
 
 use std::sync::Arc;
 
@@ -65,7 +65,7 @@ impl Reaper {
     }
 
     /// Bound each source's scan by the pass's deadline with this timer.
-    pub fn with_timer(mut self, timer: Arc<dyn Timer>) -> Self {
+    pub(crate) fn with_timer(mut self, timer: Arc<dyn Timer>) -> Self {
         self.timer = timer;
         self
     }
@@ -93,7 +93,7 @@ impl Reaper {
 
     /// Keep only what the run can act or alert on (see [`Retention`]): for
     /// a caller that needs the summary, not every lock.
-    pub fn keeping_only_what_matters(mut self) -> Self {
+    pub(crate) fn keeping_only_what_matters(mut self) -> Self {
         let pairing_possible = !self.config.tables.is_empty() && !self.config.buckets.is_empty();
         self.retention = Retention::WhatMatters { pairing_possible };
         self
@@ -101,7 +101,7 @@ impl Reaper {
 
     /// Scan every table and bucket, classify every item and pair the halves
     /// of double locks; writes nothing (`list`, and the first step of a run).
-    pub async fn scan(&self) -> Vec<SourceReport> {
+    pub(crate) async fn scan(&self) -> Vec<SourceReport> {
         self.scan_until(Deadline::none()).await
     }
 
@@ -121,7 +121,7 @@ impl Reaper {
 
     /// The safe force-unlock: delete every lock whose `Info.ID` is
     /// `lock_id`, each conditioned on what was read (see [`Writer::unlock`]).
-    pub async fn unlock(&self, sources: &mut [SourceReport], lock_id: &str) {
+    pub(crate) async fn unlock(&self, sources: &mut [SourceReport], lock_id: &str) {
         self.writer().unlock(sources, lock_id).await;
     }
 

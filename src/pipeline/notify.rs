@@ -41,7 +41,7 @@ struct Round<'a> {
 
 /// A grouped alert raised this run, and the stale-lock alerts it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grouped {
+pub(crate) struct Grouped {
     pub alert_key: String,
     pub source_kind: SourceKind,
     pub source: String,
@@ -108,13 +108,13 @@ impl Dispatcher {
         Dispatcher { notifiers: Vec::new(), state: None, renotify_after: None, settings: AlertSettings::default() }
     }
 
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         !self.notifiers.is_empty()
     }
 
     /// Send what this run calls for; never fails, records every outcome.
     /// Also returns the grouped alerts raised, for the report.
-    pub async fn dispatch(
+    pub(crate) async fn dispatch(
         &self,
         report: &RunReport,
         clock: &dyn Clock,

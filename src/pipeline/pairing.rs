@@ -10,18 +10,18 @@ use crate::domain::report::{HalfRef, SourceReport};
 use crate::domain::source::SourceAddress;
 
 /// Position of a lock in the sources: (source index, lock index).
-pub type At = (usize, usize);
+pub(crate) type At = (usize, usize);
 
 /// Both halves of every double lock, each pointing at the other.
-pub type Halves = HashMap<At, At>;
+pub(crate) type Halves = HashMap<At, At>;
 
 /// Every lock position, source by source.
-pub fn positions(sources: &[SourceReport]) -> impl Iterator<Item = At> + '_ {
+pub(crate) fn positions(sources: &[SourceReport]) -> impl Iterator<Item = At> + '_ {
     sources.iter().enumerate().flat_map(|(s, src)| (0..src.locks.len()).map(move |l| (s, l)))
 }
 
 /// Index the halves marked by [`pair_double_locks`].
-pub fn halves(sources: &[SourceReport]) -> Halves {
+pub(crate) fn halves(sources: &[SourceReport]) -> Halves {
     let by_location: HashMap<(SourceKind, &SourceAddress, &str), At> = positions(sources)
         .map(|(s, l)| {
             let lock = &sources[s].locks[l].lock;
@@ -37,7 +37,7 @@ pub fn halves(sources: &[SourceReport]) -> Halves {
 }
 
 /// A double lock is stale, excluded or due only if both halves are.
-pub fn joint_verdict(sources: &[SourceReport], halves: &Halves, p: At) -> Verdict {
+pub(crate) fn joint_verdict(sources: &[SourceReport], halves: &Halves, p: At) -> Verdict {
     let mut v = sources[p.0].locks[p.1].verdict.clone();
     if let Some(&h) = halves.get(&p) {
         let o = &sources[h.0].locks[h.1].verdict;
@@ -51,7 +51,7 @@ pub fn joint_verdict(sources: &[SourceReport], halves: &Halves, p: At) -> Verdic
 
 /// Mark the two halves of every double lock: a lockfile and a table item
 /// with the same lock ID and the same state path.
-pub fn pair_double_locks(sources: &mut [SourceReport]) {
+pub(crate) fn pair_double_locks(sources: &mut [SourceReport]) {
     let mut table_halves: HashMap<(String, String), At> = HashMap::new();
     for (s, l) in positions(sources).collect::<Vec<_>>() {
         let lock = &sources[s].locks[l].lock;

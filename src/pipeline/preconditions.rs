@@ -15,7 +15,7 @@ use crate::ports::inspect::TableInspector;
 use crate::support::sync::locked;
 
 /// How long a TTL answer is trusted.
-pub const RECHECK_AFTER: Duration = Duration::hours(1);
+pub(crate) const RECHECK_AFTER: Duration = Duration::hours(1);
 
 /// The TTL precondition of every table, remembered between runs.
 pub struct TtlPrecondition {
@@ -30,7 +30,7 @@ impl TtlPrecondition {
     }
 
     /// Whether TTL is enabled on the attribute of `table`, as of `now`.
-    pub async fn check(&self, table: &SourceAddress, now: DateTime<Utc>) -> TtlCheck {
+    pub(crate) async fn check(&self, table: &SourceAddress, now: DateTime<Utc>) -> TtlCheck {
         let remembered = self.remembered().get(table).filter(|(at, _)| now - *at < RECHECK_AFTER).cloned();
         if let Some((_, check)) = remembered {
             return check;

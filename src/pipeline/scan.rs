@@ -21,7 +21,7 @@ use crate::ports::SourceError;
 use crate::support::deadline::Deadline;
 
 /// Reads every configured source and classifies what it holds.
-pub struct Scanner<'a> {
+pub(crate) struct Scanner<'a> {
     pub config: &'a Config,
     pub tables: &'a dyn LockTables,
     pub lockfiles: &'a dyn LockfileBuckets,
@@ -35,7 +35,7 @@ impl Scanner<'_> {
     /// Scan every table and bucket, `SOURCE_CONCURRENCY` at a time (in
     /// configuration order in the report), classify every item and pair the
     /// halves of double locks; writes nothing.
-    pub async fn scan(&self) -> Vec<SourceReport> {
+    pub(crate) async fn scan(&self) -> Vec<SourceReport> {
         let sources = self.config.tables.iter().chain(&self.config.buckets);
         let mut reports: Vec<SourceReport> = futures::stream::iter(sources)
             .map(|source| self.scan_in_time(source))

@@ -21,7 +21,7 @@ pub trait TableInspector: Send + Sync {
 
 /// A state bucket's settings.
 #[async_trait]
-pub trait BucketInspector: Send + Sync {
+pub(crate) trait BucketInspector: Send + Sync {
     /// Everything `doctor` checks, and that `*.tflock` objects can be
     /// listed under the source's prefix.
     async fn bucket_facts(&self, bucket: &SourceAddress) -> BucketFacts;

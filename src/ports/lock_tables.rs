@@ -21,7 +21,7 @@ pub struct HeartbeatGuard<'a> {
 
 /// One heartbeat write: `attribute = at`, and the rolling TTL when set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Beat<'a> {
+pub(crate) struct Beat<'a> {
     pub attribute: &'a str,
     /// Epoch seconds.
     pub at: i64,
@@ -32,7 +32,7 @@ pub struct Beat<'a> {
 
 /// A lock item read consistently.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldItem {
+pub(crate) struct HeldItem {
     /// The `Info` string; `None` when the item has none (not a lock).
     pub info: Option<String>,
     /// The heartbeat attribute, when there is one.
@@ -82,7 +82,7 @@ pub trait LockTables: Send + Sync {
 /// The table half of the lock a wrapped Terraform holds, as `exec` keeps it
 /// alive and releases it.
 #[async_trait]
-pub trait HeldLockTables: Send + Sync {
+pub(crate) trait HeldLockTables: Send + Sync {
     /// The item under `lock_key`, read consistently; `None` if there is none.
     async fn get_lock(
         &self,

@@ -45,7 +45,7 @@ pub trait LockfileBuckets: Send + Sync {
 /// The lockfile half of the lock a wrapped Terraform holds, as `exec` keeps
 /// it alive and releases it.
 #[async_trait]
-pub trait HeldLockfiles: Send + Sync {
+pub(crate) trait HeldLockfiles: Send + Sync {
     /// One lockfile with its body, ETag and version (no tags); `None` if
     /// there is none.
     async fn get_lockfile(&self, bucket: &SourceAddress, key: &str) -> Result<Option<LockfileObject>, SourceError>;

@@ -5,12 +5,12 @@
 
 pub mod alert_state;
 pub mod clock;
-pub mod inspect;
+pub(crate) mod inspect;
 pub mod lock_tables;
 pub mod lockfiles;
 pub mod metrics;
 pub mod notifier;
-pub mod timer;
+pub(crate) mod timer;
 
 use crate::domain::failure::ErrorKind;
 
@@ -37,7 +37,7 @@ pub struct SourceError {
 }
 
 impl SourceError {
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         SourceError { kind, message: message.into() }
     }
 }

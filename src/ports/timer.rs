@@ -7,12 +7,12 @@ use async_trait::async_trait;
 
 /// Sleeps.
 #[async_trait]
-pub trait Timer: Send + Sync {
+pub(crate) trait Timer: Send + Sync {
     async fn sleep(&self, duration: Duration);
 }
 
 /// A timer that never fires: no deadline, nothing is cut short.
-pub struct NeverTimer;
+pub(crate) struct NeverTimer;
 
 #[async_trait]
 impl Timer for NeverTimer {

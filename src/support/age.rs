@@ -1,7 +1,7 @@
 //! Durations as people read them in tables, alerts and pages.
 
 /// `3h12m`, `45s`, `2d4h`: coarse enough to read at a glance.
-pub fn format_age(secs: u64) -> String {
+pub(crate) fn format_age(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),

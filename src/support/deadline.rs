@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 /// No write or delivery starts when less than this remains before the
 /// deadline: the call itself, metrics and the report still need time.
-pub const WRITE_MARGIN: Duration = Duration::from_secs(5);
+pub(crate) const WRITE_MARGIN: Duration = Duration::from_secs(5);
 
 /// When the run must be done; `none()` for the CLI, which has no deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,7 +26,7 @@ impl Deadline {
     /// How long a source's scan may take from `at`: until the deadline less
     /// two write margins, so acting, notifying and reporting still fit.
     /// `None` without a deadline.
-    pub fn scan_budget(self, at: DateTime<Utc>) -> Option<Duration> {
+    pub(crate) fn scan_budget(self, at: DateTime<Utc>) -> Option<Duration> {
         let d = self.0?;
         let margin = chrono::Duration::from_std(WRITE_MARGIN * 2).unwrap_or_default();
         Some((d - margin - at).to_std().unwrap_or(Duration::ZERO))
@@ -34,7 +34,7 @@ impl Deadline {
 
     /// Whether a write (or delivery) may start at `at`: at least
     /// [`WRITE_MARGIN`] must remain.
-    pub fn leaves_time_for_a_write(self, at: DateTime<Utc>) -> bool {
+    pub(crate) fn leaves_time_for_a_write(self, at: DateTime<Utc>) -> bool {
         let margin = chrono::Duration::from_std(WRITE_MARGIN).unwrap_or_default();
         self.0.is_none_or(|d| at + margin <= d)
     }

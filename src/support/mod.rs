@@ -2,7 +2,7 @@
 //! prints itself, the run's deadline, a mutex that survives a panic. No
 //! I/O, no AWS types.
 
-pub mod age;
+pub(crate) mod age;
 pub mod deadline;
 pub mod secret;
-pub mod sync;
+pub(crate) mod sync;

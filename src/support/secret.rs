@@ -16,7 +16,7 @@ impl Secret {
     }
 
     /// Remove the secret from text that may echo it (error bodies).
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         if self.0.is_empty() {
             text.to_string()
         } else {

@@ -4,6 +4,6 @@
 use std::sync::{Mutex, MutexGuard};
 
 /// Lock `m`, poisoned or not.
-pub fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

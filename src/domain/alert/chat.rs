@@ -20,17 +20,17 @@ use crate::domain::lock::SourceKind;
 /// Field limits of a custom notification. The service documents the schema;
 /// these caps are kept below what Slack and Teams render in one message
 /// (Slack: 3000 characters in a section), so nothing is cut by the channel.
-pub const TITLE_MAX: usize = 250;
-pub const DESCRIPTION_MAX: usize = 2900;
-pub const NEXT_STEPS_MAX: usize = 5;
-pub const NEXT_STEP_MAX: usize = 900;
-pub const KEYWORDS_MAX: usize = 5;
-pub const KEYWORD_MAX: usize = 64;
-pub const SUMMARY_MAX: usize = 250;
+pub(crate) const TITLE_MAX: usize = 250;
+pub(crate) const DESCRIPTION_MAX: usize = 2900;
+pub(crate) const NEXT_STEPS_MAX: usize = 5;
+pub(crate) const NEXT_STEP_MAX: usize = 900;
+pub(crate) const KEYWORDS_MAX: usize = 5;
+pub(crate) const KEYWORD_MAX: usize = 64;
+pub(crate) const SUMMARY_MAX: usize = 250;
 
 /// An https URL with a host (http only to loopback, for local receivers):
 /// what a chat webhook may be.
-pub fn valid_webhook_url(url: &str) -> bool {
+pub(crate) fn valid_webhook_url(url: &str) -> bool {
     url::Url::parse(url).is_ok_and(|u| match u.scheme() {
         "https" => u.host().is_some(),
         "http" => matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")),
@@ -194,7 +194,7 @@ fn related_resources(m: &Message) -> Vec<String> {
 
 /// The custom notification for `m` (`CHAT_TOPIC_ARN`): `threadId` is the
 /// alert key, so a lock's trigger, reminders and resolve thread together.
-pub fn custom_notification(m: &Message) -> Value {
+pub(crate) fn custom_notification(m: &Message) -> Value {
     let title = cap(&format!("{} {}: {}", emoji(m), headline(m), code(&about(m))), TITLE_MAX);
     let mut description = format!("{}\n", code(&m.summary));
     for (label, value) in facts(m) {
@@ -240,7 +240,7 @@ pub fn custom_notification(m: &Message) -> Value {
 /// the fix in a code block, a context line. `text` is the notification's
 /// fallback. Slack limits: header 150, a field 2000, a section 3000, ten
 /// fields.
-pub fn slack_blocks(m: &Message) -> Value {
+pub(crate) fn slack_blocks(m: &Message) -> Value {
     let header = cap(&format!("{} {}: {}", emoji(m), headline(m), code_safe(&about(m))), 150);
     let fields: Vec<Value> = facts(m)
         .into_iter()

@@ -7,7 +7,7 @@ use crate::domain::source::SourceAddress;
 
 /// The commands that release a lock (both halves of a double lock), exactly
 /// as on-call would paste them. Every value from the lock is shell-quoted.
-pub fn unlock_commands(lock: &Lock, paired: Option<&HalfRef>) -> serde_json::Value {
+pub(crate) fn unlock_commands(lock: &Lock, paired: Option<&HalfRef>) -> serde_json::Value {
     let (mut table, mut file) = (None, None);
     for (kind, source, key) in std::iter::once((lock.kind, &lock.source, &lock.lock_key))
         .chain(paired.map(|h| (h.kind, &h.source, &h.lock_key)))

@@ -21,7 +21,7 @@ pub struct Alert {
 }
 
 impl Alert {
-    pub fn key(&self) -> &str {
+    pub(crate) fn key(&self) -> &str {
         &self.message.alert_key
     }
 }

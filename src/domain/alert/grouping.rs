@@ -16,10 +16,10 @@ use crate::domain::lock::SourceKind;
 use crate::domain::report::render::format_age;
 
 /// How many of the oldest covered locks a grouped alert lists.
-pub const LISTED: usize = 20;
+pub(crate) const LISTED: usize = 20;
 
 /// The grouped alert's key for one source.
-pub fn group_key(kind: SourceKind, source: &str) -> String {
+pub(crate) fn group_key(kind: SourceKind, source: &str) -> String {
     hashed_key(&["stale-group", kind.as_str(), source])
 }
 
@@ -28,7 +28,7 @@ pub fn group_key(kind: SourceKind, source: &str) -> String {
 /// their own. With the group already open (since `group_opened_at`), the
 /// locks that were stale before it opened are its backlog: it covers them,
 /// and those stale since too while that backlog is above `group_over`.
-pub fn partition<'a>(
+pub(crate) fn partition<'a>(
     candidates: &[&'a Alert],
     group_opened_at: Option<i64>,
     group_over: usize,
@@ -49,7 +49,7 @@ pub fn partition<'a>(
 
 /// The grouped alert of a source: the count, the oldest age, the `LISTED`
 /// oldest locks with their fix commands; bounded whatever the count.
-pub fn group_message(
+pub(crate) fn group_message(
     kind: SourceKind,
     source: &str,
     covered: &[&Alert],

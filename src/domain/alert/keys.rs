@@ -6,12 +6,12 @@ use sha2::{Digest, Sha256};
 use crate::domain::source::SourceAddress;
 
 /// Stable key for one lock instance: table + LockID + lock ID.
-pub fn lock_alert_key(source: &SourceAddress, lock_key: &str, lock_id: &str) -> String {
+pub(crate) fn lock_alert_key(source: &SourceAddress, lock_key: &str, lock_id: &str) -> String {
     hashed_key(&["lock", &source.to_string(), lock_key, lock_id])
 }
 
 /// `tflr-<sha256 hex>`: 69 characters, well under PagerDuty's 255.
-pub fn hashed_key(parts: &[&str]) -> String {
+pub(crate) fn hashed_key(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());

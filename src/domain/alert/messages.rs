@@ -123,7 +123,7 @@ impl LockFacts {
     }
 }
 
-pub fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>) -> Message {
+pub(crate) fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>) -> Message {
     let f = LockFacts::of(l);
     // Past DELETE_AFTER and still there: the reaper will not or could not clear it.
     let severity = if l.verdict.delete_due { Severity::Critical } else { s.severity };
@@ -200,7 +200,7 @@ fn lock_message(
 }
 
 /// The informational message for a lock the reaper deleted.
-pub fn deleted_message(l: &LockReport, now: DateTime<Utc>) -> Message {
+pub(crate) fn deleted_message(l: &LockReport, now: DateTime<Utc>) -> Message {
     let f = LockFacts::of(l);
     let body = format!(
         "tf-lock-reaper deleted a stale Terraform state lock: held {} (apply window {}, DELETE_AFTER reached), unchanged since it was read.\n\n{}",
@@ -220,7 +220,7 @@ pub fn deleted_message(l: &LockReport, now: DateTime<Utc>) -> Message {
 }
 
 /// The resolve message for an alert whose condition cleared.
-pub fn resolve_message(open: &OpenAlert, now: DateTime<Utc>) -> Message {
+pub(crate) fn resolve_message(open: &OpenAlert, now: DateTime<Utc>) -> Message {
     let what = match open.kind {
         AlertKind::LockStale => {
             format!("Terraform lock on {} released", clean(open.lock_key.as_deref().unwrap_or("?"), FIELD_CAP))
@@ -266,7 +266,7 @@ pub fn resolve_message(open: &OpenAlert, now: DateTime<Utc>) -> Message {
 
 /// Without a state table nothing remembers what was opened: the resolve
 /// for a lock the reaper deleted, built from the lock itself.
-pub fn deleted_lock_resolve(l: &LockReport, now: DateTime<Utc>) -> Message {
+pub(crate) fn deleted_lock_resolve(l: &LockReport, now: DateTime<Utc>) -> Message {
     let open = OpenAlert {
         key: lock_alert_key(&l.lock.source, &l.lock.lock_key, &l.lock.id),
         kind: AlertKind::LockStale,
@@ -286,7 +286,7 @@ pub fn deleted_lock_resolve(l: &LockReport, now: DateTime<Utc>) -> Message {
 
 /// A trigger about a source or the whole run (not one lock).
 #[allow(clippy::too_many_arguments)]
-pub fn generic(
+pub(crate) fn generic(
     kind: AlertKind,
     key: String,
     severity: Severity,

@@ -5,13 +5,13 @@
 //! Every string that came from a lock is untrusted: it is stripped of control
 //! characters, capped, JSON-escaped by serde and shell-quoted in commands.
 
-pub mod chat;
-pub mod commands;
+pub(crate) mod chat;
+pub(crate) mod commands;
 pub mod conditions;
-pub mod grouping;
-pub mod keys;
-pub mod messages;
-pub mod text;
+pub(crate) mod grouping;
+pub(crate) mod keys;
+pub(crate) mod messages;
+pub(crate) mod text;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::domain::lock::SourceKind;
 
 /// PagerDuty class of every alert.
-pub const ALERT_CLASS: &str = "terraform-state-lock";
+pub(crate) const ALERT_CLASS: &str = "terraform-state-lock";
 
 /// PagerDuty-style severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -32,7 +32,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
             Severity::Warning => "warning",
@@ -41,7 +41,7 @@ impl Severity {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Severity> {
+    pub(crate) fn parse(s: &str) -> Option<Severity> {
         match s {
             "info" => Some(Severity::Info),
             "warning" => Some(Severity::Warning),
@@ -67,7 +67,7 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AlertKind::LockStale => "lock-stale",
             AlertKind::BreakerTripped => "breaker-tripped",
@@ -78,7 +78,7 @@ impl AlertKind {
         }
     }
 
-    pub fn parse(s: &str) -> Option<AlertKind> {
+    pub(crate) fn parse(s: &str) -> Option<AlertKind> {
         [
             AlertKind::LockStale,
             AlertKind::BreakerTripped,
@@ -105,7 +105,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Event::Trigger => "trigger",
             Event::Resolve => "resolve",
@@ -154,7 +154,7 @@ pub struct AlertSettings {
 }
 
 /// `ALERT_GROUP_OVER`'s default.
-pub const DEFAULT_GROUP_OVER: usize = 10;
+pub(crate) const DEFAULT_GROUP_OVER: usize = 10;
 
 impl Default for AlertSettings {
     fn default() -> Self {
@@ -183,7 +183,7 @@ pub struct OpenAlert {
 
 impl OpenAlert {
     /// The alert a trigger message opens at `now` (epoch seconds).
-    pub fn opened_by(m: &Message, now: i64) -> Self {
+    pub(crate) fn opened_by(m: &Message, now: i64) -> Self {
         OpenAlert {
             key: m.alert_key.clone(),
             kind: m.kind,

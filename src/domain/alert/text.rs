@@ -2,14 +2,14 @@
 //! and invisible characters removed, length capped, shell-quoted.
 
 /// Caps for untrusted text.
-pub const FIELD_CAP: usize = 256;
-pub const ERROR_CAP: usize = 512;
+pub(crate) const FIELD_CAP: usize = 256;
+pub(crate) const ERROR_CAP: usize = 512;
 const SUBJECT_CAP: usize = 99;
-pub const SUMMARY_CAP: usize = 1024;
+pub(crate) const SUMMARY_CAP: usize = 1024;
 
 /// Remove control and invisible formatting characters (bidi overrides,
 /// zero-width) and cap at `max` characters, marking a cut with `…`.
-pub fn clean(s: &str, max: usize) -> String {
+pub(crate) fn clean(s: &str, max: usize) -> String {
     let cleaned: String = s
         .chars()
         .map(|c| if c == '\n' || c == '\t' || c == '\r' { ' ' } else { c })
@@ -22,7 +22,7 @@ fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
 }
 
-pub fn cap(s: &str, max: usize) -> String {
+pub(crate) fn cap(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
@@ -32,7 +32,7 @@ pub fn cap(s: &str, max: usize) -> String {
 }
 
 /// An SNS subject: printable ASCII only, under 100 characters.
-pub fn subject(s: &str) -> String {
+pub(crate) fn subject(s: &str) -> String {
     let ascii: String = s.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
     if ascii.len() <= SUBJECT_CAP {
         ascii
@@ -42,7 +42,7 @@ pub fn subject(s: &str) -> String {
 }
 
 /// POSIX shell single-quoting, so a hostile ID cannot break out of a command.
-pub fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 

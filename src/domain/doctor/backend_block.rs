@@ -84,7 +84,7 @@ fn backend_lines(text: &str) -> Vec<usize> {
 
 /// The checks of every s3 backend block in one `.tf` file. `tfbackend`:
 /// the `*.tfbackend` files beside it, `(file name, text)`.
-pub fn backend_block_checks(path: &str, text: &str, tfbackend: &[(String, String)]) -> Vec<Check> {
+pub(crate) fn backend_block_checks(path: &str, text: &str, tfbackend: &[(String, String)]) -> Vec<Check> {
     let body = match hcl::parse(text) {
         Ok(b) => b,
         Err(e) => {

@@ -8,7 +8,7 @@ use crate::domain::source::SourceAddress;
 
 /// Everything read about one bucket; each call may fail on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BucketFacts {
+pub(crate) struct BucketFacts {
     /// `Enabled`, `Suspended`, or `None` when versioning was never enabled.
     pub versioning: Result<Option<String>, String>,
     /// A lifecycle rule expires noncurrent versions.
@@ -26,7 +26,7 @@ pub struct BucketFacts {
 /// The checks of one bucket source, named by its address
 /// (`bucket@region:account` elsewhere); fixes use the bare bucket name (and
 /// the region, when it is not the reaper's own).
-pub fn bucket_checks(source: &SourceAddress, facts: &BucketFacts) -> Vec<Check> {
+pub(crate) fn bucket_checks(source: &SourceAddress, facts: &BucketFacts) -> Vec<Check> {
     let subject = format!("bucket {source}");
     let s = subject.as_str();
     let b = match &source.region {

@@ -2,9 +2,9 @@
 //! plain function from facts (what AWS or the HCL said) to PASS / WARN /
 //! FAIL with one line of why and, for WARN and FAIL, the exact fix.
 
-pub mod backend_block;
-pub mod bucket;
-pub mod table;
+pub(crate) mod backend_block;
+pub(crate) mod bucket;
+pub(crate) mod table;
 
 use std::fmt::Write as _;
 
@@ -13,14 +13,14 @@ use serde::Serialize;
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
-pub enum Status {
+pub(crate) enum Status {
     Pass,
     Warn,
     Fail,
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Pass => "PASS",
             Status::Warn => "WARN",
@@ -31,7 +31,7 @@ impl Status {
 
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     /// What was checked: `table locks`, `bucket tfstate`, `stacks/net/main.tf:3`.
     pub subject: String,
     /// Short name of the check, e.g. `versioning`.
@@ -45,22 +45,22 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn pass(subject: &str, check: &'static str, why: impl Into<String>) -> Check {
+    pub(crate) fn pass(subject: &str, check: &'static str, why: impl Into<String>) -> Check {
         Check { subject: subject.to_string(), check, status: Status::Pass, why: why.into(), fix: None }
     }
 
-    pub fn warn(subject: &str, check: &'static str, why: impl Into<String>, fix: impl Into<String>) -> Check {
+    pub(crate) fn warn(subject: &str, check: &'static str, why: impl Into<String>, fix: impl Into<String>) -> Check {
         Check { subject: subject.to_string(), check, status: Status::Warn, why: why.into(), fix: Some(fix.into()) }
     }
 
-    pub fn fail(subject: &str, check: &'static str, why: impl Into<String>, fix: impl Into<String>) -> Check {
+    pub(crate) fn fail(subject: &str, check: &'static str, why: impl Into<String>, fix: impl Into<String>) -> Check {
         Check { subject: subject.to_string(), check, status: Status::Fail, why: why.into(), fix: Some(fix.into()) }
     }
 }
 
 /// Every check of one `doctor` run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DoctorReport {
+pub(crate) struct DoctorReport {
     pub ok: bool,
     pub passed: usize,
     pub warnings: usize,
@@ -69,14 +69,14 @@ pub struct DoctorReport {
 }
 
 impl DoctorReport {
-    pub fn new(checks: Vec<Check>) -> DoctorReport {
+    pub(crate) fn new(checks: Vec<Check>) -> DoctorReport {
         let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
         let (passed, warnings, failures) = (count(Status::Pass), count(Status::Warn), count(Status::Fail));
         DoctorReport { ok: failures == 0, passed, warnings, failures, checks }
     }
 
     /// One line per check, the fix indented below WARN and FAIL, a summary.
-    pub fn render_text(&self) -> String {
+    pub(crate) fn render_text(&self) -> String {
         let mut out = String::new();
         let mut subject = "";
         for c in &self.checks {

@@ -28,12 +28,12 @@ pub struct TtlDescription {
 
 impl TtlDescription {
     /// TTL deletes items by `attribute`.
-    pub fn enabled_on(&self, attribute: &str) -> bool {
+    pub(crate) fn enabled_on(&self, attribute: &str) -> bool {
         self.status == "ENABLED" && self.attribute.as_deref() == Some(attribute)
     }
 
     /// `TTL is DISABLED`, `TTL is ENABLED on Expiry, not ExpiresAt`.
-    pub fn describe(&self, attribute: &str) -> String {
+    pub(crate) fn describe(&self, attribute: &str) -> String {
         match self.attribute.as_deref() {
             Some(a) if a != attribute => format!("TTL is {} on {a}, not {attribute}", self.status),
             _ => format!("TTL is {} on {attribute}", self.status),
@@ -51,7 +51,7 @@ pub struct TableFacts {
 
 /// What the checks need to know about the configuration.
 #[derive(Debug, Clone, Copy)]
-pub struct TableExpectations<'a> {
+pub(crate) struct TableExpectations<'a> {
     pub ttl_attribute: &'a str,
     /// `ACTION=ttl` or `TTL_AFTER` set: a TTL is written, so it must work.
     pub ttl_written: bool,
@@ -67,7 +67,7 @@ fn create_table(name: &str) -> String {
 
 /// The command that enables TTL on `attribute` (doctor's fix, and the
 /// `ttl-disabled` alert's).
-pub fn enable_ttl_command(table: &str, attribute: &str) -> String {
+pub(crate) fn enable_ttl_command(table: &str, attribute: &str) -> String {
     format!(
         "aws dynamodb update-time-to-live --table-name {} --time-to-live-specification Enabled=true,AttributeName={attribute}",
         shell_quote(table)
@@ -75,7 +75,7 @@ pub fn enable_ttl_command(table: &str, attribute: &str) -> String {
 }
 
 /// The checks of one table.
-pub fn table_checks(table: &str, facts: &TableFacts, expect: TableExpectations<'_>) -> Vec<Check> {
+pub(crate) fn table_checks(table: &str, facts: &TableFacts, expect: TableExpectations<'_>) -> Vec<Check> {
     let subject = format!("table {table}");
     let s = subject.as_str();
     let t = shell_quote(table);

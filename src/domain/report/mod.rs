@@ -2,8 +2,8 @@
 //! Lambda, printed by the CLI as a table or JSON, and the source of metrics
 //! and alerts. It carries the notifications the run sent.
 
-pub mod render;
-pub mod summary;
+pub(crate) mod render;
+pub(crate) mod summary;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -96,7 +96,7 @@ pub enum TtlCheck {
 
 /// How much of a source a run keeps in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retention {
+pub(crate) enum Retention {
     /// Every lock and unreadable item: the CLI's full report.
     Everything,
     /// Only what the run can act or alert on, so memory follows the locks
@@ -110,7 +110,7 @@ pub enum Retention {
 
 /// Unreadable items kept per source with [`Retention::WhatMatters`]: more
 /// than any alert or summary lists.
-pub const UNREADABLE_KEPT: usize = 100;
+pub(crate) const UNREADABLE_KEPT: usize = 100;
 
 /// Locks and unreadable items counted but not kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,7 +124,7 @@ pub struct NotKept {
 
 impl Retention {
     /// Whether a lock with this verdict is kept.
-    pub fn keeps_lock(self, verdict: &Verdict) -> bool {
+    pub(crate) fn keeps_lock(self, verdict: &Verdict) -> bool {
         match self {
             Retention::Everything | Retention::WhatMatters { pairing_possible: true } => true,
             Retention::WhatMatters { pairing_possible: false } => verdict.stale,
@@ -132,7 +132,7 @@ impl Retention {
     }
 
     /// Whether one more unreadable item is kept, `already` being kept.
-    pub fn keeps_unreadable(self, already: usize) -> bool {
+    pub(crate) fn keeps_unreadable(self, already: usize) -> bool {
         matches!(self, Retention::Everything) || already < UNREADABLE_KEPT
     }
 }
@@ -182,7 +182,7 @@ pub struct LockReport {
 impl LockReport {
     /// The lockfile half of a double lock: its table half acts, pages and
     /// is told about for both.
-    pub fn is_lockfile_half(&self) -> bool {
+    pub(crate) fn is_lockfile_half(&self) -> bool {
         self.lock.kind == SourceKind::Bucket && self.paired_with.is_some()
     }
 }
@@ -196,7 +196,7 @@ pub struct HalfRef {
 }
 
 impl SourceReport {
-    pub fn new(address: &SourceAddress) -> Self {
+    pub(crate) fn new(address: &SourceAddress) -> Self {
         SourceReport {
             address: address.clone(),
             kind: address.kind,
@@ -214,12 +214,12 @@ impl SourceReport {
     }
 
     /// A source that could not be read: the error, and nothing else.
-    pub fn failed(address: &SourceAddress, error: String, error_kind: ErrorKind) -> Self {
+    pub(crate) fn failed(address: &SourceAddress, error: String, error_kind: ErrorKind) -> Self {
         SourceReport { scan_error: Some(error), error_kind: Some(error_kind), ..SourceReport::new(address) }
     }
 
     /// Mark the stale locks a grouped alert covers (by their lock alert keys).
-    pub fn mark_grouped(&mut self, alert_key: &str, covered: &std::collections::HashSet<&str>) {
+    pub(crate) fn mark_grouped(&mut self, alert_key: &str, covered: &std::collections::HashSet<&str>) {
         let mut n = 0;
         for l in &mut self.locks {
             let key = crate::domain::alert::keys::lock_alert_key(&l.lock.source, &l.lock.lock_key, &l.lock.id);
@@ -232,12 +232,12 @@ impl SourceReport {
     }
 
     /// Every unreadable item read, kept or only counted.
-    pub fn unreadable_total(&self) -> usize {
+    pub(crate) fn unreadable_total(&self) -> usize {
         self.unreadable.len() + self.not_kept.unreadable
     }
 
     /// `, N digest(s)` for tables; buckets have no digest items.
-    pub fn digest_note(&self) -> String {
+    pub(crate) fn digest_note(&self) -> String {
         match self.kind {
             SourceKind::Table => format!(", {} digest(s)", self.counts.digests),
             SourceKind::Bucket => String::new(),
@@ -245,7 +245,7 @@ impl SourceReport {
     }
 
     /// Recompute counts from the items (after actions were recorded).
-    pub fn recount(&mut self) {
+    pub(crate) fn recount(&mut self) {
         let count = |a: ActionTaken| self.locks.iter().filter(|l| l.action == a).count();
         let counts = Counts {
             locks_held: self.locks.len() + self.not_kept.fresh_locks,
@@ -279,7 +279,7 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Delivery::Sent => "sent",
             Delivery::Failed => "failed",

@@ -4,11 +4,11 @@
 use std::fmt::Write as _;
 
 use crate::domain::report::{LockReport, RunReport, SourceReport, TtlCheck};
-pub use crate::support::age::format_age;
+pub(crate) use crate::support::age::format_age;
 
 impl RunReport {
     /// Human-readable summary and lock table for the CLI.
-    pub fn render_text(&self) -> String {
+    pub(crate) fn render_text(&self) -> String {
         let mut out = String::new();
         let mode =
             if self.dry_run { format!("{} (dry run)", self.action.as_str()) } else { self.action.as_str().to_string() };
@@ -51,7 +51,7 @@ impl RunReport {
 }
 
 /// `tf-lock-reaper list`: every source with its locks and unreadable items.
-pub fn render_list(sources: &[SourceReport]) -> String {
+pub(crate) fn render_list(sources: &[SourceReport]) -> String {
     let mut out = String::new();
     for t in sources {
         render_source(&mut out, t, SourceView::List);
@@ -116,7 +116,7 @@ fn render_source(out: &mut String, t: &SourceReport, view: SourceView) {
 }
 
 /// Column-aligned table of locks (used by `run` and `list`).
-pub fn render_lock_table<'a>(locks: impl Iterator<Item = &'a LockReport>) -> String {
+pub(crate) fn render_lock_table<'a>(locks: impl Iterator<Item = &'a LockReport>) -> String {
     let header = ["LOCK ID", "AGE", "STALE", "LIVENESS", "ACTION", "OPERATION", "WHO", "STATE PATH"];
     let rows: Vec<[String; 8]> = locks
         .map(|l| {

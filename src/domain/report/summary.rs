@@ -14,13 +14,13 @@ use crate::domain::lock::SourceKind;
 use crate::domain::report::{Counts, Delivery, LockReport, RunReport, SourceReport};
 
 /// Locks listed per source, and in the whole summary.
-pub const LOCKS_PER_SOURCE: usize = 50;
-pub const LOCKS_IN_ALL: usize = 80;
+pub(crate) const LOCKS_PER_SOURCE: usize = 50;
+pub(crate) const LOCKS_IN_ALL: usize = 80;
 /// Unreadable items listed per source, and in the whole summary.
-pub const UNREADABLE_PER_SOURCE: usize = 20;
-pub const UNREADABLE_IN_ALL: usize = 40;
+pub(crate) const UNREADABLE_PER_SOURCE: usize = 20;
+pub(crate) const UNREADABLE_IN_ALL: usize = 40;
 /// Notifications listed.
-pub const NOTIFICATIONS_LISTED: usize = 50;
+pub(crate) const NOTIFICATIONS_LISTED: usize = 50;
 
 /// The whole run, bounded.
 #[derive(Debug, Clone, Serialize)]
@@ -100,7 +100,7 @@ fn matters(l: &LockReport) -> bool {
 
 impl RunReport {
     /// The bounded summary of this run.
-    pub fn summary(&self) -> RunSummary {
+    pub(crate) fn summary(&self) -> RunSummary {
         let mut locks_left = LOCKS_IN_ALL;
         let mut unreadable_left = UNREADABLE_IN_ALL;
         let sources = self.sources.iter().map(|s| summarize_source(s, &mut locks_left, &mut unreadable_left)).collect();
