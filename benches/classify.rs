@@ -26,9 +26,17 @@ fn items(n: usize) -> Vec<RawItem> {
                     item.insert("Digest".into(), AttrValue::S("0cc175b9c0f1b6a831c399e269772661".into()));
                 }
                 7 | 8 => {
-                    let created = (base + chrono::Duration::seconds(i as i64)).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+                    let at = base + chrono::Duration::seconds(i as i64);
+                    let created = at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
                     let info = format!(
-                        r#"{{"ID":"{i:08x}-8b1b-8e4c-d741-a4c77006cd79","Operation":"OperationTypeApply","Info":"","Who":"ci@runner-{i}","Version":"1.15.5","Created":"{created}","Path":"{key}"}}"#
+                        concat!(
+                            r#"{{"ID":"{i:08x}-8b1b-8e4c-d741-a4c77006cd79","#,
+                            r#""Operation":"OperationTypeApply","Info":"","#,
+                            r#""Who":"ci@runner-{i}","Version":"1.15.5","Created":"{created}","Path":"{key}"}}"#,
+                        ),
+                        i = i,
+                        created = created,
+                        key = key
                     );
                     item.insert("LockID".into(), AttrValue::S(key));
                     item.insert("Info".into(), AttrValue::S(info));

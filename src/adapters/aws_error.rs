@@ -130,14 +130,17 @@ fn endpoint(configured: Option<&str>, service: &str, region: Option<&str>) -> St
 pub(crate) fn credentials_cause(err: &CredentialsError) -> String {
     match err {
         CredentialsError::CredentialsNotLoaded(_) => format!(
-            "no AWS credentials found (tried {CREDENTIAL_CHAIN}); set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            "no AWS credentials found (tried {CREDENTIAL_CHAIN}); set AWS_PROFILE, run `aws sso login`, or export \
+                AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
         ),
         CredentialsError::ProviderTimedOut(t) => format!(
-            "loading AWS credentials took longer than {:?} (tried {CREDENTIAL_CHAIN}); set AWS_PROFILE, or AWS_EC2_METADATA_DISABLED=true off EC2",
+            "loading AWS credentials took longer than {:?} (tried {CREDENTIAL_CHAIN}); set AWS_PROFILE, or \
+                AWS_EC2_METADATA_DISABLED=true off EC2",
             t.timeout_duration()
         ),
         CredentialsError::InvalidConfiguration(_) => {
-            "the AWS credential configuration is invalid (check the profile in ~/.aws/config and AWS_PROFILE)".to_string()
+            "the AWS credential configuration is invalid (check the profile in ~/.aws/config and AWS_PROFILE)"
+                .to_string()
         }
         CredentialsError::ProviderError(_) | CredentialsError::Unhandled(_) | _ => {
             "the AWS credential provider failed (an expired SSO session? run `aws sso login`; `-v` shows the details)"
@@ -180,7 +183,8 @@ where
 fn no_answer(call: &Call<'_>, which: &str, timeout: Option<Duration>) -> String {
     let after = timeout.map(|t| format!(" of {}", humantime::format_duration(t))).unwrap_or_default();
     format!(
-        "no answer from {} within the {which} timeout{after} (derived from RUN_BUDGET); check the network path or raise RUN_BUDGET",
+        "no answer from {} within the {which} timeout{after} (derived from RUN_BUDGET); check the network path or \
+            raise RUN_BUDGET",
         call.origin.endpoint
     )
 }
@@ -213,19 +217,25 @@ fn by_code(call: &Call<'_>, code: Option<&str>, message: Option<&str>, region: &
         "AccessDeniedException" | "AccessDenied" | "AuthorizationError" | "UnauthorizedOperation" => (
             ErrorKind::AccessDenied,
             format!(
-                "access denied: the credentials in use may not {} on {} in {region}; grant it (the README lists the IAM actions of each ACTION mode)",
+                "access denied: the credentials in use may not {} on {} in {region}; grant it (the README lists the \
+                    IAM actions of each ACTION mode)",
                 call.iam_action, call.resource
             ),
         ),
         "ResourceNotFoundException" | "NoSuchBucket" | "NotFound" | "NoSuchEntity" => (
             ErrorKind::NotFound,
             format!(
-                "{} does not exist in region {region} for the account of the credentials in use; a wrong AWS_REGION (or account) is the usual cause",
+                "{} does not exist in region {region} for the account of the credentials in use; a wrong AWS_REGION \
+                    (or account) is the usual cause",
                 call.resource
             ),
         ),
-        "ThrottlingException" | "Throttling" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded"
-        | "SlowDown" | "TooManyRequestsException" => (
+        "ThrottlingException"
+        | "Throttling"
+        | "ProvisionedThroughputExceededException"
+        | "RequestLimitExceeded"
+        | "SlowDown"
+        | "TooManyRequestsException" => (
             ErrorKind::Throttled,
             format!("throttled after all retries ({code}); lower SCAN_SEGMENTS or run less often"),
         ),
@@ -237,8 +247,8 @@ fn by_code(call: &Call<'_>, code: Option<&str>, message: Option<&str>, region: &
             ErrorKind::Credentials,
             format!("the AWS credentials are not valid ({code}); check AWS_PROFILE or the access keys in use"),
         ),
-        "RequestTimeTooSkewed" | "InvalidSignatureException" if message.to_ascii_lowercase().contains("expired")
-            || code == "RequestTimeTooSkewed" =>
+        "RequestTimeTooSkewed" | "InvalidSignatureException"
+            if message.to_ascii_lowercase().contains("expired") || code == "RequestTimeTooSkewed" =>
         {
             (
                 ErrorKind::Credentials,
@@ -297,7 +307,10 @@ mod tests {
     async fn access_denied_names_the_action_and_the_resource() {
         let line = failure("AccessDenied", "User: arn:aws:sts::1:assumed-role/x is not authorized").await;
         assert!(
-            line.starts_with("PutMetricData on namespace TerraformLocks failed: access denied: the credentials in use may not cloudwatch:PutMetricData on namespace TerraformLocks in "),
+            line.starts_with(
+                "PutMetricData on namespace TerraformLocks failed: access denied: the credentials in \
+                use may not cloudwatch:PutMetricData on namespace TerraformLocks in "
+            ),
             "{line}"
         );
         assert!(line.ends_with("grant it (the README lists the IAM actions of each ACTION mode)"), "{line}");
@@ -322,7 +335,8 @@ mod tests {
         let line = failure("InvalidParameterValue", "The value of MetricData is invalid").await;
         assert_eq!(
             line,
-            "PutMetricData on namespace TerraformLocks failed: InvalidParameterValue: The value of MetricData is invalid"
+            "PutMetricData on namespace TerraformLocks failed: InvalidParameterValue: The value of MetricData is \
+                invalid"
         );
     }
 }

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{PointInTimeRecoveryStatus, TimeToLiveStatus};
 use aws_sdk_dynamodb::Client;
 
 use crate::adapters::aws_error::Origin;
-use crate::domain::doctor::table::{TableDescription, TableFacts, TtlDescription};
+use crate::domain::health::table::{TableDescription, TableFacts, TtlDescription};
 use crate::domain::source::SourceAddress;
 use crate::ports::inspect::TableInspector;
 use crate::ports::SourceError;

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use crate::domain::doctor::bucket::BucketFacts;
-use crate::domain::doctor::table::{TableFacts, TtlDescription};
+use crate::domain::health::bucket::BucketFacts;
+use crate::domain::health::table::{TableFacts, TtlDescription};
 use crate::domain::lock::RawItem;
 use crate::domain::source::SourceAddress;
 use crate::ports::inspect::{BucketInspector, TableInspector};

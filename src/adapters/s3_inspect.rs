@@ -7,7 +7,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::adapters::aws_error::Origin;
 use crate::adapters::s3_lockfiles::lockfile_keys;
-use crate::domain::doctor::bucket::BucketFacts;
+use crate::domain::health::bucket::BucketFacts;
 use crate::domain::source::SourceAddress;
 use crate::ports::inspect::BucketInspector;
 

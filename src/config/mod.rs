@@ -345,7 +345,10 @@ mod tests {
                 ("LOCK_BUCKETS", "tfstate@ireland,tfstate@eu-west-1:12,b1b@eu-west-1,b1b@eu-west-1"),
                 (
                     "ASSUME_ROLES",
-                    "arn:aws:iam::111111111111:user/me,arn:aws:iam::222222222222:role/a,arn:aws:iam::222222222222:role/b",
+                    concat!(
+                        "arn:aws:iam::111111111111:user/me,",
+                        "arn:aws:iam::222222222222:role/a,arn:aws:iam::222222222222:role/b",
+                    ),
                 ),
                 ("SOURCE_CONCURRENCY", "0"),
             ]),

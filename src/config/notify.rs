@@ -51,7 +51,8 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
     let chat_topic_arn = read_topic(
         r,
         "CHAT_TOPIC_ARN",
-        "an SNS topic ARN that Amazon Q Developer in chat applications subscribes to, such as arn:aws:sns:us-east-1:123456789012:terraform-locks-chat",
+        "an SNS topic ARN that Amazon Q Developer in chat applications subscribes to, such as \
+            arn:aws:sns:us-east-1:123456789012:terraform-locks-chat",
     );
     let slack_webhook = read_secret_source(
         r,

@@ -19,37 +19,184 @@ pub fn default_of(name: &str) -> &'static str {
 
 /// Every variable the reaper reads, in README order.
 pub const VARIABLES: &[Variable] = &[
-    Variable { name: "LOCK_TABLES", default: "", meaning: "Comma-separated DynamoDB lock tables to scan: a bare name (the reaper's own account and region) or a table ARN, which selects its region and account. At least one of `LOCK_TABLES` and `LOCK_BUCKETS` is required." },
-    Variable { name: "LOCK_BUCKETS", default: "", meaning: "Comma-separated state buckets whose `*.tflock` lockfiles to scan (`use_lockfile = true`), each `bucket[/prefix][@region[:account]]`, e.g. `tfstate/teams@eu-west-1:111111111111`; without `@` the reaper's own region and account." },
-    Variable { name: "STALE_AFTER", default: "2h", meaning: "Apply window: a lock older than this is stale (alerted on, eligible for action)." },
-    Variable { name: "STALE_AFTER_OVERRIDES", default: "", meaning: "Per-path windows, `glob=duration` pairs over the state path (LockID; `<bucket>/<key>` for lockfiles), first match wins, e.g. `tfstate/prod/*=6h,*/sandbox/*=30m`. `*` also matches `/`." },
-    Variable { name: "EXCLUDE", default: "", meaning: "Comma-separated globs over the state path (LockID; `<bucket>/<key>` for lockfiles): matching locks are reported but never written to." },
-    Variable { name: "ACTION", default: "report", meaning: "`report` (write nothing), `ttl` (backfill a TTL attribute on stale locks) or `delete` (delete stale locks older than `DELETE_AFTER`)." },
-    Variable { name: "DRY_RUN", default: "false", meaning: "`true` shows what `ttl`/`delete` would do and writes nothing." },
-    Variable { name: "DELETE_AFTER", default: "", meaning: "Age at which `ACTION=delete` deletes a stale lock. Required for `delete`; must be at least every stale window." },
-    Variable { name: "TTL_AFTER", default: "", meaning: "`ACTION=ttl` sets the TTL attribute to `Created + TTL_AFTER`. Required for `ttl`; must be at least every stale window." },
-    Variable { name: "TTL_ATTRIBUTE", default: "ExpiresAt", meaning: "Name of the table's TTL attribute (epoch seconds)." },
-    Variable { name: "HEARTBEAT_TIMEOUT", default: "10m", meaning: "A lock `tf-lock-reaper exec` heartbeats is alive while its last heartbeat is at most this old (never stale, never alerted on, never written to, however old) and dead once it is older: stale at once, and with `ACTION=delete` deleted at once. Locks without a heartbeat are judged by age." },
-    Variable { name: "HEARTBEAT_ATTRIBUTE", default: "Heartbeat", meaning: "Lock-item attribute (epoch seconds) `exec` writes its heartbeat to; lockfiles carry the object tag `tf-lock-reaper-heartbeat` instead." },
-    Variable { name: "MAX_DELETES_PER_RUN", default: "5", meaning: "Breaker: a run that would delete more locks than this deletes none and reports the breaker tripped." },
-    Variable { name: "ASSUME_ROLES", default: "", meaning: "Comma-separated role ARNs (`arn:aws:iam::<account>:role/<name>`), at most one per account: sources in that account (a table ARN naming it, or `bucket@region:account`) are read and written with that role (STS AssumeRole, session `tf-lock-reaper`, cached and refreshed). Sources in the reaper's own account, or shared by a resource-based policy, need none." },
-    Variable { name: "ASSUME_ROLE_EXTERNAL_ID", default: "", meaning: "External ID passed to every AssumeRole of `ASSUME_ROLES`, when the member roles require one." },
-    Variable { name: "SOURCE_CONCURRENCY", default: "8", meaning: "Sources (tables and buckets) scanned at once (1-64). Each source's scan also ends at the pass's deadline, so an unreachable account fails only its own sources." },
+    Variable {
+        name: "LOCK_TABLES",
+        default: "",
+        meaning: "Comma-separated DynamoDB lock tables to scan: a bare name (the reaper's own account and region) \
+            or a table ARN, which selects its region and account. At least one of `LOCK_TABLES` and `LOCK_BUCKETS` \
+            is required.",
+    },
+    Variable {
+        name: "LOCK_BUCKETS",
+        default: "",
+        meaning: "Comma-separated state buckets whose `*.tflock` lockfiles to scan (`use_lockfile = true`), each \
+            `bucket[/prefix][@region[:account]]`, e.g. `tfstate/teams@eu-west-1:111111111111`; without `@` the \
+            reaper's own region and account.",
+    },
+    Variable {
+        name: "STALE_AFTER",
+        default: "2h",
+        meaning: "Apply window: a lock older than this is stale (alerted on, eligible for action).",
+    },
+    Variable {
+        name: "STALE_AFTER_OVERRIDES",
+        default: "",
+        meaning: "Per-path windows, `glob=duration` pairs over the state path (LockID; `<bucket>/<key>` for \
+            lockfiles), first match wins, e.g. `tfstate/prod/*=6h,*/sandbox/*=30m`. `*` also matches `/`.",
+    },
+    Variable {
+        name: "EXCLUDE",
+        default: "",
+        meaning: "Comma-separated globs over the state path (LockID; `<bucket>/<key>` for lockfiles): matching \
+            locks are reported but never written to.",
+    },
+    Variable {
+        name: "ACTION",
+        default: "report",
+        meaning: "`report` (write nothing), `ttl` (backfill a TTL attribute on stale locks) or `delete` (delete \
+            stale locks older than `DELETE_AFTER`).",
+    },
+    Variable {
+        name: "DRY_RUN",
+        default: "false",
+        meaning: "`true` shows what `ttl`/`delete` would do and writes nothing.",
+    },
+    Variable {
+        name: "DELETE_AFTER",
+        default: "",
+        meaning: "Age at which `ACTION=delete` deletes a stale lock. Required for `delete`; must be at least every \
+            stale window.",
+    },
+    Variable {
+        name: "TTL_AFTER",
+        default: "",
+        meaning: "`ACTION=ttl` sets the TTL attribute to `Created + TTL_AFTER`. Required for `ttl`; must be at \
+            least every stale window.",
+    },
+    Variable {
+        name: "TTL_ATTRIBUTE",
+        default: "ExpiresAt",
+        meaning: "Name of the table's TTL attribute (epoch seconds).",
+    },
+    Variable {
+        name: "HEARTBEAT_TIMEOUT",
+        default: "10m",
+        meaning: "A lock `tf-lock-reaper exec` heartbeats is alive while its last heartbeat is at most this old \
+            (never stale, never alerted on, never written to, however old) and dead once it is older: stale at \
+            once, and with `ACTION=delete` deleted at once. Locks without a heartbeat are judged by age.",
+    },
+    Variable {
+        name: "HEARTBEAT_ATTRIBUTE",
+        default: "Heartbeat",
+        meaning: "Lock-item attribute (epoch seconds) `exec` writes its heartbeat to; lockfiles carry the object \
+            tag `tf-lock-reaper-heartbeat` instead.",
+    },
+    Variable {
+        name: "MAX_DELETES_PER_RUN",
+        default: "5",
+        meaning: "Breaker: a run that would delete more locks than this deletes none and reports the breaker \
+            tripped.",
+    },
+    Variable {
+        name: "ASSUME_ROLES",
+        default: "",
+        meaning: "Comma-separated role ARNs (`arn:aws:iam::<account>:role/<name>`), at most one per account: \
+            sources in that account (a table ARN naming it, or `bucket@region:account`) are read and written with \
+            that role (STS AssumeRole, session `tf-lock-reaper`, cached and refreshed). Sources in the reaper's own \
+            account, or shared by a resource-based policy, need none.",
+    },
+    Variable {
+        name: "ASSUME_ROLE_EXTERNAL_ID",
+        default: "",
+        meaning: "External ID passed to every AssumeRole of `ASSUME_ROLES`, when the member roles require one.",
+    },
+    Variable {
+        name: "SOURCE_CONCURRENCY",
+        default: "8",
+        meaning: "Sources (tables and buckets) scanned at once (1-64). Each source's scan also ends at the pass's \
+            deadline, so an unreachable account fails only its own sources.",
+    },
     Variable { name: "SCAN_SEGMENTS", default: "1", meaning: "Parallel Scan segments per table (1-1000)." },
-    Variable { name: "RUN_BUDGET", default: "50s", meaning: "Time budget of one pass: every AWS call gets a connect timeout of 3s, a per-attempt timeout of a quarter of it (at most 10s) and a per-operation timeout of half of it (at most 30s), so a hung dependency fails its source or notification and the pass still ends. The Lambda also uses it when the invocation deadline is unknown (local emulators send one in 1970)." },
+    Variable {
+        name: "RUN_BUDGET",
+        default: "50s",
+        meaning: "Time budget of one pass: every AWS call gets a connect timeout of 3s, a per-attempt timeout of a \
+            quarter of it (at most 10s) and a per-operation timeout of half of it (at most 30s), so a hung \
+            dependency fails its source or notification and the pass still ends. The Lambda also uses it when the \
+            invocation deadline is unknown (local emulators send one in 1970).",
+    },
     Variable { name: "METRICS_NAMESPACE", default: "TerraformLocks", meaning: "CloudWatch namespace of the metrics." },
-    Variable { name: "METRICS_SINK", default: "emf (Lambda), none (CLI)", meaning: "`emf` (Embedded Metric Format lines on stdout), `api` (PutMetricData) or `none`." },
-    Variable { name: "SNS_TOPIC_ARN", default: "", meaning: "Publish alerts to this SNS topic (subject, plain-text body, attributes `event`, `severity`, `kind`, `alert_key`, `table` or `bucket`, `lock_id`)." },
-    Variable { name: "CHAT_TOPIC_ARN", default: "", meaning: "Publish every alert event to this SNS topic as an Amazon Q Developer in chat applications (formerly AWS Chatbot) custom notification, for Slack and Microsoft Teams channels: title, description, the fix commands as next steps, threaded per alert (`threadId` = the alert key)." },
-    Variable { name: "SLACK_WEBHOOK_URL_SECRET_ARN", default: "", meaning: "Secrets Manager secret holding a Slack incoming webhook URL, bare or as `{\"url\": \"...\"}`: every alert event is posted there as Block Kit; read once per container." },
-    Variable { name: "SLACK_WEBHOOK_URL", default: "", meaning: "The webhook URL itself, for local use (prefer the secret in AWS). Set one of the two, not both." },
-    Variable { name: "PAGERDUTY_ROUTING_KEY_SECRET_ARN", default: "", meaning: "Secrets Manager secret holding the PagerDuty Events v2 routing key, bare or as `{\"routing_key\": \"...\"}`; read once per container." },
-    Variable { name: "PAGERDUTY_ROUTING_KEY", default: "", meaning: "The routing key itself, for local use (prefer the secret in AWS). Set one of the two, not both." },
-    Variable { name: "PAGERDUTY_EVENTS_URL", default: "https://events.pagerduty.com", meaning: "PagerDuty Events API base URL (`/v2/enqueue` and `/v2/change/enqueue` are appended)." },
-    Variable { name: "PAGERDUTY_SEVERITY", default: "warning", meaning: "Severity of a stale-lock alert: `critical`, `error`, `warning` or `info`. A lock past `DELETE_AFTER` that is still there is always `critical`." },
-    Variable { name: "NOTIFY_STATE_TABLE", default: "", meaning: "DynamoDB table (hash key `AlertKey` (S), TTL on `ExpiresAt`) that makes alerts notify once and resolve; without it the reaper is stateless." },
-    Variable { name: "ALERT_GROUP_OVER", default: "10", meaning: "When more stale locks than this would open alerts in one source in one run, open one grouped alert for that source instead (count, oldest age, the 20 oldest with their fix commands); it resolves when none of them is stale, and new stale locks alert on their own again once that backlog is no longer above this (0-100000)." },
-    Variable { name: "RENOTIFY_AFTER", default: "", meaning: "With a state table: re-send an open alert as a reminder this long after it was last sent. Unset: never remind." },
+    Variable {
+        name: "METRICS_SINK",
+        default: "emf (Lambda), none (CLI)",
+        meaning: "`emf` (Embedded Metric Format lines on stdout), `api` (PutMetricData) or `none`.",
+    },
+    Variable {
+        name: "SNS_TOPIC_ARN",
+        default: "",
+        meaning: "Publish alerts to this SNS topic (subject, plain-text body, attributes `event`, `severity`, \
+            `kind`, `alert_key`, `table` or `bucket`, `lock_id`).",
+    },
+    Variable {
+        name: "CHAT_TOPIC_ARN",
+        default: "",
+        meaning: "Publish every alert event to this SNS topic as an Amazon Q Developer in chat applications \
+            (formerly AWS Chatbot) custom notification, for Slack and Microsoft Teams channels: title, description, \
+            the fix commands as next steps, threaded per alert (`threadId` = the alert key).",
+    },
+    Variable {
+        name: "SLACK_WEBHOOK_URL_SECRET_ARN",
+        default: "",
+        meaning: "Secrets Manager secret holding a Slack incoming webhook URL, bare or as `{\"url\": \"...\"}`: \
+            every alert event is posted there as Block Kit; read once per container.",
+    },
+    Variable {
+        name: "SLACK_WEBHOOK_URL",
+        default: "",
+        meaning: "The webhook URL itself, for local use (prefer the secret in AWS). Set one of the two, not both.",
+    },
+    Variable {
+        name: "PAGERDUTY_ROUTING_KEY_SECRET_ARN",
+        default: "",
+        meaning: "Secrets Manager secret holding the PagerDuty Events v2 routing key, bare or as `{\"routing_key\": \
+            \"...\"}`; read once per container.",
+    },
+    Variable {
+        name: "PAGERDUTY_ROUTING_KEY",
+        default: "",
+        meaning: "The routing key itself, for local use (prefer the secret in AWS). Set one of the two, not both.",
+    },
+    Variable {
+        name: "PAGERDUTY_EVENTS_URL",
+        default: "https://events.pagerduty.com",
+        meaning: "PagerDuty Events API base URL (`/v2/enqueue` and `/v2/change/enqueue` are appended).",
+    },
+    Variable {
+        name: "PAGERDUTY_SEVERITY",
+        default: "warning",
+        meaning: "Severity of a stale-lock alert: `critical`, `error`, `warning` or `info`. A lock past \
+            `DELETE_AFTER` that is still there is always `critical`.",
+    },
+    Variable {
+        name: "NOTIFY_STATE_TABLE",
+        default: "",
+        meaning: "DynamoDB table (hash key `AlertKey` (S), TTL on `ExpiresAt`) that makes alerts notify once and \
+            resolve; without it the reaper is stateless.",
+    },
+    Variable {
+        name: "ALERT_GROUP_OVER",
+        default: "10",
+        meaning: "When more stale locks than this would open alerts in one source in one run, open one grouped \
+            alert for that source instead (count, oldest age, the 20 oldest with their fix commands); it resolves \
+            when none of them is stale, and new stale locks alert on their own again once that backlog is no longer \
+            above this (0-100000).",
+    },
+    Variable {
+        name: "RENOTIFY_AFTER",
+        default: "",
+        meaning: "With a state table: re-send an open alert as a reminder this long after it was last sent. Unset: \
+            never remind.",
+    },
 ];
 
 /// Variables only `tf-lock-reaper exec` reads: the scheduled reaper never

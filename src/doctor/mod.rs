@@ -1,14 +1,14 @@
 //! `tf-lock-reaper doctor`: gather the facts (each table and bucket through
 //! the inspector ports, every `*.tf` file under the given directories) and
-//! judge them with `domain::doctor`. One failing source or file never stops
+//! judge them with `domain::health`. One failing source or file never stops
 //! the other checks.
 
 use std::path::{Path, PathBuf};
 
-use crate::domain::doctor::backend_block::backend_block_checks;
-use crate::domain::doctor::bucket::bucket_checks;
-use crate::domain::doctor::table::{table_checks, TableExpectations};
-use crate::domain::doctor::{Check, DoctorReport};
+use crate::domain::health::backend_block::backend_block_checks;
+use crate::domain::health::bucket::bucket_checks;
+use crate::domain::health::table::{table_checks, TableExpectations};
+use crate::domain::health::{Check, DoctorReport};
 use crate::domain::source::SourceAddress;
 use crate::ports::inspect::{BucketInspector, TableInspector};
 

@@ -150,7 +150,13 @@ mod tests {
     use super::*;
 
     /// Trimmed from the file Terraform 1.15.5 wrote here (`init` against moto).
-    const REAL: &str = r#"{"version":3,"terraform_version":"1.15.5","backend":{"type":"s3","config":{"access_key":"test","bucket":"tfstate","dynamodb_endpoint":null,"dynamodb_table":"locks","endpoint":null,"endpoints":{"dynamodb":"http://127.0.0.1:45671","iam":null,"s3":"http://127.0.0.1:45671","sso":null,"sts":null},"force_path_style":null,"key":"prod/terraform.tfstate","profile":null,"region":"us-east-1","use_lockfile":true,"use_path_style":true,"workspace_key_prefix":null},"hash":2903056746}}"#;
+    const REAL: &str = concat!(
+        r#"{"version":3,"terraform_version":"1.15.5","backend":{"type":"s3","config":{"access_key":"test","#,
+        r#""bucket":"tfstate","dynamodb_endpoint":null,"dynamodb_table":"locks","endpoint":null,"#,
+        r#""endpoints":{"dynamodb":"http://127.0.0.1:45671","iam":null,"s3":"http://127.0.0.1:45671","sso":null,"#,
+        r#""sts":null},"force_path_style":null,"key":"prod/terraform.tfstate","profile":null,"region":"us-east-1","#,
+        r#""use_lockfile":true,"use_path_style":true,"workspace_key_prefix":null},"hash":2903056746}}"#,
+    );
 
     fn s3(text: &str) -> S3Backend {
         match parse_backend_state(text) {

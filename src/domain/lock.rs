@@ -369,9 +369,21 @@ mod tests {
     #[test]
     fn info_from_every_terraform_release_and_operation_parses() {
         let real = [
-            r#"{"ID":"9622d63a-d4a7-a9d2-f71a-c242a221d134","Operation":"OperationTypeInvalid","Info":"","Who":"root@vm","Version":"1.0.3","Created":"2026-11-26T11:44:07.435035966Z","Path":"tfstate/s103/terraform.tfstate"}"#,
-            r#"{"ID":"c6b8000c-5c87-5af3-c7a6-1d1048e34d6c","Operation":"OperationTypeApply","Info":"","Who":"root@vm","Version":"1.9.8","Created":"2026-11-26T11:45:05.567123Z","Path":"tfstate/s198/terraform.tfstate"}"#,
-            r#"{"ID":"db4f693e-8b1b-8e4c-d741-a4c77006cd79","Operation":"OperationTypeApply","Info":"","Who":"root@vm","Version":"1.15.5","Created":"2026-11-26T11:19:00.883491576Z","Path":"tfstate/prod/terraform.tfstate"}"#,
+            concat!(
+                r#"{"ID":"9622d63a-d4a7-a9d2-f71a-c242a221d134","Operation":"OperationTypeInvalid","Info":"","#,
+                r#""Who":"root@vm","Version":"1.0.3","Created":"2026-11-26T11:44:07.435035966Z","#,
+                r#""Path":"tfstate/s103/terraform.tfstate"}"#,
+            ),
+            concat!(
+                r#"{"ID":"c6b8000c-5c87-5af3-c7a6-1d1048e34d6c","Operation":"OperationTypeApply","Info":"","#,
+                r#""Who":"root@vm","Version":"1.9.8","Created":"2026-11-26T11:45:05.567123Z","#,
+                r#""Path":"tfstate/s198/terraform.tfstate"}"#,
+            ),
+            concat!(
+                r#"{"ID":"db4f693e-8b1b-8e4c-d741-a4c77006cd79","Operation":"OperationTypeApply","Info":"","#,
+                r#""Who":"root@vm","Version":"1.15.5","Created":"2026-11-26T11:19:00.883491576Z","#,
+                r#""Path":"tfstate/prod/terraform.tfstate"}"#,
+            ),
         ];
         for info in real {
             let lock = parse_lock_info(&table("locks"), "k", info, now()).unwrap_or_else(|e| panic!("{e}: {info}"));
@@ -381,7 +393,12 @@ mod tests {
         for op in ops.into_iter().chain(["taint", "untaint", "state-rm", "init", "migration source state"]) {
             for version in ["1.0.3", "1.6.6", "1.9.8", "1.10.5", "1.15.5"] {
                 let info = format!(
-                    r#"{{"ID":"a","Operation":"{op}","Info":"","Who":"ci@runner","Version":"{version}","Created":"2026-11-26T10:00:00Z","Path":"b/k"}}"#
+                    concat!(
+                        r#"{{"ID":"a","Operation":"{op}","Info":"","Who":"ci@runner","Version":"{version}","#,
+                        r#""Created":"2026-11-26T10:00:00Z","Path":"b/k"}}"#,
+                    ),
+                    op = op,
+                    version = version
                 );
                 let lock =
                     parse_lock_info(&table("locks"), "b/k", &info, now()).unwrap_or_else(|e| panic!("{e}: {info}"));
@@ -409,11 +426,21 @@ mod tests {
     }
 
     /// Verbatim from Terraform 1.15.5 (`apply` against a local DynamoDB).
-    const TF_1_15: &str = r#"{"ID":"db4f693e-8b1b-8e4c-d741-a4c77006cd79","Operation":"OperationTypeApply","Info":"","Who":"root@vm","Version":"1.15.5","Created":"2026-11-26T11:19:00.883491576Z","Path":"tfstate/prod/terraform.tfstate"}"#;
+    const TF_1_15: &str = concat!(
+        r#"{"ID":"db4f693e-8b1b-8e4c-d741-a4c77006cd79","Operation":"OperationTypeApply","Info":"","Who":"root@vm","#,
+        r#""Version":"1.15.5","Created":"2026-11-26T11:19:00.883491576Z","Path":"tfstate/prod/terraform.tfstate"}"#,
+    );
     /// Terraform 0.12 shape: same fields, microsecond fraction.
-    const TF_0_12: &str = r#"{"ID":"5f4c1a4e-7c61-2b1e-5b9a-0f0b1d2c3e4f","Operation":"OperationTypeApply","Info":"","Who":"ci@runner-7","Version":"0.12.31","Created":"2021-03-01T10:00:00.123456Z","Path":"tfstate/legacy/terraform.tfstate"}"#;
+    const TF_0_12: &str = concat!(
+        r#"{"ID":"5f4c1a4e-7c61-2b1e-5b9a-0f0b1d2c3e4f","Operation":"OperationTypeApply","Info":"","#,
+        r#""Who":"ci@runner-7","Version":"0.12.31","Created":"2021-03-01T10:00:00.123456Z","#,
+        r#""Path":"tfstate/legacy/terraform.tfstate"}"#,
+    );
     /// OpenTofu 1.10: same names, plan operation.
-    const TOFU: &str = r#"{"ID":"0b0e4a55-2a8f-4c7e-9f8e-1b0d2c3e4f50","Operation":"OperationTypePlan","Info":"","Who":"runner@gha","Version":"1.10.2","Created":"2026-11-26T09:00:00.5Z","Path":"tfstate/tofu/terraform.tfstate"}"#;
+    const TOFU: &str = concat!(
+        r#"{"ID":"0b0e4a55-2a8f-4c7e-9f8e-1b0d2c3e4f50","Operation":"OperationTypePlan","Info":"","Who":"runner@gha","#,
+        r#""Version":"1.10.2","Created":"2026-11-26T09:00:00.5Z","Path":"tfstate/tofu/terraform.tfstate"}"#,
+    );
 
     #[test]
     fn parses_real_terraform_1_15_item() {
@@ -587,7 +614,11 @@ mod tests {
     }
 
     /// Verbatim lockfile body from Terraform 1.15.5 (`use_lockfile = true`).
-    const LOCKFILE: &str = r#"{"ID":"acc6180d-b64e-dfb1-0af2-ab82bcc48b40","Operation":"OperationTypeApply","Info":"","Who":"root@vm","Version":"1.15.5","Created":"2026-11-26T11:19:18.379846558Z","Path":"tfstate/staging/net/terraform.tfstate"}"#;
+    const LOCKFILE: &str = concat!(
+        r#"{"ID":"acc6180d-b64e-dfb1-0af2-ab82bcc48b40","Operation":"OperationTypeApply","Info":"","Who":"root@vm","#,
+        r#""Version":"1.15.5","Created":"2026-11-26T11:19:18.379846558Z","#,
+        r#""Path":"tfstate/staging/net/terraform.tfstate"}"#,
+    );
 
     #[test]
     fn parses_a_real_lockfile_with_its_etag_and_state_path() {
@@ -646,10 +677,17 @@ mod tests {
             }
 
             #[test]
-            fn no_table_item_or_lockfile_makes_classification_panic(info in info_like(), key in any::<String>(), etag in any::<String>()) {
+            fn no_table_item_or_lockfile_makes_classification_panic(
+                info in info_like(),
+                key in any::<String>(),
+                etag in any::<String>(),
+            ) {
                 let policy = crate::domain::policy::Policy {
                     stale_after: std::time::Duration::from_secs(7200),
-                    overrides: vec![crate::domain::policy::Override::new("tfstate/prod/*", std::time::Duration::from_secs(1)).unwrap()],
+                    overrides: vec![
+                        crate::domain::policy::Override::new("tfstate/prod/*", std::time::Duration::from_secs(1))
+                            .unwrap(),
+                    ],
                     exclusions: crate::domain::policy::Exclusions::new(&["*/pinned/*".to_string()]).unwrap(),
                     delete_after: Some(std::time::Duration::from_secs(7200)),
                     heartbeat_timeout: std::time::Duration::from_secs(600),
@@ -679,7 +717,11 @@ mod tests {
                 omit in any::<bool>(),
                 who in any::<String>(),
             ) {
-                let mut info = serde_json::json!({"Created": "2026-11-26T10:00:00Z", "Who": who, "Operation": "OperationTypeApply"});
+                let mut info = serde_json::json!({
+                    "Created": "2026-11-26T10:00:00Z",
+                    "Who": who,
+                    "Operation": "OperationTypeApply",
+                });
                 if !omit {
                     info["ID"] = id;
                 }
@@ -697,7 +739,12 @@ mod tests {
 
             #[test]
             fn no_item_shape_panics(map in proptest::collection::btree_map(
-                prop_oneof![Just("LockID".to_string()), Just("Info".to_string()), Just("ExpiresAt".to_string()), any::<String>()],
+                prop_oneof![
+                    Just("LockID".to_string()),
+                    Just("Info".to_string()),
+                    Just("ExpiresAt".to_string()),
+                    any::<String>(),
+                ],
                 attr(), 0..5)) {
                 let _ = parse_item(&table("t"), map, "ExpiresAt", now());
             }

@@ -8,8 +8,8 @@
 pub mod alert;
 pub(crate) mod backend;
 pub mod decision;
-pub(crate) mod doctor;
 pub mod failure;
+pub(crate) mod health;
 pub mod lock;
 pub(crate) mod lock_record;
 pub mod metrics;

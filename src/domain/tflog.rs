@@ -4,7 +4,8 @@
 //! Terraform 1.0.3, 1.6.6, 1.9.8, 1.10.5 and 1.15.5:
 //!
 //! ```text
-//! 1.10+:  … [INFO]  backend-s3: Locked remote state (DynamoDB only): tf_backend.lock.id=<ID> … tf_backend.lock.path=<bucket>/<key> … tf_backend.s3.bucket=<bucket> tf_backend.s3.path=<key>
+//! 1.10+:  … [INFO]  backend-s3: Locked remote state (DynamoDB only): tf_backend.lock.id=<ID> …
+//!           tf_backend.lock.path=<bucket>/<key> … tf_backend.s3.bucket=<bucket> tf_backend.s3.path=<key>
 //!         … [INFO]  backend-s3: Attempting to unlock remote state (DynamoDB only)...: tf_backend.lock.id=<ID> …
 //!         … [INFO]  backend-s3: Unlocked remote state (DynamoDB only): tf_backend.lock.id=<ID> …
 //! 1.6–1.9: … [INFO]  backend-s3: Locking remote state: tf_backend.lock.id=<ID> … (before the attempt)
@@ -213,16 +214,55 @@ mod tests {
     use super::*;
 
     const ID: &str = "c02d5c62-ecbb-1c96-7e93-c0355d82eaf7";
-    const LOCKED: &str = r#"2026-11-27T12:10:57.051Z [INFO]  backend-s3: Locked remote state (S3 Native and DynamoDB): tf_backend.lock.id=c02d5c62-ecbb-1c96-7e93-c0355d82eaf7 tf_backend.lock.info="" tf_backend.lock.operation=OperationTypeApply tf_backend.lock.path=tfstate/prod/terraform.tfstate tf_backend.lock.version=1.15.5 tf_backend.lock.who=root@vm tf_backend.operation=Lock tf_backend.req_id=3631d4eb-c12e-190a-762b-6facd1ade054 tf_backend.s3.bucket=tfstate tf_backend.s3.path=prod/terraform.tfstate"#;
-    const ATTEMPT_LOCK: &str = r#"2026-11-27T12:10:57.022Z [INFO]  backend-s3: Attempting to lock remote state (S3 Native and DynamoDB)...: tf_backend.lock.id=c02d5c62-ecbb-1c96-7e93-c0355d82eaf7 tf_backend.lock.info="" tf_backend.lock.path=tfstate/prod/terraform.tfstate"#;
-    const UNLOCKING: &str = r#"2026-11-27T12:10:57.110Z [INFO]  backend-s3: Attempting to unlock remote state (S3 Native and DynamoDB)...: tf_backend.lock.id=c02d5c62-ecbb-1c96-7e93-c0355d82eaf7 tf_backend.operation=Unlock"#;
-    const UNLOCKED: &str = r#"2026-11-27T12:10:57.134Z [INFO]  backend-s3: Unlocked remote state (DynamoDB): tf_backend.lock.id=c02d5c62-ecbb-1c96-7e93-c0355d82eaf7 tf_backend.operation=Unlock"#;
+    const LOCKED: &str = concat!(
+        r#"2026-11-27T12:10:57.051Z [INFO]  backend-s3: Locked remote state (S3 Native and DynamoDB): tf_backend.lock"#,
+        r#".id=c02d5c62-ecbb-1c96-7e93-c0355d82eaf7 tf_backend.lock.info="" tf_backend.lock.operation=OperationTypeAp"#,
+        r#"ply tf_backend.lock.path=tfstate/prod/terraform.tfstate tf_backend.lock.version=1.15.5 tf_backend.lock.who"#,
+        r#"=root@vm tf_backend.operation=Lock tf_backend.req_id=3631d4eb-c12e-190a-762b-6facd1ade054 tf_backend.s3.bu"#,
+        r#"cket=tfstate tf_backend.s3.path=prod/terraform.tfstate"#,
+    );
+    const ATTEMPT_LOCK: &str = concat!(
+        r#"2026-11-27T12:10:57.022Z [INFO]  backend-s3: Attempting to lock remote state (S3 Native and DynamoDB)...: "#,
+        r#"tf_backend.lock.id=c02d5c62-ecbb-1c96-7e93-c0355d82eaf7 tf_backend.lock.info="" tf_backend.lock.path=tfsta"#,
+        r#"te/prod/terraform.tfstate"#,
+    );
+    const UNLOCKING: &str = concat!(
+        r#"2026-11-27T12:10:57.110Z [INFO]  backend-s3: Attempting to unlock remote state (S3 Native and DynamoDB)..."#,
+        r#": tf_backend.lock.id=c02d5c62-ecbb-1c96-7e93-c0355d82eaf7 tf_backend.operation=Unlock"#,
+    );
+    const UNLOCKED: &str = concat!(
+        r#"2026-11-27T12:10:57.134Z [INFO]  backend-s3: Unlocked remote state (DynamoDB): tf_backend.lock.id=c02d5c62"#,
+        r#"-ecbb-1c96-7e93-c0355d82eaf7 tf_backend.operation=Unlock"#,
+    );
     /// Terraform 1.9.8, here.
-    const LOCKING_19: &str = r#"2026-12-01T15:45:05.567Z [INFO]  backend-s3: Locking remote state: tf_backend.lock.id=c6b8000c-5c87-5af3-c7a6-1d1048e34d6c tf_backend.lock.info="" tf_backend.lock.operation=OperationTypeApply tf_backend.lock.path=tfstate/s198/terraform.tfstate tf_backend.lock.version=1.9.8 tf_backend.lock.who=root@vm tf_backend.operation=Lock tf_backend.req_id=d5e0a6f3-241d-3fed-cbcc-8dd8a34341a2 tf_backend.s3.bucket=tfstate tf_backend.s3.path=s198/terraform.tfstate"#;
-    const UNLOCKING_19: &str = r#"2026-12-01T15:45:05.656Z [INFO]  backend-s3: Unlocking remote state: tf_backend.lock.id=c6b8000c-5c87-5af3-c7a6-1d1048e34d6c tf_backend.operation=Unlock tf_backend.req_id=974ae3ab-575b-689b-8d4f-d91cf3f9f39f tf_backend.s3.bucket=tfstate tf_backend.s3.path=s198/terraform.tfstate"#;
+    const LOCKING_19: &str = concat!(
+        r#"2026-12-01T15:45:05.567Z [INFO]  backend-s3: Locking remote state: tf_backend.lock.id=c6b8000c-5c87-5af3-c"#,
+        r#"7a6-1d1048e34d6c tf_backend.lock.info="" tf_backend.lock.operation=OperationTypeApply tf_backend.lock.path"#,
+        r#"=tfstate/s198/terraform.tfstate tf_backend.lock.version=1.9.8 tf_backend.lock.who=root@vm tf_backend.opera"#,
+        r#"tion=Lock tf_backend.req_id=d5e0a6f3-241d-3fed-cbcc-8dd8a34341a2 tf_backend.s3.bucket=tfstate tf_backend.s"#,
+        r#"3.path=s198/terraform.tfstate"#,
+    );
+    const UNLOCKING_19: &str = concat!(
+        r#"2026-12-01T15:45:05.656Z [INFO]  backend-s3: Unlocking remote state: tf_backend.lock.id=c6b8000c-5c87-5af3"#,
+        r#"-c7a6-1d1048e34d6c tf_backend.operation=Unlock tf_backend.req_id=974ae3ab-575b-689b-8d4f-d91cf3f9f39f tf_b"#,
+        r#"ackend.s3.bucket=tfstate tf_backend.s3.path=s198/terraform.tfstate"#,
+    );
     /// Terraform 1.9.8 and 1.15.5 with `TF_LOG=JSON`, here.
-    const LOCKING_19_JSON: &str = r#"{"@level":"info","@message":"Locking remote state","@module":"backend-s3","@timestamp":"2026-12-01T15:45:04.237242Z","tf_backend.lock.id":"326f31a5-ec11-b657-5509-db05df48c898","tf_backend.lock.info":"","tf_backend.lock.operation":"OperationTypeApply","tf_backend.lock.path":"tfstate/s198/terraform.tfstate","tf_backend.lock.version":"1.9.8","tf_backend.lock.who":"root@vm","tf_backend.operation":"Lock","tf_backend.req_id":"cd854091-7f7c-304e-0e4b-cb67e16d13a1","tf_backend.s3.bucket":"tfstate","tf_backend.s3.path":"s198/terraform.tfstate"}"#;
-    const UNLOCKED_JSON: &str = r#"{"@level":"info","@message":"Unlocked remote state (DynamoDB only)","@module":"backend-s3","@timestamp":"2026-12-01T15:45:08.443877Z","tf_backend.lock.id":"c0515f4e-f86c-3839-49e1-38eb51c9f13f","tf_backend.operation":"Unlock","tf_backend.s3.bucket":"tfstate","tf_backend.s3.path":"s115/terraform.tfstate"}"#;
+    const LOCKING_19_JSON: &str = concat!(
+        r#"{"@level":"info","@message":"Locking remote state","@module":"backend-s3","#,
+        r#""@timestamp":"2026-12-01T15:45:04.237242Z","tf_backend.lock.id":"326f31a5-ec11-b657-5509-db05df48c898","#,
+        r#""tf_backend.lock.info":"","tf_backend.lock.operation":"OperationTypeApply","#,
+        r#""tf_backend.lock.path":"tfstate/s198/terraform.tfstate","tf_backend.lock.version":"1.9.8","#,
+        r#""tf_backend.lock.who":"root@vm","tf_backend.operation":"Lock","#,
+        r#""tf_backend.req_id":"cd854091-7f7c-304e-0e4b-cb67e16d13a1","tf_backend.s3.bucket":"tfstate","#,
+        r#""tf_backend.s3.path":"s198/terraform.tfstate"}"#,
+    );
+    const UNLOCKED_JSON: &str = concat!(
+        r#"{"@level":"info","@message":"Unlocked remote state (DynamoDB only)","@module":"backend-s3","#,
+        r#""@timestamp":"2026-12-01T15:45:08.443877Z","tf_backend.lock.id":"c0515f4e-f86c-3839-49e1-38eb51c9f13f","#,
+        r#""tf_backend.operation":"Unlock","tf_backend.s3.bucket":"tfstate","#,
+        r#""tf_backend.s3.path":"s115/terraform.tfstate"}"#,
+    );
     const VERSION_JSON: &str =
         r#"{"@level":"info","@message":"Terraform version: 1.15.5","@timestamp":"2026-12-01T15:45:08.330995Z"}"#;
 
@@ -281,7 +321,11 @@ mod tests {
 
     #[test]
     fn quoted_values_with_spaces_and_escapes() {
-        let line = r#"x [INFO]  backend-s3: Locked remote state (DynamoDB only): tf_backend.lock.id=a tf_backend.lock.info="ci job \"7\" a=b" tf_backend.s3.bucket=b tf_backend.s3.path="my stack/terraform.tfstate""#;
+        let line = concat!(
+            r#"x [INFO]  backend-s3: Locked remote state (DynamoDB only): tf_backend.lock.id=a "#,
+            r#"tf_backend.lock.info="ci job \"7\" a=b" tf_backend.s3.bucket=b "#,
+            r#"tf_backend.s3.path="my stack/terraform.tfstate""#,
+        );
         let l = lock(line);
         assert_eq!(l.state_key.as_deref(), Some("my stack/terraform.tfstate"));
         assert_eq!(l.lock_path().as_deref(), Some("b/my stack/terraform.tfstate"));

@@ -123,7 +123,9 @@ mod tests {
     fn dry_run_event_forces_dry_run() {
         assert!(invocation_config(&base(), &serde_json::json!({"dry_run": true})).dry_run);
         assert!(!invocation_config(&base(), &serde_json::json!({"dry_run": "yes"})).dry_run);
-        let scheduled = serde_json::json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","detail":{}});
+        let scheduled = serde_json::json!({
+            "version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}
+        });
         assert!(!invocation_config(&base(), &scheduled).dry_run);
         let mut dry = base();
         dry.dry_run = true;

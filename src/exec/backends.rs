@@ -104,7 +104,10 @@ fn data_dirs_under(dir: &Path) -> Vec<PathBuf> {
 mod tests {
     use super::*;
 
-    const STATE: &str = r#"{"version":3,"backend":{"type":"s3","config":{"bucket":"tfstate","key":"app/terraform.tfstate","dynamodb_table":"locks","region":"us-east-1"}}}"#;
+    const STATE: &str = concat!(
+        r#"{"version":3,"backend":{"type":"s3","config":{"bucket":"tfstate","key":"app/terraform.tfstate","#,
+        r#""dynamodb_table":"locks","region":"us-east-1"}}}"#,
+    );
 
     #[test]
     fn a_terragrunt_cache_copy_is_found_by_its_lock_path() {

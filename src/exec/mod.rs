@@ -88,7 +88,8 @@ fn plan(command: &[String], var: impl Fn(&str) -> Option<String>) -> Plan {
         None => Plan::Follow {
             log: LogSource::Unreadable,
             watch: Some(format!(
-                "your {name} is set without TF_LOG_PATH, so Terraform logs to the terminal, where the wrapper cannot read"
+                "your {name} is set without TF_LOG_PATH, so Terraform logs to the terminal, where the wrapper \
+                    cannot read"
             )),
         },
     }

@@ -24,8 +24,12 @@ pub fn lock_item(lock_key: &str, info: &str) -> RawItem {
 /// LockInfo JSON with an ID and a creation time.
 pub fn info(id: &str, created: DateTime<Utc>) -> String {
     format!(
-        r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"ci@runner","Version":"1.15.5","Created":"{}"}}"#,
-        created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        concat!(
+            r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"ci@runner","Version":"1.15.5","#,
+            r#""Created":"{}"}}"#
+        ),
+        created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        id = id,
     )
 }
 
@@ -95,6 +99,15 @@ impl MemoryLockTables {
     pub fn writes(&self) -> Vec<String> {
         locked(&self.writes).clone()
     }
+
+    /// Record a write asked for; fail it when every write fails.
+    fn write(&self, entry: String) -> Result<(), SourceError> {
+        locked(&self.writes).push(entry);
+        if self.fail_writes {
+            return Err(SourceError::new(ErrorKind::AccessDenied, "AccessDeniedException: not authorized"));
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -125,10 +138,7 @@ impl LockTables for MemoryLockTables {
         heartbeat: Option<HeartbeatGuard<'_>>,
     ) -> Result<WriteOutcome, SourceError> {
         let table = &table.to_string();
-        locked(&self.writes).push(format!("delete {table} {lock_key}"));
-        if self.fail_writes {
-            return Err(SourceError::new(ErrorKind::AccessDenied, "AccessDeniedException: not authorized"));
-        }
+        self.write(format!("delete {table} {lock_key}"))?;
         // Check and delete under one lock, as DynamoDB's condition does.
         let mut tables = locked(&self.tables);
         let Some(items) = tables.get_mut(table) else { return Ok(WriteOutcome::Gone) };
@@ -151,10 +161,7 @@ impl LockTables for MemoryLockTables {
         expires_at: i64,
     ) -> Result<WriteOutcome, SourceError> {
         let table = &table.to_string();
-        locked(&self.writes).push(format!("ttl {table} {lock_key} {expires_at}"));
-        if self.fail_writes {
-            return Err(SourceError::new(ErrorKind::AccessDenied, "AccessDeniedException: not authorized"));
-        }
+        self.write(format!("ttl {table} {lock_key} {expires_at}"))?;
         let mut tables = locked(&self.tables);
         let item = tables.get_mut(table).and_then(|t| t.get_mut(lock_key));
         match item {
@@ -198,10 +205,7 @@ impl HeldLockTables for MemoryLockTables {
         beat: Beat<'_>,
     ) -> Result<WriteOutcome, SourceError> {
         let table = &table.to_string();
-        locked(&self.writes).push(format!("heartbeat {table} {lock_key} {}", beat.at));
-        if self.fail_writes {
-            return Err(SourceError::new(ErrorKind::AccessDenied, "AccessDeniedException: not authorized"));
-        }
+        self.write(format!("heartbeat {table} {lock_key} {}", beat.at))?;
         let mut tables = locked(&self.tables);
         match tables.get_mut(table).and_then(|t| t.get_mut(lock_key)) {
             Some(item) if info_is(item, expected_info) => {
@@ -221,10 +225,7 @@ impl HeldLockTables for MemoryLockTables {
         beat: Beat<'_>,
     ) -> Result<WriteOutcome, SourceError> {
         let table = &table.to_string();
-        locked(&self.writes).push(format!("restore {table} {lock_key}"));
-        if self.fail_writes {
-            return Err(SourceError::new(ErrorKind::AccessDenied, "AccessDeniedException: not authorized"));
-        }
+        self.write(format!("restore {table} {lock_key}"))?;
         let mut tables = locked(&self.tables);
         let items = tables.entry(table.to_string()).or_default();
         if items.contains_key(lock_key) {

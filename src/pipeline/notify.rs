@@ -329,7 +329,8 @@ impl Round<'_> {
                         (Delivery::Sent, None)
                     }
                     Err(e) => {
-                        tracing::error!(channel = n.channel(), event = m.event.as_str(), alert_key = %m.alert_key, error = %e, "notification failed");
+                        let (channel, event) = (n.channel(), m.event.as_str());
+                        tracing::error!(channel, event, alert_key = %m.alert_key, error = %e, "notification failed");
                         (Delivery::Failed, Some(e.0))
                     }
                 }

@@ -54,8 +54,8 @@ impl TtlPrecondition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::doctor::table::{TableFacts, TtlDescription};
     use crate::domain::failure::ErrorKind;
+    use crate::domain::health::table::{TableFacts, TtlDescription};
     use crate::ports::SourceError;
 
     /// Answers with the status it holds, counting the calls.

@@ -153,7 +153,8 @@ async fn pagerduty_pages_once_per_lock_and_resolves_after_unlock() {
         "dedup_key": dedup,
         "client": "tf-lock-reaper",
         "payload": {
-            "summary": format!("Stale Terraform lock on {key} held 3h00m (window 2h00m (STALE_AFTER)) by ci@runner (OperationTypeApply, lock ID stale-1) in locks"),
+            "summary": format!("Stale Terraform lock on {key} held 3h00m (window 2h00m (STALE_AFTER)) by ci@runner \
+                (OperationTypeApply, lock ID stale-1) in locks"),
             "source": "locks",
             "severity": "warning",
             "component": key,
@@ -174,7 +175,9 @@ async fn pagerduty_pages_once_per_lock_and_resolves_after_unlock() {
                 "commands": {
                     "terraform_force_unlock": "terraform force-unlock 'stale-1'",
                     "tf_lock_reaper_unlock": "tf-lock-reaper unlock 'stale-1' --table 'locks'",
-                    "aws_cli": format!(r#"aws dynamodb delete-item --table-name 'locks' --key '{{"LockID":{{"S":"{key}"}}}}'"#),
+                    "aws_cli": format!(
+                        r#"aws dynamodb delete-item --table-name 'locks' --key '{{"LockID":{{"S":"{key}"}}}}'"#
+                    ),
                 },
             },
         },
@@ -326,7 +329,14 @@ async fn hostile_lock_fields_stay_valid_json_and_capped() {
     let who = format!("evil\"}},\"routing_key\":\"x\n\r\t\u{7}\u{1b}[31m\u{202e}{}", "A".repeat(10_000));
     let id = "x'; rm -rf / #";
     let created = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
-    let info = serde_json::json!({"ID": id, "Operation": "OperationTypeApply", "Who": who, "Created": created, "Info": "line1\nline2"}).to_string();
+    let info = serde_json::json!({
+        "ID": id,
+        "Operation": "OperationTypeApply",
+        "Who": who,
+        "Created": created,
+        "Info": "line1\nline2",
+    })
+    .to_string();
     put_item(&client, "locks", &[("LockID", s("tfstate/a\"b/terraform.tfstate")), ("Info", s(&info))]).await;
     let sqs_free = Arc::new(dispatcher(vec![pagerduty(&pd.url)], None));
     let report = pass(&client, &config(&[("LOCK_TABLES", "locks")]), &sqs_free).await;
@@ -583,7 +593,10 @@ fn assert_valid_custom_notifications(notes: &[serde_json::Value]) {
     let lines: String = notes.iter().map(|n| format!("{n}\n")).collect();
     std::fs::write(file.path(), lines).unwrap();
     let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chat_notification.schema.json");
-    let check = "import json, sys, jsonschema\nschema = json.load(open(sys.argv[1]))\njsonschema.Draft202012Validator.check_schema(schema)\nv = jsonschema.Draft202012Validator(schema)\nbad = [(i, e.message) for i, line in enumerate(open(sys.argv[2])) for e in v.iter_errors(json.loads(line))]\nprint(bad)\nsys.exit(1 if bad else 0)";
+    let check = "import json, sys, jsonschema\nschema = \
+        json.load(open(sys.argv[1]))\njsonschema.Draft202012Validator.check_schema(schema)\nv = \
+        jsonschema.Draft202012Validator(schema)\nbad = [(i, e.message) for i, line in enumerate(open(sys.argv[2])) \
+        for e in v.iter_errors(json.loads(line))]\nprint(bad)\nsys.exit(1 if bad else 0)";
     let out = Command::new(venv_bin("python")).args(["-c", check, schema]).arg(file.path()).output().unwrap();
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
@@ -742,8 +755,14 @@ async fn hostile_lock_fields_cannot_break_a_chat_message() {
     };
     let lock_id = format!("tfstate/{}/terraform.tfstate", "a`b```c".repeat(100));
     let created = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
-    let info = serde_json::json!({"ID": "id```x", "Operation": nasty("op"), "Who": nasty("who"), "Path": nasty("path"), "Created": created})
-        .to_string();
+    let info = serde_json::json!({
+        "ID": "id```x",
+        "Operation": nasty("op"),
+        "Who": nasty("who"),
+        "Path": nasty("path"),
+        "Created": created,
+    })
+    .to_string();
     put_item(&client, "locks", &[("LockID", s(&lock_id)), ("Info", s(&info))]).await;
     let alerts = Arc::new(dispatcher(vec![chat.notifier()], None));
     let report = pass(&client, &config(&[("LOCK_TABLES", "locks")]), &alerts).await;

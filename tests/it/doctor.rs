@@ -246,7 +246,9 @@ async fn backend_blocks_in_a_repository_are_checked_with_file_and_line() {
         "both/main.tf",
         &block("    bucket = \"b\"\n    key = \"x.tfstate\"\n    use_lockfile = true\n    dynamodb_table = \"locks\""),
     );
-    write("ws/main.tf", &block("    bucket = \"b\"\n    key = \"w.tfstate\"\n    use_lockfile = true\n    workspace_key_prefix = \"teams\""));
+    let ws =
+        "    bucket = \"b\"\n    key = \"w.tfstate\"\n    use_lockfile = true\n    workspace_key_prefix = \"teams\"";
+    write("ws/main.tf", &block(ws));
     write("partial/main.tf", &block("    key = \"p.tfstate\""));
     write("partial/prod.tfbackend", "bucket = \"prod-state\"\nuse_lockfile = true\n");
     write("broken/main.tf", "terraform {\n  backend \"s3\" {\n    bucket = \n");

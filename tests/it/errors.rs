@@ -71,7 +71,10 @@ fn no_credentials_is_said_once_with_the_providers_tried_and_exits_2() {
     assert!(stdout.is_empty(), "no source was read: {stdout}");
     assert_eq!(stderr.lines().count(), 1, "said once for the whole run: {stderr}");
     assert!(
-        stderr.starts_with("error: no AWS credentials found (tried environment variables, the web identity token, the shared config and credentials files"),
+        stderr.starts_with(
+            "error: no AWS credentials found (tried environment variables, the web identity token, \
+            the shared config and credentials files"
+        ),
         "{stderr}"
     );
     assert!(stderr.contains("set AWS_PROFILE, run `aws sso login`"), "{stderr}");
@@ -86,11 +89,15 @@ async fn a_missing_table_and_a_missing_bucket_name_the_region() {
     let (stdout, stderr) = text(&out);
     assert_eq!(
         line_about(&stdout, "table no-such-table"),
-        "table no-such-table: SCAN FAILED: Scan on table no-such-table failed: table no-such-table does not exist in region us-east-1 for the account of the credentials in use; a wrong AWS_REGION (or account) is the usual cause"
+        "table no-such-table: SCAN FAILED: Scan on table no-such-table failed: table no-such-table does not exist \
+            in region us-east-1 for the account of the credentials in use; a wrong AWS_REGION (or account) is the \
+            usual cause"
     );
     assert_eq!(
         line_about(&stdout, "bucket no-such-bucket"),
-        "bucket no-such-bucket: SCAN FAILED: ListObjectsV2 on bucket no-such-bucket failed: bucket no-such-bucket does not exist in region us-east-1 for the account of the credentials in use; a wrong AWS_REGION (or account) is the usual cause"
+        "bucket no-such-bucket: SCAN FAILED: ListObjectsV2 on bucket no-such-bucket failed: bucket no-such-bucket \
+            does not exist in region us-east-1 for the account of the credentials in use; a wrong AWS_REGION (or \
+            account) is the usual cause"
     );
     assert!(stderr.is_empty(), "the failure is shown once, not again as a log line: {stderr}");
     assert_clean(&out);
@@ -110,7 +117,10 @@ fn a_closed_port_is_unreachable_with_host_and_port() {
     let (stdout, _) = text(&out);
     assert_eq!(
         line_about(&stdout, "table locks"),
-        format!("table locks: SCAN FAILED: Scan on table locks failed: cannot reach 127.0.0.1:{port} (connection refused); check AWS_ENDPOINT_URL, AWS_REGION and the network path")
+        format!(
+            "table locks: SCAN FAILED: Scan on table locks failed: cannot reach 127.0.0.1:{port} (connection \
+            refused); check AWS_ENDPOINT_URL, AWS_REGION and the network path"
+        )
     );
     assert_clean(&out);
     // The full chain is there on request, on stderr.
@@ -158,7 +168,8 @@ async fn throttling_after_every_retry_says_so() {
     let (stdout, _) = text(&out);
     assert_eq!(
         line_about(&stdout, "table locks"),
-        "table locks: SCAN FAILED: Scan on table locks failed: throttled after all retries (ThrottlingException); lower SCAN_SEGMENTS or run less often"
+        "table locks: SCAN FAILED: Scan on table locks failed: throttled after all retries (ThrottlingException); \
+            lower SCAN_SEGMENTS or run less often"
     );
     assert!(proxy.requests("Scan").len() >= 3, "the SDK retried first");
     assert_clean(&out);

@@ -240,7 +240,8 @@ fn a_planted_upward_import_and_an_sdk_type_in_the_domain_are_caught() {
 fn grouped_and_nested_paths_resolve_to_their_module() {
     let known: BTreeSet<String> =
         ["domain", "domain::alert", "domain::alert::text", "ports"].iter().map(|s| s.to_string()).collect();
-    let code = "use crate::domain::alert::{AlertKind, Event};\nlet x = crate::domain::alert::text::clean(s, 3);\nuse crate::ports::SourceError;";
+    let code = "use crate::domain::alert::{AlertKind, Event};\nlet x = crate::domain::alert::text::clean(s, \
+        3);\nuse crate::ports::SourceError;";
     let got = imports(code, &known).unwrap();
     let want: BTreeSet<String> =
         ["domain::alert", "domain::alert::text", "ports"].iter().map(|s| s.to_string()).collect();

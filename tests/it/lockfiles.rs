@@ -134,7 +134,8 @@ async fn thousands_of_objects_across_pages_only_stale_lockfiles_go() {
     futures::stream::iter(0..2500)
         .map(|i| {
             let s3 = s3.clone();
-            async move { put_object(&s3, "tfstate", &format!("stacks/s{i:04}/terraform.tfstate"), "{\"version\":4}").await }
+            let key = format!("stacks/s{i:04}/terraform.tfstate");
+            async move { put_object(&s3, "tfstate", &key, "{\"version\":4}").await }
         })
         .buffer_unordered(16)
         .collect::<Vec<_>>()

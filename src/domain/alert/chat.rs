@@ -249,7 +249,10 @@ pub(crate) fn slack_blocks(m: &Message) -> Value {
         .collect();
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": true}}),
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": cap(&format!("{}\n*Action:* {}", code(&m.summary), action(m)), 3000)}}),
+        json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": cap(&format!("{}\n*Action:* {}", code(&m.summary), action(m)), 3000)},
+        }),
     ];
     if !fields.is_empty() {
         blocks.push(json!({"type": "section", "fields": fields}));

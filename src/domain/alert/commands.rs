@@ -52,7 +52,8 @@ pub(crate) fn unlock_commands(lock: &Lock, paired: Option<&HalfRef>) -> serde_js
         commands.insert(
             "credentials".into(),
             format!(
-                "run the aws commands with credentials in account {account} (the role ASSUME_ROLES names for it, or a profile there)"
+                "run the aws commands with credentials in account {account} (the role ASSUME_ROLES names for it, or \
+                    a profile there)"
             )
             .into(),
         );
@@ -122,7 +123,10 @@ mod tests {
         let c = unlock_commands(&lock(SourceKind::Table, arn, "tfstate/prod/terraform.tfstate"), None);
         assert_eq!(
             c["aws_cli"],
-            r#"aws --region 'eu-west-1' dynamodb delete-item --table-name 'locks' --key '{"LockID":{"S":"tfstate/prod/terraform.tfstate"}}'"#
+            concat!(
+                r#"aws --region 'eu-west-1' dynamodb delete-item --table-name 'locks' --key '{"LockID":{"S":"tfstate/"#,
+                r#"prod/terraform.tfstate"}}'"#,
+            )
         );
         assert!(c["credentials"].as_str().unwrap().contains("account 111111111111"));
         assert_eq!(c["tf_lock_reaper_unlock"], format!("tf-lock-reaper unlock 'id-1' --table '{arn}'"));

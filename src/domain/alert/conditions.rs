@@ -7,7 +7,7 @@ use crate::domain::alert::keys::hashed_key;
 use crate::domain::alert::messages::{generic, stale_message};
 use crate::domain::alert::text::{clean, ERROR_CAP, FIELD_CAP};
 use crate::domain::alert::{AlertKind, AlertSettings, Message, Severity};
-use crate::domain::doctor::table::enable_ttl_command;
+use crate::domain::health::table::enable_ttl_command;
 use crate::domain::lock::SourceKind;
 use crate::domain::report::{LockReport, RunReport, SourceReport, TtlCheck};
 
@@ -58,8 +58,15 @@ pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) 
 /// What a source is called in alert text, and what to check when it cannot be read.
 fn source_words(kind: SourceKind) -> (&'static str, &'static str) {
     match kind {
-        SourceKind::Table => ("lock table", "that the table exists in this account and region and that the reaper's role may dynamodb:Scan it"),
-        SourceKind::Bucket => ("lock bucket", "that the bucket exists and that the reaper's role may s3:ListBucket it and s3:GetObject its *.tflock objects"),
+        SourceKind::Table => (
+            "lock table",
+            "that the table exists in this account and region and that the reaper's role may dynamodb:Scan it",
+        ),
+        SourceKind::Bucket => (
+            "lock bucket",
+            "that the bucket exists and that the reaper's role may s3:ListBucket it and s3:GetObject its *.tflock \
+            objects",
+        ),
     }
 }
 
@@ -75,7 +82,8 @@ fn scan_failed(t: &SourceReport, now: DateTime<Utc>) -> Option<Message> {
         Some((t.kind, t.name.as_str())),
         format!("tf-lock-reaper cannot read {what} {name}: {err}"),
         format!(
-            "tf-lock-reaper could not scan {what} {name}, so stale locks there are neither reported nor cleared.\n\nError: {err}\n\nCheck {how}.\n"
+            "tf-lock-reaper could not scan {what} {name}, so stale locks there are neither reported nor \
+                cleared.\n\nError: {err}\n\nCheck {how}.\n"
         ),
         serde_json::json!({t.kind.as_str(): name, "error": err}),
         now,
@@ -118,7 +126,8 @@ fn unreadable_items(t: &SourceReport, now: DateTime<Utc>) -> Option<Message> {
         Some((t.kind, t.name.as_str())),
         format!("{} unreadable item(s) in {what} {name}", count),
         format!(
-            "The {what} {name} holds {} item(s) that are neither Terraform locks nor digests. The reaper reports them and never touches them; inspect and remove them by hand.\n\n{lines}",
+            "The {what} {name} holds {} item(s) that are neither Terraform locks nor digests. The reaper reports \
+                them and never touches them; inspect and remove them by hand.\n\n{lines}",
             count
         ),
         serde_json::json!({t.kind.as_str(): name, "count": count, "items": items}),
@@ -138,10 +147,18 @@ fn ttl_disabled(t: &SourceReport, now: DateTime<Utc>) -> Option<Message> {
         Some((t.kind, t.name.as_str())),
         format!("TTL is not enabled on lock table {name}: ACTION=ttl writes {attribute} for nothing"),
         format!(
-            "tf-lock-reaper runs with ACTION=ttl and writes {attribute} on the stale locks of table {name}, but {detail}: DynamoDB never expires them, so they keep blocking Terraform.\n\nEnable TTL on {attribute}:\n  {fix}\n\nor switch ACTION to report or delete. `tf-lock-reaper doctor --table {name}` checks the rest of the table.\n",
+            "tf-lock-reaper runs with ACTION=ttl and writes {attribute} on the stale locks of table {name}, but \
+            {detail}: DynamoDB never expires them, so they keep blocking Terraform.\n\nEnable TTL on {attribute}:\n  \
+            {fix}\n\nor switch ACTION to report or delete. `tf-lock-reaper doctor --table {name}` checks the rest of \
+            the table.\n",
             detail = clean(detail, ERROR_CAP)
         ),
-        serde_json::json!({t.kind.as_str(): name, "ttl": clean(detail, ERROR_CAP), "ttl_attribute": attribute, "fix": fix}),
+        serde_json::json!({
+            t.kind.as_str(): name,
+            "ttl": clean(detail, ERROR_CAP),
+            "ttl_attribute": attribute,
+            "fix": fix,
+        }),
         now,
     ))
 }
@@ -160,10 +177,15 @@ fn breaker_tripped(report: &RunReport, now: DateTime<Utc>) -> Option<Message> {
             report.planned_deletes, report.max_deletes_per_run
         ),
         format!(
-            "One run would have deleted {} locks, more than MAX_DELETES_PER_RUN={}, so it deleted none.\nMass staleness usually means a clock or configuration error (STALE_AFTER, DELETE_AFTER). Check the locks with `tf-lock-reaper list`, then raise the limit or clear them with `tf-lock-reaper unlock`.\n",
+            "One run would have deleted {} locks, more than MAX_DELETES_PER_RUN={}, so it deleted none.\nMass \
+                staleness usually means a clock or configuration error (STALE_AFTER, DELETE_AFTER). Check the locks \
+                with `tf-lock-reaper list`, then raise the limit or clear them with `tf-lock-reaper unlock`.\n",
             report.planned_deletes, report.max_deletes_per_run
         ),
-        serde_json::json!({"planned_deletes": report.planned_deletes, "max_deletes_per_run": report.max_deletes_per_run}),
+        serde_json::json!({
+            "planned_deletes": report.planned_deletes,
+            "max_deletes_per_run": report.max_deletes_per_run,
+        }),
         now,
     ))
 }

@@ -102,7 +102,10 @@ pub(crate) fn group_message(
     };
     let summary = format!("{count} stale Terraform locks in {what} {name}, oldest held {oldest}");
     let body = format!(
-        "{summary}. More than ALERT_GROUP_OVER={group_over} stale locks in one {kind_word}, so they share this one alert instead of one each; it resolves when none of them is stale any more. Every plan/apply on these states fails with \"Error acquiring the state lock\" until its lock is released.\n\nThe {listed} oldest, with the command that releases each (if no apply is still running for it):\n{lines}{more}",
+        "{summary}. More than ALERT_GROUP_OVER={group_over} stale locks in one {kind_word}, so they share this one \
+            alert instead of one each; it resolves when none of them is stale any more. Every plan/apply on these \
+            states fails with \"Error acquiring the state lock\" until its lock is released.\n\nThe {listed} \
+            oldest, with the command that releases each (if no apply is still running for it):\n{lines}{more}",
         kind_word = kind.as_str(),
         listed = listed.len().min(count),
     );
@@ -122,7 +125,12 @@ pub(crate) fn group_message(
         component: name,
         group: String::new(),
         timestamp: now,
-        details: serde_json::json!({kind.as_str(): clean(source, FIELD_CAP), "count": count, "oldest_age": oldest, "locks": listed}),
+        details: serde_json::json!({
+            kind.as_str(): clean(source, FIELD_CAP),
+            "count": count,
+            "oldest_age": oldest,
+            "locks": listed,
+        }),
     }
 }
 
@@ -148,8 +156,13 @@ mod tests {
             component: String::new(),
             group: String::new(),
             timestamp: DateTime::from_timestamp(0, 0).unwrap(),
-            details: serde_json::json!({"age_seconds": age_seconds, "age": format!("{age_seconds}s"), "who": "ci@x",
-                "operation": "OperationTypeApply", "commands": {"tf_lock_reaper_unlock": format!("tf-lock-reaper unlock {id}")}}),
+            details: serde_json::json!({
+                "age_seconds": age_seconds,
+                "age": format!("{age_seconds}s"),
+                "who": "ci@x",
+                "operation": "OperationTypeApply",
+                "commands": {"tf_lock_reaper_unlock": format!("tf-lock-reaper unlock {id}")},
+            }),
         };
         Alert { message: m, stale_since: DateTime::from_timestamp(stale_since, 0) }
     }

@@ -73,8 +73,20 @@ impl LockFacts {
             out.push_str("Double lock:  both halves must go for Terraform to proceed\n");
         }
         out.push_str(&format!(
-            "State path:  {}\nWorkspace:   {}\nLock ID:     {}\nWho:         {}\nOperation:   {}\nVersion:     {}\nCreated:     {}\nAge:         {}\nWindow:      {}\nInfo:        {}\n",
-            self.state_path, self.workspace, self.lock_id, self.who, self.operation, self.version, self.created, self.age, self.window, self.info
+            concat!(
+                "State path:  {}\nWorkspace:   {}\nLock ID:     {}\nWho:         {}\nOperation:   {}\n",
+                "Version:     {}\nCreated:     {}\nAge:         {}\nWindow:      {}\nInfo:        {}\n",
+            ),
+            self.state_path,
+            self.workspace,
+            self.lock_id,
+            self.who,
+            self.operation,
+            self.version,
+            self.created,
+            self.age,
+            self.window,
+            self.info
         ));
         out
     }
@@ -114,7 +126,10 @@ impl LockFacts {
         let c = unlock_commands(&l.lock, l.paired_with.as_ref());
         let get = |k: &str| c.get(k).and_then(|v| v.as_str()).map(|v| format!("  {v}\n")).unwrap_or_default();
         format!(
-            "If no apply is still running for this state, release the lock with one of:\n  {}    (run from the stack's directory, with its backend config)\n{}{}{}",
+            concat!(
+                "If no apply is still running for this state, release the lock with one of:\n",
+                "  {}    (run from the stack's directory, with its backend config)\n{}{}{}",
+            ),
             c["terraform_force_unlock"].as_str().unwrap_or_default(),
             get("tf_lock_reaper_unlock"),
             get("aws_cli"),
@@ -136,11 +151,14 @@ pub(crate) fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>
                 .unwrap_or_else(|| beat.to_string());
             (
                 format!(
-                    "Dead Terraform lock on {}: its holder stopped heartbeating {silent} ago ({} by {}, lock ID {}) in {}",
+                    "Dead Terraform lock on {}: its holder stopped heartbeating {silent} ago ({} by {}, lock ID {}) \
+                        in {}",
                     f.state_path, f.operation, f.who, f.lock_id, f.source
                 ),
                 format!(
-                    "The `tf-lock-reaper exec` wrapper holding this lock stopped heartbeating {silent} ago (last heartbeat {last}), longer than HEARTBEAT_TIMEOUT: its job is gone, whatever the lock's age ({}).",
+                    "The `tf-lock-reaper exec` wrapper holding this lock stopped heartbeating {silent} ago (last \
+                        heartbeat {last}), longer than HEARTBEAT_TIMEOUT: its job is gone, whatever the lock's age \
+                        ({}).",
                     f.age
                 ),
                 format!("Dead Terraform lock: {} (silent {silent})", f.state_path),
@@ -160,7 +178,8 @@ pub(crate) fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>
     };
     let summary = cap(&summary, SUMMARY_CAP);
     let body = format!(
-        "{opening}\nEvery plan/apply on this state fails with \"Error acquiring the state lock\" until it is released.\n\n{}\n{}",
+        "{opening}\nEvery plan/apply on this state fails with \"Error acquiring the state lock\" until it is \
+            released.\n\n{}\n{}",
         f.body_lines(),
         LockFacts::commands_text(l)
     );
@@ -203,7 +222,8 @@ fn lock_message(
 pub(crate) fn deleted_message(l: &LockReport, now: DateTime<Utc>) -> Message {
     let f = LockFacts::of(l);
     let body = format!(
-        "tf-lock-reaper deleted a stale Terraform state lock: held {} (apply window {}, DELETE_AFTER reached), unchanged since it was read.\n\n{}",
+        "tf-lock-reaper deleted a stale Terraform state lock: held {} (apply window {}, DELETE_AFTER reached), \
+            unchanged since it was read.\n\n{}",
         f.age,
         f.window,
         f.body_lines()

@@ -77,7 +77,8 @@ fn render_source(out: &mut String, t: &SourceReport, view: SourceView) {
     let _ = match view {
         SourceView::Run => writeln!(
             out,
-            "{} {}: {} lock(s), {} stale, {} excluded, {} unreadable{}; deleted {}, changed {}, gone {}, ttl {}, errors {}",
+            "{} {}: {} lock(s), {} stale, {} excluded, {} unreadable{}; deleted {}, changed {}, gone {}, ttl {}, \
+                errors {}",
             t.kind.as_str(),
             t.name,
             c.locks_held,

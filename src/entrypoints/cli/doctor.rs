@@ -2,7 +2,7 @@
 
 use crate::config::DoctorSettings;
 use crate::doctor::DoctorTargets;
-use crate::domain::doctor::table::TableExpectations;
+use crate::domain::health::table::TableExpectations;
 use crate::entrypoints::cli::{env_with, print_json, CliError, SourceArgs, Status};
 use crate::wiring::{check_credentials, inspectors, sdk_config};
 

@@ -49,7 +49,8 @@ async fn unlock(reaper: &Reaper, lock_id: &str, yes: bool, dry_run: bool) -> Res
     if matches.is_empty() {
         let held: usize = sources.iter().map(|s| s.locks.len()).sum();
         return Err(CliError::Failed(format!(
-            "no lock with ID {lock_id:?} in {} ({held} lock(s) held there; `tf-lock-reaper list` shows them). Digest items are never unlocked.",
+            "no lock with ID {lock_id:?} in {} ({held} lock(s) held there; `tf-lock-reaper list` shows them). \
+                Digest items are never unlocked.",
             names.join(", ")
         )));
     }

@@ -150,9 +150,13 @@ fn serve(
                 .write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         }
         Some(Fault::Throttle) => {
-            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
+            let body = concat!(
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","#,
+                r#""message":"Rate of requests exceeds the allowed throughput."}"#,
+            );
             let head = format!(
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-ErrorType: ThrottlingException\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-ErrorType: \
+                    ThrottlingException\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
             client.write_all(head.as_bytes())?;

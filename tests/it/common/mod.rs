@@ -138,8 +138,13 @@ pub async fn create_state_table(client: &aws_sdk_dynamodb::Client, name: &str) {
 /// LockInfo JSON exactly as Terraform 1.15.5 writes it.
 pub fn info_json(id: &str, path: &str, created: DateTime<Utc>) -> String {
     format!(
-        r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"ci@runner","Version":"1.15.5","Created":"{}","Path":"{path}"}}"#,
-        created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+        concat!(
+            r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"ci@runner","Version":"1.15.5","#,
+            r#""Created":"{}","Path":"{path}"}}"#,
+        ),
+        created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        id = id,
+        path = path,
     )
 }
 

@@ -158,14 +158,24 @@ fn config(
     let (endpoints, resources) = if release.is_old() {
         (
             format!(
-                "    endpoint                    = \"{url}\"\n    dynamodb_endpoint           = \"{url}\"\n    force_path_style            = true\n"
+                concat!(
+                    "    endpoint                    = \"{url}\"\n",
+                    "    dynamodb_endpoint           = \"{url}\"\n",
+                    "    force_path_style            = true\n",
+                ),
+                url = url
             ),
             "output \"applied_at\" {\n  value = timestamp()\n}\n".to_string(),
         )
     } else {
         (
             format!(
-                "    endpoints = {{ s3 = \"{url}\", dynamodb = \"{url}\" }}\n    use_path_style              = true\n    skip_requesting_account_id  = true\n"
+                concat!(
+                    "    endpoints = {{ s3 = \"{url}\", dynamodb = \"{url}\" }}\n",
+                    "    use_path_style              = true\n",
+                    "    skip_requesting_account_id  = true\n",
+                ),
+                url = url
             ),
             r#"variable "hang_seconds" {
   type    = number

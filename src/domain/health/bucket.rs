@@ -3,7 +3,7 @@
 //! sources) that `*.tflock` objects can be listed.
 
 use crate::domain::alert::text::shell_quote;
-use crate::domain::doctor::Check;
+use crate::domain::health::Check;
 use crate::domain::source::SourceAddress;
 
 /// Everything read about one bucket; each call may fail on its own.
@@ -33,67 +33,101 @@ pub(crate) fn bucket_checks(source: &SourceAddress, facts: &BucketFacts) -> Vec<
         Some(region) => format!("{} --region {region}", shell_quote(&source.name)),
         None => shell_quote(&source.name),
     };
-    let mut checks = Vec::new();
-    let versioning_fix =
-        format!("aws s3api put-bucket-versioning --bucket {b} --versioning-configuration Status=Enabled");
-    checks.push(match &facts.versioning {
+    vec![
+        versioning(s, &b, &facts.versioning),
+        noncurrent_versions(s, &b, &facts.noncurrent_expiry),
+        encryption(s, &b, &facts.encryption),
+        public_access_block(s, &b, &facts.public_access_block),
+        lockfiles(s, &source.prefix, &facts.lockfiles),
+    ]
+}
+
+/// `s`: the subject (`bucket …`); `b`: the bucket as the fix commands take it.
+fn versioning(s: &str, b: &str, status: &Result<Option<String>, String>) -> Check {
+    let fix = format!("aws s3api put-bucket-versioning --bucket {b} --versioning-configuration Status=Enabled");
+    match status {
         Ok(Some(v)) if v == "Enabled" => Check::pass(s, "versioning", "Enabled: a bad state write can be rolled back"),
-        Ok(Some(v)) => {
-            Check::fail(s, "versioning", format!("{v}: a corrupted state write is permanent"), versioning_fix)
-        }
-        Ok(None) => Check::fail(s, "versioning", "never enabled: a corrupted state write is permanent", versioning_fix),
+        Ok(Some(v)) => Check::fail(s, "versioning", format!("{v}: a corrupted state write is permanent"), fix),
+        Ok(None) => Check::fail(s, "versioning", "never enabled: a corrupted state write is permanent", fix),
         Err(e) => Check::fail(
             s,
             "versioning",
             format!("cannot read it: {e}"),
             "allow s3:GetBucketVersioning, or check the bucket name",
         ),
-    });
-    checks.push(match &facts.noncurrent_expiry {
+    }
+}
+
+fn noncurrent_versions(s: &str, b: &str, expiry: &Result<bool, String>) -> Check {
+    match expiry {
         Ok(true) => Check::pass(s, "noncurrent versions", "a lifecycle rule expires them"),
         Ok(false) => Check::warn(
             s,
             "noncurrent versions",
             "no lifecycle rule expires noncurrent versions: they are kept forever",
-            format!(r#"aws s3api put-bucket-lifecycle-configuration --bucket {b} --lifecycle-configuration '{{"Rules":[{{"ID":"expire-old-state","Status":"Enabled","Filter":{{}},"NoncurrentVersionExpiration":{{"NoncurrentDays":90,"NewerNoncurrentVersions":10}}}}]}}'"#),
+            format!(
+                concat!(
+                    "aws s3api put-bucket-lifecycle-configuration --bucket {} --lifecycle-configuration ",
+                    r#"'{{"Rules":[{{"ID":"expire-old-state","Status":"Enabled","Filter":{{}},"#,
+                    r#""NoncurrentVersionExpiration":{{"NoncurrentDays":90,"NewerNoncurrentVersions":10}}}}]}}'"#
+                ),
+                b
+            ),
         ),
-        Err(e) => Check::warn(s, "noncurrent versions", format!("cannot read the lifecycle: {e}"), "allow s3:GetLifecycleConfiguration"),
-    });
-    checks.push(match &facts.encryption {
+        Err(e) => {
+            let why = format!("cannot read the lifecycle: {e}");
+            Check::warn(s, "noncurrent versions", why, "allow s3:GetLifecycleConfiguration")
+        }
+    }
+}
+
+fn encryption(s: &str, b: &str, algorithm: &Result<Option<String>, String>) -> Check {
+    match algorithm {
         Ok(Some(alg)) => Check::pass(s, "default encryption", alg.clone()),
         Ok(None) => Check::warn(
             s,
             "default encryption",
             "no default encryption configured",
-            format!(r#"aws s3api put-bucket-encryption --bucket {b} --server-side-encryption-configuration '{{"Rules":[{{"ApplyServerSideEncryptionByDefault":{{"SSEAlgorithm":"aws:kms"}},"BucketKeyEnabled":true}}]}}'"#),
+            format!(
+                concat!(
+                    "aws s3api put-bucket-encryption --bucket {} --server-side-encryption-configuration ",
+                    r#"'{{"Rules":[{{"ApplyServerSideEncryptionByDefault":{{"SSEAlgorithm":"aws:kms"}},"#,
+                    r#""BucketKeyEnabled":true}}]}}'"#
+                ),
+                b
+            ),
         ),
-        Err(e) => Check::warn(s, "default encryption", format!("cannot read it: {e}"), "allow s3:GetEncryptionConfiguration"),
-    });
-    let bpa_fix = format!("aws s3api put-public-access-block --bucket {b} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true");
-    checks.push(match &facts.public_access_block {
+        Err(e) => {
+            Check::warn(s, "default encryption", format!("cannot read it: {e}"), "allow s3:GetEncryptionConfiguration")
+        }
+    }
+}
+
+fn public_access_block(s: &str, b: &str, settings: &Result<Option<[bool; 4]>, String>) -> Check {
+    let fix = format!(
+        "aws s3api put-public-access-block --bucket {b} --public-access-block-configuration \
+        BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true"
+    );
+    match settings {
         Ok(Some(all)) if all.iter().all(|on| *on) => Check::pass(s, "block public access", "all four settings on"),
         Ok(Some(all)) => {
             let names = ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"];
             let off: Vec<&str> = names.iter().zip(all).filter(|(_, on)| !**on).map(|(n, _)| *n).collect();
-            Check::fail(
-                s,
-                "block public access",
-                format!("{} off: state (with its secrets) could be made public", off.join(", ")),
-                bpa_fix,
-            )
+            let why = format!("{} off: state (with its secrets) could be made public", off.join(", "));
+            Check::fail(s, "block public access", why, fix)
         }
-        Ok(None) => Check::fail(
-            s,
-            "block public access",
-            "not configured: state (with its secrets) could be made public",
-            bpa_fix,
-        ),
+        Ok(None) => {
+            Check::fail(s, "block public access", "not configured: state (with its secrets) could be made public", fix)
+        }
         Err(e) => {
             Check::fail(s, "block public access", format!("cannot read it: {e}"), "allow s3:GetBucketPublicAccessBlock")
         }
-    });
-    let under = if source.prefix.is_empty() { String::new() } else { format!(" under {}", source.prefix) };
-    checks.push(match &facts.lockfiles {
+    }
+}
+
+fn lockfiles(s: &str, prefix: &str, listed: &Result<usize, String>) -> Check {
+    let under = if prefix.is_empty() { String::new() } else { format!(" under {prefix}") };
+    match listed {
         Ok(n) => Check::pass(s, "lockfiles", format!("*.tflock objects can be listed{under} ({n} now)")),
         Err(e) => Check::fail(
             s,
@@ -101,14 +135,13 @@ pub(crate) fn bucket_checks(source: &SourceAddress, facts: &BucketFacts) -> Vec<
             format!("cannot list *.tflock objects{under}: {e}"),
             "allow s3:ListBucket on the bucket and s3:GetObject on its *.tflock objects",
         ),
-    });
-    checks
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::doctor::Status;
+    use crate::domain::health::Status;
 
     fn healthy() -> BucketFacts {
         BucketFacts {

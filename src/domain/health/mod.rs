@@ -1,6 +1,7 @@
-//! `tf-lock-reaper doctor`: can the backend be trusted? Each check is a
-//! plain function from facts (what AWS or the HCL said) to PASS / WARN /
-//! FAIL with one line of why and, for WARN and FAIL, the exact fix.
+//! The health checks behind `tf-lock-reaper doctor`: can the backend be
+//! trusted? Each check is a plain function from facts (what AWS or the HCL
+//! said) to PASS / WARN / FAIL with one line of why and, for WARN and FAIL,
+//! the exact fix. Gathering the facts is `crate::doctor`'s job.
 
 pub(crate) mod backend_block;
 pub(crate) mod bucket;

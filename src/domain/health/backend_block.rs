@@ -7,7 +7,7 @@
 use hcl::{Body, Expression};
 
 use crate::domain::backend::DEFAULT_WORKSPACE_KEY_PREFIX;
-use crate::domain::doctor::Check;
+use crate::domain::health::Check;
 use crate::domain::lock::LOCKFILE_SUFFIX;
 
 /// The s3 backend settings the checks read, as literal values.
@@ -140,7 +140,8 @@ fn one_configuration(subject: &str, s: &Settings) -> Vec<Check> {
         (None, false) if partial => Check::warn(
             subject,
             "locking",
-            "no dynamodb_table or use_lockfile in the files (a partial configuration): unless -backend-config sets one, every run is unlocked",
+            "no dynamodb_table or use_lockfile in the files (a partial configuration): unless -backend-config sets \
+                one, every run is unlocked",
             "add `use_lockfile = true` to the backend block",
         ),
         (None, false) => Check::fail(
@@ -153,7 +154,8 @@ fn one_configuration(subject: &str, s: &Settings) -> Vec<Check> {
             subject,
             "locking",
             format!("dynamodb_table = {t:?} without use_lockfile: deprecated since Terraform 1.11"),
-            "add `use_lockfile = true` beside dynamodb_table (double locking) while every runner upgrades, then remove dynamodb_table",
+            "add `use_lockfile = true` beside dynamodb_table (double locking) while every runner upgrades, then \
+                remove dynamodb_table",
         ),
         (Some(t), true) => Check::pass(subject, "locking", format!("double locking: lockfile and table {t}")),
         (None, true) => Check::pass(subject, "locking", "S3 lockfile (use_lockfile = true)"),
@@ -189,7 +191,7 @@ fn one_configuration(subject: &str, s: &Settings) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::doctor::Status;
+    use crate::domain::health::Status;
 
     fn tf(backend: &str) -> String {
         format!("terraform {{\n  required_version = \">= 1.10\"\n  backend \"s3\" {{\n{backend}\n  }}\n}}\n")

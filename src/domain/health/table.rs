@@ -3,7 +3,7 @@
 //! protection, encryption at rest and billing mode.
 
 use crate::domain::alert::text::shell_quote;
-use crate::domain::doctor::Check;
+use crate::domain::health::Check;
 
 /// What `DescribeTable` said.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -69,7 +69,8 @@ fn create_table(name: &str) -> String {
 /// `ttl-disabled` alert's).
 pub(crate) fn enable_ttl_command(table: &str, attribute: &str) -> String {
     format!(
-        "aws dynamodb update-time-to-live --table-name {} --time-to-live-specification Enabled=true,AttributeName={attribute}",
+        "aws dynamodb update-time-to-live --table-name {} --time-to-live-specification \
+            Enabled=true,AttributeName={attribute}",
         shell_quote(table)
     )
 }
@@ -129,7 +130,10 @@ pub(crate) fn table_checks(table: &str, facts: &TableFacts, expect: TableExpecta
             s,
             "point-in-time recovery",
             "off: a table deleted or damaged by mistake cannot be restored",
-            format!("aws dynamodb update-continuous-backups --table-name {t} --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true"),
+            format!(
+                "aws dynamodb update-continuous-backups --table-name {t} --point-in-time-recovery-specification \
+                PointInTimeRecoveryEnabled=true"
+            ),
         ),
         Err(e) => Check::warn(
             s,
@@ -162,7 +166,7 @@ pub(crate) fn table_checks(table: &str, facts: &TableFacts, expect: TableExpecta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::doctor::Status;
+    use crate::domain::health::Status;
 
     fn healthy() -> TableFacts {
         TableFacts {
