@@ -47,6 +47,33 @@ pub(crate) fn partition<'a>(
     candidates.iter().partition(|a| backlog(a))
 }
 
+/// One lock of a grouped alert, as its details list it.
+fn listed_lock(m: &Message) -> serde_json::Value {
+    let field = |k: &str| m.details.get(k).and_then(serde_json::Value::as_str).unwrap_or("?").to_string();
+    serde_json::json!({
+        "state_path": m.lock_key,
+        "lock_id": m.lock_id,
+        "age": field("age"),
+        "who": field("who"),
+        "operation": field("operation"),
+        "command": m.details.get("commands").and_then(|c| c.get("tf_lock_reaper_unlock")).cloned(),
+    })
+}
+
+/// A listed lock as the body's two lines: what holds it, and its fix.
+fn listing_line(l: &serde_json::Value) -> String {
+    let s = |k: &str| l[k].as_str().unwrap_or("?").to_string();
+    format!(
+        "  {}  held {}  by {}  {}  lock ID {}\n    {}\n",
+        s("state_path"),
+        s("age"),
+        s("who"),
+        s("operation"),
+        s("lock_id"),
+        s("command")
+    )
+}
+
 /// The grouped alert of a source: the count, the oldest age, the `LISTED`
 /// oldest locks with their fix commands; bounded whatever the count.
 pub(crate) fn group_message(
@@ -66,36 +93,8 @@ pub(crate) fn group_message(
         SourceKind::Bucket => "lock bucket",
     };
     let oldest = format_age(locks.first().map_or(0, |m| u64::try_from(age(m)).unwrap_or(0)));
-    let field = |m: &Message, k: &str| m.details.get(k).and_then(serde_json::Value::as_str).unwrap_or("?").to_string();
-    let listed: Vec<serde_json::Value> = locks
-        .iter()
-        .take(LISTED)
-        .map(|m| {
-            serde_json::json!({
-                "state_path": m.lock_key,
-                "lock_id": m.lock_id,
-                "age": field(m, "age"),
-                "who": field(m, "who"),
-                "operation": field(m, "operation"),
-                "command": m.details.get("commands").and_then(|c| c.get("tf_lock_reaper_unlock")).cloned(),
-            })
-        })
-        .collect();
-    let lines: String = listed
-        .iter()
-        .map(|l| {
-            let s = |k: &str| l[k].as_str().unwrap_or("?").to_string();
-            format!(
-                "  {}  held {}  by {}  {}  lock ID {}\n    {}\n",
-                s("state_path"),
-                s("age"),
-                s("who"),
-                s("operation"),
-                s("lock_id"),
-                s("command")
-            )
-        })
-        .collect();
+    let listed: Vec<serde_json::Value> = locks.iter().take(LISTED).map(|m| listed_lock(m)).collect();
+    let lines: String = listed.iter().map(listing_line).collect();
     let more = match count.saturating_sub(LISTED) {
         0 => String::new(),
         n => format!("  … and {n} more: tf-lock-reaper list --{} {name}\n", kind.as_str()),

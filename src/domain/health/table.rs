@@ -83,48 +83,64 @@ pub(crate) fn table_checks(table: &str, facts: &TableFacts, expect: TableExpecta
     let d = match &facts.description {
         Ok(d) => d,
         Err(e) => {
-            return vec![Check::fail(
-                s,
-                "exists",
-                format!("cannot describe the table: {e}"),
-                format!(
-                "check the name, region and account, and that your role may dynamodb:DescribeTable; create it with: {}",
+            let fix = format!(
+                "check the name, region and account, and that your role may dynamodb:DescribeTable; create it \
+                with: {}",
                 create_table(&t)
-            ),
-            )]
+            );
+            return vec![Check::fail(s, "exists", format!("cannot describe the table: {e}"), fix)];
         }
     };
-    let mut checks = vec![Check::pass(s, "exists", "the table exists and can be described")];
+    let sse = match d.sse_type.as_deref() {
+        None => "AWS owned key (the default)".to_string(),
+        Some(kind) => format!("{kind} key"),
+    };
+    vec![
+        Check::pass(s, "exists", "the table exists and can be described"),
+        key_schema(s, d),
+        ttl(s, table, &facts.ttl, expect),
+        point_in_time_recovery(s, &t, &facts.point_in_time_recovery),
+        deletion_protection(s, &t, d.deletion_protection),
+        Check::pass(s, "encryption at rest", sse),
+        Check::pass(s, "billing mode", d.billing_mode.clone().unwrap_or_else(|| "PROVISIONED".to_string())),
+    ]
+}
+
+/// `s`: the subject (`table …`); `t`: the table as the fix commands take it.
+fn key_schema(s: &str, d: &TableDescription) -> Check {
     let lock_id_s = d.attribute_types.iter().any(|(n, ty)| n == "LockID" && ty == "S");
-    checks.push(if d.key_schema == [("LockID".to_string(), "HASH".to_string())] && lock_id_s {
-        Check::pass(s, "key schema", "LockID (S) is the only hash key: a Terraform lock table")
-    } else {
-        let keys: Vec<String> = d.key_schema.iter().map(|(n, k)| format!("{n} ({k})")).collect();
-        Check::fail(
-            s,
-            "key schema",
-            format!("key schema is {}, not LockID (S) alone: not a Terraform lock table", keys.join(", ")),
-            format!("point dynamodb_table and LOCK_TABLES at a table created with: {}", create_table("<name>")),
-        )
-    });
+    if d.key_schema == [("LockID".to_string(), "HASH".to_string())] && lock_id_s {
+        return Check::pass(s, "key schema", "LockID (S) is the only hash key: a Terraform lock table");
+    }
+    let keys: Vec<String> = d.key_schema.iter().map(|(n, k)| format!("{n} ({k})")).collect();
+    Check::fail(
+        s,
+        "key schema",
+        format!("key schema is {}, not LockID (S) alone: not a Terraform lock table", keys.join(", ")),
+        format!("point dynamodb_table and LOCK_TABLES at a table created with: {}", create_table("<name>")),
+    )
+}
+
+fn ttl(s: &str, table: &str, ttl: &Result<TtlDescription, String>, expect: TableExpectations<'_>) -> Check {
     let attr = expect.ttl_attribute;
-    let ttl_fix = enable_ttl_command(table, attr);
-    checks.push(match &facts.ttl {
+    let fix = enable_ttl_command(table, attr);
+    match ttl {
         Ok(ttl) if ttl.enabled_on(attr) => Check::pass(s, "ttl", ttl.describe(attr)),
         Ok(ttl) if expect.ttl_written => Check::fail(
             s,
             "ttl",
             format!("{}, yet TTL values are written (ACTION=ttl or TTL_AFTER): they do nothing", ttl.describe(attr)),
-            ttl_fix,
+            fix,
         ),
-        Ok(ttl) => {
-            Check::warn(s, "ttl", format!("{}: no backstop for locks nobody clears", ttl.describe(attr)), ttl_fix)
-        }
+        Ok(ttl) => Check::warn(s, "ttl", format!("{}: no backstop for locks nobody clears", ttl.describe(attr)), fix),
         Err(e) => {
             Check::warn(s, "ttl", format!("cannot read the TTL setting: {e}"), "allow dynamodb:DescribeTimeToLive")
         }
-    });
-    checks.push(match &facts.point_in_time_recovery {
+    }
+}
+
+fn point_in_time_recovery(s: &str, t: &str, enabled: &Result<bool, String>) -> Check {
+    match enabled {
         Ok(true) => Check::pass(s, "point-in-time recovery", "enabled"),
         Ok(false) => Check::warn(
             s,
@@ -141,8 +157,11 @@ pub(crate) fn table_checks(table: &str, facts: &TableFacts, expect: TableExpecta
             format!("cannot read it: {e}"),
             "allow dynamodb:DescribeContinuousBackups",
         ),
-    });
-    checks.push(match d.deletion_protection {
+    }
+}
+
+fn deletion_protection(s: &str, t: &str, enabled: Option<bool>) -> Check {
+    match enabled {
         Some(true) => Check::pass(s, "deletion protection", "enabled"),
         _ => Check::warn(
             s,
@@ -150,17 +169,7 @@ pub(crate) fn table_checks(table: &str, facts: &TableFacts, expect: TableExpecta
             "off: one delete-table call stops every pipeline",
             format!("aws dynamodb update-table --table-name {t} --deletion-protection-enabled"),
         ),
-    });
-    checks.push(Check::pass(
-        s,
-        "encryption at rest",
-        match d.sse_type.as_deref() {
-            None => "AWS owned key (the default)".to_string(),
-            Some(kind) => format!("{kind} key"),
-        },
-    ));
-    checks.push(Check::pass(s, "billing mode", d.billing_mode.clone().unwrap_or_else(|| "PROVISIONED".to_string())));
-    checks
+    }
 }
 
 #[cfg(test)]
