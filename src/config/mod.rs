@@ -54,8 +54,6 @@ pub struct Config {
     pub ttl_attribute: String,
     /// Where `exec` writes its heartbeat on a lock item (`HEARTBEAT_ATTRIBUTE`).
     pub heartbeat_attribute: String,
-    /// How often `exec` heartbeats the lock its command holds (`HEARTBEAT_EVERY`).
-    pub heartbeat_every: Duration,
     pub max_deletes_per_run: usize,
     pub scan_segments: i32,
     pub run_budget: Duration,
@@ -115,7 +113,6 @@ impl Config {
             ttl_after: a.ttl_after,
             ttl_attribute: a.ttl_attribute,
             heartbeat_attribute: hb.attribute,
-            heartbeat_every: hb.every,
             max_deletes_per_run,
             scan_segments,
             run_budget,
