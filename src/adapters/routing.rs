@@ -5,6 +5,7 @@
 //! account and region); the router picks the adapter for that region and
 //! the role of that account (`ASSUME_ROLES`), and hands it the bare name.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -56,7 +57,10 @@ impl<T> Router<T> {
     /// reaches it; else a table in another account goes by its ARN, shared
     /// with the reaper's own credentials by a resource-based policy), and
     /// the role assumed.
-    fn pick(&self, address: &SourceAddress) -> Result<(&T, SourceAddress, Option<&str>), SourceError> {
+    fn pick<'a>(
+        &'a self,
+        address: &'a SourceAddress,
+    ) -> Result<(&'a T, Cow<'a, SourceAddress>, Option<&'a str>), SourceError> {
         let route = route_of(&self.roles, address);
         let adapter = self.routes.get(&route).ok_or_else(|| {
             SourceError::new(
@@ -69,7 +73,7 @@ impl<T> Router<T> {
             )
         })?;
         let role = address.account.as_ref().and_then(|a| self.roles.get(a)).map(String::as_str);
-        let given = if role.is_some() { address.in_its_account() } else { address.clone() };
+        let given = if role.is_some() { Cow::Owned(address.in_its_account()) } else { Cow::Borrowed(address) };
         Ok((adapter, given, role))
     }
 }

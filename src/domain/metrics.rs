@@ -43,9 +43,7 @@ pub(crate) fn dimension_name(kind: SourceKind) -> &'static str {
 /// own account and region (so existing alarms keep working), plus
 /// `Account` and `Region` for sources elsewhere.
 pub(crate) fn source_dimensions(at: &SourceAddress) -> Vec<(String, String)> {
-    // A bucket source is named with its prefix, `bucket/prefix`.
-    let path = if at.prefix.is_empty() { at.name.clone() } else { format!("{}/{}", at.name, at.prefix) };
-    let mut dims = vec![(dimension_name(at.kind).to_string(), path)];
+    let mut dims = vec![(dimension_name(at.kind).to_string(), at.path())];
     if let Some(account) = &at.account {
         dims.push(("Account".to_string(), account.clone()));
     }

@@ -141,9 +141,19 @@ impl SourceAddress {
         if self.prefix.is_empty() {
             return self.to_string();
         }
-        let mut label = format!("{}/{}", self.name, self.prefix);
+        let mut label = self.path();
         self.push_location(&mut label);
         label
+    }
+
+    /// The name with the prefix of a bucket source (`bucket/prefix`), without
+    /// region or account: the `Bucket` or `TableName` metric dimension.
+    pub(crate) fn path(&self) -> String {
+        if self.prefix.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}/{}", self.name, self.prefix)
+        }
     }
 
     /// The name an API call takes: a table in another account reached with

@@ -16,6 +16,7 @@ use crate::domain::alert::{AlertKind, Message, OpenAlert, Severity};
 use crate::domain::decision::ActionTaken;
 use crate::domain::lock::SourceKind;
 use crate::domain::report::{Delivery, LockReport, NotificationRecord, RunReport, TtlCheck};
+use crate::domain::source::SourceAddress;
 use crate::ports::alert_state::{AlertState, StateError};
 use crate::ports::clock::Clock;
 use crate::ports::notifier::Notifier;
@@ -184,19 +185,21 @@ impl Round<'_> {
             .filter(|a| a.message.kind == AlertKind::LockStale)
             .filter_map(|a| Some((a.message.source_kind?, a.message.source_name.as_deref()?)))
             .collect();
-        // Alert messages name their source by its address string.
-        let source_of = |l: &LockReport| (l.lock.kind, l.lock.source.to_string());
-        let mut cleared_per_source: HashMap<(SourceKind, String), usize> = HashMap::new();
+        let mut cleared_per_source: HashMap<&SourceAddress, usize> = HashMap::new();
         for l in cleared {
-            *cleared_per_source.entry(source_of(l)).or_default() += 1;
+            *cleared_per_source.entry(&l.lock.source).or_default() += 1;
         }
         let mut group_resolved = HashSet::new();
         for l in cleared {
-            let (kind, name) = source_of(l);
-            if cleared_per_source[&(kind, name.clone())] <= group_over {
+            let source = &l.lock.source;
+            if cleared_per_source[source] <= group_over {
                 self.send_all(&deleted_lock_resolve(l, self.now)).await;
-            } else if !still_stale.contains(&(kind, name.as_str())) && group_resolved.insert((kind, name.clone())) {
-                self.send_all(&resolve_message(&group_resolve(kind, &name), self.now)).await;
+                continue;
+            }
+            // Alert messages name their source by its address string.
+            let name = source.to_string();
+            if !still_stale.contains(&(source.kind, name.as_str())) && group_resolved.insert(source) {
+                self.send_all(&resolve_message(&group_resolve(source.kind, &name), self.now)).await;
             }
         }
     }
