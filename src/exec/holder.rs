@@ -17,7 +17,9 @@ use crate::ports::lock_tables::{Beat, HeldLockTables};
 use crate::ports::lockfiles::HeldLockfiles;
 use crate::ports::{SourceError, WriteOutcome};
 
-/// The lock stores of one backend.
+/// The lock stores of one backend. They are already the backend's region,
+/// endpoint and credentials, so its tables and buckets are addressed as the
+/// reaper's own (`SourceAddress::own`): the bare name reaches them.
 #[derive(Clone)]
 pub(crate) struct Stores {
     pub tables: Arc<dyn HeldLockTables>,
@@ -114,7 +116,7 @@ impl Finder<'_> {
         let mut halves = Vec::new();
         let mut first: Option<crate::domain::lock::Lock> = None;
         if let Some((table, key)) = &location.table {
-            let at = own(SourceKind::Table, table);
+            let at = SourceAddress::own(SourceKind::Table, table);
             let item = self.stores.tables.get_lock(&at, key, self.heartbeat_attribute).await?;
             if let Some(info) = item.and_then(|i| i.info) {
                 if let Some(lock) = parse_lock_info(&at, key, &info, now).ok().filter(|l| ours(l)) {
@@ -124,7 +126,7 @@ impl Finder<'_> {
             }
         }
         if let Some((bucket, key)) = &location.lockfile {
-            let at = own(SourceKind::Bucket, bucket);
+            let at = SourceAddress::own(SourceKind::Bucket, bucket);
             if let Some(object) = self.stores.lockfiles.get_lockfile(&at, key).await? {
                 if let Ok(body) = object.body {
                     let matches = parse_lock_info(&at, key, &body, now).ok().filter(|l| ours(l));
@@ -168,12 +170,12 @@ pub(crate) async fn still_held(
     for half in &record.halves {
         let held = match half {
             RecordedHalf::Table { table, lock_key, info } => {
-                let table = &own(SourceKind::Table, table);
+                let table = &SourceAddress::own(SourceKind::Table, table);
                 let item = stores.tables.get_lock(table, lock_key, heartbeat_attribute).await?;
                 item.and_then(|i| i.info).as_deref() == Some(info.as_str())
             }
             RecordedHalf::Lockfile { bucket, key, body, .. } => {
-                let bucket = &own(SourceKind::Bucket, bucket);
+                let bucket = &SourceAddress::own(SourceKind::Bucket, bucket);
                 let object = stores.lockfiles.get_lockfile(bucket, key).await?;
                 object.is_some_and(|o| o.body.as_deref() == Ok(body.as_str()))
             }
@@ -183,12 +185,6 @@ pub(crate) async fn still_held(
         }
     }
     Ok(false)
-}
-
-/// A table or bucket of the backend: its stores are already the
-/// backend's region, endpoint and credentials, so the bare name reaches it.
-fn own(kind: SourceKind, name: &str) -> SourceAddress {
-    SourceAddress::own(kind, name)
 }
 
 /// One half as people read it.
@@ -202,8 +198,8 @@ pub(crate) fn describe(half: &RecordedHalf) -> String {
 /// The lock now in a half's place, as people read it.
 fn other_lock(half: &RecordedHalf, info: &str) -> String {
     let (source, key) = match half {
-        RecordedHalf::Table { table, lock_key, .. } => (own(SourceKind::Table, table), lock_key),
-        RecordedHalf::Lockfile { bucket, key, .. } => (own(SourceKind::Bucket, bucket), key),
+        RecordedHalf::Table { table, lock_key, .. } => (SourceAddress::own(SourceKind::Table, table), lock_key),
+        RecordedHalf::Lockfile { bucket, key, .. } => (SourceAddress::own(SourceKind::Bucket, bucket), key),
     };
     match parse_lock_info(&source, key, info, Utc::now()) {
         Ok(l) => format!("lock ID {} ({} by {} since {})", l.id, l.operation, l.who, l.created.to_rfc3339()),
@@ -228,7 +224,7 @@ pub(crate) async fn beat(
         let what = describe(half);
         let gone_or_restored = match half {
             RecordedHalf::Table { table, lock_key, info } => {
-                let table = &own(SourceKind::Table, table);
+                let table = &SourceAddress::own(SourceKind::Table, table);
                 match stores.tables.heartbeat(table, lock_key, info, beat).await? {
                     WriteOutcome::Done => continue,
                     WriteOutcome::Changed => {
@@ -241,7 +237,7 @@ pub(crate) async fn beat(
                 }
             }
             RecordedHalf::Lockfile { bucket, key, etag, version_id, body } => {
-                let bucket = &own(SourceKind::Bucket, bucket);
+                let bucket = &SourceAddress::own(SourceKind::Bucket, bucket);
                 match stores.lockfiles.get_lockfile(bucket, key).await? {
                     Some(current) if current.body.as_deref() == Ok(body.as_str()) => {
                         *etag = current.etag;
@@ -294,12 +290,12 @@ pub(crate) async fn release(stores: &Stores, record: &LockRecord) -> Result<Vec<
     for half in &record.halves {
         let outcome = match half {
             RecordedHalf::Table { table, lock_key, info } => {
-                let table = &own(SourceKind::Table, table);
+                let table = &SourceAddress::own(SourceKind::Table, table);
                 stores.tables.release(table, lock_key, info).await?
             }
             RecordedHalf::Lockfile { .. } if taken => WriteOutcome::Changed,
             RecordedHalf::Lockfile { bucket, key, etag, .. } => {
-                let bucket = &own(SourceKind::Bucket, bucket);
+                let bucket = &SourceAddress::own(SourceKind::Bucket, bucket);
                 stores.lockfiles.release_lockfile(bucket, key, etag).await?
             }
         };
@@ -392,7 +388,7 @@ mod tests {
         assert!(matches!(outcome, BeatOutcome::Restored(_)), "{outcome:?}");
         assert_eq!(tables.get("locks", KEY).unwrap().get("Info"), Some(&AttrValue::S(ours.clone())));
         // The lockfile too, byte for byte.
-        let bucket = own(SourceKind::Bucket, "tfstate");
+        let bucket = SourceAddress::own(SourceKind::Bucket, "tfstate");
         let etag = files.get_lockfile(&bucket, FILE).await.unwrap().unwrap().etag;
         files.delete_lockfile(&bucket, FILE, &etag).await.unwrap();
         assert!(matches!(beat(&stores, &mut record, &settings(), 1002, true).await, Ok(BeatOutcome::Restored(_))));
