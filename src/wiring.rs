@@ -13,6 +13,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 
 use crate::adapters::aws_error::{credentials_cause, CREDENTIAL_CHAIN};
+use crate::adapters::clock_probe::ClockProbe;
 use crate::adapters::cloudwatch::ApiSink;
 use crate::adapters::dynamodb_alert_state::DynamoAlertState;
 use crate::adapters::dynamodb_inspect::DynamoTableInspector;
@@ -37,7 +38,7 @@ use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::preconditions::TtlPrecondition;
 use crate::pipeline::Reaper;
 use crate::ports::alert_state::AlertState;
-use crate::ports::clock::SystemClock;
+use crate::ports::clock::{AwsClock, SystemClock};
 use crate::ports::inspect::{BucketInspector, TableInspector};
 use crate::ports::lock_tables::LockTables;
 use crate::ports::lockfiles::LockfileBuckets;
@@ -85,11 +86,42 @@ pub fn timeouts(budget: Duration) -> TimeoutConfig {
         .build()
 }
 
+/// This process's reading of AWS's clock: one machine, one offset, measured
+/// by every client below from the responses it receives anyway.
+static AWS_CLOCK: std::sync::LazyLock<AwsClock> = std::sync::LazyLock::new(AwsClock::default);
+
+/// AWS's clock as this process measures it (the pipeline's, `exec`'s and `doctor`'s).
+pub(crate) fn aws_clock() -> AwsClock {
+    AWS_CLOCK.clone()
+}
+
+/// The interceptor that feeds [`aws_clock`]; every client gets one.
+fn probe() -> ClockProbe {
+    ClockProbe::new(Arc::clone(AWS_CLOCK.offset()))
+}
+
+/// DynamoDB client that measures the clock.
+fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(probe()).build())
+}
+
 /// S3 client: path-style addressing when an endpoint override is set (local
 /// servers such as moto cannot do virtual-hosted buckets), AWS's default otherwise.
 pub(crate) fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .interceptor(probe())
+        .build();
     aws_sdk_s3::Client::from_conf(conf)
+}
+
+fn sns_client(sdk: &SdkConfig) -> aws_sdk_sns::Client {
+    aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(sdk).interceptor(probe()).build())
+}
+
+fn secrets_client(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    let conf = aws_sdk_secretsmanager::config::Builder::from(sdk).interceptor(probe()).build();
+    aws_sdk_secretsmanager::Client::from_conf(conf)
 }
 
 /// The lock stores of a Terraform backend, as `exec` and `release` reach
@@ -104,13 +136,14 @@ pub(crate) async fn backend_stores(connection: &BackendConnection, budget: Durat
         loader = loader.profile_name(profile);
     }
     let sdk = loader.load().await;
-    let mut dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk);
+    let mut dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(probe());
     if let Some(url) = &connection.dynamodb_endpoint {
         dynamo = dynamo.endpoint_url(url);
     }
     let s3_endpoint = connection.s3_endpoint.as_deref().or(sdk.endpoint_url());
     let mut s3 = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(connection.use_path_style || sdk.endpoint_url().is_some());
+        .force_path_style(connection.use_path_style || sdk.endpoint_url().is_some())
+        .interceptor(probe());
     if let Some(url) = s3_endpoint {
         s3 = s3.endpoint_url(url);
     }
@@ -137,7 +170,7 @@ pub(crate) async fn inspectors(
         roles: &settings.assume_roles,
         external_id: settings.assume_role_external_id.as_deref(),
     };
-    let clients = SourceClients::build(&sources, sdk, aws_sdk_dynamodb::Client::new(sdk)).await;
+    let clients = SourceClients::build(&sources, sdk, dynamodb_client(sdk)).await;
     (Arc::new(clients.inspectors), Arc::new(clients.bucket_inspectors))
 }
 
@@ -168,7 +201,7 @@ pub(crate) struct Adapters {
 impl Adapters {
     /// The lock sources only: no metrics, no notifications (`list`, `unlock`).
     pub(crate) async fn sources_only(config: &Config, sdk: &SdkConfig) -> Self {
-        let sources = SourceClients::build(&Sources::of(config), sdk, aws_sdk_dynamodb::Client::new(sdk)).await;
+        let sources = SourceClients::build(&Sources::of(config), sdk, dynamodb_client(sdk)).await;
         Adapters {
             tables: Arc::new(sources.tables),
             lockfiles: Arc::new(sources.lockfiles),
@@ -182,7 +215,7 @@ impl Adapters {
     /// (`run --no-notify`). Reads the PagerDuty routing key secret here, once.
     pub(crate) async fn for_run(config: &Config, sdk: &SdkConfig, notify: bool) -> Result<Self, WiringError> {
         // One DynamoDB client for the lock tables and the state table.
-        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let dynamodb = dynamodb_client(sdk);
         let dispatcher =
             if notify { dispatcher(&config.notify, sdk, &dynamodb).await? } else { Dispatcher::disabled() };
         let sources = SourceClients::build(&Sources::of(config), sdk, dynamodb).await;
@@ -203,7 +236,8 @@ impl Adapters {
         let reaper = Reaper::new(config, Arc::clone(&self.tables), Arc::clone(&self.lockfiles))
             .with_metrics(Arc::clone(&self.metrics))
             .with_dispatcher(Arc::clone(&self.dispatcher))
-            .with_timer(Arc::new(TokioTimer));
+            .with_timer(Arc::new(TokioTimer))
+            .with_clock(Arc::new(aws_clock()));
         match &self.ttl_precondition {
             Some(p) => reaper.with_ttl_precondition(Arc::clone(p)),
             None => reaper,
@@ -250,8 +284,7 @@ impl SourceClients {
             (HashMap::new(), HashMap::new(), HashMap::new(), HashMap::new());
         for route in routes {
             let conf = route_sdk(sdk, &route, sources.external_id).await;
-            let dynamodb =
-                if route == Route::own() { own_dynamodb.clone() } else { aws_sdk_dynamodb::Client::new(&conf) };
+            let dynamodb = if route == Route::own() { own_dynamodb.clone() } else { dynamodb_client(&conf) };
             let url = conf.endpoint_url();
             let s3 = s3_client(&conf);
             tables.insert(route.clone(), DynamoLockTables::new(dynamodb.clone()).with_endpoint_url(url));
@@ -294,7 +327,8 @@ pub(crate) fn metrics_sink(kind: MetricsSinkKind, sdk: &SdkConfig) -> Arc<dyn Me
     match kind {
         MetricsSinkKind::Emf => Arc::new(EmfSink::new(std::io::stdout())),
         MetricsSinkKind::Api => {
-            Arc::new(ApiSink::new(aws_sdk_cloudwatch::Client::new(sdk)).with_endpoint_url(sdk.endpoint_url()))
+            let conf = aws_sdk_cloudwatch::config::Builder::from(sdk).interceptor(probe()).build();
+            Arc::new(ApiSink::new(aws_sdk_cloudwatch::Client::from_conf(conf)).with_endpoint_url(sdk.endpoint_url()))
         }
         MetricsSinkKind::None => Arc::new(NoMetrics),
     }
@@ -337,18 +371,18 @@ async fn dispatcher(
 ) -> Result<Dispatcher, WiringError> {
     let mut notifiers: Vec<Box<dyn Notifier>> = Vec::new();
     if let Some(arn) = &n.sns_topic_arn {
-        let sns = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), arn.clone()).with_endpoint_url(sdk.endpoint_url());
+        let sns = SnsNotifier::new(sns_client(sdk), arn.clone()).with_endpoint_url(sdk.endpoint_url());
         notifiers.push(Box::new(sns));
     }
     if let Some(arn) = &n.chat_topic_arn {
-        let chat = SnsNotifier::chat(aws_sdk_sns::Client::new(sdk), arn.clone()).with_endpoint_url(sdk.endpoint_url());
+        let chat = SnsNotifier::chat(sns_client(sdk), arn.clone()).with_endpoint_url(sdk.endpoint_url());
         notifiers.push(Box::new(chat));
     }
     if let Some(source) = &n.slack_webhook {
         let url = match source {
             WebhookSource::Plain(url) => url.clone(),
             WebhookSource::SecretArn(arn) => {
-                let client = aws_sdk_secretsmanager::Client::new(sdk);
+                let client = secrets_client(sdk);
                 read_webhook_url(&client, sdk.endpoint_url(), arn)
                     .await
                     .map_err(|e| secret_problem("SLACK_WEBHOOK_URL_SECRET_ARN", arn, e))?
@@ -361,9 +395,7 @@ async fn dispatcher(
     if let Some(pd) = &n.pagerduty {
         let key = match &pd.routing_key {
             RoutingKeySource::Plain(k) => k.clone(),
-            RoutingKeySource::SecretArn(arn) => {
-                routing_key_via(&aws_sdk_secretsmanager::Client::new(sdk), sdk.endpoint_url(), arn).await?
-            }
+            RoutingKeySource::SecretArn(arn) => routing_key_via(&secrets_client(sdk), sdk.endpoint_url(), arn).await?,
         };
         let notifier = PagerDutyNotifier::new(&pd.events_url, key, RetryPolicy::default(), Box::new(SystemClock))
             .map_err(|e| WiringError::HttpClient(e.0))?;

@@ -2,6 +2,7 @@
 //! folder and `wiring` know the AWS SDK or HTTP types.
 
 pub(crate) mod aws_error;
+pub mod clock_probe;
 pub mod cloudwatch;
 pub mod dynamodb_alert_state;
 pub mod dynamodb_inspect;

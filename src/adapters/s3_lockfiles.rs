@@ -56,6 +56,8 @@ impl S3LockfileBuckets {
         };
         let etag = out.e_tag().unwrap_or_default().to_string();
         let version_id = out.version_id().map(str::to_string);
+        let last_modified =
+            out.last_modified().and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
         let too_big = max_bytes.filter(|max| out.content_length().is_some_and(|n| n as usize > *max));
         let body = match too_big {
             Some(max) => Err(format!("object is larger than {max} bytes: not a lockfile")),
@@ -64,7 +66,7 @@ impl S3LockfileBuckets {
                 Err(e) => Err(format!("reading the body failed: {e}")),
             },
         };
-        Ok(Some(LockfileObject { key: key.to_string(), etag, version_id, body, heartbeat: None }))
+        Ok(Some(LockfileObject { key: key.to_string(), etag, version_id, body, heartbeat: None, last_modified }))
     }
 
     /// Read one object while scanning; `None` if it vanished since the
@@ -76,7 +78,14 @@ impl S3LockfileBuckets {
             Ok(object) => object,
             Err(e) => {
                 let body = Err(format!("{e}; not judged this pass"));
-                Some(LockfileObject { key, etag: String::new(), version_id: None, body, heartbeat: None })
+                Some(LockfileObject {
+                    key,
+                    etag: String::new(),
+                    version_id: None,
+                    body,
+                    heartbeat: None,
+                    last_modified: None,
+                })
             }
         }
     }

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use crate::domain::health::backend_block::backend_block_checks;
 use crate::domain::health::bucket::bucket_checks;
+use crate::domain::health::clock::clock_check;
 use crate::domain::health::table::{table_checks, TableExpectations};
 use crate::domain::health::{Check, DoctorReport};
 use crate::domain::source::SourceAddress;
+use crate::ports::clock::Clock;
 use crate::ports::inspect::{BucketInspector, TableInspector};
 
 /// What to check.
@@ -20,11 +22,12 @@ pub(crate) struct DoctorTargets<'a> {
     pub expect: TableExpectations<'a>,
 }
 
-/// Run every check.
+/// Run every check; the clock last, measured from the others' responses.
 pub(crate) async fn run(
     targets: &DoctorTargets<'_>,
     tables: &dyn TableInspector,
     buckets: &dyn BucketInspector,
+    clock: &dyn Clock,
 ) -> DoctorReport {
     let table_facts = futures::future::join_all(targets.tables.iter().map(|t| tables.table_facts(t)));
     let bucket_facts = futures::future::join_all(targets.buckets.iter().map(|b| buckets.bucket_facts(b)));
@@ -39,6 +42,7 @@ pub(crate) async fn run(
     for dir in targets.config_dirs {
         checks.extend(config_checks(dir));
     }
+    checks.extend(clock_check(clock.aws_offset()));
     DoctorReport::new(checks)
 }
 

@@ -188,6 +188,7 @@ mod tests {
             excluded,
             delete_due,
             liveness: crate::domain::policy::Liveness::NoHeartbeat,
+            clock_note: None,
         }
     }
 

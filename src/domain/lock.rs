@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-/// How far in the future a lock's `Created` may lie before we distrust it.
-/// Runners' clocks drift a little; a lock "created" an hour from now is a
-/// broken clock or a forged item and must never be judged stale.
+/// How far in the future (on AWS's clock) a lock's `Created` or heartbeat
+/// may lie before it is called out: runners' clocks drift a little. A lock
+/// "created" an hour from now is a fast clock or a forged item; the policy
+/// flags it and never ages it (`domain::policy`).
 pub(crate) const CLOCK_SKEW_ALLOWANCE: Duration = Duration::minutes(5);
 
 /// Hash key of Terraform's lock table.
@@ -122,6 +123,11 @@ pub struct Lock {
     pub who: String,
     pub version: String,
     pub created: DateTime<Utc>,
+    /// S3's `LastModified` of a lockfile: when AWS stored it, on AWS's
+    /// clock (tables have no server-side timestamp). The age counts from
+    /// the later of this and `created`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored_at: Option<DateTime<Utc>>,
     pub path: String,
     /// Workspace name when the state path is `<bucket>/env:/<ws>/<key>`.
     pub workspace: Option<String>,
@@ -158,8 +164,9 @@ pub enum Item {
 }
 
 /// Classify one lock-table item. `ttl_attribute` names the TTL attribute so
-/// the lock records whether it already has one; `now` bounds `Created`.
-pub fn parse_item(source: &SourceAddress, mut item: RawItem, ttl_attribute: &str, now: DateTime<Utc>) -> Item {
+/// the lock records whether it already has one. No clock is read: whether
+/// `Created` lies in the future is the policy's question, on AWS's clock.
+pub fn parse_item(source: &SourceAddress, mut item: RawItem, ttl_attribute: &str) -> Item {
     // The item is consumed: its strings move into the lock, uncopied.
     let lock_key = match item.remove(LOCK_ID_ATTR) {
         Some(AttrValue::S(s)) => s,
@@ -184,7 +191,7 @@ pub fn parse_item(source: &SourceAddress, mut item: RawItem, ttl_attribute: &str
         None => return unreadable(source, Some(lock_key), "no Info attribute".to_string()),
     };
     let expires_at = epoch_attribute(&item, ttl_attribute);
-    match lock_from_info(&raw_info, now) {
+    match lock_from_info(&raw_info) {
         Ok(fields) => {
             let mut lock = fields.into_lock(source, lock_key, raw_info);
             lock.expires_at = expires_at;
@@ -196,13 +203,8 @@ pub fn parse_item(source: &SourceAddress, mut item: RawItem, ttl_attribute: &str
 
 /// Parse a LockInfo JSON document (a table item's `Info`, or a lockfile's
 /// body) into a lock, or the reason it is not one.
-pub(crate) fn parse_lock_info(
-    source: &SourceAddress,
-    lock_key: &str,
-    raw_info: &str,
-    now: DateTime<Utc>,
-) -> Result<Lock, String> {
-    lock_from_info(raw_info, now).map(|f| f.into_lock(source, lock_key.to_string(), raw_info.to_string()))
+pub(crate) fn parse_lock_info(source: &SourceAddress, lock_key: &str, raw_info: &str) -> Result<Lock, String> {
+    lock_from_info(raw_info).map(|f| f.into_lock(source, lock_key.to_string(), raw_info.to_string()))
 }
 
 /// What a LockInfo document says, checked; the lock is made from it by
@@ -233,6 +235,7 @@ impl InfoFields {
             who: self.who,
             version: self.version,
             created: self.created,
+            stored_at: None,
             path: self.path,
             missing_fields: self.missing_fields,
             raw_info,
@@ -242,7 +245,7 @@ impl InfoFields {
     }
 }
 
-fn lock_from_info(raw_info: &str, now: DateTime<Utc>) -> Result<InfoFields, String> {
+fn lock_from_info(raw_info: &str) -> Result<InfoFields, String> {
     if !raw_info.trim_start().starts_with('{') {
         // Only the error path looks twice: is it JSON at all?
         return Err(match serde_json::from_str::<serde::de::IgnoredAny>(raw_info) {
@@ -265,12 +268,6 @@ fn lock_from_info(raw_info: &str, now: DateTime<Utc>) -> Result<InfoFields, Stri
     let created = DateTime::parse_from_rfc3339(created_text)
         .map_err(|e| format!("Info.Created {created_text:?} is not an RFC 3339 timestamp: {e}"))?
         .with_timezone(&Utc);
-    if created > now + CLOCK_SKEW_ALLOWANCE {
-        return Err(format!(
-            "Info.Created {created_text} is in the future (now {}); clock skew or a forged item",
-            now.to_rfc3339()
-        ));
-    }
     let mut missing_fields = Vec::new();
     let mut field = |name: &'static str, value: Option<String>| {
         value.unwrap_or_else(|| {
@@ -289,8 +286,8 @@ fn lock_from_info(raw_info: &str, now: DateTime<Utc>) -> Result<InfoFields, Stri
 /// Classify one `.tflock` object's body: a lock, or unreadable with the
 /// reason. The ETag is kept: it is the condition of the delete. The state
 /// path uses the bare bucket name of `source`.
-pub(crate) fn parse_lockfile(source: &SourceAddress, key: &str, etag: &str, body: &str, now: DateTime<Utc>) -> Item {
-    match parse_lock_info(source, key, body, now) {
+pub(crate) fn parse_lockfile(source: &SourceAddress, key: &str, etag: &str, body: &str) -> Item {
+    match parse_lock_info(source, key, body) {
         Ok(mut lock) => {
             let state_key = key.strip_suffix(LOCKFILE_SUFFIX).unwrap_or(key);
             lock.state_path = format!("{}/{state_key}", source.name);
@@ -386,7 +383,7 @@ mod tests {
             ),
         ];
         for info in real {
-            let lock = parse_lock_info(&table("locks"), "k", info, now()).unwrap_or_else(|e| panic!("{e}: {info}"));
+            let lock = parse_lock_info(&table("locks"), "k", info).unwrap_or_else(|e| panic!("{e}: {info}"));
             assert!(lock.created < now() && !lock.id.is_empty(), "{info}");
         }
         let ops = ["OperationTypeApply", "OperationTypePlan", "OperationTypeRefresh", "OperationTypeInvalid"];
@@ -400,8 +397,7 @@ mod tests {
                     op = op,
                     version = version
                 );
-                let lock =
-                    parse_lock_info(&table("locks"), "b/k", &info, now()).unwrap_or_else(|e| panic!("{e}: {info}"));
+                let lock = parse_lock_info(&table("locks"), "b/k", &info).unwrap_or_else(|e| panic!("{e}: {info}"));
                 assert_eq!(lock.operation, op);
             }
         }
@@ -444,12 +440,8 @@ mod tests {
 
     #[test]
     fn parses_real_terraform_1_15_item() {
-        let lock = expect_lock(parse_item(
-            &table("locks"),
-            lock_item("tfstate/prod/terraform.tfstate", TF_1_15),
-            "ExpiresAt",
-            now(),
-        ));
+        let lock =
+            expect_lock(parse_item(&table("locks"), lock_item("tfstate/prod/terraform.tfstate", TF_1_15), "ExpiresAt"));
         assert_eq!(lock.id, "db4f693e-8b1b-8e4c-d741-a4c77006cd79");
         assert_eq!(lock.operation, "OperationTypeApply");
         assert_eq!(lock.who, "root@vm");
@@ -466,15 +458,10 @@ mod tests {
 
     #[test]
     fn parses_terraform_0_12_and_opentofu() {
-        let old = expect_lock(parse_item(
-            &table("t"),
-            lock_item("tfstate/legacy/terraform.tfstate", TF_0_12),
-            "ExpiresAt",
-            now(),
-        ));
+        let old =
+            expect_lock(parse_item(&table("t"), lock_item("tfstate/legacy/terraform.tfstate", TF_0_12), "ExpiresAt"));
         assert_eq!(old.version, "0.12.31");
-        let tofu =
-            expect_lock(parse_item(&table("t"), lock_item("tfstate/tofu/terraform.tfstate", TOFU), "ExpiresAt", now()));
+        let tofu = expect_lock(parse_item(&table("t"), lock_item("tfstate/tofu/terraform.tfstate", TOFU), "ExpiresAt"));
         assert_eq!(tofu.operation, "OperationTypePlan");
         assert_eq!(tofu.created.timestamp_subsec_millis(), 500);
     }
@@ -491,7 +478,7 @@ mod tests {
             "2026-11-26T05:30:00.5-04:30",
         ] {
             let info = format!(r#"{{"ID":"x","Created":"{created}"}}"#);
-            let lock = expect_lock(parse_item(&table("t"), lock_item("b/k", &info), "ExpiresAt", now()));
+            let lock = expect_lock(parse_item(&table("t"), lock_item("b/k", &info), "ExpiresAt"));
             assert_eq!(
                 lock.created.timestamp(),
                 Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap().timestamp(),
@@ -503,7 +490,7 @@ mod tests {
     #[test]
     fn accepts_unknown_fields() {
         let info = r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Future":{"a":[1,2]},"Extra":true}"#;
-        expect_lock(parse_item(&table("t"), lock_item("b/k", info), "ExpiresAt", now()));
+        expect_lock(parse_item(&table("t"), lock_item("b/k", info), "ExpiresAt"));
     }
 
     #[test]
@@ -513,15 +500,15 @@ mod tests {
             ("Digest", s("0cc175b9c0f1b6a831c399e269772661")),
         ]);
         assert_eq!(
-            parse_item(&table("t"), with, "ExpiresAt", now()),
+            parse_item(&table("t"), with, "ExpiresAt"),
             Item::Digest("tfstate/prod/terraform.tfstate-md5".into())
         );
         // Terragrunt's backend migrate writes -md5 items without Digest.
         let without = item(&[("LockID", s("tfstate/x-md5"))]);
-        assert!(matches!(parse_item(&table("t"), without, "ExpiresAt", now()), Item::Digest(_)));
+        assert!(matches!(parse_item(&table("t"), without, "ExpiresAt"), Item::Digest(_)));
         // Even a digest key holding something lock-shaped is a digest: never touched.
         let lockish = lock_item("tfstate/x-md5", TF_1_15);
-        assert!(matches!(parse_item(&table("t"), lockish, "ExpiresAt", now()), Item::Digest(_)));
+        assert!(matches!(parse_item(&table("t"), lockish, "ExpiresAt"), Item::Digest(_)));
     }
 
     #[test]
@@ -530,7 +517,6 @@ mod tests {
             &table("t"),
             lock_item("tfstate/env:/staging/net/terraform.tfstate", TF_1_15),
             "ExpiresAt",
-            now(),
         ));
         assert_eq!(lock.workspace.as_deref(), Some("staging"));
         assert_eq!(workspace_of("tfstate/env:/dev/terraform.tfstate").as_deref(), Some("dev"));
@@ -562,10 +548,9 @@ mod tests {
             (lock_item("b/k", r#"{"ID":{"a":1},"Created":"2026-11-26T10:00:00Z"}"#), "no lock ID (ID is an object"),
             (lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Who":5}"#), "wrong type"),
             (lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T10:00:00Z""#), "not JSON"),
-            (lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T13:00:00Z"}"#), "in the future"),
         ];
         for (it, want) in cases {
-            let reason = expect_unreadable(parse_item(&table("t"), it, "ExpiresAt", now()));
+            let reason = expect_unreadable(parse_item(&table("t"), it, "ExpiresAt"));
             assert!(reason.contains(want), "reason {reason:?} should contain {want:?}");
         }
     }
@@ -576,41 +561,37 @@ mod tests {
             &table("t"),
             lock_item("b/k", r#"{"ID":"x","Created":"2026-11-26T10:00:00Z","Who":"a@b"}"#),
             "ExpiresAt",
-            now(),
         ));
         assert_eq!(lock.missing_fields, ["Operation", "Version", "Path"]);
         assert_eq!(lock.who, "a@b");
-        let real = expect_lock(parse_item(
-            &table("t"),
-            lock_item("tfstate/prod/terraform.tfstate", TF_1_15),
-            "ExpiresAt",
-            now(),
-        ));
+        let real =
+            expect_lock(parse_item(&table("t"), lock_item("tfstate/prod/terraform.tfstate", TF_1_15), "ExpiresAt"));
         assert!(real.missing_fields.is_empty());
     }
 
     #[test]
     fn a_lockfile_without_an_id_is_unreadable() {
         let body = r#"{"Operation":"OperationTypeApply","Created":"2026-11-26T10:00:00Z","Path":"b/k"}"#;
-        let reason = expect_unreadable(parse_lockfile(&bucket("b"), "k.tflock", "e", body, now()));
+        let reason = expect_unreadable(parse_lockfile(&bucket("b"), "k.tflock", "e", body));
         assert!(reason.contains("no lock ID"), "{reason}");
     }
 
+    /// Reading a lock never consults a clock: a `Created` far in the future
+    /// (a fast runner) is still a lock, which the policy flags on AWS's clock.
     #[test]
-    fn small_clock_skew_is_tolerated() {
-        let info = r#"{"ID":"x","Created":"2026-11-26T12:04:00Z"}"#;
-        expect_lock(parse_item(&table("t"), lock_item("b/k", info), "ExpiresAt", now()));
+    fn a_created_in_the_future_is_still_a_lock() {
+        for created in ["2026-11-26T12:04:00Z", "2026-11-26T13:00:00Z", "2099-01-01T00:00:00Z"] {
+            let info = format!(r#"{{"ID":"x","Created":"{created}"}}"#);
+            expect_lock(parse_item(&table("t"), lock_item("b/k", &info), "ExpiresAt"));
+        }
     }
 
     #[test]
     fn records_existing_ttl_attribute() {
         let mut it = lock_item("b/k", TF_1_15);
         it.insert("ExpiresAt".into(), AttrValue::N("1790000000".into()));
-        assert_eq!(
-            expect_lock(parse_item(&table("t"), it.clone(), "ExpiresAt", now())).expires_at,
-            Some(1_790_000_000)
-        );
-        assert_eq!(expect_lock(parse_item(&table("t"), it, "OtherTtl", now())).expires_at, None);
+        assert_eq!(expect_lock(parse_item(&table("t"), it.clone(), "ExpiresAt")).expires_at, Some(1_790_000_000));
+        assert_eq!(expect_lock(parse_item(&table("t"), it, "OtherTtl")).expires_at, None);
     }
 
     /// Verbatim lockfile body from Terraform 1.15.5 (`use_lockfile = true`).
@@ -627,7 +608,6 @@ mod tests {
             "staging/net/terraform.tfstate.tflock",
             "\"abc\"",
             LOCKFILE,
-            now(),
         ));
         assert_eq!(lock.kind, SourceKind::Bucket);
         assert_eq!(lock.id, "acc6180d-b64e-dfb1-0af2-ab82bcc48b40");
@@ -635,14 +615,13 @@ mod tests {
         assert_eq!(lock.state_path, "tfstate/staging/net/terraform.tfstate");
         assert_eq!(lock.state_path, lock.path, "the body's Path is the state path");
         assert_eq!(lock.etag.as_deref(), Some("\"abc\""));
-        let ws = expect_lock(parse_lockfile(&bucket("tfstate"), "env:/dev/app.tfstate.tflock", "e", LOCKFILE, now()));
+        let ws = expect_lock(parse_lockfile(&bucket("tfstate"), "env:/dev/app.tfstate.tflock", "e", LOCKFILE));
         assert_eq!(ws.workspace.as_deref(), Some("dev"));
     }
 
     #[test]
     fn a_lockfile_that_is_not_a_lock_is_unreadable() {
-        let reason =
-            expect_unreadable(parse_lockfile(&bucket("b"), "x.tflock", "e", "terraform state, not a lock", now()));
+        let reason = expect_unreadable(parse_lockfile(&bucket("b"), "x.tflock", "e", "terraform state, not a lock"));
         assert!(reason.contains("not JSON"));
     }
 
@@ -673,7 +652,7 @@ mod tests {
         proptest! {
             #[test]
             fn no_info_string_panics(info in info_like(), key in any::<String>()) {
-                let _ = parse_item(&table("t"), lock_item(&key, &info), "ExpiresAt", now());
+                let _ = parse_item(&table("t"), lock_item(&key, &info), "ExpiresAt");
             }
 
             #[test]
@@ -693,8 +672,8 @@ mod tests {
                     heartbeat_timeout: std::time::Duration::from_secs(600),
                 };
                 for item in [
-                    parse_item(&table("t"), lock_item(&key, &info), "ExpiresAt", now()),
-                    parse_lockfile(&bucket("bucket"), &key, &etag, &info, now()),
+                    parse_item(&table("t"), lock_item(&key, &info), "ExpiresAt"),
+                    parse_lockfile(&bucket("bucket"), &key, &etag, &info),
                 ] {
                     if let Item::Lock(lock) = item {
                         let v = policy.classify(&lock, now());
@@ -727,8 +706,8 @@ mod tests {
                 }
                 let info = info.to_string();
                 for item in [
-                    parse_item(&table("t"), lock_item("b/k", &info), "ExpiresAt", now()),
-                    parse_lockfile(&bucket("bucket"), "k.tflock", "e", &info, now()),
+                    parse_item(&table("t"), lock_item("b/k", &info), "ExpiresAt"),
+                    parse_lockfile(&bucket("bucket"), "k.tflock", "e", &info),
                 ] {
                     match item {
                         Item::Unreadable(u) => prop_assert!(u.reason.contains("no lock ID"), "{}", u.reason),
@@ -746,7 +725,7 @@ mod tests {
                     any::<String>(),
                 ],
                 attr(), 0..5)) {
-                let _ = parse_item(&table("t"), map, "ExpiresAt", now());
+                let _ = parse_item(&table("t"), map, "ExpiresAt");
             }
         }
     }

@@ -56,6 +56,11 @@ pub(crate) struct RecordFile {
     pub version: u32,
     /// The `tf-lock-reaper exec` process that wrote it.
     pub wrapper_pid: u32,
+    /// How far AWS's clock was ahead of the wrapper's (negative: behind),
+    /// in seconds, when the record was written: heartbeats are written in
+    /// AWS's time, this machine's clock corrected by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_seconds: Option<i64>,
     pub locks: Vec<LockRecord>,
 }
 
@@ -71,7 +76,12 @@ enum OnDisk {
 pub(crate) fn parse_record(text: &str) -> Result<RecordFile, serde_json::Error> {
     Ok(match serde_json::from_str(text)? {
         OnDisk::V2(file) => file,
-        OnDisk::V1(lock) => RecordFile { version: RECORD_VERSION, wrapper_pid: lock.wrapper_pid, locks: vec![*lock] },
+        OnDisk::V1(lock) => RecordFile {
+            version: RECORD_VERSION,
+            wrapper_pid: lock.wrapper_pid,
+            clock_offset_seconds: None,
+            locks: vec![*lock],
+        },
     })
 }
 
@@ -100,7 +110,12 @@ mod tests {
 
     #[test]
     fn both_formats_read_back() {
-        let file = RecordFile { version: RECORD_VERSION, wrapper_pid: 42, locks: vec![lock("a"), lock("b")] };
+        let file = RecordFile {
+            version: RECORD_VERSION,
+            wrapper_pid: 42,
+            clock_offset_seconds: Some(-898),
+            locks: vec![lock("a"), lock("b")],
+        };
         assert_eq!(parse_record(&serde_json::to_string(&file).unwrap()).unwrap(), file);
         let v1 = LockRecord { version: 1, ..lock("old") };
         let read = parse_record(&serde_json::to_string(&v1).unwrap()).unwrap();

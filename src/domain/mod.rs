@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub(crate) mod backend;
+pub mod clock;
 pub mod decision;
 pub mod failure;
 pub(crate) mod health;

@@ -74,9 +74,10 @@ pub enum Liveness {
     Alive { silent_seconds: u64 },
     /// The holder went silent longer than `HEARTBEAT_TIMEOUT` ago.
     Dead { silent_seconds: u64 },
-    /// A heartbeat further in the future than clock skew explains: a broken
-    /// clock or a forged value, which must not keep a lock alive. Judged
-    /// by age, like a lock without one.
+    /// A heartbeat further in the future than clock skew explains, on AWS's
+    /// clock: a broken clock or a forged value. It must not keep a lock
+    /// alive (the age decides whether it is stale and alerted on), and it
+    /// is no silence either: such a lock is never deleted automatically.
     FutureHeartbeat,
 }
 
@@ -101,7 +102,7 @@ impl Liveness {
             Liveness::NoHeartbeat => "no heartbeat".to_string(),
             Liveness::Alive { silent_seconds } => format!("alive, heartbeat {} ago", format_age(silent_seconds)),
             Liveness::Dead { silent_seconds } => format!("dead, silent {}", format_age(silent_seconds)),
-            Liveness::FutureHeartbeat => "heartbeat in the future (ignored)".to_string(),
+            Liveness::FutureHeartbeat => "heartbeat in the future (never deleted automatically)".to_string(),
         }
     }
 
@@ -117,7 +118,8 @@ impl Liveness {
 /// What the policy says about one lock at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
-    /// Age in whole seconds; a lock "created" slightly in the future is 0.
+    /// Age in whole seconds on AWS's clock, from the later of `Created` and
+    /// (lockfiles) S3's `LastModified`; a lock "created" in the future is 0.
     pub age_seconds: u64,
     /// The stale window that applies.
     pub window_seconds: u64,
@@ -129,6 +131,55 @@ pub struct Verdict {
     pub delete_due: bool,
     #[serde(flatten)]
     pub liveness: Liveness,
+    /// What a wrong clock did to this lock's age, when it did anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_note: Option<ClockNote>,
+}
+
+/// A lock whose timestamps disagree with AWS's clock by more than
+/// [`CLOCK_SKEW_ALLOWANCE`]: said in the report and `list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "clock", rename_all = "kebab-case")]
+pub enum ClockNote {
+    /// `Info.Created` lies this far in the future on AWS's clock: the
+    /// writer's clock is fast, or the item is forged. Its age counts as 0.
+    CreatedInFuture { ahead_seconds: u64 },
+    /// A lockfile whose `Info.Created` is this much older than S3's
+    /// `LastModified`: the writer's clock is behind, and the age counts
+    /// from `LastModified`.
+    AgedFromLastModified { created_earlier_seconds: u64 },
+}
+
+impl ClockNote {
+    pub(crate) fn describe(self) -> String {
+        match self {
+            ClockNote::CreatedInFuture { ahead_seconds } => format!(
+                "Info.Created is {} in the future on AWS's clock (the writer's clock is fast, or the item is forged): \
+its age counts as 0",
+                format_age(ahead_seconds)
+            ),
+            ClockNote::AgedFromLastModified { created_earlier_seconds } => format!(
+                "age counted from S3 LastModified: Info.Created is {} earlier (the writer's clock is behind)",
+                format_age(created_earlier_seconds)
+            ),
+        }
+    }
+}
+
+/// Where a lock's age counts from, on AWS's clock: the later of `Created`
+/// and S3's `LastModified` (a lock is never older than AWS says it was
+/// stored), and what a disagreement beyond the allowance says.
+fn age_basis(lock: &Lock, now: DateTime<Utc>) -> (DateTime<Utc>, Option<ClockNote>) {
+    let allowance = CLOCK_SKEW_ALLOWANCE;
+    let from = lock.stored_at.map_or(lock.created, |stored| stored.max(lock.created));
+    if from > now + allowance {
+        return (from, Some(ClockNote::CreatedInFuture { ahead_seconds: age_seconds(now, from) }));
+    }
+    let note = lock
+        .stored_at
+        .filter(|stored| *stored > lock.created + allowance)
+        .map(|stored| ClockNote::AgedFromLastModified { created_earlier_seconds: age_seconds(lock.created, stored) });
+    (from, note)
 }
 
 impl Policy {
@@ -148,15 +199,20 @@ impl Policy {
 
     /// A heartbeat, when there is one, decides: an alive holder's lock is
     /// never stale however old, a dead holder's lock is stale (and due for
-    /// `ACTION=delete`) at once. Without one, the lock's age decides.
+    /// `ACTION=delete`) at once. Without one, the lock's age decides. A
+    /// heartbeat in the future is neither life nor silence: the age decides
+    /// staleness, and the lock is never due for deletion. `now` is AWS's
+    /// clock (`Clock::aws_now`): every timestamp here was written elsewhere.
     pub fn classify(&self, lock: &Lock, now: DateTime<Utc>) -> Verdict {
-        let age_seconds = age_seconds(lock.created, now);
+        let (age_from, clock_note) = age_basis(lock, now);
+        let age_seconds = age_seconds(age_from, now);
         let (window, source) = self.window_for(&lock.state_path);
         let liveness = Liveness::of(lock.heartbeat, now, self.heartbeat_timeout);
         let (stale, delete_due) = match liveness {
             Liveness::Alive { .. } => (false, false),
             Liveness::Dead { .. } => (true, self.delete_after.is_some()),
-            Liveness::NoHeartbeat | Liveness::FutureHeartbeat => {
+            Liveness::FutureHeartbeat => (age_seconds >= window.as_secs(), false),
+            Liveness::NoHeartbeat => {
                 let stale = age_seconds >= window.as_secs();
                 (stale, stale && self.delete_after.is_some_and(|d| age_seconds >= d.as_secs().max(window.as_secs())))
             }
@@ -169,6 +225,7 @@ impl Policy {
             excluded: self.exclusions.is_excluded(&lock.state_path),
             delete_due,
             liveness,
+            clock_note,
         }
     }
 }
@@ -196,6 +253,7 @@ mod tests {
             who: "w".into(),
             version: "1.15.5".into(),
             created,
+            stored_at: None,
             path: key.into(),
             workspace: None,
             raw_info: "{}".into(),
@@ -314,5 +372,45 @@ mod tests {
         let v = p.classify(&beating("tfstate/app/t", old, far_future), now());
         assert_eq!(v.liveness, Liveness::FutureHeartbeat);
         assert!(v.stale, "a heartbeat from the future cannot keep a 3h lock alive");
+        let ancient = beating("tfstate/app/t", now() - hours(100), now() + Duration::from_secs(301));
+        let v = p.classify(&ancient, now());
+        assert_eq!(v.liveness, Liveness::FutureHeartbeat);
+        assert!(v.stale && !v.delete_due, "a future heartbeat is no silence: never deleted automatically: {v:?}");
+        // Within the allowance a heartbeat ahead of AWS's clock is simply alive.
+        let v = p.classify(&beating("tfstate/app/t", ancient.created, now() + Duration::from_secs(300)), now());
+        assert_eq!(v.liveness, Liveness::Alive { silent_seconds: 0 });
+    }
+
+    #[test]
+    fn a_created_far_in_the_future_is_flagged_and_never_aged() {
+        let p = policy();
+        let v = p.classify(&lock("tfstate/app/t", now() + Duration::from_secs(15 * 60)), now());
+        assert_eq!(v.clock_note, Some(ClockNote::CreatedInFuture { ahead_seconds: 900 }));
+        assert!(!v.stale && !v.delete_due && v.age_seconds == 0, "{v:?}");
+        assert!(v.clock_note.unwrap().describe().starts_with("Info.Created is 15m00s in the future on AWS's clock"));
+        // Its heartbeat still decides: a dead holder is reaped whatever its clock said at lock time.
+        let dead = beating("tfstate/app/t", now() + hours(1), now() - Duration::from_secs(601));
+        let v = p.classify(&dead, now());
+        assert!(v.stale && v.delete_due, "{v:?}");
+        // Within the allowance nothing is said.
+        assert_eq!(p.classify(&lock("tfstate/app/t", now() + Duration::from_secs(299)), now()).clock_note, None);
+    }
+
+    #[test]
+    fn a_lockfile_is_never_older_than_s3_says_it_was_stored() {
+        let p = policy();
+        // Terraform on a host 3h behind: Created 3h old, stored seconds ago.
+        let behind = Lock { stored_at: Some(now() - Duration::from_secs(5)), ..lock("b/k", now() - hours(3)) };
+        let v = p.classify(&behind, now());
+        assert_eq!(v.age_seconds, 5);
+        assert!(!v.stale && !v.delete_due, "{v:?}");
+        assert_eq!(v.clock_note, Some(ClockNote::AgedFromLastModified { created_earlier_seconds: 3 * 3600 - 5 }));
+        // Really old: both say so, and it is reaped; nothing to note when they agree.
+        let old = Lock { stored_at: Some(now() - hours(9)), ..lock("b/k", now() - hours(9) - Duration::from_secs(1)) };
+        let v = p.classify(&old, now());
+        assert!(v.stale && v.delete_due && v.clock_note.is_none(), "{v:?}");
+        // A Created later than LastModified (a writer ahead, within reason) is the younger: it counts.
+        let ahead = Lock { stored_at: Some(now() - hours(3)), ..lock("b/k", now() - hours(1)) };
+        assert_eq!(p.classify(&ahead, now()).age_seconds, 3600);
     }
 }

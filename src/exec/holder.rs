@@ -112,14 +112,14 @@ impl Finder<'_> {
         identified_by: IdentifiedBy,
         ours: impl Fn(&crate::domain::lock::Lock) -> bool,
     ) -> Result<Option<LockRecord>, SourceError> {
-        let now = Utc::now();
         let mut halves = Vec::new();
         let mut first: Option<crate::domain::lock::Lock> = None;
         if let Some((table, key)) = &location.table {
             let at = SourceAddress::own(SourceKind::Table, table);
             let item = self.stores.tables.get_lock(&at, key, self.heartbeat_attribute).await?;
             if let Some(info) = item.and_then(|i| i.info) {
-                if let Some(lock) = parse_lock_info(&at, key, &info, now).ok().filter(|l| ours(l)) {
+                let lock = readable(parse_lock_info(&at, key, &info), || format!("table {table} item {key}"))?;
+                if ours(&lock) {
                     halves.push(RecordedHalf::Table { table: table.clone(), lock_key: key.clone(), info });
                     first.get_or_insert(lock);
                 }
@@ -128,20 +128,19 @@ impl Finder<'_> {
         if let Some((bucket, key)) = &location.lockfile {
             let at = SourceAddress::own(SourceKind::Bucket, bucket);
             if let Some(object) = self.stores.lockfiles.get_lockfile(&at, key).await? {
-                if let Ok(body) = object.body {
-                    let matches = parse_lock_info(&at, key, &body, now).ok().filter(|l| ours(l));
-                    // Both halves of a double lock carry the same ID.
-                    let same = |l: &crate::domain::lock::Lock| first.as_ref().is_none_or(|f| f.id == l.id);
-                    if let Some(lock) = matches.filter(same) {
-                        halves.push(RecordedHalf::Lockfile {
-                            bucket: bucket.clone(),
-                            key: key.clone(),
-                            etag: object.etag,
-                            version_id: object.version_id,
-                            body,
-                        });
-                        first.get_or_insert(lock);
-                    }
+                let what = || format!("lockfile s3://{bucket}/{key}");
+                let body = object.body.map_err(|reason| unreadable(what(), &reason))?;
+                let lock = readable(parse_lock_info(&at, key, &body), what)?;
+                // Both halves of a double lock carry the same ID.
+                if ours(&lock) && first.as_ref().is_none_or(|f| f.id == lock.id) {
+                    halves.push(RecordedHalf::Lockfile {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        etag: object.etag,
+                        version_id: object.version_id,
+                        body,
+                    });
+                    first.get_or_insert(lock);
                 }
             }
         }
@@ -158,6 +157,22 @@ impl Finder<'_> {
             halves,
         }))
     }
+}
+
+/// A lock whose `Info` (or lockfile body) is not a Terraform lock: an error
+/// that names it, so the wrapper says so instead of skipping it.
+fn readable(
+    parsed: Result<crate::domain::lock::Lock, String>,
+    what: impl FnOnce() -> String,
+) -> Result<crate::domain::lock::Lock, SourceError> {
+    parsed.map_err(|reason| unreadable(what(), &reason))
+}
+
+fn unreadable(what: String, reason: &str) -> SourceError {
+    SourceError::new(
+        crate::domain::failure::ErrorKind::Other,
+        format!("{what} cannot be read as a Terraform lock ({reason}); it is not followed"),
+    )
 }
 
 /// Whether a half of the recorded lock is still exactly what was recorded:
@@ -201,7 +216,7 @@ fn other_lock(half: &RecordedHalf, info: &str) -> String {
         RecordedHalf::Table { table, lock_key, .. } => (SourceAddress::own(SourceKind::Table, table), lock_key),
         RecordedHalf::Lockfile { bucket, key, .. } => (SourceAddress::own(SourceKind::Bucket, bucket), key),
     };
-    match parse_lock_info(&source, key, info, Utc::now()) {
+    match parse_lock_info(&source, key, info) {
         Ok(l) => format!("lock ID {} ({} by {} since {})", l.id, l.operation, l.who, l.created.to_rfc3339()),
         Err(_) => "an unreadable lock".to_string(),
     }

@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 
 use crate::domain::backend::BackendConnection;
 use crate::exec::holder::{BeatSettings, Stores};
+use crate::ports::clock::Clock;
 
 /// Builds the stores of a backend (the entrypoint wires the AWS adapters).
 pub(crate) type Connect = Box<dyn Fn(BackendConnection) -> BoxFuture<'static, Stores> + Send + Sync>;
@@ -28,6 +29,9 @@ pub(crate) struct ExecOptions {
     pub every: Duration,
     pub lock_file: Option<PathBuf>,
     pub on_conflict: OnConflict,
+    /// AWS's clock, measured by the stores' clients: heartbeats and the
+    /// rolling TTL are written in it.
+    pub clock: std::sync::Arc<dyn Clock>,
 }
 
 /// Print one line for the person reading the job's log.

@@ -150,7 +150,8 @@ mod tests {
         tables.put("locks", lock_item("tfstate/b", &b));
         tables.put("locks", lock_item("tfstate/c", &info("someone-else", Utc::now())));
         let locks = vec![lock("a", "tfstate/a", &a), lock("b", "tfstate/b", &b), lock("c", "tfstate/c", &c)];
-        write(&path, &RecordFile { version: RECORD_VERSION, wrapper_pid: 1, locks }).unwrap();
+        write(&path, &RecordFile { version: RECORD_VERSION, wrapper_pid: 1, clock_offset_seconds: None, locks })
+            .unwrap();
         let (status, lines) = release_recorded(&path, false, &connect(tables.clone())).await.unwrap();
         assert_eq!(status, ReleaseStatus::Done, "{lines:?}");
         assert!(tables.get("locks", "tfstate/a").is_none() && tables.get("locks", "tfstate/b").is_none());
@@ -160,8 +161,16 @@ mod tests {
 
         let failing = Arc::new(MemoryLockTables::failing_writes().with_table("locks"));
         failing.put("locks", lock_item("tfstate/a", &a));
-        write(&path, &RecordFile { version: RECORD_VERSION, wrapper_pid: 1, locks: vec![lock("a", "tfstate/a", &a)] })
-            .unwrap();
+        write(
+            &path,
+            &RecordFile {
+                version: RECORD_VERSION,
+                wrapper_pid: 1,
+                clock_offset_seconds: None,
+                locks: vec![lock("a", "tfstate/a", &a)],
+            },
+        )
+        .unwrap();
         let (status, _) = release_recorded(&path, false, &connect(failing)).await.unwrap();
         assert_eq!(status, ReleaseStatus::Failed);
         assert_eq!(read(&path).unwrap().unwrap().locks.len(), 1, "the record keeps it for another try");

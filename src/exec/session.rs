@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use nix::sys::signal::Signal;
 
 use crate::domain::backend::{BackendConnection, LockLocation};
+use crate::domain::clock::CLOCK_OFFSET_WARN_OVER;
 use crate::domain::lock_record::{IdentifiedBy, LockRecord, RecordFile, RECORD_VERSION};
 use crate::domain::process::{innermost, keyboard_signal_targets, ProcId, Process};
 use crate::domain::tflog::{LockEvent, LockLine, LogLine};
@@ -50,6 +51,8 @@ struct Pending {
     connection: BackendConnection,
     holders: Vec<ProcId>,
     polls: u32,
+    /// Why the last look at the lock failed, said if it is the last look.
+    failed: Option<String>,
 }
 
 /// The wrapper's state while the command runs.
@@ -76,8 +79,11 @@ pub(super) struct Session {
     /// Where the command's Terraform processes keep their locks (by lock
     /// path): checked at the end when no lock was identified.
     seen: HashMap<String, (BackendConnection, LockLocation)>,
-    /// Locks the log named whose backend could not be found (said once).
+    /// Locks the log named whose backend could not be found, and watched
+    /// states that could not be read (each said once).
     unresolved: HashSet<String>,
+    /// This machine's clock was said to be off.
+    clock_warned: bool,
     conflict: bool,
     /// The last signal forwarded to the command (SIGTERM, SIGHUP) or to its
     /// orphans: Terraform processes it orphans get it too, once.
@@ -112,6 +118,7 @@ impl Session {
             tree: Vec::new(),
             seen: HashMap::new(),
             unresolved: HashSet::new(),
+            clock_warned: false,
             conflict: false,
             forwarded: None,
             orphans_signalled: HashSet::new(),
@@ -293,7 +300,7 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
         };
         let location = backend.lock_location(&workspace);
         self.seen.entry(lock_path).or_insert((backend.connection.clone(), location.clone()));
-        self.pending.push(Pending { line, location, connection: backend.connection, holders, polls: 0 });
+        self.pending.push(Pending { line, location, connection: backend.connection, holders, polls: 0, failed: None });
     }
 
     /// Look for each pending lock ID on its lock; adopt it once it is there.
@@ -313,12 +320,18 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
                     self.adopt(record, p.holders).await;
                     continue;
                 }
-                Ok(None) => {}
-                Err(e) => tracing::debug!(lock = %p.line.id, error = %e, "cannot read the logged lock yet"),
+                Ok(None) => p.failed = None,
+                Err(e) => {
+                    tracing::debug!(lock = %p.line.id, error = %e, "cannot read the logged lock yet");
+                    p.failed = Some(e.to_string());
+                }
             }
-            // Never taken (a lost race), or its Terraform ended: forget it.
+            // Never taken (a lost race), or its Terraform ended: forget it,
+            // and say why if it could not be read.
             if !(last_chance || holders_gone) {
                 still.push(p);
+            } else if let Some(why) = &p.failed {
+                say(&format!("Terraform took lock {} but the wrapper could not read it: {why}", p.line.id));
             }
         }
         self.pending.extend(still);
@@ -338,9 +351,13 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
             let stores = self.stores_for(&b.backend.connection).await;
             let record =
                 self.finder(&stores, &b.backend.connection).by_who_and_created(&location, &who, self.since).await;
-            if let Ok(Some(record)) = record {
-                if !self.done.contains(&record.lock_id) {
-                    self.adopt(record, holders).await;
+            match record {
+                Ok(Some(record)) if !self.done.contains(&record.lock_id) => self.adopt(record, holders).await,
+                Ok(_) => {}
+                Err(e) => {
+                    if self.unresolved.insert(location.lock_path.clone()) {
+                        say(&format!("watching {}: {e}", location.lock_path));
+                    }
                 }
             }
         }
@@ -369,7 +386,8 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
             record::remove(&self.record_path);
             return;
         }
-        let file = RecordFile { version: RECORD_VERSION, wrapper_pid: self.wrapper_pid, locks };
+        let clock_offset_seconds = self.opts.clock.aws_offset().map(|o| o.seconds());
+        let file = RecordFile { version: RECORD_VERSION, wrapper_pid: self.wrapper_pid, clock_offset_seconds, locks };
         if let Err(e) = record::write(&self.record_path, &file) {
             say(&format!("cannot write the lock record {}: {e}", self.record_path.display()));
         }
@@ -389,6 +407,18 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
         }
     }
 
+    /// Once, when this machine's clock is off by more than
+    /// [`CLOCK_OFFSET_WARN_OVER`]: heartbeats are corrected, but people
+    /// reading the job should know.
+    fn warn_about_the_clock_once(&mut self) {
+        let Some(offset) = self.opts.clock.aws_offset() else { return };
+        if !self.clock_warned && offset.exceeds(CLOCK_OFFSET_WARN_OVER) {
+            self.clock_warned = true;
+            say(&format!("{}; heartbeats are written in AWS time", offset.describe()));
+            self.write_record();
+        }
+    }
+
     /// Heartbeat the `i`th followed lock (it may stop being followed).
     async fn heartbeat(&mut self, i: usize) {
         let alive = self.holders_running(&self.followed[i]);
@@ -398,7 +428,7 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
         }
         let may_restore = f.record.identified_by == IdentifiedBy::TerraformLog;
         let stores = self.stores_for(&f.record.backend.clone()).await;
-        let now = Utc::now().timestamp();
+        let now = self.opts.clock.aws_now().timestamp();
         let f = &mut self.followed[i];
         let id = f.record.lock_id.clone();
         match beat(&stores, &mut f.record, &self.opts.beat, now, may_restore).await {
@@ -430,6 +460,7 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
             }
             Err(e) => say(&format!("heartbeat of lock {id} failed (will retry): {e}")),
         }
+        self.warn_about_the_clock_once();
     }
 
     /// Locks whose Terraform ended: release those provably the command's

@@ -72,6 +72,7 @@ impl LockfileBuckets for MemoryLockfiles {
                 version_id: None,
                 body: Ok(body.clone()),
                 heartbeat: self.heartbeat_of(bucket, k),
+                last_modified: None,
             })
             .collect())
     }
@@ -118,6 +119,7 @@ impl HeldLockfiles for MemoryLockfiles {
             version_id: None,
             body: Ok(body.clone()),
             heartbeat: None,
+            last_modified: None,
         }))
     }
 

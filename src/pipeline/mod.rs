@@ -99,6 +99,11 @@ impl Reaper {
         self
     }
 
+    /// How far AWS's clock is from this machine's, as measured so far.
+    pub(crate) fn clock_offset(&self) -> Option<crate::domain::clock::ClockOffset> {
+        self.clock.aws_offset()
+    }
+
     /// Scan every table and bucket, classify every item and pair the halves
     /// of double locks; writes nothing (`list`, and the first step of a run).
     pub(crate) async fn scan(&self) -> Vec<SourceReport> {
@@ -176,6 +181,7 @@ impl Reaper {
             notifications: Vec::new(),
             alerts_sent: 0,
             alert_errors: 0,
+            clock_offset: self.clock.aws_offset(),
         };
 
         let (notifications, grouped) = self.dispatcher.dispatch(&report, self.clock.as_ref(), deadline).await;

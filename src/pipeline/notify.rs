@@ -124,7 +124,8 @@ impl Dispatcher {
         if !self.is_active() {
             return (Vec::new(), Vec::new());
         }
-        let now = clock.now();
+        // Alert times are compared across runs and machines: AWS's clock.
+        let now = clock.aws_now();
         let mut round = Round { dispatcher: self, clock, deadline, now, records: Vec::new(), grouped: Vec::new() };
         let alerts = current_alerts(report, self.settings, now);
         // A cleared double lock is told once, through its table half; only

@@ -79,18 +79,21 @@ check that the account and region are reachable (the other sources were not held
 
     /// One table, parsed page by page as the pages arrive: digests are
     /// counted, not kept. Ages are measured from when this read started, so
-    /// a slow read can make a lock look younger, never older.
+    /// a slow read can make a lock look younger, never older; on AWS's
+    /// clock, as measured once the page arrived (the first response of a
+    /// run already corrects this machine's clock).
     async fn scan_table(&self, table: &SourceAddress) -> SourceReport {
-        let now = self.clock.now();
+        let started = self.clock.now();
         let (policy, ttl_attribute) = (&self.config.policy, self.config.ttl_attribute.as_str());
         let heartbeat_attribute = self.config.heartbeat_attribute.as_str();
         let mut report = SourceReport::new(table);
         let result = self
             .tables
             .scan(table, self.config.scan_segments, &mut |items| {
+                let now = self.clock.to_aws(started);
                 for item in items {
                     let heartbeat = epoch_attribute(&item, heartbeat_attribute);
-                    let mut parsed = parse_item(table, item, ttl_attribute, now);
+                    let mut parsed = parse_item(table, item, ttl_attribute);
                     if let Item::Lock(lock) = &mut parsed {
                         lock.heartbeat = heartbeat;
                     }
@@ -104,15 +107,17 @@ check that the account and region are reachable (the other sources were not held
     /// One bucket's lockfiles (or prefix); a lockfile that could not be read
     /// is unreadable for this pass, the rest are judged.
     async fn scan_bucket(&self, bucket: &SourceAddress) -> SourceReport {
-        let now = self.clock.now();
+        let started = self.clock.now();
         let mut report = SourceReport::new(bucket);
         let result = self.lockfiles.list(bucket).await.map(|objects| {
+            let now = self.clock.to_aws(started);
             for o in objects {
                 let item = match &o.body {
                     Ok(body) => {
-                        let mut parsed = parse_lockfile(bucket, &o.key, &o.etag, body, now);
+                        let mut parsed = parse_lockfile(bucket, &o.key, &o.etag, body);
                         if let Item::Lock(lock) = &mut parsed {
                             lock.heartbeat = o.heartbeat;
+                            lock.stored_at = o.last_modified;
                         }
                         parsed
                     }

@@ -21,6 +21,8 @@ pub struct LockfileObject {
     pub body: Result<String, String>,
     /// The `tf-lock-reaper-heartbeat` tag (epoch seconds), when there is one.
     pub heartbeat: Option<i64>,
+    /// S3's `LastModified`: when AWS stored this version, on AWS's clock.
+    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// State buckets holding S3 native lockfiles (`use_lockfile = true`).

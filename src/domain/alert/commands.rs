@@ -75,13 +75,12 @@ mod tests {
     use super::*;
 
     fn lock(kind: SourceKind, source: &str, key: &str) -> Lock {
-        let now = chrono::Utc::now();
         let info = r#"{"ID":"id-1","Created":"2026-01-01T00:00:00Z"}"#;
         let at = match kind {
             SourceKind::Table => SourceAddress::table(source),
             SourceKind::Bucket => SourceAddress::bucket(source),
         };
-        crate::domain::lock::parse_lock_info(&at.unwrap(), key, info, now).unwrap()
+        crate::domain::lock::parse_lock_info(&at.unwrap(), key, info).unwrap()
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub(crate) mod backend_block;
 pub(crate) mod bucket;
+pub(crate) mod clock;
 pub(crate) mod table;
 
 use std::fmt::Write as _;

@@ -36,6 +36,10 @@ pub struct RunReport {
     pub notifications: Vec<NotificationRecord>,
     pub alerts_sent: usize,
     pub alert_errors: usize,
+    /// How far AWS's clock is ahead of this machine's, as measured from the
+    /// run's responses: ages and heartbeats were judged on AWS's clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_offset: Option<crate::domain::clock::ClockOffset>,
 }
 
 /// One lock table or lock bucket.

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::domain::clock::{ClockOffset, CLOCK_OFFSET_WARN_OVER};
 use crate::domain::report::{LockReport, RunReport, SourceReport, TtlCheck};
 pub(crate) use crate::support::age::format_age;
 
@@ -27,6 +28,7 @@ impl RunReport {
             },
             self.duration_ms
         );
+        render_clock(&mut out, self.clock_offset);
         for t in &self.sources {
             let _ = writeln!(out);
             render_source(&mut out, t, SourceView::Run);
@@ -51,12 +53,21 @@ impl RunReport {
 }
 
 /// `tf-lock-reaper list`: every source with its locks and unreadable items.
-pub(crate) fn render_list(sources: &[SourceReport]) -> String {
+pub(crate) fn render_list(sources: &[SourceReport], clock_offset: Option<ClockOffset>) -> String {
     let mut out = String::new();
+    render_clock(&mut out, clock_offset);
     for t in sources {
         render_source(&mut out, t, SourceView::List);
     }
     out
+}
+
+/// The clock line, when this machine's clock is off by more than
+/// [`CLOCK_OFFSET_WARN_OVER`].
+fn render_clock(out: &mut String, offset: Option<ClockOffset>) {
+    if let Some(o) = offset.filter(|o| o.exceeds(CLOCK_OFFSET_WARN_OVER)) {
+        let _ = writeln!(out, "clock: {}; ages and heartbeats are judged on AWS's clock", o.describe());
+    }
 }
 
 /// Which headline a source gets: `run` adds the policy and action counts.
@@ -110,6 +121,11 @@ fn render_source(out: &mut String, t: &SourceReport, view: SourceView) {
     }
     if !t.locks.is_empty() {
         out.push_str(&render_lock_table(t.locks.iter()));
+    }
+    for l in &t.locks {
+        if let Some(note) = l.verdict.clock_note {
+            let _ = writeln!(out, "  CLOCK {}: {}", l.lock.id, note.describe());
+        }
     }
     for u in &t.unreadable {
         let _ = writeln!(out, "  UNREADABLE {}: {}", u.lock_key.as_deref().unwrap_or("<no LockID>"), u.reason);

@@ -39,6 +39,8 @@ pub struct RunSummary {
     pub alert_errors: usize,
     pub notifications: Vec<NotificationSummary>,
     pub notifications_omitted: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_offset_seconds: Option<i64>,
 }
 
 /// One source: all its counts, its locks that matter and its unreadable items.
@@ -76,6 +78,8 @@ pub struct LockSummary {
     pub error_kind: Option<crate::domain::failure::ErrorKind>,
     /// A double lock's other half, `<kind> <source>`.
     pub paired_with: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_note: Option<crate::domain::policy::ClockNote>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -131,6 +135,7 @@ impl RunReport {
             alert_errors: self.alert_errors,
             notifications,
             notifications_omitted: self.notifications.len().saturating_sub(NOTIFICATIONS_LISTED),
+            clock_offset_seconds: self.clock_offset.map(|o| o.seconds()),
         }
     }
 }
@@ -184,6 +189,7 @@ fn summarize_lock(l: &LockReport) -> LockSummary {
             .paired_with
             .as_ref()
             .map(|h| format!("{} {}", h.kind.as_str(), clean(&h.source.to_string(), FIELD_CAP))),
+        clock_note: l.verdict.clock_note,
     }
 }
 
@@ -202,7 +208,7 @@ mod tests {
         let long = "\u{202E}x".repeat(1000);
         let info = format!(r#"{{"ID":"{long}","Who":"{long}","Operation":"{long}","Created":"2026-11-26T00:00:00Z"}}"#);
         let locks = SourceAddress::own(SourceKind::Table, "locks");
-        let lock = parse_lock_info(&locks, &format!("tfstate/{long}"), &info, now).unwrap();
+        let lock = parse_lock_info(&locks, &format!("tfstate/{long}"), &info).unwrap();
         let verdict = Verdict {
             age_seconds: 43_200,
             window_seconds: 7200,
@@ -211,6 +217,7 @@ mod tests {
             excluded: false,
             delete_due: false,
             liveness: crate::domain::policy::Liveness::NoHeartbeat,
+            clock_note: None,
         };
         let mut source = SourceReport::new(&locks);
         source.locks = (0..n)
@@ -242,6 +249,7 @@ mod tests {
             notifications: Vec::new(),
             alerts_sent: 0,
             alert_errors: 0,
+            clock_offset: None,
         }
     }
 

@@ -46,7 +46,7 @@ impl DoctorArgs {
             config_dirs: &self.config_dirs,
             expect: TableExpectations { ttl_attribute: &settings.ttl_attribute, ttl_written: settings.ttl_written },
         };
-        let report = crate::doctor::run(&targets, tables.as_ref(), buckets.as_ref()).await;
+        let report = crate::doctor::run(&targets, tables.as_ref(), buckets.as_ref(), &crate::wiring::aws_clock()).await;
         if self.json {
             print_json(&report)?;
         } else {

@@ -54,6 +54,7 @@ impl ExecArgs {
             beat: BeatSettings { attribute: settings.heartbeat_attribute, ttl: settings.rolling_ttl },
             every: settings.heartbeat_every,
             lock_file: self.lock_file,
+            clock: std::sync::Arc::new(crate::wiring::aws_clock()),
             on_conflict: match self.on_conflict {
                 ConflictArg::Interrupt => OnConflict::Interrupt,
                 ConflictArg::Warn => OnConflict::Warn,

@@ -31,7 +31,7 @@ impl ListArgs {
         if self.json {
             print_json(&reports)?;
         } else {
-            print!("{}", render_list(&reports));
+            print!("{}", render_list(&reports, reaper.clock_offset()));
         }
         Ok(Status::from_ok(reports.iter().all(|r| r.scan_error.is_none())))
     }
