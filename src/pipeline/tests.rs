@@ -560,3 +560,50 @@ async fn a_stateless_run_deleting_a_flood_resolves_the_group_once() {
         w.channel.sent().iter().filter(|m| m.event == Event::Resolve).map(|m| m.kind).collect();
     assert_eq!(resolves, vec![AlertKind::StaleGroup], "one group resolve, no per-lock resolve");
 }
+
+/// An operator's laptop 15 minutes fast or slow runs `run --action delete`
+/// with the default windows: the live heartbeating lock is judged on AWS's
+/// clock (the offset its responses measured), so it is left alone and read
+/// as a lock; the dead one is still reaped by silence; a lock whose Created
+/// lies 15 minutes ahead of AWS (a fast runner) is a flagged lock, not an
+/// unreadable item.
+#[tokio::test]
+async fn a_reaper_on_a_wrong_clock_judges_on_aws_time() {
+    for skew in [chrono::Duration::minutes(15), chrono::Duration::minutes(-15)] {
+        let w = World::new().stateless();
+        // Written in AWS time (start() is AWS's now): alive 20s ago, dead 11m ago, a fast runner's Created.
+        let alive = beating(&w, "alive", "alive-run", hours(3), 20);
+        let dead = beating(&w, "dead", "dead-run", chrono::Duration::minutes(30), 11 * 60);
+        let fast = w.lock("fast", "fast-run", chrono::Duration::minutes(-15));
+        w.clock.advance(skew);
+        w.clock.set_ahead_of_aws(skew);
+        let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "2h")]);
+        let report = w.run(&cfg).await;
+        assert!(w.tables.get("locks", &alive).is_some(), "{skew}: the live lock stays");
+        assert!(w.tables.get("locks", &dead).is_none(), "{skew}: the dead one is reaped by silence");
+        assert!(w.tables.get("locks", &fast).is_some(), "{skew}: a future Created is never aged");
+        let s = &report.sources[0];
+        assert!(s.unreadable.is_empty(), "{skew}: nothing unreadable: {:?}", s.unreadable);
+        let by_id = |id: &str| s.locks.iter().find(|l| l.lock.id == id).expect("reported");
+        assert_eq!(by_id("alive-run").verdict.liveness.describe(), "alive, heartbeat 20s ago", "{skew}");
+        let note = by_id("fast-run").verdict.clock_note.expect("flagged");
+        assert!(note.describe().starts_with("Info.Created is 15m00s in the future on AWS's clock"), "{skew}");
+        let text = report.render_text();
+        let way = if skew > chrono::Duration::zero() { "ahead of" } else { "behind" };
+        assert!(text.contains(&format!("clock: this machine's clock is 15m00s {way} AWS")), "{text}");
+        assert!(text.contains("CLOCK fast-run: Info.Created is 15m00s in the future"), "{text}");
+    }
+}
+
+/// Without the measured offset the same laptop would have deleted the live
+/// lock (fast) or left the dead one (slow): the test above fails if the
+/// pipeline judges on this machine's clock.
+#[tokio::test]
+async fn the_uncorrected_clock_would_have_decided_otherwise() {
+    let w = World::new().stateless();
+    let alive = beating(&w, "alive", "alive-run", hours(3), 20);
+    w.clock.advance(chrono::Duration::minutes(15));
+    let cfg = config(&[("LOCK_TABLES", "locks"), ("ACTION", "delete"), ("DELETE_AFTER", "2h")]);
+    w.run(&cfg).await;
+    assert!(w.tables.get("locks", &alive).is_none(), "no offset measured: 15m of silence on a fast clock");
+}

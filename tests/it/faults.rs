@@ -11,7 +11,6 @@ use std::time::Duration;
 use crate::common::faults::{Fault, FaultProxy};
 use crate::common::*;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_s3::primitives::ByteStream;
 use tf_lock_reaper::adapters::dynamodb_locks::DynamoLockTables;
 use tf_lock_reaper::adapters::s3_lockfiles::S3LockfileBuckets;
 use tf_lock_reaper::config::{Config, EntrypointDefaults, MetricsSinkKind};
@@ -138,16 +137,8 @@ async fn a_lockfile_that_never_answers_is_unreadable_and_the_rest_are_judged() {
     let moto = Moto::start();
     moto.create_bucket("tfstate").await;
     let s3 = moto.s3().await;
-    let created = chrono::Utc::now() - chrono::Duration::hours(5);
     for (key, id) in [("a/terraform.tfstate", "lock-a"), ("b/terraform.tfstate", "lock-b")] {
-        let body = info_json(id, &format!("tfstate/{key}"), created);
-        s3.put_object()
-            .bucket("tfstate")
-            .key(format!("{key}.tflock"))
-            .body(ByteStream::from(body.into_bytes()))
-            .send()
-            .await
-            .unwrap();
+        put_lockfile(&moto, "tfstate", &format!("{key}.tflock"), id, chrono::Duration::hours(5)).await;
     }
     let proxy = FaultProxy::start(moto.port);
     proxy.always("GetObject", Some("/a/terraform.tfstate.tflock"), Fault::NeverAnswer);

@@ -237,15 +237,7 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
     put_lock(&setup, "locks", "tfstate/old/terraform.tfstate", "old", hours(10)).await;
     moto.create_bucket("tfstate").await;
     let s3_setup = moto.s3().await;
-    let lockfile = |id: &str, age| info_json(id, "tfstate/files/terraform.tfstate", chrono::Utc::now() - age);
-    s3_setup
-        .put_object()
-        .bucket("tfstate")
-        .key("files/terraform.tfstate.tflock")
-        .body(aws_sdk_s3::primitives::ByteStream::from(lockfile("file", chrono::Duration::hours(10)).into_bytes()))
-        .send()
-        .await
-        .unwrap();
+    put_lockfile(&moto, "tfstate", "files/terraform.tfstate.tflock", "file", chrono::Duration::hours(10)).await;
     let topic = aws_sdk_sns::Client::new(&sdk).create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
     let secret_client = aws_sdk_secretsmanager::Client::new(&sdk);
     let secret = secret_client.create_secret().name("pd").secret_string("key-123").send().await.unwrap().arn.unwrap();

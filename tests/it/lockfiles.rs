@@ -43,12 +43,11 @@ async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &str
     out.e_tag.unwrap()
 }
 
-/// A lockfile as Terraform writes it, created `age` ago; returns its body.
-async fn put_lockfile(s3: &aws_sdk_s3::Client, bucket: &str, state_key: &str, id: &str, age: Duration) -> String {
-    let created = chrono::Utc::now() - chrono::Duration::from_std(age).unwrap();
-    let body = info_json(id, &format!("{bucket}/{state_key}"), created);
-    put_object(s3, bucket, &format!("{state_key}.tflock"), &body).await;
-    body
+/// A lockfile as Terraform writes it, created (and stored, on the
+/// server's clock) `age` ago; returns its body.
+async fn lockfile_aged(moto: &Moto, bucket: &str, state_key: &str, id: &str, age: Duration) -> String {
+    let age = chrono::Duration::from_std(age).unwrap();
+    put_lockfile(moto, bucket, &format!("{state_key}.tflock"), id, age).await
 }
 
 async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
@@ -112,7 +111,7 @@ async fn a_lockfile_replaced_between_list_and_delete_survives() {
     let moto = Moto::start();
     moto.create_bucket("tfstate").await;
     let s3 = moto.s3().await;
-    put_lockfile(&s3, "tfstate", "app/terraform.tfstate", "old-run", hours(10)).await;
+    lockfile_aged(&moto, "tfstate", "app/terraform.tfstate", "old-run", hours(10)).await;
     let store = replace_before_delete(&s3, false);
     let cfg = config(&[("LOCK_BUCKETS", "tfstate"), ("ACTION", "delete"), ("DELETE_AFTER", "3h")]);
     let report = pass(&moto, store, &cfg, Dispatcher::disabled()).await;
@@ -140,9 +139,9 @@ async fn thousands_of_objects_across_pages_only_stale_lockfiles_go() {
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;
-    put_lockfile(&s3, "tfstate", "stacks/s0007/terraform.tfstate", "stale-a", hours(10)).await;
-    put_lockfile(&s3, "tfstate", "stacks/s1999/terraform.tfstate", "stale-b", hours(11)).await;
-    put_lockfile(&s3, "tfstate", "stacks/s2400/terraform.tfstate", "fresh", Duration::from_secs(30)).await;
+    lockfile_aged(&moto, "tfstate", "stacks/s0007/terraform.tfstate", "stale-a", hours(10)).await;
+    lockfile_aged(&moto, "tfstate", "stacks/s1999/terraform.tfstate", "stale-b", hours(11)).await;
+    lockfile_aged(&moto, "tfstate", "stacks/s2400/terraform.tfstate", "fresh", Duration::from_secs(30)).await;
     put_object(&s3, "tfstate", "stacks/s0500/terraform.tfstate.tflock", "not a lock").await;
     let first = s3.list_objects_v2().bucket("tfstate").send().await.unwrap();
     assert_eq!(first.is_truncated, Some(true), "the listing must page");
@@ -167,8 +166,8 @@ async fn ttl_mode_reports_lockfiles_and_prefixes_limit_the_scan() {
     let moto = Moto::start();
     moto.create_bucket("tfstate").await;
     let s3 = moto.s3().await;
-    put_lockfile(&s3, "tfstate", "team-a/terraform.tfstate", "a", hours(10)).await;
-    put_lockfile(&s3, "tfstate", "team-b/terraform.tfstate", "b", hours(10)).await;
+    lockfile_aged(&moto, "tfstate", "team-a/terraform.tfstate", "a", hours(10)).await;
+    lockfile_aged(&moto, "tfstate", "team-b/terraform.tfstate", "b", hours(10)).await;
     let cfg = config(&[("LOCK_BUCKETS", "tfstate/team-a/"), ("ACTION", "ttl"), ("TTL_AFTER", "3h")]);
     let report = pass(&moto, S3LockfileBuckets::new(s3.clone()), &cfg, Dispatcher::disabled()).await;
     assert!(report.ok);
@@ -205,9 +204,9 @@ async fn a_missing_bucket_fails_the_run_but_not_the_table() {
 /// A double lock: the same ID in the table and in the bucket.
 async fn seed_double_lock(moto: &Moto, id: &str, age: Duration) -> (String, String) {
     let client = moto.dynamo().await;
-    let s3 = moto.s3().await;
     let table_info = put_lock(&client, "locks", "tfstate/prod/terraform.tfstate", id, age).await;
-    let file_body = put_lockfile(&s3, "tfstate", "prod/terraform.tfstate", id, age + Duration::from_millis(50)).await;
+    let file_body =
+        lockfile_aged(&moto, "tfstate", "prod/terraform.tfstate", id, age + Duration::from_millis(50)).await;
     (table_info, file_body)
 }
 
@@ -316,7 +315,7 @@ async fn cli_lists_buckets_and_unlock_clears_both_halves() {
     let moto = double_lock_setup().await;
     seed_double_lock(&moto, "dbl-1", hours(3)).await;
     let s3 = moto.s3().await;
-    put_lockfile(&s3, "tfstate", "solo/terraform.tfstate", "solo-1", hours(3)).await;
+    lockfile_aged(&moto, "tfstate", "solo/terraform.tfstate", "solo-1", hours(3)).await;
     let cli = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper")).envs(moto.env()).args(args).output().unwrap()
     };

@@ -38,28 +38,62 @@ pub fn free_port() -> u16 {
 }
 
 /// A moto server, killed when dropped.
+///
+/// It picks its own port (`-p 0`) and says which: a port chosen here and
+/// handed over could be taken by a concurrent test's server in between, and
+/// the two tests would then share one server. Its clock runs under
+/// libfaketime (from the venv), driven by a file, so a test can store an
+/// object "in the past" on the server's clock ([`Moto::clock_back`]): S3's
+/// `LastModified` is AWS's own record of when a lockfile was written.
 pub struct Moto {
     child: Child,
     pub port: u16,
     pub url: String,
+    clock: tempfile::NamedTempFile,
 }
 
 impl Moto {
     pub fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new(venv_bin("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        use std::io::{BufRead, BufReader};
+        let clock = tempfile::NamedTempFile::new().expect("moto clock file");
+        std::fs::write(clock.path(), "+0\n").expect("write moto clock file");
+        let mut child = Command::new(venv_bin("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .env("LD_PRELOAD", faketime_library())
+            .env("FAKETIME_TIMESTAMP_FILE", clock.path())
+            .env("FAKETIME_NO_CACHE", "1")
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start moto_server");
-        let moto = Moto { child, port, url: format!("http://127.0.0.1:{port}") };
+        let mut lines = BufReader::new(child.stderr.take().expect("moto's stderr")).lines();
+        let mut said = Vec::new();
+        let port = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                panic!("moto_server ended before it listened: {}", said.join("\n"));
+            };
+            if let Some(port) = line.split("http://127.0.0.1:").nth(1).and_then(|p| p.trim().parse::<u16>().ok()) {
+                break port;
+            }
+            said.push(line);
+        };
+        // Its request log goes on: keep reading it, so the pipe never fills.
+        std::thread::spawn(move || lines.for_each(drop));
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(start.elapsed() < Duration::from_secs(30), "moto_server did not start on port {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        moto
+        Moto { child, port, url: format!("http://127.0.0.1:{port}"), clock }
+    }
+
+    /// Set the server's clock `age` back until the guard is dropped: what
+    /// is stored meanwhile carries that `LastModified`.
+    pub fn clock_back(&self, age: chrono::Duration) -> ClockBack<'_> {
+        std::fs::write(self.clock.path(), format!("-{}s\n", age.num_seconds())).expect("set moto's clock");
+        ClockBack(self)
     }
 
     pub async fn sdk(&self) -> SdkConfig {
@@ -97,6 +131,47 @@ impl Moto {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
     }
+}
+
+/// The server's clock set back; dropped, it runs true again.
+pub struct ClockBack<'a>(&'a Moto);
+
+impl Drop for ClockBack<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.0.clock.path(), "+0\n");
+    }
+}
+
+/// libfaketime's preload library, shipped by the PyPI package in the venv.
+pub fn faketime_library() -> PathBuf {
+    let lib = venv_bin("python")
+        .parent()
+        .and_then(|bin| bin.parent())
+        .map(|venv| venv.join("lib"))
+        .and_then(|lib| {
+            std::fs::read_dir(lib).ok()?.flatten().find(|e| e.file_name().to_string_lossy().starts_with("python"))
+        })
+        .map(|python| python.path().join("site-packages/libfaketime/vendor/libfaketime/src/libfaketime.so.1"))
+        .expect("the venv's site-packages");
+    assert!(lib.exists(), "{} not found: run `make test` (the venv pins libfaketime)", lib.display());
+    lib
+}
+
+/// A lockfile as Terraform writes it, `age` old on both clocks: its
+/// `Created` and S3's `LastModified`. Returns the body.
+pub async fn put_lockfile(moto: &Moto, bucket: &str, key: &str, id: &str, age: chrono::Duration) -> String {
+    let state_path = format!("{bucket}/{}", key.strip_suffix(".tflock").unwrap_or(key));
+    let body = info_json(id, &state_path, Utc::now() - age);
+    let s3 = moto.s3().await;
+    let _past = moto.clock_back(age);
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(body.clone().into_bytes()))
+        .send()
+        .await
+        .expect("put lockfile");
+    body
 }
 
 impl Drop for Moto {
