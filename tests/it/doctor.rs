@@ -165,7 +165,9 @@ async fn a_healthy_table_and_bucket_pass_every_check() {
     let all = checks(&out);
     let not_passed: Vec<&Value> = all.iter().filter(|c| c["status"] != "PASS").collect();
     assert!(not_passed.is_empty(), "{not_passed:#?}");
-    assert_eq!(all.len(), 7 + 5, "seven table checks, five bucket checks");
+    assert_eq!(all.len(), 7 + 5 + 1, "seven table checks, five bucket checks, the clock");
+    let clock = all.iter().find(|c| c["check"] == "clock").expect("the clock is checked");
+    assert!(clock["why"].as_str().unwrap().contains("AWS (within "), "{clock:#}");
     assert_eq!(out.status.code(), Some(0));
 }
 

@@ -9,6 +9,7 @@ mod common;
 
 mod alerts;
 mod cli;
+mod clocks;
 mod compat;
 mod docs;
 mod doctor;

@@ -12,7 +12,9 @@ pub(crate) fn clock_check(offset: Option<ClockOffset>) -> Option<Check> {
     let o = offset?;
     let corrected = "tf-lock-reaper judges ages and heartbeats, and exec writes heartbeats, in AWS time, so it \
 corrects for this";
-    Some(if !o.exceeds(CLOCK_OFFSET_PASS_WITHIN) {
+    Some(if o.seconds() == 0 {
+        Check::pass(SUBJECT, "clock", o.describe())
+    } else if !o.exceeds(CLOCK_OFFSET_PASS_WITHIN) {
         Check::pass(SUBJECT, "clock", format!("{} (within 5s)", o.describe()))
     } else if !o.exceeds(CLOCK_OFFSET_WARN_OVER) {
         Check::pass(SUBJECT, "clock", format!("{}; {corrected}", o.describe()))
@@ -41,6 +43,7 @@ mod tests {
     #[test]
     fn within_five_seconds_passes_beyond_thirty_warns() {
         assert_eq!(clock_check(None), None, "nothing measured, nothing said");
+        assert_eq!(at(300).unwrap().why, "this machine's clock agrees with AWS (within 1s)");
         let close = at(-1_200).unwrap();
         assert_eq!(close.status, Status::Pass);
         assert_eq!(close.why, "this machine's clock is 1s ahead of AWS (within 5s)");

@@ -37,7 +37,8 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free loopback port")
 }
 
-/// A moto server, killed when dropped.
+/// A moto server (`tools/moto_server.py`: moto applying one request at a
+/// time, as AWS applies each atomically), killed when dropped.
 ///
 /// It picks its own port (`-p 0`) and says which: a port chosen here and
 /// handed over could be taken by a concurrent test's server in between, and
@@ -57,7 +58,8 @@ impl Moto {
         use std::io::{BufRead, BufReader};
         let clock = tempfile::NamedTempFile::new().expect("moto clock file");
         std::fs::write(clock.path(), "+0\n").expect("write moto clock file");
-        let mut child = Command::new(venv_bin("moto_server"))
+        let mut child = Command::new(venv_bin("python"))
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", "0"])
             .env("LD_PRELOAD", faketime_library())
             .env("FAKETIME_TIMESTAMP_FILE", clock.path())
