@@ -164,7 +164,9 @@ fn wanted_write(c: &Candidate<'_>, s: DecideSettings) -> Option<Write> {
         Action::Report => None,
         Action::Delete => c.verdict.delete_due.then_some(Write::Delete),
         Action::Ttl => {
-            if !c.ttl_supported {
+            // A TTL deletes the lock later: a heartbeat from the future is
+            // no silence, so it gets none (as it gets no delete).
+            if !c.ttl_supported || c.verdict.liveness == crate::domain::policy::Liveness::FutureHeartbeat {
                 return None;
             }
             let ttl = s.ttl_after_secs?;
@@ -211,6 +213,19 @@ mod tests {
             let plan = run(&[verdict(false, false, true)], false, settings(action));
             assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::NoAction)], "{action:?}");
         }
+    }
+
+    #[test]
+    fn a_lock_with_a_heartbeat_from_the_future_is_never_written() {
+        let future =
+            Verdict { liveness: crate::domain::policy::Liveness::FutureHeartbeat, ..verdict(true, false, false) };
+        for action in [Action::Report, Action::Ttl, Action::Delete] {
+            let plan = run(std::slice::from_ref(&future), false, settings(action));
+            assert_eq!(plan.decisions, vec![Decision::Leave(ActionTaken::NoAction)], "{action:?}");
+        }
+        // The same stale lock without it gets its TTL.
+        let plan = run(&[verdict(true, false, false)], false, settings(Action::Ttl));
+        assert!(matches!(plan.decisions[0], Decision::Execute(Write::SetTtl { .. })), "{:?}", plan.decisions);
     }
 
     #[test]

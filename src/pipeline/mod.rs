@@ -200,7 +200,9 @@ impl Reaper {
 
         let finished = self.clock.now();
         report.duration_ms = (finished - started_at).num_milliseconds().max(0) as u64;
-        if let Err(e) = self.metrics.publish(&self.config.metrics_namespace, finished, &metric_sets(&report)).await {
+        // CloudWatch stamps and bounds metric times on AWS's clock.
+        let stamped = self.clock.to_aws(finished);
+        if let Err(e) = self.metrics.publish(&self.config.metrics_namespace, stamped, &metric_sets(&report)).await {
             tracing::error!(error = %e, "publishing metrics failed");
         }
         report

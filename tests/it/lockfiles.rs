@@ -205,8 +205,7 @@ async fn a_missing_bucket_fails_the_run_but_not_the_table() {
 async fn seed_double_lock(moto: &Moto, id: &str, age: Duration) -> (String, String) {
     let client = moto.dynamo().await;
     let table_info = put_lock(&client, "locks", "tfstate/prod/terraform.tfstate", id, age).await;
-    let file_body =
-        lockfile_aged(moto, "tfstate", "prod/terraform.tfstate", id, age + Duration::from_millis(50)).await;
+    let file_body = lockfile_aged(moto, "tfstate", "prod/terraform.tfstate", id, age + Duration::from_millis(50)).await;
     (table_info, file_body)
 }
 
