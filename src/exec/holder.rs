@@ -460,4 +460,23 @@ mod tests {
         let found = f.by_who_and_created(&location, "ci@runner", Utc::now() - chrono::Duration::hours(1)).await;
         assert_eq!(found.unwrap().unwrap().identified_by, IdentifiedBy::WhoAndCreated);
     }
+
+    /// Identification reads no clock: a lock "created" 15 minutes ahead of
+    /// or behind the wrapper's clock is found by the ID Terraform logged.
+    /// A lock that is not a Terraform lock is named, never skipped.
+    #[tokio::test]
+    async fn the_logged_id_is_found_whatever_the_clocks_and_an_unreadable_lock_is_named() {
+        let (tables, _, stores, location, _) = setup(false);
+        for skew in [chrono::Duration::minutes(15), chrono::Duration::minutes(-15), chrono::Duration::days(365)] {
+            tables.put("locks", lock_item(KEY, &info("ours", Utc::now() + skew)));
+            let found = finder(&stores).by_logged_id(&location, "ours").await;
+            assert_eq!(found.unwrap().map(|r| r.lock_id), Some("ours".to_string()), "{skew}");
+        }
+        tables.put("locks", lock_item(KEY, r#"{"Who":"x@y"}"#));
+        let e = finder(&stores).by_logged_id(&location, "ours").await.unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("table locks item {KEY} cannot be read as a Terraform lock (Info has no lock ID (no ID field)); it is not followed")
+        );
+    }
 }
