@@ -4,7 +4,9 @@
 //! on, and what is said at the end. One `run` drives it: every tick reads
 //! the log and looks at pending locks and holders; every heartbeat period
 //! heartbeats; the command's end signals orphans and waits for the
-//! Terraform processes still holding a lock.
+//! Terraform processes still holding a lock. By concern: which locks are
+//! the command's (`identify`), keeping and releasing them (`keep`), and
+//! signals (`signals`); this file holds the state and the loop.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -13,17 +15,20 @@ use chrono::{DateTime, Utc};
 use nix::sys::signal::Signal;
 
 use crate::domain::backend::{BackendConnection, LockLocation};
-use crate::domain::clock::CLOCK_OFFSET_WARN_OVER;
-use crate::domain::lock_record::{IdentifiedBy, LockRecord, RecordFile, RECORD_VERSION};
-use crate::domain::process::{innermost, keyboard_signal_targets, ProcId, Process};
-use crate::domain::tflog::{LockEvent, LockLine, LogLine};
+use crate::domain::lock_record::{LockRecord, RecordFile, RECORD_VERSION};
+use crate::domain::process::{ProcId, Process};
+use crate::domain::tflog::LockLine;
 use crate::exec::backends;
 use crate::exec::child;
 use crate::exec::follow::LogFollower;
-use crate::exec::holder::{beat, describe, release, still_held, BeatOutcome, Finder, Stores};
-use crate::exec::options::{say, Connect, ExecOptions, OnConflict};
+use crate::exec::holder::{Finder, Stores};
+use crate::exec::options::{say, Connect, ExecOptions};
 use crate::exec::procs;
 use crate::exec::record;
+
+mod identify;
+mod keep;
+mod signals;
 
 /// How often the log, the pending locks and the holders are looked at.
 const TICK: std::time::Duration = std::time::Duration::from_millis(200);
@@ -227,158 +232,6 @@ impl Session {
         found
     }
 
-    /// Enter watch mode (once per reason), saying why.
-    fn enter_watch(&mut self, why: String) {
-        if self.watch.as_deref() == Some(why.as_str()) {
-            return;
-        }
-        say(&format!(
-            "heartbeats run in watch mode: {why}. A lock on this run's state taken by {} after the start is \
-heartbeated, never released automatically: if the run dies, run `tf-lock-reaper release` or let the reaper clear it \
-once its heartbeat is silent for HEARTBEAT_TIMEOUT",
-            child::who()
-        ));
-        self.watch = Some(why);
-    }
-
-    fn on_line(&mut self, line: LogLine) {
-        let lock = match line {
-            LogLine::Started(release) => {
-                if let Some(why) = release.unidentifiable() {
-                    self.enter_watch(why);
-                }
-                return;
-            }
-            LogLine::Lock(lock) => lock,
-        };
-        match lock.event {
-            LockEvent::Locking | LockEvent::Locked => {
-                if self.done.contains(&lock.id) || self.pending.iter().any(|p| p.line.id == lock.id) {
-                    return;
-                }
-                self.add_pending(lock);
-            }
-            LockEvent::Unlocking => {
-                self.pending.retain(|p| p.line.id != lock.id);
-                for f in self.followed.iter_mut().filter(|f| f.record.lock_id == lock.id) {
-                    f.releasing = true;
-                }
-            }
-            LockEvent::Unlocked => {
-                self.pending.retain(|p| p.line.id != lock.id);
-                let before = self.followed.len();
-                self.followed.retain(|f| f.record.lock_id != lock.id);
-                if self.followed.len() != before {
-                    self.done.insert(lock.id);
-                    self.write_record();
-                }
-            }
-        }
-    }
-
-    /// Terraform named lock `line.id`: find its backend now, among the
-    /// command's Terraform processes, else under the starting directory.
-    fn add_pending(&mut self, line: LockLine) {
-        let Some(lock_path) = line.lock_path() else { return };
-        self.refresh_tree();
-        let found = self.note_backends();
-        let holders = backends::holders_of(&found, &lock_path);
-        let backend = found
-            .into_iter()
-            .find_map(|b| b.backend.workspace_of(&lock_path).map(|ws| (b.backend, ws)))
-            .or_else(|| backends::under(&self.start_dir, &lock_path));
-        let Some((backend, workspace)) = backend else {
-            if self.unresolved.insert(line.id.clone()) {
-                say(&format!(
-                    "Terraform took lock {} on {lock_path}, but no initialised backend for it was found in the data \
-directory of the command's Terraform processes or under {}: not followed (is TF_DATA_DIR outside the stack?)",
-                    line.id,
-                    self.start_dir.display()
-                ));
-            }
-            return;
-        };
-        let location = backend.lock_location(&workspace);
-        self.seen.entry(lock_path).or_insert((backend.connection.clone(), location.clone()));
-        self.pending.push(Pending { line, location, connection: backend.connection, holders, polls: 0, failed: None });
-    }
-
-    /// Look for each pending lock ID on its lock; adopt it once it is there.
-    async fn poll_pending(&mut self, tick: u64, last_chance: bool) {
-        let mut still = Vec::new();
-        for mut p in std::mem::take(&mut self.pending) {
-            let holders_gone = !p.holders.is_empty() && !p.holders.iter().any(|h| procs::is_running(*h));
-            let due = last_chance || holders_gone || p.polls < FAST_POLLS || tick % SLOW_TICKS == 0;
-            if !due {
-                still.push(p);
-                continue;
-            }
-            p.polls += 1;
-            let stores = self.stores_for(&p.connection).await;
-            match self.finder(&stores, &p.connection).by_logged_id(&p.location, &p.line.id).await {
-                Ok(Some(record)) => {
-                    self.adopt(record, p.holders).await;
-                    continue;
-                }
-                Ok(None) => p.failed = None,
-                Err(e) => {
-                    tracing::debug!(lock = %p.line.id, error = %e, "cannot read the logged lock yet");
-                    p.failed = Some(e.to_string());
-                }
-            }
-            // Never taken (a lost race), or its Terraform ended: forget it,
-            // and say why if it could not be read.
-            if !(last_chance || holders_gone) {
-                still.push(p);
-            } else if let Some(why) = &p.failed {
-                say(&format!("Terraform took lock {} but the wrapper could not read it: {why}", p.line.id));
-            }
-        }
-        self.pending.extend(still);
-    }
-
-    /// Watch mode: a lock by this host taken after the start, at the state
-    /// of one of the command's Terraform processes.
-    async fn watch_for_locks(&mut self) {
-        let found = self.note_backends();
-        let who = child::who();
-        for b in &found {
-            let location = b.backend.lock_location(&b.workspace);
-            if self.followed.iter().any(|f| f.record.lock_path == location.lock_path) {
-                continue;
-            }
-            let holders = backends::holders_of(&found, &location.lock_path);
-            let stores = self.stores_for(&b.backend.connection).await;
-            let record =
-                self.finder(&stores, &b.backend.connection).by_who_and_created(&location, &who, self.since).await;
-            match record {
-                Ok(Some(record)) if !self.done.contains(&record.lock_id) => self.adopt(record, holders).await,
-                Ok(_) => {}
-                Err(e) => {
-                    if self.unresolved.insert(location.lock_path.clone()) {
-                        say(&format!("watching {}: {e}", location.lock_path));
-                    }
-                }
-            }
-        }
-    }
-
-    async fn adopt(&mut self, record: LockRecord, holders: Vec<ProcId>) {
-        let halves: Vec<String> = record.halves.iter().map(describe).collect();
-        say(&format!(
-            "following lock {} on {} ({}), heartbeat every {}",
-            record.lock_id,
-            record.lock_path,
-            halves.join(" + "),
-            humantime::format_duration(self.opts.every)
-        ));
-        self.done.insert(record.lock_id.clone());
-        self.followed.push(Followed { record, holders, releasing: false });
-        self.write_record();
-        let last = self.followed.len() - 1;
-        self.heartbeat(last).await;
-    }
-
     fn write_record(&self) {
         let locks: Vec<LockRecord> =
             self.followed.iter().map(|f| f.record.clone()).chain(self.kept.iter().cloned()).collect();
@@ -401,200 +254,10 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
         }
     }
 
-    async fn heartbeat_all(&mut self) {
-        for i in (0..self.followed.len()).rev() {
-            self.heartbeat(i).await;
-        }
-    }
-
-    /// Once, when this machine's clock is off by more than
-    /// [`CLOCK_OFFSET_WARN_OVER`]: heartbeats are corrected, but people
-    /// reading the job should know.
-    fn warn_about_the_clock_once(&mut self) {
-        let Some(offset) = self.opts.clock.aws_offset() else { return };
-        if !self.clock_warned && offset.exceeds(CLOCK_OFFSET_WARN_OVER) {
-            self.clock_warned = true;
-            say(&format!("{}; heartbeats are written in AWS time", offset.describe()));
-            self.write_record();
-        }
-    }
-
-    /// Heartbeat the `i`th followed lock (it may stop being followed).
-    async fn heartbeat(&mut self, i: usize) {
-        let alive = self.holders_running(&self.followed[i]);
-        let f = &self.followed[i];
-        if f.releasing || !alive {
-            return;
-        }
-        let may_restore = f.record.identified_by == IdentifiedBy::TerraformLog;
-        let stores = self.stores_for(&f.record.backend.clone()).await;
-        let now = self.opts.clock.aws_now().timestamp();
-        let f = &mut self.followed[i];
-        let id = f.record.lock_id.clone();
-        match beat(&stores, &mut f.record, &self.opts.beat, now, may_restore).await {
-            Ok(BeatOutcome::Alive) => {}
-            Ok(BeatOutcome::Restored(what)) => {
-                say(&format!(
-                    "WARNING: lock {id} was removed while the command runs ({what}); restored it exactly as it was"
-                ));
-                self.write_record();
-            }
-            Ok(BeatOutcome::Gone(what)) => {
-                say(&format!("lock {id} is no longer held ({what}); no longer following it"));
-                self.followed.remove(i);
-                self.write_record();
-            }
-            Ok(BeatOutcome::Conflict(text)) => {
-                self.conflict = true;
-                say(&format!("ERROR: another run holds the state now: {text}"));
-                let holders = self.followed[i].holders.clone();
-                if self.opts.on_conflict == OnConflict::Interrupt {
-                    let tree: Vec<&Process> = self.tree.iter().collect();
-                    let target = innermost(&tree, &holders).map_or(self.child_pid, |h| h.pid.unsigned_abs());
-                    say("interrupting the command (SIGINT) so it stops before writing state it no longer holds");
-                    child::interrupt(target);
-                }
-                // Never touch the other run's lock.
-                self.followed.remove(i);
-                self.write_record();
-            }
-            Err(e) => say(&format!("heartbeat of lock {id} failed (will retry): {e}")),
-        }
-        self.warn_about_the_clock_once();
-    }
-
-    /// Locks whose Terraform ended: release those provably the command's
-    /// (each only if unchanged); re-read the watched ones before saying
-    /// anything about them.
-    async fn on_deaths(&mut self, code: Option<i32>) {
-        let mut i = 0;
-        while i < self.followed.len() {
-            if self.holders_running(&self.followed[i]) {
-                i += 1;
-                continue;
-            }
-            let f = self.followed.remove(i);
-            self.after_holder_ended(f, code).await;
-            self.write_record();
-        }
-    }
-
-    async fn after_holder_ended(&mut self, f: Followed, code: Option<i32>) {
-        let record = f.record;
-        let stores = self.stores_for(&record.backend.clone()).await;
-        let id = record.lock_id.clone();
-        let ended = match (f.holders.is_empty(), code) {
-            (true, Some(code)) => format!("the command exited ({code}) holding lock {id}"),
-            _ => format!("the Terraform process holding lock {id} ended"),
-        };
-        if record.identified_by != IdentifiedBy::TerraformLog {
-            match still_held(&stores, &record, &self.opts.beat.attribute).await {
-                Ok(false) => {}
-                Ok(true) => {
-                    say(&format!(
-                        "{ended} and the lock is still held. It was identified by this host's user@hostname and its \
-creation time, not by Terraform's log, so it is not released automatically: its heartbeat stops, so the reaper \
-clears it after HEARTBEAT_TIMEOUT, or run `tf-lock-reaper release --lock-file {}` if this job was its only holder",
-                        self.record_path.display()
-                    ));
-                    self.kept.push(record);
-                }
-                Err(e) => {
-                    say(&format!("{ended}; cannot tell whether it is still held: {e}"));
-                    self.kept.push(record);
-                }
-            }
-            return;
-        }
-        match release(&stores, &record).await {
-            Ok(released) => {
-                let quiet = f.releasing && released.iter().all(|r| r.outcome == crate::ports::WriteOutcome::Gone);
-                if !quiet {
-                    for r in released {
-                        say(&format!("{ended}: {}", r.describe()));
-                    }
-                }
-            }
-            Err(e) => {
-                say(&format!(
-                    "{ended}, and releasing it failed: {e}. Run `tf-lock-reaper release --lock-file {}`",
-                    self.record_path.display()
-                ));
-                self.kept.push(record);
-            }
-        }
-    }
-
-    /// A signal the wrapper received: who gets it.
-    fn forward(&mut self, sig: Signal) {
-        if child::from_keyboard(sig) {
-            return;
-        }
-        let child = i32::try_from(self.child_pid).unwrap_or(i32::MAX);
-        if !self.child_running {
-            // Only orphaned Terraform processes are left: each gets this signal once.
-            self.forwarded = Some(sig);
-            self.orphans_signalled.clear();
-            self.signal_orphans();
-            return;
-        }
-        match sig {
-            Signal::SIGINT | Signal::SIGQUIT => {
-                self.refresh_tree();
-                let tree: Vec<&Process> = self.tree.iter().collect();
-                for pid in keyboard_signal_targets(&tree, child) {
-                    procs::signal(pid, sig);
-                }
-            }
-            _ => {
-                procs::signal(child, sig);
-                self.forwarded = Some(sig);
-            }
-        }
-    }
-
-    /// The command ended while Terraform processes it started still run
-    /// (re-parented to the wrapper): a SIGTERM or SIGHUP that ended the
-    /// command (a shell does not pass it on) reaches them once.
-    fn signal_orphans(&mut self) {
-        let Some(sig) = self.forwarded else { return };
-        self.refresh_tree();
-        for p in self.tree.iter().filter(|p| p.running && p.is_terraform()) {
-            if self.orphans_signalled.insert(p.id) {
-                procs::signal(p.id.pid, sig);
-            }
-        }
-    }
-
     /// Something of the command's is still to be waited for: a Terraform
     /// holding (or perhaps taking) a lock.
     fn waiting_for_holders(&self) -> bool {
         self.followed.iter().any(|f| self.holders_running(f))
             || self.pending.iter().any(|p| p.holders.iter().any(|h| procs::is_running(*h)))
-    }
-
-    /// At the end, no lock identified although one for the command's state
-    /// appeared: say so, with what to do.
-    async fn report_unidentified(&mut self) {
-        for (lock_path, (connection, location)) in self.seen.clone() {
-            if self.followed.iter().any(|f| f.record.lock_path == lock_path)
-                || self.kept.iter().any(|k| k.lock_path == lock_path)
-            {
-                continue;
-            }
-            let stores = self.stores_for(&connection).await;
-            let Ok(Some(found)) = self.finder(&stores, &connection).created_since(&location, self.since).await else {
-                continue;
-            };
-            if self.done.contains(&found.lock_id) {
-                continue;
-            }
-            let why = self.watch.clone().unwrap_or_else(|| "Terraform's log did not name it".to_string());
-            say(&format!(
-                "lock {} on {lock_path} ({} by {} since {}) appeared while the command ran and is still held, but it \
-was not identified as the command's ({why}). If no other run holds it: `tf-lock-reaper unlock {}`",
-                found.lock_id, found.operation, found.who, found.created, found.lock_id
-            ));
-        }
     }
 }

@@ -111,7 +111,7 @@ async fn a_missing_table_and_a_missing_bucket_name_the_region() {
 #[test]
 fn a_closed_port_is_unreachable_with_host_and_port() {
     let moto = Moto::start();
-    let port = free_port();
+    let port = closed_port();
     let out = reaper(&env_with(&moto, &format!("http://127.0.0.1:{port}")), &["list", "--table", "locks"]);
     assert_eq!(out.status.code(), Some(1));
     let (stdout, _) = text(&out);

@@ -205,7 +205,7 @@ async fn two_jobs_on_one_host_never_touch_each_others_lock() {
 #[tokio::test(flavor = "multi_thread")]
 async fn commands_that_never_lock_run_transparently_without_any_aws_call() {
     // Nothing listens here: any AWS call would fail and show in the output.
-    let dead_end = format!("http://127.0.0.1:{}", free_port());
+    let dead_end = format!("http://127.0.0.1:{}", closed_port());
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))

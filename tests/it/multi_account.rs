@@ -169,7 +169,7 @@ async fn an_account_whose_role_cannot_be_assumed_fails_alone() {
     let moto = Moto::start();
     let clients = estate(&moto).await;
     // STS answers nothing here: every AssumeRole fails; the reaper's own credentials need none.
-    let dead_sts = format!("http://127.0.0.1:{}", free_port());
+    let dead_sts = format!("http://127.0.0.1:{}", closed_port());
     let env = [("AWS_ENDPOINT_URL_STS", dead_sts), ("RUN_BUDGET", "20s".to_string())];
     let started = std::time::Instant::now();
     let out = reaper(&moto, &["run", "--action", "delete", "--no-notify", "--json"], &env);

@@ -33,8 +33,16 @@ pub fn venv_bin(name: &str) -> PathBuf {
     path
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free loopback port")
+/// A loopback port nothing listens on, and nothing of these tests will: it
+/// lies below the kernel's ephemeral range (32768 and up), from which every
+/// server here (bound to port 0) and every client's source port is taken.
+/// A port merely free now could be handed to a concurrent test's server.
+pub fn closed_port() -> u16 {
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    (start..32_000)
+        .chain(20_000..start)
+        .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a closed loopback port below the ephemeral range")
 }
 
 /// A moto server (`tools/moto_server.py`: moto applying one request at a

@@ -1,0 +1,138 @@
+//! Keeping the command's locks: heartbeats (in AWS time, with one warning
+//! when this machine's clock is off), and what happens when the Terraform
+//! holding a lock ends: released if provably the command's, else re-read
+//! and kept for `release` or the reaper.
+
+use crate::domain::clock::CLOCK_OFFSET_WARN_OVER;
+use crate::domain::lock_record::IdentifiedBy;
+use crate::domain::process::{innermost, Process};
+use crate::exec::child;
+use crate::exec::holder::{beat, release, still_held, BeatOutcome};
+use crate::exec::options::{say, OnConflict};
+use crate::exec::session::{Followed, Session};
+
+impl Session {
+    pub(super) async fn heartbeat_all(&mut self) {
+        for i in (0..self.followed.len()).rev() {
+            self.heartbeat(i).await;
+        }
+    }
+
+    /// Once, when this machine's clock is off by more than
+    /// [`CLOCK_OFFSET_WARN_OVER`]: heartbeats are corrected, but people
+    /// reading the job should know.
+    pub(super) fn warn_about_the_clock_once(&mut self) {
+        let Some(offset) = self.opts.clock.aws_offset() else { return };
+        if !self.clock_warned && offset.exceeds(CLOCK_OFFSET_WARN_OVER) {
+            self.clock_warned = true;
+            say(&format!("{}; heartbeats are written in AWS time", offset.describe()));
+            self.write_record();
+        }
+    }
+
+    /// Heartbeat the `i`th followed lock (it may stop being followed).
+    pub(super) async fn heartbeat(&mut self, i: usize) {
+        let alive = self.holders_running(&self.followed[i]);
+        let f = &self.followed[i];
+        if f.releasing || !alive {
+            return;
+        }
+        let may_restore = f.record.identified_by == IdentifiedBy::TerraformLog;
+        let stores = self.stores_for(&f.record.backend.clone()).await;
+        let now = self.opts.clock.aws_now().timestamp();
+        let f = &mut self.followed[i];
+        let id = f.record.lock_id.clone();
+        match beat(&stores, &mut f.record, &self.opts.beat, now, may_restore).await {
+            Ok(BeatOutcome::Alive) => {}
+            Ok(BeatOutcome::Restored(what)) => {
+                say(&format!(
+                    "WARNING: lock {id} was removed while the command runs ({what}); restored it exactly as it was"
+                ));
+                self.write_record();
+            }
+            Ok(BeatOutcome::Gone(what)) => {
+                say(&format!("lock {id} is no longer held ({what}); no longer following it"));
+                self.followed.remove(i);
+                self.write_record();
+            }
+            Ok(BeatOutcome::Conflict(text)) => {
+                self.conflict = true;
+                say(&format!("ERROR: another run holds the state now: {text}"));
+                let holders = self.followed[i].holders.clone();
+                if self.opts.on_conflict == OnConflict::Interrupt {
+                    let tree: Vec<&Process> = self.tree.iter().collect();
+                    let target = innermost(&tree, &holders).map_or(self.child_pid, |h| h.pid.unsigned_abs());
+                    say("interrupting the command (SIGINT) so it stops before writing state it no longer holds");
+                    child::interrupt(target);
+                }
+                // Never touch the other run's lock.
+                self.followed.remove(i);
+                self.write_record();
+            }
+            Err(e) => say(&format!("heartbeat of lock {id} failed (will retry): {e}")),
+        }
+        self.warn_about_the_clock_once();
+    }
+
+    /// Locks whose Terraform ended: release those provably the command's
+    /// (each only if unchanged); re-read the watched ones before saying
+    /// anything about them.
+    pub(super) async fn on_deaths(&mut self, code: Option<i32>) {
+        let mut i = 0;
+        while i < self.followed.len() {
+            if self.holders_running(&self.followed[i]) {
+                i += 1;
+                continue;
+            }
+            let f = self.followed.remove(i);
+            self.after_holder_ended(f, code).await;
+            self.write_record();
+        }
+    }
+
+    pub(super) async fn after_holder_ended(&mut self, f: Followed, code: Option<i32>) {
+        let record = f.record;
+        let stores = self.stores_for(&record.backend.clone()).await;
+        let id = record.lock_id.clone();
+        let ended = match (f.holders.is_empty(), code) {
+            (true, Some(code)) => format!("the command exited ({code}) holding lock {id}"),
+            _ => format!("the Terraform process holding lock {id} ended"),
+        };
+        if record.identified_by != IdentifiedBy::TerraformLog {
+            match still_held(&stores, &record, &self.opts.beat.attribute).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    say(&format!(
+                        "{ended} and the lock is still held. It was identified by this host's user@hostname and its \
+creation time, not by Terraform's log, so it is not released automatically: its heartbeat stops, so the reaper \
+clears it after HEARTBEAT_TIMEOUT, or run `tf-lock-reaper release --lock-file {}` if this job was its only holder",
+                        self.record_path.display()
+                    ));
+                    self.kept.push(record);
+                }
+                Err(e) => {
+                    say(&format!("{ended}; cannot tell whether it is still held: {e}"));
+                    self.kept.push(record);
+                }
+            }
+            return;
+        }
+        match release(&stores, &record).await {
+            Ok(released) => {
+                let quiet = f.releasing && released.iter().all(|r| r.outcome == crate::ports::WriteOutcome::Gone);
+                if !quiet {
+                    for r in released {
+                        say(&format!("{ended}: {}", r.describe()));
+                    }
+                }
+            }
+            Err(e) => {
+                say(&format!(
+                    "{ended}, and releasing it failed: {e}. Run `tf-lock-reaper release --lock-file {}`",
+                    self.record_path.display()
+                ));
+                self.kept.push(record);
+            }
+        }
+    }
+}
