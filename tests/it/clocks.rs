@@ -108,6 +108,11 @@ async fn every_reaper_clock_against_exec_on(exec_shift: Option<&str>) {
         let measured = record["clock_offset_seconds"].as_i64().expect("the record keeps the offset");
         assert!((measured - offset).abs() <= 2, "offset {measured}, expected about {offset}");
         let way = if offset > 0 { "behind AWS" } else { "ahead of AWS" };
+        let warned = || {
+            let said = job.log().contains("; heartbeats are written in AWS time");
+            async move { said }
+        };
+        wait_until("the clock warning", Duration::from_secs(10), warned).await;
         let log = job.log();
         assert_eq!(log.matches("; heartbeats are written in AWS time").count(), 1, "warned once:\n{log}");
         assert!(log.contains(way), "{log}");

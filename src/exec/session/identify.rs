@@ -163,6 +163,8 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
         self.followed.push(Followed { record, holders, releasing: false });
         self.write_record();
         let last = self.followed.len() - 1;
+        // The offset is known from reading the lock: say it before the first beat.
+        self.warn_about_the_clock_once();
         self.heartbeat(last).await;
     }
 
