@@ -182,15 +182,8 @@ async fn lockfile_age_is_never_older_than_s3_says_and_a_future_created_is_flagge
     create_lock_table(&dynamo, TABLE).await;
     let behind =
         info_json("behind-host", "tfstate/behind/terraform.tfstate", chrono::Utc::now() - chrono::Duration::hours(3));
-    moto.s3()
-        .await
-        .put_object()
-        .bucket("tfstate")
-        .key("behind/terraform.tfstate.tflock")
-        .body(aws_sdk_s3::primitives::ByteStream::from(behind.into_bytes()))
-        .send()
-        .await
-        .unwrap();
+    let key = "behind/terraform.tfstate.tflock";
+    put_object_stored(&moto, &moto.s3().await, "tfstate", key, &behind, chrono::Duration::zero()).await;
     put_lockfile(&moto, "tfstate", "old/terraform.tfstate.tflock", "old-run", chrono::Duration::hours(3)).await;
     let fast =
         info_json("fast-host", "tfstate/fast/terraform.tfstate", chrono::Utc::now() + chrono::Duration::minutes(15));

@@ -57,14 +57,8 @@ async fn estate(moto: &Moto) -> [aws_sdk_dynamodb::Client; 3] {
     // Stored 10 hours ago on the server's clock, as Terraform would have.
     let body =
         info_json("orphan-file", "west-state/app/terraform.tfstate", chrono::Utc::now() - chrono::Duration::hours(10));
-    let _past = moto.clock_back(chrono::Duration::hours(10));
-    s3.put_object()
-        .bucket("west-state")
-        .key("app/terraform.tfstate.tflock")
-        .body(aws_sdk_s3::primitives::ByteStream::from(body.into_bytes()))
-        .send()
-        .await
-        .unwrap();
+    put_object_stored(moto, &s3, "west-state", "app/terraform.tfstate.tflock", &body, chrono::Duration::hours(10))
+        .await;
     clients
 }
 

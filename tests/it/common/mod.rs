@@ -172,16 +172,28 @@ pub fn faketime_library() -> PathBuf {
 pub async fn put_lockfile(moto: &Moto, bucket: &str, key: &str, id: &str, age: chrono::Duration) -> String {
     let state_path = format!("{bucket}/{}", key.strip_suffix(".tflock").unwrap_or(key));
     let body = info_json(id, &state_path, Utc::now() - age);
-    let s3 = moto.s3().await;
-    let _past = moto.clock_back(age);
+    put_object_stored(moto, &moto.s3().await, bucket, key, &body, age).await;
+    body
+}
+
+/// Put an object with `s3` as the server stored it `stored_age` ago: its
+/// `LastModified` on the server's clock.
+pub async fn put_object_stored(
+    moto: &Moto,
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: &str,
+    stored_age: chrono::Duration,
+) {
+    let _past = (stored_age > chrono::Duration::zero()).then(|| moto.clock_back(stored_age));
     s3.put_object()
         .bucket(bucket)
         .key(key)
-        .body(aws_sdk_s3::primitives::ByteStream::from(body.clone().into_bytes()))
+        .body(aws_sdk_s3::primitives::ByteStream::from(body.as_bytes().to_vec()))
         .send()
         .await
-        .expect("put lockfile");
-    body
+        .expect("put object");
 }
 
 impl Drop for Moto {
