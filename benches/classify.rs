@@ -117,7 +117,13 @@ fn main() {
                 .collect();
             black_box(decide(
                 &cands,
-                DecideSettings { action: Action::Delete, dry_run: false, ttl_after_secs: None, max_deletes_per_run: 5 },
+                DecideSettings {
+                    action: Action::Delete,
+                    dry_run: false,
+                    ttl_after_secs: None,
+                    max_deletes_per_run: 5,
+                    release_dead_heartbeats: true,
+                },
             ));
         });
     }

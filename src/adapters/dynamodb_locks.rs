@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::Client;
 use futures::StreamExt;
 
 use crate::adapters::aws_error::Origin;
-use crate::domain::lock::{epoch_attribute, AttrValue, RawItem, INFO_ATTR, LOCK_ID_ATTR};
+use crate::domain::lock::{
+    contract_seconds, epoch_attribute, heartbeat_timeout_attribute, AttrValue, RawItem, INFO_ATTR, LOCK_ID_ATTR,
+};
 use crate::domain::source::SourceAddress;
 use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, HeldLockTables, LockTables};
 use crate::ports::{SourceError, WriteOutcome};
@@ -213,16 +215,18 @@ impl HeldLockTables for DynamoLockTables {
         heartbeat_attribute: &str,
     ) -> Result<Option<HeldItem>, SourceError> {
         let table = &table.api_name();
+        let contract_attribute = heartbeat_timeout_attribute(heartbeat_attribute);
         let item = self
             .client
             .get_item()
             .table_name(table)
             .key(LOCK_ID_ATTR, AttributeValue::S(lock_key.to_string()))
             .consistent_read(true)
-            .projection_expression("#id, #info, #hb")
+            .projection_expression("#id, #info, #hb, #hbt")
             .expression_attribute_names("#id", LOCK_ID_ATTR)
             .expression_attribute_names("#info", INFO_ATTR)
             .expression_attribute_names("#hb", heartbeat_attribute)
+            .expression_attribute_names("#hbt", &contract_attribute)
             .send()
             .await
             .map_err(|e| self.failed("GetItem", "dynamodb:GetItem", table, &e))?
@@ -233,7 +237,11 @@ impl HeldLockTables for DynamoLockTables {
                 Some(AttrValue::S(s)) => Some(s.clone()),
                 _ => None,
             };
-            HeldItem { info, heartbeat: epoch_attribute(&item, heartbeat_attribute) }
+            HeldItem {
+                info,
+                heartbeat: epoch_attribute(&item, heartbeat_attribute),
+                heartbeat_timeout: contract_seconds(epoch_attribute(&item, &contract_attribute)),
+            }
         }))
     }
 
@@ -250,15 +258,17 @@ impl HeldLockTables for DynamoLockTables {
             .update_item()
             .table_name(table)
             .key(LOCK_ID_ATTR, AttributeValue::S(lock_key.to_string()))
-            .update_expression("SET #hb = :hb")
+            .update_expression("SET #hb = :hb, #hbt = :hbt")
             .condition_expression("#info = :info")
             .expression_attribute_names("#info", INFO_ATTR)
             .expression_attribute_names("#hb", beat.attribute)
+            .expression_attribute_names("#hbt", heartbeat_timeout_attribute(beat.attribute))
             .expression_attribute_values(":info", AttributeValue::S(expected_info.to_string()))
-            .expression_attribute_values(":hb", AttributeValue::N(beat.at.to_string()));
+            .expression_attribute_values(":hb", AttributeValue::N(beat.at.to_string()))
+            .expression_attribute_values(":hbt", AttributeValue::N(beat.timeout.to_string()));
         if let Some((attribute, expires_at)) = beat.ttl {
             request = request
-                .update_expression("SET #hb = :hb, #ttl = :exp")
+                .update_expression("SET #hb = :hb, #hbt = :hbt, #ttl = :exp")
                 .expression_attribute_names("#ttl", attribute)
                 .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()));
         }
@@ -282,6 +292,7 @@ impl HeldLockTables for DynamoLockTables {
             .item(LOCK_ID_ATTR, AttributeValue::S(lock_key.to_string()))
             .item(INFO_ATTR, AttributeValue::S(info.to_string()))
             .item(beat.attribute, AttributeValue::N(beat.at.to_string()))
+            .item(heartbeat_timeout_attribute(beat.attribute), AttributeValue::N(beat.timeout.to_string()))
             .condition_expression("attribute_not_exists(#id)")
             .expression_attribute_names("#id", LOCK_ID_ATTR);
         if let Some((attribute, expires_at)) = beat.ttl {
@@ -295,8 +306,9 @@ impl HeldLockTables for DynamoLockTables {
         table: &SourceAddress,
         lock_key: &str,
         expected_info: &str,
+        heartbeat: Option<HeartbeatGuard<'_>>,
     ) -> Result<WriteOutcome, SourceError> {
-        LockTables::delete_lock(self, table, lock_key, expected_info, None).await
+        LockTables::delete_lock(self, table, lock_key, expected_info, heartbeat).await
     }
 }
 

@@ -9,9 +9,9 @@ use aws_sdk_s3::operation::delete_object::DeleteObjectError;
 use futures::stream::{self, StreamExt};
 
 use crate::adapters::aws_error::Origin;
-use crate::domain::lock::{HEARTBEAT_TAG, LOCKFILE_SUFFIX};
+use crate::domain::lock::{contract_seconds, HEARTBEAT_TAG, HEARTBEAT_TIMEOUT_TAG, LOCKFILE_SUFFIX};
 use crate::domain::source::SourceAddress;
-use crate::ports::lockfiles::{HeldLockfiles, LockfileBuckets, LockfileObject};
+use crate::ports::lockfiles::{HeartbeatTags, HeldLockfiles, LockfileBuckets, LockfileObject};
 use crate::ports::{SourceError, WriteOutcome};
 
 /// A lockfile body larger than this is not a lock (Terraform writes ~250 bytes).
@@ -66,7 +66,15 @@ impl S3LockfileBuckets {
                 Err(e) => Err(format!("reading the body failed: {e}")),
             },
         };
-        Ok(Some(LockfileObject { key: key.to_string(), etag, version_id, body, heartbeat: None, last_modified }))
+        Ok(Some(LockfileObject {
+            key: key.to_string(),
+            etag,
+            version_id,
+            body,
+            heartbeat: None,
+            heartbeat_timeout: None,
+            last_modified,
+        }))
     }
 
     /// Read one object while scanning; `None` if it vanished since the
@@ -84,6 +92,7 @@ impl S3LockfileBuckets {
                     version_id: None,
                     body,
                     heartbeat: None,
+                    heartbeat_timeout: None,
                     last_modified: None,
                 })
             }
@@ -96,12 +105,30 @@ impl S3LockfileBuckets {
     async fn read_with_heartbeat(&self, bucket: &SourceAddress, key: String) -> Option<LockfileObject> {
         let mut object = self.read(&bucket.api_name(), key).await?;
         if object.body.is_ok() {
-            match self.current_heartbeat(bucket, &object.key).await {
-                Ok(beat) => object.heartbeat = beat,
+            match self.tags(bucket, &object.key).await {
+                Ok(tags) => (object.heartbeat, object.heartbeat_timeout) = (tags.at, tags.timeout),
                 Err(e) => object.body = Err(format!("{e}; not judged this pass")),
             }
         }
         Some(object)
+    }
+
+    /// The heartbeat tags as they are now; empty when the object is gone.
+    async fn tags(&self, bucket: &SourceAddress, key: &str) -> Result<HeartbeatTags, SourceError> {
+        let bucket = &bucket.api_name();
+        match self.client.get_object_tagging().bucket(bucket).key(key).send().await {
+            Ok(out) => {
+                let tag = |name: &str| out.tag_set().iter().find(|t| t.key() == name).map(|t| t.value().to_string());
+                Ok(HeartbeatTags {
+                    at: tag(HEARTBEAT_TAG).and_then(|v| v.parse::<i64>().ok()),
+                    timeout: contract_seconds(tag(HEARTBEAT_TIMEOUT_TAG).and_then(|v| v.parse::<i64>().ok())),
+                })
+            }
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(HeartbeatTags::default()),
+            Err(e) => {
+                Err(self.origin.explain("GetObjectTagging", "s3:GetObjectTagging", &format!("s3://{bucket}/{key}"), &e))
+            }
+        }
     }
 }
 
@@ -128,16 +155,7 @@ impl LockfileBuckets for S3LockfileBuckets {
     }
 
     async fn current_heartbeat(&self, bucket: &SourceAddress, key: &str) -> Result<Option<i64>, SourceError> {
-        let bucket = &bucket.api_name();
-        match self.client.get_object_tagging().bucket(bucket).key(key).send().await {
-            Ok(out) => {
-                Ok(out.tag_set().iter().find(|t| t.key() == HEARTBEAT_TAG).and_then(|t| t.value().parse::<i64>().ok()))
-            }
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
-            Err(e) => {
-                Err(self.origin.explain("GetObjectTagging", "s3:GetObjectTagging", &format!("s3://{bucket}/{key}"), &e))
-            }
-        }
+        Ok(self.tags(bucket, key).await?.at)
     }
 
     async fn delete_lockfile(
@@ -169,21 +187,29 @@ impl HeldLockfiles for S3LockfileBuckets {
         self.fetch(bucket, key, None).await
     }
 
+    async fn heartbeat_tags(&self, bucket: &SourceAddress, key: &str) -> Result<HeartbeatTags, SourceError> {
+        self.tags(bucket, key).await
+    }
+
     async fn tag_heartbeat(
         &self,
         bucket: &SourceAddress,
         key: &str,
         version_id: Option<&str>,
         at: i64,
+        timeout: u64,
     ) -> Result<WriteOutcome, SourceError> {
         let bucket = &bucket.api_name();
         let what = format!("s3://{bucket}/{key}");
         let tag =
-            aws_sdk_s3::types::Tag::builder().key(HEARTBEAT_TAG).value(at.to_string()).build().map_err(|e| {
-                SourceError::new(crate::domain::failure::ErrorKind::Other, format!("tagging {what}: {e}"))
-            })?;
+            |key: &str, value: String| {
+                aws_sdk_s3::types::Tag::builder().key(key).value(value).build().map_err(|e| {
+                    SourceError::new(crate::domain::failure::ErrorKind::Other, format!("tagging {what}: {e}"))
+                })
+            };
         let tagging = aws_sdk_s3::types::Tagging::builder()
-            .tag_set(tag)
+            .tag_set(tag(HEARTBEAT_TAG, at.to_string())?)
+            .tag_set(tag(HEARTBEAT_TIMEOUT_TAG, timeout.to_string())?)
             .build()
             .map_err(|e| SourceError::new(crate::domain::failure::ErrorKind::Other, format!("tagging {what}: {e}")))?;
         let mut request = self.client.put_object_tagging().bucket(bucket).key(key).tagging(tagging);

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::heartbeat::{read_heartbeat, TERRAFORM_ATTRIBUTES};
+use crate::config::heartbeat::{read_heartbeat, Role, TERRAFORM_ATTRIBUTES};
 use crate::config::notify::NotifyConfig;
 use crate::config::reader::{parse_positive_duration, Reader, DURATION_HINT};
 use crate::config::sources::{read_roles, read_sources};
@@ -54,6 +54,8 @@ pub struct Config {
     pub ttl_attribute: String,
     /// Where `exec` writes its heartbeat on a lock item (`HEARTBEAT_ATTRIBUTE`).
     pub heartbeat_attribute: String,
+    /// `RELEASE_DEAD_HEARTBEATS`: delete a dead holder's lock in every `ACTION`.
+    pub release_dead_heartbeats: bool,
     pub max_deletes_per_run: usize,
     pub scan_segments: i32,
     pub run_budget: Duration,
@@ -90,9 +92,10 @@ impl Config {
         let (tables, buckets) = read_sources(&mut r);
         let (stale_after, overrides, exclusions) = read_windows(&mut r);
         let a = read_action(&mut r);
-        let hb = read_heartbeat(&mut r, &a.ttl_attribute);
+        let hb = read_heartbeat(&mut r, &a.ttl_attribute, Role::Reaper);
+        let release_dead_heartbeats = r.choice_or_default("RELEASE_DEAD_HEARTBEATS", BOOLEANS);
         let policy =
-            Policy { stale_after, overrides, exclusions, delete_after: a.delete_after, heartbeat_timeout: hb.timeout };
+            Policy { stale_after, overrides, exclusions, delete_after: a.delete_after, heartbeat: hb.timeouts };
         let longest_window = policy.all_windows().max().unwrap_or(stale_after);
         check_threshold(&mut r, "DELETE_AFTER", a.delete_after, a.action == Action::Delete, "delete", longest_window);
         check_threshold(&mut r, "TTL_AFTER", a.ttl_after, a.action == Action::Ttl, "ttl", longest_window);
@@ -113,6 +116,7 @@ impl Config {
             ttl_after: a.ttl_after,
             ttl_attribute: a.ttl_attribute,
             heartbeat_attribute: hb.attribute,
+            release_dead_heartbeats,
             max_deletes_per_run,
             scan_segments,
             run_budget,
@@ -156,13 +160,14 @@ fn read_windows(r: &mut Reader<'_>) -> (Duration, Vec<Override>, Exclusions) {
     (stale_after, overrides, exclusions)
 }
 
+/// How a switch may be written.
+const BOOLEANS: &[(&str, bool)] =
+    &[("true", true), ("false", false), ("1", true), ("0", false), ("yes", true), ("no", false)];
+
 /// `ACTION`, `DRY_RUN`, `DELETE_AFTER`, `TTL_AFTER` and `TTL_ATTRIBUTE`.
 fn read_action(r: &mut Reader<'_>) -> ActionSettings {
     let action = r.choice_or_default("ACTION", &Action::ALL.map(|a| (a.as_str(), a)));
-    let dry_run = r.choice_or_default(
-        "DRY_RUN",
-        &[("true", true), ("false", false), ("1", true), ("0", false), ("yes", true), ("no", false)],
-    );
+    let dry_run = r.choice_or_default("DRY_RUN", BOOLEANS);
     let delete_after = r.duration("DELETE_AFTER");
     let ttl_after = r.duration("TTL_AFTER");
     let ttl_attribute = r.text_or_default("TTL_ATTRIBUTE").to_string();

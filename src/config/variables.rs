@@ -81,15 +81,37 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "HEARTBEAT_TIMEOUT",
         default: "10m",
-        meaning: "A lock `tf-lock-reaper exec` heartbeats is alive while its last heartbeat is at most this old \
-            (never stale, never alerted on, never written to, however old) and dead once it is older: stale at \
-            once, and with `ACTION=delete` deleted at once. Locks without a heartbeat are judged by age.",
+        meaning: "The silence after which a heartbeating holder counts as dead. `exec` writes it on its lock as the \
+            lock's liveness contract (unset, `exec` writes 90s in CI and 10m on a terminal); the reaper uses it for \
+            a heartbeating lock that names no contract. Alive: never stale, never alerted on, never written to, \
+            however old. Dead: stale at once, released by `RELEASE_DEAD_HEARTBEATS`, deleted at once with \
+            `ACTION=delete`. Locks without a heartbeat are judged by age.",
+    },
+    Variable {
+        name: "HEARTBEAT_TIMEOUT_MIN",
+        default: "60s",
+        meaning: "The shortest liveness contract honoured: a lock whose contract is shorter is judged by this \
+            (the reaper, and a blocked `exec`).",
+    },
+    Variable {
+        name: "HEARTBEAT_TIMEOUT_MAX",
+        default: "1h",
+        meaning: "The longest liveness contract honoured: a lock whose contract is longer is judged by this.",
+    },
+    Variable {
+        name: "RELEASE_DEAD_HEARTBEATS",
+        default: "true",
+        meaning: "`true`: a lock whose holder heartbeated and then went silent past its contract is deleted in \
+            every `ACTION` (conditioned on its exact `Info` and the heartbeat read; dry run, `EXCLUDE` and the \
+            breaker still apply). The holder opted in by heartbeating; age alone deletes only with \
+            `ACTION=delete`. `false`: dead heartbeats follow `ACTION`.",
     },
     Variable {
         name: "HEARTBEAT_ATTRIBUTE",
         default: "Heartbeat",
-        meaning: "Lock-item attribute (epoch seconds) `exec` writes its heartbeat to; lockfiles carry the object \
-            tag `tf-lock-reaper-heartbeat` instead.",
+        meaning: "Lock-item attribute (epoch seconds) `exec` writes its heartbeat to, with the contract (seconds) \
+            in `<HEARTBEAT_ATTRIBUTE>Timeout` beside it; lockfiles carry the object tags \
+            `tf-lock-reaper-heartbeat` and `tf-lock-reaper-heartbeat-timeout` instead.",
     },
     Variable {
         name: "MAX_DELETES_PER_RUN",
@@ -204,5 +226,8 @@ pub const VARIABLES: &[Variable] = &[
 pub const EXEC_VARIABLES: &[Variable] = &[Variable {
     name: "HEARTBEAT_EVERY",
     default: "30s",
-    meaning: "`exec`: how often to heartbeat the lock the command holds. At most half of `HEARTBEAT_TIMEOUT`.",
+    meaning: "`exec`: how often to heartbeat the lock the command holds; unset, 15s in CI (`CI=true`, \
+        `GITHUB_ACTIONS`, `GITLAB_CI`, `BUILDKITE`, `JENKINS_URL`, `TF_BUILD`, `CODEBUILD_BUILD_ID`, `CIRCLECI`) \
+        and 30s on a terminal, and never more than a quarter of `HEARTBEAT_TIMEOUT`. At most half of \
+        `HEARTBEAT_TIMEOUT`.",
 }];

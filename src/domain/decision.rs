@@ -124,6 +124,11 @@ pub struct DecideSettings {
     pub dry_run: bool,
     pub ttl_after_secs: Option<u64>,
     pub max_deletes_per_run: usize,
+    /// `RELEASE_DEAD_HEARTBEATS`: a lock whose holder heartbeated and then
+    /// went silent past its contract is deleted in every `ACTION` (the
+    /// holder opted in by heartbeating); age alone never deletes outside
+    /// `ACTION=delete`.
+    pub release_dead_heartbeats: bool,
 }
 
 /// Decisions for a whole run, in candidate order.
@@ -160,6 +165,9 @@ fn wanted_write(c: &Candidate<'_>, s: DecideSettings) -> Option<Write> {
     if !c.verdict.stale || c.verdict.excluded {
         return None;
     }
+    if s.release_dead_heartbeats && c.verdict.liveness.is_dead() {
+        return Some(Write::Delete);
+    }
     match s.action {
         Action::Report => None,
         Action::Delete => c.verdict.delete_due.then_some(Write::Delete),
@@ -195,7 +203,55 @@ mod tests {
     }
 
     fn settings(action: Action) -> DecideSettings {
-        DecideSettings { action, dry_run: false, ttl_after_secs: Some(86400), max_deletes_per_run: 5 }
+        DecideSettings {
+            action,
+            dry_run: false,
+            ttl_after_secs: Some(86400),
+            max_deletes_per_run: 5,
+            release_dead_heartbeats: false,
+        }
+    }
+
+    fn dead() -> Verdict {
+        let liveness = crate::domain::policy::Liveness::Dead { silent_seconds: 91, timeout_seconds: 90 };
+        // As the policy judges it: stale at once, due only where DELETE_AFTER is set.
+        Verdict { liveness, ..verdict(true, false, false) }
+    }
+
+    /// `RELEASE_DEAD_HEARTBEATS`: a dead holder's lock is deleted in every
+    /// mode; dry run, exclusions and the breaker still hold it back.
+    #[test]
+    fn dead_heartbeats_are_released_in_every_mode_when_asked() {
+        for action in [Action::Report, Action::Ttl, Action::Delete] {
+            let on = DecideSettings { release_dead_heartbeats: true, ..settings(action) };
+            let plan = run(&[dead(), verdict(true, false, false)], false, on);
+            assert_eq!(plan.decisions[0], Decision::Execute(Write::Delete), "{action:?}");
+            assert_ne!(plan.decisions[1], Decision::Execute(Write::Delete), "age alone never deletes: {action:?}");
+            let dry = run(&[dead()], false, DecideSettings { dry_run: true, ..on });
+            assert_eq!(dry.decisions, vec![Decision::Withhold(Write::Delete, ActionTaken::DryRun)]);
+            let excluded = Verdict { excluded: true, ..dead() };
+            assert_eq!(run(&[excluded], false, on).decisions, vec![Decision::Leave(ActionTaken::Excluded)]);
+            let breaker = run(&[dead(), dead()], false, DecideSettings { max_deletes_per_run: 1, ..on });
+            assert!(breaker.breaker_tripped, "{action:?}");
+            // An alive or future heartbeat is never released.
+            for liveness in [
+                crate::domain::policy::Liveness::Alive { silent_seconds: 10, timeout_seconds: 90 },
+                crate::domain::policy::Liveness::FutureHeartbeat,
+            ] {
+                let v = Verdict { liveness, ..verdict(true, false, false) };
+                assert_ne!(run(&[v], false, on).decisions[0], Decision::Execute(Write::Delete), "{liveness:?}");
+            }
+        }
+    }
+
+    /// Off, the decision is exactly what it was before the switch existed.
+    #[test]
+    fn without_the_switch_dead_heartbeats_follow_the_action() {
+        assert_eq!(run(&[dead()], false, settings(Action::Report)).decisions, [Decision::Leave(ActionTaken::NoAction)]);
+        let ttl = run(&[dead()], false, settings(Action::Ttl)).decisions;
+        assert_eq!(ttl, [Decision::Execute(Write::SetTtl { expires_at: 1_000 + 86_400 })]);
+        let due = Verdict { delete_due: true, ..dead() };
+        assert_eq!(run(&[due], false, settings(Action::Delete)).decisions, [Decision::Execute(Write::Delete)]);
     }
 
     fn run(verdicts: &[Verdict], has_ttl: bool, s: DecideSettings) -> Plan {

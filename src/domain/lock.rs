@@ -88,6 +88,21 @@ pub use crate::domain::source::SourceKind;
 /// The object tag `tf-lock-reaper exec` heartbeats a lockfile with (tags
 /// change neither the body nor the ETag, so Terraform never notices).
 pub(crate) const HEARTBEAT_TAG: &str = "tf-lock-reaper-heartbeat";
+/// The object tag carrying a lockfile's liveness contract (seconds).
+pub(crate) const HEARTBEAT_TIMEOUT_TAG: &str = "tf-lock-reaper-heartbeat-timeout";
+
+/// The item attribute beside the heartbeat that carries the holder's
+/// liveness contract: the silence (seconds) after which it counts as dead.
+/// `Heartbeat` → `HeartbeatTimeout`.
+pub(crate) fn heartbeat_timeout_attribute(heartbeat_attribute: &str) -> String {
+    format!("{heartbeat_attribute}Timeout")
+}
+
+/// A liveness contract as written (seconds); `None` when absent, not a
+/// whole positive number, or absurd: the lock then names no contract.
+pub(crate) fn contract_seconds(raw: Option<i64>) -> Option<u64> {
+    raw.and_then(|s| u64::try_from(s).ok()).filter(|s| *s > 0)
+}
 
 /// A number attribute read as epoch seconds (`ExpiresAt`, `Heartbeat`);
 /// `None` when absent or not a number.
@@ -139,6 +154,10 @@ pub struct Lock {
     /// lock (`HEARTBEAT_ATTRIBUTE` on an item, [`HEARTBEAT_TAG`] on a
     /// lockfile); `None` for a lock nobody heartbeats.
     pub heartbeat: Option<i64>,
+    /// The silence (seconds) after which the holder counts as dead, as
+    /// `exec` wrote it beside the heartbeat; `None`: no contract named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat_timeout: Option<u64>,
     /// Informative LockInfo fields the writer left out (see `LockInfoJson`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_fields: Vec<&'static str>,
@@ -241,6 +260,7 @@ impl InfoFields {
             raw_info,
             expires_at: None,
             heartbeat: None,
+            heartbeat_timeout: None,
         }
     }
 }
@@ -669,7 +689,11 @@ mod tests {
                     ],
                     exclusions: crate::domain::policy::Exclusions::new(&["*/pinned/*".to_string()]).unwrap(),
                     delete_after: Some(std::time::Duration::from_secs(7200)),
-                    heartbeat_timeout: std::time::Duration::from_secs(600),
+                    heartbeat: crate::domain::policy::HeartbeatTimeouts {
+                        default: std::time::Duration::from_secs(600),
+                        min: std::time::Duration::from_secs(60),
+                        max: std::time::Duration::from_secs(3600),
+                    },
                 };
                 for item in [
                     parse_item(&table("t"), lock_item(&key, &info), "ExpiresAt"),

@@ -58,9 +58,32 @@ pub struct Policy {
     pub overrides: Vec<Override>,
     pub exclusions: Exclusions,
     pub delete_after: Option<Duration>,
-    /// A heartbeating lock is alive while its last heartbeat is at most this
-    /// old (`HEARTBEAT_TIMEOUT`), and dead once it is older.
-    pub heartbeat_timeout: Duration,
+    /// How long a heartbeating lock's holder may stay silent.
+    pub heartbeat: HeartbeatTimeouts,
+}
+
+/// How long a heartbeating holder may stay silent before it counts as dead:
+/// the contract its lock names (`exec` writes it beside each heartbeat),
+/// held within the platform team's bounds, else `HEARTBEAT_TIMEOUT`. The
+/// reaper and a blocked `exec` judge by the same rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatTimeouts {
+    /// For a lock that names no contract (`HEARTBEAT_TIMEOUT`).
+    pub default: Duration,
+    /// A contract shorter than this counts as this (`HEARTBEAT_TIMEOUT_MIN`).
+    pub min: Duration,
+    /// A contract longer than this counts as this (`HEARTBEAT_TIMEOUT_MAX`).
+    pub max: Duration,
+}
+
+impl HeartbeatTimeouts {
+    /// The silence allowed to a lock naming `contract` (seconds), if any.
+    pub fn for_contract(&self, contract: Option<u64>) -> Duration {
+        match contract {
+            Some(seconds) => Duration::from_secs(seconds).clamp(self.min, self.max.max(self.min)),
+            None => self.default,
+        }
+    }
 }
 
 /// Whether the holder of a lock is known to be alive: a fact for locks
@@ -70,10 +93,10 @@ pub struct Policy {
 pub enum Liveness {
     /// Nobody heartbeats this lock: its age decides.
     NoHeartbeat,
-    /// The last heartbeat is at most `HEARTBEAT_TIMEOUT` old.
-    Alive { silent_seconds: u64 },
-    /// The holder went silent longer than `HEARTBEAT_TIMEOUT` ago.
-    Dead { silent_seconds: u64 },
+    /// The last heartbeat is at most the allowed silence old.
+    Alive { silent_seconds: u64, timeout_seconds: u64 },
+    /// The holder went silent longer than the allowed silence ago.
+    Dead { silent_seconds: u64, timeout_seconds: u64 },
     /// A heartbeat further in the future than clock skew explains, on AWS's
     /// clock: a broken clock or a forged value. It must not keep a lock
     /// alive (the age decides whether it is stale and alerted on), and it
@@ -89,19 +112,29 @@ impl Liveness {
             return Liveness::FutureHeartbeat;
         }
         let silent_seconds = now_s.saturating_sub(beat).max(0) as u64;
-        if silent_seconds <= timeout.as_secs() {
-            Liveness::Alive { silent_seconds }
+        let timeout_seconds = timeout.as_secs();
+        if silent_seconds <= timeout_seconds {
+            Liveness::Alive { silent_seconds, timeout_seconds }
         } else {
-            Liveness::Dead { silent_seconds }
+            Liveness::Dead { silent_seconds, timeout_seconds }
         }
     }
 
-    /// `alive, heartbeat 12s ago` / `dead, silent 14m` / `no heartbeat`.
+    /// `alive, heartbeat 12s ago (contract 1m30s)` / `dead, silent 14m
+    /// (contract 10m)` / `no heartbeat`.
     pub(crate) fn describe(self) -> String {
         match self {
             Liveness::NoHeartbeat => "no heartbeat".to_string(),
-            Liveness::Alive { silent_seconds } => format!("alive, heartbeat {} ago", format_age(silent_seconds)),
-            Liveness::Dead { silent_seconds } => format!("dead, silent {}", format_age(silent_seconds)),
+            Liveness::Alive { silent_seconds, timeout_seconds } => {
+                format!(
+                    "alive, heartbeat {} ago (contract {})",
+                    format_age(silent_seconds),
+                    format_age(timeout_seconds)
+                )
+            }
+            Liveness::Dead { silent_seconds, timeout_seconds } => {
+                format!("dead, silent {} (contract {})", format_age(silent_seconds), format_age(timeout_seconds))
+            }
             Liveness::FutureHeartbeat => "heartbeat in the future (never deleted automatically)".to_string(),
         }
     }
@@ -207,7 +240,7 @@ impl Policy {
         let (age_from, clock_note) = age_basis(lock, now);
         let age_seconds = age_seconds(age_from, now);
         let (window, source) = self.window_for(&lock.state_path);
-        let liveness = Liveness::of(lock.heartbeat, now, self.heartbeat_timeout);
+        let liveness = Liveness::of(lock.heartbeat, now, self.heartbeat.for_contract(lock.heartbeat_timeout));
         let (stale, delete_due) = match liveness {
             Liveness::Alive { .. } => (false, false),
             Liveness::Dead { .. } => (true, self.delete_after.is_some()),
@@ -259,6 +292,7 @@ mod tests {
             raw_info: "{}".into(),
             expires_at: None,
             heartbeat: None,
+            heartbeat_timeout: None,
             missing_fields: Vec::new(),
         }
     }
@@ -280,7 +314,11 @@ mod tests {
             ],
             exclusions: Exclusions::new(&["tfstate/pinned/*".to_string()]).unwrap(),
             delete_after: Some(hours(8)),
-            heartbeat_timeout: Duration::from_secs(600),
+            heartbeat: HeartbeatTimeouts {
+                default: Duration::from_secs(600),
+                min: Duration::from_secs(60),
+                max: Duration::from_secs(3600),
+            },
         }
     }
 
@@ -344,9 +382,13 @@ mod tests {
         let p = policy();
         let ancient = now() - hours(1000);
         let v = p.classify(&beating("tfstate/app/t", ancient, now() - Duration::from_secs(600)), now());
-        assert_eq!(v.liveness, Liveness::Alive { silent_seconds: 600 }, "the timeout itself is still alive");
+        assert_eq!(
+            v.liveness,
+            Liveness::Alive { silent_seconds: 600, timeout_seconds: 600 },
+            "the timeout itself is still alive"
+        );
         assert!(!v.stale && !v.delete_due, "however old, an alive lock is never stale: {v:?}");
-        assert_eq!(v.liveness.describe(), "alive, heartbeat 10m00s ago");
+        assert_eq!(v.liveness.describe(), "alive, heartbeat 10m00s ago (contract 10m00s)");
     }
 
     #[test]
@@ -354,11 +396,45 @@ mod tests {
         let p = policy();
         let young = now() - Duration::from_secs(900);
         let v = p.classify(&beating("tfstate/app/t", young, now() - Duration::from_secs(601)), now());
-        assert_eq!(v.liveness, Liveness::Dead { silent_seconds: 601 });
+        assert_eq!(v.liveness, Liveness::Dead { silent_seconds: 601, timeout_seconds: 600 });
         assert!(v.stale && v.delete_due, "silence decides, not age (15 minutes < the 2h window): {v:?}");
         let no_delete = Policy { delete_after: None, ..policy() };
         assert!(!no_delete.classify(&beating("tfstate/app/t", young, young), now()).delete_due);
-        assert!(v.liveness.describe().starts_with("dead, silent 10m"));
+        assert_eq!(v.liveness.describe(), "dead, silent 10m01s (contract 10m00s)");
+    }
+
+    /// A lock's own contract decides its silence, held within the platform
+    /// team's bounds; a lock naming none keeps `HEARTBEAT_TIMEOUT`.
+    #[test]
+    fn each_lock_is_judged_by_its_own_contract_within_the_bounds() {
+        let p = policy();
+        let created = now() - Duration::from_secs(300);
+        let silent = |s: u64, contract: Option<u64>| Lock {
+            heartbeat_timeout: contract,
+            ..beating("tfstate/app/t", created, now() - Duration::from_secs(s))
+        };
+        // The CI contract: dead after 90s of silence, not after 10 minutes.
+        let v = p.classify(&silent(91, Some(90)), now());
+        assert_eq!(v.liveness, Liveness::Dead { silent_seconds: 91, timeout_seconds: 90 });
+        assert!(v.stale && v.delete_due, "{v:?}");
+        assert!(!p.classify(&silent(90, Some(90)), now()).stale, "the contract itself is still alive");
+        // A 5s contract is held to HEARTBEAT_TIMEOUT_MIN (60s): a network blip is no death.
+        assert_eq!(
+            p.classify(&silent(30, Some(5)), now()).liveness,
+            Liveness::Alive { silent_seconds: 30, timeout_seconds: 60 }
+        );
+        assert!(p.classify(&silent(61, Some(5)), now()).liveness.is_dead());
+        // A week-long contract is held to HEARTBEAT_TIMEOUT_MAX (1h).
+        assert_eq!(
+            p.classify(&silent(3601, Some(7 * 86400)), now()).liveness,
+            Liveness::Dead { silent_seconds: 3601, timeout_seconds: 3600 }
+        );
+        // No contract: HEARTBEAT_TIMEOUT (10m), not clamped.
+        assert!(!p.classify(&silent(599, None), now()).stale);
+        let short_default =
+            Policy { heartbeat: HeartbeatTimeouts { default: Duration::from_secs(5), ..p.heartbeat }, ..policy() };
+        assert!(short_default.classify(&silent(6, None), now()).liveness.is_dead(), "the default is not clamped");
+        assert_eq!(p.heartbeat.for_contract(Some(90)), Duration::from_secs(90));
     }
 
     #[test]
@@ -378,7 +454,7 @@ mod tests {
         assert!(v.stale && !v.delete_due, "a future heartbeat is no silence: never deleted automatically: {v:?}");
         // Within the allowance a heartbeat ahead of AWS's clock is simply alive.
         let v = p.classify(&beating("tfstate/app/t", ancient.created, now() + Duration::from_secs(300)), now());
-        assert_eq!(v.liveness, Liveness::Alive { silent_seconds: 0 });
+        assert_eq!(v.liveness, Liveness::Alive { silent_seconds: 0, timeout_seconds: 600 });
     }
 
     #[test]

@@ -50,7 +50,8 @@ impl LockLine {
 /// What a lock line says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LockEvent {
-    /// 1.6–1.9 `Locking remote state`, written *before* the attempt: the ID
+    /// 1.6–1.9 `Locking remote state` or 1.10+ `Attempting to lock remote
+    /// state`, written *before* the attempt: the ID
     /// is this run's, and it holds the lock only if the lock carries it (a
     /// run that loses the race logs the same line with its own ID).
     Locking,
@@ -152,7 +153,10 @@ fn started(message: &str) -> Option<Release> {
 fn lock_line(message: &str, field: impl Fn(&str) -> Option<String>) -> Option<LockLine> {
     let event = if message.starts_with("Locked remote state") {
         LockEvent::Locked
-    } else if message.starts_with("Locking remote state") {
+    } else if message.starts_with("Locking remote state") || message.starts_with("Attempting to lock remote state") {
+        // 1.6–1.9 `Locking`, 1.10+ `Attempting to lock`: this run's own lock
+        // ID, before the attempt. A run blocked by another lock logs this and
+        // never `Locked`.
         LockEvent::Locking
     } else if message.starts_with("Attempting to unlock remote state") || message.starts_with("Unlocking remote state")
     {
@@ -160,7 +164,6 @@ fn lock_line(message: &str, field: impl Fn(&str) -> Option<String>) -> Option<Lo
     } else if message.starts_with("Unlocked remote state") {
         LockEvent::Unlocked
     } else {
-        // `Attempting to lock` (1.10+) is an attempt, not a lock.
         return None;
     };
     let some = |v: Option<String>| v.filter(|v| !v.is_empty());
@@ -311,8 +314,11 @@ mod tests {
     }
 
     #[test]
-    fn an_attempt_is_not_a_lock_and_other_lines_say_nothing() {
-        assert_eq!(parse_line(ATTEMPT_LOCK), None, "trying to lock is not holding it");
+    fn an_attempt_names_the_runs_own_id_and_other_lines_say_nothing() {
+        // Held only once the lock carries it; a blocked run logs this and never `Locked`.
+        let attempt = lock(ATTEMPT_LOCK);
+        assert_eq!((attempt.event, attempt.id.as_str()), (LockEvent::Locking, ID));
+        assert_eq!(attempt.lock_path().as_deref(), Some("tfstate/prod/terraform.tfstate"));
         assert_eq!(parse_line("2026-11-27T12:10:57Z [INFO]  Go runtime version: go1.22.7"), None);
         assert_eq!(parse_line("x [INFO]  backend-s3: Locked remote state (DynamoDB): tf_backend.lock.id="), None);
         assert_eq!(parse_line("x [DEBUG] backend-s3: Locked remote state: tf_backend.lock.id=a"), None);

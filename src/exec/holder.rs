@@ -30,6 +30,8 @@ pub(crate) struct Stores {
 #[derive(Debug, Clone)]
 pub(crate) struct BeatSettings {
     pub attribute: String,
+    /// The liveness contract written beside each heartbeat.
+    pub timeout: std::time::Duration,
     /// `(TTL_ATTRIBUTE, TTL_AFTER)`: a rolling TTL of now + TTL_AFTER.
     pub ttl: Option<(String, std::time::Duration)>,
 }
@@ -232,7 +234,8 @@ pub(crate) async fn beat(
     may_restore: bool,
 ) -> Result<BeatOutcome, SourceError> {
     let ttl_at = settings.ttl.as_ref().map(|(a, after)| (a.as_str(), now.saturating_add(after.as_secs() as i64)));
-    let beat = Beat { attribute: &settings.attribute, at: now, ttl: ttl_at };
+    let timeout = settings.timeout.as_secs();
+    let beat = Beat { attribute: &settings.attribute, at: now, timeout, ttl: ttl_at };
     let mut restored = Vec::new();
     let id = record.lock_id.clone();
     for half in record.halves.iter_mut() {
@@ -258,7 +261,7 @@ pub(crate) async fn beat(
                         *etag = current.etag;
                         *version_id = current.version_id;
                         // Replaced between the read and the tag: the next beat judges it.
-                        stores.lockfiles.tag_heartbeat(bucket, key, version_id.as_deref(), now).await?;
+                        stores.lockfiles.tag_heartbeat(bucket, key, version_id.as_deref(), now, timeout).await?;
                         continue;
                     }
                     Some(current) => {
@@ -273,7 +276,7 @@ pub(crate) async fn beat(
                                 *etag = current.etag;
                                 *version_id = current.version_id;
                             }
-                            stores.lockfiles.tag_heartbeat(bucket, key, version_id.as_deref(), now).await?;
+                            stores.lockfiles.tag_heartbeat(bucket, key, version_id.as_deref(), now, timeout).await?;
                         }
                         Some(outcome)
                     }
@@ -306,7 +309,7 @@ pub(crate) async fn release(stores: &Stores, record: &LockRecord) -> Result<Vec<
         let outcome = match half {
             RecordedHalf::Table { table, lock_key, info } => {
                 let table = &SourceAddress::own(SourceKind::Table, table);
-                stores.tables.release(table, lock_key, info).await?
+                stores.tables.release(table, lock_key, info, None).await?
             }
             RecordedHalf::Lockfile { .. } if taken => WriteOutcome::Changed,
             RecordedHalf::Lockfile { bucket, key, etag, .. } => {
@@ -362,6 +365,7 @@ mod tests {
     fn settings() -> BeatSettings {
         BeatSettings {
             attribute: "Heartbeat".into(),
+            timeout: std::time::Duration::from_secs(90),
             ttl: Some(("ExpiresAt".into(), std::time::Duration::from_secs(3600))),
         }
     }
@@ -382,10 +386,11 @@ mod tests {
         assert_eq!(beat(&stores, &mut record, &settings(), 1000, true).await, Ok(BeatOutcome::Alive));
         let item = tables.get("locks", KEY).unwrap();
         assert_eq!(item.get("Heartbeat"), Some(&AttrValue::N("1000".into())));
+        assert_eq!(item.get("HeartbeatTimeout"), Some(&AttrValue::N("90".into())), "the liveness contract");
         assert_eq!(item.get("ExpiresAt"), Some(&AttrValue::N("4600".into())));
         assert_eq!(item.get("Info"), Some(&AttrValue::S(ours.clone())), "Info is never rewritten");
         let listed = files.list(&SourceAddress::bucket("tfstate/app/").unwrap()).await.unwrap();
-        assert_eq!(listed[0].heartbeat, Some(1000));
+        assert_eq!((listed[0].heartbeat, listed[0].heartbeat_timeout), (Some(1000), Some(90)));
     }
 
     #[tokio::test]

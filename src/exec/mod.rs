@@ -10,13 +10,19 @@
 //! watch mode: a lock by this host taken after the start is heartbeated, but
 //! never released automatically. `release` lives here too.
 //!
+//! When a Terraform below it is blocked by another run's lock whose holder
+//! heartbeated and then went silent past its liveness contract, it
+//! releases that lock, so `-lock-timeout` takes the state.
+//!
 //! Rooms: `session` (the wrapper's state while the command runs: lines,
-//! pending and followed locks, holders, signals), `holder` (a lock, over
-//! the ports), `follow` (the log file), `procs` (the process tree in
+//! pending and followed locks, holders, blockers, signals), `holder` (the
+//! command's lock, over the ports), `blocker` (another run's lock in the
+//! way, over the ports), `follow` (the log file), `procs` (the process tree in
 //! `/proc`), `backends` (where a lock's backend is), `child` (the command,
 //! signals), `record` (the record file and `release`).
 
 pub(crate) mod backends;
+pub(crate) mod blocker;
 pub(crate) mod child;
 pub(crate) mod follow;
 pub(crate) mod holder;

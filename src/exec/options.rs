@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use crate::domain::backend::BackendConnection;
+use crate::domain::policy::HeartbeatTimeouts;
 use crate::exec::holder::{BeatSettings, Stores};
 use crate::ports::clock::Clock;
 
@@ -27,6 +28,10 @@ pub(crate) struct ExecOptions {
     pub command: Vec<String>,
     pub beat: BeatSettings,
     pub every: Duration,
+    /// How another run's lock that blocks the command is judged.
+    pub judge: HeartbeatTimeouts,
+    /// The CI variable that chose the CI defaults; `None` on a terminal.
+    pub ci: Option<&'static str>,
     pub lock_file: Option<PathBuf>,
     pub on_conflict: OnConflict,
     /// AWS's clock, measured by the stores' clients: heartbeats and the

@@ -5,8 +5,9 @@
 //! the log and looks at pending locks and holders; every heartbeat period
 //! heartbeats; the command's end signals orphans and waits for the
 //! Terraform processes still holding a lock. By concern: which locks are
-//! the command's (`identify`), keeping and releasing them (`keep`), and
-//! signals (`signals`); this file holds the state and the loop.
+//! the command's (`identify`), keeping and releasing them (`keep`), another
+//! run's lock that blocks the command (`blocked`), and signals (`signals`);
+//! this file holds the state and the loop.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ use crate::exec::options::{say, Connect, ExecOptions};
 use crate::exec::procs;
 use crate::exec::record;
 
+mod blocked;
 mod identify;
 mod keep;
 mod signals;
@@ -87,6 +89,8 @@ pub(super) struct Session {
     /// Locks the log named whose backend could not be found, and watched
     /// states that could not be read (each said once).
     unresolved: HashSet<String>,
+    /// What was said about locks blocking the command: (lock ID, what).
+    blocked_said: HashSet<(String, &'static str)>,
     /// This machine's clock was said to be off.
     clock_warned: bool,
     conflict: bool,
@@ -123,6 +127,7 @@ impl Session {
             tree: Vec::new(),
             seen: HashMap::new(),
             unresolved: HashSet::new(),
+            blocked_said: HashSet::new(),
             clock_warned: false,
             conflict: false,
             forwarded: None,

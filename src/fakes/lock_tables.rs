@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::failure::ErrorKind;
-use crate::domain::lock::{epoch_attribute, AttrValue, RawItem};
+use crate::domain::lock::{contract_seconds, epoch_attribute, heartbeat_timeout_attribute, AttrValue, RawItem};
 use crate::domain::source::SourceAddress;
 use crate::ports::lock_tables::{Beat, HeartbeatGuard, HeldItem, HeldLockTables, LockTables};
 use crate::ports::{SourceError, WriteOutcome};
@@ -46,6 +46,7 @@ fn heartbeat_is(item: &RawItem, guard: Option<HeartbeatGuard<'_>>) -> bool {
 /// Write a heartbeat (and its rolling TTL) on an item, as `UpdateItem SET` does.
 fn stamp(item: &mut RawItem, beat: Beat<'_>) {
     item.insert(beat.attribute.to_string(), AttrValue::N(beat.at.to_string()));
+    item.insert(heartbeat_timeout_attribute(beat.attribute), AttrValue::N(beat.timeout.to_string()));
     if let Some((attribute, at)) = beat.ttl {
         item.insert(attribute.to_string(), AttrValue::N(at.to_string()));
     }
@@ -194,6 +195,10 @@ impl HeldLockTables for MemoryLockTables {
                 _ => None,
             },
             heartbeat: epoch_attribute(item, heartbeat_attribute),
+            heartbeat_timeout: contract_seconds(epoch_attribute(
+                item,
+                &heartbeat_timeout_attribute(heartbeat_attribute),
+            )),
         }))
     }
 
@@ -242,7 +247,8 @@ impl HeldLockTables for MemoryLockTables {
         table: &SourceAddress,
         lock_key: &str,
         expected_info: &str,
+        heartbeat: Option<HeartbeatGuard<'_>>,
     ) -> Result<WriteOutcome, SourceError> {
-        LockTables::delete_lock(self, table, lock_key, expected_info, None).await
+        LockTables::delete_lock(self, table, lock_key, expected_info, heartbeat).await
     }
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::domain::failure::ErrorKind;
 use crate::domain::source::SourceAddress;
-use crate::ports::lockfiles::{HeldLockfiles, LockfileBuckets, LockfileObject};
+use crate::ports::lockfiles::{HeartbeatTags, HeldLockfiles, LockfileBuckets, LockfileObject};
 use crate::ports::{SourceError, WriteOutcome};
 use crate::support::sync::locked;
 
@@ -20,9 +20,9 @@ type Objects = BTreeMap<String, (String, String)>;
 pub struct MemoryLockfiles {
     buckets: Mutex<BTreeMap<String, Objects>>,
     puts: Mutex<u64>,
-    /// `(bucket, key) → heartbeat tag`; a put or delete clears it, as a new
-    /// object starts without tags.
-    tags: Mutex<BTreeMap<(String, String), i64>>,
+    /// `(bucket, key) → heartbeat tags`; a put or delete clears them, as a
+    /// new object starts without tags.
+    tags: Mutex<BTreeMap<(String, String), HeartbeatTags>>,
 }
 
 impl MemoryLockfiles {
@@ -34,13 +34,19 @@ impl MemoryLockfiles {
         locked(&self.tags).remove(&(bucket.to_string(), key.to_string()));
     }
 
-    /// Tag a lockfile with a heartbeat, as `exec` does.
+    /// Tag a lockfile with a heartbeat and no contract, as `exec` before
+    /// contracts did.
     pub fn set_heartbeat(&self, bucket: &str, key: &str, at: i64) {
-        locked(&self.tags).insert((bucket.to_string(), key.to_string()), at);
+        self.set_tags(bucket, key, HeartbeatTags { at: Some(at), timeout: None });
     }
 
-    fn heartbeat_of(&self, bucket: &str, key: &str) -> Option<i64> {
-        locked(&self.tags).get(&(bucket.to_string(), key.to_string())).copied()
+    /// Tag a lockfile with a heartbeat and its contract, as `exec` does.
+    pub fn set_tags(&self, bucket: &str, key: &str, tags: HeartbeatTags) {
+        locked(&self.tags).insert((bucket.to_string(), key.to_string()), tags);
+    }
+
+    fn tags_of(&self, bucket: &str, key: &str) -> HeartbeatTags {
+        locked(&self.tags).get(&(bucket.to_string(), key.to_string())).copied().unwrap_or_default()
     }
 
     /// The lockfile is released, as Terraform's `DeleteObject` does.
@@ -71,7 +77,8 @@ impl LockfileBuckets for MemoryLockfiles {
                 etag: etag.clone(),
                 version_id: None,
                 body: Ok(body.clone()),
-                heartbeat: self.heartbeat_of(bucket, k),
+                heartbeat: self.tags_of(bucket, k).at,
+                heartbeat_timeout: self.tags_of(bucket, k).timeout,
                 last_modified: None,
             })
             .collect())
@@ -104,7 +111,7 @@ impl LockfileBuckets for MemoryLockfiles {
 
     async fn current_heartbeat(&self, bucket: &SourceAddress, key: &str) -> Result<Option<i64>, SourceError> {
         let bucket = &bucket.to_string();
-        Ok(self.heartbeat_of(bucket, key))
+        Ok(self.tags_of(bucket, key).at)
     }
 }
 
@@ -119,8 +126,13 @@ impl HeldLockfiles for MemoryLockfiles {
             version_id: None,
             body: Ok(body.clone()),
             heartbeat: None,
+            heartbeat_timeout: None,
             last_modified: None,
         }))
+    }
+
+    async fn heartbeat_tags(&self, bucket: &SourceAddress, key: &str) -> Result<HeartbeatTags, SourceError> {
+        Ok(self.tags_of(&bucket.to_string(), key))
     }
 
     async fn tag_heartbeat(
@@ -129,12 +141,13 @@ impl HeldLockfiles for MemoryLockfiles {
         key: &str,
         _version_id: Option<&str>,
         at: i64,
+        timeout: u64,
     ) -> Result<WriteOutcome, SourceError> {
         let bucket = &bucket.to_string();
         if self.get(bucket, key).is_none() {
             return Ok(WriteOutcome::Gone);
         }
-        self.set_heartbeat(bucket, key, at);
+        self.set_tags(bucket, key, HeartbeatTags { at: Some(at), timeout: Some(timeout) });
         Ok(WriteOutcome::Done)
     }
 

@@ -231,6 +231,7 @@ impl Reaper {
                 dry_run: self.config.dry_run,
                 ttl_after_secs: self.config.ttl_after.map(|d| d.as_secs()),
                 max_deletes_per_run: self.config.max_deletes_per_run,
+                release_dead_heartbeats: self.config.release_dead_heartbeats,
             },
         );
         if plan.breaker_tripped {

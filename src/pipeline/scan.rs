@@ -8,7 +8,10 @@ use futures::StreamExt;
 use crate::config::Config;
 use crate::domain::decision::ActionTaken;
 use crate::domain::failure::ErrorKind;
-use crate::domain::lock::{epoch_attribute, parse_item, parse_lockfile, Item, SourceKind, Unreadable};
+use crate::domain::lock::{
+    contract_seconds, epoch_attribute, heartbeat_timeout_attribute, parse_item, parse_lockfile, Item, SourceKind,
+    Unreadable,
+};
 use crate::domain::policy::Policy;
 use crate::domain::report::{LockReport, Retention, SourceReport};
 use crate::domain::source::SourceAddress;
@@ -86,6 +89,7 @@ check that the account and region are reachable (the other sources were not held
         let started = self.clock.now();
         let (policy, ttl_attribute) = (&self.config.policy, self.config.ttl_attribute.as_str());
         let heartbeat_attribute = self.config.heartbeat_attribute.as_str();
+        let contract_attribute = heartbeat_timeout_attribute(heartbeat_attribute);
         let mut report = SourceReport::new(table);
         let result = self
             .tables
@@ -93,9 +97,11 @@ check that the account and region are reachable (the other sources were not held
                 let now = self.clock.to_aws(started);
                 for item in items {
                     let heartbeat = epoch_attribute(&item, heartbeat_attribute);
+                    let contract = contract_seconds(epoch_attribute(&item, &contract_attribute));
                     let mut parsed = parse_item(table, item, ttl_attribute);
                     if let Item::Lock(lock) = &mut parsed {
                         lock.heartbeat = heartbeat;
+                        lock.heartbeat_timeout = contract.filter(|_| heartbeat.is_some());
                     }
                     record(policy, self.retention, &mut report, parsed, now);
                 }
@@ -117,6 +123,7 @@ check that the account and region are reachable (the other sources were not held
                         let mut parsed = parse_lockfile(bucket, &o.key, &o.etag, body);
                         if let Item::Lock(lock) = &mut parsed {
                             lock.heartbeat = o.heartbeat;
+                            lock.heartbeat_timeout = o.heartbeat_timeout.filter(|_| o.heartbeat.is_some());
                             lock.stored_at = o.last_modified;
                         }
                         parsed

@@ -419,6 +419,62 @@ async fn an_alive_heartbeat_keeps_an_ancient_lock_and_a_silent_one_goes_at_once(
     assert!(w.channel.sent().iter().all(|m| !m.body.contains("alive-run")));
 }
 
+/// Each lock's own liveness contract decides, within the bounds, and
+/// `RELEASE_DEAD_HEARTBEATS` (on by default) releases a dead holder's lock in
+/// every `ACTION`; age alone still deletes only with `ACTION=delete`. Off,
+/// the run is exactly what it was before the switch.
+#[tokio::test]
+async fn dead_heartbeats_are_released_by_their_own_contract_in_every_mode() {
+    let contract = |w: &World, key: &str, seconds: u64| {
+        let mut item = w.tables.get("locks", key).expect("seeded");
+        item.insert("HeartbeatTimeout".into(), AttrValue::N(seconds.to_string()));
+        w.tables.put("locks", item);
+    };
+    for (action, threshold) in [("report", None), ("ttl", Some("TTL_AFTER")), ("delete", Some("DELETE_AFTER"))] {
+        for release in [true, false] {
+            let w = World::new().stateless();
+            let ci_dead = beating(&w, "ci", "ci-run", chrono::Duration::minutes(5), 100);
+            contract(&w, &ci_dead, 90);
+            let clamped = beating(&w, "blip", "blip-run", chrono::Duration::minutes(5), 30);
+            contract(&w, &clamped, 5);
+            let no_contract = beating(&w, "old-exec", "old-exec-run", chrono::Duration::minutes(5), 100);
+            let aged = w.lock("aged", "aged-run", hours(5));
+            let mut vars = vec![
+                ("LOCK_TABLES", "locks"),
+                ("ACTION", action),
+                ("RELEASE_DEAD_HEARTBEATS", if release { "true" } else { "false" }),
+            ];
+            vars.extend(threshold.map(|t| (t, "4h")));
+            let report = w.run(&config(&vars)).await;
+            let what = format!("ACTION={action} RELEASE_DEAD_HEARTBEATS={release}");
+            let action_of = |id: &str| report.sources[0].locks.iter().find(|l| l.lock.id == id).map(|l| l.action);
+            // The CI contract (90s), silent 100s: dead.
+            let released = release || action == "delete";
+            assert_eq!(w.tables.get("locks", &ci_dead).is_none(), released, "{what}");
+            if !release {
+                let expected = match action {
+                    "report" => ActionTaken::NoAction,
+                    "ttl" => ActionTaken::Ttl,
+                    _ => ActionTaken::Deleted,
+                };
+                assert_eq!(action_of("ci-run"), Some(expected), "{what}: today's behaviour");
+            }
+            // A 5s contract is held to HEARTBEAT_TIMEOUT_MIN (60s); no contract: HEARTBEAT_TIMEOUT (10m).
+            assert!(w.tables.get("locks", &clamped).is_some(), "{what}");
+            assert!(w.tables.get("locks", &no_contract).is_some(), "{what}");
+            // Age alone: deleted only by ACTION=delete.
+            assert_eq!(w.tables.get("locks", &aged).is_none(), action == "delete", "{what}");
+        }
+    }
+    // A dry run writes nothing, however dead.
+    let w = World::new().stateless();
+    let key = beating(&w, "ci", "ci-run", chrono::Duration::minutes(5), 100);
+    contract(&w, &key, 90);
+    let report = w.run(&config(&[("LOCK_TABLES", "locks"), ("DRY_RUN", "true")])).await;
+    assert_eq!(report.sources[0].locks[0].action, ActionTaken::DryRun);
+    assert!(w.tables.get("locks", &key).is_some() && w.tables.writes().is_empty());
+}
+
 #[tokio::test]
 async fn a_heartbeat_landing_between_scan_and_delete_keeps_the_lock() {
     let w = World::new().stateless();
@@ -585,7 +641,11 @@ async fn a_reaper_on_a_wrong_clock_judges_on_aws_time() {
         let s = &report.sources[0];
         assert!(s.unreadable.is_empty(), "{skew}: nothing unreadable: {:?}", s.unreadable);
         let by_id = |id: &str| s.locks.iter().find(|l| l.lock.id == id).expect("reported");
-        assert_eq!(by_id("alive-run").verdict.liveness.describe(), "alive, heartbeat 20s ago", "{skew}");
+        assert_eq!(
+            by_id("alive-run").verdict.liveness.describe(),
+            "alive, heartbeat 20s ago (contract 10m00s)",
+            "{skew}"
+        );
         let note = by_id("fast-run").verdict.clock_note.expect("flagged");
         assert!(note.describe().starts_with("Info.Created is 15m00s in the future on AWS's clock"), "{skew}");
         let text = report.render_text();

@@ -25,6 +25,9 @@ pub(crate) struct Beat<'a> {
     pub attribute: &'a str,
     /// Epoch seconds.
     pub at: i64,
+    /// The liveness contract (seconds) written beside it, in
+    /// `<attribute>Timeout`.
+    pub timeout: u64,
     /// `(TTL_ATTRIBUTE, now + TTL_AFTER)`: a TTL that can only expire once
     /// the holder has gone silent.
     pub ttl: Option<(&'a str, i64)>,
@@ -37,6 +40,8 @@ pub(crate) struct HeldItem {
     pub info: Option<String>,
     /// The heartbeat attribute, when there is one.
     pub heartbeat: Option<i64>,
+    /// The liveness contract beside it (seconds), when there is one.
+    pub heartbeat_timeout: Option<u64>,
 }
 
 /// Terraform's DynamoDB lock tables (`dynamodb_table`), as the reaper reads
@@ -112,12 +117,15 @@ pub(crate) trait HeldLockTables: Send + Sync {
         beat: Beat<'_>,
     ) -> Result<WriteOutcome, SourceError>;
 
-    /// Delete the item if its `Info` is still exactly `expected_info`:
-    /// `Gone` or `Changed` (after one consistent read) when it is not.
+    /// Delete the item if its `Info` is still exactly `expected_info` (and,
+    /// guarded, its heartbeat still what was read: another run's lock
+    /// released because its holder went silent): `Gone` or `Changed`
+    /// (after one consistent read) when it is not.
     async fn release(
         &self,
         table: &SourceAddress,
         lock_key: &str,
         expected_info: &str,
+        heartbeat: Option<HeartbeatGuard<'_>>,
     ) -> Result<WriteOutcome, SourceError>;
 }

@@ -21,8 +21,19 @@ pub struct LockfileObject {
     pub body: Result<String, String>,
     /// The `tf-lock-reaper-heartbeat` tag (epoch seconds), when there is one.
     pub heartbeat: Option<i64>,
+    /// The `tf-lock-reaper-heartbeat-timeout` tag (seconds), when there is one.
+    pub heartbeat_timeout: Option<u64>,
     /// S3's `LastModified`: when AWS stored this version, on AWS's clock.
     pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A lockfile's heartbeat tags as they are now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeartbeatTags {
+    /// `tf-lock-reaper-heartbeat` (epoch seconds).
+    pub at: Option<i64>,
+    /// `tf-lock-reaper-heartbeat-timeout` (seconds).
+    pub timeout: Option<u64>,
 }
 
 /// State buckets holding S3 native lockfiles (`use_lockfile = true`).
@@ -52,15 +63,21 @@ pub(crate) trait HeldLockfiles: Send + Sync {
     /// there is none.
     async fn get_lockfile(&self, bucket: &SourceAddress, key: &str) -> Result<Option<LockfileObject>, SourceError>;
 
+    /// The heartbeat tags of a lockfile (`GetObjectTagging`); empty when it
+    /// has none or is gone.
+    async fn heartbeat_tags(&self, bucket: &SourceAddress, key: &str) -> Result<HeartbeatTags, SourceError>;
+
     /// Tag the object (the version read, in a versioned bucket) with the
-    /// heartbeat `at`. Tags change neither the body nor the ETag. `Gone`
-    /// when the object (version) no longer exists.
+    /// heartbeat `at` and the contract `timeout` (seconds). Tags change
+    /// neither the body nor the ETag. `Gone` when the object (version) no
+    /// longer exists.
     async fn tag_heartbeat(
         &self,
         bucket: &SourceAddress,
         key: &str,
         version_id: Option<&str>,
         at: i64,
+        timeout: u64,
     ) -> Result<WriteOutcome, SourceError>;
 
     /// Put the lockfile back with exactly `body` only if no object holds

@@ -144,8 +144,9 @@ pub(crate) fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>
     let severity = if l.verdict.delete_due { Severity::Critical } else { s.severity };
     // A dead heartbeat is a fact about the holder, not a guess by age: say so.
     let (summary, opening, subject) = match (l.verdict.liveness, l.lock.heartbeat) {
-        (Liveness::Dead { silent_seconds }, Some(beat)) => {
+        (Liveness::Dead { silent_seconds, timeout_seconds }, Some(beat)) => {
             let silent = format_age(silent_seconds);
+            let contract = format_age(timeout_seconds);
             let last = DateTime::from_timestamp(beat, 0)
                 .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
                 .unwrap_or_else(|| beat.to_string());
@@ -157,8 +158,8 @@ pub(crate) fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>
                 ),
                 format!(
                     "The `tf-lock-reaper exec` wrapper holding this lock stopped heartbeating {silent} ago (last \
-                        heartbeat {last}), longer than HEARTBEAT_TIMEOUT: its job is gone, whatever the lock's age \
-                        ({}).",
+                        heartbeat {last}), longer than its liveness contract of {contract}: its job is gone, \
+                        whatever the lock's age ({}).",
                     f.age
                 ),
                 format!("Dead Terraform lock: {} (silent {silent})", f.state_path),

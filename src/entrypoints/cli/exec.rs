@@ -8,7 +8,9 @@ use crate::exec::{ExecOptions, OnConflict};
 
 pub(super) const EXAMPLES: &str = "Examples:
   tf-lock-reaper exec -- terraform apply -auto-approve tfplan
-  HEARTBEAT_EVERY=15s tf-lock-reaper exec -- terraform -chdir=stacks/net apply -auto-approve
+  tf-lock-reaper exec --heartbeat-timeout 2m -- terraform -chdir=stacks/net apply -auto-approve
+  # In CI, wait for a dead runner's lock to be released instead of failing at once:
+  tf-lock-reaper exec -- terraform apply -lock-timeout=3m -auto-approve tfplan
   # In CI, release what a killed job left behind (after_script / if: always()):
   tf-lock-reaper release
 
@@ -23,9 +25,14 @@ of the directory exec runs in (of DIR with `terraform -chdir=DIR`), where `relea
 
 #[derive(clap::Args)]
 pub(super) struct ExecArgs {
-    /// How often to heartbeat the lock (overrides HEARTBEAT_EVERY).
+    /// How often to heartbeat the lock (overrides HEARTBEAT_EVERY; default 15s in CI, 30s on a terminal).
     #[arg(long, value_name = "DUR")]
     heartbeat_every: Option<String>,
+    /// The liveness contract written on the lock: after this much silence the run counts as dead, and
+    /// the next job or the reaper releases its lock (overrides HEARTBEAT_TIMEOUT; default 90s in CI, 10m
+    /// on a terminal).
+    #[arg(long, value_name = "DUR")]
+    heartbeat_timeout: Option<String>,
     /// Where to record the command's locks (default: .terraform/tf-lock-reaper.json, or in TF_DATA_DIR, of
     /// the directory exec runs in; of -chdir when the command is `terraform -chdir=DIR`). `release` run
     /// from the same directory finds it.
@@ -47,12 +54,22 @@ enum ConflictArg {
 
 impl ExecArgs {
     pub(super) async fn run(self) -> Result<Status, CliError> {
-        let overrides: Vec<(&str, String)> = self.heartbeat_every.map(|e| ("HEARTBEAT_EVERY", e)).into_iter().collect();
+        let overrides: Vec<(&str, String)> =
+            [("HEARTBEAT_EVERY", self.heartbeat_every), ("HEARTBEAT_TIMEOUT", self.heartbeat_timeout)]
+                .into_iter()
+                .filter_map(|(name, value)| value.map(|v| (name, v)))
+                .collect();
         let settings = ExecSettings::from_vars(&env_with(&overrides))?;
         let opts = ExecOptions {
             command: self.command,
-            beat: BeatSettings { attribute: settings.heartbeat_attribute, ttl: settings.rolling_ttl },
+            beat: BeatSettings {
+                attribute: settings.heartbeat_attribute,
+                timeout: settings.heartbeat_timeout,
+                ttl: settings.rolling_ttl,
+            },
             every: settings.heartbeat_every,
+            judge: settings.judge,
+            ci: settings.ci,
             lock_file: self.lock_file,
             clock: std::sync::Arc::new(crate::wiring::aws_clock()),
             on_conflict: match self.on_conflict {

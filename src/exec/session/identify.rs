@@ -107,7 +107,12 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
                     self.adopt(record, p.holders).await;
                     continue;
                 }
-                Ok(None) => p.failed = None,
+                Ok(None) => {
+                    p.failed = None;
+                    // Held by another run (or not yet written): judge its holder.
+                    let ended = last_chance || holders_gone;
+                    self.on_blocked(&p.connection, &p.location, &p.line.id, ended).await;
+                }
                 Err(e) => {
                     tracing::debug!(lock = %p.line.id, error = %e, "cannot read the logged lock yet");
                     p.failed = Some(e.to_string());
@@ -152,12 +157,14 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
 
     pub(super) async fn adopt(&mut self, record: LockRecord, holders: Vec<ProcId>) {
         let halves: Vec<String> = record.halves.iter().map(describe).collect();
+        let context = self.opts.ci.map_or_else(|| "on a terminal".to_string(), |ci| format!("in CI ({ci})"));
         say(&format!(
-            "following lock {} on {} ({}), heartbeat every {}",
+            "following lock {} on {} ({}), heartbeat every {}; counted dead after {} of silence ({context})",
             record.lock_id,
             record.lock_path,
             halves.join(" + "),
-            humantime::format_duration(self.opts.every)
+            humantime::format_duration(self.opts.every),
+            humantime::format_duration(self.opts.beat.timeout)
         ));
         self.done.insert(record.lock_id.clone());
         self.followed.push(Followed { record, holders, releasing: false });
