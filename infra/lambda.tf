@@ -60,6 +60,9 @@ resource "aws_lambda_function" "this" {
       TTL_AFTER                        = var.ttl_after
       TTL_ATTRIBUTE                    = var.ttl_attribute
       HEARTBEAT_TIMEOUT                = var.heartbeat_timeout
+      HEARTBEAT_TIMEOUT_MIN            = var.heartbeat_timeout_min
+      HEARTBEAT_TIMEOUT_MAX            = var.heartbeat_timeout_max
+      RELEASE_DEAD_HEARTBEATS          = tostring(var.release_dead_heartbeats)
       HEARTBEAT_ATTRIBUTE              = var.heartbeat_attribute
       MAX_DELETES_PER_RUN              = tostring(var.max_deletes_per_run)
       SCAN_SEGMENTS                    = tostring(var.scan_segments)

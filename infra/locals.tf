@@ -70,13 +70,14 @@ locals {
     var.action == "ttl" && !var.dry_run ? ["dynamodb:UpdateItem", "dynamodb:GetItem"] : [],
     # ACTION=ttl checks that TTL is enabled, dry run included.
     var.action == "ttl" ? ["dynamodb:DescribeTimeToLive"] : [],
-    var.action == "delete" && !var.dry_run ? ["dynamodb:DeleteItem", "dynamodb:GetItem"] : [],
+    # Deletes: age-based with action = delete, dead heartbeats with release_dead_heartbeats.
+    (var.action == "delete" || var.release_dead_heartbeats) && !var.dry_run ? ["dynamodb:DeleteItem", "dynamodb:GetItem"] : [],
   )
   # Lockfile buckets: list and read always; delete only in delete mode, never in a dry run.
   bucket_list_actions = length(var.lock_buckets) > 0 ? ["s3:ListBucket"] : []
   lockfile_actions = concat(
     length(var.lock_buckets) > 0 ? ["s3:GetObject", "s3:GetObjectTagging"] : [],
-    length(var.lock_buckets) > 0 && var.action == "delete" && !var.dry_run ? ["s3:DeleteObject"] : [],
+    length(var.lock_buckets) > 0 && (var.action == "delete" || var.release_dead_heartbeats) && !var.dry_run ? ["s3:DeleteObject"] : [],
   )
   # Notify-once state table: read the open alerts, claim, remind, resolve.
   state_table_actions  = var.create_notify_state_table ? ["dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"] : []

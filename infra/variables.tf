@@ -106,9 +106,27 @@ variable "ttl_attribute" {
 }
 
 variable "heartbeat_timeout" {
-  description = "A lock `tf-lock-reaper exec` heartbeats is alive while its last heartbeat is at most this old, and stale (deleted at once with action = delete) once it is older (HEARTBEAT_TIMEOUT)."
+  description = "The silence after which a heartbeating lock that names no liveness contract counts as dead (HEARTBEAT_TIMEOUT); locks `exec` heartbeats name their own."
   type        = string
   default     = "10m"
+}
+
+variable "heartbeat_timeout_min" {
+  description = "The shortest liveness contract honoured: a shorter one is judged by this (HEARTBEAT_TIMEOUT_MIN)."
+  type        = string
+  default     = "60s"
+}
+
+variable "heartbeat_timeout_max" {
+  description = "The longest liveness contract honoured: a longer one is judged by this (HEARTBEAT_TIMEOUT_MAX)."
+  type        = string
+  default     = "1h"
+}
+
+variable "release_dead_heartbeats" {
+  description = "Release a lock whose holder heartbeated and went silent past its contract, whatever the action (RELEASE_DEAD_HEARTBEATS). Grants dynamodb:DeleteItem and s3:DeleteObject on the lock sources unless dry_run."
+  type        = bool
+  default     = true
 }
 
 variable "heartbeat_attribute" {

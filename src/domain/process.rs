@@ -27,6 +27,9 @@ pub(crate) struct Process {
     pub data_dir: Option<String>,
     /// `TF_WORKSPACE` from its environment.
     pub workspace: Option<String>,
+    /// `TF_CLI_ARGS` and `TF_CLI_ARGS_<command>` from its environment:
+    /// arguments Terraform adds to its command line.
+    pub cli_args_env: Vec<String>,
 }
 
 /// A process's identity: its PID and when it started (clock ticks since
@@ -102,6 +105,17 @@ pub(crate) fn data_dir_name(tf_data_dir: Option<&str>) -> &str {
 impl Process {
     pub(crate) fn is_terraform(&self) -> bool {
         terraform_args(&self.argv).is_some()
+    }
+
+    /// This Terraform waits for a lock held by another run: `-lock-timeout`
+    /// above zero, on its command line or in `TF_CLI_ARGS*`. Without it,
+    /// Terraform gives up at the first refusal.
+    pub(crate) fn waits_for_lock(&self) -> bool {
+        let args = terraform_args(&self.argv).unwrap_or_default().iter().map(String::as_str);
+        let env = self.cli_args_env.iter().flat_map(|v| v.split_whitespace());
+        let timeout =
+            args.chain(env).filter_map(|a| a.trim_start_matches('-').strip_prefix("lock-timeout=")).next_back();
+        timeout.is_some_and(|t| humantime::parse_duration(t).is_ok_and(|d| !d.is_zero()))
     }
 
     /// Where this Terraform keeps its data directory, most likely first.
@@ -187,7 +201,23 @@ mod tests {
             cwd: Some(PathBuf::from(cwd)),
             data_dir: None,
             workspace: None,
+            cli_args_env: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_terraform_waits_for_a_lock_only_with_a_lock_timeout_above_zero() {
+        let waits = |argv: &[&str], env: &[&str]| {
+            Process { cli_args_env: env.iter().map(|e| e.to_string()).collect(), ..proc(5, 1, argv, "/w") }
+                .waits_for_lock()
+        };
+        assert!(waits(&["terraform", "apply", "-lock-timeout=3m"], &[]));
+        assert!(waits(&["python3", "/x/terraform", "-chdir=a", "apply", "--lock-timeout=90s", "tfplan"], &[]));
+        assert!(!waits(&["terraform", "apply", "-auto-approve"], &[]));
+        assert!(!waits(&["terraform", "apply", "-lock-timeout=0s"], &[]));
+        // Terragrunt's extra_arguments and TF_CLI_ARGS_apply reach Terraform too.
+        assert!(waits(&["terraform", "apply"], &["-input=false -lock-timeout=20m"]));
+        assert!(!waits(&["make", "apply", "-lock-timeout=3m"], &[]), "not Terraform");
     }
 
     #[test]

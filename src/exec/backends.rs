@@ -138,6 +138,7 @@ mod tests {
             cwd: Some(root.path().to_path_buf()),
             data_dir: None,
             workspace: None,
+            cli_args_env: Vec::new(),
         };
         let found = of_processes(&[process(&["terraform", "-chdir=stack", "apply"], true)]);
         assert_eq!(found.len(), 1);

@@ -30,6 +30,7 @@ pub(crate) fn tree(root: u32) -> Vec<Process> {
             cwd: None,
             data_dir: None,
             workspace: None,
+            cli_args_env: Vec::new(),
         })
         .collect();
     let root = i32::try_from(root).unwrap_or(i32::MAX);
@@ -56,6 +57,8 @@ fn with_details(mut p: Process) -> Process {
             p.data_dir = Some(v.to_string());
         } else if let Some(v) = var.strip_prefix("TF_WORKSPACE=") {
             p.workspace = Some(v.to_string());
+        } else if let Some((_, v)) = var.split_once('=').filter(|(k, _)| k.starts_with("TF_CLI_ARGS")) {
+            p.cli_args_env.push(v.to_string());
         }
     }
     p

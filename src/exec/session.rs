@@ -67,6 +67,8 @@ pub(super) struct Session {
     opts: ExecOptions,
     connect: Connect,
     stores: HashMap<BackendConnection, Stores>,
+    /// Terraform's log, when there is one to read.
+    follower: Option<LogFollower>,
     record_path: PathBuf,
     wrapper_pid: u32,
     child_pid: u32,
@@ -113,6 +115,7 @@ impl Session {
             opts,
             connect,
             stores: HashMap::new(),
+            follower: None,
             record_path,
             wrapper_pid: std::process::id(),
             child_pid,
@@ -140,9 +143,10 @@ impl Session {
     pub(super) async fn run(
         mut self,
         mut child: tokio::process::Child,
-        mut follower: Option<LogFollower>,
+        follower: Option<LogFollower>,
         watch: Option<String>,
     ) -> std::io::Result<i32> {
+        self.follower = follower;
         let (signal_task, mut signals) = child::receive_signals()?;
         if let Some(why) = watch {
             self.enter_watch(why);
@@ -162,7 +166,7 @@ impl Session {
                 Some(sig) = signals.recv() => self.forward(sig),
                 _ = poll.tick() => {
                     ticks += 1;
-                    self.tick(ticks, follower.as_mut(), code).await;
+                    self.tick(ticks, code).await;
                     if code.is_some() && !self.waiting_for_holders() {
                         break;
                     }
@@ -171,7 +175,7 @@ impl Session {
             }
         }
         signal_task.abort();
-        self.read_log(follower.as_mut());
+        self.read_log();
         // A lock taken and left in the last moments: one last look.
         self.poll_pending(ticks, true).await;
         self.on_deaths(code).await;
@@ -183,8 +187,8 @@ impl Session {
 
     /// Every tick: the log, the pending lock IDs, once a second the process
     /// tree (and watch mode), and the locks whose Terraform ended.
-    async fn tick(&mut self, ticks: u64, mut follower: Option<&mut LogFollower>, code: Option<i32>) {
-        self.read_log(follower.as_deref_mut());
+    async fn tick(&mut self, ticks: u64, code: Option<i32>) {
+        self.read_log();
         self.poll_pending(ticks, false).await;
         if ticks % SLOW_TICKS == 1 {
             self.refresh_tree();
@@ -197,16 +201,16 @@ impl Session {
         }
         if self.followed.iter().any(|f| !self.holders_running(f)) {
             // What Terraform logged just before it ended (an unlock) counts.
-            self.read_log(follower);
+            self.read_log();
             self.on_deaths(code).await;
         }
     }
 
-    fn read_log(&mut self, follower: Option<&mut LogFollower>) {
-        if let Some(f) = follower {
-            for line in f.lines().unwrap_or_default() {
-                self.on_line(line);
-            }
+    /// Read what Terraform logged since the last read.
+    pub(super) fn read_log(&mut self) {
+        let lines = self.follower.as_mut().map(|f| f.lines().unwrap_or_default()).unwrap_or_default();
+        for line in lines {
+            self.on_line(line);
         }
     }
 

@@ -45,8 +45,8 @@ fn reaper(stack: &Stack, moto: &Moto, shift: Option<&str>, args: &[&str], window
         .env("LOCK_TABLES", TABLE)
         .env("STALE_AFTER", window)
         .env("DELETE_AFTER", window)
-        // Longer than the tests' 5s: a heartbeat delayed by a loaded machine is not death.
-        .env("HEARTBEAT_TIMEOUT", "15s");
+        // Longer than the tests' 5s contract: a heartbeat delayed by a loaded machine is not death.
+        .env("HEARTBEAT_TIMEOUT_MIN", "15s");
     on_clock(&mut cmd, shift).output().expect("run the reaper")
 }
 

@@ -225,8 +225,10 @@ struct Observed {
 }
 
 /// Run the reaper as the Lambda would in one mode: a stale lock that pages,
-/// a reminder, a lock old enough to delete, and a lock released by hand.
-async fn observe(action: &str, dry_run: bool) -> Observed {
+/// a reminder, a lock old enough to delete, a dead `exec` holder's lock
+/// and lockfile (silent past their 90s contract), and a lock released by
+/// hand.
+async fn observe(action: &str, dry_run: bool, release_dead: bool) -> Observed {
     let moto = Moto::start();
     let pd = Receiver::start();
     let sdk = moto.sdk().await;
@@ -235,9 +237,31 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
     create_state_table(&setup, "alert-state").await;
     put_lock(&setup, "locks", "tfstate/paged/terraform.tfstate", "paged", hours(3)).await;
     put_lock(&setup, "locks", "tfstate/old/terraform.tfstate", "old", hours(10)).await;
+    let dead_key = "tfstate/dead/terraform.tfstate";
+    put_lock(&setup, "locks", dead_key, "dead", Duration::from_secs(300)).await;
+    let silent_since = (chrono::Utc::now() - chrono::Duration::seconds(200)).timestamp().to_string();
+    setup
+        .update_item()
+        .table_name("locks")
+        .key("LockID", s(dead_key))
+        .update_expression("SET Heartbeat = :hb, HeartbeatTimeout = :c")
+        .expression_attribute_values(":hb", aws_sdk_dynamodb::types::AttributeValue::N(silent_since.clone()))
+        .expression_attribute_values(":c", aws_sdk_dynamodb::types::AttributeValue::N("90".into()))
+        .send()
+        .await
+        .unwrap();
     moto.create_bucket("tfstate").await;
     let s3_setup = moto.s3().await;
     put_lockfile(&moto, "tfstate", "files/terraform.tfstate.tflock", "file", chrono::Duration::hours(10)).await;
+    let dead_file = "files/dead/terraform.tfstate.tflock";
+    put_lockfile(&moto, "tfstate", dead_file, "dead-file", chrono::Duration::minutes(5)).await;
+    let tag = |k: &str, v: &str| aws_sdk_s3::types::Tag::builder().key(k).value(v).build().unwrap();
+    let tags = aws_sdk_s3::types::Tagging::builder()
+        .tag_set(tag("tf-lock-reaper-heartbeat", &silent_since))
+        .tag_set(tag("tf-lock-reaper-heartbeat-timeout", "90"))
+        .build()
+        .unwrap();
+    s3_setup.put_object_tagging().bucket("tfstate").key(dead_file).tagging(tags).send().await.unwrap();
     let topic = aws_sdk_sns::Client::new(&sdk).create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
     let secret_client = aws_sdk_secretsmanager::Client::new(&sdk);
     let secret = secret_client.create_secret().name("pd").secret_string("key-123").send().await.unwrap().arn.unwrap();
@@ -289,6 +313,7 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
             ("ACTION", action),
             (threshold, "4h"),
             ("DRY_RUN", if dry_run { "true" } else { "false" }),
+            ("RELEASE_DEAD_HEARTBEATS", if release_dead { "true" } else { "false" }),
         ]),
         EntrypointDefaults { metrics_sink: MetricsSinkKind::Api },
     )
@@ -357,18 +382,19 @@ async fn observe(action: &str, dry_run: bool) -> Observed {
 }
 
 /// The module's action lists for one configuration, evaluated from the HCL.
-fn granted(action: &str, dry_run: bool) -> Observed {
-    granted_by(&repo().join("infra"), action, dry_run)
+fn granted(action: &str, dry_run: bool, release_dead: bool) -> Observed {
+    granted_by(&repo().join("infra"), action, dry_run, release_dead)
 }
 
 /// The action lists of the module in `dir` for one configuration.
-fn granted_by(dir: &Path, action: &str, dry_run: bool) -> Observed {
+fn granted_by(dir: &Path, action: &str, dry_run: bool, release_dead: bool) -> Observed {
     let blocks = module_blocks(dir);
     let locals = locals(&blocks);
     let mut ctx = Context::new();
     let var = hcl::value!({
         action = (action)
         dry_run = (dry_run)
+        release_dead_heartbeats = (release_dead)
         create_notify_state_table = true
         sns_topic_arn = null
         create_sns_topic = true
@@ -420,14 +446,22 @@ fn granted_by(dir: &Path, action: &str, dry_run: bool) -> Observed {
 
 #[tokio::test]
 async fn iam_actions_per_mode_equal_the_api_calls_the_code_makes() {
-    for (action, dry_run) in [("report", false), ("ttl", false), ("delete", false), ("ttl", true), ("delete", true)] {
-        let observed = observe(action, dry_run).await;
-        let granted = granted(action, dry_run);
-        assert_eq!(granted, observed, "ACTION={action} DRY_RUN={dry_run}: module grants vs code calls");
+    // Dead heartbeats are released in every mode by default; off, each mode is what it was.
+    let modes = [("report", false), ("ttl", false), ("delete", false), ("ttl", true), ("delete", true)];
+    let off = [("report", false), ("ttl", false)];
+    for (action, dry_run, release) in
+        modes.iter().map(|&(a, d)| (a, d, true)).chain(off.iter().map(|&(a, d)| (a, d, false)))
+    {
+        let what = format!("ACTION={action} DRY_RUN={dry_run} RELEASE_DEAD_HEARTBEATS={release}");
+        let observed = observe(action, dry_run, release).await;
+        let granted = granted(action, dry_run, release);
+        assert_eq!(granted, observed, "{what}: module grants vs code calls");
+        let deletes = observed.lock_table.contains("dynamodb:DeleteItem");
+        assert_eq!(deletes, !dry_run && (release || action == "delete"), "{what}: {observed:?}");
         // The member-account role grants the same on the lock sources, and nothing else.
-        let member = granted_by(&repo().join("infra/modules/member-access"), action, dry_run);
+        let member = granted_by(&repo().join("infra/modules/member-access"), action, dry_run, release);
         let sources = |o: &Observed| (o.lock_table.clone(), o.bucket.clone(), o.lockfiles.clone());
-        assert_eq!(sources(&member), sources(&observed), "ACTION={action} DRY_RUN={dry_run}: member-access grants");
+        assert_eq!(sources(&member), sources(&observed), "{what}: member-access grants");
         assert!(member.state_table.is_empty() && member.sns.is_empty() && member.metrics.is_empty());
     }
     // And the statements use those lists on the right resources.

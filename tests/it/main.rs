@@ -24,3 +24,4 @@ mod multi_account;
 mod pipeline_metrics;
 mod reaper_dynamodb;
 mod terraform_e2e;
+mod unblock;

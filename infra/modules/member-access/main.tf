@@ -29,12 +29,13 @@ locals {
     ["dynamodb:Scan"],
     var.action == "ttl" && !var.dry_run ? ["dynamodb:UpdateItem", "dynamodb:GetItem"] : [],
     var.action == "ttl" ? ["dynamodb:DescribeTimeToLive"] : [],
-    var.action == "delete" && !var.dry_run ? ["dynamodb:DeleteItem", "dynamodb:GetItem"] : [],
+    # Deletes: age-based with action = delete, dead heartbeats with release_dead_heartbeats.
+    (var.action == "delete" || var.release_dead_heartbeats) && !var.dry_run ? ["dynamodb:DeleteItem", "dynamodb:GetItem"] : [],
   )
   bucket_list_actions = length(var.lock_buckets) > 0 ? ["s3:ListBucket"] : []
   lockfile_actions = concat(
     length(var.lock_buckets) > 0 ? ["s3:GetObject", "s3:GetObjectTagging"] : [],
-    length(var.lock_buckets) > 0 && var.action == "delete" && !var.dry_run ? ["s3:DeleteObject"] : [],
+    length(var.lock_buckets) > 0 && (var.action == "delete" || var.release_dead_heartbeats) && !var.dry_run ? ["s3:DeleteObject"] : [],
   )
 }
 

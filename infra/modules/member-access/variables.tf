@@ -51,6 +51,12 @@ variable "dry_run" {
   default     = false
 }
 
+variable "release_dead_heartbeats" {
+  description = "The reaper's release_dead_heartbeats: deletes are granted for it whatever the action."
+  type        = bool
+  default     = true
+}
+
 variable "tags" {
   description = "Tags for the role."
   type        = map(string)

@@ -9,20 +9,42 @@
 
 use crate::domain::backend::{BackendConnection, LockLocation};
 use crate::domain::policy::Liveness;
+use crate::domain::process::ProcId;
 use crate::exec::blocker::{read_blocker, release_dead, silence, Blocker, Judgement};
 use crate::exec::options::say;
 use crate::exec::session::Session;
 use crate::ports::WriteOutcome;
 
+/// Whether the blocked Terraform keeps trying: with `-lock-timeout` it
+/// takes the state on a retry; without, it has failed already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Waiting {
+    Retries,
+    GaveUp,
+    /// Its process was not found.
+    Unknown,
+}
+
 impl Session {
+    /// Whether the Terraform processes trying to take a lock wait for it.
+    pub(super) fn waits_for_lock(&self, holders: &[ProcId], ended: bool) -> Waiting {
+        let found: Vec<_> = self.tree.iter().filter(|p| holders.contains(&p.id)).collect();
+        match (ended, found.is_empty()) {
+            (true, _) => Waiting::GaveUp,
+            (false, true) => Waiting::Unknown,
+            (false, false) if found.iter().any(|p| p.waits_for_lock()) => Waiting::Retries,
+            (false, false) => Waiting::GaveUp,
+        }
+    }
+
     /// Terraform is trying to take `location` with lock ID `ours`, which the
-    /// lock does not carry. `ended`: that Terraform has given up already.
+    /// lock does not carry.
     pub(super) async fn on_blocked(
         &mut self,
         connection: &BackendConnection,
         location: &LockLocation,
         ours: &str,
-        ended: bool,
+        waiting: Waiting,
     ) {
         let stores = self.stores_for(connection).await;
         let attribute = self.opts.beat.attribute.clone();
@@ -38,13 +60,13 @@ impl Session {
         };
         let judgement = blocker.judge(self.opts.clock.aws_now(), &self.opts.judge);
         if !judgement.is_dead() {
-            self.say_blocked_once(&blocker, judgement, connection, ended);
+            self.say_blocked_once(&blocker, judgement, connection, waiting);
             return;
         }
-        let next = if ended {
-            "; the state is free now: re-run the command"
-        } else {
-            "; Terraform takes the state on its next retry (-lock-timeout)"
+        let next = match waiting {
+            Waiting::Retries => "; Terraform takes the state on its next retry (-lock-timeout)",
+            Waiting::GaveUp => "; the state is free now: re-run the command",
+            Waiting::Unknown => "; the state is free now (with -lock-timeout Terraform takes it on its next retry)",
         };
         match release_dead(&stores, &blocker, &attribute).await {
             Ok(released) if released.iter().all(|r| r.outcome != WriteOutcome::Changed) => {
@@ -86,7 +108,7 @@ impl Session {
         blocker: &Blocker,
         judgement: Judgement,
         connection: &BackendConnection,
-        ended: bool,
+        waiting: Waiting,
     ) {
         let (kind, why) = match judgement.liveness {
             Liveness::Alive { .. } => (
@@ -94,8 +116,8 @@ impl Session {
                 format!(
                     "{}: alive, so it is left alone; {}",
                     silence(blocker, judgement).replacen("went silent", "heartbeated", 1),
-                    if ended {
-                        "re-run the command with -lock-timeout to wait for it"
+                    if waiting == Waiting::GaveUp {
+                        "re-run the command with -lock-timeout=3m to wait for it"
                     } else {
                         "if it goes silent past its contract it is released here while Terraform waits"
                     }

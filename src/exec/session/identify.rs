@@ -110,8 +110,8 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
                 Ok(None) => {
                     p.failed = None;
                     // Held by another run (or not yet written): judge its holder.
-                    let ended = last_chance || holders_gone;
-                    self.on_blocked(&p.connection, &p.location, &p.line.id, ended).await;
+                    let waiting = self.waits_for_lock(&p.holders, last_chance || holders_gone);
+                    self.on_blocked(&p.connection, &p.location, &p.line.id, waiting).await;
                 }
                 Err(e) => {
                     tracing::debug!(lock = %p.line.id, error = %e, "cannot read the logged lock yet");

@@ -13,8 +13,12 @@ use crate::exec::session::{Followed, Session};
 
 impl Session {
     pub(super) async fn heartbeat_all(&mut self) {
-        for i in (0..self.followed.len()).rev() {
-            self.heartbeat(i).await;
+        // By lock ID: a heartbeat may read the log, which may end the following of others.
+        let ids: Vec<String> = self.followed.iter().map(|f| f.record.lock_id.clone()).collect();
+        for id in ids.iter().rev() {
+            if let Some(i) = self.followed.iter().position(|f| &f.record.lock_id == id) {
+                self.heartbeat(i).await;
+            }
         }
     }
 
@@ -38,11 +42,21 @@ impl Session {
             return;
         }
         let may_restore = f.record.identified_by == IdentifiedBy::TerraformLog;
-        let stores = self.stores_for(&f.record.backend.clone()).await;
+        let (id, backend) = (f.record.lock_id.clone(), f.record.backend.clone());
+        let stores = self.stores_for(&backend).await;
         let now = self.opts.clock.aws_now().timestamp();
-        let f = &mut self.followed[i];
-        let id = f.record.lock_id.clone();
-        match beat(&stores, &mut f.record, &self.opts.beat, now, may_restore).await {
+        let mut outcome = beat(&stores, &mut self.followed[i].record, &self.opts.beat, now, false).await;
+        if may_restore && matches!(outcome, Ok(BeatOutcome::Gone(_))) {
+            // Terraform logs `Unlocking` before it deletes its lock: with the
+            // deletion seen, the log now says whether it was Terraform's own.
+            self.read_log();
+            let Some(i) = self.followed.iter().position(|f| f.record.lock_id == id && !f.releasing) else {
+                return;
+            };
+            outcome = beat(&stores, &mut self.followed[i].record, &self.opts.beat, now, true).await;
+        }
+        let Some(i) = self.followed.iter().position(|f| f.record.lock_id == id) else { return };
+        match outcome {
             Ok(BeatOutcome::Alive) => {}
             Ok(BeatOutcome::Restored(what)) => {
                 say(&format!(

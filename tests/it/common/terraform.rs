@@ -322,6 +322,8 @@ impl Stack {
             .env("PATH", path)
             .env("HEARTBEAT_EVERY", "1s")
             .env("HEARTBEAT_TIMEOUT", "5s")
+            // The tests' contracts are seconds long: honour them.
+            .env("HEARTBEAT_TIMEOUT_MIN", "1s")
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_CLI_CONFIG_FILE", self.path().join("terraformrc"))
             .env("CHECKPOINT_DISABLE", "1")
