@@ -142,7 +142,7 @@ async fn wait_for_b(
 
 async fn lockfile_body(moto: &Moto) -> Option<String> {
     let out = moto.s3().await.get_object().bucket("tfstate").key(LOCKFILE).send().await.ok()?;
-    Some(String::from_utf8(out.body.collect().await.ok()?.to_vec()).ok()?)
+    String::from_utf8(out.body.collect().await.ok()?.to_vec()).ok()
 }
 
 /// Dead A, waiting B: B's apply completes; the time from A's death to B
