@@ -9,7 +9,7 @@ CHECKOV   := .venv-checkov
 LAMBDA    := .venv-lambda
 LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv compat machete build test unit deny check-infra demo bench bench-lambda package dist deploy fmt clean
+.PHONY: all venv compat machete build test unit deny check-infra demo bench measure-unblock bench-lambda package dist deploy fmt clean
 
 all: test
 
@@ -99,6 +99,12 @@ demo: venv build
 
 bench:
 	cargo bench
+
+# Time to unblock with the CI defaults (15s heartbeats, a 90s contract): a
+# killed runner A, a waiting runner B, every Terraform release that logs its
+# lock and every lock kind; prints one line per case. About 4 minutes.
+measure-unblock: venv compat
+	UNBLOCK_CI_DEFAULTS=1 cargo test --test it -- unblock:: --nocapture --test-threads 8 2>&1 | grep -E "^time to unblock|^test result|FAILED|panicked"
 
 # The release Lambda binary, cold, on 10,000- and 100,000-lock tables in a
 # local moto_server: init, invocation time, CPU, peak RSS, response size,

@@ -226,8 +226,7 @@ pub const VARIABLES: &[Variable] = &[
 pub const EXEC_VARIABLES: &[Variable] = &[Variable {
     name: "HEARTBEAT_EVERY",
     default: "30s",
-    meaning: "`exec`: how often to heartbeat the lock the command holds; unset, 15s in CI (`CI=true`, \
-        `GITHUB_ACTIONS`, `GITLAB_CI`, `BUILDKITE`, `JENKINS_URL`, `TF_BUILD`, `CODEBUILD_BUILD_ID`, `CIRCLECI`) \
-        and 30s on a terminal, and never more than a quarter of `HEARTBEAT_TIMEOUT`. At most half of \
-        `HEARTBEAT_TIMEOUT`.",
+    meaning: "`exec`: how often to heartbeat the lock the command holds, at most half of `HEARTBEAT_TIMEOUT`. \
+        Unset: 15s in CI (`CI=true`, `GITHUB_ACTIONS`, `GITLAB_CI`, `BUILDKITE`, `JENKINS_URL`, `TF_BUILD`, \
+        `CODEBUILD_BUILD_ID` or `CIRCLECI` set), 30s on a terminal, and at most a quarter of `HEARTBEAT_TIMEOUT`.",
 }];

@@ -69,6 +69,12 @@ pub(crate) fn is_running(id: ProcId) -> bool {
     stat(id.pid).is_some_and(|(_, running, _, start)| running && start == id.start)
 }
 
+/// The wrapper's own child still runs (an ended one stays a zombie until
+/// the wrapper waits for it, so its PID cannot have been reused).
+pub(crate) fn child_running(pid: u32) -> bool {
+    i32::try_from(pid).ok().and_then(stat).is_some_and(|(_, running, _, _)| running)
+}
+
 /// Orphans below the wrapper are re-parented to it instead of init.
 pub(crate) fn become_subreaper() {
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {

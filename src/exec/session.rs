@@ -57,6 +57,9 @@ struct Pending {
     location: LockLocation,
     connection: BackendConnection,
     holders: Vec<ProcId>,
+    /// Whether those Terraform processes wait for a lock another run holds
+    /// (`-lock-timeout`); `None` when none was found.
+    waits: Option<bool>,
     polls: u32,
     /// Why the last look at the lock failed, said if it is the last look.
     failed: Option<String>,

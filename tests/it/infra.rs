@@ -357,12 +357,14 @@ async fn observe(action: &str, dry_run: bool, release_dead: bool) -> Observed {
         let tables = DynamoLockTables::new(ddb(&lock_rec));
         let gone = "tfstate/gone/terraform.tfstate";
         let locks = tf_lock_reaper::domain::source::SourceAddress::table("locks").expect("a table name");
-        let outcome = match action {
-            "delete" => Some(tables.delete_lock(&locks, gone, "{}", None).await),
-            "ttl" => Some(tables.set_ttl(&locks, gone, "{}", "ExpiresAt", 1).await),
-            _ => None,
-        };
-        assert!(outcome.as_ref().is_none_or(|o| *o == Ok(WriteOutcome::Gone)), "{outcome:?}");
+        let mut outcomes = Vec::new();
+        if action == "delete" || release_dead {
+            outcomes.push(tables.delete_lock(&locks, gone, "{}", None).await);
+        }
+        if action == "ttl" {
+            outcomes.push(tables.set_ttl(&locks, gone, "{}", "ExpiresAt", 1).await);
+        }
+        assert!(outcomes.iter().all(|o| *o == Ok(WriteOutcome::Gone)), "{outcomes:?}");
     }
 
     let s3_calls = s3_rec.calls();

@@ -9,7 +9,6 @@
 
 use crate::domain::backend::{BackendConnection, LockLocation};
 use crate::domain::policy::Liveness;
-use crate::domain::process::ProcId;
 use crate::exec::blocker::{read_blocker, release_dead, silence, Blocker, Judgement};
 use crate::exec::options::say;
 use crate::exec::session::Session;
@@ -25,18 +24,18 @@ pub(super) enum Waiting {
     Unknown,
 }
 
-impl Session {
-    /// Whether the Terraform processes trying to take a lock wait for it.
-    pub(super) fn waits_for_lock(&self, holders: &[ProcId], ended: bool) -> Waiting {
-        let found: Vec<_> = self.tree.iter().filter(|p| holders.contains(&p.id)).collect();
-        match (ended, found.is_empty()) {
-            (true, _) => Waiting::GaveUp,
-            (false, true) => Waiting::Unknown,
-            (false, false) if found.iter().any(|p| p.waits_for_lock()) => Waiting::Retries,
-            (false, false) => Waiting::GaveUp,
+impl Waiting {
+    /// From whether its Terraform waits (`None`: not found) and whether it ended.
+    pub(super) fn of(waits: Option<bool>, ended: bool) -> Waiting {
+        match (ended, waits) {
+            (true, _) | (false, Some(false)) => Waiting::GaveUp,
+            (false, Some(true)) => Waiting::Retries,
+            (false, None) => Waiting::Unknown,
         }
     }
+}
 
+impl Session {
     /// Terraform is trying to take `location` with lock ID `ours`, which the
     /// lock does not carry.
     pub(super) async fn on_blocked(

@@ -11,7 +11,12 @@ use crate::exec::child;
 use crate::exec::holder::describe;
 use crate::exec::options::say;
 use crate::exec::procs;
+use crate::exec::session::blocked::Waiting;
 use crate::exec::session::{Followed, Pending, Session, FAST_POLLS, SLOW_TICKS};
+
+/// Polls (200 ms each) before a blocked Terraform whose process was not
+/// found is judged anyway.
+const UNKNOWN_GRACE_POLLS: u32 = 5;
 
 impl Session {
     /// Enter watch mode (once per reason), saying why.
@@ -87,7 +92,17 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
         };
         let location = backend.lock_location(&workspace);
         self.seen.entry(lock_path).or_insert((backend.connection.clone(), location.clone()));
-        self.pending.push(Pending { line, location, connection: backend.connection, holders, polls: 0, failed: None });
+        let found: Vec<_> = self.tree.iter().filter(|p| holders.contains(&p.id)).collect();
+        let waits = (!found.is_empty()).then(|| found.iter().any(|p| p.waits_for_lock()));
+        self.pending.push(Pending {
+            line,
+            location,
+            connection: backend.connection,
+            holders,
+            waits,
+            polls: 0,
+            failed: None,
+        });
     }
 
     /// Look for each pending lock ID on its lock; adopt it once it is there.
@@ -110,8 +125,14 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
                 Ok(None) => {
                     p.failed = None;
                     // Held by another run (or not yet written): judge its holder.
-                    let waiting = self.waits_for_lock(&p.holders, last_chance || holders_gone);
-                    self.on_blocked(&p.connection, &p.location, &p.line.id, waiting).await;
+                    // A Terraform not found among the command's processes is
+                    // known to have given up only once the command ended; give
+                    // it a second before saying anything.
+                    let command_ended = p.holders.is_empty() && !procs::child_running(self.child_pid);
+                    let waiting = Waiting::of(p.waits, last_chance || holders_gone || command_ended);
+                    if waiting != Waiting::Unknown || p.polls > UNKNOWN_GRACE_POLLS {
+                        self.on_blocked(&p.connection, &p.location, &p.line.id, waiting).await;
+                    }
                 }
                 Err(e) => {
                     tracing::debug!(lock = %p.line.id, error = %e, "cannot read the logged lock yet");
