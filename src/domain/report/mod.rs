@@ -157,7 +157,7 @@ pub struct Counts {
     pub errors: usize,
     /// Locks `exec` heartbeats, alive or dead.
     pub heartbeat_locks: usize,
-    /// Locks whose holder stopped heartbeating more than `HEARTBEAT_TIMEOUT` ago.
+    /// Locks whose holder stopped heartbeating longer ago than their liveness contract.
     pub dead_heartbeats: usize,
 }
 

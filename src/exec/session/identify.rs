@@ -27,7 +27,7 @@ impl Session {
         say(&format!(
             "heartbeats run in watch mode: {why}. A lock on this run's state taken by {} after the start is \
 heartbeated, never released automatically: if the run dies, run `tf-lock-reaper release` or let the reaper clear it \
-once its heartbeat is silent for HEARTBEAT_TIMEOUT",
+once its heartbeat is silent past its contract",
             child::who()
         ));
         self.watch = Some(why);

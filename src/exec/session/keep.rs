@@ -119,7 +119,7 @@ impl Session {
                     say(&format!(
                         "{ended} and the lock is still held. It was identified by this host's user@hostname and its \
 creation time, not by Terraform's log, so it is not released automatically: its heartbeat stops, so the reaper \
-clears it after HEARTBEAT_TIMEOUT, or run `tf-lock-reaper release --lock-file {}` if this job was its only holder",
+clears it once it is silent past its contract, or run `tf-lock-reaper release --lock-file {}` if this job was its only holder",
                         self.record_path.display()
                     ));
                     self.kept.push(record);
