@@ -12,6 +12,8 @@ pub(super) const EXAMPLES: &str = "Examples:
   tf-lock-reaper run --table terraform-state-locks --action delete --dry-run
   # One pass as the Lambda runs it, configured by the same variables:
   LOCK_TABLES=terraform-state-locks DELETE_AFTER=6h tf-lock-reaper run --action delete --no-notify
+  # Report only: not even a dead heartbeat's lock is released:
+  RELEASE_DEAD_HEARTBEATS=false tf-lock-reaper run --table terraform-state-locks
   # The full report for a script:
   tf-lock-reaper run --bucket tfstate/teams --json";
 
@@ -19,7 +21,8 @@ pub(super) const EXAMPLES: &str = "Examples:
 pub(super) struct RunArgs {
     #[command(flatten)]
     sources: SourceArgs,
-    /// What to do with stale locks (overrides ACTION).
+    /// What to do with stale locks (overrides ACTION). In every mode, a lock whose `exec` holder went
+    /// silent past its liveness contract is released (RELEASE_DEAD_HEARTBEATS=false keeps it).
     #[arg(long, value_parser = PossibleValuesParser::new(Action::ALL.map(Action::as_str)))]
     action: Option<String>,
     /// Show what would be written, write nothing (overrides DRY_RUN).
