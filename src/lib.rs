@@ -3,11 +3,12 @@
 //! code is laid out" walks it); imports run one way, from the entrypoints
 //! down to the domain, and `tests/it/layering.rs` keeps it so:
 //!
-//! `entrypoints` → `wiring` → `adapters` / `pipeline` / `exec` / `doctor`
+//! `entrypoints` → `wiring` → `adapters` / `pipeline` / `exec` / `doctor` / `discovery`
 //! → `ports` / `config` → `domain` → `support`.
 
 pub mod adapters;
 pub mod config;
+pub(crate) mod discovery;
 pub(crate) mod doctor;
 pub mod domain;
 pub mod entrypoints;

@@ -32,6 +32,7 @@ use crate::config::{AssumeRole, Config, ConfigError, DoctorSettings, MetricsSink
 use crate::domain::alert::AlertSettings;
 use crate::domain::backend::BackendConnection;
 use crate::domain::decision::Action;
+use crate::domain::discovery::{FoundTables, NameFilter};
 use crate::domain::source::SourceAddress;
 use crate::exec::holder::Stores;
 use crate::pipeline::notify::Dispatcher;
@@ -44,6 +45,7 @@ use crate::ports::lock_tables::LockTables;
 use crate::ports::lockfiles::LockfileBuckets;
 use crate::ports::metrics::{MetricsSink, NoMetrics};
 use crate::ports::notifier::Notifier;
+use crate::ports::SourceError;
 use crate::support::secret::Secret;
 
 /// Why the adapters could not be built.
@@ -320,6 +322,14 @@ async fn route_sdk(sdk: &SdkConfig, route: &Route, external_id: Option<&str>) ->
         )));
     }
     conf.build()
+}
+
+/// The lock tables of the SDK configuration's own account and region,
+/// found by their key schema (`list`, `run`, `unlock` and `doctor` given
+/// no source).
+pub(crate) async fn own_lock_tables(sdk: &SdkConfig, filter: &NameFilter) -> Result<FoundTables, SourceError> {
+    let catalog = DynamoTableInspector::new(dynamodb_client(sdk)).with_endpoint_url(sdk.endpoint_url());
+    crate::discovery::lock_tables(&catalog, filter).await
 }
 
 /// The metrics sink the configuration asks for.

@@ -1,5 +1,6 @@
-//! The DynamoDB adapter of [`TableInspector`]: `DescribeTable`,
-//! `DescribeTimeToLive`, `DescribeContinuousBackups`. Reads only.
+//! The DynamoDB adapter of [`TableInspector`] (`DescribeTable`,
+//! `DescribeTimeToLive`, `DescribeContinuousBackups`) and of
+//! [`TableCatalog`] (`ListTables`, `DescribeTable`). Reads only.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{PointInTimeRecoveryStatus, TimeToLiveStatus};
@@ -8,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use crate::adapters::aws_error::Origin;
 use crate::domain::health::table::{TableDescription, TableFacts, TtlDescription};
 use crate::domain::source::SourceAddress;
+use crate::ports::discovery::TableCatalog;
 use crate::ports::inspect::TableInspector;
 use crate::ports::SourceError;
 
@@ -98,5 +100,22 @@ impl TableInspector for DynamoTableInspector {
             status: d.and_then(|d| d.time_to_live_status()).unwrap_or(&TimeToLiveStatus::Disabled).as_str().to_string(),
             attribute: d.and_then(|d| d.attribute_name()).map(str::to_string),
         })
+    }
+}
+
+#[async_trait]
+impl TableCatalog for DynamoTableInspector {
+    async fn table_names(&self) -> Result<Vec<String>, SourceError> {
+        let mut pages = self.client.list_tables().into_paginator().send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.origin.explain("ListTables", "dynamodb:ListTables", "tables", &e))?;
+            names.extend(page.table_names().iter().cloned());
+        }
+        Ok(names)
+    }
+
+    async fn describe_keys(&self, table: &str) -> Result<TableDescription, SourceError> {
+        self.describe(table).await
     }
 }

@@ -4,6 +4,7 @@
 //! notification settings, the reader and the AWS naming rules have rooms of
 //! their own.
 
+mod discovery;
 mod doctor;
 pub(crate) mod error;
 mod exec;
@@ -27,11 +28,12 @@ use crate::domain::decision::Action;
 use crate::domain::policy::{Exclusions, Override, Policy};
 use crate::domain::source::SourceAddress;
 
+pub use crate::config::discovery::DiscoverySettings;
 pub use crate::config::doctor::DoctorSettings;
 pub use crate::config::error::{ConfigError, Problem};
 pub use crate::config::exec::ExecSettings;
 pub use crate::config::sources::AssumeRole;
-pub use crate::config::variables::{default_of, EXEC_VARIABLES, VARIABLES};
+pub use crate::config::variables::{default_of, CLI_VARIABLES, VARIABLES};
 
 /// Where metrics go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

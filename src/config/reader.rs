@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::error::{ConfigError, Problem};
-use crate::config::variables::{default_of, EXEC_VARIABLES, VARIABLES};
+use crate::config::variables::{default_of, CLI_VARIABLES, VARIABLES};
 
 pub(crate) const DURATION_HINT: &str = "a duration such as 90m, 2h or 1d";
 
@@ -34,7 +34,7 @@ impl<'a> Reader<'a> {
     /// The trimmed value, `None` when unset or empty (Terraform modules pass
     /// empty strings for unset optional inputs).
     pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
-        debug_assert!(VARIABLES.iter().chain(EXEC_VARIABLES).any(|v| v.name == name), "{name} missing from VARIABLES");
+        debug_assert!(VARIABLES.iter().chain(CLI_VARIABLES).any(|v| v.name == name), "{name} missing from VARIABLES");
         self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 

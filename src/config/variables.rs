@@ -14,7 +14,7 @@ pub struct Variable {
 /// one place defaults are written, so the README, the module and the code
 /// cannot disagree.
 pub fn default_of(name: &str) -> &'static str {
-    VARIABLES.iter().chain(EXEC_VARIABLES).find(|v| v.name == name).map_or("", |v| v.default)
+    VARIABLES.iter().chain(CLI_VARIABLES).find(|v| v.name == name).map_or("", |v| v.default)
 }
 
 /// Every variable the reaper reads, in README order.
@@ -221,12 +221,23 @@ pub const VARIABLES: &[Variable] = &[
     },
 ];
 
-/// Variables only `tf-lock-reaper exec` reads: the scheduled reaper never
-/// heartbeats, so the Terraform module does not set them.
-pub const EXEC_VARIABLES: &[Variable] = &[Variable {
-    name: "HEARTBEAT_EVERY",
-    default: "30s",
-    meaning: "`exec`: how often to heartbeat the lock the command holds, at most half of `HEARTBEAT_TIMEOUT`. \
+/// Variables only the CLI reads (`exec`, and the search for lock tables
+/// when no source is given): the scheduled reaper never reads them, so the
+/// Terraform module does not set them.
+pub const CLI_VARIABLES: &[Variable] = &[
+    Variable {
+        name: "DISCOVER_TABLES",
+        default: "",
+        meaning: "`list`, `run`, `unlock` and `doctor` given no source (no `--table`/`--bucket`, no `LOCK_TABLES`/\
+            `LOCK_BUCKETS`) look for lock tables in their own account and region: every table whose only key is \
+            `LockID` (S), Terraform's, whatever its name. Comma-separated name globs narrow the search, e.g. \
+            `terraform-*,*-locks`.",
+    },
+    Variable {
+        name: "HEARTBEAT_EVERY",
+        default: "30s",
+        meaning: "`exec`: how often to heartbeat the lock the command holds, at most half of `HEARTBEAT_TIMEOUT`. \
         Unset: 15s in CI (`CI=true`, `GITHUB_ACTIONS`, `GITLAB_CI`, `BUILDKITE`, `JENKINS_URL`, `TF_BUILD`, \
         `CODEBUILD_BUILD_ID` or `CIRCLECI` set), 30s on a terminal, and at most a quarter of `HEARTBEAT_TIMEOUT`.",
-}];
+    },
+];

@@ -9,6 +9,7 @@ pub mod alert;
 pub(crate) mod backend;
 pub mod clock;
 pub mod decision;
+pub(crate) mod discovery;
 pub mod failure;
 pub(crate) mod health;
 pub mod lock;

@@ -5,6 +5,7 @@
 
 pub mod alert_state;
 pub mod clock;
+pub(crate) mod discovery;
 pub(crate) mod inspect;
 pub mod lock_tables;
 pub mod lockfiles;

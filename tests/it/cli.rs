@@ -5,6 +5,8 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+
 use crate::common::*;
 
 /// Run the CLI with only the given environment (plus PATH), feeding `stdin`.
@@ -164,4 +166,84 @@ async fn unlock_warns_about_a_lock_inside_its_window() {
     put_lock(&client, "locks", "tfstate/live/terraform.tfstate", "live-id", Duration::from_secs(60)).await;
     let out = cli(Some(&moto), &[], &["unlock", "live-id", "--table", "locks", "--dry-run"], "");
     assert!(text(&out).0.contains("WARNING"), "{:?}", text(&out));
+}
+
+/// A table keyed `LockID` (N), or `LockID` with a range key: not Terraform's.
+async fn create_keyed(client: &aws_sdk_dynamodb::Client, name: &str, ty: ScalarAttributeType, range: bool) {
+    let mut attributes =
+        vec![AttributeDefinition::builder().attribute_name("LockID").attribute_type(ty).build().unwrap()];
+    let mut keys = vec![KeySchemaElement::builder().attribute_name("LockID").key_type(KeyType::Hash).build().unwrap()];
+    if range {
+        attributes.push(
+            AttributeDefinition::builder().attribute_name("At").attribute_type(ScalarAttributeType::N).build().unwrap(),
+        );
+        keys.push(KeySchemaElement::builder().attribute_name("At").key_type(KeyType::Range).build().unwrap());
+    }
+    client
+        .create_table()
+        .table_name(name)
+        .set_attribute_definitions(Some(attributes))
+        .set_key_schema(Some(keys))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table");
+}
+
+/// Given no source at all, `list`, `run` and `doctor` look for lock tables
+/// in their own account and region by key schema, whatever the names, and
+/// say which they found; nothing else is read or written.
+#[tokio::test]
+async fn with_no_source_the_cli_finds_the_lock_tables_by_their_keys() {
+    let moto = Moto::start();
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "terraform-state-locks").await;
+    create_lock_table(&client, "a-name-nobody-would-guess").await;
+    create_state_table(&client, "alert-state").await;
+    create_table(&client, "orders", "OrderId").await;
+    create_keyed(&client, "numbered", ScalarAttributeType::N, false).await;
+    create_keyed(&client, "ranged", ScalarAttributeType::S, true).await;
+    put_lock(&client, "terraform-state-locks", "tfstate/a/terraform.tfstate", "lock-a", hours(3)).await;
+    put_lock(&client, "a-name-nobody-would-guess", "tfstate/b/terraform.tfstate", "lock-b", hours(3)).await;
+    put_item(&client, "orders", &[("OrderId", s("tfstate/c/terraform.tfstate")), ("Info", s("{}"))]).await;
+    let before = snapshot(&client, "orders").await;
+
+    let out = cli(Some(&moto), &[], &["list"], "");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "no source given: found 2 lock table(s) among 6 table(s): a-name-nobody-would-guess, \
+             terraform-state-locks in us-east-1 (tables whose only key is LockID (S))"
+        ),
+        "{stderr}"
+    );
+    assert!(stdout.contains("lock-a") && stdout.contains("lock-b"), "{stdout}");
+    assert!(!stdout.contains("orders") && !stdout.contains("alert-state"), "{stdout}");
+
+    // Globs narrow the search; `run` in report mode writes nothing anywhere.
+    let out = cli(Some(&moto), &[("DISCOVER_TABLES", "terraform-*")], &["run", "--no-notify", "--json"], "");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("found 1 lock table(s) among 6 table(s): terraform-state-locks named terraform-*"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("lock-a") && !stdout.contains("lock-b"), "{stdout}");
+    assert_eq!(snapshot(&client, "orders").await, before, "a table that is not a lock table is never touched");
+
+    // Nothing that looks like a lock table: a usage error that says what to do.
+    let out = cli(Some(&moto), &[("DISCOVER_TABLES", "nothing-*")], &["doctor"], "");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "no source given, and no Terraform lock table named nothing-* (a table whose only key is LockID (S)) \
+             among the 6 table(s) in us-east-1: give --table or --bucket, or set LOCK_TABLES / LOCK_BUCKETS"
+        ),
+        "{stderr}"
+    );
+    // An explicit source is used as it is: no search.
+    let out = cli(Some(&moto), &[], &["list", "--table", "terraform-state-locks"], "");
+    assert!(!text(&out).1.contains("no source given"), "{}", text(&out).1);
 }

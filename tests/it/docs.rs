@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tf_lock_reaper::config::{EXEC_VARIABLES, VARIABLES};
+use tf_lock_reaper::config::{CLI_VARIABLES, VARIABLES};
 
 /// `| `NAME` | default | meaning |` rows of the README's configuration table.
 fn readme_rows() -> BTreeMap<String, (String, String)> {
@@ -22,12 +22,12 @@ fn readme_rows() -> BTreeMap<String, (String, String)> {
 #[test]
 fn readme_configuration_table_matches_the_code() {
     let rows = readme_rows();
-    for v in VARIABLES.iter().chain(EXEC_VARIABLES) {
+    for v in VARIABLES.iter().chain(CLI_VARIABLES) {
         let (default, meaning) = rows.get(v.name).unwrap_or_else(|| panic!("README table lacks {}", v.name));
         assert_eq!(default, v.default, "README default of {}", v.name);
         assert_eq!(meaning, v.meaning, "README meaning of {}", v.name);
     }
-    let known: Vec<&str> = VARIABLES.iter().chain(EXEC_VARIABLES).map(|v| v.name).collect();
+    let known: Vec<&str> = VARIABLES.iter().chain(CLI_VARIABLES).map(|v| v.name).collect();
     for name in rows.keys() {
         assert!(known.contains(&name.as_str()), "README documents {name}, which the code does not read");
     }

@@ -275,7 +275,7 @@ async fn backend_blocks_in_a_repository_are_checked_with_file_and_line() {
     assert!(all.iter().all(|c| !c["subject"].as_str().unwrap().contains(".terraform")), "downloaded modules skipped");
 
     let usage = doctor(&moto, &[], &[]);
-    assert_eq!(usage.status.code(), Some(2), "nothing to check is a usage error");
+    assert_eq!(usage.status.code(), Some(2), "nothing to check, and no lock table found: a usage error");
 }
 
 fn ttl_config() -> Config {

@@ -18,6 +18,15 @@ pub struct TableDescription {
     pub sse_type: Option<String>,
 }
 
+impl TableDescription {
+    /// Terraform's lock table: `LockID` of type `S` is the only key (a hash
+    /// key, no range key), whatever the table's name.
+    pub(crate) fn is_terraform_lock_table(&self) -> bool {
+        let lock_id_s = self.attribute_types.iter().any(|(n, ty)| n == "LockID" && ty == "S");
+        self.key_schema == [("LockID".to_string(), "HASH".to_string())] && lock_id_s
+    }
+}
+
 /// What `DescribeTimeToLive` said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TtlDescription {
@@ -108,8 +117,7 @@ pub(crate) fn table_checks(table: &str, facts: &TableFacts, expect: TableExpecta
 
 /// `s`: the subject (`table …`); `t`: the table as the fix commands take it.
 fn key_schema(s: &str, d: &TableDescription) -> Check {
-    let lock_id_s = d.attribute_types.iter().any(|(n, ty)| n == "LockID" && ty == "S");
-    if d.key_schema == [("LockID".to_string(), "HASH".to_string())] && lock_id_s {
+    if d.is_terraform_lock_table() {
         return Check::pass(s, "key schema", "LockID (S) is the only hash key: a Terraform lock table");
     }
     let keys: Vec<String> = d.key_schema.iter().map(|(n, k)| format!("{n} ({k})")).collect();

@@ -3,7 +3,7 @@
 use crate::config::DoctorSettings;
 use crate::doctor::DoctorTargets;
 use crate::domain::health::table::TableExpectations;
-use crate::entrypoints::cli::{env_with, print_json, CliError, SourceArgs, Status};
+use crate::entrypoints::cli::{env_with, print_json, sources_or_discovered, CliError, SourceArgs, Status};
 use crate::wiring::{check_credentials, inspectors, sdk_config};
 
 pub(super) const EXAMPLES: &str = "Examples:
@@ -27,13 +27,13 @@ pub(super) struct DoctorArgs {
 
 impl DoctorArgs {
     pub(super) async fn run(self) -> Result<Status, CliError> {
-        let settings = DoctorSettings::from_vars(&env_with(&self.sources.overrides()))?;
-        if settings.tables.is_empty() && settings.buckets.is_empty() && self.config_dirs.is_empty() {
-            return Err(CliError::BadInput(
-                "doctor has nothing to check: give --table, --bucket or --config (or set LOCK_TABLES / LOCK_BUCKETS)"
-                    .to_string(),
-            ));
-        }
+        // Backend blocks alone need no AWS call; with nothing at all, look for the lock tables here.
+        let overrides = if self.config_dirs.is_empty() {
+            sources_or_discovered(&self.sources).await?
+        } else {
+            self.sources.overrides()
+        };
+        let settings = DoctorSettings::from_vars(&env_with(&overrides))?;
         let sdk = sdk_config(settings.run_budget).await;
         // Only HCL to read: no AWS call, so no credentials needed.
         if !(settings.tables.is_empty() && settings.buckets.is_empty()) {

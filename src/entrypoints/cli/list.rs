@@ -1,7 +1,9 @@
 //! `tf-lock-reaper list`: every lock held, with age, who, operation and path.
 
 use crate::domain::report::render::render_list;
-use crate::entrypoints::cli::{config_with, print_json, sources_reaper, CliError, SourceArgs, Status};
+use crate::entrypoints::cli::{
+    config_with, print_json, sources_or_discovered, sources_reaper, CliError, SourceArgs, Status,
+};
 
 pub(super) const EXAMPLES: &str = "Examples:
   tf-lock-reaper list --table terraform-state-locks
@@ -21,7 +23,7 @@ pub(super) struct ListArgs {
 
 impl ListArgs {
     pub(super) async fn run(self) -> Result<Status, CliError> {
-        let reaper = sources_reaper(config_with(&self.sources.overrides())?).await?;
+        let reaper = sources_reaper(config_with(&sources_or_discovered(&self.sources).await?)?).await?;
         let mut reports = reaper.scan().await;
         if self.stale_only {
             for r in &mut reports {

@@ -19,10 +19,10 @@ use std::io::Write as _;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, ConfigError, EntrypointDefaults, MetricsSinkKind};
+use crate::config::{Config, ConfigError, DiscoverySettings, EntrypointDefaults, MetricsSinkKind};
 use crate::exec::Connect;
 use crate::pipeline::Reaper;
-use crate::wiring::{backend_stores, check_credentials, sdk_config, Adapters, WiringError};
+use crate::wiring::{backend_stores, check_credentials, own_lock_tables, sdk_config, Adapters, WiringError};
 
 #[derive(Parser)]
 #[command(
@@ -220,6 +220,50 @@ fn env_with(overrides: &[(&str, String)]) -> HashMap<String, String> {
         vars.insert((*k).to_string(), v.clone());
     }
     vars
+}
+
+/// The source flags, or with no source anywhere (no `--table`/`--bucket`,
+/// no `LOCK_TABLES`/`LOCK_BUCKETS`) the lock tables of this account and
+/// region, found by their key schema and said on stderr: a newcomer's
+/// `tf-lock-reaper list` shows every lock.
+async fn sources_or_discovered(sources: &SourceArgs) -> Result<Vec<(&'static str, String)>, CliError> {
+    let mut overrides = sources.overrides();
+    let vars = env_with(&overrides);
+    let set = |name: &str| vars.get(name).is_some_and(|v| !v.trim().is_empty());
+    if set("LOCK_TABLES") || set("LOCK_BUCKETS") {
+        return Ok(overrides);
+    }
+    let settings = DiscoverySettings::from_vars(&vars)?;
+    let sdk = sdk_config(settings.run_budget).await;
+    check_credentials(&sdk).await.map_err(CliError::Credentials)?;
+    let region = sdk.region().map_or_else(|| "(no region set)".to_string(), |r| r.to_string());
+    let narrowed = match settings.tables.patterns.as_slice() {
+        [] => String::new(),
+        globs => format!(" named {}", globs.join(" or ")),
+    };
+    let found = own_lock_tables(&sdk, &settings.tables).await.map_err(|e| {
+        CliError::Failed(format!(
+            "no source given, and looking for lock tables in {region} failed: {e}. Give --table or --bucket, or set \
+             LOCK_TABLES / LOCK_BUCKETS"
+        ))
+    })?;
+    for e in &found.errors {
+        eprintln!("warning: cannot read the keys of table {e}: left out");
+    }
+    if found.lock_tables.is_empty() {
+        return Err(CliError::BadInput(format!(
+            "no source given, and no Terraform lock table{narrowed} (a table whose only key is LockID (S)) among the \
+             {} table(s) in {region}: give --table or --bucket, or set LOCK_TABLES / LOCK_BUCKETS",
+            found.examined + found.filtered_out
+        )));
+    }
+    eprintln!(
+        "no source given: found {}{narrowed} in {region} (tables whose only key is LockID (S)); --table or \
+         LOCK_TABLES chooses",
+        found.describe()
+    );
+    overrides.push(("LOCK_TABLES", found.lock_tables.join(",")));
+    Ok(overrides)
 }
 
 /// A reaper over the lock sources only: `list` and `unlock` send no metrics

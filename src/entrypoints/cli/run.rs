@@ -3,7 +3,9 @@
 use clap::builder::PossibleValuesParser;
 
 use crate::domain::decision::Action;
-use crate::entrypoints::cli::{config_with, print_json, sdk_with_credentials, CliError, SourceArgs, Status};
+use crate::entrypoints::cli::{
+    config_with, print_json, sdk_with_credentials, sources_or_discovered, CliError, SourceArgs, Status,
+};
 use crate::support::deadline::Deadline;
 use crate::wiring::Adapters;
 
@@ -38,7 +40,7 @@ pub(super) struct RunArgs {
 
 impl RunArgs {
     pub(super) async fn run(self) -> Result<Status, CliError> {
-        let mut overrides = self.sources.overrides();
+        let mut overrides = sources_or_discovered(&self.sources).await?;
         if let Some(a) = self.action {
             overrides.push(("ACTION", a));
         }

@@ -6,7 +6,7 @@ use std::io::{BufRead, Write as _};
 use crate::domain::decision::ActionTaken;
 use crate::domain::lock::SourceKind;
 use crate::domain::report::render::{format_age, render_lock_table};
-use crate::entrypoints::cli::{config_with, sources_reaper, CliError, SourceArgs, Status};
+use crate::entrypoints::cli::{config_with, sources_or_discovered, sources_reaper, CliError, SourceArgs, Status};
 use crate::pipeline::Reaper;
 
 pub(super) const EXAMPLES: &str = "Examples:
@@ -32,7 +32,7 @@ pub(super) struct UnlockArgs {
 
 impl UnlockArgs {
     pub(super) async fn run(self) -> Result<Status, CliError> {
-        let reaper = sources_reaper(config_with(&self.sources.overrides())?).await?;
+        let reaper = sources_reaper(config_with(&sources_or_discovered(&self.sources).await?)?).await?;
         unlock(&reaper, &self.lock_id, self.yes, self.dry_run).await
     }
 }

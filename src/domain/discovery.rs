@@ -1,0 +1,95 @@
+//! Finding lock sources by what they are, not by a list someone keeps:
+//! which table names a search may look at (`DISCOVER_TABLES` globs), and
+//! what a search found. Whether a table is Terraform's lock table is its key
+//! schema (`TableDescription::is_terraform_lock_table`). Pure code.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+/// Name globs that narrow a search; none: every name.
+#[derive(Debug, Clone)]
+pub struct NameFilter {
+    pub patterns: Vec<String>,
+    set: GlobSet,
+}
+
+impl NameFilter {
+    pub(crate) fn new(patterns: &[String]) -> Result<Self, globset::Error> {
+        let mut builder = GlobSetBuilder::new();
+        for p in patterns {
+            builder.add(Glob::new(p)?);
+        }
+        Ok(NameFilter { patterns: patterns.to_vec(), set: builder.build()? })
+    }
+
+    pub(crate) fn any() -> Self {
+        NameFilter { patterns: Vec::new(), set: GlobSet::empty() }
+    }
+
+    pub(crate) fn matches(&self, name: &str) -> bool {
+        self.patterns.is_empty() || self.set.is_match(name)
+    }
+}
+
+/// The lock tables one account and region hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FoundTables {
+    /// Tables whose only key is `LockID` (S), sorted.
+    pub lock_tables: Vec<String>,
+    /// Tables whose name the filter let through and whose keys were read.
+    pub examined: usize,
+    /// Tables the filter left out (never described).
+    pub filtered_out: usize,
+    /// A table whose keys could not be read: `table: why`.
+    pub errors: Vec<String>,
+}
+
+impl FoundTables {
+    /// `2 lock tables (terraform-locks, legacy) among 5 tables`.
+    pub(crate) fn describe(&self) -> String {
+        let total = self.examined + self.filtered_out;
+        let mut text = format!("{} lock table(s) among {total} table(s)", self.lock_tables.len());
+        if !self.lock_tables.is_empty() {
+            text.push_str(&format!(": {}", self.lock_tables.join(", ")));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::health::table::TableDescription;
+
+    fn keys(schema: &[(&str, &str)], types: &[(&str, &str)]) -> TableDescription {
+        TableDescription {
+            key_schema: schema.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            attribute_types: types.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            ..TableDescription::default()
+        }
+    }
+
+    #[test]
+    fn a_lock_table_is_known_by_its_key_alone() {
+        assert!(keys(&[("LockID", "HASH")], &[("LockID", "S")]).is_terraform_lock_table());
+        assert!(!keys(&[("LockID", "HASH")], &[("LockID", "N")]).is_terraform_lock_table(), "a number key");
+        assert!(!keys(&[("LockID", "HASH"), ("At", "RANGE")], &[("LockID", "S")]).is_terraform_lock_table());
+        assert!(!keys(&[("AlertKey", "HASH")], &[("AlertKey", "S")]).is_terraform_lock_table(), "the state table");
+        assert!(!keys(&[("lockid", "HASH")], &[("lockid", "S")]).is_terraform_lock_table(), "names are exact");
+    }
+
+    #[test]
+    fn globs_narrow_the_search_and_none_let_everything_through() {
+        assert!(NameFilter::any().matches("anything"));
+        let f = NameFilter::new(&["terraform-*".into(), "*-locks".into()]).unwrap();
+        assert!(f.matches("terraform-state") && f.matches("team-a-locks"));
+        assert!(!f.matches("orders"));
+        assert!(NameFilter::new(&["[".into()]).is_err());
+        let found = FoundTables {
+            lock_tables: vec!["a".into(), "b".into()],
+            examined: 3,
+            filtered_out: 2,
+            ..Default::default()
+        };
+        assert_eq!(found.describe(), "2 lock table(s) among 5 table(s): a, b");
+    }
+}
