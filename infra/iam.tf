@@ -68,6 +68,58 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  # Organization discovery: the organisation's tree, the member role in its accounts only.
+  dynamic "statement" {
+    for_each = length(local.organization_actions) > 0 ? [1] : []
+    content {
+      sid       = "ReadOrganization"
+      actions   = local.organization_actions
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.organization_role_arns) > 0 ? [1] : []
+    content {
+      sid       = "AssumeOrganizationReader"
+      actions   = ["sts:AssumeRole"]
+      resources = local.organization_role_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.org != null ? [1] : []
+    content {
+      sid       = "AssumeDiscoveredMemberRoles"
+      actions   = ["sts:AssumeRole"]
+      resources = [local.member_role_arn_pattern]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceOrgID"
+        values   = [local.org.organization_id]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.org != null ? [1] : []
+    content {
+      sid       = "ListTablesForDiscovery"
+      actions   = local.discovery_list_actions
+      resources = ["*"]
+    }
+  }
+
+  # The reaper's own account is searched with its own credentials: describe and act on its lock tables.
+  dynamic "statement" {
+    for_each = local.org != null ? [1] : []
+    content {
+      sid       = "DiscoveredOwnTables"
+      actions   = concat(["dynamodb:DescribeTable"], local.lock_table_actions)
+      resources = local.discovery_table_arns
+    }
+  }
+
   dynamic "statement" {
     for_each = var.create_notify_state_table ? [1] : []
     content {

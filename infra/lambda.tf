@@ -51,6 +51,13 @@ resource "aws_lambda_function" "this" {
     variables = {
       LOCK_TABLES                      = join(",", var.lock_tables)
       LOCK_BUCKETS                     = join(",", var.lock_buckets)
+      ORGANIZATION_ACCOUNTS            = local.org != null ? join(",", local.org.accounts) : ""
+      ORGANIZATION_SKIP                = local.org != null ? join(",", local.org.skip) : ""
+      ORGANIZATION_ROLE_ARN            = local.org != null ? coalesce(local.org.role_arn, "") : ""
+      MEMBER_ROLE_NAME                 = local.org != null ? local.org.member_role_name : ""
+      DISCOVER_REGIONS                 = local.org != null ? join(",", local.org.regions) : ""
+      DISCOVER_TABLES                  = local.org != null ? join(",", local.org.tables) : ""
+      DISCOVER_EVERY                   = local.org != null ? local.org.every : "1h"
       STALE_AFTER                      = var.stale_after
       STALE_AFTER_OVERRIDES            = join(",", var.stale_after_overrides)
       EXCLUDE                          = join(",", var.exclude)
@@ -88,8 +95,8 @@ resource "aws_lambda_function" "this" {
 
   lifecycle {
     precondition {
-      condition     = length(var.lock_tables) + length(var.lock_buckets) > 0
-      error_message = "Give at least one lock table (lock_tables) or lockfile bucket (lock_buckets)."
+      condition     = length(var.lock_tables) + length(var.lock_buckets) > 0 || var.organization != null
+      error_message = "Give at least one lock table (lock_tables) or lockfile bucket (lock_buckets), or organization to discover them."
     }
   }
 

@@ -88,4 +88,13 @@ locals {
   metrics_actions      = var.metrics_sink == "api" ? ["cloudwatch:PutMetricData"] : []
 
   metric_period = 900
+
+  # Organization discovery (var.organization): list the organisation (or assume the role that may),
+  # list and describe tables, and assume the member role in accounts of this organisation only.
+  org                     = var.organization
+  organization_actions    = local.org != null && try(local.org.role_arn, null) == null ? ["organizations:ListRoots", "organizations:ListOrganizationalUnitsForParent", "organizations:ListAccountsForParent"] : []
+  organization_role_arns  = local.org != null && try(local.org.role_arn, null) != null ? [local.org.role_arn] : []
+  member_role_arn_pattern = local.org != null ? "arn:${local.partition}:iam::*:role/${local.org.member_role_name}" : ""
+  discovery_list_actions  = local.org != null ? ["dynamodb:ListTables"] : []
+  discovery_table_arns    = local.org != null ? (length(local.org.tables) > 0 ? [for g in local.org.tables : "arn:${local.partition}:dynamodb:*:${local.account}:table/${g}"] : ["arn:${local.partition}:dynamodb:*:${local.account}:table/*"]) : []
 }

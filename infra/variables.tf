@@ -46,6 +46,26 @@ variable "assume_role_external_id" {
   default     = ""
 }
 
+variable "organization" {
+  description = "Discover lock tables across an AWS Organization instead of listing them (ORGANIZATION_ACCOUNTS, ORGANIZATION_SKIP, ORGANIZATION_ROLE_ARN, MEMBER_ROLE_NAME, DISCOVER_REGIONS, DISCOVER_TABLES, DISCOVER_EVERY). `accounts`: \"all\", or root, OU and account IDs; `organization_id` (o-…) holds sts:AssumeRole on the member role to the organisation (aws:ResourceOrgID). null: no discovery."
+  type = object({
+    organization_id  = string
+    accounts         = list(string)
+    member_role_name = string
+    skip             = optional(list(string), [])
+    role_arn         = optional(string)
+    regions          = optional(list(string), [])
+    tables           = optional(list(string), [])
+    every            = optional(string, "1h")
+  })
+  default = null
+
+  validation {
+    condition     = var.organization == null ? true : can(regex("^o-[a-z0-9]{10,32}$", var.organization.organization_id))
+    error_message = "organization.organization_id is the organisation's ID, o-… (aws organizations describe-organization)."
+  }
+}
+
 variable "source_concurrency" {
   description = "Sources scanned at once (SOURCE_CONCURRENCY, 1-64)."
   type        = number

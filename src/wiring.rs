@@ -19,6 +19,7 @@ use crate::adapters::dynamodb_alert_state::DynamoAlertState;
 use crate::adapters::dynamodb_inspect::DynamoTableInspector;
 use crate::adapters::dynamodb_locks::DynamoLockTables;
 use crate::adapters::emf::EmfSink;
+use crate::adapters::organizations::OrganizationsReader;
 use crate::adapters::pagerduty::{PagerDutyNotifier, RetryPolicy};
 use crate::adapters::routing::{route_of, Route, Router};
 use crate::adapters::s3_inspect::S3BucketInspector;
@@ -29,6 +30,7 @@ use crate::adapters::sns::SnsNotifier;
 use crate::adapters::tokio_timer::TokioTimer;
 use crate::config::notify::{NotifyConfig, RoutingKeySource, WebhookSource};
 use crate::config::{AssumeRole, Config, ConfigError, DoctorSettings, MetricsSinkKind, Problem};
+use crate::discovery::Discovered;
 use crate::domain::alert::AlertSettings;
 use crate::domain::backend::BackendConnection;
 use crate::domain::decision::Action;
@@ -39,7 +41,8 @@ use crate::pipeline::notify::Dispatcher;
 use crate::pipeline::preconditions::TtlPrecondition;
 use crate::pipeline::Reaper;
 use crate::ports::alert_state::AlertState;
-use crate::ports::clock::{AwsClock, SystemClock};
+use crate::ports::clock::{AwsClock, Clock, SystemClock};
+use crate::ports::discovery::{Catalogs, TableCatalog};
 use crate::ports::inspect::{BucketInspector, TableInspector};
 use crate::ports::lock_tables::LockTables;
 use crate::ports::lockfiles::LockfileBuckets;
@@ -233,6 +236,23 @@ impl Adapters {
         })
     }
 
+    /// The same notifications and metrics over other sources (the Lambda
+    /// after a discovery): the source clients are built afresh, the
+    /// PagerDuty key and webhook are not read again.
+    pub(crate) async fn with_sources(&self, config: &Config, sdk: &SdkConfig) -> Adapters {
+        let sources = SourceClients::build(&Sources::of(config), sdk, dynamodb_client(sdk)).await;
+        let inspectors = sources.inspectors;
+        let ttl_precondition = (config.action == Action::Ttl)
+            .then(|| Arc::new(TtlPrecondition::new(Arc::new(inspectors), &config.ttl_attribute)));
+        Adapters {
+            tables: Arc::new(sources.tables),
+            lockfiles: Arc::new(sources.lockfiles),
+            metrics: Arc::clone(&self.metrics),
+            dispatcher: Arc::clone(&self.dispatcher),
+            ttl_precondition,
+        }
+    }
+
     /// The pipeline over these adapters, for one configuration.
     pub(crate) fn reaper(&self, config: Config) -> Reaper {
         let reaper = Reaper::new(config, Arc::clone(&self.tables), Arc::clone(&self.lockfiles))
@@ -330,6 +350,48 @@ async fn route_sdk(sdk: &SdkConfig, route: &Route, external_id: Option<&str>) ->
 pub(crate) async fn own_lock_tables(sdk: &SdkConfig, filter: &NameFilter) -> Result<FoundTables, SourceError> {
     let catalog = DynamoTableInspector::new(dynamodb_client(sdk)).with_endpoint_url(sdk.endpoint_url());
     crate::discovery::lock_tables(&catalog, filter).await
+}
+
+/// Discovery's view of AWS: who the reaper is, and a table catalog per
+/// (role, region), each client with the clock probe and the pass's timeouts.
+struct DiscoveryClients {
+    sdk: SdkConfig,
+    external_id: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl Catalogs for DiscoveryClients {
+    async fn whoami(&self) -> Result<(String, String), SourceError> {
+        let conf = aws_sdk_sts::config::Builder::from(&self.sdk).interceptor(probe()).build();
+        crate::adapters::organizations::whoami(&aws_sdk_sts::Client::from_conf(conf)).await
+    }
+
+    fn own_region(&self) -> Option<String> {
+        self.sdk.region().map(|r| r.to_string())
+    }
+
+    async fn catalog(&self, role: Option<&str>, region: &str) -> Box<dyn TableCatalog> {
+        let route = Route { region: Some(region.to_string()), role: role.map(str::to_string) };
+        let conf = route_sdk(&self.sdk, &route, self.external_id.as_deref()).await;
+        Box::new(DynamoTableInspector::new(dynamodb_client(&conf)).with_endpoint_url(conf.endpoint_url()))
+    }
+}
+
+/// Discover lock tables across the organisation, when the configuration
+/// asks for it: the organisation is read through `ORGANIZATION_ROLE_ARN`
+/// when set, each member account through `MEMBER_ROLE_NAME`.
+pub(crate) async fn discover(config: &Config, sdk: &SdkConfig) -> Option<Discovered> {
+    let org = config.organization.as_ref()?;
+    let external_id = config.assume_role_external_id.clone();
+    let reader_route = Route { region: None, role: org.organization_role_arn.clone() };
+    let reader_sdk = route_sdk(sdk, &reader_route, external_id.as_deref()).await;
+    let conf = aws_sdk_organizations::config::Builder::from(&reader_sdk).interceptor(probe()).build();
+    let reader = OrganizationsReader::new(aws_sdk_organizations::Client::from_conf(conf))
+        .with_endpoint_url(reader_sdk.endpoint_url());
+    let clients = DiscoveryClients { sdk: sdk.clone(), external_id };
+    let mut found = crate::discovery::organization(org, &reader, &clients).await;
+    found.summary.discovered_at = aws_clock().aws_now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Some(found)
 }
 
 /// The metrics sink the configuration asks for.

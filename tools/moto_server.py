@@ -8,10 +8,19 @@ page-once test saw two runs both win the same alert item. SQS is left
 concurrent, because a long-polling ReceiveMessage would hold every other
 request up. Usage as moto_server: `moto_server.py -H 127.0.0.1 -p 0`
 (port 0: the kernel picks one, printed as "Running on http://...:PORT").
+
+One fault moto cannot make by itself, for the organisation tests: the role
+ARNs listed (one per line) in the file MOTO_UNASSUMABLE_ROLES_FILE names
+cannot be assumed: sts:AssumeRole answers AccessDenied, as AWS does for a
+role that does not exist or does not trust the caller. The file is read on
+every AssumeRole, so a test can refuse a role once it knows the account.
 """
 
 import argparse
+import io
+import os
 import threading
+from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
@@ -30,6 +39,38 @@ def serialized(app):
     return handle
 
 
+UNASSUMABLE_FILE = os.environ.get("MOTO_UNASSUMABLE_ROLES_FILE")
+
+
+def unassumable():
+    try:
+        with open(UNASSUMABLE_FILE, encoding="utf-8") as f:
+            return {line.strip() for line in f if line.strip()}
+    except (OSError, TypeError):
+        return set()
+
+DENIED = (
+    b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+    b"<Code>AccessDenied</Code><Message>User is not authorized to perform: sts:AssumeRole</Message>"
+    b"</Error><RequestId>denied</RequestId></ErrorResponse>"
+)
+
+
+def unassumable_roles(app):
+    def handle(environ, start_response):
+        if UNASSUMABLE_FILE and environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            form = parse_qs(body.decode("utf-8", "replace"))
+            if form.get("Action") == ["AssumeRole"] and form.get("RoleArn", [""])[0] in unassumable():
+                start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(DENIED)))])
+                return [DENIED]
+        return app(environ, start_response)
+
+    return handle
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -37,7 +78,9 @@ def main():
     args = parser.parse_args()
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True
-    run_simple(args.host, args.port, serialized(app), threaded=True, request_handler=MotoRequestHandler)
+    run_simple(
+        args.host, args.port, unassumable_roles(serialized(app)), threaded=True, request_handler=MotoRequestHandler
+    )
 
 
 if __name__ == "__main__":

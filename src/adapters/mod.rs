@@ -8,6 +8,7 @@ pub mod dynamodb_alert_state;
 pub mod dynamodb_inspect;
 pub mod dynamodb_locks;
 pub mod emf;
+pub(crate) mod organizations;
 pub mod pagerduty;
 pub(crate) mod routing;
 pub(crate) mod s3_inspect;

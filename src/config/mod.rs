@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::discovery::read_org;
 use crate::config::heartbeat::{read_heartbeat, Role, TERRAFORM_ATTRIBUTES};
 use crate::config::notify::NotifyConfig;
 use crate::config::reader::{parse_positive_duration, Reader, DURATION_HINT};
@@ -28,7 +29,7 @@ use crate::domain::decision::Action;
 use crate::domain::policy::{Exclusions, Override, Policy};
 use crate::domain::source::SourceAddress;
 
-pub use crate::config::discovery::DiscoverySettings;
+pub use crate::config::discovery::{DiscoverySettings, OrgDiscovery};
 pub use crate::config::doctor::DoctorSettings;
 pub use crate::config::error::{ConfigError, Problem};
 pub use crate::config::exec::ExecSettings;
@@ -70,6 +71,9 @@ pub struct Config {
     pub assume_role_external_id: Option<String>,
     /// Sources scanned at once (`SOURCE_CONCURRENCY`).
     pub source_concurrency: usize,
+    /// Lock tables to discover across an AWS Organization, besides the
+    /// explicit sources.
+    pub organization: Option<OrgDiscovery>,
 }
 
 /// Defaults that differ between entrypoints.
@@ -92,6 +96,7 @@ impl Config {
     pub fn from_vars(vars: &HashMap<String, String>, defaults: EntrypointDefaults) -> Result<Config, ConfigError> {
         let mut r = Reader::new(vars);
         let (tables, buckets) = read_sources(&mut r);
+        let organization = read_org(&mut r);
         let (stale_after, overrides, exclusions) = read_windows(&mut r);
         let a = read_action(&mut r);
         let hb = read_heartbeat(&mut r, &a.ttl_attribute, Role::Reaper);
@@ -128,7 +133,27 @@ impl Config {
             assume_roles,
             assume_role_external_id,
             source_concurrency,
+            organization,
         })
+    }
+}
+
+impl Config {
+    /// This configuration with discovered tables and member roles added:
+    /// sources already listed stay as they are (no duplicates), and a role
+    /// `ASSUME_ROLES` gives an account wins over the discovered one.
+    pub(crate) fn with_discovered(mut self, tables: &[SourceAddress], roles: &[AssumeRole]) -> Config {
+        for t in tables {
+            if !self.tables.contains(t) {
+                self.tables.push(t.clone());
+            }
+        }
+        for role in roles {
+            if !self.assume_roles.iter().any(|r| r.account == role.account) {
+                self.assume_roles.push(role.clone());
+            }
+        }
+        self
     }
 }
 

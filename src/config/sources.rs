@@ -14,14 +14,16 @@ pub struct AssumeRole {
     pub account: String,
 }
 
-/// `LOCK_TABLES` and `LOCK_BUCKETS`: at least one source between them.
+/// `LOCK_TABLES` and `LOCK_BUCKETS`: at least one source between them, or
+/// `ORGANIZATION_ACCOUNTS` to discover them.
 pub(crate) fn read_sources(r: &mut Reader<'_>) -> (Vec<SourceAddress>, Vec<SourceAddress>) {
     let (tables, buckets) = read_source_lists(r);
-    if r.list("LOCK_TABLES").is_empty() && r.get("LOCK_BUCKETS").is_none() {
+    if r.list("LOCK_TABLES").is_empty() && r.get("LOCK_BUCKETS").is_none() && r.get("ORGANIZATION_ACCOUNTS").is_none() {
         r.problem(
             "LOCK_TABLES",
             "",
-            "at least one DynamoDB table name, comma-separated (or lockfile buckets in LOCK_BUCKETS)",
+            "at least one DynamoDB table name, comma-separated (or lockfile buckets in LOCK_BUCKETS, or \
+                ORGANIZATION_ACCOUNTS to discover lock tables)",
         );
     }
     (tables, buckets)
@@ -64,17 +66,22 @@ pub(crate) fn read_source_lists(r: &mut Reader<'_>) -> (Vec<SourceAddress>, Vec<
     (tables, buckets)
 }
 
+/// `arn:aws…:iam::<12-digit account>:role/<name>`.
+pub(crate) fn valid_role_arn(arn: &str) -> bool {
+    let part = |i: usize| arn.split(':').nth(i);
+    arn.starts_with("arn:aws")
+        && part(2) == Some("iam")
+        && part(3) == Some("")
+        && crate::domain::source::valid_account(part(4).unwrap_or_default())
+        && part(5).is_some_and(|res| res.starts_with("role/") && res.len() > 5)
+}
+
 /// `ASSUME_ROLES` (at most one role per account) and `ASSUME_ROLE_EXTERNAL_ID`.
 pub(crate) fn read_roles(r: &mut Reader<'_>) -> (Vec<AssumeRole>, Option<String>) {
     let mut roles: Vec<AssumeRole> = Vec::new();
     for arn in r.list("ASSUME_ROLES") {
         let account = arn.split(':').nth(4).unwrap_or_default().to_string();
-        let valid = arn.starts_with("arn:aws")
-            && arn.split(':').nth(2) == Some("iam")
-            && arn.split(':').nth(3) == Some("")
-            && crate::domain::source::valid_account(&account)
-            && arn.split(':').nth(5).is_some_and(|res| res.starts_with("role/") && res.len() > 5);
-        if !valid {
+        if !valid_role_arn(&arn) {
             r.problem("ASSUME_ROLES", &arn, "comma-separated role ARNs: arn:aws:iam::<12-digit account>:role/<name>");
         } else if roles.iter().any(|o| o.account == account) {
             r.problem("ASSUME_ROLES", &arn, format!("at most one role per account ({account} has two)"));

@@ -34,6 +34,53 @@ pub const VARIABLES: &[Variable] = &[
             reaper's own region and account.",
     },
     Variable {
+        name: "ORGANIZATION_ACCOUNTS",
+        default: "",
+        meaning: "Discover lock tables in AWS Organizations member accounts: `all`, or comma-separated root \
+            (`r-…`), OU (`ou-…-…`, counted recursively) and account IDs. Only `ACTIVE` accounts; the reaper's own \
+            account is searched with its own credentials, every other through `MEMBER_ROLE_NAME`. Works beside \
+            `LOCK_TABLES`/`LOCK_BUCKETS` (deduplicated). An account or region that fails is named in the report and \
+            holds up nothing else.",
+    },
+    Variable {
+        name: "ORGANIZATION_SKIP",
+        default: "",
+        meaning: "Comma-separated OU and account IDs to leave out of `ORGANIZATION_ACCOUNTS`, recursively.",
+    },
+    Variable {
+        name: "ORGANIZATION_ROLE_ARN",
+        default: "",
+        meaning: "A role to read Organizations through (`ListRoots`, `ListOrganizationalUnitsForParent`, \
+            `ListAccountsForParent`), when the reaper's account is neither the management account nor a delegated \
+            administrator.",
+    },
+    Variable {
+        name: "MEMBER_ROLE_NAME",
+        default: "",
+        meaning: "The role assumed in each member account `ORGANIZATION_ACCOUNTS` finds (`arn:<partition>:iam::\
+            <account>:role/<name>`, with `ASSUME_ROLE_EXTERNAL_ID` when set). Required with \
+            `ORGANIZATION_ACCOUNTS`.",
+    },
+    Variable {
+        name: "DISCOVER_REGIONS",
+        default: "",
+        meaning: "Comma-separated regions discovery looks in (default: the reaper's own).",
+    },
+    Variable {
+        name: "DISCOVER_TABLES",
+        default: "",
+        meaning: "Which tables discovery keeps: every table whose only key is `LockID` (S), Terraform's, whatever \
+            its name; comma-separated name globs narrow it, e.g. `terraform-*,*-locks`. Also used by `list`, \
+            `run`, `unlock` and `doctor` given no source at all (no `--table`/`--bucket`, no `LOCK_TABLES`/\
+            `LOCK_BUCKETS`, no `ORGANIZATION_ACCOUNTS`): they search their own account and region.",
+    },
+    Variable {
+        name: "DISCOVER_EVERY",
+        default: "1h",
+        meaning: "The Lambda discovers once per this long per warm container (a cold start discovers afresh); the \
+            CLI discovers on every command.",
+    },
+    Variable {
         name: "STALE_AFTER",
         default: "2h",
         meaning: "Apply window: a lock older than this is stale (alerted on, eligible for action).",
@@ -221,23 +268,12 @@ pub const VARIABLES: &[Variable] = &[
     },
 ];
 
-/// Variables only the CLI reads (`exec`, and the search for lock tables
-/// when no source is given): the scheduled reaper never reads them, so the
-/// Terraform module does not set them.
-pub const CLI_VARIABLES: &[Variable] = &[
-    Variable {
-        name: "DISCOVER_TABLES",
-        default: "",
-        meaning: "`list`, `run`, `unlock` and `doctor` given no source (no `--table`/`--bucket`, no `LOCK_TABLES`/\
-            `LOCK_BUCKETS`) look for lock tables in their own account and region: every table whose only key is \
-            `LockID` (S), Terraform's, whatever its name. Comma-separated name globs narrow the search, e.g. \
-            `terraform-*,*-locks`.",
-    },
-    Variable {
-        name: "HEARTBEAT_EVERY",
-        default: "30s",
-        meaning: "`exec`: how often to heartbeat the lock the command holds, at most half of `HEARTBEAT_TIMEOUT`. \
+/// Variables only the CLI reads (`exec`): the scheduled reaper never reads
+/// them, so the Terraform module does not set them.
+pub const CLI_VARIABLES: &[Variable] = &[Variable {
+    name: "HEARTBEAT_EVERY",
+    default: "30s",
+    meaning: "`exec`: how often to heartbeat the lock the command holds, at most half of `HEARTBEAT_TIMEOUT`. \
         Unset: 15s in CI (`CI=true`, `GITHUB_ACTIONS`, `GITLAB_CI`, `BUILDKITE`, `JENKINS_URL`, `TF_BUILD`, \
         `CODEBUILD_BUILD_ID` or `CIRCLECI` set), 30s on a terminal, and at most a quarter of `HEARTBEAT_TIMEOUT`.",
-    },
-];
+}];

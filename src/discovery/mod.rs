@@ -1,12 +1,119 @@
 //! Finding lock sources by what they are: every table of an account and
-//! region whose only key is `LockID` (S), narrowed by name globs. Over the
-//! ports only (`TableCatalog`), so it is tested with fakes and against moto.
+//! region whose only key is `LockID` (S), narrowed by name globs; across an
+//! AWS Organization, every `ACTIVE` account in scope and every region asked
+//! for, each through its member role. An account or region that fails is
+//! named and holds up nothing else. Over the ports only, so it is tested
+//! with fakes and against moto.
 
 use futures::stream::{self, StreamExt};
 
-use crate::domain::discovery::{FoundTables, NameFilter};
-use crate::ports::discovery::TableCatalog;
+use crate::config::{AssumeRole, OrgDiscovery};
+use crate::domain::discovery::{DiscoveryFailure, DiscoverySummary, FoundTables, NameFilter};
+use crate::domain::organization::{member_role_arn, table_arn};
+use crate::domain::source::SourceAddress;
+use crate::ports::discovery::{Catalogs, OrganizationReader, TableCatalog};
 use crate::ports::SourceError;
+
+/// (account, region) pairs searched at once.
+const SEARCH_CONCURRENCY: usize = 8;
+
+/// What a discovery across an organisation yields: the tables, the role
+/// for each member account they are in, and the summary for the report.
+#[derive(Debug, Clone, Default)]
+pub struct Discovered {
+    pub tables: Vec<SourceAddress>,
+    pub roles: Vec<AssumeRole>,
+    pub summary: DiscoverySummary,
+}
+
+/// Search the organisation's accounts in scope, in every region asked for
+/// (the reaper's own by default). The reaper's own account is searched with
+/// its own credentials, the others through `MEMBER_ROLE_NAME`; a table in the
+/// reaper's own account and region keeps its bare name.
+pub(crate) async fn organization(
+    org: &OrgDiscovery,
+    reader: &dyn OrganizationReader,
+    catalogs: &dyn Catalogs,
+) -> Discovered {
+    let mut out = Discovered::default();
+    let failed = |account: Option<&str>, region: Option<&str>, role: Option<&str>, e: &SourceError| DiscoveryFailure {
+        account: account.map(str::to_string),
+        region: region.map(str::to_string),
+        role: role.map(str::to_string),
+        reason: e.message.clone(),
+    };
+    let (own_account, partition) = match catalogs.whoami().await {
+        Ok(me) => me,
+        Err(e) => {
+            out.summary.failures.push(failed(None, None, None, &e));
+            return out;
+        }
+    };
+    let tree = match reader.tree().await {
+        Ok(tree) => tree,
+        Err(e) => {
+            out.summary.failures.push(failed(None, None, org.organization_role_arn.as_deref(), &e));
+            return out;
+        }
+    };
+    let scope = tree.scope(&org.accounts, &org.skip);
+    let own_region = catalogs.own_region();
+    let regions: Vec<String> =
+        if org.regions.is_empty() { own_region.iter().cloned().collect() } else { org.regions.clone() };
+    let role_of =
+        |account: &str| (account != own_account).then(|| member_role_arn(&partition, account, &org.member_role_name));
+    let pairs: Vec<(String, String)> =
+        scope.accounts.iter().flat_map(|a| regions.iter().map(move |r| (a.clone(), r.clone()))).collect();
+    out.summary.accounts = scope.accounts.len();
+    out.summary.skipped_accounts = scope.skipped;
+    out.summary.inactive_accounts = scope.inactive;
+    out.summary.unknown_targets = scope.unknown_targets;
+    out.summary.searched = pairs.len();
+    let results: Vec<_> = stream::iter(pairs)
+        .map(|(account, region)| {
+            let role = role_of(&account);
+            async move {
+                let catalog = catalogs.catalog(role.as_deref(), &region).await;
+                let found = lock_tables(catalog.as_ref(), &org.tables).await;
+                (account, region, role, found)
+            }
+        })
+        .buffer_unordered(SEARCH_CONCURRENCY)
+        .collect()
+        .await;
+    for (account, region, role, found) in results {
+        match found {
+            Ok(found) => {
+                out.summary.other_tables += found.examined + found.filtered_out - found.lock_tables.len();
+                for e in &found.errors {
+                    let e = SourceError::new(crate::domain::failure::ErrorKind::Other, e.clone());
+                    out.summary.failures.push(failed(Some(&account), Some(&region), role.as_deref(), &e));
+                }
+                for name in found.lock_tables {
+                    let own = account == own_account && own_region.as_deref() == Some(region.as_str());
+                    let address = if own {
+                        Ok(SourceAddress::own(crate::domain::source::SourceKind::Table, &name))
+                    } else {
+                        SourceAddress::table(&table_arn(&partition, &region, &account, &name))
+                    };
+                    if let Ok(address) = address {
+                        out.tables.push(address);
+                    }
+                }
+                if let Some(arn) = role.filter(|_| !out.roles.iter().any(|r| r.account == account)) {
+                    out.roles.push(AssumeRole { arn, account });
+                }
+            }
+            Err(e) => out.summary.failures.push(failed(Some(&account), Some(&region), role.as_deref(), &e)),
+        }
+    }
+    out.tables.sort();
+    out.tables.dedup();
+    out.summary.tables = out.tables.len();
+    out.summary.failures.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
+    out.roles.sort_by(|a, b| a.account.cmp(&b.account));
+    out
+}
 
 /// Tables described at once.
 const DESCRIBE_CONCURRENCY: usize = 8;

@@ -4,6 +4,7 @@
 //! schema (`TableDescription::is_terraform_lock_table`). Pure code.
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
 
 /// Name globs that narrow a search; none: every name.
 #[derive(Debug, Clone)]
@@ -53,6 +54,56 @@ impl FoundTables {
         }
         text
     }
+}
+
+/// One account or region that could not be searched: it fails alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiscoveryFailure {
+    /// `None`: the organisation itself could not be read.
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// The role assumed there, when one was.
+    pub role: Option<String>,
+    pub reason: String,
+}
+
+impl DiscoveryFailure {
+    /// `account 222222222222 in eu-west-1 (role arn:…): why`.
+    pub fn describe(&self) -> String {
+        let mut at = match (&self.account, &self.region) {
+            (Some(a), Some(r)) => format!("account {a} in {r}"),
+            (Some(a), None) => format!("account {a}"),
+            _ => "the organisation".to_string(),
+        };
+        if let Some(role) = &self.role {
+            at.push_str(&format!(" (role {role})"));
+        }
+        format!("{at}: {}", self.reason)
+    }
+}
+
+/// What one discovery found, for the report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DiscoverySummary {
+    /// When it ran (AWS's clock), RFC 3339.
+    pub discovered_at: String,
+    /// Accounts searched (in scope and `ACTIVE`).
+    pub accounts: usize,
+    /// Accounts `ORGANIZATION_SKIP` left out.
+    pub skipped_accounts: usize,
+    /// Accounts in scope that are not `ACTIVE`.
+    pub inactive_accounts: usize,
+    /// Targets that name nothing in the organisation.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_targets: Vec<String>,
+    /// (account, region) pairs searched.
+    pub searched: usize,
+    /// Lock tables found.
+    pub tables: usize,
+    /// Tables seen that are not lock tables (or filtered out by name).
+    pub other_tables: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<DiscoveryFailure>,
 }
 
 #[cfg(test)]

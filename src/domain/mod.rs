@@ -15,6 +15,7 @@ pub(crate) mod health;
 pub mod lock;
 pub(crate) mod lock_record;
 pub mod metrics;
+pub mod organization;
 pub(crate) mod policy;
 pub(crate) mod process;
 pub mod report;

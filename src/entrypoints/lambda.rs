@@ -3,21 +3,37 @@
 //! event carrying `{"dry_run": true}` forces a dry run.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_config::SdkConfig;
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 use crate::config::{Config, EntrypointDefaults, MetricsSinkKind};
+use crate::domain::discovery::DiscoverySummary;
 use crate::domain::report::summary::RunSummary;
 use crate::support::deadline::Deadline;
-use crate::wiring::{sdk_config, Adapters, WiringError};
+use crate::wiring::{discover, sdk_config, Adapters, WiringError};
 
 /// Built once per container, shared by every invocation.
 pub struct Container {
     config: Config,
+    sdk: SdkConfig,
     adapters: Adapters,
+    /// With `ORGANIZATION_ACCOUNTS`: the last discovery, kept for
+    /// `DISCOVER_EVERY` in this warm container.
+    discovered: tokio::sync::Mutex<Option<Discovery>>,
+}
+
+/// One discovery and the pass's view of it.
+#[derive(Clone)]
+struct Discovery {
+    at: Instant,
+    config: Config,
+    adapters: Adapters,
+    summary: DiscoverySummary,
 }
 
 impl Container {
@@ -28,7 +44,28 @@ impl Container {
         let config = Config::from_vars(&vars, EntrypointDefaults { metrics_sink: MetricsSinkKind::Emf })?;
         let sdk = sdk_config(config.run_budget).await;
         let adapters = Adapters::for_run(&config, &sdk, true).await?;
-        Ok(Container { config, adapters })
+        Ok(Container { config, sdk, adapters, discovered: tokio::sync::Mutex::new(None) })
+    }
+
+    /// The configuration and adapters of this pass: as configured, or with
+    /// the sources discovered across the organisation, discovered again
+    /// once the last discovery is `DISCOVER_EVERY` old (a cold start
+    /// discovers afresh).
+    async fn current(&self) -> (Config, Adapters, Option<DiscoverySummary>) {
+        let Some(org) = &self.config.organization else {
+            return (self.config.clone(), self.adapters.clone(), None);
+        };
+        let mut cached = self.discovered.lock().await;
+        if let Some(d) = cached.as_ref().filter(|d| d.at.elapsed() < org.every) {
+            return (d.config.clone(), d.adapters.clone(), Some(d.summary.clone()));
+        }
+        let found = discover(&self.config, &self.sdk).await.unwrap_or_default();
+        let config = self.config.clone().with_discovered(&found.tables, &found.roles);
+        let adapters = self.adapters.with_sources(&config, &self.sdk).await;
+        tracing::info!(tables = found.summary.tables, failures = found.summary.failures.len(), "discovered");
+        let d = Discovery { at: Instant::now(), config, adapters, summary: found.summary };
+        *cached = Some(d.clone());
+        (d.config, d.adapters, Some(d.summary))
     }
 
     /// One invocation: one pass, and its bounded summary as the result
@@ -43,9 +80,14 @@ impl Container {
     /// and their alarms, as `scan-failed` alerts, and as `ok: false` in the
     /// returned report.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<RunSummary, lambda_runtime::Error> {
-        let config = invocation_config(&self.config, &event.payload);
+        let (base, adapters, discovery) = self.current().await;
+        let config = invocation_config(&base, &event.payload);
         let deadline = effective_deadline(event.context.deadline(), Utc::now(), config.run_budget);
-        let report = self.adapters.reaper(config).keeping_only_what_matters().run(Deadline::at(deadline)).await;
+        let report = adapters.reaper(config).keeping_only_what_matters().run(Deadline::at(deadline)).await;
+        let report = match discovery {
+            Some(d) => report.with_discovery(d),
+            None => report,
+        };
         tracing::info!(
             ok = report.ok,
             partial = report.partial,

@@ -182,6 +182,7 @@ impl Reaper {
             alerts_sent: 0,
             alert_errors: 0,
             clock_offset: self.clock.aws_offset(),
+            discovery: None,
         };
 
         let (notifications, grouped) = self.dispatcher.dispatch(&report, self.clock.as_ref(), deadline).await;

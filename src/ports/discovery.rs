@@ -1,9 +1,12 @@
 //! Listing what an account and region hold, to find lock sources by what
-//! they are. Implemented by `adapters::dynamodb_inspect`.
+//! they are, and the accounts of an AWS Organization. Implemented by
+//! `adapters::dynamodb_inspect` and `adapters::organizations`, and by
+//! `wiring` (a catalog per account and region).
 
 use async_trait::async_trait;
 
 use crate::domain::health::table::TableDescription;
+use crate::domain::organization::OrgTree;
 use crate::ports::SourceError;
 
 /// The tables of one account and region, as a search reads them.
@@ -14,4 +17,24 @@ pub(crate) trait TableCatalog: Send + Sync {
 
     /// One table's keys (`DescribeTable`).
     async fn describe_keys(&self, table: &str) -> Result<TableDescription, SourceError>;
+}
+
+/// An AWS Organization's tree: roots, OUs and accounts.
+#[async_trait]
+pub(crate) trait OrganizationReader: Send + Sync {
+    async fn tree(&self) -> Result<OrgTree, SourceError>;
+}
+
+/// Who the reaper is, and the table catalog of any account and region.
+#[async_trait]
+pub(crate) trait Catalogs: Send + Sync {
+    /// The reaper's own account ID and partition (`aws`, `aws-cn`, …).
+    async fn whoami(&self) -> Result<(String, String), SourceError>;
+
+    /// The reaper's own region.
+    fn own_region(&self) -> Option<String>;
+
+    /// The tables of `region`, through `role` (`None`: the reaper's own
+    /// credentials).
+    async fn catalog(&self, role: Option<&str>, region: &str) -> Box<dyn TableCatalog>;
 }

@@ -21,6 +21,7 @@ mod lambda_runtime;
 mod layering;
 mod lockfiles;
 mod multi_account;
+mod organization;
 mod pipeline_metrics;
 mod reaper_dynamodb;
 mod terraform_e2e;

@@ -40,6 +40,19 @@ pub struct RunReport {
     /// run's responses: ages and heartbeats were judged on AWS's clock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clock_offset: Option<crate::domain::clock::ClockOffset>,
+    /// What discovery across an organisation found, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<crate::domain::discovery::DiscoverySummary>,
+}
+
+impl RunReport {
+    /// Attach what discovery found; an account or region that could not be
+    /// searched makes the run not `ok`, as an unreadable source does.
+    pub fn with_discovery(mut self, discovery: crate::domain::discovery::DiscoverySummary) -> RunReport {
+        self.ok &= discovery.failures.is_empty();
+        self.discovery = Some(discovery);
+        self
+    }
 }
 
 /// One lock table or lock bucket.

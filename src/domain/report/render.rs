@@ -29,6 +29,9 @@ impl RunReport {
             self.duration_ms
         );
         render_clock(&mut out, self.clock_offset);
+        if let Some(d) = &self.discovery {
+            render_discovery(&mut out, d);
+        }
         for t in &self.sources {
             let _ = writeln!(out);
             render_source(&mut out, t, SourceView::Run);
@@ -49,6 +52,22 @@ impl RunReport {
             }
         }
         out
+    }
+}
+
+/// `discovery: 4 account(s) × 2 region(s) …` and one line per failure.
+pub(crate) fn render_discovery(out: &mut String, d: &crate::domain::discovery::DiscoverySummary) {
+    let _ = writeln!(
+        out,
+        "discovery: {} lock table(s) in {} account(s) ({} account/region pair(s) searched; {} skipped, {} not active, \
+         {} other table(s)) at {}",
+        d.tables, d.accounts, d.searched, d.skipped_accounts, d.inactive_accounts, d.other_tables, d.discovered_at
+    );
+    for t in &d.unknown_targets {
+        let _ = writeln!(out, "  DISCOVERY: {t} names nothing in the organisation (check ORGANIZATION_ACCOUNTS)");
+    }
+    for f in &d.failures {
+        let _ = writeln!(out, "  DISCOVERY FAILED {}", f.describe());
     }
 }
 

@@ -41,7 +41,20 @@ pub struct RunSummary {
     pub notifications_omitted: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clock_offset_seconds: Option<i64>,
+    /// Discovery's counts and its first failures (bounded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<crate::domain::discovery::DiscoverySummary>,
+    /// Discovery failures left out of `discovery.failures`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub discovery_failures_omitted: usize,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Discovery failures listed in the Lambda's summary; the rest are counted.
+const DISCOVERY_FAILURES_LISTED: usize = 20;
 
 /// One source: all its counts, its locks that matter and its unreadable items.
 #[derive(Debug, Clone, Serialize)]
@@ -136,6 +149,18 @@ impl RunReport {
             notifications,
             notifications_omitted: self.notifications.len().saturating_sub(NOTIFICATIONS_LISTED),
             clock_offset_seconds: self.clock_offset.map(|o| o.seconds()),
+            discovery: self.discovery.as_ref().map(|d| {
+                let mut d = d.clone();
+                d.failures.truncate(DISCOVERY_FAILURES_LISTED);
+                for f in &mut d.failures {
+                    f.reason = clean(&f.reason, ERROR_CAP);
+                }
+                d
+            }),
+            discovery_failures_omitted: self
+                .discovery
+                .as_ref()
+                .map_or(0, |d| d.failures.len().saturating_sub(DISCOVERY_FAILURES_LISTED)),
         }
     }
 }
@@ -250,6 +275,7 @@ mod tests {
             alerts_sent: 0,
             alert_errors: 0,
             clock_offset: None,
+            discovery: None,
         }
     }
 

@@ -20,9 +20,10 @@ use std::io::Write as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, DiscoverySettings, EntrypointDefaults, MetricsSinkKind};
+use crate::domain::discovery::DiscoverySummary;
 use crate::exec::Connect;
 use crate::pipeline::Reaper;
-use crate::wiring::{backend_stores, check_credentials, own_lock_tables, sdk_config, Adapters, WiringError};
+use crate::wiring::{backend_stores, check_credentials, discover, own_lock_tables, sdk_config, Adapters, WiringError};
 
 #[derive(Parser)]
 #[command(
@@ -230,7 +231,7 @@ async fn sources_or_discovered(sources: &SourceArgs) -> Result<Vec<(&'static str
     let mut overrides = sources.overrides();
     let vars = env_with(&overrides);
     let set = |name: &str| vars.get(name).is_some_and(|v| !v.trim().is_empty());
-    if set("LOCK_TABLES") || set("LOCK_BUCKETS") {
+    if set("LOCK_TABLES") || set("LOCK_BUCKETS") || set("ORGANIZATION_ACCOUNTS") {
         return Ok(overrides);
     }
     let settings = DiscoverySettings::from_vars(&vars)?;
@@ -270,7 +271,22 @@ async fn sources_or_discovered(sources: &SourceArgs) -> Result<Vec<(&'static str
 /// or alerts.
 async fn sources_reaper(config: Config) -> Result<Reaper, CliError> {
     let sdk = sdk_with_credentials(&config).await?;
+    let (config, discovery) = with_discovery(config, &sdk).await;
+    if let Some(d) = discovery {
+        let mut text = String::new();
+        crate::domain::report::render::render_discovery(&mut text, &d);
+        eprint!("{text}");
+    }
     Ok(Adapters::sources_only(&config, &sdk).await.reaper(config))
+}
+
+/// With `ORGANIZATION_ACCOUNTS`: the configuration with the lock tables
+/// discovered across the organisation, and what discovery found.
+async fn with_discovery(config: Config, sdk: &aws_config::SdkConfig) -> (Config, Option<DiscoverySummary>) {
+    match discover(&config, sdk).await {
+        Some(found) => (config.with_discovered(&found.tables, &found.roles), Some(found.summary)),
+        None => (config, None),
+    }
 }
 
 /// The SDK configuration, once its credential chain has yielded credentials.

@@ -4,7 +4,7 @@ use clap::builder::PossibleValuesParser;
 
 use crate::domain::decision::Action;
 use crate::entrypoints::cli::{
-    config_with, print_json, sdk_with_credentials, sources_or_discovered, CliError, SourceArgs, Status,
+    config_with, print_json, sdk_with_credentials, sources_or_discovered, with_discovery, CliError, SourceArgs, Status,
 };
 use crate::support::deadline::Deadline;
 use crate::wiring::Adapters;
@@ -49,8 +49,13 @@ impl RunArgs {
         }
         let config = config_with(&overrides)?;
         let sdk = sdk_with_credentials(&config).await?;
+        let (config, discovery) = with_discovery(config, &sdk).await;
         let adapters = Adapters::for_run(&config, &sdk, !self.no_notify).await?;
         let report = adapters.reaper(config).run(Deadline::none()).await;
+        let report = match discovery {
+            Some(d) => report.with_discovery(d),
+            None => report,
+        };
         if self.json {
             print_json(&report)?;
         } else {

@@ -59,12 +59,22 @@ pub struct Moto {
     pub port: u16,
     pub url: String,
     clock: tempfile::NamedTempFile,
+    /// Role ARNs `sts:AssumeRole` refuses (`tools/moto_server.py`).
+    refused: tempfile::NamedTempFile,
 }
 
 impl Moto {
+    /// From now on `sts:AssumeRole` on `role_arn` is refused (AccessDenied).
+    pub fn refuse_assume_role(&self, role_arn: &str) {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new().append(true).open(self.refused.path()).expect("refused roles");
+        writeln!(file, "{role_arn}").expect("write refused role");
+    }
+
     pub fn start() -> Moto {
         use std::io::{BufRead, BufReader};
         let clock = tempfile::NamedTempFile::new().expect("moto clock file");
+        let refused = tempfile::NamedTempFile::new().expect("moto refused-roles file");
         std::fs::write(clock.path(), "+0\n").expect("write moto clock file");
         let mut child = Command::new(venv_bin("python"))
             .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/moto_server.py"))
@@ -73,6 +83,7 @@ impl Moto {
             .env("FAKETIME_TIMESTAMP_FILE", clock.path())
             .env("FAKETIME_NO_CACHE", "1")
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .env("MOTO_UNASSUMABLE_ROLES_FILE", refused.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -96,7 +107,7 @@ impl Moto {
             assert!(start.elapsed() < Duration::from_secs(30), "moto_server did not start on port {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Moto { child, port, url: format!("http://127.0.0.1:{port}"), clock }
+        Moto { child, port, url: format!("http://127.0.0.1:{port}"), clock, refused }
     }
 
     /// Set the server's clock `age` back until the guard is dropped: what
