@@ -140,3 +140,73 @@ fn configuration_errors_stop_the_container_with_every_problem_logged() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("STALE_AFTER") && stderr.contains("DELETE_AFTER"), "{stderr}");
 }
+
+/// A warm container serving one invocation after another: each `go` on
+/// the channel lets one more invocation through; its posted body comes back.
+fn warm_container(
+    moto: &Moto,
+    env: &[(&str, &str)],
+) -> (mpsc::Sender<()>, mpsc::Receiver<String>, std::process::Child) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper-lambda"))
+        .envs(moto.env())
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "tf-lock-reaper")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/tf-lock-reaper")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (go, gate) = mpsc::channel::<()>();
+    let (tx, bodies) = mpsc::channel();
+    std::thread::spawn(move || {
+        while gate.recv().is_ok() {
+            let (_, body) = serve_one(&server, r#"{"source":"aws.scheduler"}"#, 600_000);
+            if tx.send(body).is_err() {
+                break;
+            }
+        }
+    });
+    (go, bodies, child)
+}
+
+/// `DISCOVER_EVERY`: a warm container discovers once, keeps what it found
+/// for that long (a table created meanwhile is not seen, and nothing is
+/// listed again), then discovers afresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_warm_container_discovers_once_per_discover_every() {
+    let moto = Moto::start();
+    let orgs = aws_sdk_organizations::Client::new(&moto.sdk().await);
+    orgs.create_organization().send().await.expect("create organisation");
+    let client = moto.dynamo().await;
+    create_lock_table(&client, "first-locks").await;
+    let env =
+        [("ORGANIZATION_ACCOUNTS", "all"), ("MEMBER_ROLE_NAME", "tf-lock-reaper-access"), ("DISCOVER_EVERY", "4s")];
+    let (go, bodies, mut child) = warm_container(&moto, &env);
+    let mut invoke = || {
+        go.send(()).unwrap();
+        let body = bodies.recv_timeout(Duration::from_secs(90)).expect("the function answered");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let names: Vec<String> =
+            v["sources"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
+        (v["discovery"]["discovered_at"].as_str().unwrap_or_default().to_string(), names)
+    };
+    let (first_at, first) = invoke();
+    assert_eq!(first, ["first-locks"]);
+    create_lock_table(&client, "second-locks").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (again_at, again) = invoke();
+    assert_eq!((again_at.as_str(), again.as_slice()), (first_at.as_str(), first.as_slice()), "kept, not listed again");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (later_at, later) = invoke();
+    assert_ne!(later_at, first_at, "discovered afresh");
+    assert_eq!(later, ["first-locks", "second-locks"]);
+    drop(go);
+    let _ = child.kill();
+    let _ = child.wait();
+}
