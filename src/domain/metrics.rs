@@ -94,14 +94,21 @@ pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
             set
         })
         .collect();
-    sets.push(MetricSet {
+    let mut run_wide = MetricSet {
         dimensions: Vec::new(),
         values: vec![
             ("RunDurationMs", report.duration_ms as f64, Unit::Milliseconds),
             ("AlertsSent", report.alerts_sent as f64, Unit::Count),
             ("AlertErrors", report.alert_errors as f64, Unit::Count),
         ],
-    });
+    };
+    // With ORGANIZATION_ACCOUNTS: the lock tables discovery found, and the
+    // accounts or regions it could not search.
+    if let Some(d) = &report.discovery {
+        run_wide.values.push(("DiscoveredSources", d.tables as f64, Unit::Count));
+        run_wide.values.push(("DiscoveryErrors", d.failures.len() as f64, Unit::Count));
+    }
+    sets.push(run_wide);
     sets
 }
 

@@ -83,11 +83,13 @@ impl Container {
         let (base, adapters, discovery) = self.current().await;
         let config = invocation_config(&base, &event.payload);
         let deadline = effective_deadline(event.context.deadline(), Utc::now(), config.run_budget);
-        let report = adapters.reaper(config).keeping_only_what_matters().run(Deadline::at(deadline)).await;
-        let report = match discovery {
-            Some(d) => report.with_discovery(d),
-            None => report,
-        };
+        let report = adapters
+            .reaper(config)
+            .with_discovery(discovery)
+            .keeping_only_what_matters()
+            .run(Deadline::at(deadline))
+            .await;
+
         tracing::info!(
             ok = report.ok,
             partial = report.partial,

@@ -45,6 +45,8 @@ pub struct Reaper {
     retention: Retention,
     ttl_precondition: Option<Arc<TtlPrecondition>>,
     timer: Arc<dyn Timer>,
+    /// What discovery found for this pass's sources, when it ran.
+    discovery: Option<crate::domain::discovery::DiscoverySummary>,
 }
 
 impl Reaper {
@@ -61,6 +63,7 @@ impl Reaper {
             retention: Retention::Everything,
             ttl_precondition: None,
             timer: Arc::new(NeverTimer),
+            discovery: None,
         }
     }
 
@@ -83,6 +86,13 @@ impl Reaper {
 
     pub fn with_dispatcher(mut self, dispatcher: Arc<Dispatcher>) -> Self {
         self.dispatcher = dispatcher;
+        self
+    }
+
+    /// Report, alert on and count what discovery found for these sources:
+    /// an account or region it could not search makes the run not `ok`.
+    pub fn with_discovery(mut self, discovery: Option<crate::domain::discovery::DiscoverySummary>) -> Self {
+        self.discovery = discovery;
         self
     }
 
@@ -172,7 +182,8 @@ impl Reaper {
             duration_ms: 0,
             action: self.config.action,
             dry_run: self.config.dry_run,
-            ok: sources.iter().all(|t| t.scan_error.is_none() && t.counts.errors == 0),
+            ok: sources.iter().all(|t| t.scan_error.is_none() && t.counts.errors == 0)
+                && self.discovery.as_ref().is_none_or(|d| d.failures.is_empty()),
             partial,
             breaker_tripped: plan.breaker_tripped,
             max_deletes_per_run: self.config.max_deletes_per_run,
@@ -182,7 +193,7 @@ impl Reaper {
             alerts_sent: 0,
             alert_errors: 0,
             clock_offset: self.clock.aws_offset(),
-            discovery: None,
+            discovery: self.discovery.clone(),
         };
 
         let (notifications, grouped) = self.dispatcher.dispatch(&report, self.clock.as_ref(), deadline).await;

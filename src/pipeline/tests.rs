@@ -667,3 +667,46 @@ async fn the_uncorrected_clock_would_have_decided_otherwise() {
     w.run(&cfg).await;
     assert!(w.tables.get("locks", &alive).is_none(), "no offset measured: 15m of silence on a fast clock");
 }
+
+/// Discovery failures: one `discovery-failed` alert for all of them (a
+/// member role missing everywhere pages once, not per account), listed up
+/// to 20 with the rest counted; paged once across runs, resolved once every
+/// account can be searched; the run is not `ok`; metrics count them.
+#[tokio::test]
+async fn discovery_failures_page_once_in_one_alert_and_resolve() {
+    use crate::domain::discovery::{DiscoveryFailure, DiscoverySummary};
+    let w = World::new();
+    let failure = |i: usize| DiscoveryFailure {
+        account: Some(format!("{:012}", 100_000_000_000 + i)),
+        region: Some("us-east-1".into()),
+        role: Some(format!("arn:aws:iam::{:012}:role/tf-lock-reaper-access", 100_000_000_000 + i)),
+        reason: "AssumeRole failed: access denied".into(),
+    };
+    let failing =
+        DiscoverySummary { accounts: 30, tables: 2, failures: (0..25).map(failure).collect(), ..Default::default() };
+    let reaper = |d: DiscoverySummary| {
+        Reaper::new(report_only(), w.tables.clone(), w.lockfiles.clone())
+            .with_dispatcher(Arc::new(w.dispatcher()))
+            .with_clock(w.clock.clone())
+            .with_discovery(Some(d))
+    };
+    let report = reaper(failing.clone()).run(Deadline::none()).await;
+    assert!(!report.ok, "an account that could not be searched is an error");
+    reaper(failing).run(Deadline::none()).await;
+    assert_eq!(w.sent(), vec![(Event::Trigger, AlertKind::DiscoveryFailed)], "one page for 25 failures, once");
+    let page = &w.channel.sent()[0];
+    assert!(
+        page.body.contains("account 100000000000 in us-east-1 (role arn:aws:iam::100000000000:role/"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("… and 5 more"), "{}", page.body);
+    let sets = crate::domain::metrics::metric_sets(&report);
+    let run_wide = sets.iter().find(|s| s.dimensions.is_empty()).unwrap();
+    assert!(run_wide.values.contains(&("DiscoveredSources", 2.0, crate::domain::metrics::Unit::Count)));
+    assert!(run_wide.values.contains(&("DiscoveryErrors", 25.0, crate::domain::metrics::Unit::Count)));
+    let healthy =
+        reaper(DiscoverySummary { accounts: 30, tables: 3, ..Default::default() }).run(Deadline::none()).await;
+    assert!(healthy.ok);
+    assert_eq!(w.sent().last(), Some(&(Event::Resolve, AlertKind::DiscoveryFailed)));
+}

@@ -188,7 +188,7 @@ async fn a_warm_container_discovers_once_per_discover_every() {
     let env =
         [("ORGANIZATION_ACCOUNTS", "all"), ("MEMBER_ROLE_NAME", "tf-lock-reaper-access"), ("DISCOVER_EVERY", "4s")];
     let (go, bodies, mut child) = warm_container(&moto, &env);
-    let mut invoke = || {
+    let invoke = || {
         go.send(()).unwrap();
         let body = bodies.recv_timeout(Duration::from_secs(90)).expect("the function answered");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -102,6 +102,7 @@ fn headline(m: &Message) -> &'static str {
         (Event::Trigger, AlertKind::ScanFailed) => "Lock source unreadable",
         (Event::Trigger, AlertKind::UnreadableItems) => "Unreadable lock items",
         (Event::Trigger, AlertKind::TtlDisabled) => "TTL not enabled",
+        (Event::Trigger, AlertKind::DiscoveryFailed) => "Lock table discovery failed",
     }
 }
 
@@ -146,6 +147,9 @@ fn action(m: &Message) -> &'static str {
         (Event::Trigger, AlertKind::ScanFailed) => "stale locks there are neither reported nor cleared",
         (Event::Trigger, AlertKind::UnreadableItems) => "reported, never touched: inspect and remove them by hand",
         (Event::Trigger, AlertKind::TtlDisabled) => "TTL writes do nothing until TTL is enabled",
+        (Event::Trigger, AlertKind::DiscoveryFailed) => {
+            "stale locks in those accounts are neither reported nor cleared"
+        }
     }
 }
 

@@ -52,7 +52,44 @@ pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) 
         alerts.extend(ttl_disabled(source, now).map(plain));
     }
     alerts.extend(breaker_tripped(report, now).map(plain));
+    alerts.extend(discovery_failed(report, now).map(plain));
     alerts
+}
+
+/// Discovery failures listed in one alert at most.
+const DISCOVERY_FAILURES_LISTED: usize = 20;
+
+/// One alert for every account or region discovery could not search: a
+/// member role rolled out nowhere yet fails hundreds of accounts, and must
+/// page once, not hundreds of times.
+fn discovery_failed(report: &RunReport, now: DateTime<Utc>) -> Option<Message> {
+    let failures = &report.discovery.as_ref()?.failures;
+    let first = failures.first()?;
+    let listed: Vec<String> =
+        failures.iter().take(DISCOVERY_FAILURES_LISTED).map(|f| clean(&f.describe(), ERROR_CAP)).collect();
+    let more = failures.len().saturating_sub(DISCOVERY_FAILURES_LISTED);
+    let lines: String = listed.iter().map(|l| format!("  {l}\n")).collect();
+    let tail =
+        if more > 0 { format!("  … and {more} more (the run's report lists them all)\n") } else { String::new() };
+    Some(generic(
+        AlertKind::DiscoveryFailed,
+        hashed_key(&["discovery-failed"]),
+        Severity::Error,
+        None,
+        format!(
+            "tf-lock-reaper could not search {} account/region pair(s) for lock tables, e.g. {}",
+            failures.len(),
+            clean(&first.describe(), ERROR_CAP)
+        ),
+        format!(
+            "Discovery could not search these accounts or regions, so their lock tables are neither reported nor \
+             cleared (every other account was searched):\n{lines}{tail}\nCheck that MEMBER_ROLE_NAME exists in each \
+             account (the member-access StackSet), trusts the reaper's role with the external ID, and may \
+             dynamodb:ListTables and DescribeTable; and that the region is enabled.\n"
+        ),
+        serde_json::json!({"count": failures.len(), "failures": listed, "error": clean(&first.reason, ERROR_CAP)}),
+        now,
+    ))
 }
 
 /// What a source is called in alert text, and what to check when it cannot be read.

@@ -264,6 +264,7 @@ pub(crate) fn resolve_message(open: &OpenAlert, now: DateTime<Utc>) -> Message {
             open.source_kind.unwrap_or(SourceKind::Table).as_str(),
             clean(open.source_name.as_deref().unwrap_or("?"), FIELD_CAP)
         ),
+        AlertKind::DiscoveryFailed => "every account and region in scope could be searched again".to_string(),
     };
     Message {
         event: Event::Resolve,

@@ -64,6 +64,8 @@ pub enum AlertKind {
     TtlDisabled,
     /// More stale locks in one source than `ALERT_GROUP_OVER`: one alert for them.
     StaleGroup,
+    /// Discovery could not search an account or region (or the organisation).
+    DiscoveryFailed,
 }
 
 impl AlertKind {
@@ -75,6 +77,7 @@ impl AlertKind {
             AlertKind::UnreadableItems => "unreadable-items",
             AlertKind::TtlDisabled => "ttl-disabled",
             AlertKind::StaleGroup => "stale-group",
+            AlertKind::DiscoveryFailed => "discovery-failed",
         }
     }
 
@@ -86,6 +89,7 @@ impl AlertKind {
             AlertKind::UnreadableItems,
             AlertKind::TtlDisabled,
             AlertKind::StaleGroup,
+            AlertKind::DiscoveryFailed,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -45,16 +45,6 @@ pub struct RunReport {
     pub discovery: Option<crate::domain::discovery::DiscoverySummary>,
 }
 
-impl RunReport {
-    /// Attach what discovery found; an account or region that could not be
-    /// searched makes the run not `ok`, as an unreadable source does.
-    pub fn with_discovery(mut self, discovery: crate::domain::discovery::DiscoverySummary) -> RunReport {
-        self.ok &= discovery.failures.is_empty();
-        self.discovery = Some(discovery);
-        self
-    }
-}
-
 /// One lock table or lock bucket.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {

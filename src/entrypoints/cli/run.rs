@@ -51,11 +51,8 @@ impl RunArgs {
         let sdk = sdk_with_credentials(&config).await?;
         let (config, discovery) = with_discovery(config, &sdk).await;
         let adapters = Adapters::for_run(&config, &sdk, !self.no_notify).await?;
-        let report = adapters.reaper(config).run(Deadline::none()).await;
-        let report = match discovery {
-            Some(d) => report.with_discovery(d),
-            None => report,
-        };
+        let report = adapters.reaper(config).with_discovery(discovery).run(Deadline::none()).await;
+
         if self.json {
             print_json(&report)?;
         } else {
