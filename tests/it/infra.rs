@@ -390,6 +390,12 @@ fn granted(action: &str, dry_run: bool, release_dead: bool) -> Observed {
 
 /// The action lists of the module in `dir` for one configuration.
 fn granted_by(dir: &Path, action: &str, dry_run: bool, release_dead: bool) -> Observed {
+    granted_with(dir, action, dry_run, release_dead, hcl::value!(["tfstate/files/"]))
+}
+
+/// The same, with `var.lock_buckets` as the module takes it (a list of
+/// buckets, or the StackSet module's switch).
+fn granted_with(dir: &Path, action: &str, dry_run: bool, release_dead: bool, lock_buckets: hcl::Value) -> Observed {
     let blocks = module_blocks(dir);
     let locals = locals(&blocks);
     let mut ctx = Context::new();
@@ -407,7 +413,7 @@ fn granted_by(dir: &Path, action: &str, dry_run: bool, release_dead: bool) -> Ob
         teams_channel = null
         slack_webhook_url_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-AbCdEf"
         metrics_sink = "api"
-        lock_buckets = ["tfstate/files/"]
+        lock_buckets = (lock_buckets)
     });
     ctx.declare_var("var", var);
     ctx.declare_func(
@@ -465,6 +471,15 @@ async fn iam_actions_per_mode_equal_the_api_calls_the_code_makes() {
         let sources = |o: &Observed| (o.lock_table.clone(), o.bucket.clone(), o.lockfiles.clone());
         assert_eq!(sources(&member), sources(&observed), "{what}: member-access grants");
         assert!(member.state_table.is_empty() && member.sns.is_empty() && member.metrics.is_empty());
+        // The StackSet's role, in every account of its OUs: the same data actions.
+        let stackset = granted_with(
+            &repo().join("infra/modules/member-access-stackset"),
+            action,
+            dry_run,
+            release,
+            hcl::Value::Bool(true),
+        );
+        assert_eq!(sources(&stackset), sources(&observed), "{what}: member-access-stackset grants");
     }
     // And the statements use those lists on the right resources.
     let blocks = module_blocks(&repo().join("infra"));
@@ -494,6 +509,25 @@ async fn iam_actions_per_mode_equal_the_api_calls_the_code_makes() {
     let trust = hcl::to_string(find(&member, "data", &["aws_iam_policy_document", "trust"]).body()).unwrap();
     for wiring in ["var.reaper_role_arn", "variable = \"sts:ExternalId\""] {
         assert!(trust.contains(wiring), "the member role's trust lacks `{wiring}`:\n{trust}");
+    }
+    // The StackSet's template uses those lists, trusts only the reaper's role, and deploys itself to new accounts.
+    let stackset = module_blocks(&repo().join("infra/modules/member-access-stackset"));
+    let template = locals(&stackset).get("template").map(|e| e.to_string()).unwrap_or_default();
+    let statements = locals(&stackset).get("statements").map(|e| e.to_string()).unwrap_or_default();
+    for wiring in
+        ["local.lock_table_actions", "local.bucket_list_actions", "local.lockfile_actions", "local.discovery_actions"]
+    {
+        assert!(statements.contains(wiring), "the StackSet role's policy lacks `{wiring}`:\n{statements}");
+    }
+    for wiring in ["var.reaper_role_arn", "local.trust_condition", "local.statements"] {
+        assert!(template.contains(wiring), "the StackSet template lacks `{wiring}`:\n{template}");
+    }
+    let set =
+        hcl::to_string(find(&stackset, "resource", &["aws_cloudformation_stack_set", "member_access"]).body()).unwrap();
+    for wiring in
+        ["permission_model = \"SERVICE_MANAGED\"", "enabled = true", "template_body = jsonencode(local.template)"]
+    {
+        assert!(set.contains(wiring), "the StackSet lacks `{wiring}`:\n{set}");
     }
 }
 
