@@ -1,3 +1,51 @@
+# The function's environment: every variable the code reads (config::VARIABLES), from the inputs.
+locals {
+  environment_limit = 4096
+  environment = {
+    LOCK_TABLES                      = join(",", var.lock_tables)
+    LOCK_BUCKETS                     = join(",", var.lock_buckets)
+    ORGANIZATION_ACCOUNTS            = local.org != null ? join(",", local.org.accounts) : ""
+    ORGANIZATION_SKIP                = local.org != null ? join(",", local.org.skip) : ""
+    ORGANIZATION_ROLE_ARN            = local.org == null ? "" : (local.org.role_arn == null ? "" : local.org.role_arn)
+    MEMBER_ROLE_NAME                 = local.org != null ? local.org.member_role_name : ""
+    DISCOVER_REGIONS                 = local.org != null ? join(",", local.org.regions) : ""
+    DISCOVER_TABLES                  = local.org != null ? join(",", local.org.tables) : ""
+    DISCOVER_EVERY                   = local.org != null ? local.org.every : "1h"
+    STALE_AFTER                      = var.stale_after
+    STALE_AFTER_OVERRIDES            = join(",", var.stale_after_overrides)
+    EXCLUDE                          = join(",", var.exclude)
+    ACTION                           = var.action
+    DRY_RUN                          = tostring(var.dry_run)
+    DELETE_AFTER                     = var.delete_after
+    TTL_AFTER                        = var.ttl_after
+    TTL_ATTRIBUTE                    = var.ttl_attribute
+    HEARTBEAT_TIMEOUT                = var.heartbeat_timeout
+    HEARTBEAT_TIMEOUT_MIN            = var.heartbeat_timeout_min
+    HEARTBEAT_TIMEOUT_MAX            = var.heartbeat_timeout_max
+    RELEASE_DEAD_HEARTBEATS          = tostring(var.release_dead_heartbeats)
+    HEARTBEAT_ATTRIBUTE              = var.heartbeat_attribute
+    MAX_DELETES_PER_RUN              = tostring(var.max_deletes_per_run)
+    SCAN_SEGMENTS                    = tostring(var.scan_segments)
+    ASSUME_ROLES                     = join(",", var.assume_role_arns)
+    ASSUME_ROLE_EXTERNAL_ID          = var.assume_role_external_id
+    SOURCE_CONCURRENCY               = tostring(var.source_concurrency)
+    RUN_BUDGET                       = var.run_budget
+    METRICS_NAMESPACE                = var.metrics_namespace
+    METRICS_SINK                     = var.metrics_sink
+    SNS_TOPIC_ARN                    = local.sns_topic_arn
+    CHAT_TOPIC_ARN                   = local.chat_topic_arn
+    SLACK_WEBHOOK_URL_SECRET_ARN     = var.slack_webhook_url_secret_arn != null ? var.slack_webhook_url_secret_arn : ""
+    SLACK_WEBHOOK_URL                = var.slack_webhook_url
+    PAGERDUTY_ROUTING_KEY_SECRET_ARN = var.pagerduty_routing_key_secret_arn != null ? var.pagerduty_routing_key_secret_arn : ""
+    PAGERDUTY_ROUTING_KEY            = var.pagerduty_routing_key
+    PAGERDUTY_EVENTS_URL             = var.pagerduty_events_url
+    PAGERDUTY_SEVERITY               = var.pagerduty_severity
+    NOTIFY_STATE_TABLE               = local.notify_table
+    RENOTIFY_AFTER                   = var.renotify_after
+    ALERT_GROUP_OVER                 = tostring(var.alert_group_over)
+  }
+}
+
 # The function: provided.al2023 on arm64, one run at a time, JSON logs,
 # failures to an encrypted DLQ, environment wired from the module's inputs.
 
@@ -48,55 +96,19 @@ resource "aws_lambda_function" "this" {
   }
 
   environment {
-    variables = {
-      LOCK_TABLES                      = join(",", var.lock_tables)
-      LOCK_BUCKETS                     = join(",", var.lock_buckets)
-      ORGANIZATION_ACCOUNTS            = local.org != null ? join(",", local.org.accounts) : ""
-      ORGANIZATION_SKIP                = local.org != null ? join(",", local.org.skip) : ""
-      ORGANIZATION_ROLE_ARN            = local.org != null ? coalesce(local.org.role_arn, "") : ""
-      MEMBER_ROLE_NAME                 = local.org != null ? local.org.member_role_name : ""
-      DISCOVER_REGIONS                 = local.org != null ? join(",", local.org.regions) : ""
-      DISCOVER_TABLES                  = local.org != null ? join(",", local.org.tables) : ""
-      DISCOVER_EVERY                   = local.org != null ? local.org.every : "1h"
-      STALE_AFTER                      = var.stale_after
-      STALE_AFTER_OVERRIDES            = join(",", var.stale_after_overrides)
-      EXCLUDE                          = join(",", var.exclude)
-      ACTION                           = var.action
-      DRY_RUN                          = tostring(var.dry_run)
-      DELETE_AFTER                     = var.delete_after
-      TTL_AFTER                        = var.ttl_after
-      TTL_ATTRIBUTE                    = var.ttl_attribute
-      HEARTBEAT_TIMEOUT                = var.heartbeat_timeout
-      HEARTBEAT_TIMEOUT_MIN            = var.heartbeat_timeout_min
-      HEARTBEAT_TIMEOUT_MAX            = var.heartbeat_timeout_max
-      RELEASE_DEAD_HEARTBEATS          = tostring(var.release_dead_heartbeats)
-      HEARTBEAT_ATTRIBUTE              = var.heartbeat_attribute
-      MAX_DELETES_PER_RUN              = tostring(var.max_deletes_per_run)
-      SCAN_SEGMENTS                    = tostring(var.scan_segments)
-      ASSUME_ROLES                     = join(",", var.assume_role_arns)
-      ASSUME_ROLE_EXTERNAL_ID          = var.assume_role_external_id
-      SOURCE_CONCURRENCY               = tostring(var.source_concurrency)
-      RUN_BUDGET                       = var.run_budget
-      METRICS_NAMESPACE                = var.metrics_namespace
-      METRICS_SINK                     = var.metrics_sink
-      SNS_TOPIC_ARN                    = local.sns_topic_arn
-      CHAT_TOPIC_ARN                   = local.chat_topic_arn
-      SLACK_WEBHOOK_URL_SECRET_ARN     = var.slack_webhook_url_secret_arn != null ? var.slack_webhook_url_secret_arn : ""
-      SLACK_WEBHOOK_URL                = var.slack_webhook_url
-      PAGERDUTY_ROUTING_KEY_SECRET_ARN = var.pagerduty_routing_key_secret_arn != null ? var.pagerduty_routing_key_secret_arn : ""
-      PAGERDUTY_ROUTING_KEY            = var.pagerduty_routing_key
-      PAGERDUTY_EVENTS_URL             = var.pagerduty_events_url
-      PAGERDUTY_SEVERITY               = var.pagerduty_severity
-      NOTIFY_STATE_TABLE               = local.notify_table
-      RENOTIFY_AFTER                   = var.renotify_after
-      ALERT_GROUP_OVER                 = tostring(var.alert_group_over)
-    }
+    variables = local.environment
   }
 
   lifecycle {
     precondition {
       condition     = length(var.lock_tables) + length(var.lock_buckets) > 0 || var.organization != null
       error_message = "Give at least one lock table (lock_tables) or lockfile bucket (lock_buckets), or organization to discover them."
+    }
+    # Lambda caps a function's environment at 4 KB (keys and values together); the provider
+    # does not check it at plan (terraform-provider-aws#33893) and apply would fail.
+    precondition {
+      condition     = length(jsonencode(local.environment)) <= local.environment_limit
+      error_message = "The function's environment would be ${length(jsonencode(local.environment))} bytes, over Lambda's 4 KB limit: list fewer lock_tables, lock_buckets and assume_role_arns, and let organization discover the lock tables of the member accounts instead (only the reaper's own sources need listing)."
     }
   }
 

@@ -100,8 +100,9 @@ fn every_variable_the_code_reads_is_wired_from_a_module_input_and_nothing_else()
     let blocks = module_blocks(&repo().join("infra"));
     let function = find(&blocks, "resource", &["aws_lambda_function", "this"]);
     let env = function.body().blocks().find(|b| b.identifier() == "environment").expect("environment block");
-    let Expression::Object(vars) = attr(env.body(), "variables") else {
-        panic!("environment.variables is not an object")
+    assert_eq!(attr(env.body(), "variables").to_string(), "local.environment", "the environment is one local");
+    let Some(Expression::Object(vars)) = locals(&blocks).get("environment").cloned() else {
+        panic!("local.environment is not an object")
     };
     let wired: BTreeMap<String, String> = vars
         .iter()
@@ -601,4 +602,129 @@ fn module_readme_documents_every_input_and_output() {
             assert!(readme.contains(&format!("| `{name}` |")), "infra/README.md lacks the {kind} {name}");
         }
     }
+}
+
+/// The module's own inputs at their defaults, `overrides` on top, as
+/// `var`; the few locals the environment reads that depend on resources,
+/// as the ARNs they would be.
+fn environment_context(overrides: &[(&str, hcl::Value)]) -> Context<'static> {
+    let blocks = module_blocks(&repo().join("infra"));
+    let mut var = hcl::Map::new();
+    for b in blocks.iter().filter(|b| b.identifier() == "variable") {
+        let default = b.body().attributes().find(|a| a.key() == "default").map(|a| a.expr().clone());
+        let value = default.map_or(hcl::Value::Null, |e| e.evaluate(&Context::new()).unwrap_or(hcl::Value::Null));
+        var.insert(b.labels()[0].as_str().to_string(), value);
+    }
+    for (k, v) in overrides {
+        var.insert(k.to_string(), v.clone());
+    }
+    let mut ctx = Context::new();
+    ctx.declare_var("var", hcl::Value::Object(var.clone()));
+    let topic = "arn:aws:sns:eu-west-1:123456789012:tf-lock-reaper-alerts";
+    ctx.declare_var(
+        "local",
+        hcl::value!({
+            org = (var.get("organization").cloned().unwrap_or(hcl::Value::Null))
+            sns_topic_arn = (topic)
+            chat_topic_arn = (topic)
+            notify_table = "tf-lock-reaper-alert-state"
+        }),
+    );
+    ctx.declare_func(
+        "join",
+        FuncDef::builder().param(ParamType::String).param(ParamType::Any).build(|args: FuncArgs| {
+            let items: Vec<String> = args[1]
+                .as_array()
+                .map(|a| a.iter().map(|x| x.as_str().unwrap_or_default().to_string()).collect())
+                .unwrap_or_default();
+            Ok(hcl::Value::from(items.join(args[0].as_str().unwrap_or_default())))
+        }),
+    );
+    ctx.declare_func(
+        "tostring",
+        FuncDef::builder().param(ParamType::Any).build(|args: FuncArgs| {
+            Ok(hcl::Value::from(match &args[0] {
+                hcl::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }))
+        }),
+    );
+    ctx.declare_func(
+        "jsonencode",
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .build(|args: FuncArgs| serde_json::to_string(&args[0]).map(hcl::Value::from).map_err(|e| e.to_string())),
+    );
+    ctx.declare_func(
+        "length",
+        FuncDef::builder().param(ParamType::Any).build(|args: FuncArgs| {
+            let n = match &args[0] {
+                hcl::Value::Array(a) => a.len(),
+                hcl::Value::Object(o) => o.len(),
+                hcl::Value::String(s) => s.chars().count(),
+                other => return Err(format!("length of {other:?}")),
+            };
+            Ok(hcl::Value::from(n as u64))
+        }),
+    );
+    ctx
+}
+
+/// Lambda refuses a function environment over 4 KB at apply time, and the
+/// provider does not check it at plan: the module's precondition does.
+/// Evaluated from the HCL: the defaults pass; 18 member accounts of listed
+/// tables, buckets and roles (about 170 bytes each) pass, the 25th does
+/// not; an organisation of any size, discovered, passes.
+#[test]
+fn the_4_kb_environment_check_fails_a_too_large_input_and_passes_the_rest() {
+    let blocks = module_blocks(&repo().join("infra"));
+    let function = find(&blocks, "resource", &["aws_lambda_function", "this"]);
+    let lifecycle = function.body().blocks().find(|b| b.identifier() == "lifecycle").expect("lifecycle");
+    let check = lifecycle
+        .body()
+        .blocks()
+        .filter(|b| b.identifier() == "precondition")
+        .find(|b| attr(b.body(), "condition").to_string().contains("jsonencode(local.environment)"))
+        .expect("a precondition on the environment's size");
+    let message = attr(check.body(), "error_message").to_string();
+    assert!(message.contains("4 KB") && message.contains("organization"), "points to discovery: {message}");
+    let all = locals(&blocks);
+    let passes = |overrides: &[(&str, hcl::Value)]| -> (bool, usize) {
+        let mut ctx = environment_context(overrides);
+        let environment = all["environment"].evaluate(&ctx).expect("local.environment evaluates");
+        let size = serde_json::to_string(&environment).unwrap().len();
+        ctx.declare_var("local", hcl::value!({ environment = (environment) environment_limit = 4096 }));
+        let ok = attr(check.body(), "condition").evaluate(&ctx).expect("the condition evaluates");
+        (ok == hcl::Value::Bool(true), size)
+    };
+    let accounts = |n: usize| {
+        let ids: Vec<String> = (0..n).map(|i| format!("{:012}", 100_000_000_000_u64 + i as u64)).collect();
+        let tables: Vec<String> =
+            ids.iter().map(|a| format!("arn:aws:dynamodb:eu-west-1:{a}:table/terraform-state-locks")).collect();
+        let buckets: Vec<String> = ids.iter().map(|a| format!("tfstate-{a}@eu-west-1:{a}")).collect();
+        let roles: Vec<String> = ids.iter().map(|a| format!("arn:aws:iam::{a}:role/tf-lock-reaper-access")).collect();
+        [
+            ("lock_tables", hcl::Value::from(tables)),
+            ("lock_buckets", hcl::Value::from(buckets)),
+            ("assume_role_arns", hcl::Value::from(roles)),
+        ]
+    };
+    let (ok, defaults) = passes(&[("lock_tables", hcl::value!(["terraform-state-locks"]))]);
+    assert!(ok && defaults < 1500, "the other settings take about 1 KB: {defaults}");
+    let (ok, size) = passes(&accounts(12));
+    assert!(ok, "12 listed accounts fit: {size} bytes");
+    let (ok, size) = passes(&accounts(25));
+    assert!(!ok && size > 4096, "25 listed accounts do not: {size} bytes");
+    let org = hcl::value!({
+        organization_id = "o-abcdef1234"
+        accounts = ["all"]
+        member_role_name = "tf-lock-reaper-access"
+        skip = ["ou-ab12-sandbox1"]
+        role_arn = null
+        regions = ["eu-west-1", "us-east-1"]
+        tables = []
+        every = "1h"
+    });
+    let (ok, size) = passes(&[("organization", org)]);
+    assert!(ok, "an organisation of any size, discovered: {size} bytes");
 }
