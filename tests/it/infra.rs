@@ -550,7 +550,7 @@ fn terraform_fmt_check_fails_on_misformatted_hcl_and_passes_on_the_module() {
     let bad = terraform_fmt_check(dir.path());
     assert!(!bad.status.success(), "the shim must fail on a misformatted file");
     assert!(String::from_utf8_lossy(&bad.stdout).contains("bad.tf"));
-    for d in ["infra", "examples/complete"] {
+    for d in ["infra", "examples/complete", "examples/organization"] {
         let out = terraform_fmt_check(&repo().join(d));
         assert!(out.status.success(), "{d} is not terraform-fmt clean:\n{}", String::from_utf8_lossy(&out.stdout));
     }
