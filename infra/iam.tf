@@ -68,6 +68,16 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  # SOURCES_URI: the one document, read only.
+  dynamic "statement" {
+    for_each = var.sources_uri != null ? [1] : []
+    content {
+      sid       = "SourcesDocument"
+      actions   = ["s3:GetObject"]
+      resources = ["arn:${local.partition}:s3:::${trimprefix(var.sources_uri, "s3://")}"]
+    }
+  }
+
   # Organization discovery: the organisation's tree, the member role in its accounts only.
   dynamic "statement" {
     for_each = length(local.organization_actions) > 0 ? [1] : []

@@ -4,6 +4,7 @@ locals {
   environment = {
     LOCK_TABLES                      = join(",", var.lock_tables)
     LOCK_BUCKETS                     = join(",", var.lock_buckets)
+    SOURCES_URI                      = var.sources_uri != null ? var.sources_uri : ""
     ORGANIZATION_ACCOUNTS            = local.org != null ? join(",", local.org.accounts) : ""
     ORGANIZATION_SKIP                = local.org != null ? join(",", local.org.skip) : ""
     ORGANIZATION_ROLE_ARN            = local.org == null ? "" : (local.org.role_arn == null ? "" : local.org.role_arn)
@@ -101,14 +102,14 @@ resource "aws_lambda_function" "this" {
 
   lifecycle {
     precondition {
-      condition     = length(var.lock_tables) + length(var.lock_buckets) > 0 || var.organization != null
-      error_message = "Give at least one lock table (lock_tables) or lockfile bucket (lock_buckets), or organization to discover them."
+      condition     = length(var.lock_tables) + length(var.lock_buckets) > 0 || var.organization != null || var.sources_uri != null
+      error_message = "Give at least one lock table (lock_tables) or lockfile bucket (lock_buckets), organization to discover them, or sources_uri."
     }
     # Lambda caps a function's environment at 4 KB (keys and values together); the provider
     # does not check it at plan (terraform-provider-aws#33893) and apply would fail.
     precondition {
       condition     = length(jsonencode(local.environment)) <= local.environment_limit
-      error_message = "The function's environment would be ${length(jsonencode(local.environment))} bytes, over Lambda's 4 KB limit: list fewer lock_tables, lock_buckets and assume_role_arns, and let organization discover the lock tables of the member accounts instead (only the reaper's own sources need listing)."
+      error_message = "The function's environment would be ${length(jsonencode(local.environment))} bytes, over Lambda's 4 KB limit: list fewer lock_tables, lock_buckets and assume_role_arns: let organization discover the lock tables of the member accounts, or keep the list in a document in S3 (sources_uri)."
     }
   }
 

@@ -46,6 +46,17 @@ variable "assume_role_external_id" {
   default     = ""
 }
 
+variable "sources_uri" {
+  description = "s3://bucket/key of a JSON document with more LOCK_TABLES, LOCK_BUCKETS, ASSUME_ROLES, ORGANIZATION_* and MEMBER_ROLE_NAME entries (SOURCES_URI): sources past Lambda's 4 KB environment. Grants s3:GetObject on that object. null: none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sources_uri == null ? true : can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$", var.sources_uri))
+    error_message = "sources_uri is s3://<bucket>/<key>."
+  }
+}
+
 variable "organization" {
   description = "Discover lock tables across an AWS Organization instead of listing them (ORGANIZATION_ACCOUNTS, ORGANIZATION_SKIP, ORGANIZATION_ROLE_ARN, MEMBER_ROLE_NAME, DISCOVER_REGIONS, DISCOVER_TABLES, DISCOVER_EVERY). `accounts`: \"all\", or root, OU and account IDs; `organization_id` (o-…) holds sts:AssumeRole on the member role to the organisation (aws:ResourceOrgID). null: no discovery."
   type = object({

@@ -28,8 +28,9 @@ use crate::adapters::secrets_manager::{read_routing_key, read_webhook_url, Secre
 use crate::adapters::slack::SlackNotifier;
 use crate::adapters::sns::SnsNotifier;
 use crate::adapters::tokio_timer::TokioTimer;
+use crate::config::document::parse_uri;
 use crate::config::notify::{NotifyConfig, RoutingKeySource, WebhookSource};
-use crate::config::{AssumeRole, Config, ConfigError, DoctorSettings, MetricsSinkKind, Problem};
+use crate::config::{AssumeRole, Config, ConfigError, DoctorSettings, EntrypointDefaults, MetricsSinkKind, Problem};
 use crate::discovery::Discovered;
 use crate::domain::alert::AlertSettings;
 use crate::domain::backend::BackendConnection;
@@ -61,6 +62,9 @@ pub enum WiringError {
     /// variable is at fault.
     #[error("cannot build the HTTP client for PagerDuty or Slack: {0}")]
     HttpClient(String),
+    /// `SOURCES_URI` names a document that cannot be read (the text says why).
+    #[error("{0}")]
+    SourcesDocument(String),
 }
 
 impl WiringError {
@@ -68,7 +72,7 @@ impl WiringError {
     pub fn exit_code(&self) -> u8 {
         match self {
             WiringError::Config(_) => 2,
-            WiringError::HttpClient(_) => 1,
+            WiringError::HttpClient(_) | WiringError::SourcesDocument(_) => 1,
         }
     }
 }
@@ -342,6 +346,45 @@ async fn route_sdk(sdk: &SdkConfig, route: &Route, external_id: Option<&str>) ->
         )));
     }
     conf.build()
+}
+
+/// The configuration from `vars`, with the sources document merged in when
+/// `SOURCES_URI` names one (read with the reaper's own credentials).
+pub async fn load_config(vars: &HashMap<String, String>, defaults: EntrypointDefaults) -> Result<Config, WiringError> {
+    let uri = vars.get("SOURCES_URI").map(|u| u.trim()).filter(|u| !u.is_empty());
+    let Some((uri, (bucket, key))) = uri.and_then(|u| parse_uri(u).map(|parsed| (u, parsed))) else {
+        // No document, or a URI the configuration reports as a problem.
+        return Ok(Config::from_vars(vars, defaults)?);
+    };
+    let budget = vars
+        .get("RUN_BUDGET")
+        .and_then(|b| humantime::parse_duration(b.trim()).ok())
+        .filter(|b| !b.is_zero())
+        .unwrap_or(Duration::from_secs(50));
+    let sdk = sdk_config(budget).await;
+    let client = s3_client(&sdk);
+    let read = client.get_object().bucket(&bucket).key(&key).send().await;
+    let text = match read {
+        Ok(out) => out
+            .body
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.into_bytes()).into_owned())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(crate::adapters::aws_error::Origin::new(
+            "s3",
+            sdk.region().map(|r| r.as_ref()),
+            sdk.timeout_config(),
+            None,
+        )
+        .with_endpoint_url(sdk.endpoint_url())
+        .explain("GetObject", "s3:GetObject", uri, &e)
+        .message),
+    };
+    let text = text.map_err(|why| {
+        WiringError::SourcesDocument(format!("cannot read the sources document SOURCES_URI {uri}: {why}"))
+    })?;
+    Ok(Config::with_sources_document(vars, uri, &text, defaults)?)
 }
 
 /// The lock tables of the SDK configuration's own account and region,

@@ -25,7 +25,6 @@ pub struct OrgDiscovery {
     /// Empty: the reaper's own region.
     pub regions: Vec<String>,
     pub tables: NameFilter,
-    pub every: Duration,
 }
 
 /// `DISCOVER_TABLES`, checked.
@@ -67,7 +66,6 @@ pub(crate) fn read_org(r: &mut Reader<'_>) -> Option<OrgDiscovery> {
         r.problem("DISCOVER_REGIONS", region, "comma-separated region names, e.g. eu-west-1,us-east-1");
     }
     let tables = read_table_filter(r);
-    let every = r.duration_or_default("DISCOVER_EVERY");
     if accounts.is_empty() {
         for (name, set) in [
             ("ORGANIZATION_SKIP", !skip.is_empty()),
@@ -89,7 +87,7 @@ pub(crate) fn read_org(r: &mut Reader<'_>) -> Option<OrgDiscovery> {
         );
         return None;
     };
-    Some(OrgDiscovery { accounts, skip, organization_role_arn, member_role_name, regions, tables, every })
+    Some(OrgDiscovery { accounts, skip, organization_role_arn, member_role_name, regions, tables })
 }
 
 /// `DISCOVER_TABLES` and the time budget of the search's calls.
@@ -131,7 +129,7 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(o.accounts, ["ou-ab12-cdef3456", "123456789012"]);
-        assert_eq!((o.regions.len(), o.every), (2, Duration::from_secs(3600)));
+        assert_eq!(o.regions.len(), 2);
         assert!(org(&[]).unwrap().is_none());
         let e = org(&[
             ("ORGANIZATION_ACCOUNTS", "all,ou-nope,12"),

@@ -6,6 +6,7 @@
 
 mod discovery;
 mod doctor;
+pub(crate) mod document;
 pub(crate) mod error;
 mod exec;
 mod heartbeat;
@@ -74,6 +75,12 @@ pub struct Config {
     /// Lock tables to discover across an AWS Organization, besides the
     /// explicit sources.
     pub organization: Option<OrgDiscovery>,
+    /// `SOURCES_URI`: `(bucket, key)` of the sources document, already
+    /// merged into this configuration.
+    pub sources_document: Option<(String, String)>,
+    /// How long a warm Lambda container keeps what discovery and the
+    /// sources document gave (`DISCOVER_EVERY`).
+    pub discover_every: Duration,
 }
 
 /// Defaults that differ between entrypoints.
@@ -97,6 +104,14 @@ impl Config {
         let mut r = Reader::new(vars);
         let (tables, buckets) = read_sources(&mut r);
         let organization = read_org(&mut r);
+        let sources_document = r.get("SOURCES_URI").and_then(|uri| {
+            let parsed = document::parse_uri(uri);
+            if parsed.is_none() {
+                r.problem("SOURCES_URI", uri, "s3://<bucket>/<key> of a JSON sources document");
+            }
+            parsed
+        });
+        let discover_every = r.duration_or_default("DISCOVER_EVERY");
         let (stale_after, overrides, exclusions) = read_windows(&mut r);
         let a = read_action(&mut r);
         let hb = read_heartbeat(&mut r, &a.ttl_attribute, Role::Reaper);
@@ -134,11 +149,25 @@ impl Config {
             assume_role_external_id,
             source_concurrency,
             organization,
+            sources_document,
+            discover_every,
         })
     }
 }
 
 impl Config {
+    /// The configuration from `vars` and the sources document at `uri`
+    /// (its text): the document's entries merged in, a bad one named with it.
+    pub(crate) fn with_sources_document(
+        vars: &HashMap<String, String>,
+        uri: &str,
+        text: &str,
+        defaults: EntrypointDefaults,
+    ) -> Result<Config, ConfigError> {
+        let merged = document::merge(vars, uri, text)?;
+        Config::from_vars(&merged.vars, defaults).map_err(|e| merged.name_the_document(e))
+    }
+
     /// This configuration with discovered tables and member roles added:
     /// sources already listed stay as they are (no duplicates), and a role
     /// `ASSUME_ROLES` gives an account wins over the discovered one.

@@ -34,6 +34,14 @@ pub const VARIABLES: &[Variable] = &[
             reaper's own region and account.",
     },
     Variable {
+        name: "SOURCES_URI",
+        default: "",
+        meaning: "`s3://bucket/key` of a JSON document with more `LOCK_TABLES`, `LOCK_BUCKETS`, `ASSUME_ROLES`, \
+            `ORGANIZATION_*` and `MEMBER_ROLE_NAME` entries (each a string or a list of strings), for sources past \
+            Lambda's 4 KB environment without reading Organizations. Its lists are added to the environment's; \
+            a bad entry is a configuration error naming the document. Read once per `DISCOVER_EVERY`.",
+    },
+    Variable {
         name: "ORGANIZATION_ACCOUNTS",
         default: "",
         meaning: "Discover lock tables in AWS Organizations member accounts: `all`, or comma-separated root \

@@ -12,13 +12,15 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 use crate::config::{Config, EntrypointDefaults, MetricsSinkKind};
-use crate::domain::discovery::DiscoverySummary;
+use crate::domain::discovery::{DiscoveryFailure, DiscoverySummary};
 use crate::domain::report::summary::RunSummary;
 use crate::support::deadline::Deadline;
-use crate::wiring::{discover, sdk_config, Adapters, WiringError};
+use crate::wiring::{discover, load_config, sdk_config, Adapters, WiringError};
 
 /// Built once per container, shared by every invocation.
 pub struct Container {
+    /// The environment, to read the sources document again.
+    vars: HashMap<String, String>,
     config: Config,
     sdk: SdkConfig,
     adapters: Adapters,
@@ -31,41 +33,72 @@ pub struct Container {
 #[derive(Clone)]
 struct Discovery {
     at: Instant,
+    /// The configuration with the sources document, before discovery.
+    base: Config,
     config: Config,
     adapters: Adapters,
-    summary: DiscoverySummary,
+    summary: Option<DiscoverySummary>,
 }
+
+const LAMBDA: EntrypointDefaults = EntrypointDefaults { metrics_sink: MetricsSinkKind::Emf };
 
 impl Container {
     /// Parse the environment and build the adapters (reading the PagerDuty
     /// routing key secret, once).
     pub async fn from_env() -> Result<Container, WiringError> {
         let vars: HashMap<String, String> = std::env::vars().collect();
-        let config = Config::from_vars(&vars, EntrypointDefaults { metrics_sink: MetricsSinkKind::Emf })?;
+        let config = load_config(&vars, LAMBDA).await?;
         let sdk = sdk_config(config.run_budget).await;
         let adapters = Adapters::for_run(&config, &sdk, true).await?;
-        Ok(Container { config, sdk, adapters, discovered: tokio::sync::Mutex::new(None) })
+        Ok(Container { vars, config, sdk, adapters, discovered: tokio::sync::Mutex::new(None) })
     }
 
     /// The configuration and adapters of this pass: as configured, or with
-    /// the sources discovered across the organisation, discovered again
-    /// once the last discovery is `DISCOVER_EVERY` old (a cold start
-    /// discovers afresh).
+    /// the sources document read again and the sources discovered across
+    /// the organisation, once the last time is `DISCOVER_EVERY` old (a cold
+    /// start reads and discovers afresh). A document that cannot be read
+    /// keeps the last one, and says so as a discovery failure.
     async fn current(&self) -> (Config, Adapters, Option<DiscoverySummary>) {
-        let Some(org) = &self.config.organization else {
+        if self.config.organization.is_none() && self.config.sources_document.is_none() {
             return (self.config.clone(), self.adapters.clone(), None);
-        };
-        let mut cached = self.discovered.lock().await;
-        if let Some(d) = cached.as_ref().filter(|d| d.at.elapsed() < org.every) {
-            return (d.config.clone(), d.adapters.clone(), Some(d.summary.clone()));
         }
-        let found = discover(&self.config, &self.sdk).await.unwrap_or_default();
-        let config = self.config.clone().with_discovered(&found.tables, &found.roles);
+        let mut cached = self.discovered.lock().await;
+        if let Some(d) = cached.as_ref().filter(|d| d.at.elapsed() < self.config.discover_every) {
+            return (d.config.clone(), d.adapters.clone(), d.summary.clone());
+        }
+        let mut failures = Vec::new();
+        let base = match (&self.config.sources_document, cached.as_ref()) {
+            // Read at start: fresh.
+            (_, None) => self.config.clone(),
+            (None, Some(_)) => self.config.clone(),
+            (Some(_), Some(last)) => match load_config(&self.vars, LAMBDA).await {
+                Ok(config) => config,
+                Err(e) => {
+                    tracing::error!(error = %e, "the sources document could not be read again; keeping the last one");
+                    failures.push(DiscoveryFailure { account: None, region: None, role: None, reason: e.to_string() });
+                    last.base.clone()
+                }
+            },
+        };
+        let found = discover(&base, &self.sdk).await;
+        let config = match &found {
+            Some(f) => base.clone().with_discovered(&f.tables, &f.roles),
+            None => base.clone(),
+        };
+        let mut summary = found.map(|f| f.summary);
+        if !failures.is_empty() {
+            summary.get_or_insert_with(DiscoverySummary::default).failures.extend(failures);
+        }
         let adapters = self.adapters.with_sources(&config, &self.sdk).await;
-        tracing::info!(tables = found.summary.tables, failures = found.summary.failures.len(), "discovered");
-        let d = Discovery { at: Instant::now(), config, adapters, summary: found.summary };
+        tracing::info!(
+            tables = config.tables.len(),
+            buckets = config.buckets.len(),
+            failures = summary.as_ref().map_or(0, |s| s.failures.len()),
+            "sources refreshed"
+        );
+        let d = Discovery { at: Instant::now(), base, config, adapters, summary };
         *cached = Some(d.clone());
-        (d.config, d.adapters, Some(d.summary))
+        (d.config, d.adapters, d.summary)
     }
 
     /// One invocation: one pass, and its bounded summary as the result

@@ -24,5 +24,6 @@ mod multi_account;
 mod organization;
 mod pipeline_metrics;
 mod reaper_dynamodb;
+mod sources_document;
 mod terraform_e2e;
 mod unblock;

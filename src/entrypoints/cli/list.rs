@@ -23,7 +23,7 @@ pub(super) struct ListArgs {
 
 impl ListArgs {
     pub(super) async fn run(self) -> Result<Status, CliError> {
-        let reaper = sources_reaper(config_with(&sources_or_discovered(&self.sources).await?)?).await?;
+        let reaper = sources_reaper(config_with(&sources_or_discovered(&self.sources).await?).await?).await?;
         let mut reports = reaper.scan().await;
         if self.stale_only {
             for r in &mut reports {

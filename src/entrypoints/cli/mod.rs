@@ -23,7 +23,9 @@ use crate::config::{Config, ConfigError, DiscoverySettings, EntrypointDefaults, 
 use crate::domain::discovery::DiscoverySummary;
 use crate::exec::Connect;
 use crate::pipeline::Reaper;
-use crate::wiring::{backend_stores, check_credentials, discover, own_lock_tables, sdk_config, Adapters, WiringError};
+use crate::wiring::{
+    backend_stores, check_credentials, discover, load_config, own_lock_tables, sdk_config, Adapters, WiringError,
+};
 
 #[derive(Parser)]
 #[command(
@@ -209,9 +211,10 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Environment plus flag overrides, parsed into a configuration.
-fn config_with(overrides: &[(&str, String)]) -> Result<Config, ConfigError> {
-    Config::from_vars(&env_with(overrides), EntrypointDefaults { metrics_sink: MetricsSinkKind::None })
+/// Environment plus flag overrides, parsed into a configuration (with the
+/// sources document merged in when `SOURCES_URI` names one).
+async fn config_with(overrides: &[(&str, String)]) -> Result<Config, CliError> {
+    Ok(load_config(&env_with(overrides), EntrypointDefaults { metrics_sink: MetricsSinkKind::None }).await?)
 }
 
 /// The environment, with flag overrides on top.
@@ -231,7 +234,7 @@ async fn sources_or_discovered(sources: &SourceArgs) -> Result<Vec<(&'static str
     let mut overrides = sources.overrides();
     let vars = env_with(&overrides);
     let set = |name: &str| vars.get(name).is_some_and(|v| !v.trim().is_empty());
-    if set("LOCK_TABLES") || set("LOCK_BUCKETS") || set("ORGANIZATION_ACCOUNTS") {
+    if set("LOCK_TABLES") || set("LOCK_BUCKETS") || set("ORGANIZATION_ACCOUNTS") || set("SOURCES_URI") {
         return Ok(overrides);
     }
     let settings = DiscoverySettings::from_vars(&vars)?;

@@ -47,7 +47,7 @@ impl RunArgs {
         if self.dry_run {
             overrides.push(("DRY_RUN", "true".to_string()));
         }
-        let config = config_with(&overrides)?;
+        let config = config_with(&overrides).await?;
         let sdk = sdk_with_credentials(&config).await?;
         let (config, discovery) = with_discovery(config, &sdk).await;
         let adapters = Adapters::for_run(&config, &sdk, !self.no_notify).await?;

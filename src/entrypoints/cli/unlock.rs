@@ -32,7 +32,7 @@ pub(super) struct UnlockArgs {
 
 impl UnlockArgs {
     pub(super) async fn run(self) -> Result<Status, CliError> {
-        let reaper = sources_reaper(config_with(&sources_or_discovered(&self.sources).await?)?).await?;
+        let reaper = sources_reaper(config_with(&sources_or_discovered(&self.sources).await?).await?).await?;
         unlock(&reaper, &self.lock_id, self.yes, self.dry_run).await
     }
 }
