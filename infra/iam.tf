@@ -120,6 +120,35 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  # Lockfile buckets by name or tag (organization.buckets): list them, and in this account read
+  # (and per mode delete) their *.tflock objects only.
+  dynamic "statement" {
+    for_each = local.discovers_buckets ? [1] : []
+    content {
+      sid       = "DiscoverBuckets"
+      actions   = local.bucket_discovery_actions
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.discovers_buckets ? [1] : []
+    content {
+      sid       = "DiscoveredOwnBuckets"
+      actions   = ["s3:ListBucket"]
+      resources = ["arn:${local.partition}:s3:::*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.discovers_buckets ? [1] : []
+    content {
+      sid       = "DiscoveredOwnLockfiles"
+      actions   = concat(["s3:GetObject", "s3:GetObjectTagging"], (var.action == "delete" || var.release_dead_heartbeats) && !var.dry_run ? ["s3:DeleteObject"] : [])
+      resources = ["arn:${local.partition}:s3:::*/*.tflock"]
+    }
+  }
+
   # The reaper's own account is searched with its own credentials: describe and act on its lock tables.
   dynamic "statement" {
     for_each = local.org != null ? [1] : []

@@ -11,6 +11,7 @@ locals {
     MEMBER_ROLE_NAME                 = local.org != null ? local.org.member_role_name : ""
     DISCOVER_REGIONS                 = local.org != null ? join(",", local.org.regions) : ""
     DISCOVER_TABLES                  = local.org != null ? join(",", local.org.tables) : ""
+    DISCOVER_BUCKETS                 = local.org != null ? join(",", local.org.buckets) : ""
     DISCOVER_EVERY                   = local.org != null ? local.org.every : "1h"
     STALE_AFTER                      = var.stale_after
     STALE_AFTER_OVERRIDES            = join(",", var.stale_after_overrides)

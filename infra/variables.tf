@@ -58,7 +58,7 @@ variable "sources_uri" {
 }
 
 variable "organization" {
-  description = "Discover lock tables across an AWS Organization instead of listing them (ORGANIZATION_ACCOUNTS, ORGANIZATION_SKIP, ORGANIZATION_ROLE_ARN, MEMBER_ROLE_NAME, DISCOVER_REGIONS, DISCOVER_TABLES, DISCOVER_EVERY). `accounts`: \"all\", or root, OU and account IDs; `organization_id` (o-…) holds sts:AssumeRole on the member role to the organisation (aws:ResourceOrgID). null: no discovery."
+  description = "Discover lock tables across an AWS Organization instead of listing them (ORGANIZATION_ACCOUNTS, ORGANIZATION_SKIP, ORGANIZATION_ROLE_ARN, MEMBER_ROLE_NAME, DISCOVER_REGIONS, DISCOVER_TABLES, DISCOVER_BUCKETS, DISCOVER_EVERY). `accounts`: \"all\", or root, OU and account IDs; `organization_id` (o-…) holds sts:AssumeRole on the member role to the organisation (aws:ResourceOrgID). null: no discovery."
   type = object({
     organization_id  = string
     accounts         = list(string)
@@ -67,6 +67,7 @@ variable "organization" {
     role_arn         = optional(string)
     regions          = optional(list(string), [])
     tables           = optional(list(string), [])
+    buckets          = optional(list(string), [])
     every            = optional(string, "1h")
   })
   default = null

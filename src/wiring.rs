@@ -43,7 +43,7 @@ use crate::pipeline::preconditions::TtlPrecondition;
 use crate::pipeline::Reaper;
 use crate::ports::alert_state::AlertState;
 use crate::ports::clock::{AwsClock, Clock, SystemClock};
-use crate::ports::discovery::{Catalogs, TableCatalog};
+use crate::ports::discovery::{BucketCatalog, Catalogs, TableCatalog};
 use crate::ports::inspect::{BucketInspector, TableInspector};
 use crate::ports::lock_tables::LockTables;
 use crate::ports::lockfiles::LockfileBuckets;
@@ -417,6 +417,12 @@ impl Catalogs for DiscoveryClients {
         let route = Route { region: Some(region.to_string()), role: role.map(str::to_string) };
         let conf = route_sdk(&self.sdk, &route, self.external_id.as_deref()).await;
         Box::new(DynamoTableInspector::new(dynamodb_client(&conf)).with_endpoint_url(conf.endpoint_url()))
+    }
+
+    async fn buckets(&self, role: Option<&str>) -> Box<dyn BucketCatalog> {
+        let route = Route { region: None, role: role.map(str::to_string) };
+        let conf = route_sdk(&self.sdk, &route, self.external_id.as_deref()).await;
+        Box::new(S3BucketInspector::new(s3_client(&conf)).with_endpoint_url(conf.endpoint_url()))
     }
 }
 

@@ -125,3 +125,47 @@ impl BucketInspector for S3BucketInspector {
         BucketFacts { versioning, noncurrent_expiry, encryption, public_access_block, lockfiles }
     }
 }
+
+#[async_trait]
+impl crate::ports::discovery::BucketCatalog for S3BucketInspector {
+    async fn bucket_names(&self) -> Result<Vec<String>, crate::ports::SourceError> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_buckets()
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.origin.explain("ListBuckets", "s3:ListAllMyBuckets", "buckets", &e))?;
+            names.extend(out.buckets().iter().filter_map(|b| b.name().map(str::to_string)));
+            match out.continuation_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(names),
+            }
+        }
+    }
+
+    async fn bucket_tags(&self, bucket: &str) -> Result<Vec<(String, String)>, crate::ports::SourceError> {
+        match self.client.get_bucket_tagging().bucket(bucket).send().await {
+            Ok(out) => Ok(out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()),
+            Err(e) if absent(&e, &["NoSuchTagSet"]) => Ok(Vec::new()),
+            Err(e) => {
+                Err(self.origin.explain("GetBucketTagging", "s3:GetBucketTagging", &format!("bucket {bucket}"), &e))
+            }
+        }
+    }
+
+    async fn bucket_region(&self, bucket: &str) -> Result<String, crate::ports::SourceError> {
+        let out = self.client.get_bucket_location().bucket(bucket).send().await.map_err(|e| {
+            self.origin.explain("GetBucketLocation", "s3:GetBucketLocation", &format!("bucket {bucket}"), &e)
+        })?;
+        // No constraint is us-east-1; `EU` is the old name of eu-west-1.
+        Ok(match out.location_constraint().map(|c| c.as_str()) {
+            None | Some("") => "us-east-1".to_string(),
+            Some("EU") => "eu-west-1".to_string(),
+            Some(region) => region.to_string(),
+        })
+    }
+}

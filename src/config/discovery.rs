@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::config::error::ConfigError;
 use crate::config::reader::Reader;
 use crate::config::sources::valid_role_arn;
-use crate::domain::discovery::NameFilter;
+use crate::domain::discovery::{BucketFilter, NameFilter};
 use crate::domain::organization::valid_org_id;
 use crate::domain::source::valid_region;
 
@@ -25,6 +25,8 @@ pub struct OrgDiscovery {
     /// Empty: the reaper's own region.
     pub regions: Vec<String>,
     pub tables: NameFilter,
+    /// Lockfile buckets to find (`DISCOVER_BUCKETS`); empty: none.
+    pub buckets: BucketFilter,
 }
 
 /// `DISCOVER_TABLES`, checked.
@@ -66,11 +68,21 @@ pub(crate) fn read_org(r: &mut Reader<'_>) -> Option<OrgDiscovery> {
         r.problem("DISCOVER_REGIONS", region, "comma-separated region names, e.g. eu-west-1,us-east-1");
     }
     let tables = read_table_filter(r);
+    let bucket_entries = r.list("DISCOVER_BUCKETS");
+    let buckets = BucketFilter::new(&bucket_entries).unwrap_or_else(|bad| {
+        r.problem(
+            "DISCOVER_BUCKETS",
+            &bad,
+            "comma-separated bucket name globs, each with an optional /key-prefix, or tag:KEY=VALUE",
+        );
+        BucketFilter::default()
+    });
     if accounts.is_empty() {
         for (name, set) in [
             ("ORGANIZATION_SKIP", !skip.is_empty()),
             ("ORGANIZATION_ROLE_ARN", organization_role_arn.is_some()),
             ("MEMBER_ROLE_NAME", member_role_name.is_some()),
+            ("DISCOVER_BUCKETS", !buckets.is_empty()),
         ] {
             if set {
                 let value = r.get(name).unwrap_or_default().to_string();
@@ -87,7 +99,7 @@ pub(crate) fn read_org(r: &mut Reader<'_>) -> Option<OrgDiscovery> {
         );
         return None;
     };
-    Some(OrgDiscovery { accounts, skip, organization_role_arn, member_role_name, regions, tables })
+    Some(OrgDiscovery { accounts, skip, organization_role_arn, member_role_name, regions, tables, buckets })
 }
 
 /// `DISCOVER_TABLES` and the time budget of the search's calls.

@@ -171,10 +171,20 @@ impl Config {
     /// This configuration with discovered tables and member roles added:
     /// sources already listed stay as they are (no duplicates), and a role
     /// `ASSUME_ROLES` gives an account wins over the discovered one.
-    pub(crate) fn with_discovered(mut self, tables: &[SourceAddress], roles: &[AssumeRole]) -> Config {
+    pub(crate) fn with_discovered(
+        mut self,
+        tables: &[SourceAddress],
+        buckets: &[SourceAddress],
+        roles: &[AssumeRole],
+    ) -> Config {
         for t in tables {
             if !self.tables.contains(t) {
                 self.tables.push(t.clone());
+            }
+        }
+        for b in buckets {
+            if !self.buckets.contains(b) {
+                self.buckets.push(b.clone());
             }
         }
         for role in roles {

@@ -83,6 +83,13 @@ pub const VARIABLES: &[Variable] = &[
             `LOCK_BUCKETS`, no `ORGANIZATION_ACCOUNTS`): they search their own account and region.",
     },
     Variable {
+        name: "DISCOVER_BUCKETS",
+        default: "",
+        meaning: "Which buckets of the accounts `ORGANIZATION_ACCOUNTS` finds hold lockfiles: comma-separated name \
+            globs, each with an optional key prefix (`tfstate-*/teams/` keeps the `bucket/prefix` form), or \
+            `tag:KEY=VALUE`; only buckets in the regions searched. Unset: no bucket.",
+    },
+    Variable {
         name: "DISCOVER_EVERY",
         default: "1h",
         meaning: "The Lambda discovers once per this long per warm container (a cold start discovers afresh); the \

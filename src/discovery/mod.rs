@@ -8,10 +8,10 @@
 use futures::stream::{self, StreamExt};
 
 use crate::config::{AssumeRole, OrgDiscovery};
-use crate::domain::discovery::{DiscoveryFailure, DiscoverySummary, FoundTables, NameFilter};
+use crate::domain::discovery::{BucketFilter, DiscoveryFailure, DiscoverySummary, FoundTables, NameFilter};
 use crate::domain::organization::{member_role_arn, table_arn};
 use crate::domain::source::SourceAddress;
-use crate::ports::discovery::{Catalogs, OrganizationReader, TableCatalog};
+use crate::ports::discovery::{BucketCatalog, Catalogs, OrganizationReader, TableCatalog};
 use crate::ports::SourceError;
 
 /// (account, region) pairs searched at once.
@@ -22,6 +22,8 @@ const SEARCH_CONCURRENCY: usize = 8;
 #[derive(Debug, Clone, Default)]
 pub struct Discovered {
     pub tables: Vec<SourceAddress>,
+    /// Lockfile buckets (`DISCOVER_BUCKETS`), `bucket[/prefix]@region:account`.
+    pub buckets: Vec<SourceAddress>,
     pub roles: Vec<AssumeRole>,
     pub summary: DiscoverySummary,
 }
@@ -107,9 +109,55 @@ pub(crate) async fn organization(
             Err(e) => out.summary.failures.push(failed(Some(&account), Some(&region), role.as_deref(), &e)),
         }
     }
+    if !org.buckets.is_empty() {
+        let searched: Vec<AccountBuckets> = stream::iter(scope.accounts.clone())
+            .map(|account| {
+                let role = role_of(&account);
+                let regions = &regions;
+                async move {
+                    let catalog = catalogs.buckets(role.as_deref()).await;
+                    let mut errors = Vec::new();
+                    let found = lockfile_buckets(catalog.as_ref(), &org.buckets, regions, &mut errors).await;
+                    AccountBuckets { account, role, found, errors }
+                }
+            })
+            .buffer_unordered(SEARCH_CONCURRENCY)
+            .collect()
+            .await;
+        for AccountBuckets { account, role, found, errors } in searched {
+            for e in errors {
+                let e = SourceError::new(crate::domain::failure::ErrorKind::Other, e);
+                out.summary.failures.push(failed(Some(&account), None, role.as_deref(), &e));
+            }
+            match found {
+                Ok(found) => {
+                    for b in found {
+                        let path =
+                            if b.prefix.is_empty() { b.bucket.clone() } else { format!("{}/{}", b.bucket, b.prefix) };
+                        let own_account = account == own_account;
+                        let entry = match (own_account, own_region.as_deref() == Some(b.region.as_str())) {
+                            (true, true) => path,
+                            (true, false) => format!("{path}@{}", b.region),
+                            (false, _) => format!("{path}@{}:{account}", b.region),
+                        };
+                        if let Ok(address) = SourceAddress::bucket(&entry) {
+                            out.buckets.push(address);
+                        }
+                    }
+                    if let Some(arn) = role.filter(|_| !out.roles.iter().any(|r| r.account == account)) {
+                        out.roles.push(AssumeRole { arn, account });
+                    }
+                }
+                Err(e) => out.summary.failures.push(failed(Some(&account), None, role.as_deref(), &e)),
+            }
+        }
+    }
     out.tables.sort();
     out.tables.dedup();
+    out.buckets.sort();
+    out.buckets.dedup();
     out.summary.tables = out.tables.len();
+    out.summary.buckets = out.buckets.len();
     out.summary.failures.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
     out.roles.sort_by(|a, b| a.account.cmp(&b.account));
     out
@@ -141,6 +189,50 @@ pub(crate) async fn lock_tables(catalog: &dyn TableCatalog, filter: &NameFilter)
     }
     found.lock_tables.sort();
     found.errors.sort();
+    Ok(found)
+}
+
+/// What the bucket search of one account found.
+struct AccountBuckets {
+    account: String,
+    role: Option<String>,
+    found: Result<Vec<FoundBucket>, SourceError>,
+    /// Buckets whose tags or region could not be read.
+    errors: Vec<String>,
+}
+
+/// A bucket that holds lockfiles, where to search it, and its region.
+struct FoundBucket {
+    bucket: String,
+    prefix: String,
+    region: String,
+}
+
+/// The buckets of one account `filter` keeps, in the regions searched. A
+/// bucket whose tags or region cannot be read is named in `errors` and left
+/// out; a listing that fails is the error.
+async fn lockfile_buckets(
+    catalog: &dyn BucketCatalog,
+    filter: &BucketFilter,
+    regions: &[String],
+    errors: &mut Vec<String>,
+) -> Result<Vec<FoundBucket>, SourceError> {
+    let mut found = Vec::new();
+    for bucket in catalog.bucket_names().await? {
+        let mut prefix = filter.prefix_for(&bucket, None);
+        if prefix.is_none() && filter.needs_tags() {
+            match catalog.bucket_tags(&bucket).await {
+                Ok(tags) => prefix = filter.prefix_for(&bucket, Some(&tags)),
+                Err(e) => errors.push(format!("bucket {bucket}: {e}")),
+            }
+        }
+        let Some(prefix) = prefix else { continue };
+        match catalog.bucket_region(&bucket).await {
+            Ok(region) if regions.contains(&region) => found.push(FoundBucket { bucket, prefix, region }),
+            Ok(_) => {}
+            Err(e) => errors.push(format!("bucket {bucket}: {e}")),
+        }
+    }
     Ok(found)
 }
 

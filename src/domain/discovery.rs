@@ -31,6 +31,54 @@ impl NameFilter {
     }
 }
 
+/// Which buckets hold lockfiles (`DISCOVER_BUCKETS`): name globs, each
+/// with an optional key prefix (`tfstate-*/teams/`), or `tag:KEY=VALUE`.
+/// None: no bucket is searched.
+#[derive(Debug, Clone, Default)]
+pub struct BucketFilter {
+    pub entries: Vec<String>,
+    names: Vec<(GlobSet, String)>,
+    tags: Vec<(String, String)>,
+}
+
+impl BucketFilter {
+    /// The entries, or the first that is neither a glob nor `tag:KEY=VALUE`.
+    pub(crate) fn new(entries: &[String]) -> Result<Self, String> {
+        let mut filter = BucketFilter { entries: entries.to_vec(), ..BucketFilter::default() };
+        for e in entries {
+            if let Some(tag) = e.strip_prefix("tag:") {
+                let (k, v) = tag.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| e.clone())?;
+                filter.tags.push((k.to_string(), v.to_string()));
+                continue;
+            }
+            let (glob, prefix) = e.split_once('/').unwrap_or((e.as_str(), ""));
+            let set =
+                GlobSetBuilder::new().add(Glob::new(glob).map_err(|_| e.clone())?).build().map_err(|_| e.clone())?;
+            filter.names.push((set, prefix.to_string()));
+        }
+        Ok(filter)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether a bucket's tags must be read to judge it.
+    pub(crate) fn needs_tags(&self) -> bool {
+        !self.tags.is_empty()
+    }
+
+    /// The key prefix to search `bucket` under, when it holds lockfiles:
+    /// by name, else (given its tags) by tag.
+    pub(crate) fn prefix_for(&self, bucket: &str, tags: Option<&[(String, String)]>) -> Option<String> {
+        if let Some((_, prefix)) = self.names.iter().find(|(set, _)| set.is_match(bucket)) {
+            return Some(prefix.clone());
+        }
+        let tagged = tags.is_some_and(|t| self.tags.iter().any(|want| t.contains(want)));
+        tagged.then(String::new)
+    }
+}
+
 /// The lock tables one account and region hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FoundTables {
@@ -100,6 +148,8 @@ pub struct DiscoverySummary {
     pub searched: usize,
     /// Lock tables found.
     pub tables: usize,
+    /// Lockfile buckets found (`DISCOVER_BUCKETS`).
+    pub buckets: usize,
     /// Tables seen that are not lock tables (or filtered out by name).
     pub other_tables: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -126,6 +176,21 @@ mod tests {
         assert!(!keys(&[("LockID", "HASH"), ("At", "RANGE")], &[("LockID", "S")]).is_terraform_lock_table());
         assert!(!keys(&[("AlertKey", "HASH")], &[("AlertKey", "S")]).is_terraform_lock_table(), "the state table");
         assert!(!keys(&[("lockid", "HASH")], &[("lockid", "S")]).is_terraform_lock_table(), "names are exact");
+    }
+
+    #[test]
+    fn buckets_by_name_with_a_prefix_or_by_tag() {
+        let f = BucketFilter::new(&["tfstate-*/teams/".into(), "tag:tf-lock-reaper=lockfiles".into()]).unwrap();
+        assert!(f.needs_tags() && !f.is_empty());
+        assert_eq!(f.prefix_for("tfstate-prod", None), Some("teams/".into()), "by name: no tags needed");
+        let tagged = [("tf-lock-reaper".to_string(), "lockfiles".to_string())];
+        assert_eq!(f.prefix_for("anything", Some(&tagged)), Some(String::new()));
+        let other = [("tf-lock-reaper".to_string(), "no".to_string())];
+        assert_eq!(f.prefix_for("anything", Some(&other)), None);
+        assert_eq!(f.prefix_for("anything", None), None);
+        assert!(BucketFilter::new(&[]).unwrap().is_empty());
+        assert_eq!(BucketFilter::new(&["tag:=x".into()]).err(), Some("tag:=x".to_string()));
+        assert_eq!(BucketFilter::new(&["[a".into()]).err(), Some("[a".to_string()));
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl Container {
         };
         let found = discover(&base, &self.sdk).await;
         let config = match &found {
-            Some(f) => base.clone().with_discovered(&f.tables, &f.roles),
+            Some(f) => base.clone().with_discovered(&f.tables, &f.buckets, &f.roles),
             None => base.clone(),
         };
         let mut summary = found.map(|f| f.summary);

@@ -19,6 +19,19 @@ pub(crate) trait TableCatalog: Send + Sync {
     async fn describe_keys(&self, table: &str) -> Result<TableDescription, SourceError>;
 }
 
+/// The buckets of one account, as a search for lockfiles reads them.
+#[async_trait]
+pub(crate) trait BucketCatalog: Send + Sync {
+    /// Every bucket's name (`ListBuckets`).
+    async fn bucket_names(&self) -> Result<Vec<String>, SourceError>;
+
+    /// A bucket's tags (`GetBucketTagging`); none when it has none.
+    async fn bucket_tags(&self, bucket: &str) -> Result<Vec<(String, String)>, SourceError>;
+
+    /// The bucket's region (`GetBucketLocation`).
+    async fn bucket_region(&self, bucket: &str) -> Result<String, SourceError>;
+}
+
 /// An AWS Organization's tree: roots, OUs and accounts.
 #[async_trait]
 pub(crate) trait OrganizationReader: Send + Sync {
@@ -37,4 +50,8 @@ pub(crate) trait Catalogs: Send + Sync {
     /// The tables of `region`, through `role` (`None`: the reaper's own
     /// credentials).
     async fn catalog(&self, role: Option<&str>, region: &str) -> Box<dyn TableCatalog>;
+
+    /// The buckets of an account, through `role` (`None`: the reaper's own
+    /// credentials).
+    async fn buckets(&self, role: Option<&str>) -> Box<dyn BucketCatalog>;
 }

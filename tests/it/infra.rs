@@ -723,6 +723,7 @@ fn the_4_kb_environment_check_fails_a_too_large_input_and_passes_the_rest() {
         role_arn = null
         regions = ["eu-west-1", "us-east-1"]
         tables = []
+        buckets = ["tag:tf-lock-reaper=lockfiles"]
         every = "1h"
     });
     let (ok, size) = passes(&[("organization", org)]);

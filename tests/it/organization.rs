@@ -45,6 +45,36 @@ async fn orphan(moto: &Moto, region: &str, account: Option<&str>, table: &str, i
     put_lock(&c, table, KEY, id, hours(10)).await;
 }
 
+async fn s3_as(moto: &Moto, account: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(&sdk_as(moto, "us-east-1", Some(account)).await)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// A bucket in `account` (tagged when `tag` is given) holding a lockfile
+/// orphan at each of `keys`.
+async fn lockfile_bucket(moto: &Moto, account: &str, bucket: &str, tag: Option<(&str, &str)>, keys: &[&str]) {
+    let s3 = s3_as(moto, account).await;
+    s3.create_bucket().bucket(bucket).send().await.expect("create bucket");
+    if let Some((k, v)) = tag {
+        let tags = aws_sdk_s3::types::Tagging::builder()
+            .tag_set(aws_sdk_s3::types::Tag::builder().key(k).value(v).build().unwrap())
+            .build()
+            .unwrap();
+        s3.put_bucket_tagging().bucket(bucket).tagging(tags).send().await.expect("tag bucket");
+    }
+    for key in keys {
+        let path = format!("{bucket}/{}", key.trim_end_matches(".tflock"));
+        let body = info_json(&format!("file-{bucket}-{key}"), &path, chrono::Utc::now() - chrono::Duration::hours(10));
+        put_object_stored(moto, &s3, bucket, key, &body, chrono::Duration::hours(10)).await;
+    }
+}
+
+async fn has_object(moto: &Moto, account: &str, bucket: &str, key: &str) -> bool {
+    s3_as(moto, account).await.head_object().bucket(bucket).key(key).send().await.is_ok()
+}
+
 async fn holds(moto: &Moto, region: &str, account: Option<&str>, table: &str) -> bool {
     get_item(&dynamo_as(moto, region, account).await, table, KEY).await.is_some()
 }
@@ -113,6 +143,19 @@ async fn lock_tables_are_discovered_across_the_organisation_and_only_those_in_sc
     create_table(&a, "orders", "OrderId").await;
     put_item(&a, "orders", &[("OrderId", s(KEY)), ("Info", s("{}"))]).await;
     let orders = snapshot(&a, "orders").await;
+    // Lockfile buckets: one tagged in A, one matched by name (under a prefix) in B, one neither.
+    lockfile_bucket(
+        &moto,
+        &org.a,
+        "a-team-state",
+        Some(("tf-lock-reaper", "lockfiles")),
+        &["app/terraform.tfstate.tflock"],
+    )
+    .await;
+    lockfile_bucket(&moto, &org.a, "a-logs", None, &["app/terraform.tfstate.tflock"]).await;
+    let in_prefix = "teams/x/terraform.tfstate.tflock";
+    let outside = "other/terraform.tfstate.tflock";
+    lockfile_bucket(&moto, &org.b, "tfstate-b-shared", None, &[in_prefix, outside]).await;
     let orgs = aws_sdk_organizations::Client::new(&moto.sdk().await);
     orgs.close_account().account_id(&org.c).send().await.expect("close account C");
 
@@ -122,10 +165,12 @@ async fn lock_tables_are_discovered_across_the_organisation_and_only_those_in_sc
         .env("ORGANIZATION_SKIP", &org.sandbox)
         .env("MEMBER_ROLE_NAME", ROLE_NAME)
         .env("DISCOVER_REGIONS", "us-east-1,eu-west-1")
+        .env("DISCOVER_BUCKETS", "tag:tf-lock-reaper=lockfiles,tfstate-b-*/teams/")
         // An explicit source beside the discovered ones: scanned once.
         .env("LOCK_TABLES", "own-locks")
         .env("STALE_AFTER", "1h")
         .env("DELETE_AFTER", "1h")
+        .env("MAX_DELETES_PER_RUN", "20")
         .args(["run", "--action", "delete", "--no-notify", "--json"]);
     let out = cmd.output().expect("run the reaper");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -139,6 +184,7 @@ async fn lock_tables_are_discovered_across_the_organisation_and_only_those_in_sc
     assert_eq!((d["skipped_accounts"].as_u64(), d["inactive_accounts"].as_u64()), (Some(1), Some(1)), "{text}");
     assert_eq!(d["searched"], 8, "4 accounts × 2 regions:\n{text}");
     assert_eq!(d["tables"], 4, "{text}");
+    assert_eq!(d["buckets"], 2, "the tagged bucket and the one matched by name:\n{text}");
     let failures = d["failures"].as_array().unwrap();
     assert!(!failures.is_empty() && failures.iter().all(|f| f["account"] == org.e.as_str()), "{text}");
     assert_eq!(failures[0]["role"], role(&org.e).as_str(), "the failure names the role:\n{text}");
@@ -156,4 +202,9 @@ async fn lock_tables_are_discovered_across_the_organisation_and_only_those_in_sc
     assert!(holds(&moto, "us-east-1", Some(&org.c), "locks").await, "a closed account is never searched");
     assert!(holds(&moto, "us-east-1", Some(&org.d), "locks").await, "a skipped OU is never searched");
     assert_eq!(snapshot(&a, "orders").await, orders, "a table that is not a lock table is never read or written");
+    assert!(!has_object(&moto, &org.a, "a-team-state", "app/terraform.tfstate.tflock").await, "tagged: reaped\n{text}");
+    assert!(!has_object(&moto, &org.b, "tfstate-b-shared", in_prefix).await, "by name, in its prefix: reaped\n{text}");
+    assert!(has_object(&moto, &org.b, "tfstate-b-shared", outside).await, "outside the prefix: never touched");
+    assert!(has_object(&moto, &org.a, "a-logs", "app/terraform.tfstate.tflock").await, "neither: never touched");
+    assert!(names.contains(&format!("tfstate-b-shared/teams/@us-east-1:{}", org.b).as_str()), "{names:?}");
 }

@@ -59,9 +59,16 @@ impl RunReport {
 pub(crate) fn render_discovery(out: &mut String, d: &crate::domain::discovery::DiscoverySummary) {
     let _ = writeln!(
         out,
-        "discovery: {} lock table(s) in {} account(s) ({} account/region pair(s) searched; {} skipped, {} not active, \
-         {} other table(s)) at {}",
-        d.tables, d.accounts, d.searched, d.skipped_accounts, d.inactive_accounts, d.other_tables, d.discovered_at
+        "discovery: {} lock table(s) and {} lockfile bucket(s) in {} account(s) ({} account/region pair(s) searched; \
+         {} skipped, {} not active, {} other table(s)) at {}",
+        d.tables,
+        d.buckets,
+        d.accounts,
+        d.searched,
+        d.skipped_accounts,
+        d.inactive_accounts,
+        d.other_tables,
+        d.discovered_at
     );
     for t in &d.unknown_targets {
         let _ = writeln!(out, "  DISCOVERY: {t} names nothing in the organisation (check ORGANIZATION_ACCOUNTS)");

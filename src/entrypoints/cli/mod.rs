@@ -287,7 +287,7 @@ async fn sources_reaper(config: Config) -> Result<Reaper, CliError> {
 /// discovered across the organisation, and what discovery found.
 async fn with_discovery(config: Config, sdk: &aws_config::SdkConfig) -> (Config, Option<DiscoverySummary>) {
     match discover(&config, sdk).await {
-        Some(found) => (config.with_discovered(&found.tables, &found.roles), Some(found.summary)),
+        Some(found) => (config.with_discovered(&found.tables, &found.buckets, &found.roles), Some(found.summary)),
         None => (config, None),
     }
 }
