@@ -207,4 +207,20 @@ async fn lock_tables_are_discovered_across_the_organisation_and_only_those_in_sc
     assert!(has_object(&moto, &org.b, "tfstate-b-shared", outside).await, "outside the prefix: never touched");
     assert!(has_object(&moto, &org.a, "a-logs", "app/terraform.tfstate.tflock").await, "neither: never touched");
     assert!(names.contains(&format!("tfstate-b-shared/teams/@us-east-1:{}", org.b).as_str()), "{names:?}");
+
+    // `doctor` checks the discovered tables and buckets like listed ones.
+    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
+        .envs(moto.env())
+        .env("ORGANIZATION_ACCOUNTS", &org.root)
+        .env("ORGANIZATION_SKIP", &org.sandbox)
+        .env("MEMBER_ROLE_NAME", ROLE_NAME)
+        .env("DISCOVER_REGIONS", "us-east-1,eu-west-1")
+        .env("DISCOVER_BUCKETS", "tfstate-b-*/teams/")
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let doctor = String::from_utf8_lossy(&out.stdout);
+    let west = format!("arn:aws:dynamodb:eu-west-1:{}:table/a-name-nobody-would-guess", org.a);
+    assert!(doctor.contains(&west) && doctor.contains("tfstate-b-shared"), "{doctor}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("discovery: 4 lock table(s) and 1 lockfile bucket(s)"));
 }

@@ -3,7 +3,9 @@
 use crate::config::DoctorSettings;
 use crate::doctor::DoctorTargets;
 use crate::domain::health::table::TableExpectations;
-use crate::entrypoints::cli::{env_with, print_json, sources_or_discovered, CliError, SourceArgs, Status};
+use crate::entrypoints::cli::{
+    config_with, env_with, print_json, sources_or_discovered, with_discovery, CliError, SourceArgs, Status,
+};
 use crate::wiring::{check_credentials, inspectors, sdk_config};
 
 pub(super) const EXAMPLES: &str = "Examples:
@@ -33,8 +35,24 @@ impl DoctorArgs {
         } else {
             self.sources.overrides()
         };
-        let settings = DoctorSettings::from_vars(&env_with(&overrides))?;
+        let vars = env_with(&overrides);
+        let mut settings = DoctorSettings::from_vars(&vars)?;
         let sdk = sdk_config(settings.run_budget).await;
+        // Sources from a document or discovered across the organisation: checked like listed ones.
+        let set = |name: &str| vars.get(name).is_some_and(|v| !v.trim().is_empty());
+        if set("SOURCES_URI") || set("ORGANIZATION_ACCOUNTS") {
+            check_credentials(&sdk).await.map_err(CliError::Credentials)?;
+            let config = config_with(&overrides).await?;
+            let (config, discovery) = with_discovery(config, &sdk).await;
+            if let Some(d) = discovery {
+                let mut text = String::new();
+                crate::domain::report::render::render_discovery(&mut text, &d);
+                eprint!("{text}");
+            }
+            settings.tables = config.tables;
+            settings.buckets = config.buckets;
+            settings.assume_roles = config.assume_roles;
+        }
         // Only HCL to read: no AWS call, so no credentials needed.
         if !(settings.tables.is_empty() && settings.buckets.is_empty()) {
             check_credentials(&sdk).await.map_err(CliError::Credentials)?;
