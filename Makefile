@@ -9,7 +9,7 @@ CHECKOV   := .venv-checkov
 LAMBDA    := .venv-lambda
 LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv compat machete build test unit deny check-infra demo bench measure-unblock bench-lambda package dist deploy fmt clean
+.PHONY: all venv compat machete build test unit deny check-infra demo bench measure-unblock bench-lambda bench-org package dist deploy fmt clean
 
 all: test
 
@@ -113,6 +113,15 @@ BENCH_SIZES ?= 10000 100000
 bench-lambda: venv
 	cargo build --release --bin $(LAMBDA_BIN)
 	$(VENV)/bin/python tools/bench_lambda.py target/release/$(LAMBDA_BIN) $(BENCH_SIZES)
+
+# The release Lambda binary, cold, over a local AWS Organization of
+# BENCH_ORG_ACCOUNTS member accounts (two regions, one or two lock tables and
+# a non-lock table each): discovery and pass time, AWS calls per source,
+# CPU, peak RSS, at the module's defaults. Takes several minutes.
+BENCH_ORG_ACCOUNTS ?= 200
+bench-org: venv
+	cargo build --release --bin $(LAMBDA_BIN)
+	$(VENV)/bin/python tools/bench_org.py target/release/$(LAMBDA_BIN) $(BENCH_ORG_ACCOUNTS)
 
 # The Lambda zip for provided.al2023 on arm64: target/lambda/$(LAMBDA_BIN)/bootstrap.zip.
 package: $(LAMBDA)/.installed

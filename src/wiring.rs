@@ -336,16 +336,39 @@ async fn route_sdk(sdk: &SdkConfig, route: &Route, external_id: Option<&str>) ->
         conf.set_region(Some(aws_config::Region::new(region.clone())));
     }
     if let Some(role) = &route.role {
-        let mut provider =
-            aws_config::sts::AssumeRoleProvider::builder(role).session_name("tf-lock-reaper").configure(sdk);
-        if let Some(id) = external_id {
-            provider = provider.external_id(id);
-        }
-        conf.set_credentials_provider(Some(aws_credential_types::provider::SharedCredentialsProvider::new(
-            provider.build().await,
-        )));
+        conf.set_credentials_provider(Some(role_credentials(sdk, role, external_id).await));
     }
     conf.build()
+}
+
+/// Who a role's credentials are for: the role, the external ID, and the
+/// STS endpoint they come from.
+type RoleKey = (String, Option<String>, Option<String>);
+
+/// One credentials provider per role for the whole process: every region's
+/// clients of an account, discovery's and the pass's, share it, and with it
+/// the SDK's identity cache (shared by every configuration derived from the
+/// base one), so a role is assumed once until its credentials expire, not
+/// once per client.
+static ROLE_CREDENTIALS: std::sync::LazyLock<
+    std::sync::Mutex<HashMap<RoleKey, aws_credential_types::provider::SharedCredentialsProvider>>,
+> = std::sync::LazyLock::new(Default::default);
+
+async fn role_credentials(
+    sdk: &SdkConfig,
+    role: &str,
+    external_id: Option<&str>,
+) -> aws_credential_types::provider::SharedCredentialsProvider {
+    let key = (role.to_string(), external_id.map(str::to_string), sdk.endpoint_url().map(str::to_string));
+    if let Some(p) = crate::support::sync::locked(&ROLE_CREDENTIALS).get(&key) {
+        return p.clone();
+    }
+    let mut provider = aws_config::sts::AssumeRoleProvider::builder(role).session_name("tf-lock-reaper").configure(sdk);
+    if let Some(id) = external_id {
+        provider = provider.external_id(id);
+    }
+    let shared = aws_credential_types::provider::SharedCredentialsProvider::new(provider.build().await);
+    crate::support::sync::locked(&ROLE_CREDENTIALS).entry(key).or_insert(shared).clone()
 }
 
 /// The configuration from `vars`, with the sources document merged in when
