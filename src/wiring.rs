@@ -80,7 +80,30 @@ impl WiringError {
 /// The SDK configuration: the standard retry policy, and timeouts derived
 /// from the pass's time budget (see [`timeouts`]).
 pub(crate) async fn sdk_config(budget: Duration) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts(budget)).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts(budget))
+        .http_client(https_client())
+        .load()
+        .await
+}
+
+/// One HTTPS client (its connection pool and TLS roots) for every SDK
+/// client built from one configuration: left to each, an organisation's
+/// hundreds of routes would each load their own. As the SDK's default:
+/// rustls on aws-lc, the proxy from the environment.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::{tls, Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, runtime_components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = runtime_components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// Every AWS call ends in time, whatever the other side does: a server that
@@ -304,19 +327,28 @@ impl SourceClients {
     /// credentials, shared with the notify-once state table.
     async fn build(sources: &Sources<'_>, sdk: &SdkConfig, own_dynamodb: aws_sdk_dynamodb::Client) -> Self {
         let roles: HashMap<String, String> = sources.roles.iter().map(|r| (r.account.clone(), r.arn.clone())).collect();
+        // A DynamoDB client only where tables are, an S3 client only where
+        // buckets are: an organisation's hundreds of routes stay small.
+        let table_routes: BTreeSet<Route> = sources.tables.iter().map(|at| route_of(&roles, at)).collect();
+        let bucket_routes: BTreeSet<Route> = sources.buckets.iter().map(|at| route_of(&roles, at)).collect();
         let mut routes: BTreeSet<Route> = BTreeSet::from([Route::own()]);
-        routes.extend(sources.tables.iter().chain(sources.buckets).map(|at| route_of(&roles, at)));
+        routes.extend(table_routes.iter().chain(&bucket_routes).cloned());
         let (mut tables, mut lockfiles, mut inspectors, mut bucket_inspectors) =
             (HashMap::new(), HashMap::new(), HashMap::new(), HashMap::new());
         for route in routes {
+            let own = route == Route::own();
             let conf = route_sdk(sdk, &route, sources.external_id).await;
-            let dynamodb = if route == Route::own() { own_dynamodb.clone() } else { dynamodb_client(&conf) };
             let url = conf.endpoint_url();
-            let s3 = s3_client(&conf);
-            tables.insert(route.clone(), DynamoLockTables::new(dynamodb.clone()).with_endpoint_url(url));
-            inspectors.insert(route.clone(), DynamoTableInspector::new(dynamodb).with_endpoint_url(url));
-            bucket_inspectors.insert(route.clone(), S3BucketInspector::new(s3.clone()).with_endpoint_url(url));
-            lockfiles.insert(route, S3LockfileBuckets::new(s3).with_endpoint_url(url));
+            if own || table_routes.contains(&route) {
+                let dynamodb = if own { own_dynamodb.clone() } else { dynamodb_client(&conf) };
+                tables.insert(route.clone(), DynamoLockTables::new(dynamodb.clone()).with_endpoint_url(url));
+                inspectors.insert(route.clone(), DynamoTableInspector::new(dynamodb).with_endpoint_url(url));
+            }
+            if own || bucket_routes.contains(&route) {
+                let s3 = s3_client(&conf);
+                bucket_inspectors.insert(route.clone(), S3BucketInspector::new(s3.clone()).with_endpoint_url(url));
+                lockfiles.insert(route, S3LockfileBuckets::new(s3).with_endpoint_url(url));
+            }
         }
         SourceClients {
             tables: Router::new(tables, roles.clone()),
