@@ -208,15 +208,12 @@ async fn lock_tables_are_discovered_across_the_organisation_and_only_those_in_sc
     assert!(has_object(&moto, &org.a, "a-logs", "app/terraform.tfstate.tflock").await, "neither: never touched");
     assert!(names.contains(&format!("tfstate-b-shared/teams/@us-east-1:{}", org.b).as_str()), "{names:?}");
 
-    // `doctor` checks the discovered tables and buckets like listed ones.
+    // `doctor` checks the discovered tables and buckets like listed ones (the same settings as flags).
     let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
         .envs(moto.env())
-        .env("ORGANIZATION_ACCOUNTS", &org.root)
-        .env("ORGANIZATION_SKIP", &org.sandbox)
-        .env("MEMBER_ROLE_NAME", ROLE_NAME)
-        .env("DISCOVER_REGIONS", "us-east-1,eu-west-1")
-        .env("DISCOVER_BUCKETS", "tfstate-b-*/teams/")
-        .args(["doctor", "--json"])
+        .args(["doctor", "--json", "--organization-accounts", &org.root, "--organization-skip", &org.sandbox])
+        .args(["--member-role-name", ROLE_NAME, "--discover-regions", "us-east-1,eu-west-1"])
+        .args(["--discover-buckets", "tfstate-b-*/teams/"])
         .output()
         .unwrap();
     let doctor = String::from_utf8_lossy(&out.stdout);

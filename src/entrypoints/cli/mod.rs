@@ -49,8 +49,9 @@ pub struct Cli {
     command: Command,
 }
 
-/// Lock sources on the command line; when any is given they replace
-/// LOCK_TABLES and LOCK_BUCKETS.
+/// Lock sources on the command line; when `--table` or `--bucket` is given
+/// they replace LOCK_TABLES and LOCK_BUCKETS. The discovery flags set the
+/// variables of the same names.
 #[derive(clap::Args)]
 struct SourceArgs {
     /// DynamoDB lock table (repeatable).
@@ -59,14 +60,55 @@ struct SourceArgs {
     /// State bucket with `.tflock` lockfiles, `bucket` or `bucket/prefix` (repeatable).
     #[arg(long = "bucket", value_name = "BUCKET[/PREFIX]")]
     buckets: Vec<String>,
+    /// Discover lock tables in AWS Organizations accounts: `all`, or root, OU and account IDs
+    /// (ORGANIZATION_ACCOUNTS).
+    #[arg(long, value_name = "IDS")]
+    organization_accounts: Option<String>,
+    /// OU and account IDs left out of the discovery, recursively (ORGANIZATION_SKIP).
+    #[arg(long, value_name = "IDS")]
+    organization_skip: Option<String>,
+    /// A role to read Organizations through (ORGANIZATION_ROLE_ARN).
+    #[arg(long, value_name = "ARN")]
+    organization_role_arn: Option<String>,
+    /// The role assumed in each member account (MEMBER_ROLE_NAME).
+    #[arg(long, value_name = "NAME")]
+    member_role_name: Option<String>,
+    /// Regions to discover in (DISCOVER_REGIONS).
+    #[arg(long, value_name = "REGIONS")]
+    discover_regions: Option<String>,
+    /// Table name globs discovery keeps (DISCOVER_TABLES).
+    #[arg(long, value_name = "GLOBS")]
+    discover_tables: Option<String>,
+    /// Lockfile buckets by name glob[/prefix] or tag:KEY=VALUE (DISCOVER_BUCKETS).
+    #[arg(long, value_name = "ENTRIES")]
+    discover_buckets: Option<String>,
+    /// s3://bucket/key of a sources document (SOURCES_URI).
+    #[arg(long, value_name = "S3_URI")]
+    sources_uri: Option<String>,
 }
 
 impl SourceArgs {
     fn overrides(&self) -> Vec<(&'static str, String)> {
-        if self.tables.is_empty() && self.buckets.is_empty() {
-            return Vec::new();
+        let mut out = Vec::new();
+        if !(self.tables.is_empty() && self.buckets.is_empty()) {
+            out.push(("LOCK_TABLES", self.tables.join(",")));
+            out.push(("LOCK_BUCKETS", self.buckets.join(",")));
         }
-        vec![("LOCK_TABLES", self.tables.join(",")), ("LOCK_BUCKETS", self.buckets.join(","))]
+        for (name, value) in [
+            ("ORGANIZATION_ACCOUNTS", &self.organization_accounts),
+            ("ORGANIZATION_SKIP", &self.organization_skip),
+            ("ORGANIZATION_ROLE_ARN", &self.organization_role_arn),
+            ("MEMBER_ROLE_NAME", &self.member_role_name),
+            ("DISCOVER_REGIONS", &self.discover_regions),
+            ("DISCOVER_TABLES", &self.discover_tables),
+            ("DISCOVER_BUCKETS", &self.discover_buckets),
+            ("SOURCES_URI", &self.sources_uri),
+        ] {
+            if let Some(v) = value {
+                out.push((name, v.clone()));
+            }
+        }
+        out
     }
 }
 
