@@ -72,10 +72,13 @@ resource "aws_lambda_function" "this" {
   function_name                  = var.name
   description                    = "Finds, reports and safely clears stale Terraform state locks"
   filename                       = var.lambda_zip_path
-  source_code_hash               = filebase64sha256(var.lambda_zip_path)
+  source_code_hash               = var.lambda_zip_path != null ? filebase64sha256(var.lambda_zip_path) : null
+  s3_bucket                      = var.lambda_s3_object != null ? var.lambda_s3_object.bucket : null
+  s3_key                         = var.lambda_s3_object != null ? var.lambda_s3_object.key : null
+  s3_object_version              = var.lambda_s3_object != null ? var.lambda_s3_object.version_id : null
   role                           = aws_iam_role.lambda.arn
   runtime                        = "provided.al2023"
-  architectures                  = ["arm64"]
+  architectures                  = [var.architecture]
   handler                        = "bootstrap"
   memory_size                    = var.memory_size
   timeout                        = var.timeout
@@ -102,6 +105,10 @@ resource "aws_lambda_function" "this" {
   }
 
   lifecycle {
+    precondition {
+      condition     = (var.lambda_zip_path == null) != (var.lambda_s3_object == null)
+      error_message = "Set exactly one of lambda_zip_path (the zip on disk) and lambda_s3_object (the zip in an S3 bucket in the function's region)."
+    }
     precondition {
       condition     = length(var.lock_tables) + length(var.lock_buckets) > 0 || var.organization != null || var.sources_uri != null
       error_message = "Give at least one lock table (lock_tables) or lockfile bucket (lock_buckets), organization to discover them, or sources_uri."

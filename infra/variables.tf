@@ -8,8 +8,30 @@ variable "name" {
 }
 
 variable "lambda_zip_path" {
-  description = "Path to the zip built by `make package` (target/lambda/tf-lock-reaper-lambda/bootstrap.zip)."
+  description = "Path to the function's zip on disk: a release's tf-lock-reaper-lambda-<architecture>.zip, or the one `make package` builds (target/lambda/tf-lock-reaper-lambda/bootstrap.zip). Set this or lambda_s3_object."
   type        = string
+  default     = null
+}
+
+variable "lambda_s3_object" {
+  description = "The function's zip in S3, e.g. a release's tf-lock-reaper-lambda-arm64.zip copied there: { bucket, key, version_id }. The bucket must be in the function's region (Lambda reads the code only from there). Nothing is downloaded at plan time. Set this or lambda_zip_path."
+  type = object({
+    bucket     = string
+    key        = string
+    version_id = optional(string)
+  })
+  default = null
+}
+
+variable "architecture" {
+  description = "The function's architecture, matching the zip: arm64 (default) or x86_64."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64, matching the zip."
+  }
 }
 
 variable "lock_tables" {

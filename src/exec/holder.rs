@@ -79,9 +79,24 @@ pub(crate) struct Finder<'a> {
 }
 
 impl Finder<'_> {
-    /// The halves of `location` whose lock ID is `id` (Terraform's word);
-    /// `None` when no half carries it.
+    /// The lock whose ID is `id` (Terraform's word), once every half the
+    /// backend uses carries it: a double lock is taken lockfile first, and
+    /// a lock adopted between its halves would be released half. `None`
+    /// until then.
     pub(crate) async fn by_logged_id(
+        &self,
+        location: &LockLocation,
+        id: &str,
+    ) -> Result<Option<LockRecord>, SourceError> {
+        let record = self.any_half_by_logged_id(location, id).await?;
+        let expected = usize::from(location.table.is_some()) + usize::from(location.lockfile.is_some());
+        Ok(record.filter(|r| r.halves.len() == expected))
+    }
+
+    /// The halves of `location` whose lock ID is `id`, however many: for
+    /// the last look, after the Terraform that logged it ended (perhaps
+    /// between the halves); `None` when no half carries it.
+    pub(crate) async fn any_half_by_logged_id(
         &self,
         location: &LockLocation,
         id: &str,
@@ -377,6 +392,18 @@ mod tests {
         let record = finder(&stores).by_logged_id(&location, "ours").await.unwrap().expect("adopted");
         assert_eq!(record.halves.len(), 2, "both halves of the double lock");
         assert_eq!(record.identified_by, IdentifiedBy::TerraformLog);
+    }
+
+    /// Terraform takes a double lock lockfile first: between the halves the
+    /// lock is not adopted (it would be released half), except at the last
+    /// look, after the Terraform that logged it ended.
+    #[tokio::test]
+    async fn a_double_lock_is_adopted_once_both_halves_are_taken() {
+        let (tables, _, stores, location, _) = setup(true);
+        tables.remove("locks", KEY);
+        assert_eq!(finder(&stores).by_logged_id(&location, "ours").await, Ok(None), "the table half is not yet taken");
+        let partial = finder(&stores).any_half_by_logged_id(&location, "ours").await.unwrap().expect("the last look");
+        assert_eq!(partial.halves.len(), 1);
     }
 
     #[tokio::test]

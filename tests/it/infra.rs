@@ -144,11 +144,9 @@ fn function_runtime_architecture_and_handler_match_the_package() {
     let blocks = module_blocks(&repo().join("infra"));
     let body = find(&blocks, "resource", &["aws_lambda_function", "this"]).body();
     assert_eq!(attr(body, "runtime").to_string(), "\"provided.al2023\"");
-    assert_eq!(
-        attr(body, "architectures").to_string().replace([' ', '\n'], ""),
-        "[\"arm64\"]",
-        "one architecture: arm64"
-    );
+    assert_eq!(attr(body, "architectures").to_string().replace([' ', '\n'], ""), "[var.architecture]");
+    let arch = find(&blocks, "variable", &["architecture"]);
+    assert_eq!(attr(arch.body(), "default").to_string(), "\"arm64\"", "arm64 unless told");
     assert_eq!(attr(body, "handler").to_string(), "\"bootstrap\"", "cargo-lambda zips the binary as bootstrap");
     assert_eq!(attr(body, "reserved_concurrent_executions").to_string(), "1");
     let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();
@@ -728,4 +726,37 @@ fn the_4_kb_environment_check_fails_a_too_large_input_and_passes_the_rest() {
     });
     let (ok, size) = passes(&[("organization", org)]);
     assert!(ok, "an organisation of any size, discovered: {size} bytes");
+}
+
+/// The zip comes from disk or from S3 (a published release, no toolchain,
+/// nothing downloaded at plan time): exactly one, or `plan` fails with a
+/// message saying so.
+#[test]
+fn exactly_one_zip_source_is_given() {
+    let blocks = module_blocks(&repo().join("infra"));
+    let function = find(&blocks, "resource", &["aws_lambda_function", "this"]);
+    let lifecycle = function.body().blocks().find(|b| b.identifier() == "lifecycle").expect("lifecycle");
+    let check = lifecycle
+        .body()
+        .blocks()
+        .filter(|b| b.identifier() == "precondition")
+        .find(|b| attr(b.body(), "condition").to_string().contains("lambda_s3_object"))
+        .expect("a precondition on the zip's source");
+    assert!(attr(check.body(), "error_message").to_string().contains("exactly one of lambda_zip_path"));
+    let object =
+        hcl::value!({ bucket = "releases-eu-west-1" key = "tf-lock-reaper-lambda-arm64.zip" version_id = null });
+    for (path, s3, ok) in [
+        (hcl::Value::from("build/bootstrap.zip"), hcl::Value::Null, true),
+        (hcl::Value::Null, object.clone(), true),
+        (hcl::Value::Null, hcl::Value::Null, false),
+        (hcl::Value::from("build/bootstrap.zip"), object, false),
+    ] {
+        let ctx = environment_context(&[("lambda_zip_path", path.clone()), ("lambda_s3_object", s3.clone())]);
+        let result = attr(check.body(), "condition").evaluate(&ctx).expect("the condition evaluates");
+        assert_eq!(result, hcl::Value::Bool(ok), "path {path:?}, s3 {s3:?}");
+    }
+    let body = hcl::to_string(function.body()).unwrap();
+    for wiring in ["s3_bucket = var.lambda_s3_object != null", "s3_key = var.lambda_s3_object != null"] {
+        assert!(body.contains(wiring), "the function lacks `{wiring}`");
+    }
 }

@@ -117,7 +117,13 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
             }
             p.polls += 1;
             let stores = self.stores_for(&p.connection).await;
-            match self.finder(&stores, &p.connection).by_logged_id(&p.location, &p.line.id).await {
+            let finder = self.finder(&stores, &p.connection);
+            let found = if last_chance || holders_gone {
+                finder.any_half_by_logged_id(&p.location, &p.line.id).await
+            } else {
+                finder.by_logged_id(&p.location, &p.line.id).await
+            };
+            match found {
                 Ok(Some(record)) => {
                     self.adopt(record, p.holders).await;
                     continue;
