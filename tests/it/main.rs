@@ -17,6 +17,7 @@ mod errors;
 mod exec_e2e;
 mod faults;
 mod infra;
+mod install;
 mod lambda_runtime;
 mod layering;
 mod lockfiles;
