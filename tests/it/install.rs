@@ -127,7 +127,8 @@ fn install_sh_installs_a_checked_release_and_refuses_the_rest() {
     assert!(!dir.join("bin").exists(), "nothing installed");
 }
 
-/// The repository URL is written once, in Cargo.toml; the installer follows it.
+/// The repository URL is written once, in Cargo.toml; the installer, the
+/// GitLab component and the README follow it.
 #[test]
 fn the_repository_url_is_the_manifests_everywhere() {
     let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
@@ -137,10 +138,10 @@ fn the_repository_url_is_the_manifests_everywhere() {
         .expect("Cargo.toml has a repository");
     let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh")).unwrap();
     assert!(script.contains(&format!("REPOSITORY=\"{repo}\"")), "install.sh follows Cargo.toml's repository");
-    for line in script
-        .lines()
-        .chain(std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap().lines())
-    {
+    let others = ["/README.md", "/templates/terraform.yml"]
+        .map(|f| std::fs::read_to_string(format!("{}{f}", env!("CARGO_MANIFEST_DIR"))).unwrap())
+        .join("\n");
+    for line in script.lines().chain(others.lines()) {
         if let Some(at) = line.find("https://github.com/") {
             assert!(line[at..].starts_with(repo), "a GitHub URL other than {repo}: {line}");
         }

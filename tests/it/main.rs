@@ -11,6 +11,7 @@ mod alerts;
 mod cli;
 mod clocks;
 mod compat;
+mod component;
 mod docs;
 mod doctor;
 mod errors;
