@@ -60,47 +60,15 @@ fn the_components_header_and_body_agree() {
     assert!(lines(job, "before_script").iter().any(|l| l.ends_with("tf-lock-reaper --version")), "checked");
 }
 
-/// Serve `files` on loopback; the releases base URL.
-fn serve(files: HashMap<String, Vec<u8>>) -> String {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
-    std::thread::spawn(move || {
-        for req in server.incoming_requests() {
-            let resp = match files.get(req.url()) {
-                Some(body) => tiny_http::Response::from_data(body.clone()),
-                None => tiny_http::Response::from_data(b"Not Found".to_vec()).with_status_code(404),
-            };
-            let _ = req.respond(resp);
-        }
-    });
-    format!("http://127.0.0.1:{port}/releases")
-}
-
 /// A release as the installer finds it: install.sh, this platform's
 /// archive (whose `tf-lock-reaper` runs the binary under test) and SHA256SUMS.
 fn release(dir: &std::path::Path) -> String {
-    use sha2::Digest;
-    let stage = dir.join("stage");
-    std::fs::create_dir_all(&stage).unwrap();
-    let bin = stage.join("tf-lock-reaper");
-    std::fs::write(&bin, format!("#!/bin/sh\nexec '{}' \"$@\"\n", env!("CARGO_BIN_EXE_tf-lock-reaper"))).unwrap();
-    Command::new("chmod").arg("755").arg(&bin).status().unwrap();
-    let name = format!("tf-lock-reaper-{}-unknown-linux-musl.tar.gz", std::env::consts::ARCH);
-    let tarball = dir.join(&name);
-    assert!(Command::new("tar")
-        .arg("-czf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(&stage)
-        .arg("tf-lock-reaper")
-        .status()
-        .unwrap()
-        .success());
-    let archive = std::fs::read(&tarball).unwrap();
-    let sum: String = sha2::Sha256::digest(&archive).iter().map(|b| format!("{b:02x}")).collect();
+    let body = format!("exec '{}' \"$@\"", env!("CARGO_BIN_EXE_tf-lock-reaper"));
+    let (name, archive) = release_archive(dir, "release", &body);
+    let sum = sha256_hex(&archive);
     let installer = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh")).unwrap();
     let prefix = "/releases/latest/download";
-    serve(HashMap::from([
+    serve_releases(HashMap::from([
         (format!("{prefix}/install.sh"), installer),
         (format!("{prefix}/{name}"), archive),
         (format!("{prefix}/SHA256SUMS"), format!("{sum}  {name}\n").into_bytes()),

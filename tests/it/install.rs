@@ -8,44 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// The archive install.sh picks on this machine.
-fn archive_name() -> String {
-    format!("tf-lock-reaper-{}-unknown-linux-musl.tar.gz", std::env::consts::ARCH)
-}
-
-/// A release archive holding a `tf-lock-reaper` that prints `version`.
-fn archive(dir: &Path, version: &str) -> Vec<u8> {
-    let stage = dir.join(format!("stage-{version}"));
-    std::fs::create_dir_all(&stage).unwrap();
-    let bin = stage.join("tf-lock-reaper");
-    std::fs::write(&bin, format!("#!/bin/sh\necho 'tf-lock-reaper {version}'\n")).unwrap();
-    Command::new("chmod").arg("755").arg(&bin).status().unwrap();
-    let out = dir.join(format!("{version}.tar.gz"));
-    let status = Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(&stage).arg("tf-lock-reaper").status();
-    assert!(status.unwrap().success());
-    std::fs::read(out).unwrap()
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Serve `files` (path → body) on loopback until the test ends; the base URL.
-fn serve(files: HashMap<String, Vec<u8>>) -> String {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
-    std::thread::spawn(move || {
-        for req in server.incoming_requests() {
-            let resp = match files.get(req.url()) {
-                Some(body) => tiny_http::Response::from_data(body.clone()).with_status_code(200),
-                None => tiny_http::Response::from_data(b"Not Found".to_vec()).with_status_code(404),
-            };
-            let _ = req.respond(resp);
-        }
-    });
-    format!("http://127.0.0.1:{port}/releases")
-}
+use crate::common::{release_archive, serve_releases, sha256_hex};
 
 fn install(base: &str, version: Option<&str>, dir: &Path) -> Output {
     let mut cmd = Command::new("dash");
@@ -64,10 +27,9 @@ fn install(base: &str, version: Option<&str>, dir: &Path) -> Output {
 #[test]
 fn install_sh_installs_a_checked_release_and_refuses_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
-    let good = archive(tmp.path(), "9.9.9");
-    let other = archive(tmp.path(), "6.6.6");
-    let name = archive_name();
-    let sums = format!("{}  {name}\n{}  tf-lock-reaper-lambda-arm64.zip\n", sha256(&good), sha256(b"zip"));
+    let (name, good) = release_archive(tmp.path(), "good", "echo 'tf-lock-reaper 9.9.9'");
+    let (_, other) = release_archive(tmp.path(), "other", "echo 'tf-lock-reaper 6.6.6'");
+    let sums = format!("{}  {name}\n{}  tf-lock-reaper-lambda-arm64.zip\n", sha256_hex(&good), sha256_hex(b"zip"));
     let mut files = HashMap::new();
     for prefix in ["/releases/download/v9.9.9", "/releases/latest/download"] {
         files.insert(format!("{prefix}/{name}"), good.clone());
@@ -76,7 +38,7 @@ fn install_sh_installs_a_checked_release_and_refuses_the_rest() {
     // 9.9.8: its archive was swapped for another after the sums were written.
     files.insert(format!("/releases/download/v9.9.8/{name}"), other);
     files.insert("/releases/download/v9.9.8/SHA256SUMS".to_string(), sums.into_bytes());
-    let base = serve(files);
+    let base = serve_releases(files);
 
     for (version, dir) in [(Some("v9.9.9"), "pinned"), (None, "latest")] {
         let dir = tmp.path().join(dir);

@@ -329,3 +329,42 @@ pub async fn get_item(
 pub fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
+
+/// Serve `files` (URL path → body) on loopback until the test ends, 404
+/// for anything else, as a release host does; the base URL of its
+/// `/releases` (GitHub's layout).
+pub fn serve_releases(files: HashMap<String, Vec<u8>>) -> String {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            let resp = match files.get(req.url()) {
+                Some(body) => tiny_http::Response::from_data(body.clone()),
+                None => tiny_http::Response::from_data(b"Not Found".to_vec()).with_status_code(404),
+            };
+            let _ = req.respond(resp);
+        }
+    });
+    format!("http://127.0.0.1:{port}/releases")
+}
+
+/// The release archive `install.sh` picks on this machine, holding a
+/// `tf-lock-reaper` whose script is `body`: its name and bytes.
+pub fn release_archive(dir: &std::path::Path, label: &str, body: &str) -> (String, Vec<u8>) {
+    let stage = dir.join(format!("stage-{label}"));
+    std::fs::create_dir_all(&stage).unwrap();
+    let bin = stage.join("tf-lock-reaper");
+    std::fs::write(&bin, format!("#!/bin/sh\n{body}\n")).unwrap();
+    assert!(Command::new("chmod").arg("755").arg(&bin).status().unwrap().success());
+    let name = format!("tf-lock-reaper-{}-unknown-linux-musl.tar.gz", std::env::consts::ARCH);
+    let out = dir.join(format!("{label}.tar.gz"));
+    let status = Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(&stage).arg("tf-lock-reaper").status();
+    assert!(status.unwrap().success());
+    (name, std::fs::read(out).unwrap())
+}
+
+/// SHA-256 in hex, as `sha256sum` prints it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
