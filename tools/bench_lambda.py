@@ -139,18 +139,12 @@ def vm_hwm_kb(pid):
     return 0
 
 
-def run_once(binary, url):
-    RuntimeApi.times = {}
-    RuntimeApi.response = None
-    RuntimeApi.done = threading.Event()
-    RuntimeApi.hold = threading.Event()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def lambda_env(url, server, extra):
+    """The environment the Lambda service gives the function, against `url`."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}",
         "AWS_LAMBDA_FUNCTION_NAME": "tf-lock-reaper",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_LOG_FORMAT": "JSON",
         "AWS_ENDPOINT_URL": url,
@@ -158,11 +152,24 @@ def run_once(binary, url):
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_REGION": "us-east-1",
         "AWS_EC2_METADATA_DISABLED": "true",
-        "LOCK_TABLES": TABLE,
         "METRICS_SINK": "none",
-        "RUN_BUDGET": "600s",
     }
+    env.update(extra)
+    return env
+
+
+def invoke(binary, url, extra_env, event):
+    """One cold invocation of `event` under the Runtime API emulation:
+    init and invocation times, CPU, peak RSS and the response."""
+    RuntimeApi.times = {}
+    RuntimeApi.response = None
+    RuntimeApi.done = threading.Event()
+    RuntimeApi.hold = threading.Event()
+    RuntimeApi.event = event
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     started = time.monotonic()
+    env = lambda_env(url, server, extra_env)
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     RuntimeApi.done.wait(900)
     peak_rss_kb = vm_hwm_kb(proc.pid)
@@ -184,16 +191,23 @@ def run_once(binary, url):
     server.shutdown()
     path, body = RuntimeApi.response or ("", b"")
     assert path.endswith("/response"), f"the function did not answer: {path} {body[:300]!r}"
-    summary = json.loads(body)
     return {
         "init_ms": (RuntimeApi.times["next"] - started) * 1000,
         "invoke_ms": (RuntimeApi.times["response"] - RuntimeApi.times["next"]) * 1000,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": peak_rss_kb / 1024,
         "response_bytes": len(body),
-        "locks_held": summary["sources"][0]["counts"]["locks_held"],
-        "stale": summary["sources"][0]["counts"]["stale"],
+        "summary": json.loads(body),
     }
+
+
+def run_once(binary, url):
+    extra = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "LOCK_TABLES": TABLE, "RUN_BUDGET": "600s"}
+    r = invoke(binary, url, extra, b'{"dry_run": true}')
+    counts = r.pop("summary")["sources"][0]["counts"]
+    r["locks_held"] = counts["locks_held"]
+    r["stale"] = counts["stale"]
+    return r
 
 
 PYTHON_BASELINE = r"""

@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
@@ -145,48 +144,14 @@ def main():
 def run(binary, url):
     """One cold invocation through bench_lambda's Runtime API emulation,
     with the discovery settings."""
-    api = bench_lambda.RuntimeApi
-    api.times, api.response = {}, None
-    api.done, api.hold = threading.Event(), threading.Event()
-    api.event = b'{"source": "aws.scheduler"}'
-    server = bench_lambda.http.server.ThreadingHTTPServer(("127.0.0.1", 0), api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}",
-        "AWS_LAMBDA_FUNCTION_NAME": "tf-lock-reaper",
+    extra = {
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_FORMAT": "JSON",
-        "AWS_ENDPOINT_URL": url,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
         "ORGANIZATION_ACCOUNTS": "all",
         "MEMBER_ROLE_NAME": ROLE,
         "DISCOVER_REGIONS": ",".join(REGIONS),
-        "METRICS_SINK": "none",
         "MAX_DELETES_PER_RUN": "1000",
     }
-    started = time.monotonic()
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    api.done.wait(900)
-    peak_rss_kb = bench_lambda.vm_hwm_kb(proc.pid)
-    proc.terminate()
-    _, _, usage = os.wait4(proc.pid, 0)
-    api.hold.set()
-    server.shutdown()
-    path, body = api.response or ("", b"")
-    assert path.endswith("/response"), f"the function did not answer: {path} {body[:300]!r}"
-    return {
-        "invoke_ms": (api.times["response"] - api.times["next"]) * 1000,
-        "init_ms": (api.times["next"] - started) * 1000,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mb": peak_rss_kb / 1024,
-        "response_bytes": len(body),
-        "summary": json.loads(body),
-    }
+    return bench_lambda.invoke(binary, url, extra, b'{"source": "aws.scheduler"}')
 
 
 if __name__ == "__main__":

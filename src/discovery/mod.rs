@@ -102,9 +102,7 @@ pub(crate) async fn organization(
                         out.tables.push(address);
                     }
                 }
-                if let Some(arn) = role.filter(|_| !out.roles.iter().any(|r| r.account == account)) {
-                    out.roles.push(AssumeRole { arn, account });
-                }
+                note_role(&mut out.roles, account, role);
             }
             Err(e) => out.summary.failures.push(failed(Some(&account), Some(&region), role.as_deref(), &e)),
         }
@@ -144,9 +142,7 @@ pub(crate) async fn organization(
                             out.buckets.push(address);
                         }
                     }
-                    if let Some(arn) = role.filter(|_| !out.roles.iter().any(|r| r.account == account)) {
-                        out.roles.push(AssumeRole { arn, account });
-                    }
+                    note_role(&mut out.roles, account, role);
                 }
                 Err(e) => out.summary.failures.push(failed(Some(&account), None, role.as_deref(), &e)),
             }
@@ -190,6 +186,13 @@ pub(crate) async fn lock_tables(catalog: &dyn TableCatalog, filter: &NameFilter)
     found.lock_tables.sort();
     found.errors.sort();
     Ok(found)
+}
+
+/// The member role of an account a source was found in, once per account.
+fn note_role(roles: &mut Vec<AssumeRole>, account: String, role: Option<String>) {
+    if let Some(arn) = role.filter(|_| !roles.iter().any(|r| r.account == account)) {
+        roles.push(AssumeRole { arn, account });
+    }
 }
 
 /// What the bucket search of one account found.

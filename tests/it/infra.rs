@@ -387,6 +387,35 @@ fn granted(action: &str, dry_run: bool, release_dead: bool) -> Observed {
     granted_by(&repo().join("infra"), action, dry_run, release_dead)
 }
 
+/// Terraform's `length`, for the expressions the tests evaluate.
+fn declare_length(ctx: &mut Context<'_>) {
+    ctx.declare_func(
+        "length",
+        FuncDef::builder().param(ParamType::Any).build(|args: FuncArgs| {
+            let n = match &args[0] {
+                hcl::Value::Array(a) => a.len(),
+                hcl::Value::Object(o) => o.len(),
+                hcl::Value::String(s) => s.chars().count(),
+                other => return Err(format!("length of {other:?}")),
+            };
+            Ok(hcl::Value::from(n as u64))
+        }),
+    );
+}
+
+/// The Lambda function's precondition whose condition mentions `needle`.
+fn function_precondition(blocks: &[Block], needle: &str) -> Block {
+    let function = find(blocks, "resource", &["aws_lambda_function", "this"]);
+    let lifecycle = function.body().blocks().find(|b| b.identifier() == "lifecycle").expect("lifecycle");
+    lifecycle
+        .body()
+        .blocks()
+        .filter(|b| b.identifier() == "precondition")
+        .find(|b| attr(b.body(), "condition").to_string().contains(needle))
+        .unwrap_or_else(|| panic!("a precondition on {needle}"))
+        .clone()
+}
+
 /// The action lists of the module in `dir` for one configuration.
 fn granted_by(dir: &Path, action: &str, dry_run: bool, release_dead: bool) -> Observed {
     granted_with(dir, action, dry_run, release_dead, hcl::value!(["tfstate/files/"]))
@@ -421,18 +450,7 @@ fn granted_with(dir: &Path, action: &str, dry_run: bool, release_dead: bool, loc
             Ok(hcl::Value::Array(args.iter().flat_map(|a| a.as_array().cloned().unwrap_or_default()).collect()))
         }),
     );
-    ctx.declare_func(
-        "length",
-        FuncDef::builder().param(ParamType::Any).build(|args: FuncArgs| {
-            let n = match &args[0] {
-                hcl::Value::Array(a) => a.len(),
-                hcl::Value::Object(o) => o.len(),
-                hcl::Value::String(s) => s.chars().count(),
-                other => return Err(format!("length of {other:?}")),
-            };
-            Ok(hcl::Value::from(n as u64))
-        }),
-    );
+    declare_length(&mut ctx);
     let eval = |name: &str| -> BTreeSet<String> {
         let Some(expr) = locals.get(name) else { return BTreeSet::new() };
         let value = expr.evaluate(&ctx).unwrap_or_else(|e| panic!("evaluating local.{name}: {e}"));
@@ -653,18 +671,7 @@ fn environment_context(overrides: &[(&str, hcl::Value)]) -> Context<'static> {
             .param(ParamType::Any)
             .build(|args: FuncArgs| serde_json::to_string(&args[0]).map(hcl::Value::from).map_err(|e| e.to_string())),
     );
-    ctx.declare_func(
-        "length",
-        FuncDef::builder().param(ParamType::Any).build(|args: FuncArgs| {
-            let n = match &args[0] {
-                hcl::Value::Array(a) => a.len(),
-                hcl::Value::Object(o) => o.len(),
-                hcl::Value::String(s) => s.chars().count(),
-                other => return Err(format!("length of {other:?}")),
-            };
-            Ok(hcl::Value::from(n as u64))
-        }),
-    );
+    declare_length(&mut ctx);
     ctx
 }
 
@@ -676,14 +683,7 @@ fn environment_context(overrides: &[(&str, hcl::Value)]) -> Context<'static> {
 #[test]
 fn the_4_kb_environment_check_fails_a_too_large_input_and_passes_the_rest() {
     let blocks = module_blocks(&repo().join("infra"));
-    let function = find(&blocks, "resource", &["aws_lambda_function", "this"]);
-    let lifecycle = function.body().blocks().find(|b| b.identifier() == "lifecycle").expect("lifecycle");
-    let check = lifecycle
-        .body()
-        .blocks()
-        .filter(|b| b.identifier() == "precondition")
-        .find(|b| attr(b.body(), "condition").to_string().contains("jsonencode(local.environment)"))
-        .expect("a precondition on the environment's size");
+    let check = function_precondition(&blocks, "jsonencode(local.environment)");
     let message = attr(check.body(), "error_message").to_string();
     assert!(message.contains("4 KB") && message.contains("organization"), "points to discovery: {message}");
     let all = locals(&blocks);
@@ -734,14 +734,7 @@ fn the_4_kb_environment_check_fails_a_too_large_input_and_passes_the_rest() {
 #[test]
 fn exactly_one_zip_source_is_given() {
     let blocks = module_blocks(&repo().join("infra"));
-    let function = find(&blocks, "resource", &["aws_lambda_function", "this"]);
-    let lifecycle = function.body().blocks().find(|b| b.identifier() == "lifecycle").expect("lifecycle");
-    let check = lifecycle
-        .body()
-        .blocks()
-        .filter(|b| b.identifier() == "precondition")
-        .find(|b| attr(b.body(), "condition").to_string().contains("lambda_s3_object"))
-        .expect("a precondition on the zip's source");
+    let check = function_precondition(&blocks, "lambda_s3_object");
     assert!(attr(check.body(), "error_message").to_string().contains("exactly one of lambda_zip_path"));
     let object =
         hcl::value!({ bucket = "releases-eu-west-1" key = "tf-lock-reaper-lambda-arm64.zip" version_id = null });
@@ -755,6 +748,7 @@ fn exactly_one_zip_source_is_given() {
         let result = attr(check.body(), "condition").evaluate(&ctx).expect("the condition evaluates");
         assert_eq!(result, hcl::Value::Bool(ok), "path {path:?}, s3 {s3:?}");
     }
+    let function = find(&blocks, "resource", &["aws_lambda_function", "this"]);
     let body = hcl::to_string(function.body()).unwrap();
     for wiring in ["s3_bucket = var.lambda_s3_object != null", "s3_key = var.lambda_s3_object != null"] {
         assert!(body.contains(wiring), "the function lacks `{wiring}`");

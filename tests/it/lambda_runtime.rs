@@ -33,22 +33,29 @@ fn serve_one(server: &tiny_http::Server, event: &str, deadline_ms: u64) -> (Stri
     }
 }
 
-/// Run the Lambda binary for one invocation of `event` (with the 1970
-/// deadline local emulators send) against moto; returns what it posted back
-/// and its stdout and stderr.
-fn invoke(moto: &Moto, env: &[(&str, &str)], event: &'static str) -> (String, String, String, String) {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper-lambda"))
-        .envs(moto.env())
+/// The Lambda binary as the Lambda service starts it, its Runtime API on
+/// loopback `port`, against moto, with `env` on top.
+fn lambda(moto: &Moto, port: u16, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper-lambda"));
+    cmd.envs(moto.env())
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
         .env("AWS_LAMBDA_FUNCTION_NAME", "tf-lock-reaper")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/tf-lock-reaper")
+        .envs(env.iter().copied());
+    cmd
+}
+
+/// Run the Lambda binary for one invocation of `event` (with the 1970
+/// deadline local emulators send) against moto; returns what it posted back
+/// and its stdout and stderr.
+fn invoke(moto: &Moto, env: &[(&str, &str)], event: &'static str) -> (String, String, String, String) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let mut child = lambda(moto, port, env)
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -149,19 +156,7 @@ fn warm_container(
 ) -> (mpsc::Sender<()>, mpsc::Receiver<String>, std::process::Child) {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let port = server.server_addr().to_ip().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper-lambda"))
-        .envs(moto.env())
-        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
-        .env("AWS_LAMBDA_FUNCTION_NAME", "tf-lock-reaper")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/tf-lock-reaper")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = lambda(moto, port, env).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let (go, gate) = mpsc::channel::<()>();
     let (tx, bodies) = mpsc::channel();
     std::thread::spawn(move || {

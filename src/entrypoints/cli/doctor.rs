@@ -4,7 +4,8 @@ use crate::config::DoctorSettings;
 use crate::doctor::DoctorTargets;
 use crate::domain::health::table::TableExpectations;
 use crate::entrypoints::cli::{
-    config_with, env_with, print_json, sources_or_discovered, with_discovery, CliError, SourceArgs, Status,
+    config_with, env_with, print_json, say_discovery, sources_or_discovered, with_discovery, CliError, SourceArgs,
+    Status,
 };
 use crate::wiring::{check_credentials, inspectors, sdk_config};
 
@@ -44,11 +45,7 @@ impl DoctorArgs {
             check_credentials(&sdk).await.map_err(CliError::Credentials)?;
             let config = config_with(&overrides).await?;
             let (config, discovery) = with_discovery(config, &sdk).await;
-            if let Some(d) = discovery {
-                let mut text = String::new();
-                crate::domain::report::render::render_discovery(&mut text, &d);
-                eprint!("{text}");
-            }
+            say_discovery(discovery.as_ref());
             settings.tables = config.tables;
             settings.buckets = config.buckets;
             settings.assume_roles = config.assume_roles;

@@ -317,12 +317,18 @@ async fn sources_or_discovered(sources: &SourceArgs) -> Result<Vec<(&'static str
 async fn sources_reaper(config: Config) -> Result<Reaper, CliError> {
     let sdk = sdk_with_credentials(&config).await?;
     let (config, discovery) = with_discovery(config, &sdk).await;
+    say_discovery(discovery.as_ref());
+    Ok(Adapters::sources_only(&config, &sdk).await.reaper(config))
+}
+
+/// What discovery found, on stderr, for the commands whose output has no
+/// place for it (`list`, `unlock`, `doctor`; `run` reports it).
+fn say_discovery(discovery: Option<&DiscoverySummary>) {
     if let Some(d) = discovery {
         let mut text = String::new();
-        crate::domain::report::render::render_discovery(&mut text, &d);
+        crate::domain::report::render::render_discovery(&mut text, d);
         eprint!("{text}");
     }
-    Ok(Adapters::sources_only(&config, &sdk).await.reaper(config))
 }
 
 /// With `ORGANIZATION_ACCOUNTS`: the configuration with the lock tables
