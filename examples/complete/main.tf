@@ -1,8 +1,15 @@
 # A complete deployment: a Terraform lock table and a state bucket set up the
 # way `tf-lock-reaper doctor` checks them (TTL on ExpiresAt, point-in-time
 # recovery, deletion protection; a versioned, encrypted, non-public bucket
-# whose old state versions expire), and the reaper module wired to both. Build the zip first (`make package` at the
-# repository root), then `make deploy` (terraform init && terraform apply here).
+# whose old state versions expire), and the reaper module wired to both, deploying a release's Lambda zip. No Rust
+# toolchain needed: put the release file here, checked, then apply:
+#
+#   base=https://github.com/tf-lock-reaper/tf-lock-reaper/releases/download/v0.1.0
+#   curl -fsSLO "$base/tf-lock-reaper-lambda-arm64.zip" && curl -fsSLO "$base/SHA256SUMS"
+#   sha256sum -c --ignore-missing SHA256SUMS
+#   terraform init && terraform apply
+#
+# (`make deploy` at the repository root builds the same file with `make package` and applies.)
 
 terraform {
   required_version = ">= 1.5"
@@ -23,6 +30,12 @@ variable "region" {
   description = "Region of the lock table and the reaper."
   type        = string
   default     = "eu-west-1"
+}
+
+variable "lambda_zip" {
+  description = "The release's Lambda zip for the function's architecture (arm64 here), downloaded beside this file."
+  type        = string
+  default     = "tf-lock-reaper-lambda-arm64.zip"
 }
 
 variable "state_bucket" {
@@ -129,7 +142,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
 module "tf_lock_reaper" {
   source = "../../infra"
 
-  lambda_zip_path = "${path.module}/../../target/lambda/tf-lock-reaper-lambda/bootstrap.zip"
+  lambda_zip_path = "${path.module}/${var.lambda_zip}"
+  architecture    = "arm64"
   lock_tables     = [aws_dynamodb_table.terraform_locks.name]
   lock_buckets    = [aws_s3_bucket.state.id]
 

@@ -1,7 +1,7 @@
 # One reaper for an organisation: deployed in the shared-services account,
 # reaping its own lock table, a lock table in another region, and a member
 # account's table and lockfile bucket through a role created there by
-# modules/member-access. Build the zip first (`make package`).
+# modules/member-access. Put a release's tf-lock-reaper-lambda-arm64.zip beside this file first (see examples/complete).
 
 terraform {
   required_version = ">= 1.5"
@@ -56,7 +56,7 @@ locals {
 module "tf_lock_reaper" {
   source = "../../infra"
 
-  lambda_zip_path = "${path.module}/../../target/lambda/tf-lock-reaper-lambda/bootstrap.zip"
+  lambda_zip_path = "${path.module}/tf-lock-reaper-lambda-arm64.zip"
   lock_tables = [
     "terraform-state-locks",                                                                  # this account, this region
     "arn:aws:dynamodb:us-east-1:${local.tf_lock_reaper_account}:table/terraform-state-locks", # this account, us-east-1

@@ -8,7 +8,7 @@
 # Apply the StackSet from the management account (or a StackSets delegated
 # administrator); the reaper can run there or, with `reader_role_arn`, in a
 # shared-services account that may read Organizations through that role.
-# Build the zip first (`make package`).
+# Put a release's tf-lock-reaper-lambda-arm64.zip beside this file first (see examples/complete).
 
 terraform {
   required_version = ">= 1.5"
@@ -62,7 +62,7 @@ provider "aws" {
 module "tf_lock_reaper" {
   source = "../../infra"
 
-  lambda_zip_path         = "${path.module}/../../target/lambda/tf-lock-reaper-lambda/bootstrap.zip"
+  lambda_zip_path         = "${path.module}/tf-lock-reaper-lambda-arm64.zip"
   assume_role_external_id = var.external_id
   organization = {
     organization_id  = var.organization_id

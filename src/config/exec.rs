@@ -26,6 +26,8 @@ pub struct ExecSettings {
     /// also sets a rolling TTL of now + `TTL_AFTER`.
     pub rolling_ttl: Option<(String, Duration)>,
     pub run_budget: Duration,
+    /// `TF_LOCK_REAPER_JOB_RECORDS`: the job's index of lock records.
+    pub job_records: Option<std::path::PathBuf>,
 }
 
 impl ExecSettings {
@@ -46,6 +48,12 @@ impl ExecSettings {
             );
         }
         let run_budget = r.duration_or_default("RUN_BUDGET");
+        let job_records = r.get("TF_LOCK_REAPER_JOB_RECORDS").map(std::path::PathBuf::from);
+        if let Some(dir) = job_records.as_ref().filter(|d| !d.is_absolute()) {
+            // Each command of a job runs in its own directory: only an
+            // absolute path names one index for all of them.
+            r.problem("TF_LOCK_REAPER_JOB_RECORDS", &dir.display().to_string(), "an absolute directory path");
+        }
         r.finish()?;
         Ok(ExecSettings {
             heartbeat_every: hb.every,
@@ -55,6 +63,7 @@ impl ExecSettings {
             heartbeat_attribute: hb.attribute,
             rolling_ttl: ttl_after.map(|a| (ttl_attribute, a)),
             run_budget,
+            job_records,
         })
     }
 }

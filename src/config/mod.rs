@@ -334,6 +334,15 @@ mod tests {
         assert_eq!(alerts.severity.as_str(), default_of("PAGERDUTY_SEVERITY"));
     }
 
+    #[test]
+    fn the_jobs_record_index_must_be_an_absolute_directory() {
+        let read = |value: &str| ExecSettings::from_vars(&vars(&[("TF_LOCK_REAPER_JOB_RECORDS", value)]));
+        assert_eq!(read("/runner/_temp/locks").unwrap().job_records, Some("/runner/_temp/locks".into()));
+        assert_eq!(read("").unwrap().job_records, None, "empty is unset");
+        let err = read("locks").unwrap_err().to_string();
+        assert!(err.contains("TF_LOCK_REAPER_JOB_RECORDS") && err.contains("an absolute directory path"), "{err}");
+    }
+
     fn labels(sources: &[SourceAddress]) -> Vec<String> {
         sources.iter().map(SourceAddress::label).collect()
     }

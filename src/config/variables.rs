@@ -285,10 +285,19 @@ pub const VARIABLES: &[Variable] = &[
 
 /// Variables only the CLI reads (`exec`): the scheduled reaper never reads
 /// them, so the Terraform module does not set them.
-pub const CLI_VARIABLES: &[Variable] = &[Variable {
-    name: "HEARTBEAT_EVERY",
-    default: "30s",
-    meaning: "`exec`: how often to heartbeat the lock the command holds, at most half of `HEARTBEAT_TIMEOUT`. \
+pub const CLI_VARIABLES: &[Variable] = &[
+    Variable {
+        name: "HEARTBEAT_EVERY",
+        default: "30s",
+        meaning: "`exec`: how often to heartbeat the lock the command holds, at most half of `HEARTBEAT_TIMEOUT`. \
         Unset: 15s in CI (`CI=true`, `GITHUB_ACTIONS`, `GITLAB_CI`, `BUILDKITE`, `JENKINS_URL`, `TF_BUILD`, \
         `CODEBUILD_BUILD_ID` or `CIRCLECI` set), 30s on a terminal, and at most a quarter of `HEARTBEAT_TIMEOUT`.",
-}];
+    },
+    Variable {
+        name: "TF_LOCK_REAPER_JOB_RECORDS",
+        default: "",
+        meaning: "`exec` and `release --job`: an absolute directory where each `exec` of a CI job notes where it \
+            recorded its locks, so one `release --job` at the end releases them all, whatever directory each \
+            command ran in. The GitHub Action sets it. Unset: each record is found from its own directory only.",
+    },
+];

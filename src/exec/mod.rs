@@ -120,6 +120,17 @@ pub(crate) async fn run(opts: ExecOptions, connect: Connect) -> std::io::Result<
         .lock_file
         .clone()
         .unwrap_or_else(|| default_record_path(&opts.command, std::env::var("TF_DATA_DIR").ok().as_deref()));
+    if let Some(index) = &opts.job_records {
+        // Before the command runs, so a job killed at any moment after can
+        // still find the record; a failure costs only `release --job`.
+        if let Err(e) = record::register(index, &record_path) {
+            say(&format!(
+                "cannot note the lock record in TF_LOCK_REAPER_JOB_RECORDS={} ({e}): `release --job` will not find \
+                 it; `release` from this directory still does",
+                index.display()
+            ));
+        }
+    }
     let since = Utc::now() - chrono::Duration::seconds(1);
     let (log, watch) = match plan {
         Plan::Transparent(why) => {

@@ -33,6 +33,9 @@ pub(crate) struct ExecOptions {
     /// The CI variable that chose the CI defaults; `None` on a terminal.
     pub ci: Option<&'static str>,
     pub lock_file: Option<PathBuf>,
+    /// The job's index of records (`TF_LOCK_REAPER_JOB_RECORDS`), where
+    /// this command's record is noted for `release --job`.
+    pub job_records: Option<PathBuf>,
     pub on_conflict: OnConflict,
     /// AWS's clock, measured by the stores' clients: heartbeats and the
     /// rolling TTL are written in it.

@@ -1,6 +1,11 @@
 //! The lock record file, and `tf-lock-reaper release`: release each
 //! recorded lock only if it is still exactly what was recorded. Idempotent,
 //! so a CI `after_script` can always run it.
+//!
+//! The job's index (`TF_LOCK_REAPER_JOB_RECORDS`): each `exec` of a job
+//! leaves there the absolute path of its record, so one `release --job` at
+//! the end (the GitHub Action's post step) finds every record of the job,
+//! whatever directory each command ran in.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +32,65 @@ pub(crate) fn write(path: &Path, record: &RecordFile) -> std::io::Result<()> {
 /// Remove the record; a record already gone is fine.
 pub(crate) fn remove(path: &Path) {
     let _ = std::fs::remove_file(path);
+}
+
+/// Note `record` in the job's index `index`: a file named by the record's
+/// absolute path's digest, holding that path. Idempotent.
+pub(crate) fn register(index: &Path, record: &Path) -> std::io::Result<()> {
+    use sha2::Digest;
+    let absolute = std::path::absolute(record)?;
+    let text = absolute.to_string_lossy().into_owned();
+    let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    std::fs::create_dir_all(index)?;
+    let tmp = tempfile::NamedTempFile::new_in(index)?;
+    std::fs::write(tmp.path(), &text)?;
+    tmp.persist(index.join(format!("{}.path", &digest[..16]))).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The records the job's index names, sorted; unreadable entries are skipped
+/// (the index only points: the records themselves are read by `read`).
+pub(crate) fn registered(index: &Path) -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir(index) else { return Vec::new() };
+    let mut paths: Vec<PathBuf> = dir
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().extension().is_some_and(|e| e == "path"))
+        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+        .map(|text| PathBuf::from(text.trim_end()))
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// `tf-lock-reaper release --job`: release every record the job's index
+/// names that still holds a lock; one line when none does.
+pub(crate) async fn release_job(index: &Path, dry_run: bool, connect: &Connect) -> (ReleaseStatus, Vec<String>) {
+    let recorded = registered(index);
+    let mut status = ReleaseStatus::Done;
+    let mut lines = Vec::new();
+    for path in recorded.iter().filter(|p| p.exists()) {
+        match release_recorded(path, dry_run, connect).await {
+            Ok((ReleaseStatus::Done, more)) => lines.extend(more),
+            Ok((ReleaseStatus::Failed, more)) => {
+                status = ReleaseStatus::Failed;
+                lines.extend(more);
+            }
+            // One bad record must not keep the others' locks: say it, go on.
+            Err(e) => {
+                status = ReleaseStatus::Failed;
+                lines.push(e.to_string());
+            }
+        }
+    }
+    if lines.is_empty() {
+        lines.push(format!(
+            "nothing to release: exec recorded {} command(s) in this job ({}) and none holds a lock now",
+            recorded.len(),
+            index.display()
+        ));
+    }
+    (status, lines)
 }
 
 /// How `release` ended.
@@ -174,5 +238,42 @@ mod tests {
         let (status, _) = release_recorded(&path, false, &connect(failing)).await.unwrap();
         assert_eq!(status, ReleaseStatus::Failed);
         assert_eq!(read(&path).unwrap().unwrap().locks.len(), 1, "the record keeps it for another try");
+    }
+
+    /// Two commands in two directories of one job: `release --job` releases
+    /// both records' locks, leaves another run's lock, skips a record its
+    /// `exec` already removed, and says one line when nothing is left.
+    #[tokio::test]
+    async fn release_job_releases_every_record_the_jobs_index_names() {
+        let work = tempfile::tempdir().unwrap();
+        let index = work.path().join("records");
+        let tables = Arc::new(MemoryLockTables::default().with_table("locks"));
+        let (net, app) = (info("net", Utc::now()), info("app", Utc::now()));
+        tables.put("locks", lock_item("tfstate/net", &net));
+        tables.put("locks", lock_item("tfstate/app", &app));
+        tables.put("locks", lock_item("tfstate/other", &info("other", Utc::now())));
+        let record = |locks| RecordFile { version: RECORD_VERSION, wrapper_pid: 1, clock_offset_seconds: None, locks };
+        let net_record = work.path().join("stacks/net/.terraform/tf-lock-reaper.json");
+        let app_record = work.path().join("stacks/app/.terraform/tf-lock-reaper.json");
+        let done_record = work.path().join("stacks/done/.terraform/tf-lock-reaper.json");
+        write(&net_record, &record(vec![lock("net", "tfstate/net", &net)])).unwrap();
+        write(&app_record, &record(vec![lock("app", "tfstate/app", &app)])).unwrap();
+        for path in [&net_record, &app_record, &done_record, &net_record] {
+            register(&index, path).unwrap();
+        }
+        assert_eq!(registered(&index).len(), 3, "one entry per record, however often registered");
+
+        let (status, lines) = release_job(&index, false, &connect(tables.clone())).await;
+        assert_eq!(status, ReleaseStatus::Done, "{lines:?}");
+        assert!(tables.get("locks", "tfstate/net").is_none() && tables.get("locks", "tfstate/app").is_none());
+        assert!(tables.get("locks", "tfstate/other").is_some(), "a lock no record names is never touched");
+        assert_eq!(lines.iter().filter(|l| l.ends_with("released")).count(), 2, "{lines:?}");
+
+        let (status, lines) = release_job(&index, false, &connect(tables.clone())).await;
+        assert_eq!(status, ReleaseStatus::Done);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].starts_with("nothing to release: exec recorded 3 command(s) in this job"), "{lines:?}");
+        let (_, lines) = release_job(&work.path().join("never-made"), false, &connect(tables)).await;
+        assert!(lines[0].starts_with("nothing to release: exec recorded 0 command(s)"), "{lines:?}");
     }
 }

@@ -53,6 +53,16 @@ fn configuration_errors_exit_2_and_list_every_bad_variable() {
     // Usage errors are exit 2 too.
     assert_eq!(cli(None, &[], &["run", "--action", "explode"], "").status.code(), Some(2));
     assert_eq!(cli(None, &[], &["unlock"], "").status.code(), Some(2));
+    // release --job needs the job's index, as an absolute path.
+    let out = cli(None, &[], &["release", "--job"], "");
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("release --job: TF_LOCK_REAPER_JOB_RECORDS is not set"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let out = cli(None, &[("TF_LOCK_REAPER_JOB_RECORDS", "records")], &["release", "--job"], "");
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("TF_LOCK_REAPER_JOB_RECORDS=\"records\": expected an absolute directory path"), "{err}");
 }
 
 #[tokio::test]

@@ -147,18 +147,24 @@ fn function_runtime_architecture_and_handler_match_the_package() {
     assert_eq!(attr(body, "architectures").to_string().replace([' ', '\n'], ""), "[var.architecture]");
     let arch = find(&blocks, "variable", &["architecture"]);
     assert_eq!(attr(arch.body(), "default").to_string(), "\"arm64\"", "arm64 unless told");
-    assert_eq!(attr(body, "handler").to_string(), "\"bootstrap\"", "cargo-lambda zips the binary as bootstrap");
+    assert_eq!(attr(body, "handler").to_string(), "\"bootstrap\"", "the release zips hold only bootstrap");
     assert_eq!(attr(body, "reserved_concurrent_executions").to_string(), "1");
+    // `make package` zips the Lambda binary as `bootstrap`, one zip per architecture the module accepts.
     let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();
-    let package_line =
-        makefile.lines().find(|l| l.contains("cargo lambda build")).expect("make package builds with cargo lambda");
-    assert!(package_line.contains("--arm64") && package_line.contains("--bin tf-lock-reaper-lambda"), "{package_line}");
+    let package = makefile.split("\npackage:").nth(1).and_then(|r| r.split("\n\n").next()).expect("make package");
+    assert!(package.contains("bootstrap=$(RELEASE_BUILD)/$$t/release/$(LAMBDA_BIN)"), "{package}");
+    assert!(
+        package.contains("tf-lock-reaper-lambda-$$a.zip") && package.contains("arm64") && package.contains("x86_64")
+    );
+    let variables = std::fs::read_to_string(repo().join("infra/variables.tf")).unwrap();
+    assert!(variables.contains(r#"contains(["arm64", "x86_64"], var.architecture)"#), "the zips' architectures");
     let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
     assert!(cargo.contains("name = \"tf-lock-reaper-lambda\""));
     let example = std::fs::read_to_string(repo().join("examples/complete/main.tf")).unwrap();
     assert!(
-        example.contains("target/lambda/tf-lock-reaper-lambda/bootstrap.zip"),
-        "the example deploys the packaged zip"
+        example.contains("default     = \"tf-lock-reaper-lambda-arm64.zip\"")
+            && example.contains("architecture    = \"arm64\""),
+        "the example deploys a release's arm64 zip"
     );
 }
 

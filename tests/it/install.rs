@@ -90,7 +90,7 @@ fn install_sh_installs_a_checked_release_and_refuses_the_rest() {
 }
 
 /// The repository URL is written once, in Cargo.toml; the installer, the
-/// GitLab component and the README follow it.
+/// GitLab component, the action, the example and the README follow it.
 #[test]
 fn the_repository_url_is_the_manifests_everywhere() {
     let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
@@ -100,12 +100,20 @@ fn the_repository_url_is_the_manifests_everywhere() {
         .expect("Cargo.toml has a repository");
     let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh")).unwrap();
     assert!(script.contains(&format!("REPOSITORY=\"{repo}\"")), "install.sh follows Cargo.toml's repository");
-    let others = ["/README.md", "/templates/terraform.yml"]
+    let others = ["/README.md", "/templates/terraform.yml", "/action.yml", "/examples/complete/main.tf"]
         .map(|f| std::fs::read_to_string(format!("{}{f}", env!("CARGO_MANIFEST_DIR"))).unwrap())
         .join("\n");
+    let slug = repo.strip_prefix("https://github.com/").expect("a GitHub repository");
+    let mut actions = 0;
     for line in script.lines().chain(others.lines()) {
         if let Some(at) = line.find("https://github.com/") {
             assert!(line[at..].starts_with(repo), "a GitHub URL other than {repo}: {line}");
         }
+        // `uses: <owner>/<name>@<ref>` of this action, in the docs and in action.yml's own comment.
+        if let Some(uses) = line.split("uses: ").nth(1).filter(|u| u.contains("tf-lock-reaper@")) {
+            assert!(uses.starts_with(&format!("{slug}@")), "the action is {slug}: {line}");
+            actions += 1;
+        }
     }
+    assert!(actions >= 2, "the README and action.yml name the action");
 }

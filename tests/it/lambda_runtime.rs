@@ -36,7 +36,12 @@ fn serve_one(server: &tiny_http::Server, event: &str, deadline_ms: u64) -> (Stri
 /// The Lambda binary as the Lambda service starts it, its Runtime API on
 /// loopback `port`, against moto, with `env` on top.
 fn lambda(moto: &Moto, port: u16, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper-lambda"));
+    lambda_binary(env!("CARGO_BIN_EXE_tf-lock-reaper-lambda").as_ref(), moto, port, env)
+}
+
+/// `binary` as the Lambda service starts it (the built `bootstrap` of a release too).
+fn lambda_binary(binary: &std::path::Path, moto: &Moto, port: u16, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(binary);
     cmd.envs(moto.env())
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
         .env("AWS_LAMBDA_FUNCTION_NAME", "tf-lock-reaper")
@@ -52,9 +57,19 @@ fn lambda(moto: &Moto, port: u16, env: &[(&str, &str)]) -> Command {
 /// deadline local emulators send) against moto; returns what it posted back
 /// and its stdout and stderr.
 fn invoke(moto: &Moto, env: &[(&str, &str)], event: &'static str) -> (String, String, String, String) {
+    invoke_binary(env!("CARGO_BIN_EXE_tf-lock-reaper-lambda").as_ref(), moto, env, event)
+}
+
+/// `invoke`, of another build of the Lambda binary.
+pub(crate) fn invoke_binary(
+    binary: &std::path::Path,
+    moto: &Moto,
+    env: &[(&str, &str)],
+    event: &'static str,
+) -> (String, String, String, String) {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let port = server.server_addr().to_ip().unwrap().port();
-    let mut child = lambda(moto, port, env)
+    let mut child = lambda_binary(binary, moto, port, env)
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

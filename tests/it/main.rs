@@ -7,6 +7,7 @@
 
 mod common;
 
+mod action;
 mod alerts;
 mod cli;
 mod clocks;
@@ -26,6 +27,7 @@ mod multi_account;
 mod organization;
 mod pipeline_metrics;
 mod reaper_dynamodb;
+mod release;
 mod sources_document;
 mod terraform_e2e;
 mod unblock;

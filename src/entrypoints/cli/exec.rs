@@ -71,6 +71,7 @@ impl ExecArgs {
             judge: settings.judge,
             ci: settings.ci,
             lock_file: self.lock_file,
+            job_records: settings.job_records,
             clock: std::sync::Arc::new(crate::wiring::aws_clock()),
             on_conflict: match self.on_conflict {
                 ConflictArg::Interrupt => OnConflict::Interrupt,

@@ -348,17 +348,26 @@ pub fn serve_releases(files: HashMap<String, Vec<u8>>) -> String {
     format!("http://127.0.0.1:{port}/releases")
 }
 
-/// The release archive `install.sh` picks on this machine, holding a
+/// The release archive `install.sh` picks on this machine, written by the
+/// release's own writer (`tools/release_files.py`), holding a
 /// `tf-lock-reaper` whose script is `body`: its name and bytes.
 pub fn release_archive(dir: &std::path::Path, label: &str, body: &str) -> (String, Vec<u8>) {
     let stage = dir.join(format!("stage-{label}"));
     std::fs::create_dir_all(&stage).unwrap();
     let bin = stage.join("tf-lock-reaper");
     std::fs::write(&bin, format!("#!/bin/sh\n{body}\n")).unwrap();
-    assert!(Command::new("chmod").arg("755").arg(&bin).status().unwrap().success());
     let name = format!("tf-lock-reaper-{}-unknown-linux-musl.tar.gz", std::env::consts::ARCH);
     let out = dir.join(format!("{label}.tar.gz"));
-    let status = Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(&stage).arg("tf-lock-reaper").status();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let status = Command::new("python3")
+        .arg(format!("{root}/tools/release_files.py"))
+        .arg("tar")
+        .arg(&out)
+        .arg(format!("tf-lock-reaper={}", bin.display()))
+        .arg(format!("LICENSE={root}/LICENSE"))
+        .arg(format!("README.md={root}/README.md"))
+        .env("SOURCE_DATE_EPOCH", "1764900000")
+        .status();
     assert!(status.unwrap().success());
     (name, std::fs::read(out).unwrap())
 }
