@@ -12,7 +12,8 @@ library (tarfile, gzip, zipfile, hashlib, json), so nothing to vendor.
   release_files.py sbom OUT.cdx.json BOM...      one CycloneDX SBOM from several
   release_files.py sums DIR                      DIR/SHA256SUMS over every other file
 
-An entry named `bootstrap` or without a dot is executable (0755).
+An entry is 0755 when its source file is executable (git records that),
+0644 otherwise.
 """
 
 import gzip
@@ -43,7 +44,7 @@ def entries(specs):
             sys.exit(f"release_files: {spec!r} is not NAME=PATH with a plain file name")
         with open(path, "rb") as f:
             data = f.read()
-        executable = name == "bootstrap" or "." not in name
+        executable = os.stat(path).st_mode & 0o100 != 0
         out.append((name, data, 0o755 if executable else 0o644))
     return sorted(out)
 
@@ -79,23 +80,33 @@ def write_zip(out, specs):
 
 def merge_sbom(out, boms):
     """One CycloneDX document for several binaries: the union of their
-    components and dependencies, sorted, with the first one's metadata."""
-    docs = []
+    components and dependencies, sorted, with the first one's metadata.
+    Each binary's bom-refs are its own indices ("0", "1", ...), so every
+    component is keyed, and every reference rewritten, by its purl."""
+    merged, components, dependencies = None, {}, {}
     for path in boms:
         with open(path) as f:
-            docs.append(json.load(f))
-    merged = dict(docs[0])
-    merged.pop("serialNumber", None)  # random per run: it would break reproducibility
-    components, dependencies = {}, {}
-    for doc in docs:
+            doc = json.load(f)
+        refs = {}
+        for c in doc.get("components", []) + [doc.get("metadata", {}).get("component", {})]:
+            if c:
+                refs[c.get("bom-ref")] = c.get("purl") or f"{c.get('name')}@{c.get('version')}"
         for c in doc.get("components", []):
-            components.setdefault(c.get("bom-ref") or json.dumps(c, sort_keys=True), c)
+            key = refs[c.get("bom-ref")]
+            components.setdefault(key, dict(c, **{"bom-ref": key}))
         for d in doc.get("dependencies", []):
-            have = dependencies.setdefault(d["ref"], set())
-            have.update(d.get("dependsOn", []))
+            have = dependencies.setdefault(refs.get(d["ref"], d["ref"]), set())
+            have.update(refs.get(r, r) for r in d.get("dependsOn", []))
+        if merged is None:
+            merged = dict(doc)
+            root = doc.get("metadata", {}).get("component")
+            if root:
+                merged["metadata"] = dict(doc["metadata"], component=dict(root, **{"bom-ref": refs[root.get("bom-ref")]}))
+    merged.pop("serialNumber", None)  # random per run: it would break reproducibility
     merged["components"] = [components[k] for k in sorted(components)]
     merged["dependencies"] = [
-        {"ref": ref, "dependsOn": sorted(deps)} for ref, deps in sorted(dependencies.items())
+        dict({"ref": ref}, **({"dependsOn": sorted(deps)} if deps else {}))
+        for ref, deps in sorted(dependencies.items())
     ]
     with open(out, "w") as f:
         json.dump(merged, f, indent=2, sort_keys=True)

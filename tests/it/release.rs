@@ -19,14 +19,15 @@ fn writer(epoch: &str, args: &[&str]) {
     assert!(out.status.success(), "release_files.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// Inputs in `dir`, with this directory's own mtimes and modes.
-fn inputs(dir: &Path, mtime: &str, mode: &str) -> (PathBuf, PathBuf, PathBuf) {
+/// Inputs in `dir`, with this directory's own mtimes and modes: `exec` for
+/// the binary (executable to its owner at least), `doc` for the others.
+fn inputs(dir: &Path, mtime: &str, (exec, doc): (&str, &str)) -> (PathBuf, PathBuf, PathBuf) {
     std::fs::create_dir_all(dir).unwrap();
     let files = (dir.join("bin"), dir.join("LICENSE"), dir.join("README.md"));
     std::fs::write(&files.0, b"\x7fELF pretend").unwrap();
     std::fs::write(&files.1, "Apache-2.0\n").unwrap();
     std::fs::write(&files.2, "# tf-lock-reaper\n").unwrap();
-    for f in [&files.0, &files.1, &files.2] {
+    for (f, mode) in [(&files.0, exec), (&files.1, doc), (&files.2, doc)] {
         assert!(Command::new("chmod").arg(mode).arg(f).status().unwrap().success());
         assert!(Command::new("touch").arg("-d").arg(mtime).arg(f).status().unwrap().success());
     }
@@ -51,8 +52,8 @@ else:
 #[test]
 fn the_archive_writer_is_deterministic() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = inputs(&tmp.path().join("clone-a/target"), "2020-01-02 03:04:05", "700");
-    let b = inputs(&tmp.path().join("elsewhere/clone-b/target"), "2026-12-05 11:00:00", "755");
+    let a = inputs(&tmp.path().join("clone-a/target"), "2020-01-02 03:04:05", ("700", "600"));
+    let b = inputs(&tmp.path().join("elsewhere/clone-b/target"), "2026-12-05 11:00:00", ("775", "664"));
     let epoch = "1764900000";
     let write = |label: &str, (bin, license, readme): &(PathBuf, PathBuf, PathBuf), epoch: &str| {
         let tar = tmp.path().join(format!("{label}.tar.gz"));
@@ -98,7 +99,12 @@ fn the_archive_writer_is_deterministic() {
         "only bootstrap, executable for Lambda"
     );
 
-    let out = Command::new("python3").arg(WRITER).args(["tar", "x.tar.gz", "a/b=README.md"]).output().unwrap();
+    let out = Command::new("python3")
+        .arg(WRITER)
+        .args(["tar", "x.tar.gz", "a/b=README.md"])
+        .env("SOURCE_DATE_EPOCH", "0")
+        .output()
+        .unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NAME=PATH with a plain file name"));
     let out = Command::new("python3")
         .arg(WRITER)
@@ -129,19 +135,24 @@ fn sha256sums_covers_every_other_file_and_verifies() {
 #[test]
 fn the_sbom_is_one_stable_union_of_what_each_binary_contains() {
     let dir = tempfile::tempdir().unwrap();
+    // As auditable2cdx writes them: bom-refs are each binary's own indices,
+    // so "1" is clap in one and lambda_runtime in the other.
     let bom = |name: &str, serial: &str, comps: &[&str], deps: &[(&str, &[&str])]| {
+        let purl = |c: &str| format!("pkg:cargo/{c}");
         let doc = serde_json::json!({
             "bomFormat": "CycloneDX", "specVersion": "1.5", "serialNumber": serial, "version": 1,
-            "metadata": {"component": {"name": "tf-lock-reaper", "bom-ref": "root"}},
-            "components": comps.iter().map(|c| serde_json::json!({"bom-ref": c, "name": c})).collect::<Vec<_>>(),
+            "metadata": {"component": {"name": "tf-lock-reaper", "bom-ref": "9", "purl": purl("tf-lock-reaper@0.1.0")}},
+            "components": comps.iter().enumerate()
+                .map(|(i, c)| serde_json::json!({"bom-ref": i.to_string(), "name": c, "purl": purl(c)}))
+                .collect::<Vec<_>>(),
             "dependencies": deps.iter().map(|(r, d)| serde_json::json!({"ref": r, "dependsOn": d})).collect::<Vec<_>>(),
         });
         let path = dir.path().join(name);
         std::fs::write(&path, doc.to_string()).unwrap();
         path.display().to_string()
     };
-    let cli = bom("cli.json", "urn:uuid:1", &["tokio 1", "clap 4"], &[("root", &["clap 4", "tokio 1"])]);
-    let lambda = bom("lambda.json", "urn:uuid:2", &["tokio 1", "lambda_runtime 1"], &[("root", &["lambda_runtime 1"])]);
+    let cli = bom("cli.json", "urn:uuid:1", &["tokio@1", "clap@4"], &[("9", &["1", "0"])]);
+    let lambda = bom("lambda.json", "urn:uuid:2", &["tokio@1", "lambda_runtime@1"], &[("9", &["1"]), ("1", &["0"])]);
     let out = |name: &str, order: [&str; 2]| {
         let path = dir.path().join(name);
         writer("0", &["sbom", path.to_str().unwrap(), order[0], order[1]]);
@@ -150,11 +161,24 @@ fn the_sbom_is_one_stable_union_of_what_each_binary_contains() {
     let (one, two) = (out("one.json", [&cli, &lambda]), out("two.json", [&lambda, &cli]));
     let doc: serde_json::Value = serde_json::from_str(&one).unwrap();
     assert!(doc.get("serialNumber").is_none(), "a random serial number would make every build differ");
-    let names: Vec<&str> = doc["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["clap 4", "lambda_runtime 1", "tokio 1"]);
-    assert_eq!(doc["dependencies"][0]["dependsOn"], serde_json::json!(["clap 4", "lambda_runtime 1", "tokio 1"]));
-    let components = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap()["components"].clone();
-    assert_eq!(components(&one), components(&two), "the order of the binaries does not matter");
+    let refs: Vec<&str> =
+        doc["components"].as_array().unwrap().iter().map(|c| c["bom-ref"].as_str().unwrap()).collect();
+    assert_eq!(refs, ["pkg:cargo/clap@4", "pkg:cargo/lambda_runtime@1", "pkg:cargo/tokio@1"], "keyed by purl");
+    assert_eq!(
+        doc["dependencies"],
+        serde_json::json!([
+            {"ref": "pkg:cargo/lambda_runtime@1", "dependsOn": ["pkg:cargo/tokio@1"]},
+            {"ref": "pkg:cargo/tf-lock-reaper@0.1.0", "dependsOn": ["pkg:cargo/clap@4", "pkg:cargo/lambda_runtime@1", "pkg:cargo/tokio@1"]},
+        ]),
+        "each binary's indices rewritten to the components they meant"
+    );
+    assert_eq!(doc["metadata"]["component"]["bom-ref"], "pkg:cargo/tf-lock-reaper@0.1.0");
+    let without_metadata = |text: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v.as_object_mut().unwrap().remove("metadata");
+        v
+    };
+    assert_eq!(without_metadata(&one), without_metadata(&two), "the order of the binaries does not matter");
 }
 
 /// What `make release` wrote (TF_LOCK_REAPER_RELEASE_DIR, default
@@ -211,6 +235,7 @@ async fn the_built_release_files_work() {
         .arg(&root)
         .args(["/tf-lock-reaper", "--version"])
         .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin") // for unshare to find chroot; the root itself is empty
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
