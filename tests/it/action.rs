@@ -35,7 +35,8 @@ async fn the_action_installs_and_its_post_step_releases_a_killed_jobs_lock() {
     let base = release(stack.path());
     // The job's environment: static credentials, Terraform on PATH, the tests' heartbeats.
     let job = stack.reaper_command(&moto, &[]);
-    let mut node = Command::new("node");
+    // node 24 from the test venv: the runtime action.yml names.
+    let mut node = Command::new(venv_bin("node"));
     node.args(["--test", "--test-reporter=spec", "tests/action/"]).current_dir(ROOT);
     for (k, v) in job.get_envs() {
         match v {
@@ -71,6 +72,10 @@ fn action_yml_agrees_with_its_scripts() {
     let action: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let runs = &action["runs"];
     assert!(runs["using"].as_str().unwrap().starts_with("node"), "only a JavaScript action has a post step");
+    let node = Command::new(venv_bin("node")).arg("--version").output().expect("node");
+    let major =
+        String::from_utf8_lossy(&node.stdout).trim().trim_start_matches('v').split('.').next().unwrap().to_string();
+    assert_eq!(runs["using"].as_str().unwrap(), format!("node{major}"), "the tests run the node the action names");
     assert_eq!(runs["post-if"], "always()", "the post step runs after a failed or cancelled job");
     let mut read = std::collections::BTreeSet::new();
     for key in ["main", "post"] {
