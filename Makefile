@@ -145,7 +145,8 @@ bench-org: venv
 # zig from PyPI link static musl binaries; cargo-auditable embeds the
 # dependency list that `cargo audit bin` and syft read) gives both the CLI and
 # the Lambda's `bootstrap`: a static binary runs on provided.al2023 as it is.
-# Reproducible: paths remapped, archives written by tools/release_files.py
+# Reproducible: paths remapped for every rustc call (tools/rustc-remap),
+# archives written by tools/release_files.py
 # (sorted entries, every mtime SOURCE_DATE_EPOCH = the commit's time), so two
 # clones of one commit give identical SHA256SUMS.
 RELEASE_VENV       := .venv-release
@@ -159,7 +160,6 @@ AUDITABLE_VERSION  := 0.7.7
 AUDITABLE2CDX_VERSION := 0.1.0
 SOURCE_DATE_EPOCH  ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 315532800)
 CARGO_HOME         ?= $(HOME)/.cargo
-RELEASE_RUSTFLAGS  := --remap-path-prefix=$(CURDIR)=/build --remap-path-prefix=$(CARGO_HOME)=/cargo
 
 $(RELEASE_VENV)/.installed: tools/release-requirements.lock
 	$(PYTHON) -m venv $(RELEASE_VENV)
@@ -175,7 +175,8 @@ release-binaries: $(RELEASE_VENV)/.installed .tools/bin/cargo-auditable
 	rustup target add $(RELEASE_TARGETS)
 	for t in $(RELEASE_TARGETS); do \
 	  PATH="$(CURDIR)/$(RELEASE_VENV)/bin:$$PATH" CARGO=$(RELEASE_CARGO) CARGO_TARGET_DIR=$(RELEASE_BUILD) \
-	    RUSTFLAGS="$(RELEASE_RUSTFLAGS)" .tools/bin/cargo-auditable auditable build --locked --release \
+	    RUSTC_WRAPPER=$(CURDIR)/tools/rustc-remap RELEASE_SOURCE_DIR=$(CURDIR) RELEASE_CARGO_HOME=$(CARGO_HOME) \
+	    .tools/bin/cargo-auditable auditable build --locked --release \
 	    --target $$t $(RELEASE_BINS:%=--bin %) || exit 1; \
 	done
 
