@@ -158,6 +158,10 @@ DIST               := target/dist
 RELEASE_BUILD      := target/release-build
 AUDITABLE_VERSION  := 0.7.7
 AUDITABLE2CDX_VERSION := 0.1.0
+# What `cargo auditable build --locked` sets, but with the wrapper by name:
+# cargo hashes RUSTC_WORKSPACE_WRAPPER into the crate's symbols, and `cargo
+# auditable` gives its own absolute path, which differs in every clone.
+AUDITABLE_ARGS     := {"offline":false,"locked":true,"frozen":false,"config":[]}
 SOURCE_DATE_EPOCH  ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 315532800)
 CARGO_HOME         ?= $(HOME)/.cargo
 
@@ -174,10 +178,10 @@ $(RELEASE_VENV)/.installed: tools/release-requirements.lock
 release-binaries: $(RELEASE_VENV)/.installed .tools/bin/cargo-auditable
 	rustup target add $(RELEASE_TARGETS)
 	for t in $(RELEASE_TARGETS); do \
-	  PATH="$(CURDIR)/$(RELEASE_VENV)/bin:$$PATH" CARGO=$(RELEASE_CARGO) CARGO_TARGET_DIR=$(RELEASE_BUILD) \
+	  PATH="$(CURDIR)/.tools/bin:$(CURDIR)/$(RELEASE_VENV)/bin:$$PATH" CARGO_TARGET_DIR=$(RELEASE_BUILD) \
 	    RUSTC_WRAPPER=$(CURDIR)/tools/rustc-remap RELEASE_SOURCE_DIR=$(CURDIR) RELEASE_CARGO_HOME=$(CARGO_HOME) \
-	    .tools/bin/cargo-auditable auditable build --locked --release \
-	    --target $$t $(RELEASE_BINS:%=--bin %) || exit 1; \
+	    RUSTC_WORKSPACE_WRAPPER=cargo-auditable CARGO_AUDITABLE_ORIG_ARGS='$(AUDITABLE_ARGS)' \
+	    $(RELEASE_CARGO) build --locked --release --target $$t $(RELEASE_BINS:%=--bin %) || exit 1; \
 	done
 
 # The static CLIs: $(DIST)/tf-lock-reaper-<target>.tar.gz (binary, LICENSE, README.md).

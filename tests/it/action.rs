@@ -37,7 +37,7 @@ async fn the_action_installs_and_its_post_step_releases_a_killed_jobs_lock() {
     let job = stack.reaper_command(&moto, &[]);
     // node 24 from the test venv: the runtime action.yml names.
     let mut node = Command::new(venv_bin("node"));
-    node.args(["--test", "--test-reporter=spec", "tests/action/"]).current_dir(ROOT);
+    node.args(["--test", "--test-reporter=spec", "tests/action/action.test.js"]).current_dir(ROOT);
     for (k, v) in job.get_envs() {
         match v {
             Some(v) => node.env(k, v),
@@ -54,7 +54,7 @@ async fn the_action_installs_and_its_post_step_releases_a_killed_jobs_lock() {
         .output()
         .expect("node");
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "node --test tests/action/:\n{said}");
+    assert!(out.status.success(), "node --test tests/action/action.test.js:\n{said}");
     assert!(said.contains("pass 3") && said.contains("fail 0"), "{said}");
     assert!(get_item(&moto.dynamo().await, "terraform-state-locks", "tfstate/gha/terraform.tfstate").await.is_none());
 }

@@ -269,3 +269,41 @@ async fn the_built_release_files_work() {
     let report: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(report["dry_run"], true, "{body}");
 }
+
+/// cargo-binstall's metadata names the archives `make dist` writes, at the
+/// URL `install.sh` downloads them from, with the binary at the root.
+#[test]
+fn binstall_finds_the_archives_make_release_writes() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let manifest = std::fs::read_to_string(format!("{root}/Cargo.toml")).unwrap();
+    let value = |key: &str| {
+        let section = manifest.split("[package.metadata.binstall]").nth(1).expect("binstall metadata");
+        let line = section.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap_or_else(|| panic!("{key}"));
+        line.split_once(" = ").unwrap().1.trim_matches('"').to_string()
+    };
+    let target = "x86_64-unknown-linux-musl";
+    let url = value("pkg-url")
+        .replace("{ repo }", "https://github.com/tf-lock-reaper/tf-lock-reaper")
+        .replace("{ version }", "1.2.3")
+        .replace("{ name }", "tf-lock-reaper")
+        .replace("{ target }", target)
+        .replace("{ archive-suffix }", ".tar.gz");
+    assert_eq!(
+        url,
+        format!(
+            "https://github.com/tf-lock-reaper/tf-lock-reaper/releases/download/v1.2.3/tf-lock-reaper-{target}.tar.gz"
+        ),
+        "GitHub's layout, as install.sh reads it"
+    );
+    assert!(manifest.contains("repository = \"https://github.com/tf-lock-reaper/tf-lock-reaper\""));
+    assert_eq!(value("pkg-fmt"), "tgz");
+    assert_eq!(value("bin-dir"), "{ bin }{ binary-ext }", "the binary at the archive's root");
+    let makefile = std::fs::read_to_string(format!("{root}/Makefile")).unwrap();
+    assert!(makefile.contains("tools/release_files.py tar $(DIST)/tf-lock-reaper-$$t.tar.gz"), "make dist's names");
+    assert!(makefile.contains("tf-lock-reaper=$(RELEASE_BUILD)/$$t/release/tf-lock-reaper"), "at the root");
+    let installer = std::fs::read_to_string(format!("{root}/install.sh")).unwrap();
+    assert!(
+        installer.contains("archive=\"tf-lock-reaper-$arch-$os.tar.gz\"")
+            && installer.contains("$base/download/v$version")
+    );
+}
