@@ -9,7 +9,7 @@ CHECKOV   := .venv-checkov
 LINT      := .venv-lint
 LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv compat machete build test lint-ci unit deny check-infra demo bench measure-unblock bench-lambda bench-org release-binaries package dist release check-release deploy fmt clean
+.PHONY: all venv compat machete build test lint-ci publish-check unit deny check-infra demo bench measure-unblock bench-lambda bench-org release-binaries package dist release check-release deploy fmt clean
 
 all: test
 
@@ -68,6 +68,12 @@ test: venv compat check-infra lint-ci machete
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo test --all-targets
+	cargo publish --dry-run --no-verify --locked --allow-dirty --quiet
+
+# `cargo publish --dry-run` with verification: builds the packaged crate as
+# `cargo install` does (about 90s: its dependencies without the tests'
+# features), so .ci/run and the release workflow run it, not `make test`.
+publish-check:
 	cargo publish --dry-run --locked --allow-dirty --quiet
 
 # The release workflow, the action and the GitLab component, offline: zizmor
