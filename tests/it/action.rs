@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::process::Command;
 
-use crate::common::terraform::{Locking, Stack};
+use crate::common::terraform::Stack;
 use crate::common::*;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -28,23 +28,14 @@ fn release(dir: &std::path::Path) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_action_installs_and_its_post_step_releases_a_killed_jobs_lock() {
     let moto = Moto::start();
-    moto.create_bucket("tfstate").await;
-    create_lock_table(&moto.dynamo().await, "terraform-state-locks").await;
-    let stack = Stack::new(&moto, "tfstate", "terraform-state-locks", "gha/terraform.tfstate", Locking::DynamoDb);
-    stack.init_and_apply();
+    let stack = Stack::applied_ci_stack(&moto, "gha/terraform.tfstate").await;
     let base = release(stack.path());
-    // The job's environment: static credentials, Terraform on PATH, the tests' heartbeats.
-    let job = stack.reaper_command(&moto, &[]);
     // node 24 from the test venv: the runtime action.yml names.
     let mut node = Command::new(venv_bin("node"));
     node.args(["--test", "--test-reporter=spec", "tests/action/action.test.js"]).current_dir(ROOT);
-    for (k, v) in job.get_envs() {
-        match v {
-            Some(v) => node.env(k, v),
-            None => node.env_remove(k),
-        };
-    }
-    let out = node
+    // The job's environment: static credentials, Terraform on PATH, the tests' heartbeats.
+    let out = stack
+        .with_job_env(&moto, &mut node)
         .env("TF_LOCK_REAPER_BASE_URL", &base)
         .env("TEST_STACK_DIR", stack.path())
         .env("TEST_DYNAMODB_ENDPOINT", &moto.url)

@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
 
-use crate::common::terraform::{Locking, Stack};
+use crate::common::terraform::Stack;
 use crate::common::*;
 
 const TEMPLATE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/templates/terraform.yml");
@@ -78,10 +78,7 @@ fn release(dir: &std::path::Path) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_components_commands_install_run_terraform_under_exec_and_release() {
     let moto = Moto::start();
-    moto.create_bucket("tfstate").await;
-    create_lock_table(&moto.dynamo().await, "terraform-state-locks").await;
-    let stack = Stack::new(&moto, "tfstate", "terraform-state-locks", "ci/terraform.tfstate", Locking::DynamoDb);
-    stack.init_and_apply();
+    let stack = Stack::applied_ci_stack(&moto, "ci/terraform.tfstate").await;
     let base = release(stack.path());
     let (_, body) = documents();
     let job = body.as_object().unwrap().values().next().unwrap().clone();
@@ -103,16 +100,14 @@ async fn the_components_commands_install_run_terraform_under_exec_and_release() 
     let shell = |section: &[&str]| {
         let commands: Vec<String> = section.iter().flat_map(|k| lines(&job, k)).map(|l| fill(&l)).collect();
         let script = format!("set -e\n{variables}{}\n", commands.join("\n"));
-        let base_cmd = stack.reaper_command(&moto, &[]);
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(script).current_dir(stack.path());
-        for (k, v) in base_cmd.get_envs() {
-            match v {
-                Some(v) => cmd.env(k, v),
-                None => cmd.env_remove(k),
-            };
-        }
-        cmd.env("CI_PROJECT_DIR", stack.path()).env("TF_LOCK_REAPER_BASE_URL", &base).output().unwrap()
+        stack
+            .with_job_env(&moto, &mut cmd)
+            .env("CI_PROJECT_DIR", stack.path())
+            .env("TF_LOCK_REAPER_BASE_URL", &base)
+            .output()
+            .unwrap()
     };
     let job_run = shell(&["before_script", "script"]);
     let said = format!("{}{}", String::from_utf8_lossy(&job_run.stdout), String::from_utf8_lossy(&job_run.stderr));

@@ -14,8 +14,13 @@ use crate::common::*;
 
 const WRITER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/release_files.py");
 
+/// `release_files.py ARGS` with `SOURCE_DATE_EPOCH=epoch`.
+fn run_writer(epoch: &str, args: &[&str]) -> std::process::Output {
+    Command::new("python3").arg(WRITER).args(args).env("SOURCE_DATE_EPOCH", epoch).output().unwrap()
+}
+
 fn writer(epoch: &str, args: &[&str]) {
-    let out = Command::new("python3").arg(WRITER).args(args).env("SOURCE_DATE_EPOCH", epoch).output().unwrap();
+    let out = run_writer(epoch, args);
     assert!(out.status.success(), "release_files.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -99,19 +104,9 @@ fn the_archive_writer_is_deterministic() {
         "only bootstrap, executable for Lambda"
     );
 
-    let out = Command::new("python3")
-        .arg(WRITER)
-        .args(["tar", "x.tar.gz", "a/b=README.md"])
-        .env("SOURCE_DATE_EPOCH", "0")
-        .output()
-        .unwrap();
+    let out = run_writer("0", &["tar", "x.tar.gz", "a/b=README.md"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NAME=PATH with a plain file name"));
-    let out = Command::new("python3")
-        .arg(WRITER)
-        .args(["zip", "x.zip", "bootstrap=x"])
-        .env("SOURCE_DATE_EPOCH", "yesterday")
-        .output()
-        .unwrap();
+    let out = run_writer("yesterday", &["zip", "x.zip", "bootstrap=x"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("SOURCE_DATE_EPOCH='yesterday' is not a number of seconds"));
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{venv_bin, Moto};
+use super::{create_lock_table, venv_bin, Moto};
 
 /// How a stack locks its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,6 +331,28 @@ impl Stack {
             .env_remove("TF_LOG_PATH")
             .env_remove("TF_WORKSPACE");
         cmd
+    }
+
+    /// `cmd` (an installer, a CI runner's shell, node) given the environment
+    /// `reaper_command` gives the CLI.
+    pub fn with_job_env<'a>(&self, moto: &Moto, cmd: &'a mut Command) -> &'a mut Command {
+        for (k, v) in self.reaper_command(moto, &[]).get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd
+    }
+
+    /// A CI job's stack: bucket `tfstate` and table `terraform-state-locks`
+    /// in moto, state at `key`, initialised and applied once.
+    pub async fn applied_ci_stack(moto: &Moto, key: &str) -> Stack {
+        moto.create_bucket("tfstate").await;
+        create_lock_table(&moto.dynamo().await, "terraform-state-locks").await;
+        let stack = Stack::new(moto, "tfstate", "terraform-state-locks", key, Locking::DynamoDb);
+        stack.init_and_apply();
+        stack
     }
 
     /// `exec` around an apply that hangs `seconds` in a provisioner.
