@@ -97,4 +97,13 @@ locals {
   member_role_arn_pattern = local.org != null ? "arn:${local.partition}:iam::*:role/${local.org.member_role_name}" : ""
   discovery_list_actions  = local.org != null ? ["dynamodb:ListTables"] : []
   discovery_table_arns    = local.org != null ? (length(local.org.tables) > 0 ? [for g in local.org.tables : "arn:${local.partition}:dynamodb:*:${local.account}:table/${g}"] : ["arn:${local.partition}:dynamodb:*:${local.account}:table/*"]) : []
+
+  # Lockfile buckets by name or tag (organization.buckets), in this account with the function's own
+  # credentials: list every bucket, read a bucket's tags only when an entry is tag:KEY=VALUE, and
+  # read the region of each bucket that matches.
+  discovers_buckets = local.org != null ? length(local.org.buckets) > 0 : false
+  bucket_discovery_actions = local.discovers_buckets ? concat(
+    ["s3:ListAllMyBuckets", "s3:GetBucketLocation"],
+    anytrue([for b in local.org.buckets : startswith(b, "tag:")]) ? ["s3:GetBucketTagging"] : [],
+  ) : []
 }

@@ -145,7 +145,9 @@ module "tf_lock_reaper" {
   lambda_zip_path = "${path.module}/${var.lambda_zip}"
   architecture    = "arm64"
   lock_tables     = [aws_dynamodb_table.terraform_locks.name]
-  lock_buckets    = [aws_s3_bucket.state.id]
+  # The bucket's name as configured, known at plan: its `id` is known only
+  # after apply, and the module keys its per-source alarms by this list.
+  lock_buckets = [aws_s3_bucket.state.bucket]
 
   stale_after           = "2h"
   stale_after_overrides = ["*/prod/*=4h"]

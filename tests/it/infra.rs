@@ -760,3 +760,146 @@ fn exactly_one_zip_source_is_given() {
         assert!(body.contains(wiring), "the function lacks `{wiring}`");
     }
 }
+
+/// What discovery calls, seen on the wire by a recording proxy in front of
+/// moto (no SDK hook reaches the clients `wiring` builds for each account
+/// and region): `(own, member)` IAM actions, signed by the reaper's own
+/// credentials or by a member role. `sts:GetCallerIdentity` needs no
+/// permission; services other than the sources' and discovery's are left
+/// out (`--no-notify` makes none).
+async fn observe_discovery(buckets: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    use crate::organization::{lockfile_bucket, organisation, orphan, ROLE_NAME};
+    let moto = Moto::start();
+    let org = organisation(&moto).await;
+    orphan(&moto, "us-east-1", None, "own-locks", "own").await;
+    orphan(&moto, "eu-west-1", Some(&org.a), "terraform-state-locks", "a-west").await;
+    create_table(&crate::organization::dynamo_as(&moto, "us-east-1", Some(&org.a)).await, "orders", "OrderId").await;
+    lockfile_bucket(
+        &moto,
+        &org.a,
+        "a-team-state",
+        Some(("tf-lock-reaper", "lockfiles")),
+        &["app/terraform.tfstate.tflock"],
+    )
+    .await;
+    lockfile_bucket(&moto, &org.b, "tfstate-b-shared", None, &["teams/x/terraform.tfstate.tflock"]).await;
+    // The reaper's own account: a bucket found by name and by tag.
+    moto.create_bucket("tfstate-own").await;
+    let own = moto.s3().await;
+    let tags = aws_sdk_s3::types::Tagging::builder()
+        .tag_set(aws_sdk_s3::types::Tag::builder().key("tf-lock-reaper").value("lockfiles").build().unwrap())
+        .build()
+        .unwrap();
+    own.put_bucket_tagging().bucket("tfstate-own").tagging(tags).send().await.unwrap();
+    let body =
+        info_json("own-file", "tfstate-own/app/terraform.tfstate", chrono::Utc::now() - chrono::Duration::hours(10));
+    put_object_stored(&moto, &own, "tfstate-own", "app/terraform.tfstate.tflock", &body, chrono::Duration::hours(10))
+        .await;
+
+    let proxy = crate::common::faults::FaultProxy::start(moto.port);
+    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
+        .envs(moto.env())
+        .env("AWS_ENDPOINT_URL", &proxy.url)
+        .env("ORGANIZATION_ACCOUNTS", &org.root)
+        .env("MEMBER_ROLE_NAME", ROLE_NAME)
+        .env("DISCOVER_REGIONS", "us-east-1,eu-west-1")
+        .env("DISCOVER_BUCKETS", buckets)
+        .env("RELEASE_DEAD_HEARTBEATS", "false")
+        .env("STALE_AFTER", "1h")
+        .args(["run", "--action", "report", "--no-notify", "--json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let d = &report["discovery"];
+    assert_eq!(d["tables"].as_u64(), Some(2), "{report:#}");
+    assert!(d["failures"].as_array().is_none_or(Vec::is_empty), "{report:#}");
+    assert!(d["buckets"].as_u64() >= Some(2), "{report:#}");
+    let (mut own, mut member) = (BTreeSet::new(), BTreeSet::new());
+    for (action, key) in proxy.calls.lock().unwrap().iter() {
+        let service = action.split(':').next().unwrap_or("");
+        if !["dynamodb", "s3", "organizations", "sts"].contains(&service) || action == "sts:GetCallerIdentity" {
+            continue;
+        }
+        if key == "test" { &mut own } else { &mut member }.insert(action.clone());
+    }
+    (own, member)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_grants_equal_the_calls_discovery_makes() {
+    use crate::common::tfcheck::{Evaluated, Value};
+    // Statements of the function's policy that cover the sources and discovery.
+    let source_sids = |sid: &str| {
+        [
+            "LockTables",
+            "ListLockfiles",
+            "Lockfiles",
+            "AssumeMemberRoles",
+            "ReadOrganization",
+            "AssumeOrganizationReader",
+        ]
+        .iter()
+        .chain(&["AssumeDiscoveredMemberRoles", "ListTablesForDiscovery", "DiscoverBuckets"])
+        .chain(&["DiscoveredOwnBuckets", "DiscoveredOwnLockfiles", "DiscoveredOwnTables"])
+        .any(|s| sid.starts_with(s))
+    };
+    for (buckets, needs_tags) in [("tag:tf-lock-reaper=lockfiles,tfstate-b-*/teams/", true), ("tfstate-*", false)] {
+        let (own, member) = observe_discovery(buckets).await;
+        let entries: Vec<&str> = buckets.split(',').collect();
+        let module = Evaluated::new(
+            &repo().join("infra"),
+            serde_json::json!({
+                "action": "report",
+                "release_dead_heartbeats": false,
+                "organization": {
+                    "organization_id": "o-abcdefghij",
+                    "accounts": ["r-root"],
+                    "member_role_name": "tf-lock-reaper-access",
+                    "regions": ["us-east-1", "eu-west-1"],
+                    "buckets": entries,
+                },
+            }),
+        )
+        .unwrap();
+        let granted: BTreeSet<String> = module
+            .policy_actions("lambda")
+            .unwrap()
+            .into_iter()
+            .filter(|(sid, _)| source_sids(sid))
+            .flat_map(|(_, actions)| actions)
+            .collect();
+        assert_eq!(granted, own, "DISCOVER_BUCKETS={buckets}: the function's grants vs its own calls");
+        assert_eq!(own.contains("s3:GetBucketTagging"), needs_tags, "{own:?}");
+        for read in ["organizations:ListRoots", "dynamodb:ListTables", "dynamodb:DescribeTable", "s3:ListAllMyBuckets"]
+        {
+            assert!(own.contains(read), "{read} observed: {own:?}");
+        }
+
+        // The StackSet's member role: the same discovery reads and data actions, in every account.
+        let stackset = Evaluated::new(
+            &repo().join("infra/modules/member-access-stackset"),
+            serde_json::json!({
+                "reaper_role_arn": "arn:aws:iam::123456789012:role/tf-lock-reaper",
+                "organizational_unit_ids": ["ou-abcd-12345678"],
+                "action": "report",
+                "release_dead_heartbeats": false,
+                "lock_buckets": true,
+            }),
+        )
+        .unwrap();
+        let Value::List(statements) = stackset.local("statements").unwrap() else { panic!("statements") };
+        let member_granted: BTreeSet<String> = statements
+            .iter()
+            .filter_map(|s| if let Value::Map(m) = s { m.get("Action").cloned() } else { None })
+            .flat_map(|a| if let Value::List(a) = a { a } else { Vec::new() })
+            .filter_map(|a| a.to_text().ok())
+            .collect();
+        // The role cannot know the filter: it may always read tags.
+        let unused: BTreeSet<String> = member_granted.difference(&member).cloned().collect();
+        let expected_unused: BTreeSet<String> =
+            if needs_tags { BTreeSet::new() } else { ["s3:GetBucketTagging".to_string()].into() };
+        assert!(member.is_subset(&member_granted), "member calls {member:?} beyond the role's {member_granted:?}");
+        assert_eq!(unused, expected_unused, "DISCOVER_BUCKETS={buckets}: member role grants unused");
+    }
+}

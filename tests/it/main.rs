@@ -19,6 +19,7 @@ mod errors;
 mod exec_e2e;
 mod faults;
 mod infra;
+mod infra_check;
 mod install;
 mod lambda_runtime;
 mod layering;

@@ -13,10 +13,10 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 
 use crate::common::*;
 
-const ROLE_NAME: &str = "tf-lock-reaper-access";
+pub(crate) const ROLE_NAME: &str = "tf-lock-reaper-access";
 const KEY: &str = "tfstate/app/terraform.tfstate";
 
-fn role(account: &str) -> String {
+pub(crate) fn role(account: &str) -> String {
     format!("arn:aws:iam::{account}:role/{ROLE_NAME}")
 }
 
@@ -34,12 +34,12 @@ async fn sdk_as(moto: &Moto, region: &str, account: Option<&str>) -> SdkConfig {
     conf.build()
 }
 
-async fn dynamo_as(moto: &Moto, region: &str, account: Option<&str>) -> aws_sdk_dynamodb::Client {
+pub(crate) async fn dynamo_as(moto: &Moto, region: &str, account: Option<&str>) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&sdk_as(moto, region, account).await)
 }
 
 /// A lock table named `table` in `account` and `region`, holding an orphan.
-async fn orphan(moto: &Moto, region: &str, account: Option<&str>, table: &str, id: &str) {
+pub(crate) async fn orphan(moto: &Moto, region: &str, account: Option<&str>, table: &str, id: &str) {
     let c = dynamo_as(moto, region, account).await;
     create_lock_table(&c, table).await;
     put_lock(&c, table, KEY, id, hours(10)).await;
@@ -54,7 +54,13 @@ async fn s3_as(moto: &Moto, account: &str) -> aws_sdk_s3::Client {
 
 /// A bucket in `account` (tagged when `tag` is given) holding a lockfile
 /// orphan at each of `keys`.
-async fn lockfile_bucket(moto: &Moto, account: &str, bucket: &str, tag: Option<(&str, &str)>, keys: &[&str]) {
+pub(crate) async fn lockfile_bucket(
+    moto: &Moto,
+    account: &str,
+    bucket: &str,
+    tag: Option<(&str, &str)>,
+    keys: &[&str],
+) {
     let s3 = s3_as(moto, account).await;
     s3.create_bucket().bucket(bucket).send().await.expect("create bucket");
     if let Some((k, v)) = tag {
@@ -81,17 +87,17 @@ async fn holds(moto: &Moto, region: &str, account: Option<&str>, table: &str) ->
 
 /// The organisation: management 123456789012 under the root;
 /// `prod` ─ A, E, and `legacy` (nested) ─ B, C (closed); `sandbox` ─ D.
-struct Org {
-    root: String,
-    sandbox: String,
-    a: String,
-    b: String,
-    c: String,
-    d: String,
-    e: String,
+pub(crate) struct Org {
+    pub(crate) root: String,
+    pub(crate) sandbox: String,
+    pub(crate) a: String,
+    pub(crate) b: String,
+    pub(crate) c: String,
+    pub(crate) d: String,
+    pub(crate) e: String,
 }
 
-async fn organisation(moto: &Moto) -> Org {
+pub(crate) async fn organisation(moto: &Moto) -> Org {
     let orgs = aws_sdk_organizations::Client::new(&moto.sdk().await);
     orgs.create_organization()
         .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)

@@ -39,6 +39,9 @@ pub struct FaultProxy {
     rules: Arc<Mutex<Vec<Rule>>>,
     /// Every request seen: `<operation> <path> -> <fault or pass>`.
     pub log: Arc<Mutex<Vec<String>>>,
+    /// Every request as the IAM action that authorises it and the access
+    /// key that signed it: `("s3:GetBucketTagging", "test")`.
+    pub calls: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl FaultProxy {
@@ -47,16 +50,17 @@ impl FaultProxy {
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (r, l) = (Arc::clone(&rules), Arc::clone(&log));
+        let calls: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let (r, l, c) = (Arc::clone(&rules), Arc::clone(&log), Arc::clone(&calls));
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (r, l) = (Arc::clone(&r), Arc::clone(&l));
+                let (r, l, c) = (Arc::clone(&r), Arc::clone(&l), Arc::clone(&c));
                 std::thread::spawn(move || {
-                    let _ = serve(client, upstream_port, &r, &l);
+                    let _ = serve(client, upstream_port, &r, &l, &c);
                 });
             }
         });
-        FaultProxy { url, rules, log }
+        FaultProxy { url, rules, log, calls }
     }
 
     /// The next requests of `operation` get these faults, in order.
@@ -102,11 +106,64 @@ fn operation(method: &str, path: &str, headers: &[(String, String)]) -> String {
     .to_string()
 }
 
+/// The IAM action that authorises a request (AWS's Service Authorization
+/// Reference): JSON protocols name the operation in `X-Amz-Target`, query
+/// protocols (STS, SNS) in the body's `Action`, S3 in its method, path and
+/// query (path-style addressing, as the reaper uses against an endpoint).
+fn iam_action(method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> String {
+    let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    // `Credential=KEY/DATE/REGION/SERVICE/aws4_request`
+    let scope: Vec<&str> = header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .map(|c| c.split([',', ' ']).next().unwrap_or("").split('/').collect())
+        .unwrap_or_default();
+    let service = scope.get(3).copied().unwrap_or("unknown");
+    if let Some(target) = header("x-amz-target") {
+        return format!("{service}:{}", target.rsplit('.').next().unwrap_or(target));
+    }
+    let body = String::from_utf8_lossy(body);
+    if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+        return format!("{service}:{action}");
+    }
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let segments = path.trim_start_matches('/').split('/').filter(|s| !s.is_empty()).count();
+    let has = |q: &str| query.split('&').any(|kv| kv == q || kv.starts_with(&format!("{q}=")));
+    let action = match (method, segments) {
+        ("GET", 0) => "ListAllMyBuckets",
+        ("GET", 1) if has("tagging") => "GetBucketTagging",
+        ("GET", 1) if has("location") => "GetBucketLocation",
+        ("GET", 1) if has("versioning") => "GetBucketVersioning",
+        ("GET", 1) if has("lifecycle") => "GetLifecycleConfiguration",
+        ("GET", 1) if has("encryption") => "GetEncryptionConfiguration",
+        ("GET", 1) if has("publicAccessBlock") => "GetBucketPublicAccessBlock",
+        ("GET", 1) => "ListBucket",
+        ("GET" | "HEAD", _) if has("tagging") => "GetObjectTagging",
+        ("GET" | "HEAD", _) => "GetObject",
+        ("PUT", _) if has("tagging") => "PutObjectTagging",
+        ("PUT", _) => "PutObject",
+        ("DELETE", _) => "DeleteObject",
+        _ => "Unknown",
+    };
+    format!("{service}:{action}")
+}
+
+/// The access key that signed a request.
+fn access_key(headers: &[(String, String)]) -> String {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, a)| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .unwrap_or("")
+        .to_string()
+}
+
 fn serve(
     client: TcpStream,
     upstream_port: u16,
     rules: &Mutex<Vec<Rule>>,
     log: &Mutex<Vec<String>>,
+    calls: &Mutex<Vec<(String, String)>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut request_line = String::new();
@@ -142,6 +199,7 @@ fn serve(
             .find_map(|r| r.queued.pop_front().or(r.standing))
     };
     log.lock().unwrap().push(format!("{op} {path} -> {fault:?}"));
+    calls.lock().unwrap().push((iam_action(method, path, &headers, &body), access_key(&headers)));
 
     let mut client = client;
     match fault {

@@ -6,6 +6,7 @@ pub mod faults;
 pub mod pagerduty;
 pub mod seams;
 pub mod terraform;
+pub mod tfcheck;
 
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
