@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::common::pagerduty::Receiver;
+use crate::common::tfcheck::{Evaluated, Value};
 use crate::common::*;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -30,7 +31,6 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Block, Body, Expression, ObjectKey};
 use tf_lock_reaper::adapters::cloudwatch::ApiSink;
 use tf_lock_reaper::adapters::dynamodb_alert_state::DynamoAlertState;
@@ -393,22 +393,6 @@ fn granted(action: &str, dry_run: bool, release_dead: bool) -> Observed {
     granted_by(&repo().join("infra"), action, dry_run, release_dead)
 }
 
-/// Terraform's `length`, for the expressions the tests evaluate.
-fn declare_length(ctx: &mut Context<'_>) {
-    ctx.declare_func(
-        "length",
-        FuncDef::builder().param(ParamType::Any).build(|args: FuncArgs| {
-            let n = match &args[0] {
-                hcl::Value::Array(a) => a.len(),
-                hcl::Value::Object(o) => o.len(),
-                hcl::Value::String(s) => s.chars().count(),
-                other => return Err(format!("length of {other:?}")),
-            };
-            Ok(hcl::Value::from(n as u64))
-        }),
-    );
-}
-
 /// The Lambda function's precondition whose condition mentions `needle`.
 fn function_precondition(blocks: &[Block], needle: &str) -> Block {
     let function = find(blocks, "resource", &["aws_lambda_function", "this"]);
@@ -424,43 +408,43 @@ fn function_precondition(blocks: &[Block], needle: &str) -> Block {
 
 /// The action lists of the module in `dir` for one configuration.
 fn granted_by(dir: &Path, action: &str, dry_run: bool, release_dead: bool) -> Observed {
-    granted_with(dir, action, dry_run, release_dead, hcl::value!(["tfstate/files/"]))
+    granted_with(dir, action, dry_run, release_dead, serde_json::json!(["tfstate/files/"]))
 }
 
 /// The same, with `var.lock_buckets` as the module takes it (a list of
-/// buckets, or the StackSet module's switch).
-fn granted_with(dir: &Path, action: &str, dry_run: bool, release_dead: bool, lock_buckets: hcl::Value) -> Observed {
-    let blocks = module_blocks(dir);
-    let locals = locals(&blocks);
-    let mut ctx = Context::new();
-    let var = hcl::value!({
-        action = (action)
-        dry_run = (dry_run)
-        release_dead_heartbeats = (release_dead)
-        create_notify_state_table = true
-        sns_topic_arn = null
-        create_sns_topic = true
-        pagerduty_routing_key_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pd-AbCdEf"
-        chat_topic_arn = null
-        create_chat_topic = true
-        slack_channel = null
-        teams_channel = null
-        slack_webhook_url_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-AbCdEf"
-        metrics_sink = "api"
-        lock_buckets = (lock_buckets)
+/// buckets, or the StackSet module's switch): the module evaluated with
+/// those inputs and its own defaults for the rest (`common::tfcheck`).
+fn granted_with(
+    dir: &Path,
+    action: &str,
+    dry_run: bool,
+    release_dead: bool,
+    lock_buckets: serde_json::Value,
+) -> Observed {
+    let mut inputs = serde_json::json!({
+        "action": action,
+        "dry_run": dry_run,
+        "release_dead_heartbeats": release_dead,
+        "lock_buckets": lock_buckets,
     });
-    ctx.declare_var("var", var);
-    ctx.declare_func(
-        "concat",
-        FuncDef::builder().variadic_param(ParamType::Array(Box::new(ParamType::Any))).build(|args: FuncArgs| {
-            Ok(hcl::Value::Array(args.iter().flat_map(|a| a.as_array().cloned().unwrap_or_default()).collect()))
-        }),
-    );
-    declare_length(&mut ctx);
+    if dir == repo().join("infra") {
+        // The notification channels the observed passes use.
+        let channels = serde_json::json!({
+            "create_notify_state_table": true,
+            "create_sns_topic": true,
+            "pagerduty_routing_key_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:pd-AbCdEf",
+            "create_chat_topic": true,
+            "slack_webhook_url_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-AbCdEf",
+            "metrics_sink": "api",
+        });
+        inputs.as_object_mut().unwrap().extend(channels.as_object().unwrap().clone());
+    }
+    let module = Evaluated::new(dir, inputs).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let eval = |name: &str| -> BTreeSet<String> {
-        let Some(expr) = locals.get(name) else { return BTreeSet::new() };
-        let value = expr.evaluate(&ctx).unwrap_or_else(|e| panic!("evaluating local.{name}: {e}"));
-        value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+        if !locals(&module_blocks(dir)).contains_key(name) {
+            return BTreeSet::new();
+        }
+        module.strings(name).unwrap_or_else(|e| panic!("evaluating local.{name}: {e}"))
     };
     Observed {
         lock_table: eval("lock_table_actions"),
@@ -500,7 +484,7 @@ async fn iam_actions_per_mode_equal_the_api_calls_the_code_makes() {
             action,
             dry_run,
             release,
-            hcl::Value::Bool(true),
+            serde_json::json!(true),
         );
         assert_eq!(sources(&stackset), sources(&observed), "{what}: member-access-stackset grants");
     }
@@ -626,80 +610,35 @@ fn module_readme_documents_every_input_and_output() {
     }
 }
 
-/// The module's own inputs at their defaults, `overrides` on top, as
-/// `var`; the few locals the environment reads that depend on resources,
-/// as the ARNs they would be.
-fn environment_context(overrides: &[(&str, hcl::Value)]) -> Context<'static> {
-    let blocks = module_blocks(&repo().join("infra"));
-    let mut var = hcl::Map::new();
-    for b in blocks.iter().filter(|b| b.identifier() == "variable") {
-        let default = b.body().attributes().find(|a| a.key() == "default").map(|a| a.expr().clone());
-        let value = default.map_or(hcl::Value::Null, |e| e.evaluate(&Context::new()).unwrap_or(hcl::Value::Null));
-        var.insert(b.labels()[0].as_str().to_string(), value);
-    }
-    for (k, v) in overrides {
-        var.insert(k.to_string(), v.clone());
-    }
-    let mut ctx = Context::new();
-    ctx.declare_var("var", hcl::Value::Object(var.clone()));
-    let topic = "arn:aws:sns:eu-west-1:123456789012:tf-lock-reaper-alerts";
-    ctx.declare_var(
-        "local",
-        hcl::value!({
-            org = (var.get("organization").cloned().unwrap_or(hcl::Value::Null))
-            sns_topic_arn = (topic)
-            chat_topic_arn = (topic)
-            notify_table = "tf-lock-reaper-alert-state"
-        }),
-    );
-    ctx.declare_func(
-        "join",
-        FuncDef::builder().param(ParamType::String).param(ParamType::Any).build(|args: FuncArgs| {
-            let items: Vec<String> = args[1]
-                .as_array()
-                .map(|a| a.iter().map(|x| x.as_str().unwrap_or_default().to_string()).collect())
-                .unwrap_or_default();
-            Ok(hcl::Value::from(items.join(args[0].as_str().unwrap_or_default())))
-        }),
-    );
-    ctx.declare_func(
-        "tostring",
-        FuncDef::builder().param(ParamType::Any).build(|args: FuncArgs| {
-            Ok(hcl::Value::from(match &args[0] {
-                hcl::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            }))
-        }),
-    );
-    ctx.declare_func(
-        "jsonencode",
-        FuncDef::builder()
-            .param(ParamType::Any)
-            .build(|args: FuncArgs| serde_json::to_string(&args[0]).map(hcl::Value::from).map_err(|e| e.to_string())),
-    );
-    declare_length(&mut ctx);
-    ctx
+/// The root module evaluated with `inputs` (`common::tfcheck`); the
+/// topics given as ARNs, so the environment holds no value known only
+/// after apply.
+fn root_with(inputs: serde_json::Value) -> Evaluated {
+    let mut all = serde_json::json!({
+        "sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:tf-lock-reaper-alerts",
+        "chat_topic_arn": "arn:aws:sns:eu-west-1:123456789012:tf-lock-reaper-chat",
+    });
+    all.as_object_mut().unwrap().extend(inputs.as_object().unwrap().clone());
+    Evaluated::new(&repo().join("infra"), all).expect("the inputs fit the module")
 }
 
 /// Lambda refuses a function environment over 4 KB at apply time, and the
 /// provider does not check it at plan: the module's precondition does.
-/// Evaluated from the HCL: the defaults pass; 18 member accounts of listed
-/// tables, buckets and roles (about 170 bytes each) pass, the 25th does
-/// not; an organisation of any size, discovered, passes.
+/// Evaluated from the HCL: the defaults pass; 12 member accounts of listed
+/// tables, buckets and roles (about 170 bytes each) pass, 25 do not; an
+/// organisation of any size, discovered, passes.
 #[test]
 fn the_4_kb_environment_check_fails_a_too_large_input_and_passes_the_rest() {
     let blocks = module_blocks(&repo().join("infra"));
     let check = function_precondition(&blocks, "jsonencode(local.environment)");
     let message = attr(check.body(), "error_message").to_string();
     assert!(message.contains("4 KB") && message.contains("organization"), "points to discovery: {message}");
-    let all = locals(&blocks);
-    let passes = |overrides: &[(&str, hcl::Value)]| -> (bool, usize) {
-        let mut ctx = environment_context(overrides);
-        let environment = all["environment"].evaluate(&ctx).expect("local.environment evaluates");
-        let size = serde_json::to_string(&environment).unwrap().len();
-        ctx.declare_var("local", hcl::value!({ environment = (environment) environment_limit = 4096 }));
-        let ok = attr(check.body(), "condition").evaluate(&ctx).expect("the condition evaluates");
-        (ok == hcl::Value::Bool(true), size)
+    let passes = |inputs: serde_json::Value| -> (bool, usize) {
+        let module = root_with(inputs);
+        let environment = module.local("environment").expect("local.environment evaluates");
+        let size = environment.to_json().to_string().len();
+        let ok = module.eval(attr(check.body(), "condition")).expect("the condition evaluates");
+        (ok == Value::Bool(true), size)
     };
     let accounts = |n: usize| {
         let ids: Vec<String> = (0..n).map(|i| format!("{:012}", 100_000_000_000_u64 + i as u64)).collect();
@@ -707,30 +646,23 @@ fn the_4_kb_environment_check_fails_a_too_large_input_and_passes_the_rest() {
             ids.iter().map(|a| format!("arn:aws:dynamodb:eu-west-1:{a}:table/terraform-state-locks")).collect();
         let buckets: Vec<String> = ids.iter().map(|a| format!("tfstate-{a}@eu-west-1:{a}")).collect();
         let roles: Vec<String> = ids.iter().map(|a| format!("arn:aws:iam::{a}:role/tf-lock-reaper-access")).collect();
-        [
-            ("lock_tables", hcl::Value::from(tables)),
-            ("lock_buckets", hcl::Value::from(buckets)),
-            ("assume_role_arns", hcl::Value::from(roles)),
-        ]
+        serde_json::json!({ "lock_tables": tables, "lock_buckets": buckets, "assume_role_arns": roles })
     };
-    let (ok, defaults) = passes(&[("lock_tables", hcl::value!(["terraform-state-locks"]))]);
+    let (ok, defaults) = passes(serde_json::json!({ "lock_tables": ["terraform-state-locks"] }));
     assert!(ok && defaults < 1500, "the other settings take about 1 KB: {defaults}");
-    let (ok, size) = passes(&accounts(12));
+    let (ok, size) = passes(accounts(12));
     assert!(ok, "12 listed accounts fit: {size} bytes");
-    let (ok, size) = passes(&accounts(25));
+    let (ok, size) = passes(accounts(25));
     assert!(!ok && size > 4096, "25 listed accounts do not: {size} bytes");
-    let org = hcl::value!({
-        organization_id = "o-abcdef1234"
-        accounts = ["all"]
-        member_role_name = "tf-lock-reaper-access"
-        skip = ["ou-ab12-sandbox1"]
-        role_arn = null
-        regions = ["eu-west-1", "us-east-1"]
-        tables = []
-        buckets = ["tag:tf-lock-reaper=lockfiles"]
-        every = "1h"
+    let org = serde_json::json!({
+        "organization_id": "o-abcdef1234",
+        "accounts": ["all"],
+        "member_role_name": "tf-lock-reaper-access",
+        "skip": ["ou-ab12-sandbox1"],
+        "regions": ["eu-west-1", "us-east-1"],
+        "buckets": ["tag:tf-lock-reaper=lockfiles"],
     });
-    let (ok, size) = passes(&[("organization", org)]);
+    let (ok, size) = passes(serde_json::json!({ "organization": org }));
     assert!(ok, "an organisation of any size, discovered: {size} bytes");
 }
 
@@ -742,17 +674,14 @@ fn exactly_one_zip_source_is_given() {
     let blocks = module_blocks(&repo().join("infra"));
     let check = function_precondition(&blocks, "lambda_s3_object");
     assert!(attr(check.body(), "error_message").to_string().contains("exactly one of lambda_zip_path"));
-    let object =
-        hcl::value!({ bucket = "releases-eu-west-1" key = "tf-lock-reaper-lambda-arm64.zip" version_id = null });
-    for (path, s3, ok) in [
-        (hcl::Value::from("build/bootstrap.zip"), hcl::Value::Null, true),
-        (hcl::Value::Null, object.clone(), true),
-        (hcl::Value::Null, hcl::Value::Null, false),
-        (hcl::Value::from("build/bootstrap.zip"), object, false),
-    ] {
-        let ctx = environment_context(&[("lambda_zip_path", path.clone()), ("lambda_s3_object", s3.clone())]);
-        let result = attr(check.body(), "condition").evaluate(&ctx).expect("the condition evaluates");
-        assert_eq!(result, hcl::Value::Bool(ok), "path {path:?}, s3 {s3:?}");
+    let object = serde_json::json!({ "bucket": "releases-eu-west-1", "key": "tf-lock-reaper-lambda-arm64.zip" });
+    let path = serde_json::json!("build/bootstrap.zip");
+    let null = serde_json::Value::Null;
+    for (path, s3, ok) in [(&path, &null, true), (&null, &object, true), (&null, &null, false), (&path, &object, false)]
+    {
+        let module = root_with(serde_json::json!({ "lambda_zip_path": path, "lambda_s3_object": s3 }));
+        let result = module.eval(attr(check.body(), "condition")).expect("the condition evaluates");
+        assert_eq!(result, Value::Bool(ok), "path {path:?}, s3 {s3:?}");
     }
     let function = find(&blocks, "resource", &["aws_lambda_function", "this"]);
     let body = hcl::to_string(function.body()).unwrap();
@@ -828,7 +757,6 @@ async fn observe_discovery(buckets: &str) -> (BTreeSet<String>, BTreeSet<String>
 
 #[tokio::test(flavor = "multi_thread")]
 async fn discovery_grants_equal_the_calls_discovery_makes() {
-    use crate::common::tfcheck::{Evaluated, Value};
     // Statements of the function's policy that cover the sources and discovery.
     let source_sids = |sid: &str| {
         [

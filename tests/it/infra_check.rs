@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::common::tfcheck::{plan, undeclared};
+use crate::common::tfcheck::{plan, undeclared, Value};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -65,6 +65,46 @@ fn every_reference_in_the_modules_and_examples_is_declared() {
 fn every_module_and_example_evaluates_as_terraform_would_plan_it() {
     let problems = all_plan_problems(&repo());
     assert!(problems.is_empty(), "what terraform plan would refuse:\n{}", problems.join("\n"));
+}
+
+/// The root module with every kind of source and channel given as known
+/// values, so each `for_each` and `dynamic` block runs over real elements
+/// (an example's inputs are partly known only at plan).
+#[test]
+fn the_module_plans_with_every_kind_of_source_and_channel() {
+    let inputs = |json: serde_json::Value| -> BTreeMap<String, Value> {
+        let Value::Map(m) = Value::from_json(&json) else { panic!("an object") };
+        m
+    };
+    let listed = inputs(serde_json::json!({
+        "lambda_zip_path": "build/tf-lock-reaper-lambda-arm64.zip",
+        "lock_tables": ["terraform-state-locks", "arn:aws:dynamodb:us-east-1:111111111111:table/locks"],
+        "lock_buckets": ["tfstate", "tfstate-shared/teams/", "tfstate-b/x/@us-east-1:111111111111"],
+        "assume_role_arns": ["arn:aws:iam::111111111111:role/tf-lock-reaper-access"],
+        "sources_uri": "s3://tf-lock-reaper-config/sources.json",
+        "action": "delete",
+        "pagerduty_routing_key_secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pd-AbCdEf",
+        "slack_channel": { "workspace_id": "T0123", "channel_id": "C0123" },
+        "metrics_sink": "api",
+        "enable_xray": true,
+    }));
+    let discovered = inputs(serde_json::json!({
+        "lambda_s3_object": { "bucket": "releases", "key": "tf-lock-reaper-lambda-arm64.zip" },
+        "organization": {
+            "organization_id": "o-abcdefghij",
+            "accounts": ["all"],
+            "member_role_name": "tf-lock-reaper-access",
+            "role_arn": "arn:aws:iam::999999999999:role/org-reader",
+            "tables": ["terraform-*"],
+            "buckets": ["tag:tf-lock-reaper=lockfiles", "tfstate-*/teams/"],
+        },
+        "action": "ttl",
+        "dry_run": true,
+    }));
+    for given in [listed, discovered] {
+        let problems = plan(&repo().join("infra"), given.clone(), true).unwrap();
+        assert!(problems.is_empty(), "{given:?}:\n{}", problems.join("\n"));
+    }
 }
 
 /// A copy of `infra/` and `examples/` to plant errors in.

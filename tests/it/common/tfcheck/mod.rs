@@ -118,6 +118,19 @@ impl Evaluated {
         self.0.local(name)
     }
 
+    /// Any expression in the module's scope.
+    pub fn eval(&self, expr: &Expression) -> Result<Value, String> {
+        self.0.eval(expr, &eval::Env::new())
+    }
+
+    /// A local that must be a list of strings (an action list).
+    pub fn strings(&self, local: &str) -> Result<BTreeSet<String>, String> {
+        match self.local(local)? {
+            Value::List(items) | Value::Set(items) => items.iter().map(Value::to_text).collect(),
+            other => Err(format!("local.{local} is {}, not a list", other.brief())),
+        }
+    }
+
     /// The statements of `data "aws_iam_policy_document" "<name>"` that
     /// apply (static ones, and each instance of a `dynamic "statement"`):
     /// their `sid` and `actions`.

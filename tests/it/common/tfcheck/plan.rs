@@ -22,6 +22,9 @@ pub fn plan(dir: &Path, inputs: BTreeMap<String, Value>, strict: bool) -> Result
     let ctx = Ctx::new(Module::load(dir)?, inputs, false);
     let mut problems = Vec::new();
     Planner { strict, at: dir.display().to_string() }.module(&ctx, &mut problems);
+    // Once each, not once per instance that shows it.
+    let mut seen = std::collections::BTreeSet::new();
+    problems.retain(|p| seen.insert(p.clone()));
     Ok(problems)
 }
 
