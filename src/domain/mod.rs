@@ -8,8 +8,10 @@
 pub mod alert;
 pub(crate) mod backend;
 pub mod clock;
+pub mod commands;
 pub mod decision;
 pub(crate) mod discovery;
+pub mod explain;
 pub mod failure;
 pub(crate) mod health;
 pub mod lock;

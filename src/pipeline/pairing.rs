@@ -66,9 +66,7 @@ pub(crate) fn pair_double_locks(sources: &mut [SourceReport]) {
         }
         let Some(&(ts, tl)) = table_halves.get(&(file.id.clone(), file.state_path.clone())) else { continue };
         let table = sources[ts].locks[tl].lock.clone();
-        sources[s].locks[l].paired_with =
-            Some(HalfRef { kind: SourceKind::Table, source: table.source.clone(), lock_key: table.lock_key.clone() });
-        sources[ts].locks[tl].paired_with =
-            Some(HalfRef { kind: SourceKind::Bucket, source: file.source.clone(), lock_key: file.lock_key.clone() });
+        sources[s].locks[l].paired_with = Some(HalfRef::of(&table));
+        sources[ts].locks[tl].paired_with = Some(HalfRef::of(&file));
     }
 }

@@ -117,8 +117,9 @@ async fn sns_messages_reach_a_subscribed_queue_with_subject_body_and_attributes(
         "Who:         ci@runner",
         "Operation:   OperationTypeApply",
         "Version:     1.15.5",
-        "terraform force-unlock 'stale-1'",
+        "terraform force-unlock -force 'stale-1'",
         "tf-lock-reaper unlock 'stale-1' --table 'locks'",
+        "--condition-expression 'Info = :info'",
         r#"aws dynamodb delete-item --table-name 'locks' --key '{"LockID":{"S":"tfstate/app/terraform.tfstate"}}'"#,
     ] {
         assert!(body.contains(needle), "body lacks {needle:?}:\n{body}");
@@ -134,7 +135,7 @@ async fn sns_messages_reach_a_subscribed_queue_with_subject_body_and_attributes(
 #[tokio::test]
 async fn pagerduty_pages_once_per_lock_and_resolves_after_unlock() {
     let World { moto, pd, client } = world().await;
-    put_lock(&client, "locks", "tfstate/env:/staging/app/terraform.tfstate", "stale-1", hours(3)).await;
+    let info = put_lock(&client, "locks", "tfstate/env:/staging/app/terraform.tfstate", "stale-1", hours(3)).await;
     put_lock(&client, "locks", "tfstate/fresh/terraform.tfstate", "fresh-1", Duration::from_secs(60)).await;
     let alerts = Arc::new(dispatcher(vec![pagerduty(&pd.url)], Some((&client, "alert-state"))));
     let cfg = config(&[("LOCK_TABLES", "locks")]);
@@ -173,10 +174,12 @@ async fn pagerduty_pages_once_per_lock_and_resolves_after_unlock() {
                 "age": "3h00m",
                 "stale_window": "2h00m (STALE_AFTER)",
                 "commands": {
-                    "terraform_force_unlock": "terraform force-unlock 'stale-1'",
+                    "terraform_force_unlock": "terraform force-unlock -force 'stale-1'",
                     "tf_lock_reaper_unlock": "tf-lock-reaper unlock 'stale-1' --table 'locks'",
+                    // Conditional on the exact Info: a lock taken again is refused, never deleted.
                     "aws_cli": format!(
-                        r#"aws dynamodb delete-item --table-name 'locks' --key '{{"LockID":{{"S":"{key}"}}}}'"#
+                        r#"aws dynamodb delete-item --table-name 'locks' --key '{{"LockID":{{"S":"{key}"}}}}' --condition-expression 'Info = :info' --expression-attribute-values '{}'"#,
+                        serde_json::json!({":info": {"S": info}})
                     ),
                 },
             },
@@ -351,7 +354,7 @@ async fn hostile_lock_fields_stay_valid_json_and_capped() {
     assert!(!who_sent.chars().any(|c| c.is_control() || c == '\u{202e}'), "{who_sent:?}");
     assert!(who_sent.starts_with("evil\"},\"routing_key\":\"x"), "quotes survive as data: {who_sent:?}");
     assert!(t["payload"]["summary"].as_str().unwrap().chars().count() <= 1024);
-    assert_eq!(d["commands"]["terraform_force_unlock"], r"terraform force-unlock 'x'\''; rm -rf / #'");
+    assert_eq!(d["commands"]["terraform_force_unlock"], r"terraform force-unlock -force 'x'\''; rm -rf / #'");
     assert_eq!(d["info"], "line1 line2");
 }
 
@@ -638,8 +641,10 @@ async fn chat_notifications_thread_per_alert_through_trigger_reminder_escalation
         assert!(description.contains(needle), "{needle} in {description}");
     }
     assert_eq!(app["content"]["nextSteps"][0], "```tf-lock-reaper unlock 'app-1' --table 'locks'```");
-    assert_eq!(app["content"]["nextSteps"][1], "```terraform force-unlock 'app-1'```");
-    assert!(app["content"]["nextSteps"][2].as_str().unwrap().contains("aws dynamodb delete-item --table-name 'locks'"));
+    // Safest first: the conditional aws command before force-unlock.
+    assert!(app["content"]["nextSteps"][1].as_str().unwrap().contains("aws dynamodb delete-item --table-name 'locks'"));
+    assert!(app["content"]["nextSteps"][1].as_str().unwrap().contains("--condition-expression 'Info = :info'"));
+    assert_eq!(app["content"]["nextSteps"][2], "```terraform force-unlock -force 'app-1'```");
     assert_eq!(app["content"]["keywords"], serde_json::json!(["warning", "locks"]));
     assert_eq!(event_type(app), "tf-lock-reaper.lock-stale.trigger");
 
@@ -820,7 +825,9 @@ async fn slack_webhook_gets_block_kit_and_a_429_is_waited_out() {
     assert!(fields.contains(&"*Who*\n`ci@runner`") && fields.contains(&"*Lock ID*\n`app-1`"), "{fields:?}");
     let fix = blocks[3]["text"]["text"].as_str().unwrap();
     assert!(
-        fix.starts_with("```tf-lock-reaper unlock 'app-1' --table 'locks'\nterraform force-unlock 'app-1'"),
+        fix.starts_with(
+            "```tf-lock-reaper unlock 'app-1' --table 'locks'\naws dynamodb delete-item --table-name 'locks'"
+        ) && fix.contains("\nterraform force-unlock -force 'app-1'"),
         "{fix}"
     );
     assert!(fix.ends_with("```"));

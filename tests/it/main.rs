@@ -11,6 +11,7 @@ mod action;
 mod alerts;
 mod cli;
 mod clocks;
+mod commands_e2e;
 mod compat;
 mod component;
 mod docs;

@@ -160,8 +160,9 @@ fn commands(m: &Message) -> Vec<String> {
     }
     let mut out = Vec::new();
     if let Some(c) = m.details.get("commands") {
-        for key in ["tf_lock_reaper_unlock", "terraform_force_unlock", "aws_cli", "aws_cli_lockfile"] {
-            out.extend(c.get(key).and_then(Value::as_str).map(str::to_string));
+        // Safest first, as `domain::commands` ranks them.
+        for key in crate::domain::commands::RANKING {
+            out.extend(c.get(*key).and_then(Value::as_str).map(str::to_string));
         }
     }
     if let Some(locks) = m.details.get("locks").and_then(Value::as_array) {

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::domain::alert::commands::unlock_commands;
+use crate::domain::alert::commands::{ranked_commands, unlock_commands};
 use crate::domain::alert::keys::lock_alert_key;
 use crate::domain::alert::text::{cap, clean, subject, FIELD_CAP, SUMMARY_CAP};
 use crate::domain::alert::{AlertKind, AlertSettings, Event, Message, OpenAlert, Severity};
@@ -123,18 +123,11 @@ impl LockFacts {
     }
 
     fn commands_text(l: &LockReport) -> String {
-        let c = unlock_commands(&l.lock, l.paired_with.as_ref());
-        let get = |k: &str| c.get(k).and_then(|v| v.as_str()).map(|v| format!("  {v}\n")).unwrap_or_default();
-        format!(
-            concat!(
-                "If no apply is still running for this state, release the lock with one of:\n",
-                "  {}    (run from the stack's directory, with its backend config)\n{}{}{}",
-            ),
-            c["terraform_force_unlock"].as_str().unwrap_or_default(),
-            get("tf_lock_reaper_unlock"),
-            get("aws_cli"),
-            get("aws_cli_lockfile"),
-        )
+        let mut out = String::from("If no apply is still running for this state, release the lock (safest first):\n");
+        for c in ranked_commands(&l.lock, l.paired_with.as_ref()) {
+            out.push_str(&format!("  {}\n    ({})\n", c.command, c.why));
+        }
+        out
     }
 }
 

@@ -41,10 +41,7 @@ pub(crate) fn subject(s: &str) -> String {
     }
 }
 
-/// POSIX shell single-quoting, so a hostile ID cannot break out of a command.
-pub(crate) fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
+pub(crate) use crate::domain::commands::shell_quote;
 
 #[cfg(test)]
 mod tests {

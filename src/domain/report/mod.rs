@@ -200,6 +200,25 @@ pub struct HalfRef {
     pub kind: SourceKind,
     pub source: SourceAddress,
     pub lock_key: String,
+    /// That half's exact `Info` (or lockfile body) and ETag: the conditions
+    /// of the commands that release it.
+    #[serde(skip)]
+    pub raw_info: String,
+    #[serde(skip)]
+    pub etag: Option<String>,
+}
+
+impl HalfRef {
+    /// A reference to `lock`, the other half of a double lock.
+    pub(crate) fn of(lock: &Lock) -> HalfRef {
+        HalfRef {
+            kind: lock.kind,
+            source: lock.source.clone(),
+            lock_key: lock.lock_key.clone(),
+            raw_info: lock.raw_info.clone(),
+            etag: lock.etag.clone(),
+        }
+    }
 }
 
 impl SourceReport {

@@ -9,6 +9,7 @@
 mod completions;
 mod doctor;
 mod exec;
+mod explain;
 mod list;
 mod release;
 mod run;
@@ -39,6 +40,7 @@ tf-lock-reaper run --table terraform-state-locks --action delete --dry-run\n  \
 tf-lock-reaper unlock 2b6a2c1e-0f0d-4b5e-9f7a-3c2d1e0f9a8b --table terraform-state-locks\n  \
 tf-lock-reaper exec -- terraform apply -auto-approve tfplan\n  \
 tf-lock-reaper release\n  \
+terraform plan 2>&1 | tf-lock-reaper explain\n  \
 tf-lock-reaper doctor --table terraform-state-locks --bucket tfstate --config ."
 )]
 pub struct Cli {
@@ -135,6 +137,11 @@ enum Command {
     /// every backend "s3" block under --config, each failure with its fix.
     #[command(after_help = doctor::EXAMPLES)]
     Doctor(doctor::DoctorArgs),
+    /// Explain a pasted lock error, lock item, lockfile or backend block: the
+    /// locks, what is going on, the commands ranked safest first, the fixed
+    /// backend block. No AWS access.
+    #[command(after_help = explain::EXAMPLES)]
+    Explain(explain::ExplainArgs),
     /// Print a shell completion script.
     #[command(after_help = completions::EXAMPLES)]
     Completions(completions::CompletionsArgs),
@@ -234,6 +241,7 @@ pub async fn run(cli: Cli) -> Result<Status, CliError> {
         Command::Exec(args) => args.run().await,
         Command::Release(args) => args.run().await,
         Command::Doctor(args) => args.run().await,
+        Command::Explain(args) => args.run(),
         Command::Completions(args) => args.run(),
     }
 }
