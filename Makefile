@@ -10,7 +10,7 @@ LINT      := .venv-lint
 AWSCLI    := .venv-awscli
 LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv compat machete build test lint-ci publish-check unit deny check-infra demo bench measure-unblock bench-lambda bench-org release-binaries package dist release check-release deploy fmt clean
+.PHONY: all venv compat machete core-wasm build test lint-ci publish-check unit deny check-infra demo bench measure-unblock bench-lambda bench-org release-binaries package dist release check-release deploy fmt clean
 
 all: test
 
@@ -72,17 +72,23 @@ build:
 
 # Formatting, lints, unused dependencies, unit/property/integration (moto_server)/end-to-end
 # (Terraform) tests, the Terraform compatibility matrix, and the static checks of infra/.
-test: venv compat check-infra lint-ci machete
+test: venv compat check-infra lint-ci machete core-wasm
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
-	cargo test --all-targets
-	cargo publish --dry-run --no-verify --locked --allow-dirty --quiet
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo test --workspace --all-targets
+	cargo publish --workspace --dry-run --no-verify --locked --allow-dirty --quiet
+
+# The pure core (core/) built for WebAssembly: with no AWS SDK, tokio or
+# clock in its Cargo.toml, the compiler proves it stays pure.
+core-wasm:
+	@rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	cargo build --quiet -p tf-lock-reaper-core --target wasm32-unknown-unknown
 
 # `cargo publish --dry-run` with verification: builds the packaged crate as
 # `cargo install` does (about 90s: its dependencies without the tests'
 # features), so .ci/run and the release workflow run it, not `make test`.
 publish-check:
-	cargo publish --dry-run --locked --allow-dirty --quiet
+	cargo publish --workspace --dry-run --locked --allow-dirty --quiet
 
 # The release workflow, the action and the GitLab component, offline: zizmor
 # in its strictest persona with zero findings (a skip would carry its reason
@@ -100,7 +106,7 @@ lint-ci: $(LINT)/.installed
 # The fast tier: unit, property and fake-backed pipeline tests, the layering
 # and README checks. Seconds once built; no Python, no servers.
 unit:
-	cargo test --lib
+	cargo test --workspace --lib
 	cargo test --test it -- layering:: docs::
 
 # No dependency the code does not use: cargo-machete, pinned, installed into .tools/.

@@ -2,7 +2,7 @@
 //! prints itself, the run's deadline, a mutex that survives a panic. No
 //! I/O, no AWS types.
 
-pub(crate) mod age;
+pub(crate) use tf_lock_reaper_core::age;
 pub mod deadline;
 pub mod secret;
 pub(crate) mod sync;

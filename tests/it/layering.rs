@@ -7,7 +7,10 @@
 //!   way: entrypoints → wiring → adapters / pipeline → ports / config →
 //!   domain → support), or
 //! - a module of the pure rooms names the AWS SDK, `reqwest`, `tokio` or
-//!   `lambda_runtime`.
+//!   `lambda_runtime`;
+//! - the pure core's own crate (`core/`, the `domain` room) could name one:
+//!   its `Cargo.toml` lists no I/O crate and chrono without its clock, so the
+//!   compiler refuses them there (and `make test` builds it for wasm32).
 //!
 //! The checks are plain functions over (module, source text) pairs, so the
 //! tests below also prove they catch a planted cycle and a planted import.
@@ -17,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 /// Which rooms each room may import (besides itself).
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("support", &[]),
-    ("domain", &["support"]),
+    ("domain", &[]),
+    ("support", &["domain"]),
     ("config", &["domain", "support"]),
     ("ports", &["domain", "support"]),
     ("pipeline", &["ports", "config", "domain", "support"]),
@@ -64,18 +67,28 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Every module of the crate with its production source text (comments and
-/// the trailing `#[cfg(test)] mod tests` block removed).
+/// the trailing `#[cfg(test)] mod tests` block removed). The pure core
+/// (`core/src`, its own crate, re-exported as `domain`) is read as the
+/// `domain` room: its `crate::x` is the service's `crate::domain::x`.
 fn modules() -> BTreeMap<String, String> {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files
-        .iter()
-        .map(|f| {
-            let text = std::fs::read_to_string(f).expect("read module");
-            (module_name(&src, f), production_code(&text))
-        })
-        .collect()
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut out = BTreeMap::new();
+    for (src, room) in [(root.join("src"), None), (root.join("core/src"), Some("domain"))] {
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        for f in files {
+            let text = std::fs::read_to_string(&f).expect("read module");
+            let code = production_code(&text);
+            match room {
+                None => out.insert(module_name(&src, &f), code),
+                Some(room) => {
+                    out.insert(format!("{room}::{}", module_name(&src, &f)), code.replace("crate::", "crate::domain::"))
+                }
+            };
+        }
+    }
+    out.insert("domain".into(), String::new());
+    out
 }
 
 fn production_code(text: &str) -> String {
@@ -248,4 +261,27 @@ fn grouped_and_nested_paths_resolve_to_their_module() {
         ["domain::alert", "domain::alert::text", "ports"].iter().map(|s| s.to_string()).collect();
     assert_eq!(got, want);
     assert!(imports("use crate::{a, b};", &known).is_err());
+}
+
+/// The core crate's dependencies are what keeps it pure: none of them does
+/// I/O, and chrono comes without `clock` (no `Utc::now()`).
+#[test]
+fn the_core_crate_cannot_name_an_io_crate_or_a_clock() {
+    let manifest = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("core/Cargo.toml")).unwrap();
+    let deps = manifest.split("[dependencies]").nth(1).and_then(|d| d.split("\n[").next()).expect("[dependencies]");
+    let names: Vec<&str> =
+        deps.lines().filter_map(|l| l.split_once('=').map(|(k, _)| k.trim())).filter(|k| !k.is_empty()).collect();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in &names {
+        for banned in ["aws", "tokio", "reqwest", "hyper", "lambda_runtime", "lambda-runtime", "nix", "tracing"] {
+            assert!(!name.starts_with(banned), "the core crate names {name}");
+        }
+    }
+    let chrono = deps.lines().find(|l| l.starts_with("chrono")).expect("chrono");
+    assert!(
+        chrono.contains("default-features = false") && !chrono.contains("clock"),
+        "chrono without its clock: {chrono}"
+    );
+    let service = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    assert!(service.contains("tf-lock-reaper-core = { path = \"core\""), "the service depends on the core crate");
 }
