@@ -10,7 +10,7 @@ LINT      := .venv-lint
 AWSCLI    := .venv-awscli
 LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv compat machete core-wasm build test lint-ci publish-check unit deny check-infra demo bench measure-unblock bench-lambda bench-org release-binaries package dist release check-release deploy fmt clean
+.PHONY: all venv compat machete core-wasm web browser build test lint-ci publish-check unit deny check-infra demo bench measure-unblock bench-lambda bench-org release-binaries package dist release check-release deploy fmt clean
 
 all: test
 
@@ -72,11 +72,35 @@ build:
 
 # Formatting, lints, unused dependencies, unit/property/integration (moto_server)/end-to-end
 # (Terraform) tests, the Terraform compatibility matrix, and the static checks of infra/.
-test: venv compat check-infra lint-ci machete core-wasm
+test: venv compat check-infra lint-ci machete core-wasm web browser
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace --all-targets
 	cargo publish --workspace --dry-run --no-verify --locked --allow-dirty --quiet
+
+# The explain page: the core compiled to WebAssembly (web/, wasm-bindgen
+# bindings) with static HTML, CSS and a little JavaScript, into target/web/
+# (index.html at its root). wasm-bindgen-cli must be the exact version of
+# the wasm-bindgen crate in Cargo.lock (web/Cargo.toml pins it).
+WASM_BINDGEN_VERSION := 0.2.130
+.tools/bin/wasm-bindgen:
+	cargo install --quiet wasm-bindgen-cli@$(WASM_BINDGEN_VERSION) --root .tools
+web: .tools/bin/wasm-bindgen
+	@rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	cargo build --quiet --release -p tf-lock-reaper-web --target wasm32-unknown-unknown
+	rm -rf target/web && mkdir -p target/web/pkg
+	.tools/bin/wasm-bindgen --target web --no-typescript --out-dir target/web/pkg \
+	  target/wasm32-unknown-unknown/release/tf_lock_reaper_web.wasm
+	cp web/static/index.html web/static/app.js web/static/style.css web/static/icon.svg target/web/
+	@echo "target/web/ built: serve it (python3 -m http.server -d target/web 8000) and open http://127.0.0.1:8000/"
+
+# The browser the page's test drives: Debian's chromium (no download by a
+# test tool), and playwright-core from npm, pinned in tests/web/package-lock.json.
+browser: tests/web/node_modules/.installed
+	@command -v chromium >/dev/null || apt-get install -y --no-install-recommends chromium
+tests/web/node_modules/.installed: tests/web/package-lock.json
+	npm ci --prefix tests/web --no-audit --no-fund --ignore-scripts
+	touch $@
 
 # The pure core (core/) built for WebAssembly: with no AWS SDK, tokio or
 # clock in its Cargo.toml, the compiler proves it stays pure.

@@ -33,3 +33,4 @@ mod release;
 mod sources_document;
 mod terraform_e2e;
 mod unblock;
+mod web;

@@ -199,7 +199,7 @@ fn redact_masks_account_ids_and_nothing_recognised_is_an_error() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
 
     /// Anything at all: an answer or "nothing recognised", never a panic,
     /// never a control character in the answer.

@@ -65,7 +65,12 @@ impl ExplainArgs {
         if self.json {
             print_json(&answer)?;
         } else {
-            print!("{}", render_text(&answer));
+            use std::io::Write as _;
+            // A reader that stopped early (`| head`) is not an error.
+            match std::io::stdout().lock().write_all(render_text(&answer).as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
         }
         Ok(Status::Clean)
     }
