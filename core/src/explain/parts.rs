@@ -392,7 +392,8 @@ fn digest_mismatch(text: &str) -> Option<DigestMismatch> {
 }
 
 /// Settings whose values are secrets: noted, never kept or shown.
-const CREDENTIALS: &[&str] = &["access_key", "secret_key", "token", "sts_endpoint_secret", "session_token"];
+const CREDENTIALS: &[&str] =
+    &["access_key", "secret_key", "token", "session_token", "external_id", "web_identity_token", "sts_endpoint_secret"];
 
 /// The `backend "s3"` block, then `.tfbackend` / `-backend-config` lines over it.
 fn backend(text: &str, consumed: &[bool]) -> Option<BackendSettings> {

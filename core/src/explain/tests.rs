@@ -171,8 +171,10 @@ fn path_drift_names_both_keys_and_the_fix_restores_the_old_one() {
 #[test]
 fn no_locking_is_found_and_fixed_with_use_lockfile_and_credentials_never_echo() {
     let backend = "backend \"s3\" {\n  bucket     = \"tfstate\"\n  key        = \"app.tfstate\"\n  access_key = \"AKIAIOSFODNN7EXAMPLE\"\n  secret_key = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"\n}\n";
-    let e = run(backend);
+    let e = run(&backend.replace("}\n", "  assume_role {\n    role_arn    = \"arn:aws:iam::123456789012:role/tf\"\n    external_id = \"s3cr3t-ext\"\n  }\n}\n"));
     assert_eq!(scenarios(&e), ["no-locking", "credentials-pasted"]);
+    let shown = format!("{}{}", render_text(&e), serde_json::to_string(&e).unwrap());
+    assert!(!shown.contains("s3cr3t-ext"), "{shown}");
     let fix = e.backend_fix.as_deref().unwrap();
     assert!(fix.contains("+  use_lockfile = true"), "{fix}");
     let all = format!("{}{}", render_text(&e), serde_json::to_string(&e).unwrap());
