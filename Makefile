@@ -10,7 +10,7 @@ LINT      := .venv-lint
 AWSCLI    := .venv-awscli
 LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv compat machete core-wasm web browser build test lint-ci publish-check unit deny check-infra demo bench measure-unblock bench-lambda bench-org release-binaries package dist release check-release deploy fmt clean
+.PHONY: all venv compat machete core-wasm web browser docs docs-site build test lint-ci publish-check unit deny check-infra demo bench measure-unblock bench-lambda bench-org release-binaries package dist release check-release deploy fmt clean
 
 all: test
 
@@ -72,7 +72,7 @@ build:
 
 # Formatting, lints, unused dependencies, unit/property/integration (moto_server)/end-to-end
 # (Terraform) tests, the Terraform compatibility matrix, and the static checks of infra/.
-test: venv compat check-infra lint-ci machete core-wasm web browser
+test: venv compat check-infra lint-ci machete core-wasm web browser docs-site
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace --all-targets
@@ -101,6 +101,19 @@ browser: tests/web/node_modules/.installed
 tests/web/node_modules/.installed: tests/web/package-lock.json
 	npm ci --prefix tests/web --no-audit --no-fund --ignore-scripts
 	touch $@
+
+# The docs site (docs/, mdBook) into target/docs/ (index.html at its root).
+# `make docs` first regenerates the pages made from the code (the CLI's help,
+# the alert kinds); `make test` builds the site as committed, and its tests
+# fail when a generated page is stale or an internal link or anchor is broken.
+MDBOOK_VERSION := 0.4.52
+.tools/bin/mdbook:
+	cargo install --quiet mdbook@$(MDBOOK_VERSION) --root .tools
+docs: .tools/bin/mdbook
+	UPDATE_DOCS=1 cargo test --quiet --test it -- docs::the_generated_pages_are_current
+	.tools/bin/mdbook build docs
+docs-site: .tools/bin/mdbook
+	.tools/bin/mdbook build docs
 
 # The pure core (core/) built for WebAssembly: with no AWS SDK, tokio or
 # clock in its Cargo.toml, the compiler proves it stays pure.

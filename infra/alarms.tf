@@ -7,11 +7,18 @@ locals {
     stale-locks = {
       metric      = "StaleLocks"
       description = "Stale Terraform state locks in %s: plans and applies on those states are blocked. See the reaper's alert for the lock and the command to release it."
+      runbook     = "alarm-stale-locks"
     }
     breaker = {
       metric      = "BreakerTripped"
       description = "The reaper's breaker tripped (%s): one run would have deleted more than max_deletes_per_run locks, so it deleted none. Usually a clock or configuration error."
+      runbook     = "alarm-breaker"
     }
+  }
+  # Each alarm's runbook section (RUNBOOK_URL), appended to its description.
+  runbook_suffix = {
+    for section in ["alarm-stale-locks", "alarm-breaker", "alarm-errors", "alarm-not-reporting"] :
+    section => var.runbook_url == "" ? "" : " Runbook: ${var.runbook_url}#${section}"
   }
   source_alarm_instances = merge([
     for alarm, spec in local.source_alarms : {
@@ -23,7 +30,7 @@ locals {
 resource "aws_cloudwatch_metric_alarm" "per_source" {
   for_each            = local.source_alarm_instances
   alarm_name          = "${var.name}-${replace(each.key, "/[^A-Za-z0-9_.-]/", "_")}"
-  alarm_description   = format(each.value.description, each.value.label)
+  alarm_description   = "${format(each.value.description, each.value.label)}${local.runbook_suffix[each.value.runbook]}"
   namespace           = var.metrics_namespace
   metric_name         = each.value.metric
   dimensions          = { for i in range(0, length(each.value.dimensions), 2) : each.value.dimensions[i] => each.value.dimensions[i + 1] }
@@ -40,7 +47,7 @@ resource "aws_cloudwatch_metric_alarm" "per_source" {
 
 resource "aws_cloudwatch_metric_alarm" "errors" {
   alarm_name          = "${var.name}-errors"
-  alarm_description   = "The reaper's Lambda invocation failed (crash, timeout, or configuration error at start-up: see its logs)."
+  alarm_description   = "The reaper's Lambda invocation failed (crash, timeout, or configuration error at start-up: see its logs).${local.runbook_suffix["alarm-errors"]}"
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
   dimensions          = { FunctionName = aws_lambda_function.this.function_name }
@@ -57,7 +64,7 @@ resource "aws_cloudwatch_metric_alarm" "errors" {
 
 resource "aws_cloudwatch_metric_alarm" "not_reporting" {
   alarm_name          = "${var.name}-not-reporting"
-  alarm_description   = "The reaper has not finished a run for ${var.missing_data_periods} periods: stale locks are going unnoticed."
+  alarm_description   = "The reaper has not finished a run for ${var.missing_data_periods} periods: stale locks are going unnoticed.${local.runbook_suffix["alarm-not-reporting"]}"
   namespace           = var.metrics_namespace
   metric_name         = "RunDurationMs"
   statistic           = "SampleCount"

@@ -45,6 +45,7 @@ locals {
     NOTIFY_STATE_TABLE               = local.notify_table
     RENOTIFY_AFTER                   = var.renotify_after
     ALERT_GROUP_OVER                 = tostring(var.alert_group_over)
+    RUNBOOK_URL                      = var.runbook_url
   }
 }
 

@@ -398,3 +398,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "runbook_url" {
+  description = "The runbook every alert and alarm links to, at its section (RUNBOOK_URL): the published page, or your own copy of it. Empty: no links."
+  type        = string
+  default     = "https://tf-lock-reaper.github.io/tf-lock-reaper/runbook.html"
+
+  validation {
+    condition     = var.runbook_url == "" || can(regex("^https?://[^#\\s]+$", var.runbook_url))
+    error_message = "runbook_url is an http(s) URL without a #fragment (each alert adds its section's), or empty."
+  }
+}

@@ -585,6 +585,6 @@ async fn dispatcher(
         notifiers,
         state,
         renotify_after: n.renotify_after,
-        settings: AlertSettings { severity: n.severity, group_over: n.group_over },
+        settings: AlertSettings { severity: n.severity, group_over: n.group_over, runbook_url: n.runbook_url.clone() },
     })
 }

@@ -100,6 +100,10 @@ pub(crate) fn pagerduty_event(m: &Message, routing_key: &str) -> (&'static str, 
                     "custom_details": m.details,
                 },
                 "client": "tf-lock-reaper",
+                // The runbook section for this alert kind, shown as a link on the incident.
+                "links": m.details.get("runbook").and_then(|r| r.as_str()).map(|href| {
+                    vec![serde_json::json!({"href": href, "text": format!("Runbook: {}", m.kind.as_str())})]
+                }).unwrap_or_default(),
             }),
         ),
         Event::Resolve => (

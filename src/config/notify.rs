@@ -42,6 +42,8 @@ pub struct NotifyConfig {
     pub renotify_after: Option<Duration>,
     /// `ALERT_GROUP_OVER`.
     pub group_over: usize,
+    /// `RUNBOOK_URL`; `None` when set empty.
+    pub runbook_url: Option<String>,
 }
 
 /// Read the notification variables.
@@ -87,6 +89,18 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
     }
     let renotify_after = r.duration("RENOTIFY_AFTER");
     let group_over = r.integer_or_default("ALERT_GROUP_OVER", 0, 100_000);
+    let runbook = r.text_or_default("RUNBOOK_URL").trim().to_string();
+    let runbook_ok = runbook.is_empty()
+        || url::Url::parse(&runbook)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.fragment().is_none());
+    if !runbook_ok {
+        r.problem(
+            "RUNBOOK_URL",
+            &runbook,
+            "an http(s) URL of the runbook page, without #fragment (each alert adds its section's), or empty",
+        );
+    }
+    let runbook_url = (!runbook.is_empty()).then_some(runbook);
     NotifyConfig {
         sns_topic_arn,
         chat_topic_arn,
@@ -96,6 +110,7 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
         state_table,
         renotify_after,
         group_over,
+        runbook_url,
     }
 }
 

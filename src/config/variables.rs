@@ -268,6 +268,13 @@ pub const VARIABLES: &[Variable] = &[
             resolve; without it the reaper is stateless.",
     },
     Variable {
+        name: "RUNBOOK_URL",
+        default: "https://tf-lock-reaper.github.io/tf-lock-reaper/runbook.html",
+        meaning: "The runbook every alert links to, at its kind's section (`#lock-stale`, `#breaker-tripped`, …): \
+            PagerDuty `links` and `custom_details.runbook`, the SNS text, chat and Slack. Point it at your own copy \
+            of the page; empty: no link.",
+    },
+    Variable {
         name: "ALERT_GROUP_OVER",
         default: "10",
         meaning: "When more stale locks than this would open alerts in one source in one run, open one grouped \

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::alert::conditions::{current_alerts, Alert};
 use crate::domain::alert::grouping::{group_key, group_message, partition};
 use crate::domain::alert::messages::{deleted_lock_resolve, deleted_message, resolve_message};
-use crate::domain::alert::AlertSettings;
+use crate::domain::alert::{with_runbook, AlertSettings};
 use crate::domain::alert::{AlertKind, Message, OpenAlert, Severity};
 use crate::domain::decision::ActionTaken;
 use crate::domain::lock::SourceKind;
@@ -127,7 +127,7 @@ impl Dispatcher {
         // Alert times are compared across runs and machines: AWS's clock.
         let now = clock.aws_now();
         let mut round = Round { dispatcher: self, clock, deadline, now, records: Vec::new(), grouped: Vec::new() };
-        let alerts = current_alerts(report, self.settings, now);
+        let alerts = current_alerts(report, &self.settings, now);
         // A cleared double lock is told once, through its table half; only
         // what this run deleted gets a deletion notice.
         let cleared: Vec<&LockReport> = report
@@ -322,6 +322,8 @@ impl Round<'_> {
 
     /// Send to the channels `which` picks; `true` if at least one delivered it.
     async fn send_where(&mut self, m: &Message, which: impl Fn(&dyn Notifier) -> bool) -> bool {
+        // Every alert leaves with its runbook section's link (RUNBOOK_URL).
+        let m = &with_runbook(m, self.dispatcher.settings.runbook_url.as_deref());
         let mut delivered = false;
         for n in self.dispatcher.notifiers.iter().filter(|n| which(n.as_ref())) {
             let (outcome, detail) = if !self.deadline.leaves_time_for_a_write(self.clock.now()) {

@@ -182,8 +182,14 @@ async fn pagerduty_pages_once_per_lock_and_resolves_after_unlock() {
                         serde_json::json!({":info": {"S": info}})
                     ),
                 },
+                "runbook": "https://tf-lock-reaper.github.io/tf-lock-reaper/runbook.html#lock-stale",
             },
         },
+        // The alert kind's runbook section, linked on the incident.
+        "links": [{
+            "href": "https://tf-lock-reaper.github.io/tf-lock-reaper/runbook.html#lock-stale",
+            "text": "Runbook: lock-stale",
+        }],
     });
     assert_eq!(without_clock_fields(triggers[0].clone()), expected);
     assert!(dedup.starts_with("tflr-") && dedup.len() <= 255);
@@ -886,4 +892,85 @@ async fn a_silent_slack_webhook_fails_alone_and_its_url_never_leaks() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{err}");
     assert!(err.contains("SLACK_WEBHOOK_URL") && !err.contains(token), "{err}");
+}
+
+/// The `id`s of the built runbook page (`make docs`; `make test` builds it).
+fn runbook_anchors() -> std::collections::BTreeSet<String> {
+    let page = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/docs/runbook.html");
+    let html =
+        std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}: run `make docs-site`", page.display()));
+    let id = regex_lite::Regex::new(r#"\sid="([^"]*)""#).unwrap();
+    id.captures_iter(&html).map(|c| c[1].to_string()).collect()
+}
+
+/// Alerts really sent (a stale lock, a source that cannot be read, a
+/// tripped breaker), over SNS and to PagerDuty, each carry a link under
+/// `RUNBOOK_URL` to a section that exists in the built runbook, and
+/// different kinds link to different sections.
+#[tokio::test]
+async fn every_alert_sent_links_to_its_runbook_section() {
+    let World { moto, pd, client } = world().await;
+    let sdk = moto.sdk().await;
+    for (i, age) in [(1, 9), (2, 10)] {
+        put_lock(&client, "locks", &format!("tfstate/app-{i}/terraform.tfstate"), &format!("stale-{i}"), hours(age))
+            .await;
+    }
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns.create_topic().name("tf-locks").send().await.unwrap().topic_arn.unwrap();
+    let queue_url = sqs.create_queue().queue_name("alerts").send().await.unwrap().queue_url.unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint("arn:aws:sqs:us-east-1:123456789012:alerts")
+        .send()
+        .await
+        .unwrap();
+    let base = "https://runbooks.example.com/tf-lock-reaper/runbook.html";
+    let mut d = dispatcher(vec![Box::new(SnsNotifier::new(sns, topic)), pagerduty(&pd.url)], None);
+    d.settings.runbook_url = Some(base.to_string());
+    let alerts = Arc::new(d);
+    // Two locks past DELETE_AFTER with room for one delete: the breaker trips; a missing table cannot be read.
+    let cfg = config(&[
+        ("LOCK_TABLES", "locks,no-such-table"),
+        ("ACTION", "delete"),
+        ("DELETE_AFTER", "4h"),
+        ("MAX_DELETES_PER_RUN", "1"),
+    ]);
+    let report = pass(&client, &cfg, &alerts).await;
+    assert_eq!(report.alert_errors, 0, "{:?}", report.notifications);
+
+    let anchors = runbook_anchors();
+    let mut sections = std::collections::BTreeSet::new();
+    for trigger in pd.actions("trigger") {
+        let href = trigger["links"][0]["href"].as_str().unwrap_or_else(|| panic!("no link: {trigger:#}")).to_string();
+        let anchor = href.strip_prefix(&format!("{base}#")).unwrap_or_else(|| panic!("{href} is not under {base}"));
+        assert!(anchors.contains(anchor), "{href}: no such section in the built runbook");
+        assert_eq!(trigger["payload"]["custom_details"]["runbook"], href.as_str());
+        sections.insert(anchor.to_string());
+    }
+    for kind in ["lock-stale", "scan-failed", "breaker-tripped"] {
+        assert!(sections.contains(kind), "a {kind} page linking #{kind}: {sections:?}");
+    }
+    // Over SNS: every message's text ends with its section's link.
+    let mut bodies = Vec::new();
+    for _ in 0..5 {
+        let got = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).send().await.unwrap();
+        for m in got.messages.unwrap_or_default() {
+            let envelope: serde_json::Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            bodies.push(envelope["Message"].as_str().unwrap().to_string());
+        }
+        if bodies.len() >= sections.len() {
+            break;
+        }
+    }
+    assert!(bodies.len() >= 3, "{bodies:?}");
+    for body in &bodies {
+        let link = body
+            .lines()
+            .rev()
+            .find_map(|l| l.split(": ").last().filter(|u| u.starts_with(base)))
+            .unwrap_or_else(|| panic!("no runbook link:\n{body}"));
+        assert!(anchors.contains(link.split('#').nth(1).unwrap()), "{link}");
+    }
 }

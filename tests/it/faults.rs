@@ -72,7 +72,7 @@ async fn a_delete_whose_answer_is_lost_is_cleared_not_changed_and_not_paged() {
     assert!(report.ok);
     assert!(get_item(&client, "locks", "tfstate/app/terraform.tfstate").await.is_none());
     assert_eq!(locks_deleted_metric(&report), 1.0, "the cleared lock is counted");
-    let alerts = current_alerts(&report, AlertSettings::default(), chrono::Utc::now());
+    let alerts = current_alerts(&report, &AlertSettings::default(), chrono::Utc::now());
     assert!(alerts.is_empty(), "no critical page for a lock the reaper removed: {alerts:?}");
 }
 

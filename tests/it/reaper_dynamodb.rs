@@ -348,7 +348,7 @@ async fn a_lock_released_between_scan_and_delete_is_gone_and_not_paged() {
     assert_eq!(report.sources[0].locks[0].action, ActionTaken::Gone);
     assert_eq!(report.sources[0].counts.gone, 1);
     assert!(report.ok);
-    let alerts = current_alerts(&report, AlertSettings::default(), chrono::Utc::now());
+    let alerts = current_alerts(&report, &AlertSettings::default(), chrono::Utc::now());
     assert!(alerts.is_empty(), "no page for a lock that is gone: {alerts:?}");
 }
 

@@ -197,6 +197,15 @@ fn related_resources(m: &Message) -> Vec<String> {
     }
 }
 
+/// The runbook link `with_runbook` put on a trigger: an http(s) URL without
+/// the characters that could break out of a link.
+fn runbook(m: &Message) -> Option<&str> {
+    let link = detail(m, "runbook")?;
+    let safe = (link.starts_with("https://") || link.starts_with("http://"))
+        && !link.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '|' | '`'));
+    (m.event == Event::Trigger && safe).then_some(link)
+}
+
 /// The custom notification for `m` (`CHAT_TOPIC_ARN`): `threadId` is the
 /// alert key, so a lock's trigger, reminders and resolve thread together.
 pub fn custom_notification(m: &Message) -> Value {
@@ -206,6 +215,9 @@ pub fn custom_notification(m: &Message) -> Value {
         description.push_str(&format!("*{label}:* {value}\n"));
     }
     description.push_str(&format!("*Action:* {}\n", action(m)));
+    if let Some(link) = runbook(m) {
+        description.push_str(&format!("*Runbook:* {link}\n"));
+    }
     let next_steps: Vec<String> = commands(m)
         .iter()
         .filter_map(|c| code_block(c))
@@ -267,6 +279,9 @@ pub fn slack_blocks(m: &Message) -> Value {
         let text = cap(&format!("```{}```", fix.join("\n")), 2990);
         let text = if text.ends_with("```") { text } else { format!("{}```", cap(&text, 2985)) };
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+    }
+    if let Some(link) = runbook(m) {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("<{link}|Runbook: {}>", m.kind.as_str())}}));
     }
     blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": cap(&format!(
         "tf-lock-reaper · {} · {} · alert {}",

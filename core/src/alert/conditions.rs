@@ -30,7 +30,7 @@ impl Alert {
 const UNREADABLE_LISTED: usize = 20;
 
 /// Every alert condition that holds after this run.
-pub fn current_alerts(report: &RunReport, s: AlertSettings, now: DateTime<Utc>) -> Vec<Alert> {
+pub fn current_alerts(report: &RunReport, s: &AlertSettings, now: DateTime<Utc>) -> Vec<Alert> {
     let mut alerts = Vec::new();
     let plain = |message| Alert { message, stale_since: None };
     let stale_since = |l: &LockReport| {

@@ -131,7 +131,7 @@ impl LockFacts {
     }
 }
 
-pub fn stale_message(l: &LockReport, s: AlertSettings, now: DateTime<Utc>) -> Message {
+pub fn stale_message(l: &LockReport, s: &AlertSettings, now: DateTime<Utc>) -> Message {
     let f = LockFacts::of(l);
     // Past DELETE_AFTER and still there: the reaper will not or could not clear it.
     let severity = if l.verdict.delete_due { Severity::Critical } else { s.severity };

@@ -148,13 +148,54 @@ pub struct Message {
 }
 
 /// Inputs besides the report.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AlertSettings {
     /// Severity of a stale lock (`PAGERDUTY_SEVERITY`).
     pub severity: Severity,
     /// More stale locks than this opening alerts in one source in one run
     /// open one grouped alert instead (`ALERT_GROUP_OVER`).
     pub group_over: usize,
+    /// The runbook page every alert links to, at its kind's section
+    /// (`RUNBOOK_URL`); `None`: no link.
+    pub runbook_url: Option<String>,
+}
+
+/// The published runbook (`RUNBOOK_URL`'s default): one section per alert
+/// kind, its anchor the kind's name (`#lock-stale`).
+pub const DEFAULT_RUNBOOK_URL: &str = "https://tf-lock-reaper.github.io/tf-lock-reaper/runbook.html";
+
+impl AlertKind {
+    /// Every kind the code can send.
+    pub const ALL: [AlertKind; 7] = [
+        AlertKind::LockStale,
+        AlertKind::BreakerTripped,
+        AlertKind::ScanFailed,
+        AlertKind::UnreadableItems,
+        AlertKind::TtlDisabled,
+        AlertKind::StaleGroup,
+        AlertKind::DiscoveryFailed,
+    ];
+
+    /// This kind's section of the runbook at `base`.
+    pub fn runbook_link(self, base: &str) -> String {
+        format!("{}#{}", base.split('#').next().unwrap_or(base), self.as_str())
+    }
+}
+
+/// `m` with the link to its runbook section: in `details.runbook` (the
+/// page's `custom_details`, PagerDuty `links`, chat and Slack read it) and,
+/// for a trigger, as the body's last line (the SNS text).
+pub fn with_runbook(m: &Message, base: Option<&str>) -> Message {
+    let mut m = m.clone();
+    let Some(base) = base.filter(|b| !b.is_empty()) else { return m };
+    let link = m.kind.runbook_link(base);
+    if let serde_json::Value::Object(d) = &mut m.details {
+        d.insert("runbook".into(), link.clone().into());
+    }
+    if m.event == Event::Trigger {
+        m.body.push_str(&format!("\nRunbook (what this means, what to check, when to escalate): {link}\n"));
+    }
+    m
 }
 
 /// `ALERT_GROUP_OVER`'s default.
@@ -162,7 +203,11 @@ pub const DEFAULT_GROUP_OVER: usize = 10;
 
 impl Default for AlertSettings {
     fn default() -> Self {
-        AlertSettings { severity: Severity::Warning, group_over: DEFAULT_GROUP_OVER }
+        AlertSettings {
+            severity: Severity::Warning,
+            group_over: DEFAULT_GROUP_OVER,
+            runbook_url: Some(DEFAULT_RUNBOOK_URL.to_string()),
+        }
     }
 }
 
