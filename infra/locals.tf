@@ -87,7 +87,12 @@ locals {
   slack_secret_actions = var.slack_webhook_url_secret_arn != null ? ["secretsmanager:GetSecretValue"] : []
   metrics_actions      = var.metrics_sink == "api" ? ["cloudwatch:PutMetricData"] : []
 
-  metric_period = 900
+  # Alarms and the dashboard look at one schedule interval: rate(N minutes|hours|days), 1 minute
+  # to 6 hours (so that missing_data_periods of them stay within CloudWatch's one day); a cron()
+  # schedule keeps 15 minutes.
+  schedule_rate    = regexall("^rate\\((\\d+) (minute|minutes|hour|hours|day|days)\\)$", var.schedule_expression)
+  schedule_seconds = length(local.schedule_rate) > 0 ? tonumber(local.schedule_rate[0][0]) * lookup({ minute = 60, minutes = 60, hour = 3600, hours = 3600, day = 86400, days = 86400 }, local.schedule_rate[0][1]) : 900
+  metric_period    = min(max(local.schedule_seconds, 60), 21600)
 
   # Organization discovery (var.organization): list the organisation (or assume the role that may),
   # list and describe tables, and assume the member role in accounts of this organisation only.

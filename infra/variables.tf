@@ -409,3 +409,9 @@ variable "runbook_url" {
     error_message = "runbook_url is an http(s) URL without a #fragment (each alert adds its section's), or empty."
   }
 }
+
+variable "per_source_alarms" {
+  description = "Also one StaleLocks and one BreakerTripped alarm per listed table and bucket, beside the run-wide alarms (always created, discovered sources included). Two alarms per source: a cost at hundreds of sources."
+  type        = bool
+  default     = false
+}

@@ -53,8 +53,9 @@ pub fn source_dimensions(at: &SourceAddress) -> Vec<(String, String)> {
     dims
 }
 
-/// Per-source metrics plus run-wide ones (`RunDurationMs`, `AlertsSent`,
-/// `AlertErrors`; no dimension).
+/// Per-source metrics plus run-wide ones with no dimension (`RunDurationMs`,
+/// `AlertsSent`, `AlertErrors`, and the totals over every source of
+/// `StaleLocks`, `BreakerTripped`, `ScanErrors` and `UnreadableItems`).
 pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
     let mut sets: Vec<MetricSet> = report
         .sources
@@ -94,12 +95,19 @@ pub fn metric_sets(report: &RunReport) -> Vec<MetricSet> {
             set
         })
         .collect();
+    // Totals over every source, with no dimension: what the module's alarms
+    // watch, so discovered sources (unknown when the module is planned) alarm too.
+    let total = |f: &dyn Fn(&crate::report::SourceReport) -> usize| report.sources.iter().map(f).sum::<usize>() as f64;
     let mut run_wide = MetricSet {
         dimensions: Vec::new(),
         values: vec![
             ("RunDurationMs", report.duration_ms as f64, Unit::Milliseconds),
             ("AlertsSent", report.alerts_sent as f64, Unit::Count),
             ("AlertErrors", report.alert_errors as f64, Unit::Count),
+            ("StaleLocks", total(&|t| t.counts.stale), Unit::Count),
+            ("BreakerTripped", if report.breaker_tripped { 1.0 } else { 0.0 }, Unit::Count),
+            ("ScanErrors", total(&|t| usize::from(t.scan_error.is_some())), Unit::Count),
+            ("UnreadableItems", total(&|t| t.counts.unreadable), Unit::Count),
         ],
     };
     // With ORGANIZATION_ACCOUNTS: the lock tables discovery found, and the

@@ -46,9 +46,21 @@ fn the_components_header_and_body_agree() {
     let (header, body) = documents();
     let inputs = header["spec"]["inputs"].as_object().expect("spec: inputs");
     let declared: BTreeSet<String> = inputs.keys().cloned().collect();
-    for name in ["command", "working_directory", "version"] {
+    for name in ["command", "working_directory", "version", "job_name", "init"] {
         assert!(declared.contains(name), "input {name}");
     }
+    // Its own release by default, as the action pins its own: the crate's version.
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let version = manifest.lines().find_map(|l| l.strip_prefix("version = \"")).and_then(|v| v.strip_suffix('"'));
+    assert_eq!(inputs["version"]["default"].as_str(), version, "the component's version default is the crate's");
+    // The job's name is an input, so the component can be included twice (plan and apply).
+    assert_eq!(body.as_object().unwrap().keys().collect::<Vec<_>>(), ["$[[ inputs.job_name ]]"]);
+    assert!(
+        lines(body.as_object().unwrap().values().next().unwrap(), "script")
+            .iter()
+            .any(|l| l.contains("terraform init -input=false")),
+        "it runs init"
+    );
     assert!(inputs["command"].get("default").is_none(), "the command is required");
     assert!(inputs.values().all(|i| i["description"].is_string()), "every input is described");
     let text = std::fs::read_to_string(TEMPLATE).unwrap();
@@ -87,6 +99,8 @@ async fn the_components_commands_install_run_terraform_under_exec_and_release() 
         ("working_directory", "."),
         ("version", "latest"),
         ("stage", "deploy"),
+        ("job_name", "apply"),
+        ("init", "true"),
     ];
     let fill =
         |line: &str| inputs.iter().fold(line.to_string(), |l, (k, v)| l.replace(&format!("$[[ inputs.{k} ]]"), v));

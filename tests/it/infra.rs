@@ -831,3 +831,23 @@ async fn discovery_grants_equal_the_calls_discovery_makes() {
         assert_eq!(unused, expected_unused, "DISCOVER_BUCKETS={buckets}: member role grants unused");
     }
 }
+
+/// The alarms' (and dashboard's) period is one schedule interval: a
+/// `rate(…)` from 1 minute to 6 hours, 15 minutes for a `cron(…)`.
+#[test]
+fn the_alarm_period_follows_the_schedule() {
+    for (schedule, period) in [
+        ("rate(15 minutes)", 900.0),
+        ("rate(5 minutes)", 300.0),
+        ("rate(1 minute)", 60.0),
+        ("rate(2 hours)", 7200.0),
+        ("rate(1 day)", 21600.0),
+        ("cron(0 8 * * ? *)", 900.0),
+    ] {
+        let module =
+            Evaluated::new(&repo().join("infra"), serde_json::json!({ "schedule_expression": schedule })).unwrap();
+        assert_eq!(module.local("metric_period").unwrap(), Value::Number(period), "{schedule}");
+    }
+    let alarms = std::fs::read_to_string(repo().join("infra/alarms.tf")).unwrap();
+    assert_eq!(alarms.matches("period              = local.metric_period").count(), 4, "every alarm uses it");
+}

@@ -87,6 +87,7 @@ fn the_module_plans_with_every_kind_of_source_and_channel() {
         "slack_channel": { "workspace_id": "T0123", "channel_id": "C0123" },
         "metrics_sink": "api",
         "enable_xray": true,
+        "per_source_alarms": true,
     }));
     let discovered = inputs(serde_json::json!({
         "lambda_s3_object": { "bucket": "releases", "key": "tf-lock-reaper-lambda-arm64.zip" },
@@ -210,11 +211,11 @@ fn the_offline_plan_fails_on_planted_type_errors_missing_attributes_and_unplanna
         "member_role_name = \"tf-lock-reaper-access\"",
         "member_role_name = \"tf-lock-reaper-access\"\n    member_role      = \"x\"",
     );
-    // A for_each keyed by a bucket's computed ID: known only after apply.
+    // A for_each keyed by a bucket's computed ID: known only after apply (per-source alarms on).
     edit(
         &root.join("examples/complete/main.tf"),
         "lock_buckets = [aws_s3_bucket.state.bucket]",
-        "lock_buckets = [aws_s3_bucket.state.id]",
+        "lock_buckets = [aws_s3_bucket.state.id]\n  per_source_alarms = true",
     );
     // A local whose conditional mixes a list and a string; a precondition an example fails.
     append(&root.join("infra/locals.tf"), "\nlocals {\n  mixed = var.dry_run ? [] : \"none\"\n}\n");

@@ -126,6 +126,17 @@ async fn emf_lines_carry_every_metric_per_table() {
     for name in ["RunDurationMs", "AlertsSent", "AlertErrors"] {
         assert!(lines[1][name].is_number(), "{name} missing from the run line");
     }
+    // Totals with no dimension, which the module's alarms watch (discovered sources included).
+    let run_metrics: Vec<&str> = lines[1]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap())
+        .collect();
+    for (name, total) in [("StaleLocks", 1.0), ("BreakerTripped", 0.0), ("ScanErrors", 0.0), ("UnreadableItems", 0.0)] {
+        assert!(run_metrics.contains(&name), "{name} has no run-wide metric: {run_metrics:?}");
+        assert_eq!(lines[1][name], total, "run-wide {name}");
+    }
 }
 
 #[tokio::test]
@@ -138,7 +149,10 @@ async fn put_metric_data_sends_the_same_metrics() {
             let data = req.metric_data();
             let stale = data.iter().find(|d| d.metric_name() == Some("StaleLocks"));
             req.namespace() == Some("TerraformLocks")
-                && data.len() == 15
+                && data.len() == 19
+                && data.iter().any(|d| {
+                    d.metric_name() == Some("StaleLocks") && d.dimensions().is_empty() && d.value() == Some(1.0)
+                })
                 && stale.is_some_and(|d| {
                     d.value() == Some(1.0)
                         && d.dimensions()

@@ -59,8 +59,9 @@ struct SourceArgs {
     /// DynamoDB lock table (repeatable).
     #[arg(long = "table", value_name = "TABLE")]
     tables: Vec<String>,
-    /// State bucket with `.tflock` lockfiles, `bucket` or `bucket/prefix` (repeatable).
-    #[arg(long = "bucket", value_name = "BUCKET[/PREFIX]")]
+    /// State bucket with `.tflock` lockfiles, `bucket` or `bucket/prefix`, with `@REGION` or
+    /// `@REGION:ACCOUNT` for one in another region or account (repeatable).
+    #[arg(long = "bucket", value_name = "BUCKET[/PREFIX][@REGION[:ACCOUNT]]")]
     buckets: Vec<String>,
     /// Discover lock tables in AWS Organizations accounts: `all`, or root, OU and account IDs
     /// (ORGANIZATION_ACCOUNTS).

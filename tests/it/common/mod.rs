@@ -114,7 +114,7 @@ impl Moto {
     /// Set the server's clock `age` back until the guard is dropped: what
     /// is stored meanwhile carries that `LastModified`.
     pub fn clock_back(&self, age: chrono::Duration) -> ClockBack<'_> {
-        std::fs::write(self.clock.path(), format!("-{}s\n", age.num_seconds())).expect("set moto's clock");
+        set_clock(self.clock.path(), &format!("-{}s\n", age.num_seconds())).expect("set moto's clock");
         ClockBack(self)
     }
 
@@ -160,8 +160,17 @@ pub struct ClockBack<'a>(&'a Moto);
 
 impl Drop for ClockBack<'_> {
     fn drop(&mut self) {
-        let _ = std::fs::write(self.0.clock.path(), "+0\n");
+        let _ = set_clock(self.0.clock.path(), "+0\n");
     }
+}
+
+/// Replace the clock file in one step (a new file renamed over it): libfaketime
+/// reads it at every time call, and a truncate-then-write could be read empty
+/// (no offset) by a busy server in between.
+fn set_clock(path: &std::path::Path, offset: &str) -> std::io::Result<()> {
+    let next = path.with_extension("next");
+    std::fs::write(&next, offset)?;
+    std::fs::rename(&next, path)
 }
 
 /// libfaketime's preload library, shipped by the PyPI package in the venv.

@@ -779,6 +779,27 @@ fn function(name: &str, args: Vec<Value>) -> Result<Value, String> {
                 Value::String(caps[0].to_string())
             }
         }
+        "regexall" => {
+            let (pattern, s) = (string(0)?, string(1)?);
+            let re = regex_lite::Regex::new(&pattern).map_err(|e| format!("pattern {pattern:?}: {e}"))?;
+            let named: Vec<&str> = re.capture_names().flatten().collect();
+            Value::List(
+                re.captures_iter(&s)
+                    .map(|caps| {
+                        let group = |m: Option<regex_lite::Match<'_>>| {
+                            m.map_or(Value::Null, |m| Value::String(m.as_str().into()))
+                        };
+                        if !named.is_empty() {
+                            Value::Map(named.iter().map(|n| (n.to_string(), group(caps.name(n)))).collect())
+                        } else if caps.len() > 1 {
+                            Value::List((1..caps.len()).map(|i| group(caps.get(i))).collect())
+                        } else {
+                            Value::String(caps[0].to_string())
+                        }
+                    })
+                    .collect(),
+            )
+        }
         "format" => {
             let fmt = string(0)?;
             let mut rest = args.iter().skip(1);
