@@ -83,8 +83,12 @@ test: venv compat check-infra lint-ci machete core-wasm web browser docs-site
 # (index.html at its root). wasm-bindgen-cli must be the exact version of
 # the wasm-bindgen crate in Cargo.lock (web/Cargo.toml pins it).
 WASM_BINDGEN_VERSION := 0.2.130
+# A copy of the same version already on PATH is used as it is (no rebuild).
 .tools/bin/wasm-bindgen:
-	cargo install --quiet wasm-bindgen-cli@$(WASM_BINDGEN_VERSION) --root .tools
+	@mkdir -p .tools/bin
+	@if command -v wasm-bindgen >/dev/null && wasm-bindgen --version | grep -qx "wasm-bindgen $(WASM_BINDGEN_VERSION)"; \
+	  then ln -sf "$$(command -v wasm-bindgen)" $@; \
+	  else cargo install --quiet wasm-bindgen-cli@$(WASM_BINDGEN_VERSION) --root .tools; fi
 web: .tools/bin/wasm-bindgen
 	@rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	cargo build --quiet --release -p tf-lock-reaper-web --target wasm32-unknown-unknown
@@ -108,7 +112,10 @@ tests/web/node_modules/.installed: tests/web/package-lock.json
 # fail when a generated page is stale or an internal link or anchor is broken.
 MDBOOK_VERSION := 0.4.52
 .tools/bin/mdbook:
-	cargo install --quiet mdbook@$(MDBOOK_VERSION) --root .tools
+	@mkdir -p .tools/bin
+	@if command -v mdbook >/dev/null && mdbook --version | grep -qx "mdbook v$(MDBOOK_VERSION)"; \
+	  then ln -sf "$$(command -v mdbook)" $@; \
+	  else cargo install --quiet mdbook@$(MDBOOK_VERSION) --root .tools; fi
 docs: .tools/bin/mdbook
 	UPDATE_DOCS=1 cargo test --quiet --test it -- docs::the_generated_pages_are_current
 	.tools/bin/mdbook build docs

@@ -83,11 +83,52 @@ fn alert_kinds_page() -> String {
     out
 }
 
-#[test]
-fn the_generated_pages_are_current() {
-    for (path, page) in
-        [("docs/src/reference/cli-help.md", cli_help_page()), ("docs/src/reference/alert-kinds.md", alert_kinds_page())]
-    {
+/// The report `run --json` prints (and the Lambda logs), for one pass over
+/// a table with a stale lock, a fresh one and an unreadable item, on a fixed
+/// clock with the in-memory fakes.
+async fn report_page() -> String {
+    use chrono::TimeZone;
+    use std::sync::Arc;
+    use tf_lock_reaper::fakes::{lock_item, FixedClock, MemoryLockTables, MemoryLockfiles};
+    let now = chrono::Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let store = MemoryLockTables::default();
+    let info = |id: &str, key: &str, created: &str| {
+        format!(
+            r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"ci@runner-7","Version":"1.15.5","Created":"{created}","Path":"{key}"}}"#
+        )
+    };
+    for (id, key, created) in [
+        ("db4f693e-8b1b-8e4c-d741-a4c77006cd79", "tfstate/prod/terraform.tfstate", "2026-11-26T08:00:00Z"),
+        ("acc6180d-b64e-dfb1-0af2-ab82bcc48b40", "tfstate/staging/terraform.tfstate", "2026-11-26T11:50:00Z"),
+    ] {
+        store.put("terraform-state-locks", lock_item(key, &info(id, key, created)));
+    }
+    store.put("terraform-state-locks", lock_item("tfstate/broken/terraform.tfstate", "not json"));
+    let config = tf_lock_reaper::config::Config::from_vars(
+        &crate::common::vars(&[("LOCK_TABLES", "terraform-state-locks"), ("STALE_AFTER", "2h")]),
+        tf_lock_reaper::config::EntrypointDefaults { metrics_sink: tf_lock_reaper::config::MetricsSinkKind::None },
+    )
+    .unwrap();
+    let report = tf_lock_reaper::pipeline::Reaper::new(config, Arc::new(store), Arc::new(MemoryLockfiles::default()))
+        .with_clock(Arc::new(FixedClock::at(now)))
+        .run(tf_lock_reaper::support::deadline::Deadline::none())
+        .await;
+    format!(
+        "# The report's JSON\n\nWhat `tf-lock-reaper run --json` prints and the Lambda logs (its invocation returns a \
+         bounded summary of it): one pass with `ACTION=report` over a table holding a stale lock, a fresh one and an \
+         item that is not a lock, on a fixed clock. Generated from the code (`make docs`; a test fails when this page \
+         is stale).\n\n```json\n{}\n```\n",
+        serde_json::to_string_pretty(&report).unwrap()
+    )
+}
+
+#[tokio::test]
+async fn the_generated_pages_are_current() {
+    for (path, page) in [
+        ("docs/src/reference/cli-help.md", cli_help_page()),
+        ("docs/src/reference/alert-kinds.md", alert_kinds_page()),
+        ("docs/src/reference/report.md", report_page().await),
+    ] {
         if std::env::var_os("UPDATE_DOCS").is_some() {
             std::fs::write(repo().join(path), &page).unwrap();
         }
@@ -197,4 +238,36 @@ fn the_built_site_has_no_broken_internal_link_or_anchor() {
     std::fs::write(planted.path().join("a.html"), r##"<a href="b.html#nowhere">x</a><a href="c.html">y</a>"##).unwrap();
     std::fs::write(planted.path().join("b.html"), r#"<h2 id="here">b</h2>"#).unwrap();
     assert_eq!(broken_links(planted.path()), ["a.html: b.html#nowhere", "a.html: c.html"]);
+}
+
+/// Every IAM action the module grants (and so, by the IAM tests, every one
+/// the code calls) is named in the module's documentation, which the site
+/// includes.
+#[test]
+fn every_iam_action_the_module_grants_is_documented() {
+    let action = regex_lite::Regex::new(
+        r#""((?:dynamodb|s3|sns|sqs|secretsmanager|cloudwatch|organizations|sts|kms|logs|xray):[A-Za-z]+)""#,
+    )
+    .unwrap();
+    let mut granted = BTreeSet::new();
+    for dir in ["infra", "infra/modules/member-access", "infra/modules/member-access-stackset"] {
+        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "tf") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                granted.extend(action.captures_iter(&text).map(|c| c[1].to_string()));
+            }
+        }
+    }
+    assert!(granted.len() > 20, "{granted:?}");
+    // An action is named in full (`s3:GetObject`), or by its name in a list of its service's (`GetItem`).
+    let docs = read("infra/README.md") + &read("docs/src/guide/deploy.md");
+    let missing: Vec<&String> = granted
+        .iter()
+        .filter(|a| {
+            let name = a.split(':').nth(1).unwrap_or_default();
+            !docs.contains(a.as_str()) && !docs.contains(&format!("`{name}`"))
+        })
+        .collect();
+    assert!(missing.is_empty(), "granted but not documented: {missing:?}");
 }
