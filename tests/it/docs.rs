@@ -3,7 +3,8 @@
 //!
 //! - the configuration page's table matches the variables the code reads
 //!   (`config::VARIABLES`): same names, same defaults, nothing missing or extra;
-//! - the generated pages (the CLI's help from clap, the alert kinds) equal
+//! - the generated pages (the configuration table from the catalogue, the
+//!   CLI's help from clap, the alert kinds, the report's JSON) equal
 //!   what the code renders now; `UPDATE_DOCS=1` rewrites them (`make docs`
 //!   does), and a stale one fails `make test`;
 //! - the runbook has a section for every alert kind the code can send and
@@ -122,12 +123,31 @@ async fn report_page() -> String {
     )
 }
 
+/// The configuration page with its table generated from the variable
+/// catalogue (the prose around it is written by hand).
+fn configuration_page() -> String {
+    let page = read("docs/src/reference/configuration.md");
+    let lines: Vec<&str> = page.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with("| Variable | Default | Meaning |")).expect("the table");
+    let end = start + lines[start..].iter().take_while(|l| l.starts_with('|')).count();
+    let mut table = vec!["| Variable | Default | Meaning |".to_string(), "|---|---|---|".to_string()];
+    for v in VARIABLES.iter().chain(CLI_VARIABLES) {
+        let default = if v.default.is_empty() { String::new() } else { format!("`{}`", v.default) };
+        table.push(format!("| `{}` | {default} | {} |", v.name, v.meaning));
+    }
+    let mut out: Vec<String> = lines[..start].iter().map(|l| l.to_string()).collect();
+    out.extend(table);
+    out.extend(lines[end..].iter().map(|l| l.to_string()));
+    out.join("\n") + "\n"
+}
+
 #[tokio::test]
 async fn the_generated_pages_are_current() {
     for (path, page) in [
         ("docs/src/reference/cli-help.md", cli_help_page()),
         ("docs/src/reference/alert-kinds.md", alert_kinds_page()),
         ("docs/src/reference/report.md", report_page().await),
+        ("docs/src/reference/configuration.md", configuration_page()),
     ] {
         if std::env::var_os("UPDATE_DOCS").is_some() {
             std::fs::write(repo().join(path), &page).unwrap();
