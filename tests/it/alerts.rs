@@ -72,6 +72,22 @@ async fn pass(client: &aws_sdk_dynamodb::Client, config: &Config, alerts: &Arc<D
         .await
 }
 
+/// An SNS topic `tf-locks` delivering to the SQS queue `alerts`, to read what was published.
+async fn topic_to_queue(sdk: &aws_config::SdkConfig) -> (aws_sdk_sns::Client, String, aws_sdk_sqs::Client, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let topic = sns.create_topic().name("tf-locks").send().await.unwrap().topic_arn.unwrap();
+    let queue_url = sqs.create_queue().queue_name("alerts").send().await.unwrap().queue_url.unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint("arn:aws:sqs:us-east-1:123456789012:alerts")
+        .send()
+        .await
+        .unwrap();
+    (sns, topic, sqs, queue_url)
+}
+
 /// Drop fields that move with the clock, so the rest can be compared exactly.
 fn without_clock_fields(mut v: serde_json::Value) -> serde_json::Value {
     if let Some(p) = v.get_mut("payload").and_then(|p| p.as_object_mut()) {
@@ -463,17 +479,7 @@ async fn routing_key_never_appears_in_logs_output_or_report() {
 async fn a_backlog_of_300_stale_locks_pages_once_and_resolves_as_a_group() {
     let World { moto, pd, client } = world().await;
     let sdk = moto.sdk().await;
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic = sns.create_topic().name("tf-locks").send().await.unwrap().topic_arn.unwrap();
-    let queue_url = sqs.create_queue().queue_name("alerts").send().await.unwrap().queue_url.unwrap();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint("arn:aws:sqs:us-east-1:123456789012:alerts")
-        .send()
-        .await
-        .unwrap();
+    let (sns, topic, sqs, queue_url) = topic_to_queue(&sdk).await;
     let sns_messages = || async {
         let mut all = Vec::new();
         loop {
@@ -915,17 +921,7 @@ async fn every_alert_sent_links_to_its_runbook_section() {
         put_lock(&client, "locks", &format!("tfstate/app-{i}/terraform.tfstate"), &format!("stale-{i}"), hours(age))
             .await;
     }
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic = sns.create_topic().name("tf-locks").send().await.unwrap().topic_arn.unwrap();
-    let queue_url = sqs.create_queue().queue_name("alerts").send().await.unwrap().queue_url.unwrap();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint("arn:aws:sqs:us-east-1:123456789012:alerts")
-        .send()
-        .await
-        .unwrap();
+    let (sns, topic, sqs, queue_url) = topic_to_queue(&sdk).await;
     let base = "https://runbooks.example.com/tf-lock-reaper/runbook.html";
     let mut d = dispatcher(vec![Box::new(SnsNotifier::new(sns, topic)), pagerduty(&pd.url)], None);
     d.settings.runbook_url = Some(base.to_string());

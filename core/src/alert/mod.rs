@@ -82,17 +82,7 @@ impl AlertKind {
     }
 
     pub fn parse(s: &str) -> Option<AlertKind> {
-        [
-            AlertKind::LockStale,
-            AlertKind::BreakerTripped,
-            AlertKind::ScanFailed,
-            AlertKind::UnreadableItems,
-            AlertKind::TtlDisabled,
-            AlertKind::StaleGroup,
-            AlertKind::DiscoveryFailed,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
