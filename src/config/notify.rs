@@ -67,8 +67,7 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
         ("PAGERDUTY_ROUTING_KEY_SECRET_ARN", "pagerduty-AbCdEf"),
     );
     let events_url = r.text_or_default("PAGERDUTY_EVENTS_URL").to_string();
-    let url_ok = url::Url::parse(&events_url)
-        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none());
+    let url_ok = http_url(&events_url).is_some_and(|u| u.query().is_none());
     if !url_ok {
         r.problem("PAGERDUTY_EVENTS_URL", &events_url, "an http(s) base URL such as https://events.pagerduty.com");
     }
@@ -90,9 +89,7 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
     let renotify_after = r.duration("RENOTIFY_AFTER");
     let group_over = r.integer_or_default("ALERT_GROUP_OVER", 0, 100_000);
     let runbook = r.text_or_default("RUNBOOK_URL").trim().to_string();
-    let runbook_ok = runbook.is_empty()
-        || url::Url::parse(&runbook)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.fragment().is_none());
+    let runbook_ok = runbook.is_empty() || http_url(&runbook).is_some_and(|u| u.fragment().is_none());
     if !runbook_ok {
         r.problem(
             "RUNBOOK_URL",
@@ -112,6 +109,11 @@ pub(crate) fn read(r: &mut Reader<'_>) -> NotifyConfig {
         group_over,
         runbook_url,
     }
+}
+
+/// `text` as an http(s) URL with a host.
+fn http_url(text: &str) -> Option<url::Url> {
+    url::Url::parse(text).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
 
 /// A rule a plain secret value must meet, and what it should be otherwise.

@@ -905,8 +905,7 @@ fn runbook_anchors() -> std::collections::BTreeSet<String> {
     let page = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/docs/runbook.html");
     let html =
         std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}: run `make docs-site`", page.display()));
-    let id = regex_lite::Regex::new(r#"\sid="([^"]*)""#).unwrap();
-    id.captures_iter(&html).map(|c| c[1].to_string()).collect()
+    crate::common::html_ids(&html)
 }
 
 /// Alerts really sent (a stale lock, a source that cannot be read, a

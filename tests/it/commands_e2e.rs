@@ -172,19 +172,8 @@ async fn the_lockfile_command_deletes_only_the_file_it_names_and_then_plan_works
 
 /// `explain --json` over `input`, judged three hours from now.
 fn explain(input: &str) -> serde_json::Value {
-    use std::io::Write as _;
     let now = (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
-        .args(["explain", "--json", "--stale-after", "1h", "--now", &now])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    explain_json(input, &["--stale-after", "1h", "--now", &now])
 }
 
 fn explained(answer: &serde_json::Value, name: &str) -> String {

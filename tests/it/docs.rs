@@ -193,7 +193,6 @@ fn the_readme_is_a_front_door() {
 /// Every `href` and `id` of the built site's pages.
 fn site_pages(dir: &Path) -> BTreeMap<PathBuf, (Vec<String>, BTreeSet<String>)> {
     let href = regex_lite::Regex::new(r#"href="([^"]*)""#).unwrap();
-    let id = regex_lite::Regex::new(r#"\sid="([^"]*)""#).unwrap();
     let mut pages = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -204,7 +203,7 @@ fn site_pages(dir: &Path) -> BTreeMap<PathBuf, (Vec<String>, BTreeSet<String>)> 
             } else if path.extension().is_some_and(|e| e == "html") {
                 let html = std::fs::read_to_string(&path).unwrap();
                 let hrefs = href.captures_iter(&html).map(|c| c[1].to_string()).collect();
-                let ids = id.captures_iter(&html).map(|c| c[1].to_string()).collect();
+                let ids = crate::common::html_ids(&html);
                 pages.insert(path, (hrefs, ids));
             }
         }

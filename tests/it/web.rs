@@ -10,7 +10,7 @@ use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::common::venv_bin;
+use crate::common::{explain_json, venv_bin};
 
 fn site() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/web")
@@ -46,16 +46,7 @@ fn serve() -> String {
 
 /// `explain --json` of the CLI for the same input.
 fn cli_commands(input: &str) -> Vec<String> {
-    use std::io::Write as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
-        .args(["explain", "--json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let answer = explain_json(input, &[]);
     answer["commands"].as_array().unwrap().iter().map(|c| c["command"].as_str().unwrap().to_string()).collect()
 }
 

@@ -18,7 +18,8 @@ pub fn clean(s: &str, max: usize) -> String {
     cap(&cleaned, max)
 }
 
-fn is_invisible_format(c: char) -> bool {
+/// Bidi overrides, zero-width and other invisible formatting characters.
+pub fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
 }
 

@@ -128,12 +128,11 @@ pub fn explain(input: &str, o: &Options) -> Result<Explanation, NothingRecognise
         lock.age_seconds = o.now.zip(lock.created_at).map(|(now, c)| (now - c).num_seconds());
     }
     let backend_s3 = backend.and_then(s3_backend);
-    for lock in &e.locks.clone() {
+    for lock in &e.locks {
         lock_findings(lock, o, backend_s3.as_ref(), &mut e.findings);
     }
     if let Some(b) = backend {
-        let locks = e.locks.clone();
-        backend_findings(b, &locks, &mut e);
+        e.backend_fix = backend_findings(b, &e.locks, &mut e.findings);
     }
     commands(&parts, &table_name, &mut e);
     scrub(&mut e, &parts.access_keys, o.redact);
@@ -381,10 +380,11 @@ fn lock_findings(l: &ExplainedLock, o: &Options, backend: Option<&S3Backend>, ou
     }
 }
 
-fn backend_findings(b: &BackendSettings, locks: &[ExplainedLock], e: &mut Explanation) {
+/// The backend's findings, and its fixed block as a diff when one applies.
+fn backend_findings(b: &BackendSettings, locks: &[ExplainedLock], findings: &mut Vec<Finding>) -> Option<String> {
     let mut fix: Option<(String, String)> = None; // (line to replace or "", new line)
     if b.dynamodb_table.is_none() && b.use_lockfile != Some(true) {
-        e.findings.push(Finding {
+        findings.push(Finding {
             scenario: "no-locking",
             summary: "the backend takes no lock: two runs can write the state at once and corrupt it".into(),
             evidence: vec!["neither use_lockfile = true nor dynamodb_table is set".into()],
@@ -392,7 +392,7 @@ fn backend_findings(b: &BackendSettings, locks: &[ExplainedLock], e: &mut Explan
         });
         fix = Some((String::new(), "use_lockfile = true".into()));
     } else if b.dynamodb_table.is_some() && b.use_lockfile != Some(true) {
-        e.findings.push(Finding {
+        findings.push(Finding {
             scenario: "dynamodb-table-deprecated",
             summary:
                 "Terraform 1.11+ deprecates dynamodb_table: add use_lockfile = true (with both set, runs take both \
@@ -406,7 +406,7 @@ fn backend_findings(b: &BackendSettings, locks: &[ExplainedLock], e: &mut Explan
         });
     }
     if !b.credentials.is_empty() {
-        e.findings.push(Finding {
+        findings.push(Finding {
             scenario: "credentials-pasted",
             summary: "the backend configuration holds credentials: they are not shown here; rotate them if this text \
                       was shared, and use a profile or the environment instead"
@@ -433,9 +433,7 @@ fn backend_findings(b: &BackendSettings, locks: &[ExplainedLock], e: &mut Explan
             fix = Some((format!("key = {key:?}"), format!("key = {old_key:?}")));
         }
     }
-    if let Some((old, new)) = fix {
-        e.backend_fix = Some(diff(b, &old, &new));
-    }
+    fix.map(|(old, new)| diff(b, &old, &new))
 }
 
 /// The backend block as pasted (credentials masked) against the fixed one:
@@ -558,7 +556,7 @@ fn commands(p: &Parts, table_name: &Option<String>, e: &mut Explanation) {
 /// access keys masked, and with `redact` account IDs in ARNs masked too.
 fn scrub(e: &mut Explanation, keys: &[String], redact: bool) {
     let keys: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
-    let f = |s: &mut String| {
+    let mut f = |s: &mut String| {
         let mut out: String = s.chars().filter(|c| *c == '\n' || !c.is_control()).collect();
         for k in &keys {
             out = out.replace(k, &format!("{}****************", &k[..4]));
@@ -568,7 +566,6 @@ fn scrub(e: &mut Explanation, keys: &[String], redact: bool) {
         }
         *s = out;
     };
-    let mut f = f;
     e.clock.iter_mut().for_each(&mut f);
     e.backend_fix.iter_mut().for_each(&mut f);
     e.recognised.iter_mut().for_each(&mut f);

@@ -129,7 +129,7 @@ pub fn clean_text(input: &str) -> String {
             '\r' => {}
             '│' | '╷' | '╵' | '┃' | '╻' | '╹' => out.push(' '),
             c if c.is_control() => {}
-            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' => {}
+            c if crate::alert::text::is_invisible_format(c) => {}
             c => out.push(c),
         }
     }

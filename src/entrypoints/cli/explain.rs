@@ -20,8 +20,9 @@ pub(super) const EXAMPLES: &str = "Examples:
 
 Exit codes: 0 something was recognised; 2 nothing was (one line says what is expected), or a file cannot be read.";
 
-/// Bytes read from standard input or the files together.
-const READ_CAP: u64 = 16 * 1024 * 1024;
+/// Bytes read from standard input or the files together: one more than
+/// `explain` reads, so that it can say the input was cut.
+const READ_CAP: u64 = crate::domain::explain::parts::INPUT_CAP as u64 + 1;
 
 #[derive(clap::Args)]
 pub(super) struct ExplainArgs {

@@ -112,11 +112,7 @@ fn operation(method: &str, path: &str, headers: &[(String, String)]) -> String {
 /// query (path-style addressing, as the reaper uses against an endpoint).
 fn iam_action(method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> String {
     let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
-    // `Credential=KEY/DATE/REGION/SERVICE/aws4_request`
-    let scope: Vec<&str> = header("authorization")
-        .and_then(|a| a.split("Credential=").nth(1))
-        .map(|c| c.split([',', ' ']).next().unwrap_or("").split('/').collect())
-        .unwrap_or_default();
+    let scope = credential_scope(headers);
     let service = scope.get(3).copied().unwrap_or("unknown");
     if let Some(target) = header("x-amz-target") {
         return format!("{service}:{}", target.rsplit('.').next().unwrap_or(target));
@@ -147,15 +143,19 @@ fn iam_action(method: &str, path: &str, headers: &[(String, String)], body: &[u8
     format!("{service}:{action}")
 }
 
-/// The access key that signed a request.
-fn access_key(headers: &[(String, String)]) -> String {
+/// The signature's credential scope, `KEY/DATE/REGION/SERVICE/aws4_request`, split at `/`.
+fn credential_scope(headers: &[(String, String)]) -> Vec<&str> {
     headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
         .and_then(|(_, a)| a.split("Credential=").nth(1))
-        .and_then(|c| c.split('/').next())
-        .unwrap_or("")
-        .to_string()
+        .map(|c| c.split([',', ' ']).next().unwrap_or("").split('/').collect())
+        .unwrap_or_default()
+}
+
+/// The access key that signed a request.
+fn access_key(headers: &[(String, String)]) -> String {
+    credential_scope(headers).first().copied().unwrap_or("").to_string()
 }
 
 fn serve(

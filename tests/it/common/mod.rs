@@ -387,3 +387,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// `tf-lock-reaper explain --json ARGS…` over `input` on standard input: its answer.
+pub fn explain_json(input: &str, args: &[&str]) -> serde_json::Value {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
+        .args(["explain", "--json"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run explain");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write the input");
+    let out = child.wait_with_output().expect("explain ends");
+    assert!(out.status.success(), "explain: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("explain --json prints JSON")
+}
+
+/// Every `id` of an HTML page.
+pub fn html_ids(html: &str) -> std::collections::BTreeSet<String> {
+    let id = regex_lite::Regex::new(r#"\sid="([^"]*)""#).expect("a regex");
+    id.captures_iter(html).map(|c| c[1].to_string()).collect()
+}

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use hcl::expr::{BinaryOperator, Expression, FuncCall, ObjectKey, Operation, TraversalOperator, UnaryOperator};
 use hcl::template::{Directive, Element, Template};
 
-use super::value::{convert, number_text, set_of, Attr, Ty, Unknown, Value};
+use super::value::{convert, elements, number_text, set_of, Attr, Ty, Unknown, Value};
 use super::{attribute, label, Module};
 
 /// Names bound by `for`, `each`, `count`, `dynamic` iterators.
@@ -192,14 +192,10 @@ impl Ctx {
             Expression::Operation(op) => self.operation(op, env),
             Expression::ForExpr(f) => {
                 let collection = self.eval(&f.collection_expr, env)?;
-                let pairs: Vec<(Value, Value)> = match collection {
-                    Value::Unknown(u) => return Ok(Value::Unknown(u)),
-                    Value::List(items) => {
-                        items.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect()
-                    }
-                    Value::Set(items) => items.into_iter().map(|v| (v.clone(), v)).collect(),
-                    Value::Map(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
-                    other => return Err(format!("`for` over a {}", other.kind())),
+                let pairs = match elements(collection) {
+                    Ok(pairs) => pairs,
+                    Err(Value::Unknown(u)) => return Ok(Value::Unknown(u)),
+                    Err(other) => return Err(format!("`for` over a {}", other.kind())),
                 };
                 let mut list = Vec::new();
                 let mut map: BTreeMap<String, Value> = BTreeMap::new();
@@ -270,14 +266,10 @@ impl Ctx {
                         }
                     }
                     Directive::For(d) => {
-                        let items: Vec<(Value, Value)> = match self.eval(&d.collection_expr, env)? {
-                            Value::Unknown(u) => return Ok(Value::Unknown(u)),
-                            Value::List(items) => {
-                                items.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect()
-                            }
-                            Value::Set(items) => items.into_iter().map(|v| (v.clone(), v)).collect(),
-                            Value::Map(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
-                            other => return Err(format!("%{{for}} over a {}", other.kind())),
+                        let items = match elements(self.eval(&d.collection_expr, env)?) {
+                            Ok(items) => items,
+                            Err(Value::Unknown(u)) => return Ok(Value::Unknown(u)),
+                            Err(other) => return Err(format!("%{{for}} over a {}", other.kind())),
                         };
                         for (k, v) in items {
                             let mut inner = bind(env, d.value_var.as_str(), v);

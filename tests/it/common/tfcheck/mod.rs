@@ -162,14 +162,8 @@ impl Evaluated {
                 ("statement", _) => statement(b.body(), &eval::Env::new())?,
                 ("dynamic", "statement") => {
                     let for_each = attribute(b.body(), "for_each").ok_or("a dynamic statement without for_each")?;
-                    let pairs: Vec<(Value, Value)> = match self.0.eval(for_each, &eval::Env::new())? {
-                        Value::List(items) => {
-                            items.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect()
-                        }
-                        Value::Set(items) => items.into_iter().map(|v| (v.clone(), v)).collect(),
-                        Value::Map(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
-                        other => return Err(format!("a dynamic statement over {}", other.brief())),
-                    };
+                    let pairs = value::elements(self.0.eval(for_each, &eval::Env::new())?)
+                        .map_err(|other| format!("a dynamic statement over {}", other.brief()))?;
                     let content = b.body().blocks().find(|c| c.identifier() == "content").ok_or("no content")?;
                     for (k, v) in pairs {
                         let env = eval::bind(

@@ -10,7 +10,7 @@ use std::path::Path;
 use hcl::{Block, Body};
 
 use super::eval::{bind, block_name, Ctx, Env};
-use super::value::{Unknown, Value};
+use super::value::{elements, Unknown, Value};
 use super::{attribute, label, Module};
 
 /// What `terraform plan` would refuse in the module at `dir`, given
@@ -183,14 +183,10 @@ impl Planner {
             Some(hcl::Expression::Variable(v)) => v.as_str().to_string(),
             _ => label(b, 0),
         };
-        let pairs: Vec<(Value, Value)> = match ctx.eval(for_each, env) {
-            Ok(Value::List(items)) => {
-                items.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect()
-            }
-            Ok(Value::Set(items)) => items.into_iter().map(|v| (v.clone(), v)).collect(),
-            Ok(Value::Map(m)) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
-            Ok(Value::Unknown(u)) => vec![(Value::Unknown(u), Value::Unknown(u))],
-            Ok(other) => {
+        let pairs = match ctx.eval(for_each, env).map(elements) {
+            Ok(Ok(pairs)) => pairs,
+            Ok(Err(Value::Unknown(u))) => vec![(Value::Unknown(u), Value::Unknown(u))],
+            Ok(Err(other)) => {
                 return problems.push(format!(
                     "{}: {what}.for_each: a collection is required, got {}",
                     self.at,

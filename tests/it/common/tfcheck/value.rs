@@ -200,6 +200,18 @@ pub fn convert(value: Value, ty: &Ty, at: &str) -> Result<Value, String> {
     }
 }
 
+/// A collection's (key, value) pairs as `for`, `for_each` and `dynamic`
+/// iterate them: a list by index, a set by its values, a map by key; any
+/// other value is given back as the error.
+pub fn elements(collection: Value) -> Result<Vec<(Value, Value)>, Value> {
+    match collection {
+        Value::List(items) => Ok(items.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect()),
+        Value::Set(items) => Ok(items.into_iter().map(|v| (v.clone(), v)).collect()),
+        Value::Map(m) => Ok(m.into_iter().map(|(k, v)| (Value::String(k), v)).collect()),
+        other => Err(other),
+    }
+}
+
 /// A set: distinct elements in a stable order.
 pub fn set_of(items: Vec<Value>) -> Value {
     let mut seen = BTreeMap::new();
