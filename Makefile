@@ -101,7 +101,8 @@ web: .tools/bin/wasm-bindgen
 # The browser the page's test drives: Debian's chromium (no download by a
 # test tool), and playwright-core from npm, pinned in tests/web/package-lock.json.
 browser: tests/web/node_modules/.installed
-	@command -v chromium >/dev/null || apt-get install -y --no-install-recommends chromium
+	@command -v chromium >/dev/null || apt-get install -y --no-install-recommends chromium \
+	  || (apt-get update && apt-get install -y --no-install-recommends chromium)
 tests/web/node_modules/.installed: tests/web/package-lock.json
 	npm ci --prefix tests/web --no-audit --no-fund --ignore-scripts
 	touch $@
