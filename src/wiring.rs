@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::identity::IdentityCache;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
@@ -83,9 +84,17 @@ pub(crate) async fn sdk_config(budget: Duration) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts(budget))
         .http_client(https_client())
+        .identity_cache(IdentityCache::lazy().max_partitions(ROLES_CACHED).build())
         .load()
         .await
 }
+
+/// Credentials kept at once: one set per role (each member account's) and
+/// the reaper's own. The SDK keeps 64 by default and evicts past that, so
+/// an organisation of hundreds of accounts assumed each role again for
+/// every client and every pass (646 AssumeRole calls for 201 accounts);
+/// an entry is a few hundred bytes.
+const ROLES_CACHED: usize = 20_000;
 
 /// One HTTPS client (its connection pool and TLS roots) for every SDK
 /// client built from one configuration: left to each, an organisation's
@@ -95,6 +104,15 @@ fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::{tls, Builder, ConnectorBuilder};
     Builder::new().build_with_connector_fn(|settings, runtime_components| {
+        if settings.is_none() && runtime_components.is_none() {
+            // The SDK's check at every client's construction, whose connector
+            // it throws away (it only wants the TLS roots loaded early). A
+            // real connector parses every root certificate: a quarter of an
+            // organisation pass's CPU went there, once per client. The
+            // connectors requests use are built below, once per timeout
+            // setting, and cached by the HTTP client.
+            return ConnectorBuilder::default().build_http();
+        }
         let mut connector =
             ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
         connector.set_connector_settings(settings.cloned());
@@ -194,7 +212,7 @@ pub(crate) async fn backend_stores(connection: &BackendConnection, budget: Durat
 /// role) its sources need, like a run's.
 pub(crate) async fn inspectors(
     settings: &DoctorSettings,
-    sdk: &SdkConfig,
+    clients: &RouteClients,
 ) -> (Arc<dyn TableInspector>, Arc<dyn BucketInspector>) {
     let sources = Sources {
         tables: &settings.tables,
@@ -202,7 +220,7 @@ pub(crate) async fn inspectors(
         roles: &settings.assume_roles,
         external_id: settings.assume_role_external_id.as_deref(),
     };
-    let clients = SourceClients::build(&sources, sdk, dynamodb_client(sdk)).await;
+    let clients = SourceClients::build(&sources, clients).await;
     (Arc::new(clients.inspectors), Arc::new(clients.bucket_inspectors))
 }
 
@@ -228,55 +246,58 @@ pub(crate) struct Adapters {
     pub dispatcher: Arc<Dispatcher>,
     /// With `ACTION=ttl`: the TTL check, remembered across runs.
     pub ttl_precondition: Option<Arc<TtlPrecondition>>,
+    /// The SDK clients behind the sources, for the next sources.
+    pub clients: RouteClients,
 }
 
 impl Adapters {
     /// The lock sources only: no metrics, no notifications (`list`, `unlock`).
-    pub(crate) async fn sources_only(config: &Config, sdk: &SdkConfig) -> Self {
-        let sources = SourceClients::build(&Sources::of(config), sdk, dynamodb_client(sdk)).await;
-        Adapters {
-            tables: Arc::new(sources.tables),
-            lockfiles: Arc::new(sources.lockfiles),
-            metrics: Arc::new(NoMetrics),
-            dispatcher: Arc::new(Dispatcher::disabled()),
-            ttl_precondition: None,
-        }
+    pub(crate) async fn sources_only(config: &Config, clients: &RouteClients) -> Self {
+        Adapters::over(config, clients, Arc::new(NoMetrics), Arc::new(Dispatcher::disabled()), false).await
     }
 
     /// Everything a scheduled pass needs; `notify: false` sends nothing
     /// (`run --no-notify`). Reads the PagerDuty routing key secret here, once.
-    pub(crate) async fn for_run(config: &Config, sdk: &SdkConfig, notify: bool) -> Result<Self, WiringError> {
-        // One DynamoDB client for the lock tables and the state table.
-        let dynamodb = dynamodb_client(sdk);
-        let dispatcher =
-            if notify { dispatcher(&config.notify, sdk, &dynamodb).await? } else { Dispatcher::disabled() };
-        let sources = SourceClients::build(&Sources::of(config), sdk, dynamodb).await;
-        let inspectors = sources.inspectors;
-        let ttl_precondition = (config.action == Action::Ttl)
-            .then(|| Arc::new(TtlPrecondition::new(Arc::new(inspectors), &config.ttl_attribute)));
-        Ok(Adapters {
-            tables: Arc::new(sources.tables),
-            lockfiles: Arc::new(sources.lockfiles),
-            metrics: metrics_sink(config.metrics_sink, sdk),
-            dispatcher: Arc::new(dispatcher),
-            ttl_precondition,
-        })
+    pub(crate) async fn for_run(config: &Config, clients: &RouteClients, notify: bool) -> Result<Self, WiringError> {
+        let sdk = clients.sdk();
+        let dispatcher = if notify {
+            // The state table shares the reaper's own DynamoDB client with its lock tables.
+            dispatcher(&config.notify, sdk, &clients.dynamodb(&Route::own(), None).await).await?
+        } else {
+            Dispatcher::disabled()
+        };
+        let metrics = metrics_sink(config.metrics_sink, sdk);
+        Ok(Adapters::over(config, clients, metrics, Arc::new(dispatcher), true).await)
     }
 
     /// The same notifications and metrics over other sources (the Lambda
-    /// after a discovery): the source clients are built afresh, the
-    /// PagerDuty key and webhook are not read again.
-    pub(crate) async fn with_sources(&self, config: &Config, sdk: &SdkConfig) -> Adapters {
-        let sources = SourceClients::build(&Sources::of(config), sdk, dynamodb_client(sdk)).await;
+    /// after a discovery): the PagerDuty key and webhook are not read again,
+    /// and the SDK clients of routes already served are reused.
+    pub(crate) async fn with_sources(&self, config: &Config) -> Adapters {
+        let (metrics, dispatcher) = (Arc::clone(&self.metrics), Arc::clone(&self.dispatcher));
+        Adapters::over(config, &self.clients, metrics, dispatcher, true).await
+    }
+
+    /// The configuration's sources over `clients`; with `ACTION=ttl` and
+    /// `ttl_check`, the TTL check over them.
+    async fn over(
+        config: &Config,
+        clients: &RouteClients,
+        metrics: Arc<dyn MetricsSink>,
+        dispatcher: Arc<Dispatcher>,
+        ttl_check: bool,
+    ) -> Adapters {
+        let sources = SourceClients::build(&Sources::of(config), clients).await;
         let inspectors = sources.inspectors;
-        let ttl_precondition = (config.action == Action::Ttl)
+        let ttl_precondition = (ttl_check && config.action == Action::Ttl)
             .then(|| Arc::new(TtlPrecondition::new(Arc::new(inspectors), &config.ttl_attribute)));
         Adapters {
             tables: Arc::new(sources.tables),
             lockfiles: Arc::new(sources.lockfiles),
-            metrics: Arc::clone(&self.metrics),
-            dispatcher: Arc::clone(&self.dispatcher),
+            metrics,
+            dispatcher,
             ttl_precondition,
+            clients: clients.clone(),
         }
     }
 
@@ -323,9 +344,7 @@ struct SourceClients {
 }
 
 impl SourceClients {
-    /// `own_dynamodb`: the client of the reaper's own region and
-    /// credentials, shared with the notify-once state table.
-    async fn build(sources: &Sources<'_>, sdk: &SdkConfig, own_dynamodb: aws_sdk_dynamodb::Client) -> Self {
+    async fn build(sources: &Sources<'_>, clients: &RouteClients) -> Self {
         let roles: HashMap<String, String> = sources.roles.iter().map(|r| (r.account.clone(), r.arn.clone())).collect();
         // A DynamoDB client only where tables are, an S3 client only where
         // buckets are: an organisation's hundreds of routes stay small.
@@ -335,17 +354,16 @@ impl SourceClients {
         routes.extend(table_routes.iter().chain(&bucket_routes).cloned());
         let (mut tables, mut lockfiles, mut inspectors, mut bucket_inspectors) =
             (HashMap::new(), HashMap::new(), HashMap::new(), HashMap::new());
+        let url = clients.sdk().endpoint_url();
         for route in routes {
             let own = route == Route::own();
-            let conf = route_sdk(sdk, &route, sources.external_id).await;
-            let url = conf.endpoint_url();
             if own || table_routes.contains(&route) {
-                let dynamodb = if own { own_dynamodb.clone() } else { dynamodb_client(&conf) };
+                let dynamodb = clients.dynamodb(&route, sources.external_id).await;
                 tables.insert(route.clone(), DynamoLockTables::new(dynamodb.clone()).with_endpoint_url(url));
                 inspectors.insert(route.clone(), DynamoTableInspector::new(dynamodb).with_endpoint_url(url));
             }
             if own || bucket_routes.contains(&route) {
-                let s3 = s3_client(&conf);
+                let s3 = clients.s3(&route, sources.external_id).await;
                 bucket_inspectors.insert(route.clone(), S3BucketInspector::new(s3.clone()).with_endpoint_url(url));
                 lockfiles.insert(route, S3LockfileBuckets::new(s3).with_endpoint_url(url));
             }
@@ -356,6 +374,63 @@ impl SourceClients {
             inspectors: Router::new(inspectors, roles.clone()),
             bucket_inspectors: Router::new(bucket_inspectors, roles),
         }
+    }
+}
+
+/// The SDK clients of one base configuration, one per (route, service),
+/// built on first use and shared from then on: by discovery and the pass
+/// after it, by every pass of a warm container, and by the notify-once
+/// state table (the reaper's own DynamoDB client). An organisation has
+/// hundreds of routes, and building a client is not free. A route naming
+/// the reaper's own region is the route without one: the same client.
+#[derive(Clone)]
+pub(crate) struct RouteClients(Arc<RouteClientsInner>);
+
+struct RouteClientsInner {
+    sdk: SdkConfig,
+    dynamodb: std::sync::Mutex<HashMap<(Route, Option<String>), aws_sdk_dynamodb::Client>>,
+    s3: std::sync::Mutex<HashMap<(Route, Option<String>), aws_sdk_s3::Client>>,
+}
+
+impl RouteClients {
+    pub(crate) fn new(sdk: &SdkConfig) -> Self {
+        RouteClients(Arc::new(RouteClientsInner {
+            sdk: sdk.clone(),
+            dynamodb: Default::default(),
+            s3: Default::default(),
+        }))
+    }
+
+    /// The base configuration: the reaper's own region and credentials.
+    pub(crate) fn sdk(&self) -> &SdkConfig {
+        &self.0.sdk
+    }
+
+    /// The key of a route's clients: its own region spelt out is no region.
+    fn key(&self, route: &Route, external_id: Option<&str>) -> (Route, Option<String>) {
+        let own_region = self.0.sdk.region().map(|r| r.as_ref());
+        let region = route.region.clone().filter(|r| Some(r.as_str()) != own_region);
+        (Route { region, role: route.role.clone() }, external_id.map(str::to_string))
+    }
+
+    /// The DynamoDB client of `route` (with the clock probe).
+    pub(crate) async fn dynamodb(&self, route: &Route, external_id: Option<&str>) -> aws_sdk_dynamodb::Client {
+        let key = self.key(route, external_id);
+        if let Some(client) = crate::support::sync::locked(&self.0.dynamodb).get(&key) {
+            return client.clone();
+        }
+        let client = dynamodb_client(&route_sdk(&self.0.sdk, &key.0, external_id).await);
+        crate::support::sync::locked(&self.0.dynamodb).entry(key).or_insert(client).clone()
+    }
+
+    /// The S3 client of `route` (with the clock probe; path-style against an endpoint override).
+    pub(crate) async fn s3(&self, route: &Route, external_id: Option<&str>) -> aws_sdk_s3::Client {
+        let key = self.key(route, external_id);
+        if let Some(client) = crate::support::sync::locked(&self.0.s3).get(&key) {
+            return client.clone();
+        }
+        let client = s3_client(&route_sdk(&self.0.sdk, &key.0, external_id).await);
+        crate::support::sync::locked(&self.0.s3).entry(key).or_insert(client).clone()
     }
 }
 
@@ -451,49 +526,50 @@ pub(crate) async fn own_lock_tables(sdk: &SdkConfig, filter: &NameFilter) -> Res
 }
 
 /// Discovery's view of AWS: who the reaper is, and a table catalog per
-/// (role, region), each client with the clock probe and the pass's timeouts.
+/// (role, region), over the route clients the pass then reads the sources
+/// found with.
 struct DiscoveryClients {
-    sdk: SdkConfig,
+    clients: RouteClients,
     external_id: Option<String>,
 }
 
 #[async_trait::async_trait]
 impl Catalogs for DiscoveryClients {
     async fn whoami(&self) -> Result<(String, String), SourceError> {
-        let conf = aws_sdk_sts::config::Builder::from(&self.sdk).interceptor(probe()).build();
+        let conf = aws_sdk_sts::config::Builder::from(self.clients.sdk()).interceptor(probe()).build();
         crate::adapters::organizations::whoami(&aws_sdk_sts::Client::from_conf(conf)).await
     }
 
     fn own_region(&self) -> Option<String> {
-        self.sdk.region().map(|r| r.to_string())
+        self.clients.sdk().region().map(|r| r.to_string())
     }
 
     async fn catalog(&self, role: Option<&str>, region: &str) -> Box<dyn TableCatalog> {
         let route = Route { region: Some(region.to_string()), role: role.map(str::to_string) };
-        let conf = route_sdk(&self.sdk, &route, self.external_id.as_deref()).await;
-        Box::new(DynamoTableInspector::new(dynamodb_client(&conf)).with_endpoint_url(conf.endpoint_url()))
+        let client = self.clients.dynamodb(&route, self.external_id.as_deref()).await;
+        Box::new(DynamoTableInspector::new(client).with_endpoint_url(self.clients.sdk().endpoint_url()))
     }
 
     async fn buckets(&self, role: Option<&str>) -> Box<dyn BucketCatalog> {
         let route = Route { region: None, role: role.map(str::to_string) };
-        let conf = route_sdk(&self.sdk, &route, self.external_id.as_deref()).await;
-        Box::new(S3BucketInspector::new(s3_client(&conf)).with_endpoint_url(conf.endpoint_url()))
+        let client = self.clients.s3(&route, self.external_id.as_deref()).await;
+        Box::new(S3BucketInspector::new(client).with_endpoint_url(self.clients.sdk().endpoint_url()))
     }
 }
 
 /// Discover lock tables across the organisation, when the configuration
 /// asks for it: the organisation is read through `ORGANIZATION_ROLE_ARN`
 /// when set, each member account through `MEMBER_ROLE_NAME`.
-pub(crate) async fn discover(config: &Config, sdk: &SdkConfig) -> Option<Discovered> {
+pub(crate) async fn discover(config: &Config, clients: &RouteClients) -> Option<Discovered> {
     let org = config.organization.as_ref()?;
     let external_id = config.assume_role_external_id.clone();
     let reader_route = Route { region: None, role: org.organization_role_arn.clone() };
-    let reader_sdk = route_sdk(sdk, &reader_route, external_id.as_deref()).await;
+    let reader_sdk = route_sdk(clients.sdk(), &reader_route, external_id.as_deref()).await;
     let conf = aws_sdk_organizations::config::Builder::from(&reader_sdk).interceptor(probe()).build();
     let reader = OrganizationsReader::new(aws_sdk_organizations::Client::from_conf(conf))
         .with_endpoint_url(reader_sdk.endpoint_url());
-    let clients = DiscoveryClients { sdk: sdk.clone(), external_id };
-    let mut found = crate::discovery::organization(org, &reader, &clients).await;
+    let catalogs = DiscoveryClients { clients: clients.clone(), external_id };
+    let mut found = crate::discovery::organization(org, &reader, &catalogs).await;
     found.summary.discovered_at = aws_clock().aws_now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Some(found)
 }

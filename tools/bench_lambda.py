@@ -15,7 +15,6 @@ Usage: bench_lambda.py BINARY [N ...]   (default sizes: 10000 100000)
 import http.server
 import json
 import os
-import resource  # noqa: F401  (wait4 returns a struct_rusage)
 import socket
 import subprocess
 import sys
@@ -87,11 +86,18 @@ def fill(url, n):
 
 
 class RuntimeApi(http.server.BaseHTTPRequestHandler):
-    """Serves one invocation, records when it was handed out and answered."""
+    """Serves `invocations` invocations one after another (a warm container
+    after the first), recording when each was handed out and answered and
+    the process's CPU (user + system) at each answer."""
 
     event = b'{"dry_run": true}'
-    times = {}
-    response = None
+    invocations = 1
+    pid = None
+    # Called at each answer; what it returns is kept beside the answer's time and CPU.
+    on_answer = None
+    handed = []
+    answered = []
+    responses = []
     done = threading.Event()
     hold = threading.Event()
 
@@ -100,14 +106,14 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path.endswith("/invocation/next"):
-            if "next" in RuntimeApi.times:
-                # The second poll after the answer: hold it until the process is killed.
+            if len(RuntimeApi.handed) >= RuntimeApi.invocations:
+                # The poll after the last answer: hold it until the process is killed.
                 RuntimeApi.hold.wait(60)
                 return
-            RuntimeApi.times["next"] = time.monotonic()
+            RuntimeApi.handed.append(time.monotonic())
             self.send_response(200)
             deadline_ms = int((time.time() + 900) * 1000)
-            self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-1")
+            self.send_header("Lambda-Runtime-Aws-Request-Id", f"bench-{len(RuntimeApi.handed)}")
             self.send_header("Lambda-Runtime-Deadline-Ms", str(deadline_ms))
             self.send_header(
                 "Lambda-Runtime-Invoked-Function-Arn",
@@ -119,13 +125,23 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
-        RuntimeApi.times["response"] = time.monotonic()
-        RuntimeApi.response = (self.path, body)
+        at, cpu = time.monotonic(), cpu_s(RuntimeApi.pid)
+        RuntimeApi.answered.append((at, cpu, RuntimeApi.on_answer() if RuntimeApi.on_answer else None))
+        RuntimeApi.responses.append((self.path, body))
         self.send_response(202)
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"{}")
-        RuntimeApi.done.set()
+        if len(RuntimeApi.responses) >= RuntimeApi.invocations:
+            RuntimeApi.done.set()
+
+
+def cpu_s(pid):
+    """User + system CPU of a running process so far, all its threads
+    (`/proc/<pid>/stat`, in clock ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def vm_hwm_kb(pid):
@@ -158,11 +174,15 @@ def lambda_env(url, server, extra):
     return env
 
 
-def invoke(binary, url, extra_env, event):
-    """One cold invocation of `event` under the Runtime API emulation:
-    init and invocation times, CPU, peak RSS and the response."""
-    RuntimeApi.times = {}
-    RuntimeApi.response = None
+def invoke(binary, url, extra_env, event, invocations=1):
+    """`invocations` invocations of `event` under the Runtime API emulation,
+    the first one cold: init and invocation times, CPU, peak RSS and the
+    response of the first; with more, `warm` lists the later ones'
+    invocation time, CPU and response size."""
+    RuntimeApi.handed = []
+    RuntimeApi.answered = []
+    RuntimeApi.responses = []
+    RuntimeApi.invocations = invocations
     RuntimeApi.done = threading.Event()
     RuntimeApi.hold = threading.Event()
     RuntimeApi.event = event
@@ -171,40 +191,53 @@ def invoke(binary, url, extra_env, event):
     started = time.monotonic()
     env = lambda_env(url, server, extra_env)
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    RuntimeApi.done.wait(900)
+    RuntimeApi.pid = proc.pid
+    RuntimeApi.done.wait(1800)
     peak_rss_kb = vm_hwm_kb(proc.pid)
     # SIGTERM first, so a wrapper such as `valgrind --tool=callgrind` can
     # write its counts; then make sure.
     proc.terminate()
-    usage = None
-    give_up = time.monotonic() + 30
-    while usage is None:
-        pid, _, rusage = os.wait4(proc.pid, os.WNOHANG)
+    give_up = time.monotonic() + 60
+    while True:
+        pid, _, _ = os.wait4(proc.pid, os.WNOHANG)
         if pid:
-            usage = rusage
-        elif time.monotonic() > give_up:
+            break
+        if time.monotonic() > give_up:
             proc.kill()
-            _, _, usage = os.wait4(proc.pid, 0)
-        else:
-            time.sleep(0.05)
+            os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.05)
     RuntimeApi.hold.set()
     server.shutdown()
-    path, body = RuntimeApi.response or ("", b"")
-    assert path.endswith("/response"), f"the function did not answer: {path} {body[:300]!r}"
+    for path, body in RuntimeApi.responses or [("", b"")]:
+        assert path.endswith("/response"), f"the function did not answer: {path} {body[:300]!r}"
+    (first_at, first_cpu, first_mark), body = RuntimeApi.answered[0], RuntimeApi.responses[0][1]
+    warm = []
+    for n in range(1, len(RuntimeApi.responses)):
+        (at, cpu, mark), (_, prev_cpu, _) = RuntimeApi.answered[n], RuntimeApi.answered[n - 1]
+        warm.append({
+            "mark": mark,
+            "invoke_ms": (at - RuntimeApi.handed[n]) * 1000,
+            "cpu_s": cpu - prev_cpu,
+            "response_bytes": len(RuntimeApi.responses[n][1]),
+            "summary": json.loads(RuntimeApi.responses[n][1]),
+        })
     return {
-        "init_ms": (RuntimeApi.times["next"] - started) * 1000,
-        "invoke_ms": (RuntimeApi.times["response"] - RuntimeApi.times["next"]) * 1000,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "init_ms": (RuntimeApi.handed[0] - started) * 1000,
+        "invoke_ms": (first_at - RuntimeApi.handed[0]) * 1000,
+        "cpu_s": first_cpu,
         "peak_rss_mb": peak_rss_kb / 1024,
         "response_bytes": len(body),
         "summary": json.loads(body),
+        "mark": first_mark,
+        "warm": warm,
     }
 
 
 def run_once(binary, url):
     extra = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "LOCK_TABLES": TABLE, "RUN_BUDGET": "600s"}
     r = invoke(binary, url, extra, b'{"dry_run": true}')
-    counts = r.pop("summary")["sources"][0]["counts"]
+    counts = r.pop("summary")["totals"]
     r["locks_held"] = counts["locks_held"]
     r["stale"] = counts["stale"]
     return r

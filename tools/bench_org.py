@@ -4,15 +4,21 @@ lock table per account and region (two in every fourth account) holding a
 few locks, one of them stale, and a non-lock table beside each, all in one
 moto_server over loopback.
 
-One invocation, at the module's defaults (128 MB, RUN_BUDGET 50s within a
-60 s timeout, ORGANIZATION_ACCOUNTS=all): prints the invocation time, the
-discovery time (the invocation less the pass the report times), the pass
-time, AWS calls in all and per source (moto's request log), CPU, peak RSS
-and the response's size. Nothing here is a test and nothing asserts a time.
+Per binary, one cold invocation then one warm one (discovery cached in the
+container), at the module's defaults (128 MB, RUN_BUDGET 50s within a 60 s
+timeout, ORGANIZATION_ACCOUNTS=all): the invocation time, the discovery time
+(the invocation less the pass the report times), sources, AWS calls (moto's
+request log), CPU (user + system, all threads) in all and per source, peak
+RSS, the result's size, and the CPU time projected at 128, 256 and 512 MB,
+where Lambda gives a function a share of one vCPU in proportion to its
+memory (one vCPU at 1,769 MB). With BENCH_ORG_BASELINE=<binary>, that binary
+runs too, against the same organisation in the same run, for a side-by-side
+comparison. Nothing here is a test and nothing asserts a time.
 
-Usage: bench_org.py BINARY [ACCOUNTS]
+Usage: [BENCH_ORG_BASELINE=OTHER] bench_org.py BINARY [ACCOUNTS]
 """
 
+import collections
 import json
 import os
 import subprocess
@@ -29,15 +35,16 @@ REGIONS = ["us-east-1", "eu-west-1"]
 ROLE = "tf-lock-reaper-access"
 
 
-def start_moto(log_path):
+def start_moto(log_path, operation_log):
     """tools/moto_server.py (one request at a time, as AWS applies them), its
-    request log in `log_path`."""
+    request log in `log_path`, the operation of each request in `operation_log`."""
     log = open(log_path, "w")
     here = os.path.dirname(os.path.abspath(__file__))
     proc = subprocess.Popen(
         [sys.executable, os.path.join(here, "moto_server.py"), "-H", "127.0.0.1", "-p", "0"],
         stdout=subprocess.DEVNULL,
         stderr=log,
+        env={**os.environ, "MOTO_OPERATION_LOG": operation_log},
     )
     for _ in range(300):
         time.sleep(0.1)
@@ -105,45 +112,88 @@ def build(url, accounts):
     return ids, lock_tables, other_tables
 
 
-def requests(log_path):
-    with open(log_path) as f:
-        return sum(1 for line in f if '" 200 ' in line or '" 400 ' in line or '" 403 ' in line)
+def operations(operation_log):
+    """The operation of every request so far, in order."""
+    try:
+        with open(operation_log) as f:
+            return [line.strip() for line in f]
+    except FileNotFoundError:
+        return []
+
+
+# Lambda gives a function one vCPU at 1,769 MB, and CPU in proportion below it.
+VCPU_MB = 1769
+MEMORY_SIZES = [128, 256, 512]
+
+
+def sources_of(summary):
+    """Sources in the pass: the bounded summary's totals (this commit's
+    shape) or the length of its list (before it was bounded)."""
+    totals = summary.get("totals")
+    return totals["sources"] if totals else len(summary["sources"])
+
+
+def stale_of(summary):
+    totals = summary.get("totals")
+    return totals["stale"] if totals else sum(s["counts"]["stale"] for s in summary["sources"])
 
 
 def main():
-    binary = os.path.abspath(sys.argv[1])
-    accounts = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+    args = sys.argv[1:]
+    binaries = [("this", os.path.abspath(args[0]))]
+    accounts = int(args[1]) if len(args) > 1 else 200
+    baseline = os.environ.get("BENCH_ORG_BASELINE")
+    if baseline:
+        binaries.append(("baseline", os.path.abspath(baseline)))
     log_path = f"/tmp/bench-org-moto-{os.getpid()}.log"
-    moto, url = start_moto(log_path)
+    operation_log = f"/tmp/bench-org-operations-{os.getpid()}.log"
+    moto, url = start_moto(log_path, operation_log)
     try:
         t0 = time.monotonic()
         ids, lock_tables, other_tables = build(url, accounts)
         print(f"organisation: {len(ids)} member accounts + the management account, {len(REGIONS)} regions, "
               f"{lock_tables} lock tables, {other_tables} other tables (built in {time.monotonic() - t0:.0f} s)")
-        before = requests(log_path)
-        r = run(binary, url)
-        calls = requests(log_path) - before
-        summary = r["summary"]
-        d = summary.get("discovery") or {}
-        sources = len(summary["sources"])
-        pass_ms = summary["duration_ms"]
-        print(f"{'invoke ms':>10} {'discovery ms':>13} {'pass ms':>8} {'sources':>8} {'calls':>6} {'calls/source':>13} "
-              f"{'cpu s':>6} {'peak RSS MB':>12} {'response B':>11} {'ok':>5}")
-        print(f"{r['invoke_ms']:>10.0f} {r['invoke_ms'] - pass_ms:>13.0f} {pass_ms:>8} {sources:>8} {calls:>6} "
-              f"{calls / max(sources, 1):>13.1f} {r['cpu_s']:>6.2f} {r['peak_rss_mb']:>12.1f} "
-              f"{r['response_bytes']:>11} {str(summary['ok']):>5}")
+        rows = []
+        for label, binary in binaries:
+            before = len(operations(operation_log))
+            r = run(binary, url, lambda: len(operations(operation_log)))
+            ops = operations(operation_log)
+            rows.append((label, "cold", r, ops[before:r["mark"]], r["invoke_ms"] - r["summary"]["duration_ms"]))
+            for w in r["warm"]:
+                rows.append((label, "warm", w, ops[r["mark"]:w["mark"]], None))
+        print()
+        print(f"{'binary':>8} {'pass':>4} {'invoke ms':>10} {'discovery ms':>13} {'sources':>8} {'calls':>6} "
+              f"{'cpu s':>6} {'cpu ms/src':>11} {'peak RSS MB':>12} {'result B':>9} {'ok':>5}  "
+              + " ".join(f"{f'@{mb}MB s':>9}" for mb in MEMORY_SIZES))
+        for label, kind, r, calls, discovery_ms in rows:
+            summary = r["summary"]
+            sources = sources_of(summary)
+            rss = f"{r['peak_rss_mb']:>12.1f}" if "peak_rss_mb" in r else f"{'':>12}"
+            disc = f"{discovery_ms:>13.0f}" if discovery_ms is not None else f"{'(cached)':>13}"
+            projected = " ".join(f"{r['cpu_s'] * VCPU_MB / mb:>9.1f}" for mb in MEMORY_SIZES)
+            print(f"{label:>8} {kind:>4} {r['invoke_ms']:>10.0f} {disc} {sources:>8} {len(calls):>6} "
+                  f"{r['cpu_s']:>6.2f} {r['cpu_s'] * 1000 / max(sources, 1):>11.2f} {rss} "
+                  f"{r['response_bytes']:>9} {str(summary['ok']):>5}  {projected}")
+        print()
+        for label, kind, _, calls, _ in rows:
+            counted = collections.Counter(calls).most_common()
+            print(f"{label} {kind} calls: " + ", ".join(f"{op} {n}" for op, n in counted))
+        first = rows[0][2]["summary"]
+        d = first.get("discovery") or {}
         print(f"discovery: {d.get('accounts')} accounts, {d.get('searched')} account/region pairs, "
               f"{d.get('tables')} lock tables, {d.get('other_tables')} other tables, "
-              f"{len(d.get('failures', []))} failures; stale locks: "
-              f"{sum(s['counts']['stale'] for s in summary['sources'])}")
+              f"{len(d.get('failures', []))} failures; stale locks: {stale_of(first)}")
+        print(f"@N MB s: the CPU time projected at N MB of function memory (cpu s x {VCPU_MB} / N), "
+              "where Lambda gives a share of one vCPU; network waits come on top.")
     finally:
         moto.kill()
         moto.wait()
 
 
-def run(binary, url):
-    """One cold invocation through bench_lambda's Runtime API emulation,
-    with the discovery settings."""
+def run(binary, url, mark):
+    """One cold invocation and one warm one (discovery cached in the
+    container) through bench_lambda's Runtime API emulation, with the
+    discovery settings; `mark` is read at each answer."""
     extra = {
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
         "ORGANIZATION_ACCOUNTS": "all",
@@ -151,7 +201,11 @@ def run(binary, url):
         "DISCOVER_REGIONS": ",".join(REGIONS),
         "MAX_DELETES_PER_RUN": "1000",
     }
-    return bench_lambda.invoke(binary, url, extra, b'{"source": "aws.scheduler"}')
+    bench_lambda.RuntimeApi.on_answer = mark
+    try:
+        return bench_lambda.invoke(binary, url, extra, b'{"source": "aws.scheduler"}', invocations=2)
+    finally:
+        bench_lambda.RuntimeApi.on_answer = None
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ ARNs listed (one per line) in the file MOTO_UNASSUMABLE_ROLES_FILE names
 cannot be assumed: sts:AssumeRole answers AccessDenied, as AWS does for a
 role that does not exist or does not trust the caller. The file is read on
 every AssumeRole, so a test can refuse a role once it knows the account.
+
+With MOTO_OPERATION_LOG=<file>, the operation of every request (the JSON
+protocols' X-Amz-Target, the query protocols' Action, or the method and
+path for S3) is appended to that file, one line each, for `make bench-org`.
 """
 
 import argparse
@@ -71,6 +75,34 @@ def unassumable_roles(app):
     return handle
 
 
+OPERATION_LOG = os.environ.get("MOTO_OPERATION_LOG")
+OPERATION_LOCK = threading.Lock()
+
+
+def operation_of(environ, body):
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    action = parse_qs(environ.get("QUERY_STRING", "")).get("Action") or parse_qs(
+        body.decode("utf-8", "replace")
+    ).get("Action")
+    if action:
+        return action[0]
+    return f"{environ.get('REQUEST_METHOD')} s3"
+
+
+def logged_operations(app):
+    def handle(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        with OPERATION_LOCK, open(OPERATION_LOG, "a", encoding="utf-8") as f:
+            f.write(operation_of(environ, body) + "\n")
+        return app(environ, start_response)
+
+    return handle
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -78,9 +110,10 @@ def main():
     args = parser.parse_args()
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True
-    run_simple(
-        args.host, args.port, unassumable_roles(serialized(app)), threaded=True, request_handler=MotoRequestHandler
-    )
+    handler = unassumable_roles(serialized(app))
+    if OPERATION_LOG:
+        handler = logged_operations(handler)
+    run_simple(args.host, args.port, handler, threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_config::SdkConfig;
-
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
@@ -15,14 +13,13 @@ use crate::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use crate::domain::discovery::{DiscoveryFailure, DiscoverySummary};
 use crate::domain::report::summary::RunSummary;
 use crate::support::deadline::Deadline;
-use crate::wiring::{discover, load_config, sdk_config, Adapters, WiringError};
+use crate::wiring::{discover, load_config, sdk_config, Adapters, RouteClients, WiringError};
 
 /// Built once per container, shared by every invocation.
 pub struct Container {
     /// The environment, to read the sources document again.
     vars: HashMap<String, String>,
     config: Config,
-    sdk: SdkConfig,
     adapters: Adapters,
     /// With `ORGANIZATION_ACCOUNTS`: the last discovery, kept for
     /// `DISCOVER_EVERY` in this warm container.
@@ -48,9 +45,9 @@ impl Container {
     pub async fn from_env() -> Result<Container, WiringError> {
         let vars: HashMap<String, String> = std::env::vars().collect();
         let config = load_config(&vars, LAMBDA).await?;
-        let sdk = sdk_config(config.run_budget).await;
-        let adapters = Adapters::for_run(&config, &sdk, true).await?;
-        Ok(Container { vars, config, sdk, adapters, discovered: tokio::sync::Mutex::new(None) })
+        let clients = RouteClients::new(&sdk_config(config.run_budget).await);
+        let adapters = Adapters::for_run(&config, &clients, true).await?;
+        Ok(Container { vars, config, adapters, discovered: tokio::sync::Mutex::new(None) })
     }
 
     /// The configuration and adapters of this pass: as configured, or with
@@ -80,7 +77,7 @@ impl Container {
                 }
             },
         };
-        let found = discover(&base, &self.sdk).await;
+        let found = discover(&base, &self.adapters.clients).await;
         let config = match &found {
             Some(f) => base.clone().with_discovered(&f.tables, &f.buckets, &f.roles),
             None => base.clone(),
@@ -89,7 +86,7 @@ impl Container {
         if !failures.is_empty() {
             summary.get_or_insert_with(DiscoverySummary::default).failures.extend(failures);
         }
-        let adapters = self.adapters.with_sources(&config, &self.sdk).await;
+        let adapters = self.adapters.with_sources(&config).await;
         tracing::info!(
             tables = config.tables.len(),
             buckets = config.buckets.len(),

@@ -187,7 +187,8 @@ fn warm_container(
 
 /// `DISCOVER_EVERY`: a warm container discovers once, keeps what it found
 /// for that long (a table created meanwhile is not seen, and nothing is
-/// listed again), then discovers afresh.
+/// listed again), then discovers afresh. Each table holds a stale lock, so
+/// the summary lists it (it lists only sources with something to report).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_warm_container_discovers_once_per_discover_every() {
     let moto = Moto::start();
@@ -195,6 +196,7 @@ async fn a_warm_container_discovers_once_per_discover_every() {
     orgs.create_organization().send().await.expect("create organisation");
     let client = moto.dynamo().await;
     create_lock_table(&client, "first-locks").await;
+    put_lock(&client, "first-locks", "tfstate/a/terraform.tfstate", "stale-a", hours(5)).await;
     let env =
         [("ORGANIZATION_ACCOUNTS", "all"), ("MEMBER_ROLE_NAME", "tf-lock-reaper-access"), ("DISCOVER_EVERY", "4s")];
     let (go, bodies, mut child) = warm_container(&moto, &env);
@@ -204,11 +206,13 @@ async fn a_warm_container_discovers_once_per_discover_every() {
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         let names: Vec<String> =
             v["sources"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
+        assert_eq!(v["totals"]["sources"], names.len(), "every source here has something to report: {v:#}");
         (v["discovery"]["discovered_at"].as_str().unwrap_or_default().to_string(), names)
     };
     let (first_at, first) = invoke();
     assert_eq!(first, ["first-locks"]);
     create_lock_table(&client, "second-locks").await;
+    put_lock(&client, "second-locks", "tfstate/b/terraform.tfstate", "stale-b", hours(5)).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (again_at, again) = invoke();
     assert_eq!((again_at.as_str(), again.as_slice()), (first_at.as_str(), first.as_slice()), "kept, not listed again");

@@ -227,3 +227,57 @@ async fn lock_tables_are_discovered_across_the_organisation_and_only_those_in_sc
     assert!(doctor.contains(&west) && doctor.contains("tfstate-b-shared"), "{doctor}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("discovery: 4 lock table(s) and 1 lockfile bucket(s)"));
 }
+
+/// Past the SDK's default of 64 cached credential sets, every member role is
+/// still assumed once per process: discovery's clients in two regions and
+/// the pass's all share it. (At 64 the SDK evicted, and an organisation of
+/// 200 accounts made 646 AssumeRole calls where 200 do.)
+#[tokio::test(flavor = "multi_thread")]
+async fn each_member_role_is_assumed_once_however_many_accounts() {
+    use futures::stream::{self, StreamExt};
+    const MEMBERS: usize = 70;
+    let moto = Moto::start();
+    let orgs = aws_sdk_organizations::Client::new(&moto.sdk().await);
+    orgs.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .expect("create organisation");
+    let mut members = Vec::new();
+    for n in 0..MEMBERS {
+        let out = orgs
+            .create_account()
+            .account_name(format!("member-{n}"))
+            .email(format!("m{n}@example.com"))
+            .send()
+            .await
+            .expect("create account");
+        members.push(out.create_account_status().unwrap().account_id().unwrap().to_string());
+    }
+    let moto_ref = &moto;
+    stream::iter(&members)
+        .for_each_concurrent(8, |account| async move {
+            orphan(moto_ref, "eu-west-1", Some(account), "terraform-state-locks", &format!("orphan-{account}")).await;
+        })
+        .await;
+
+    let proxy = crate::common::faults::FaultProxy::start(moto.port);
+    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
+        .envs(moto.env())
+        .env("AWS_ENDPOINT_URL", &proxy.url)
+        .env("ORGANIZATION_ACCOUNTS", "all")
+        .env("MEMBER_ROLE_NAME", ROLE_NAME)
+        .env("DISCOVER_REGIONS", "us-east-1,eu-west-1")
+        .env("STALE_AFTER", "1h")
+        .args(["run", "--action", "report", "--no-notify", "--json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(report["discovery"]["tables"], MEMBERS, "{report:#}");
+    let stale: u64 = report["sources"].as_array().unwrap().iter().map(|s| s["counts"]["stale"].as_u64().unwrap()).sum();
+    assert_eq!(stale, MEMBERS as u64);
+    let calls = proxy.calls.lock().unwrap().clone();
+    let assumed = calls.iter().filter(|(action, _)| action == "sts:AssumeRole").count();
+    assert_eq!(assumed, MEMBERS, "one AssumeRole per member account");
+}

@@ -164,6 +164,39 @@ pub struct Counts {
     pub dead_heartbeats: usize,
 }
 
+impl Counts {
+    /// Add `other`'s counts to these (totals over sources).
+    pub fn add(&mut self, other: &Counts) {
+        // Destructured, so a new count cannot be left out of the totals.
+        let Counts {
+            locks_held,
+            stale,
+            excluded,
+            unreadable,
+            digests,
+            deleted,
+            changed,
+            gone,
+            ttl_backfilled,
+            errors,
+            heartbeat_locks,
+            dead_heartbeats,
+        } = other;
+        self.locks_held += locks_held;
+        self.stale += stale;
+        self.excluded += excluded;
+        self.unreadable += unreadable;
+        self.digests += digests;
+        self.deleted += deleted;
+        self.changed += changed;
+        self.gone += gone;
+        self.ttl_backfilled += ttl_backfilled;
+        self.errors += errors;
+        self.heartbeat_locks += heartbeat_locks;
+        self.dead_heartbeats += dead_heartbeats;
+    }
+}
+
 /// One lock, what the policy said, and what was done.
 #[derive(Debug, Clone, Serialize)]
 pub struct LockReport {

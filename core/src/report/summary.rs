@@ -1,9 +1,14 @@
-//! The bounded summary of a run: what the Lambda returns. Run status, every
-//! source's counts, and the locks that matter (stale or acted on), oldest
-//! first, capped, with a count of those left out. Every string from a lock
-//! is cleaned and capped, so the summary stays far under Lambda's 6 MB
-//! response limit (under 256 KB) whatever the table holds. The full
-//! per-lock report stays on the CLI (`run --json`, `list --json`).
+//! The bounded summary of a run: what the Lambda returns. Run status,
+//! totals over every source, the sources with something to report (stale
+//! or dead locks, unreadable items, errors, actions taken), most urgent
+//! first and capped, with a count of those left out, and their locks that
+//! matter (stale or acted on), oldest first, capped. Every string from a
+//! lock is cleaned and capped, so the summary stays bounded whatever the
+//! number of sources or locks: a few KB for quiet runs, under 64 KB for
+//! 1,000 sources that all hold a stale lock, under 256 KB (the limit of an
+//! asynchronous invocation's destination) in the worst case. The full
+//! per-source and per-lock report stays in CloudWatch Logs and on the CLI
+//! (`run --json`, `list --json`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,6 +18,10 @@ use crate::decision::{Action, ActionTaken};
 use crate::lock::SourceKind;
 use crate::report::{Counts, Delivery, LockReport, RunReport, SourceReport};
 
+/// Sources listed: those with something to report, most urgent first.
+pub const SOURCES_LISTED: usize = 25;
+/// Unknown organisation targets listed.
+const UNKNOWN_TARGETS_LISTED: usize = 20;
 /// Locks listed per source, and in the whole summary.
 pub const LOCKS_PER_SOURCE: usize = 50;
 pub const LOCKS_IN_ALL: usize = 80;
@@ -34,7 +43,15 @@ pub struct RunSummary {
     pub breaker_tripped: bool,
     pub max_deletes_per_run: usize,
     pub planned_deletes: usize,
+    /// Totals over every source of the pass.
+    pub totals: SourceTotals,
+    /// The sources with something to report, most urgent first (unreadable
+    /// sources, then failed writes, then stale or dead locks and actions,
+    /// then unreadable items; configuration order within each), at most
+    /// [`SOURCES_LISTED`]. Sources with nothing to report are only counted.
     pub sources: Vec<SourceSummary>,
+    /// Sources with something to report left out of `sources`.
+    pub sources_omitted: usize,
     pub alerts_sent: usize,
     pub alert_errors: usize,
     pub notifications: Vec<NotificationSummary>,
@@ -47,10 +64,26 @@ pub struct RunSummary {
     /// Discovery failures left out of `discovery.failures`.
     #[serde(skip_serializing_if = "is_zero")]
     pub discovery_failures_omitted: usize,
+    /// Unknown targets left out of `discovery.unknown_targets`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub discovery_unknown_targets_omitted: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+/// Totals over every source of a pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceTotals {
+    /// Lock tables and lock buckets read (or tried).
+    pub sources: usize,
+    /// Sources that could not be read.
+    pub failed: usize,
+    /// Sources with something to report, listed or not.
+    pub reporting: usize,
+    #[serde(flatten)]
+    pub counts: Counts,
 }
 
 /// Discovery failures listed in the Lambda's summary; the rest are counted.
@@ -110,6 +143,24 @@ pub struct NotificationSummary {
     pub detail: Option<String>,
 }
 
+/// How urgent a source's report is, most urgent lowest; `None` when it
+/// has nothing to report.
+fn urgency(s: &SourceReport) -> Option<u8> {
+    let c = &s.counts;
+    let acted = c.deleted + c.changed + c.gone + c.ttl_backfilled + c.excluded;
+    if s.scan_error.is_some() {
+        Some(0)
+    } else if c.errors > 0 {
+        Some(1)
+    } else if c.stale + c.dead_heartbeats + acted > 0 || s.locks.iter().any(matters) {
+        Some(2)
+    } else if c.unreadable > 0 || matches!(s.ttl, Some(crate::report::TtlCheck::Disabled { .. })) {
+        Some(3)
+    } else {
+        None
+    }
+}
+
 /// A lock matters when it is stale or something was done (or held back).
 fn matters(l: &LockReport) -> bool {
     l.verdict.stale || l.action != ActionTaken::NoAction
@@ -118,9 +169,25 @@ fn matters(l: &LockReport) -> bool {
 impl RunReport {
     /// The bounded summary of this run.
     pub fn summary(&self) -> RunSummary {
+        let mut totals = SourceTotals { sources: self.sources.len(), ..SourceTotals::default() };
+        let mut reporting: Vec<(u8, &SourceReport)> = Vec::new();
+        for s in &self.sources {
+            totals.counts.add(&s.counts);
+            totals.failed += usize::from(s.scan_error.is_some());
+            if let Some(rank) = urgency(s) {
+                reporting.push((rank, s));
+            }
+        }
+        totals.reporting = reporting.len();
+        // Stable: configuration order within a rank.
+        reporting.sort_by_key(|(rank, _)| *rank);
         let mut locks_left = LOCKS_IN_ALL;
         let mut unreadable_left = UNREADABLE_IN_ALL;
-        let sources = self.sources.iter().map(|s| summarize_source(s, &mut locks_left, &mut unreadable_left)).collect();
+        let sources = reporting
+            .iter()
+            .take(SOURCES_LISTED)
+            .map(|(_, s)| summarize_source(s, &mut locks_left, &mut unreadable_left))
+            .collect();
         let notifications = self
             .notifications
             .iter()
@@ -143,7 +210,9 @@ impl RunReport {
             breaker_tripped: self.breaker_tripped,
             max_deletes_per_run: self.max_deletes_per_run,
             planned_deletes: self.planned_deletes,
+            totals,
             sources,
+            sources_omitted: reporting.len().saturating_sub(SOURCES_LISTED),
             alerts_sent: self.alerts_sent,
             alert_errors: self.alert_errors,
             notifications,
@@ -152,6 +221,10 @@ impl RunReport {
             discovery: self.discovery.as_ref().map(|d| {
                 let mut d = d.clone();
                 d.failures.truncate(DISCOVERY_FAILURES_LISTED);
+                d.unknown_targets.truncate(UNKNOWN_TARGETS_LISTED);
+                for t in &mut d.unknown_targets {
+                    *t = clean(t, FIELD_CAP);
+                }
                 for f in &mut d.failures {
                     f.reason = clean(&f.reason, ERROR_CAP);
                 }
@@ -161,6 +234,10 @@ impl RunReport {
                 .discovery
                 .as_ref()
                 .map_or(0, |d| d.failures.len().saturating_sub(DISCOVERY_FAILURES_LISTED)),
+            discovery_unknown_targets_omitted: self
+                .discovery
+                .as_ref()
+                .map_or(0, |d| d.unknown_targets.len().saturating_sub(UNKNOWN_TARGETS_LISTED)),
         }
     }
 }
@@ -226,15 +303,12 @@ mod tests {
     use crate::source::SourceAddress;
     use chrono::TimeZone;
 
-    /// A table past 6 MB in the full shape: `n` locks (every one stale,
-    /// with hostile 2 KB strings) and `n / 10` unreadable items, per source.
-    fn huge_report(n: usize) -> RunReport {
-        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
-        let long = "\u{202E}x".repeat(1000);
-        let info = format!(r#"{{"ID":"{long}","Who":"{long}","Operation":"{long}","Created":"2026-11-26T00:00:00Z"}}"#);
-        let locks = SourceAddress::own(SourceKind::Table, "locks");
-        let lock = parse_lock_info(&locks, &format!("tfstate/{long}"), &info).unwrap();
-        let verdict = Verdict {
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+    }
+
+    fn stale_verdict() -> Verdict {
+        Verdict {
             age_seconds: 43_200,
             window_seconds: 7200,
             window_source: "STALE_AFTER".into(),
@@ -243,12 +317,41 @@ mod tests {
             delete_due: false,
             liveness: crate::policy::Liveness::NoHeartbeat,
             clock_note: None,
-        };
+        }
+    }
+
+    fn run_of(sources: Vec<SourceReport>) -> RunReport {
+        RunReport {
+            started_at: now(),
+            duration_ms: 1,
+            action: Action::Report,
+            dry_run: false,
+            ok: true,
+            partial: false,
+            breaker_tripped: false,
+            max_deletes_per_run: 5,
+            planned_deletes: 0,
+            sources,
+            notifications: Vec::new(),
+            alerts_sent: 0,
+            alert_errors: 0,
+            clock_offset: None,
+            discovery: None,
+        }
+    }
+
+    /// A table past 6 MB in the full shape: `n` locks (every one stale,
+    /// with hostile 2 KB strings) and `n / 10` unreadable items, per source.
+    fn huge_report(n: usize) -> RunReport {
+        let long = "\u{202E}x".repeat(1000);
+        let info = format!(r#"{{"ID":"{long}","Who":"{long}","Operation":"{long}","Created":"2026-11-26T00:00:00Z"}}"#);
+        let locks = SourceAddress::own(SourceKind::Table, "locks");
+        let lock = parse_lock_info(&locks, &format!("tfstate/{long}"), &info).unwrap();
         let mut source = SourceReport::new(&locks);
         source.locks = (0..n)
             .map(|_| LockReport {
                 lock: lock.clone(),
-                verdict: verdict.clone(),
+                verdict: stale_verdict(),
                 action: ActionTaken::NoAction,
                 detail: Some(long.clone()),
                 error_kind: None,
@@ -260,23 +363,97 @@ mod tests {
             .map(|_| Unreadable { source: locks.clone(), lock_key: Some(long.clone()), reason: long.clone() })
             .collect();
         source.recount();
-        RunReport {
-            started_at: now,
-            duration_ms: 1,
-            action: Action::Report,
-            dry_run: false,
-            ok: true,
-            partial: false,
-            breaker_tripped: false,
-            max_deletes_per_run: 5,
-            planned_deletes: 0,
-            sources: vec![source.clone(), SourceReport { name: "other".into(), ..source }],
-            notifications: Vec::new(),
-            alerts_sent: 0,
-            alert_errors: 0,
-            clock_offset: None,
-            discovery: None,
+        run_of(vec![source.clone(), SourceReport { name: "other".into(), ..source }])
+    }
+
+    /// A member account's lock table as discovery names it, holding one
+    /// stale lock and three fresh ones (counted, not kept, as the Lambda
+    /// keeps them), as `make bench-org` builds them.
+    fn org_table(n: usize) -> SourceReport {
+        let arn = format!("arn:aws:dynamodb:eu-west-1:{:012}:table/terraform-locks-0", 100_000_000_000 + n);
+        let address = SourceAddress::table(&arn).unwrap();
+        let key = format!("tfstate/terraform-locks-0/stack-{n}/terraform.tfstate");
+        let info = format!(
+            r#"{{"ID":"{n:08x}-0000-0000-0000-000000000000","Operation":"OperationTypeApply","Info":"","Who":"ci@runner","Version":"1.15.5","Created":"2026-11-26T09:00:00Z","Path":"{key}"}}"#
+        );
+        let mut source = SourceReport::new(&address);
+        source.locks = vec![LockReport {
+            lock: parse_lock_info(&address, &key, &info).unwrap(),
+            verdict: stale_verdict(),
+            action: ActionTaken::NoAction,
+            detail: None,
+            error_kind: None,
+            paired_with: None,
+            grouped_alert: None,
+        }];
+        source.not_kept =
+            crate::report::NotKept { fresh_locks: 3, oldest_fresh_age_seconds: Some(60), ..Default::default() };
+        source.counts.digests = 4;
+        source.recount();
+        source
+    }
+
+    /// The worst a source can be for the summary's size: an ARN-length
+    /// name, an error at the cap of hostile text, and stale locks of
+    /// hostile 2 KB strings.
+    fn worst_source(n: usize) -> SourceReport {
+        let mut source = huge_report(3).sources.remove(0);
+        source.name = format!("arn:aws:dynamodb:eu-west-1:{:012}:table/{}", n, "t".repeat(255));
+        source.scan_error = Some("\u{202E}\"".repeat(2000));
+        source
+    }
+
+    fn size(summary: &RunSummary) -> usize {
+        serde_json::to_vec(summary).unwrap().len()
+    }
+
+    #[test]
+    fn the_summary_stays_bounded_whatever_the_number_of_sources() {
+        for (n, bound) in [(1_000, 64 * 1024), (10_000, 256 * 1024)] {
+            let report = run_of((0..n).map(org_table).collect());
+            let full = serde_json::to_vec(&report).unwrap().len();
+            let summary = report.summary();
+            let bytes = size(&summary);
+            assert!(
+                bytes <= bound,
+                "{n} sources: the summary is {bytes} bytes, over {bound} (the full report: {full})"
+            );
+            assert_eq!(summary.sources.len(), SOURCES_LISTED);
+            assert_eq!(summary.sources_omitted, n - SOURCES_LISTED);
+            let t = &summary.totals;
+            assert_eq!((t.sources, t.reporting, t.failed), (n, n, 0));
+            assert_eq!((t.counts.locks_held, t.counts.stale, t.counts.digests), (4 * n, n, 4 * n), "totals are whole");
         }
+        let worst = run_of((0..10_000).map(worst_source).collect()).summary();
+        assert!(size(&worst) <= 256 * 1024, "the worst case is {} bytes", size(&worst));
+        assert_eq!(worst.totals.failed, 10_000);
+    }
+
+    #[test]
+    fn quiet_sources_are_counted_and_the_most_urgent_are_listed_first() {
+        let mut quiet = org_table(1);
+        quiet.locks.clear();
+        quiet.recount();
+        let stale = org_table(2);
+        let mut unreadable = org_table(3);
+        unreadable.locks.clear();
+        unreadable.unreadable = vec![Unreadable {
+            source: unreadable.address.clone(),
+            lock_key: Some("k".into()),
+            reason: "not JSON".into(),
+        }];
+        unreadable.recount();
+        let mut write_failed = org_table(4);
+        write_failed.locks[0].action = ActionTaken::Error;
+        write_failed.recount();
+        let failed =
+            SourceReport::failed(&org_table(5).address, "AccessDenied".into(), crate::failure::ErrorKind::AccessDenied);
+        let summary = run_of(vec![quiet, unreadable, stale.clone(), write_failed, failed, stale]).summary();
+        let listed: Vec<&str> = summary.sources.iter().map(|s| s.name.rsplit(':').nth(1).unwrap()).collect();
+        assert_eq!(listed, ["100000000005", "100000000004", "100000000002", "100000000002", "100000000003"]);
+        let t = &summary.totals;
+        assert_eq!((t.sources, t.reporting, t.failed, summary.sources_omitted), (6, 5, 1, 0));
+        assert_eq!((t.counts.stale, t.counts.errors, t.counts.unreadable), (3, 1, 1));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::entrypoints::cli::{
     config_with, env_with, print_json, say_discovery, sources_or_discovered, with_discovery, CliError, SourceArgs,
     Status,
 };
-use crate::wiring::{check_credentials, inspectors, sdk_config};
+use crate::wiring::{check_credentials, inspectors, sdk_config, RouteClients};
 
 pub(super) const EXAMPLES: &str = "Examples:
   tf-lock-reaper doctor --table terraform-state-locks --bucket tfstate --config .
@@ -39,12 +39,13 @@ impl DoctorArgs {
         let vars = env_with(&overrides);
         let mut settings = DoctorSettings::from_vars(&vars)?;
         let sdk = sdk_config(settings.run_budget).await;
+        let clients = RouteClients::new(&sdk);
         // Sources from a document or discovered across the organisation: checked like listed ones.
         let set = |name: &str| vars.get(name).is_some_and(|v| !v.trim().is_empty());
         if set("SOURCES_URI") || set("ORGANIZATION_ACCOUNTS") {
             check_credentials(&sdk).await.map_err(CliError::Credentials)?;
             let config = config_with(&overrides).await?;
-            let (config, discovery) = with_discovery(config, &sdk).await;
+            let (config, discovery) = with_discovery(config, &clients).await;
             say_discovery(discovery.as_ref());
             settings.tables = config.tables;
             settings.buckets = config.buckets;
@@ -54,7 +55,7 @@ impl DoctorArgs {
         if !(settings.tables.is_empty() && settings.buckets.is_empty()) {
             check_credentials(&sdk).await.map_err(CliError::Credentials)?;
         }
-        let (tables, buckets) = inspectors(&settings, &sdk).await;
+        let (tables, buckets) = inspectors(&settings, &clients).await;
         let targets = DoctorTargets {
             tables: &settings.tables,
             buckets: &settings.buckets,

@@ -25,7 +25,8 @@ use crate::domain::discovery::DiscoverySummary;
 use crate::exec::Connect;
 use crate::pipeline::Reaper;
 use crate::wiring::{
-    backend_stores, check_credentials, discover, load_config, own_lock_tables, sdk_config, Adapters, WiringError,
+    backend_stores, check_credentials, discover, load_config, own_lock_tables, sdk_config, Adapters, RouteClients,
+    WiringError,
 };
 
 #[derive(Parser)]
@@ -324,10 +325,10 @@ async fn sources_or_discovered(sources: &SourceArgs) -> Result<Vec<(&'static str
 /// A reaper over the lock sources only: `list` and `unlock` send no metrics
 /// or alerts.
 async fn sources_reaper(config: Config) -> Result<Reaper, CliError> {
-    let sdk = sdk_with_credentials(&config).await?;
-    let (config, discovery) = with_discovery(config, &sdk).await;
+    let clients = RouteClients::new(&sdk_with_credentials(&config).await?);
+    let (config, discovery) = with_discovery(config, &clients).await;
     say_discovery(discovery.as_ref());
-    Ok(Adapters::sources_only(&config, &sdk).await.reaper(config))
+    Ok(Adapters::sources_only(&config, &clients).await.reaper(config))
 }
 
 /// What discovery found, on stderr, for the commands whose output has no
@@ -342,8 +343,8 @@ fn say_discovery(discovery: Option<&DiscoverySummary>) {
 
 /// With `ORGANIZATION_ACCOUNTS`: the configuration with the lock tables
 /// discovered across the organisation, and what discovery found.
-async fn with_discovery(config: Config, sdk: &aws_config::SdkConfig) -> (Config, Option<DiscoverySummary>) {
-    match discover(&config, sdk).await {
+async fn with_discovery(config: Config, clients: &RouteClients) -> (Config, Option<DiscoverySummary>) {
+    match discover(&config, clients).await {
         Some(found) => (config.with_discovered(&found.tables, &found.buckets, &found.roles), Some(found.summary)),
         None => (config, None),
     }

@@ -7,7 +7,7 @@ use crate::entrypoints::cli::{
     config_with, print_json, sdk_with_credentials, sources_or_discovered, with_discovery, CliError, SourceArgs, Status,
 };
 use crate::support::deadline::Deadline;
-use crate::wiring::Adapters;
+use crate::wiring::{Adapters, RouteClients};
 
 pub(super) const EXAMPLES: &str = "Examples:
   # What would go, without writing anything:
@@ -48,9 +48,9 @@ impl RunArgs {
             overrides.push(("DRY_RUN", "true".to_string()));
         }
         let config = config_with(&overrides).await?;
-        let sdk = sdk_with_credentials(&config).await?;
-        let (config, discovery) = with_discovery(config, &sdk).await;
-        let adapters = Adapters::for_run(&config, &sdk, !self.no_notify).await?;
+        let clients = RouteClients::new(&sdk_with_credentials(&config).await?);
+        let (config, discovery) = with_discovery(config, &clients).await;
+        let adapters = Adapters::for_run(&config, &clients, !self.no_notify).await?;
         let report = adapters.reaper(config).with_discovery(discovery).run(Deadline::none()).await;
 
         if self.json {
