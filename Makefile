@@ -196,14 +196,18 @@ bench-lambda: venv
 	cargo build --release --bin $(LAMBDA_BIN)
 	$(VENV)/bin/python tools/bench_lambda.py target/release/$(LAMBDA_BIN) $(BENCH_SIZES)
 
-# The release Lambda binary, cold, over a local AWS Organization of
+# The release Lambda binary, cold then warm, over a local AWS Organization of
 # BENCH_ORG_ACCOUNTS member accounts (two regions, one or two lock tables and
-# a non-lock table each): discovery and pass time, AWS calls per source,
-# CPU, peak RSS, at the module's defaults. Takes several minutes.
+# a non-lock table each): discovery and pass time, AWS calls per operation,
+# CPU per source and projected at 128/256/512 MB, peak RSS, result size, at
+# the module's defaults; with connections kept alive (as AWS keeps them) and
+# closed after each call (as moto's server does). BENCH_ORG_BASELINE=<binary>
+# runs another build beside it, on the same organisation. Several minutes.
 BENCH_ORG_ACCOUNTS ?= 200
+BENCH_ORG_BASELINE ?=
 bench-org: venv
 	cargo build --release --bin $(LAMBDA_BIN)
-	$(VENV)/bin/python tools/bench_org.py target/release/$(LAMBDA_BIN) $(BENCH_ORG_ACCOUNTS)
+	BENCH_ORG_BASELINE=$(BENCH_ORG_BASELINE) $(VENV)/bin/python tools/bench_org.py target/release/$(LAMBDA_BIN) $(BENCH_ORG_ACCOUNTS)
 
 # Release files, written into $(DIST) by one recipe; `make dist` and `make
 # package` are parts of it. One release build per target (cargo-zigbuild and

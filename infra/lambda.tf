@@ -81,7 +81,7 @@ resource "aws_lambda_function" "this" {
   runtime                        = "provided.al2023"
   architectures                  = [var.architecture]
   handler                        = "bootstrap"
-  memory_size                    = var.memory_size
+  memory_size                    = local.memory_size
   timeout                        = var.timeout
   reserved_concurrent_executions = 1
   kms_key_arn                    = local.kms_key_arn
@@ -124,6 +124,17 @@ resource "aws_lambda_function" "this" {
 
   tags       = var.tags
   depends_on = [aws_iam_role_policy.lambda, aws_cloudwatch_log_group.this]
+}
+
+# Lambda gives a function CPU in proportion to its memory: at 128 MB, 7% of one vCPU. A cold
+# organisation pass is CPU-bound at that share (make bench-org; docs/src/guide/organisations.md):
+# warn at plan when the CPU time of 1,000 sources, projected at this memory size, would take more
+# than a third of the timeout before any network wait.
+check "organization_memory" {
+  assert {
+    condition     = local.org == null || local.org_cpu_seconds_projected <= var.timeout / 3
+    error_message = "organization is set with memory_size = ${local.memory_size} MB, which gets ${floor(local.memory_size * 100 / local.vcpu_memory_mb)}% of a vCPU: a cold organisation pass measured ${local.org_cpu_seconds_per_1000_sources} s of CPU per 1,000 sources on one vCPU, about ${ceil(local.org_cpu_seconds_projected)} s here, over a third of the ${var.timeout} s timeout before any network wait. Raise memory_size (512 holds 1,000 sources with margin) or the timeout; see the module's scale figures."
+  }
 }
 
 # Asynchronous invocations (the schedule's) are not retried: the next run comes soon.

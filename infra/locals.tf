@@ -7,6 +7,15 @@ data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
 locals {
+  # Function memory: as given, else 512 MB with organization (a cold pass over 1,000 sources is
+  # CPU-bound at 128 MB's 7% of a vCPU) and 128 MB without.
+  memory_size    = var.memory_size != null ? var.memory_size : (var.organization != null ? 512 : 128)
+  vcpu_memory_mb = 1769
+  # A cold organisation pass (discovery included), CPU seconds per 1,000 sources on one vCPU:
+  # make bench-org BENCH_ORG_ACCOUNTS=400, rounded up. Projected at this memory size.
+  org_cpu_seconds_per_1000_sources = 1.6
+  org_cpu_seconds_projected        = local.org_cpu_seconds_per_1000_sources * local.vcpu_memory_mb / local.memory_size
+
   account   = data.aws_caller_identity.current.account_id
   region    = data.aws_region.current.id
   partition = data.aws_partition.current.partition

@@ -352,9 +352,9 @@ variable "timeout" {
 }
 
 variable "memory_size" {
-  description = "Function memory in MB."
+  description = "Function memory in MB; Lambda's CPU share follows it (one vCPU at 1,769 MB). null: 128, or 512 with organization, whose cold pass is CPU-bound at 128 (a plan warning says when a size given is too small for the timeout)."
   type        = number
-  default     = 128
+  default     = null
 }
 
 variable "log_retention_days" {

@@ -13,7 +13,13 @@ RSS, the result's size, and the CPU time projected at 128, 256 and 512 MB,
 where Lambda gives a function a share of one vCPU in proportion to its
 memory (one vCPU at 1,769 MB). With BENCH_ORG_BASELINE=<binary>, that binary
 runs too, against the same organisation in the same run, for a side-by-side
-comparison. Nothing here is a test and nothing asserts a time.
+comparison. Each binary runs twice: with its connections kept alive (a
+keep-alive front before moto, as AWS's endpoints keep them) and straight to
+moto, whose server closes every connection after one response (a TCP
+connect and teardown per call, which AWS does not cost). Nothing here is a
+test and nothing asserts a time.
+
+BENCH_ORG_CONNECTIONS=kept (or closed) runs one way only.
 
 Usage: [BENCH_ORG_BASELINE=OTHER] bench_org.py BINARY [ACCOUNTS]
 """
@@ -30,6 +36,7 @@ import boto3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_lambda  # noqa: E402  (the Runtime API emulation and peak RSS)
+import keepalive_proxy  # noqa: E402
 
 REGIONS = ["us-east-1", "eu-west-1"]
 ROLE = "tf-lock-reaper-access"
@@ -154,15 +161,25 @@ def main():
         print(f"organisation: {len(ids)} member accounts + the management account, {len(REGIONS)} regions, "
               f"{lock_tables} lock tables, {other_tables} other tables (built in {time.monotonic() - t0:.0f} s)")
         rows = []
-        for label, binary in binaries:
-            before = len(operations(operation_log))
-            r = run(binary, url, lambda: len(operations(operation_log)))
-            ops = operations(operation_log)
-            rows.append((label, "cold", r, ops[before:r["mark"]], r["invoke_ms"] - r["summary"]["duration_ms"]))
-            for w in r["warm"]:
-                rows.append((label, "warm", w, ops[r["mark"]:w["mark"]], None))
+        front, stop_front = keepalive_proxy.start(url)
+        try:
+            modes = [("kept", front), ("closed", url)]
+            only = os.environ.get("BENCH_ORG_CONNECTIONS")
+            for connections, endpoint in [m for m in modes if not only or m[0] == only]:
+                for label, binary in binaries:
+                    before = len(operations(operation_log))
+                    r = run(binary, endpoint, lambda: len(operations(operation_log)))
+                    ops = operations(operation_log)
+                    label = f"{label}/{connections}"
+                    rows.append((label, "cold", r, ops[before:r["mark"]], r["invoke_ms"] - r["summary"]["duration_ms"]))
+                    for w in r["warm"]:
+                        rows.append((label, "warm", w, ops[r["mark"]:w["mark"]], None))
+        finally:
+            stop_front()
         print()
-        print(f"{'binary':>8} {'pass':>4} {'invoke ms':>10} {'discovery ms':>13} {'sources':>8} {'calls':>6} "
+        print("kept: connections kept alive, as AWS's endpoints do (tools/keepalive_proxy.py in front of moto);")
+        print("closed: straight to moto, whose server closes the connection after every response.")
+        print(f"{'binary':>15} {'pass':>4} {'invoke ms':>10} {'discovery ms':>13} {'sources':>8} {'calls':>6} "
               f"{'cpu s':>6} {'cpu ms/src':>11} {'peak RSS MB':>12} {'result B':>9} {'ok':>5}  "
               + " ".join(f"{f'@{mb}MB s':>9}" for mb in MEMORY_SIZES))
         for label, kind, r, calls, discovery_ms in rows:
@@ -171,7 +188,7 @@ def main():
             rss = f"{r['peak_rss_mb']:>12.1f}" if "peak_rss_mb" in r else f"{'':>12}"
             disc = f"{discovery_ms:>13.0f}" if discovery_ms is not None else f"{'(cached)':>13}"
             projected = " ".join(f"{r['cpu_s'] * VCPU_MB / mb:>9.1f}" for mb in MEMORY_SIZES)
-            print(f"{label:>8} {kind:>4} {r['invoke_ms']:>10.0f} {disc} {sources:>8} {len(calls):>6} "
+            print(f"{label:>15} {kind:>4} {r['invoke_ms']:>10.0f} {disc} {sources:>8} {len(calls):>6} "
                   f"{r['cpu_s']:>6.2f} {r['cpu_s'] * 1000 / max(sources, 1):>11.2f} {rss} "
                   f"{r['response_bytes']:>9} {str(summary['ok']):>5}  {projected}")
         print()

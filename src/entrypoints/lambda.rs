@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::config::{Config, EntrypointDefaults, MetricsSinkKind};
 use crate::domain::discovery::{DiscoveryFailure, DiscoverySummary};
-use crate::domain::report::summary::RunSummary;
+use crate::domain::report::summary::{has_something_to_report, RunSummary};
 use crate::support::deadline::Deadline;
 use crate::wiring::{discover, load_config, sdk_config, Adapters, RouteClients, WiringError};
 
@@ -120,6 +120,28 @@ impl Container {
             .run(Deadline::at(deadline))
             .await;
 
+        // The summary lists 25 sources at most: each source with something
+        // to report gets its line in the log, where nothing is left out.
+        for s in report.sources.iter().filter(|s| has_something_to_report(s)) {
+            let c = &s.counts;
+            tracing::info!(
+                kind = s.kind.as_str(),
+                source = %s.name,
+                locks_held = c.locks_held,
+                stale = c.stale,
+                dead_heartbeats = c.dead_heartbeats,
+                unreadable = c.unreadable,
+                deleted = c.deleted,
+                changed = c.changed,
+                gone = c.gone,
+                ttl_backfilled = c.ttl_backfilled,
+                errors = c.errors,
+                oldest_lock_age_seconds = s.oldest_lock_age_seconds,
+                error_kind = s.error_kind.map(|k| k.as_str()),
+                scan_error = s.scan_error.as_deref(),
+                "source report"
+            );
+        }
         tracing::info!(
             ok = report.ok,
             partial = report.partial,

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::common::tfcheck::{plan, undeclared, Value};
+use crate::common::tfcheck::{plan, undeclared, warnings, Value};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -105,6 +105,45 @@ fn the_module_plans_with_every_kind_of_source_and_channel() {
     for given in [listed, discovered] {
         let problems = plan(&repo().join("infra"), given.clone(), true).unwrap();
         assert!(problems.is_empty(), "{given:?}:\n{}", problems.join("\n"));
+    }
+}
+
+/// `check "organization_memory"`: `terraform plan` warns when an
+/// organisation's cold pass, projected at the memory size given, would
+/// take more than a third of the timeout in CPU alone; the defaults (512 MB
+/// with an organisation) and every example plan without a warning.
+#[test]
+fn too_little_memory_for_an_organisation_is_a_plan_warning() {
+    let with = |extra: serde_json::Value| -> BTreeMap<String, Value> {
+        let mut json = serde_json::json!({
+            "lambda_zip_path": "build/tf-lock-reaper-lambda-arm64.zip",
+            "organization": { "organization_id": "o-abcdefghij", "accounts": ["all"], "member_role_name": "tf-lock-reaper-access" },
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            json[k] = v.clone();
+        }
+        let Value::Map(m) = Value::from_json(&json) else { panic!("an object") };
+        m
+    };
+    let infra = repo().join("infra");
+    let warned = warnings(&infra, with(serde_json::json!({ "memory_size": 128 }))).unwrap();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    for needle in ["memory_size = 128 MB", "7% of a vCPU", "60 s timeout", "Raise memory_size"] {
+        assert!(warned[0].contains(needle), "{needle:?} not in {}", warned[0]);
+    }
+    for quiet in [
+        serde_json::json!({}),
+        serde_json::json!({ "memory_size": 256 }),
+        serde_json::json!({ "memory_size": 128, "timeout": 300 }),
+        serde_json::json!({ "memory_size": 128, "organization": null, "lock_tables": ["locks"] }),
+    ] {
+        let warned = warnings(&infra, with(quiet.clone())).unwrap();
+        assert!(warned.is_empty(), "{quiet}: {warned:?}");
+        assert!(plan(&infra, with(quiet.clone()), true).unwrap().is_empty(), "{quiet}");
+    }
+    for example in module_dirs(&repo()).iter().filter(|d| d.starts_with(repo().join("examples"))) {
+        let warned = warnings(example, BTreeMap::new()).unwrap();
+        assert!(warned.is_empty(), "{}: {warned:?}", example.display());
     }
 }
 

@@ -123,6 +123,11 @@ async fn scheduled_event_with_dry_run_returns_the_report_and_emits_emf() {
     let log = stderr.lines().find(|l| l.contains("run finished")).unwrap_or_else(|| panic!("no run log: {stderr}"));
     let log: serde_json::Value = serde_json::from_str(log).expect("JSON logs under AWS_LAMBDA_LOG_FORMAT=JSON");
     assert_eq!(log["ok"], true);
+    assert_eq!(report["totals"]["sources"], 1);
+    // Each source with something to report has its line in the log, past the summary's cap too.
+    let line = stderr.lines().find(|l| l.contains("source report")).unwrap_or_else(|| panic!("{stderr}"));
+    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!((line["source"].as_str(), line["stale"].as_u64()), (Some("locks"), Some(1)), "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -161,6 +161,12 @@ fn urgency(s: &SourceReport) -> Option<u8> {
     }
 }
 
+/// Whether a source has something to report (the summary lists it, up to
+/// [`SOURCES_LISTED`]).
+pub fn has_something_to_report(s: &SourceReport) -> bool {
+    urgency(s).is_some()
+}
+
 /// A lock matters when it is stale or something was done (or held back).
 fn matters(l: &LockReport) -> bool {
     l.verdict.stale || l.action != ActionTaken::NoAction

@@ -20,7 +20,7 @@ mod eval;
 mod plan;
 mod value;
 
-pub use plan::plan;
+pub use plan::{plan, warnings};
 #[allow(unused_imports)]
 pub use value::{Unknown, Value};
 

@@ -1,8 +1,10 @@
 //! The evaluation half of `terraform plan`, offline: for one module and
 //! its inputs, every variable validation, local, `count`, `for_each`,
 //! resource and data source argument (per instance), `dynamic` block,
-//! precondition and output is evaluated, and each module it calls is
-//! checked the same way with the inputs it is given.
+//! precondition, `check` assertion and output is evaluated, and each
+//! module it calls is checked the same way with the inputs it is given.
+//! A failing `check` assertion is a warning, as in Terraform: `warnings`
+//! lists them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,6 +28,57 @@ pub fn plan(dir: &Path, inputs: BTreeMap<String, Value>, strict: bool) -> Result
     let mut seen = std::collections::BTreeSet::new();
     problems.retain(|p| seen.insert(p.clone()));
     Ok(problems)
+}
+
+/// The warnings `terraform plan` would print for the module at `dir`
+/// given `inputs`: each `check` block's assertion that fails, as
+/// `check <name>: <its error_message>`, through the modules it calls with
+/// the inputs they are given (`module.<name> → check <name>: …`).
+pub fn warnings(dir: &Path, inputs: BTreeMap<String, Value>) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    warnings_in(&Ctx::new(Module::load(dir)?, inputs, false), "", &mut out);
+    Ok(out)
+}
+
+fn warnings_in(ctx: &Ctx, at: &str, out: &mut Vec<String>) {
+    for (what, assert) in assertions(&ctx.module) {
+        if let Ok(false) = ctx.eval_assertion(assert) {
+            out.push(format!("{at}{what}: {}", message(ctx, assert.body())));
+        }
+    }
+    for call in ctx.module.of_kind("module") {
+        let name = label(call, 0);
+        if let Ok(child) = ctx.child(&name) {
+            warnings_in(&child, &format!("{at}module.{name} → "), out);
+        }
+    }
+}
+
+/// Every `assert` of every `check` block, named by its check.
+fn assertions(module: &Module) -> Vec<(String, &Block)> {
+    module
+        .of_kind("check")
+        .flat_map(|c| {
+            let what = block_name(c);
+            c.body().blocks().filter(|b| b.identifier() == "assert").map(move |a| (what.clone(), a))
+        })
+        .collect()
+}
+
+impl Ctx {
+    /// An assertion's condition: true (or unknown until apply), false, or
+    /// why it cannot be evaluated; its message must evaluate too.
+    fn eval_assertion(&self, assert: &Block) -> Result<bool, String> {
+        let Some(cond) = attribute(assert.body(), "condition") else { return Err("no condition".into()) };
+        if let Some(Err(e)) = attribute(assert.body(), "error_message").map(|m| self.eval(m, &Env::new())) {
+            return Err(format!("error_message: {e}"));
+        }
+        match self.eval(cond, &Env::new())? {
+            Value::Bool(b) => Ok(b),
+            Value::Unknown(_) => Ok(true),
+            other => Err(format!("the condition gives a {}", other.kind())),
+        }
+    }
 }
 
 struct Planner {
@@ -72,6 +125,13 @@ impl Planner {
         }
         for (name, block) in ctx.module.outputs() {
             self.body(ctx, block.body(), &Env::new(), &format!("output {name}"), problems);
+        }
+        // A `check` assertion that fails is a warning (see `warnings`); one
+        // that cannot be evaluated is an error here.
+        for (what, assert) in assertions(&ctx.module) {
+            if let Err(e) = ctx.eval_assertion(assert) {
+                problems.push(format!("{}: {what}: {e}", self.at));
+            }
         }
         for call in ctx.module.of_kind("module") {
             let name = label(call, 0);
