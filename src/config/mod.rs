@@ -177,21 +177,14 @@ impl Config {
         buckets: &[SourceAddress],
         roles: &[AssumeRole],
     ) -> Config {
-        for t in tables {
-            if !self.tables.contains(t) {
-                self.tables.push(t.clone());
-            }
-        }
-        for b in buckets {
-            if !self.buckets.contains(b) {
-                self.buckets.push(b.clone());
-            }
-        }
-        for role in roles {
-            if !self.assume_roles.iter().any(|r| r.account == role.account) {
-                self.assume_roles.push(role.clone());
-            }
-        }
+        // Sets, not `contains` on the lists: an organisation has thousands.
+        let mut known: std::collections::HashSet<SourceAddress> = self.tables.iter().cloned().collect();
+        self.tables.extend(tables.iter().filter(|t| known.insert((*t).clone())).cloned());
+        known = self.buckets.iter().cloned().collect();
+        self.buckets.extend(buckets.iter().filter(|b| known.insert((*b).clone())).cloned());
+        let mut accounts: std::collections::HashSet<String> =
+            self.assume_roles.iter().map(|r| r.account.clone()).collect();
+        self.assume_roles.extend(roles.iter().filter(|r| accounts.insert(r.account.clone())).cloned());
         self
     }
 }

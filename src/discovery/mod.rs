@@ -156,6 +156,7 @@ pub(crate) async fn organization(
     out.summary.buckets = out.buckets.len();
     out.summary.failures.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
     out.roles.sort_by(|a, b| a.account.cmp(&b.account));
+    out.roles.dedup_by(|a, b| a.account == b.account);
     out
 }
 
@@ -188,9 +189,10 @@ pub(crate) async fn lock_tables(catalog: &dyn TableCatalog, filter: &NameFilter)
     Ok(found)
 }
 
-/// The member role of an account a source was found in, once per account.
+/// The member role of an account a source was found in (once per account:
+/// `out.roles` is deduplicated at the end).
 fn note_role(roles: &mut Vec<AssumeRole>, account: String, role: Option<String>) {
-    if let Some(arn) = role.filter(|_| !roles.iter().any(|r| r.account == account)) {
+    if let Some(arn) = role {
         roles.push(AssumeRole { arn, account });
     }
 }
