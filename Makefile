@@ -10,7 +10,7 @@ LINT      := .venv-lint
 AWSCLI    := .venv-awscli
 LAMBDA_BIN := tf-lock-reaper-lambda
 
-.PHONY: all venv compat machete core-wasm web browser docs docs-site build test lint-ci publish-check unit deny check-infra demo bench measure-unblock bench-lambda bench-org release-binaries package dist release check-release deploy fmt clean
+.PHONY: all venv compat machete core-wasm web browser docs docs-site build test lint-ci publish-check unit deny check-infra demo bench measure-unblock bench-lambda bench-org bench-org-instructions release-binaries package dist release check-release deploy fmt clean
 
 all: test
 
@@ -208,6 +208,12 @@ BENCH_ORG_BASELINE ?=
 bench-org: venv
 	cargo build --release --bin $(LAMBDA_BIN)
 	BENCH_ORG_BASELINE=$(BENCH_ORG_BASELINE) $(VENV)/bin/python tools/bench_org.py target/release/$(LAMBDA_BIN) $(BENCH_ORG_ACCOUNTS)
+
+# The same organisation, one cold invocation per binary under valgrind's
+# callgrind: instructions executed, which the machine's load does not move.
+bench-org-instructions: venv
+	cargo build --release --bin $(LAMBDA_BIN)
+	BENCH_ORG_CALLGRIND=1 BENCH_ORG_BASELINE=$(BENCH_ORG_BASELINE) $(VENV)/bin/python tools/bench_org.py target/release/$(LAMBDA_BIN) $(BENCH_ORG_ACCOUNTS)
 
 # Release files, written into $(DIST) by one recipe; `make dist` and `make
 # package` are parts of it. One release build per target (cargo-zigbuild and

@@ -174,11 +174,12 @@ def lambda_env(url, server, extra):
     return env
 
 
-def invoke(binary, url, extra_env, event, invocations=1):
+def invoke(binary, url, extra_env, event, invocations=1, wrapper=()):
     """`invocations` invocations of `event` under the Runtime API emulation,
     the first one cold: init and invocation times, CPU, peak RSS and the
     response of the first; with more, `warm` lists the later ones'
-    invocation time, CPU and response size."""
+    invocation time, CPU and response size. `wrapper`: a command the binary
+    runs under (`valgrind --tool=callgrind ...`)."""
     RuntimeApi.handed = []
     RuntimeApi.answered = []
     RuntimeApi.responses = []
@@ -190,7 +191,7 @@ def invoke(binary, url, extra_env, event, invocations=1):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     started = time.monotonic()
     env = lambda_env(url, server, extra_env)
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([*wrapper, binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     RuntimeApi.pid = proc.pid
     RuntimeApi.done.wait(1800)
     peak_rss_kb = vm_hwm_kb(proc.pid)

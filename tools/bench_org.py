@@ -19,7 +19,10 @@ moto, whose server closes every connection after one response (a TCP
 connect and teardown per call, which AWS does not cost). Nothing here is a
 test and nothing asserts a time.
 
-BENCH_ORG_CONNECTIONS=kept (or closed) runs one way only.
+BENCH_ORG_CONNECTIONS=kept (or closed) runs one way only. BENCH_ORG_CALLGRIND=1
+counts instead the instructions of one cold invocation per binary under
+valgrind's callgrind (`make bench-org-instructions`): seconds wobble on a
+shared machine, instruction counts do not.
 
 Usage: [BENCH_ORG_BASELINE=OTHER] bench_org.py BINARY [ACCOUNTS]
 """
@@ -160,6 +163,8 @@ def main():
         ids, lock_tables, other_tables = build(url, accounts)
         print(f"organisation: {len(ids)} member accounts + the management account, {len(REGIONS)} regions, "
               f"{lock_tables} lock tables, {other_tables} other tables (built in {time.monotonic() - t0:.0f} s)")
+        if os.environ.get("BENCH_ORG_CALLGRIND"):
+            return count_instructions(binaries, url, log_path)
         rows = []
         front, stop_front = keepalive_proxy.start(url)
         try:
@@ -207,20 +212,50 @@ def main():
         moto.wait()
 
 
-def run(binary, url, mark):
-    """One cold invocation and one warm one (discovery cached in the
-    container) through bench_lambda's Runtime API emulation, with the
-    discovery settings; `mark` is read at each answer."""
-    extra = {
+def count_instructions(binaries, url, log_path):
+    """One cold invocation per binary under `valgrind --tool=callgrind`,
+    connections kept alive: the instructions it executed (init and the
+    invocation), which do not wobble with the machine's load as seconds do.
+    valgrind's CPU has no SHA extensions, so request signing counts more
+    than on real hardware, alike for every binary."""
+    front, stop_front = keepalive_proxy.start(url)
+    try:
+        counts = []
+        for label, binary in binaries:
+            out = f"{log_path}.{label}.callgrind"
+            wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+            r = bench_lambda.invoke(binary, front, settings(), b'{"source": "aws.scheduler"}', wrapper=wrapper)
+            with open(out) as f:
+                total = next(int(line.split()[1]) for line in f if line.startswith(("totals:", "summary:")))
+            sources = sources_of(r["summary"])
+            counts.append((label, total, sources))
+            print(f"{label:>8} cold: {total:,} instructions, {sources} sources, "
+                  f"{total / max(sources, 1):,.0f} per source", flush=True)
+        if len(counts) == 2:
+            print(f"this / baseline: {counts[0][1] / counts[1][1]:.2f} of the instructions")
+    finally:
+        stop_front()
+
+
+def settings():
+    """The Lambda's environment beyond bench_lambda's: the module's
+    defaults for an organisation."""
+    return {
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
         "ORGANIZATION_ACCOUNTS": "all",
         "MEMBER_ROLE_NAME": ROLE,
         "DISCOVER_REGIONS": ",".join(REGIONS),
         "MAX_DELETES_PER_RUN": "1000",
     }
+
+
+def run(binary, url, mark):
+    """One cold invocation and one warm one (discovery cached in the
+    container) through bench_lambda's Runtime API emulation, with the
+    discovery settings; `mark` is read at each answer."""
     bench_lambda.RuntimeApi.on_answer = mark
     try:
-        return bench_lambda.invoke(binary, url, extra, b'{"source": "aws.scheduler"}', invocations=2)
+        return bench_lambda.invoke(binary, url, settings(), b'{"source": "aws.scheduler"}', invocations=2)
     finally:
         bench_lambda.RuntimeApi.on_answer = None
 

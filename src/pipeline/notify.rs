@@ -67,16 +67,19 @@ impl<'o> Grouping<'o> {
         group_over: usize,
         now: DateTime<Utc>,
     ) -> Grouping<'o> {
+        // In first-seen order; the index keeps an organisation's thousands of sources linear.
         let mut by_source: Vec<((SourceKind, String), Vec<&Alert>)> = Vec::new();
+        let mut index: HashMap<(SourceKind, String), usize> = HashMap::new();
         for a in alerts.iter().filter(|a| a.message.kind == AlertKind::LockStale) {
             let (Some(kind), Some(source)) = (a.message.source_kind, a.message.source_name.clone()) else { continue };
             if open_by_key.contains_key(a.key()) {
                 continue;
             }
-            match by_source.iter_mut().find(|(k, _)| k.0 == kind && k.1 == source) {
-                Some((_, v)) => v.push(a),
-                None => by_source.push(((kind, source), vec![a])),
-            }
+            let at = *index.entry((kind, source.clone())).or_insert_with(|| {
+                by_source.push(((kind, source), Vec::new()));
+                by_source.len() - 1
+            });
+            by_source[at].1.push(a);
         }
         let mut covered_by = HashMap::new();
         let mut groups = HashMap::new();
