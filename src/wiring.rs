@@ -150,9 +150,19 @@ fn probe() -> ClockProbe {
     ClockProbe::new(Arc::clone(AWS_CLOCK.offset()))
 }
 
-/// DynamoDB client that measures the clock.
+/// DynamoDB client that measures the clock, on the regional endpoint.
+/// The SDK's default, account-based endpoints, give each account its own
+/// host (`<account>.ddb.<region>.amazonaws.com`) and so its own TLS
+/// connection: a pass over an organisation's hundreds of member accounts
+/// would open and handshake one per account and region, each costing more
+/// CPU than the calls it carries, where the regional host keeps a few
+/// connections per region for all of them.
 fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(probe()).build())
+    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .account_id_endpoint_mode(aws_types::endpoint_config::AccountIdEndpointMode::Disabled)
+        .interceptor(probe())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
 }
 
 /// S3 client: path-style addressing when an endpoint override is set (local
@@ -663,4 +673,77 @@ async fn dispatcher(
         renotify_after: n.renotify_after,
         settings: AlertSettings { severity: n.severity, group_over: n.group_over, runbook_url: n.runbook_url.clone() },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_credential_types::Credentials;
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+    use aws_smithy_runtime_api::client::interceptors::Intercept;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::config_bag::ConfigBag;
+
+    use super::*;
+
+    /// Records the URL a request would go to and stops it there: no
+    /// network. (An SDK-level capture: which endpoint the SDK resolves for
+    /// real AWS is not observable against a local server, which overrides
+    /// the endpoint.)
+    #[derive(Debug, Clone, Default)]
+    struct Destination(Arc<Mutex<Option<String>>>);
+
+    impl Intercept for Destination {
+        fn name(&self) -> &'static str {
+            "Destination"
+        }
+        fn read_before_transmit(
+            &self,
+            ctx: &BeforeTransmitInterceptorContextRef<'_>,
+            _rc: &RuntimeComponents,
+            _cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            *crate::support::sync::locked(&self.0) = Some(ctx.request().uri().to_string());
+            Err("captured".into())
+        }
+    }
+
+    /// The host a `ListTables` of `client` goes to.
+    async fn host_of(client: &aws_sdk_dynamodb::Client) -> String {
+        let seen = Destination::default();
+        let conf = client.config().to_builder().interceptor(seen.clone()).build();
+        let _ = aws_sdk_dynamodb::Client::from_conf(conf).list_tables().send().await;
+        let url = crate::support::sync::locked(&seen.0).clone().expect("a request was made");
+        url.split('/').nth(2).unwrap_or_default().to_string()
+    }
+
+    /// An account's credentials (as AssumeRole returns them: with the
+    /// account ID) in eu-west-1, no endpoint override.
+    async fn as_account(account: &str) -> SdkConfig {
+        let credentials = Credentials::builder()
+            .access_key_id("AKIDEXAMPLE")
+            .secret_access_key("secret")
+            .account_id(account)
+            .provider_name("test")
+            .build();
+        let mut conf = sdk_config(Duration::from_secs(5)).await.to_builder();
+        conf.set_endpoint_url(None);
+        conf.set_region(Some(aws_config::Region::new("eu-west-1")));
+        conf.set_credentials_provider(Some(SharedCredentialsProvider::new(credentials)));
+        conf.build()
+    }
+
+    #[tokio::test]
+    async fn every_account_reaches_dynamodb_through_one_regional_host() {
+        for account in ["111111111111", "222222222222"] {
+            let conf = as_account(account).await;
+            assert_eq!(host_of(&dynamodb_client(&conf)).await, "dynamodb.eu-west-1.amazonaws.com");
+            // The SDK's default would give each account a host (and a TLS connection) of its own.
+            let default = aws_sdk_dynamodb::Client::new(&conf);
+            assert_eq!(host_of(&default).await, format!("{account}.ddb.eu-west-1.amazonaws.com"));
+        }
+    }
 }
