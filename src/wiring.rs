@@ -396,10 +396,13 @@ impl SourceClients {
 #[derive(Clone)]
 pub(crate) struct RouteClients(Arc<RouteClientsInner>);
 
+/// A route and the external ID its role is assumed with.
+type RouteKey = (Route, Option<String>);
+
 struct RouteClientsInner {
     sdk: SdkConfig,
-    dynamodb: std::sync::Mutex<HashMap<(Route, Option<String>), aws_sdk_dynamodb::Client>>,
-    s3: std::sync::Mutex<HashMap<(Route, Option<String>), aws_sdk_s3::Client>>,
+    dynamodb: std::sync::Mutex<HashMap<RouteKey, aws_sdk_dynamodb::Client>>,
+    s3: std::sync::Mutex<HashMap<RouteKey, aws_sdk_s3::Client>>,
 }
 
 impl RouteClients {
@@ -417,30 +420,36 @@ impl RouteClients {
     }
 
     /// The key of a route's clients: its own region spelt out is no region.
-    fn key(&self, route: &Route, external_id: Option<&str>) -> (Route, Option<String>) {
+    fn key(&self, route: &Route, external_id: Option<&str>) -> RouteKey {
         let own_region = self.0.sdk.region().map(|r| r.as_ref());
         let region = route.region.clone().filter(|r| Some(r.as_str()) != own_region);
         (Route { region, role: route.role.clone() }, external_id.map(str::to_string))
     }
 
-    /// The DynamoDB client of `route` (with the clock probe).
+    /// The DynamoDB client of `route` (see [`dynamodb_client`]).
     pub(crate) async fn dynamodb(&self, route: &Route, external_id: Option<&str>) -> aws_sdk_dynamodb::Client {
-        let key = self.key(route, external_id);
-        if let Some(client) = crate::support::sync::locked(&self.0.dynamodb).get(&key) {
-            return client.clone();
-        }
-        let client = dynamodb_client(&route_sdk(&self.0.sdk, &key.0, external_id).await);
-        crate::support::sync::locked(&self.0.dynamodb).entry(key).or_insert(client).clone()
+        self.client(&self.0.dynamodb, route, external_id, dynamodb_client).await
     }
 
-    /// The S3 client of `route` (with the clock probe; path-style against an endpoint override).
+    /// The S3 client of `route` (see [`s3_client`]).
     pub(crate) async fn s3(&self, route: &Route, external_id: Option<&str>) -> aws_sdk_s3::Client {
+        self.client(&self.0.s3, route, external_id, s3_client).await
+    }
+
+    /// `route`'s client from `clients`, built with `build` the first time.
+    async fn client<C: Clone>(
+        &self,
+        clients: &std::sync::Mutex<HashMap<RouteKey, C>>,
+        route: &Route,
+        external_id: Option<&str>,
+        build: fn(&SdkConfig) -> C,
+    ) -> C {
         let key = self.key(route, external_id);
-        if let Some(client) = crate::support::sync::locked(&self.0.s3).get(&key) {
+        if let Some(client) = crate::support::sync::locked(clients).get(&key) {
             return client.clone();
         }
-        let client = s3_client(&route_sdk(&self.0.sdk, &key.0, external_id).await);
-        crate::support::sync::locked(&self.0.s3).entry(key).or_insert(client).clone()
+        let client = build(&route_sdk(&self.0.sdk, &key.0, external_id).await);
+        crate::support::sync::locked(clients).entry(key).or_insert(client).clone()
     }
 }
 

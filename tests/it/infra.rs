@@ -697,7 +697,7 @@ fn exactly_one_zip_source_is_given() {
 /// permission; services other than the sources' and discovery's are left
 /// out (`--no-notify` makes none).
 async fn observe_discovery(buckets: &str) -> (BTreeSet<String>, BTreeSet<String>) {
-    use crate::organization::{lockfile_bucket, organisation, orphan, ROLE_NAME};
+    use crate::organization::{lockfile_bucket, organisation, orphan};
     let moto = Moto::start();
     let org = organisation(&moto).await;
     orphan(&moto, "us-east-1", None, "own-locks", "own").await;
@@ -725,21 +725,12 @@ async fn observe_discovery(buckets: &str) -> (BTreeSet<String>, BTreeSet<String>
     put_object_stored(&moto, &own, "tfstate-own", "app/terraform.tfstate.tflock", &body, chrono::Duration::hours(10))
         .await;
 
-    let proxy = crate::common::faults::FaultProxy::start(moto.port);
-    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
-        .envs(moto.env())
-        .env("AWS_ENDPOINT_URL", &proxy.url)
-        .env("ORGANIZATION_ACCOUNTS", &org.root)
-        .env("MEMBER_ROLE_NAME", ROLE_NAME)
-        .env("DISCOVER_REGIONS", "us-east-1,eu-west-1")
-        .env("DISCOVER_BUCKETS", buckets)
-        .env("RELEASE_DEAD_HEARTBEATS", "false")
-        .env("STALE_AFTER", "1h")
-        .args(["run", "--action", "report", "--no-notify", "--json"])
-        .output()
-        .unwrap();
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let env = [
+        ("ORGANIZATION_ACCOUNTS", org.root.as_str()),
+        ("DISCOVER_BUCKETS", buckets),
+        ("RELEASE_DEAD_HEARTBEATS", "false"),
+    ];
+    let (proxy, report) = crate::organization::reported_through_proxy(&moto, &env);
     let d = &report["discovery"];
     assert_eq!(d["tables"].as_u64(), Some(2), "{report:#}");
     assert!(d["failures"].as_array().is_none_or(Vec::is_empty), "{report:#}");

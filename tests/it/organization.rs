@@ -97,13 +97,19 @@ pub(crate) struct Org {
     pub(crate) e: String,
 }
 
-pub(crate) async fn organisation(moto: &Moto) -> Org {
+/// A new organisation (all features) in moto; its client, as the management account.
+async fn new_organisation(moto: &Moto) -> aws_sdk_organizations::Client {
     let orgs = aws_sdk_organizations::Client::new(&moto.sdk().await);
     orgs.create_organization()
         .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
         .send()
         .await
         .expect("create organisation");
+    orgs
+}
+
+pub(crate) async fn organisation(moto: &Moto) -> Org {
+    let orgs = new_organisation(moto).await;
     let root = orgs.list_roots().send().await.unwrap().roots()[0].id().unwrap().to_string();
     let ou = |parent: String, name: &'static str| {
         let orgs = orgs.clone();
@@ -237,12 +243,7 @@ async fn each_member_role_is_assumed_once_however_many_accounts() {
     use futures::stream::{self, StreamExt};
     const MEMBERS: usize = 70;
     let moto = Moto::start();
-    let orgs = aws_sdk_organizations::Client::new(&moto.sdk().await);
-    orgs.create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-        .expect("create organisation");
+    let orgs = new_organisation(&moto).await;
     let mut members = Vec::new();
     for n in 0..MEMBERS {
         let out = orgs
@@ -261,23 +262,34 @@ async fn each_member_role_is_assumed_once_however_many_accounts() {
         })
         .await;
 
-    let proxy = crate::common::faults::FaultProxy::start(moto.port);
-    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
-        .envs(moto.env())
-        .env("AWS_ENDPOINT_URL", &proxy.url)
-        .env("ORGANIZATION_ACCOUNTS", "all")
-        .env("MEMBER_ROLE_NAME", ROLE_NAME)
-        .env("DISCOVER_REGIONS", "us-east-1,eu-west-1")
-        .env("STALE_AFTER", "1h")
-        .args(["run", "--action", "report", "--no-notify", "--json"])
-        .output()
-        .unwrap();
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let (proxy, report) = reported_through_proxy(&moto, &[("ORGANIZATION_ACCOUNTS", "all")]);
     assert_eq!(report["discovery"]["tables"], MEMBERS, "{report:#}");
     let stale: u64 = report["sources"].as_array().unwrap().iter().map(|s| s["counts"]["stale"].as_u64().unwrap()).sum();
     assert_eq!(stale, MEMBERS as u64);
     let calls = proxy.calls.lock().unwrap().clone();
     let assumed = calls.iter().filter(|(action, _)| action == "sts:AssumeRole").count();
     assert_eq!(assumed, MEMBERS, "one AssumeRole per member account");
+}
+
+/// `run --action report --json` over the organisation, discovering in two
+/// regions, through a recording proxy; `env` on top. The proxy (its
+/// `calls`) and the report.
+pub(crate) fn reported_through_proxy(
+    moto: &Moto,
+    env: &[(&str, &str)],
+) -> (crate::common::faults::FaultProxy, serde_json::Value) {
+    let proxy = crate::common::faults::FaultProxy::start(moto.port);
+    let out = Command::new(env!("CARGO_BIN_EXE_tf-lock-reaper"))
+        .envs(moto.env())
+        .env("AWS_ENDPOINT_URL", &proxy.url)
+        .env("MEMBER_ROLE_NAME", ROLE_NAME)
+        .env("DISCOVER_REGIONS", "us-east-1,eu-west-1")
+        .env("STALE_AFTER", "1h")
+        .envs(env.iter().copied())
+        .args(["run", "--action", "report", "--no-notify", "--json"])
+        .output()
+        .unwrap();
+    let report =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (proxy, report)
 }
