@@ -419,11 +419,14 @@ impl RouteClients {
         &self.0.sdk
     }
 
-    /// The key of a route's clients: its own region spelt out is no region.
+    /// The key of a route's clients: its own region spelt out is no region,
+    /// and the external ID counts only where a role is assumed (the
+    /// reaper's own credentials get one client, the state table's too).
     fn key(&self, route: &Route, external_id: Option<&str>) -> RouteKey {
         let own_region = self.0.sdk.region().map(|r| r.as_ref());
         let region = route.region.clone().filter(|r| Some(r.as_str()) != own_region);
-        (Route { region, role: route.role.clone() }, external_id.map(str::to_string))
+        let external_id = route.role.as_ref().and(external_id).map(str::to_string);
+        (Route { region, role: route.role.clone() }, external_id)
     }
 
     /// The DynamoDB client of `route` (see [`dynamodb_client`]).
@@ -448,7 +451,7 @@ impl RouteClients {
         if let Some(client) = crate::support::sync::locked(clients).get(&key) {
             return client.clone();
         }
-        let client = build(&route_sdk(&self.0.sdk, &key.0, external_id).await);
+        let client = build(&route_sdk(&self.0.sdk, &key.0, key.1.as_deref()).await);
         crate::support::sync::locked(clients).entry(key).or_insert(client).clone()
     }
 }

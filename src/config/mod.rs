@@ -177,16 +177,18 @@ impl Config {
         buckets: &[SourceAddress],
         roles: &[AssumeRole],
     ) -> Config {
-        // Sets, not `contains` on the lists: an organisation has thousands.
-        let mut known: std::collections::HashSet<SourceAddress> = self.tables.iter().cloned().collect();
-        self.tables.extend(tables.iter().filter(|t| known.insert((*t).clone())).cloned());
-        known = self.buckets.iter().cloned().collect();
-        self.buckets.extend(buckets.iter().filter(|b| known.insert((*b).clone())).cloned());
-        let mut accounts: std::collections::HashSet<String> =
-            self.assume_roles.iter().map(|r| r.account.clone()).collect();
-        self.assume_roles.extend(roles.iter().filter(|r| accounts.insert(r.account.clone())).cloned());
+        append_new(&mut self.tables, tables, SourceAddress::clone);
+        append_new(&mut self.buckets, buckets, SourceAddress::clone);
+        append_new(&mut self.assume_roles, roles, |r| r.account.clone());
         self
     }
+}
+
+/// Append the items of `more` whose key `list` does not hold yet, in order.
+/// Through a set, not `contains` on the list: an organisation has thousands.
+fn append_new<T: Clone, K: std::hash::Hash + Eq>(list: &mut Vec<T>, more: &[T], key: impl Fn(&T) -> K) {
+    let mut known: std::collections::HashSet<K> = list.iter().map(&key).collect();
+    list.extend(more.iter().filter(|item| known.insert(key(item))).cloned());
 }
 
 /// `STALE_AFTER`, `STALE_AFTER_OVERRIDES` and `EXCLUDE`.

@@ -147,12 +147,12 @@ pub struct NotificationSummary {
 /// has nothing to report.
 fn urgency(s: &SourceReport) -> Option<u8> {
     let c = &s.counts;
-    let acted = c.deleted + c.changed + c.gone + c.ttl_backfilled + c.excluded;
     if s.scan_error.is_some() {
         Some(0)
     } else if c.errors > 0 {
         Some(1)
-    } else if c.stale + c.dead_heartbeats + acted > 0 || s.locks.iter().any(matters) {
+    } else if c.dead_heartbeats > 0 || s.locks.iter().any(matters) {
+        // Stale locks and every action taken (its count is of these locks).
         Some(2)
     } else if c.unreadable > 0 || matches!(s.ttl, Some(crate::report::TtlCheck::Disabled { .. })) {
         Some(3)

@@ -42,7 +42,7 @@ pub fn warnings(dir: &Path, inputs: BTreeMap<String, Value>) -> Result<Vec<Strin
 
 fn warnings_in(ctx: &Ctx, at: &str, out: &mut Vec<String>) {
     for (what, assert) in assertions(&ctx.module) {
-        if let Ok(false) = ctx.eval_assertion(assert) {
+        if let Ok(false) = holds(ctx, assert.body(), &Env::new()) {
             out.push(format!("{at}{what}: {}", message(ctx, assert.body())));
         }
     }
@@ -65,19 +65,17 @@ fn assertions(module: &Module) -> Vec<(String, &Block)> {
         .collect()
 }
 
-impl Ctx {
-    /// An assertion's condition: true (or unknown until apply), false, or
-    /// why it cannot be evaluated; its message must evaluate too.
-    fn eval_assertion(&self, assert: &Block) -> Result<bool, String> {
-        let Some(cond) = attribute(assert.body(), "condition") else { return Err("no condition".into()) };
-        if let Some(Err(e)) = attribute(assert.body(), "error_message").map(|m| self.eval(m, &Env::new())) {
-            return Err(format!("error_message: {e}"));
-        }
-        match self.eval(cond, &Env::new())? {
-            Value::Bool(b) => Ok(b),
-            Value::Unknown(_) => Ok(true),
-            other => Err(format!("the condition gives a {}", other.kind())),
-        }
+/// A precondition's or assertion's `condition`: true (or unknown until
+/// apply), false, or why it or its `error_message` cannot be evaluated.
+fn holds(ctx: &Ctx, body: &Body, env: &Env) -> Result<bool, String> {
+    let Some(cond) = attribute(body, "condition") else { return Err("no condition".into()) };
+    if let Some(Err(e)) = attribute(body, "error_message").map(|m| ctx.eval(m, env)) {
+        return Err(format!("error_message: {e}"));
+    }
+    match ctx.eval(cond, env)? {
+        Value::Bool(b) => Ok(b),
+        Value::Unknown(_) => Ok(true),
+        other => Err(format!("the condition gives a {}", other.kind())),
     }
 }
 
@@ -129,7 +127,7 @@ impl Planner {
         // A `check` assertion that fails is a warning (see `warnings`); one
         // that cannot be evaluated is an error here.
         for (what, assert) in assertions(&ctx.module) {
-            if let Err(e) = ctx.eval_assertion(assert) {
+            if let Err(e) = holds(ctx, assert.body(), &Env::new()) {
                 problems.push(format!("{}: {what}: {e}", self.at));
             }
         }
@@ -264,18 +262,11 @@ impl Planner {
     }
 
     fn condition(&self, ctx: &Ctx, body: &Body, env: &Env, what: &str, problems: &mut Vec<String>) {
-        let Some(cond) = attribute(body, "condition") else { return };
-        match ctx.eval(cond, env) {
-            Ok(Value::Bool(true) | Value::Unknown(_)) => {}
-            Ok(Value::Bool(false)) if self.strict => {
-                problems.push(format!("{}: {what} fails: {}", self.at, message(ctx, body)));
-            }
-            Ok(Value::Bool(false)) => {}
-            Ok(other) => problems.push(format!("{}: {what}: the condition gives a {}", self.at, other.kind())),
+        match holds(ctx, body, env) {
+            Ok(true) => {}
+            Ok(false) if self.strict => problems.push(format!("{}: {what} fails: {}", self.at, message(ctx, body))),
+            Ok(false) => {}
             Err(e) => problems.push(format!("{}: {what}: {e}", self.at)),
-        }
-        if let Some(Err(e)) = attribute(body, "error_message").map(|m| ctx.eval(m, env)) {
-            problems.push(format!("{}: {what}.error_message: {e}", self.at));
         }
     }
 }
