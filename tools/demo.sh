@@ -18,9 +18,28 @@ work="$(mktemp -d)"
 table="terraform-state-locks"
 pids=()
 
+# PIDs wrap (pid_max is often 32768) and init reaps what the demo started,
+# so a PID noted earlier may name someone else's process by now: a group is
+# killed only if its leader is gone (a live group then keeps its ID ours)
+# or still leads the session it made (setsid), and a provisioner's sleep
+# only while that PID is still a sleep in the stack's directory.
+kill_group() {
+  local stat
+  if stat="$(cat "/proc/$1/stat" 2>/dev/null)"; then
+    set -- "$1" ${stat##*) }
+    [ "$5" = "$1" ] || return 0
+  fi
+  kill -KILL -- "-$1" 2>/dev/null || true
+}
+end_hang() {
+  local dir="$work/$1" pid
+  pid="$(cat "$dir/hang.pid" 2>/dev/null)" || return 0
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sleep ] &&
+    [ "$(readlink "/proc/$pid/cwd")" = "$(cd "$dir" && pwd -P)" ] && kill -KILL "$pid" 2>/dev/null || true
+}
 cleanup() {
-  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; done
-  for f in "$work"/*/hang.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill_group "$pid"; done
+  for f in "$work"/*/hang.pid; do [ -f "$f" ] && end_hang "$(basename "$(dirname "$f")")"; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -161,8 +180,8 @@ step "CI runner dies mid-apply on prod: SIGKILL the whole process group"
 orphan_pid="$(start_hanging_apply prod 300)"
 pids+=("$orphan_pid")
 wait_for_lock tfstate/prod/terraform.tfstate
-kill -KILL -- "-$orphan_pid"
-[ -f "$work/prod/hang.pid" ] && kill -KILL "$(cat "$work/prod/hang.pid")" 2>/dev/null || true
+kill_group "$orphan_pid"
+end_hang prod
 
 step "The next pipeline is blocked: terraform plan -lock-timeout=0s"
 (cd "$work/prod" && "$py" "$tf" plan -lock-timeout=0s -input=false -no-color 2>&1 | sed -n '1,12p') || true
@@ -171,8 +190,8 @@ step "Another runner dies mid-apply on net: its net/terraform.tfstate.tflock loc
 net_pid="$(start_hanging_apply net 300)"
 pids+=("$net_pid")
 wait_for_lock --lockfile net/terraform.tfstate.tflock
-kill -KILL -- "-$net_pid"
-[ -f "$work/net/hang.pid" ] && kill -KILL "$(cat "$work/net/hang.pid")" 2>/dev/null || true
+kill_group "$net_pid"
+end_hang net
 (cd "$work/net" && "$py" "$tf" plan -lock-timeout=0s -input=false -no-color 2>&1 | grep -E "Error acquiring|StatusCode") || true
 
 step "Someone's hand-edited junk lands in the table too (a malformed item)"
@@ -244,8 +263,8 @@ step "A delete pass with a 5s window: both exec'd locks are far older, and alive
 STALE_AFTER=5s DELETE_AFTER=5s EXCLUDE='tfstate/staging/*' "$reaper" run --action delete --no-notify --table "$table" | grep -E "^table|LOCK ID|ci/"
 
 step "The runner of ci/dead dies (SIGKILL of its whole process group): its heartbeat stops"
-kill -KILL -- "-$dead_pid"
-[ -f "$work/dead/hang.pid" ] && kill -KILL "$(cat "$work/dead/hang.pid")" 2>/dev/null || true
+kill_group "$dead_pid"
+end_hang dead
 STALE_AFTER=2h DELETE_AFTER=2h "$reaper" list --table "$table" | grep -E "LOCK ID|ci/"
 sleep 6
 
@@ -260,8 +279,8 @@ a_pid="$(start_exec_apply next-a 300)"
 pids+=("$a_pid")
 for _ in $(seq 600); do [ -f "$work/next-a/.terraform/tf-lock-reaper.json" ] && break; sleep 0.1; done
 grep -h "following lock" "$work/next-a/exec.log"
-kill -KILL -- "-$a_pid"
-[ -f "$work/next-a/hang.pid" ] && kill -KILL "$(cat "$work/next-a/hang.pid")" 2>/dev/null || true
+kill_group "$a_pid"
+end_hang next-a
 died="$(date +%s%N)"
 b_status=0
 (cd "$work/next-b" && "$reaper" exec -- terraform apply -lock-timeout=2m -auto-approve -input=false -no-color \

@@ -9,11 +9,13 @@
 //! it (or leaves it to the reaper in watch mode), two jobs on one host
 //! never touch each other's lock, and the reaper reads the lock's `Info`.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
+use crate::common::procs::{end_hang, signal_terraform, Group};
 use crate::common::terraform::{wait_until, Locking, Release, RunningExec, Stack};
 use crate::common::*;
 
@@ -64,17 +66,17 @@ fn start_exec_with(
     let log = std::fs::File::create(dir.join("exec.log")).expect("exec.log");
     let mut args = vec!["exec", "--"];
     args.extend_from_slice(command);
-    let child = stack
-        .reaper_command(moto, &args)
-        .envs(env.iter().copied())
-        .current_dir(dir)
-        .stdin(stdin)
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .expect("start tf-lock-reaper exec");
-    RunningExec::from_child(child, dir)
+    let wrapper = Group::spawn(
+        stack
+            .reaper_command(moto, &args)
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .stdin(stdin)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log),
+        "tf-lock-reaper exec",
+    );
+    RunningExec::from_job(wrapper, dir)
 }
 
 /// The Terraform processes below `pid` (the shim or the 1.0.3 binary).
@@ -101,10 +103,6 @@ fn terraforms_below(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-fn kill(signal: &str, pid: u32) {
-    let _ = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status();
-}
-
 async fn wait_for_record(record: &Path, locks: usize, job: &mut RunningExec) -> serde_json::Value {
     let read = || std::fs::read_to_string(record).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
     let start = Instant::now();
@@ -113,7 +111,7 @@ async fn wait_for_record(record: &Path, locks: usize, job: &mut RunningExec) -> 
             return v;
         }
         // What the wrapper said is what tells why no record came.
-        let ended = job.child.try_wait().ok().flatten();
+        let ended = job.job.ended();
         assert!(ended.is_none(), "the wrapper ended ({ended:?}) before a record of {locks} lock(s):\n{}", job.log());
         assert!(
             start.elapsed() < Duration::from_secs(90),
@@ -145,12 +143,8 @@ async fn heartbeats_advance(moto: &Moto, key: &str) {
 /// End the provisioners' `sleep`s (Terraform starts them in a group of their own).
 fn end_hangs(dirs: &[&Path]) {
     for dir in dirs {
-        for pid_file in [dir.join("hang.pid"), dir.join(".terragrunt-cache/Xq3v/Zr8k/hang.pid")] {
-            // Never `kill 0` (the test's own group) on a file still being written.
-            if let Some(pid) = std::fs::read_to_string(pid_file).ok().and_then(|p| p.trim().parse().ok()) {
-                kill("KILL", pid);
-            }
-        }
+        end_hang(dir);
+        end_hang(&dir.join(".terragrunt-cache/Xq3v/Zr8k"));
     }
 }
 
@@ -206,7 +200,7 @@ async fn identified_exactly(release: Release, locking: Locking) {
     .await;
 
     let killed = Instant::now();
-    kill("KILL", job.terraform_pid());
+    job.kill_terraform();
     wait_until("the dead Terraform's lock released", Duration::from_secs(5), || async {
         item(&moto, &key).await.is_none()
     })
@@ -257,7 +251,7 @@ async fn terraform_1_0_3_runs_in_watch_mode() {
     let key = lock_path(&stack);
     // `apply` waits for approval on a stdin that stays open and silent.
     let mut job = start_exec(&stack, &moto, stack.path(), &["terraform", "apply", "-no-color"], Stdio::piped());
-    let _stdin = job.child.stdin.take();
+    let _stdin = job.job.take_stdin();
     let record = wait_for_record(&stack.record(), 1, &mut job).await;
     assert_eq!(record["locks"][0]["identified_by"], "who-and-created", "{record}");
     let log = job.log();
@@ -269,7 +263,7 @@ async fn terraform_1_0_3_runs_in_watch_mode() {
 
     let inner = *terraforms_below(job.pid()).last().expect("the re-executed Terraform");
     assert_eq!(terraforms_below(job.pid()).len(), 2, "1.0.3 runs as two processes");
-    kill("KILL", inner);
+    signal_terraform(inner, Signal::SIGKILL);
     let code = job.wait(Duration::from_secs(20));
     assert!(code.is_some_and(|c| c != 0), "{code:?}\n{}", job.log());
     let log = job.log();
@@ -292,9 +286,9 @@ async fn terraform_1_0_3_runs_in_watch_mode() {
     // SIGINT to the wrapper reaches the process holding the lock.
     std::fs::remove_file(stack.record()).unwrap();
     let mut job = start_exec(&stack, &moto, stack.path(), &["terraform", "apply", "-no-color"], Stdio::piped());
-    let _stdin = job.child.stdin.take();
+    let _stdin = job.job.take_stdin();
     wait_for_record(&stack.record(), 1, &mut job).await;
-    kill("INT", job.pid());
+    job.signal(Signal::SIGINT);
     let code = job.wait(Duration::from_secs(20));
     assert!(code.is_some_and(|c| c != 0), "{code:?}\n{}", job.log());
     assert!(job.log().contains("Interrupt received"), "{}", job.log());
@@ -367,7 +361,7 @@ async fn a_script_that_cds_is_followed_and_sigterm_reaches_terraform() {
     let rec = wait_for_record(&record, 1, &mut job).await;
     assert_eq!(rec["locks"][0]["lock_path"].as_str(), Some(lock_path(stack).as_str()));
     heartbeats_advance(&moto, &lock_path(stack)).await;
-    kill("TERM", job.pid());
+    job.signal(Signal::SIGTERM);
     let code = job.wait(Duration::from_secs(60));
     let log = job.log();
     assert!(code.is_some_and(|c| c != 0), "{code:?}\n{log}");
@@ -395,7 +389,7 @@ async fn make_with_chdir_is_followed_and_a_killed_terraform_released() {
     wait_for_record(&record, 1, &mut job).await;
     heartbeats_advance(&moto, &lock_path(stack)).await;
     let terraform = terraforms_below(job.pid())[0];
-    kill("KILL", terraform);
+    signal_terraform(terraform, Signal::SIGKILL);
     wait_until("the lock released", Duration::from_secs(5), || async {
         item(&moto, &lock_path(stack)).await.is_none()
     })
@@ -430,7 +424,7 @@ terraform init -input=false -no-color >/dev/null\nterraform {}\n",
     wait_for_record(&record, 1, &mut job).await;
     assert!(live.path().join(".terragrunt-cache/Xq3v/Zr8k/.terraform/terraform.tfstate").exists());
     heartbeats_advance(&moto, &lock_path(stack)).await;
-    kill("KILL", terraforms_below(job.pid())[0]);
+    signal_terraform(terraforms_below(job.pid())[0], Signal::SIGKILL);
     wait_until("the lock released", Duration::from_secs(5), || async {
         item(&moto, &lock_path(stack)).await.is_none()
     })
@@ -469,7 +463,7 @@ async fn run_all_follows_every_stack_and_releases_each_dead_one() {
     let terraforms = terraforms_below(job.pid());
     assert_eq!(terraforms.len(), 3, "{}", job.log());
     for pid in terraforms {
-        kill("KILL", pid);
+        signal_terraform(pid, Signal::SIGKILL);
     }
     for s in &all {
         wait_until("each lock released", Duration::from_secs(5), || async {
@@ -477,7 +471,7 @@ async fn run_all_follows_every_stack_and_releases_each_dead_one() {
         })
         .await;
     }
-    assert!(job.child.try_wait().unwrap().is_none(), "the wrapper still runs (the script sleeps)");
+    assert!(job.job.ended().is_none(), "the wrapper still runs (the script sleeps)");
     assert_eq!(job.wait(Duration::from_secs(20)), Some(0), "{}", job.log());
     assert_eq!(job.log().matches("ended: table").count(), 3, "{}", job.log());
     assert!(!record.exists(), "{}", job.log());
@@ -501,7 +495,7 @@ async fn an_unidentified_lock_left_behind_is_named_at_the_end() {
     let id = lock_id(&moto, &key).await.expect("lock ID");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!stack.record().exists(), "another hostname's lock is not adopted:\n{}", job.log());
-    kill("KILL", terraforms_below(job.pid())[0]);
+    signal_terraform(terraforms_below(job.pid())[0], Signal::SIGKILL);
     assert_eq!(job.wait(Duration::from_secs(20)), Some(137), "{}", job.log());
     let log = job.log();
     assert!(log.contains("heartbeats run in watch mode: your TF_LOG is set without TF_LOG_PATH"), "{log}");

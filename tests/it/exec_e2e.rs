@@ -84,7 +84,7 @@ async fn when_only_terraform_dies_the_wrapper_releases_both_halves_and_exits_137
     let stack = stack(&moto, Locking::Both).await;
     let mut job = stack.start_exec_apply(&moto, 120);
     wait_for_record(&stack).await;
-    job.signal("KILL", job.terraform_pid());
+    job.kill_terraform();
     let code = job.wait(Duration::from_secs(10));
     assert_eq!(code, Some(137), "{}", job.log());
     assert!(get_item(&moto.dynamo().await, TABLE, KEY).await.is_none(), "{}", job.log());
@@ -102,7 +102,7 @@ async fn sigint_to_the_wrapper_reaches_terraform_which_releases_its_own_lock() {
     let stack = stack(&moto, Locking::Lockfile).await;
     let mut job = stack.start_exec_apply(&moto, 30);
     wait_for_record(&stack).await;
-    job.signal("INT", job.pid());
+    job.signal(nix::sys::signal::Signal::SIGINT);
     let code = job.wait(Duration::from_secs(40)).expect("the wrapper exits");
     let log = job.log();
     assert!(log.contains("Interrupt received"), "Terraform got the SIGINT:\n{log}");
@@ -249,7 +249,6 @@ async fn commands_that_never_lock_run_transparently_without_any_aws_call() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_workspace_and_chdir_are_followed_to_the_right_lock() {
-    use std::os::unix::process::CommandExt;
     let moto = Moto::start();
     let stack = stack(&moto, Locking::DynamoDb).await;
     let made = stack.tf(&["workspace", "new", "-no-color", "ci"]);
@@ -257,22 +256,22 @@ async fn a_workspace_and_chdir_are_followed_to_the_right_lock() {
     let key = "tfstate/env:/ci/prod/terraform.tfstate";
     let chdir = format!("-chdir={}", stack.path().display());
     let log = std::fs::File::create(stack.path().join("exec.log")).unwrap();
-    let child = stack
-        .reaper_command(&moto, &["exec", "--", "terraform", &chdir, "apply", "-auto-approve", "-input=false"])
-        .args(["-no-color", "-var=hang_seconds=120"])
-        .current_dir(std::env::temp_dir())
-        .env("TF_WORKSPACE", "ci")
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let mut job = crate::common::terraform::RunningExec::from_child(child, stack.path());
+    let wrapper = crate::common::procs::Group::spawn(
+        stack
+            .reaper_command(&moto, &["exec", "--", "terraform", &chdir, "apply", "-auto-approve", "-input=false"])
+            .args(["-no-color", "-var=hang_seconds=120"])
+            .current_dir(std::env::temp_dir())
+            .env("TF_WORKSPACE", "ci")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log),
+        "tf-lock-reaper exec",
+    );
+    let mut job = crate::common::terraform::RunningExec::from_job(wrapper, stack.path());
     wait_for_record(&stack).await;
     let record = std::fs::read_to_string(stack.record()).unwrap();
     assert!(record.contains(key), "the ci workspace's lock: {record}");
-    job.signal("KILL", job.terraform_pid());
+    job.kill_terraform();
     assert_eq!(job.wait(Duration::from_secs(10)), Some(137), "{}", job.log());
     assert!(get_item(&moto.dynamo().await, TABLE, key).await.is_none(), "{}", job.log());
 }

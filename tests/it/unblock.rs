@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 
+use crate::common::procs::Group;
 use crate::common::terraform::{wait_until, Locking, Release, RunningExec, Stack};
 use crate::common::*;
 
@@ -60,7 +61,6 @@ async fn backend() -> Moto {
 /// `exec -- terraform <args>` in the stack's directory, as a CI job: its
 /// own process group, its output in `exec.log`.
 fn start_job(stack: &Stack, moto: &Moto, args: &[&str]) -> RunningExec {
-    use std::os::unix::process::CommandExt;
     let log = std::fs::File::create(stack.path().join("exec.log")).expect("exec.log");
     let mut command = vec!["exec", "--", "terraform"];
     command.extend_from_slice(args);
@@ -69,14 +69,8 @@ fn start_job(stack: &Stack, moto: &Moto, args: &[&str]) -> RunningExec {
         cmd.env_remove("HEARTBEAT_EVERY").env_remove("HEARTBEAT_TIMEOUT").env_remove("HEARTBEAT_TIMEOUT_MIN");
         cmd.env("CI", "true");
     }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .expect("start tf-lock-reaper exec");
-    RunningExec::from_child(child, stack.path())
+    cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("log")).stderr(log);
+    RunningExec::from_job(Group::spawn(&mut cmd, "tf-lock-reaper exec"), stack.path())
 }
 
 /// A second directory on the same state, initialised (B's checkout).
@@ -132,7 +126,7 @@ async fn wait_for_b(
         if held.is_none() && lock_id_now(moto).await.is_some_and(|id| id != a_id) {
             held = Some(Instant::now());
         }
-        if let Ok(Some(status)) = job.child.try_wait() {
+        if let Some(status) = job.job.ended() {
             return (status.code(), held);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

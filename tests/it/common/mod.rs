@@ -4,6 +4,7 @@
 
 pub mod faults;
 pub mod pagerduty;
+pub mod procs;
 pub mod seams;
 pub mod terraform;
 pub mod tfcheck;

@@ -4,9 +4,12 @@
 //! releases, same shim) and the real 1.0.3 binary (`make compat`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
+use super::procs::{end_hang, parent, signal_if, Group};
 use super::{create_lock_table, venv_bin, Moto};
 
 /// How a stack locks its state.
@@ -69,7 +72,7 @@ pub struct Stack {
 
 /// A running `terraform apply` in its own process group.
 pub struct RunningApply {
-    child: Child,
+    job: Group,
     dir: PathBuf,
 }
 
@@ -77,21 +80,15 @@ impl RunningApply {
     /// SIGKILL the whole group, as an OOM kill or spot termination would, and
     /// end the provisioner's `sleep`, which Terraform starts in its own group.
     pub fn kill(mut self) {
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
-        let _ = self.child.wait();
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("hang.pid")) {
-            let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
-        }
+        self.job.kill();
+        end_hang(&self.dir);
     }
 }
 
 impl Drop for RunningApply {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
-        let _ = self.child.wait();
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("hang.pid")) {
-            let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
-        }
+        self.job.kill();
+        end_hang(&self.dir);
     }
 }
 
@@ -253,17 +250,21 @@ impl Stack {
 
     /// Start an apply that hangs in a provisioner, in its own process group.
     pub fn start_hanging_apply(&self, seconds: u32) -> RunningApply {
-        use std::os::unix::process::CommandExt;
         let log = std::fs::File::create(self.path().join("apply.log")).expect("apply.log");
-        let child = self
-            .command(&["apply", "-auto-approve", "-input=false", "-no-color", &format!("-var=hang_seconds={seconds}")])
+        let job = Group::spawn(
+            self.command(&[
+                "apply",
+                "-auto-approve",
+                "-input=false",
+                "-no-color",
+                &format!("-var=hang_seconds={seconds}"),
+            ])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("start terraform apply");
-        RunningApply { child, dir: self.path().to_path_buf() }
+            .stderr(log),
+            "terraform apply",
+        );
+        RunningApply { job, dir: self.path().to_path_buf() }
     }
 
     /// `plan -lock-timeout=0s`: what a blocked pipeline runs.
@@ -290,7 +291,7 @@ where
 /// `tf-lock-reaper exec -- terraform …` around a stack, in its own process
 /// group (as a CI job), its output in `exec.log`.
 pub struct RunningExec {
-    pub child: Child,
+    pub job: Group,
     dir: PathBuf,
 }
 
@@ -357,21 +358,19 @@ impl Stack {
 
     /// `exec` around an apply that hangs `seconds` in a provisioner.
     pub fn start_exec_apply(&self, moto: &Moto, seconds: u32) -> RunningExec {
-        use std::os::unix::process::CommandExt;
         let log = std::fs::File::create(self.path().join("exec.log")).expect("exec.log");
         let var = format!("-var=hang_seconds={seconds}");
-        let child = self
-            .reaper_command(
+        let job = Group::spawn(
+            self.reaper_command(
                 moto,
                 &["exec", "--", "terraform", "apply", "-auto-approve", "-input=false", "-no-color", &var],
             )
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("start tf-lock-reaper exec");
-        RunningExec { child, dir: self.path().to_path_buf() }
+            .stderr(log),
+            "tf-lock-reaper exec",
+        );
+        RunningExec { job, dir: self.path().to_path_buf() }
     }
 
     /// The lock record `exec` writes.
@@ -381,18 +380,18 @@ impl Stack {
 }
 
 impl RunningExec {
-    /// A wrapper started by the test itself, for the stack in `dir`.
-    pub fn from_child(child: Child, dir: &Path) -> RunningExec {
-        RunningExec { child, dir: dir.to_path_buf() }
+    /// A wrapper the test started itself ([`Group::spawn`]), for the stack in `dir`.
+    pub fn from_job(job: Group, dir: &Path) -> RunningExec {
+        RunningExec { job, dir: dir.to_path_buf() }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.job.id()
     }
 
     /// The wrapper's child: Terraform.
     pub fn terraform_pid(&self) -> u32 {
-        let out = Command::new("pgrep").args(["-P", &self.child.id().to_string()]).output().expect("pgrep");
+        let out = Command::new("pgrep").args(["-P", &self.job.id().to_string()]).output().expect("pgrep");
         String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
             .next()
@@ -400,29 +399,33 @@ impl RunningExec {
             .expect("terraform pid")
     }
 
-    pub fn signal(&self, signal: &str, pid: u32) {
-        let _ = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status();
+    /// Signal the wrapper.
+    pub fn signal(&self, signal: Signal) {
+        self.job.signal_leader(signal);
+    }
+
+    /// SIGKILL the wrapper's child, Terraform, alone: a dead Terraform
+    /// under a live wrapper.
+    pub fn kill_terraform(&self) {
+        let (wrapper, terraform) = (self.pid(), self.terraform_pid());
+        assert!(
+            signal_if(terraform, Signal::SIGKILL, |proc_dir| parent(proc_dir) == Some(wrapper)),
+            "Terraform ({terraform}) is no longer the wrapper's child"
+        );
     }
 
     /// SIGKILL the whole job (wrapper and Terraform), as a dead runner.
     pub fn kill_group(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
-        let _ = self.child.wait();
-        self.end_provisioner();
-    }
-
-    fn end_provisioner(&self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("hang.pid")) {
-            let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
-        }
+        self.job.kill();
+        end_hang(&self.dir);
     }
 
     /// Wait for the wrapper to exit (at most `timeout`): its exit code.
     pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
         let start = Instant::now();
         while start.elapsed() < timeout {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.end_provisioner();
+            if let Some(status) = self.job.ended() {
+                end_hang(&self.dir);
                 return status.code();
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -437,8 +440,7 @@ impl RunningExec {
 
 impl Drop for RunningExec {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
-        let _ = self.child.wait();
-        self.end_provisioner();
+        self.job.kill();
+        end_hang(&self.dir);
     }
 }
