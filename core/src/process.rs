@@ -158,14 +158,12 @@ pub fn descendants(all: &[Process], root: i32) -> Vec<&Process> {
 }
 
 /// Who gets a SIGINT or SIGQUIT the wrapper forwards (one that did not come
-/// from the keyboard): the command and every Terraform process below it,
-/// once each, as a terminal delivers Ctrl-C to its foreground group.
-/// Terraform expects that: a shell or `make` does not pass SIGINT on, and
-/// Terraform ≤ 1.1's outer process ignores it.
-pub fn keyboard_signal_targets(tree: &[&Process], child: i32) -> Vec<i32> {
-    let mut pids = vec![child];
-    pids.extend(tree.iter().filter(|p| p.running && p.is_terraform() && p.id.pid != child).map(|p| p.id.pid));
-    pids
+/// from the keyboard), besides the command itself: every Terraform process
+/// below it, once each, as a terminal delivers Ctrl-C to its foreground
+/// group. Terraform expects that: a shell or `make` does not pass SIGINT
+/// on, and Terraform ≤ 1.1's outer process ignores it.
+pub fn keyboard_signal_targets(tree: &[&Process], child: i32) -> Vec<ProcId> {
+    tree.iter().filter(|p| p.running && p.is_terraform() && p.id.pid != child).map(|p| p.id).collect()
 }
 
 /// Of a lock's holders, the innermost: the one with no other holder below
@@ -269,7 +267,7 @@ mod tests {
         let tree = descendants(&all, 10);
         let pids: Vec<i32> = tree.iter().map(|p| p.id.pid).collect();
         assert_eq!(pids, vec![11, 12, 13], "another job's Terraform is not ours");
-        assert_eq!(keyboard_signal_targets(&tree, 11), vec![11, 12, 13]);
+        assert_eq!(keyboard_signal_targets(&tree, 11), vec![tree[1].id, tree[2].id], "besides the command");
         let holders = [tree[1].id, tree[2].id];
         assert_eq!(innermost(&tree, &holders), Some(tree[2].id), "the re-executed Terraform");
         assert_eq!(innermost(&tree, &holders[..1]), Some(tree[1].id));

@@ -5,8 +5,7 @@
 
 use std::process::ExitStatus;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 /// The signals forwarded to the command: on its first SIGINT or SIGTERM
 /// Terraform stops gracefully and releases its lock.
@@ -58,13 +57,6 @@ pub(crate) fn from_keyboard(sig: Signal) -> bool {
 fn keyboard_reaches_child() -> bool {
     let stdin = std::io::stdin();
     nix::unistd::tcgetpgrp(&stdin).is_ok_and(|fg| fg == nix::unistd::getpgrp())
-}
-
-/// Ask a process to stop, as Ctrl-C would: Terraform stops gracefully.
-pub(crate) fn interrupt(pid: u32) {
-    if let Ok(pid) = i32::try_from(pid) {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
-    }
 }
 
 /// The command's exit code; 128 + the signal number when a signal ended it.

@@ -170,7 +170,7 @@ async fn run_transparently(command: &[String]) -> std::io::Result<i32> {
         tokio::select! {
             status = child.wait() => break status?,
             Some(sig) = signals.recv() => if !child::from_keyboard(sig) {
-                procs::signal(i32::try_from(pid).unwrap_or(i32::MAX), sig);
+                procs::signal_child(pid, sig);
             },
         }
     };

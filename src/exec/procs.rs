@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use nix::sys::signal::Signal;
+
 use crate::domain::process::{descendants, parse_stat, ProcId, Process};
 
 /// `/proc/<pid>/stat`, parsed.
@@ -70,7 +72,8 @@ pub(crate) fn is_running(id: ProcId) -> bool {
 }
 
 /// The wrapper's own child still runs (an ended one stays a zombie until
-/// the wrapper waits for it, so its PID cannot have been reused).
+/// the wrapper waits for it, so its PID cannot have been reused). Only
+/// while the session has not waited for it: after that the PID is free.
 pub(crate) fn child_running(pid: u32) -> bool {
     i32::try_from(pid).ok().and_then(stat).is_some_and(|(_, running, _, _)| running)
 }
@@ -92,7 +95,82 @@ pub(crate) fn reap_adopted(tree: &[Process], child: u32) {
     }
 }
 
-/// Send `signal` to `pid`; a process already gone is fine.
-pub(crate) fn signal(pid: i32, signal: nix::sys::signal::Signal) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+/// Send `signal` to the wrapper's own child, which it has not waited for
+/// (a zombie until then, so the PID is still its own); a child already
+/// ended is fine.
+pub(crate) fn signal_child(pid: u32, signal: Signal) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+    }
+}
+
+/// Send `signal` to the process `id` names only if it still is that
+/// process: PIDs wrap (32768 by default), and a Terraform that ended since
+/// the tree was read may have left its PID to anyone's process. A pidfd,
+/// opened before the start time is checked, keeps naming the process
+/// checked. Kernels before 5.3 have no pidfd: there the check comes just
+/// before `kill`, a window of microseconds. Whether the signal was sent.
+pub(crate) fn signal_process(id: ProcId, signal: Signal) -> bool {
+    use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
+    let (Some(pid), Some(sig)) = (Pid::from_raw(id.pid), rustix::process::Signal::from_named_raw(signal as i32)) else {
+        return false;
+    };
+    match pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(pidfd) => is_running(id) && pidfd_send_signal(&pidfd, sig).is_ok(),
+        Err(rustix::io::Errno::NOSYS) => {
+            is_running(id) && nix::sys::signal::kill(nix::unistd::Pid::from_raw(id.pid), signal).is_ok()
+        }
+        Err(_) => false, // gone
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn id_of(child: &std::process::Child) -> ProcId {
+        let pid = i32::try_from(child.id()).expect("pid");
+        let (_, _, _, start) = stat(pid).expect("stat");
+        ProcId { pid, start }
+    }
+
+    fn ended(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    #[test]
+    fn a_process_is_signalled_only_while_it_is_the_one_read() {
+        let mut sleep = std::process::Command::new("sleep").arg("30").spawn().expect("sleep");
+        let id = id_of(&sleep);
+        // The same PID with another start time: a process that ended, its PID reused.
+        let earlier = ProcId { start: id.start.wrapping_sub(1), ..id };
+        assert!(!signal_process(earlier, Signal::SIGKILL), "another process under the same PID");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(matches!(sleep.try_wait(), Ok(None)), "the sleep was not signalled");
+        assert!(signal_process(id, Signal::SIGKILL));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(ended(&mut sleep).and_then(|s| s.signal()), Some(9));
+        assert!(!signal_process(id, Signal::SIGKILL), "reaped: gone");
+    }
+
+    #[test]
+    fn an_ended_unreaped_process_is_not_signalled() {
+        let mut sh = std::process::Command::new("sh").args(["-c", "exit 0"]).spawn().expect("sh");
+        let id = id_of(&sh);
+        let start = Instant::now();
+        while is_running(id) {
+            assert!(start.elapsed() < Duration::from_secs(10), "sh did not end");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!signal_process(id, Signal::SIGKILL), "a zombie is not running");
+        assert!(ended(&mut sh).is_some_and(|s| s.success()));
+    }
 }

@@ -134,7 +134,8 @@ directory of the command's Terraform processes or under {}: not followed (is TF_
                     // A Terraform not found among the command's processes is
                     // known to have given up only once the command ended; give
                     // it a second before saying anything.
-                    let command_ended = p.holders.is_empty() && !procs::child_running(self.child_pid);
+                    let command_ended =
+                        p.holders.is_empty() && !(self.child_running && procs::child_running(self.child_pid));
                     let waiting = Waiting::of(p.waits, last_chance || holders_gone || command_ended);
                     if waiting != Waiting::Unknown || p.polls > UNKNOWN_GRACE_POLLS {
                         self.on_blocked(&p.connection, &p.location, &p.line.id, waiting).await;

@@ -3,12 +3,14 @@
 //! holding a lock ends: released if provably the command's, else re-read
 //! and kept for `release` or the reaper.
 
+use nix::sys::signal::Signal;
+
 use crate::domain::clock::CLOCK_OFFSET_WARN_OVER;
 use crate::domain::lock_record::IdentifiedBy;
 use crate::domain::process::{innermost, Process};
-use crate::exec::child;
 use crate::exec::holder::{beat, release, still_held, BeatOutcome};
 use crate::exec::options::{say, OnConflict};
+use crate::exec::procs;
 use crate::exec::session::{Followed, Session};
 
 impl Session {
@@ -75,9 +77,15 @@ impl Session {
                 let holders = self.followed[i].holders.clone();
                 if self.opts.on_conflict == OnConflict::Interrupt {
                     let tree: Vec<&Process> = self.tree.iter().collect();
-                    let target = innermost(&tree, &holders).map_or(self.child_pid, |h| h.pid.unsigned_abs());
                     say("interrupting the command (SIGINT) so it stops before writing state it no longer holds");
-                    child::interrupt(target);
+                    // Terraform (as Ctrl-C would: it stops gracefully), else the command.
+                    match innermost(&tree, &holders) {
+                        Some(holder) => {
+                            procs::signal_process(holder, Signal::SIGINT);
+                        }
+                        None if self.child_running => procs::signal_child(self.child_pid, Signal::SIGINT),
+                        None => {}
+                    }
                 }
                 // Never touch the other run's lock.
                 self.followed.remove(i);

@@ -14,7 +14,6 @@ impl Session {
         if child::from_keyboard(sig) {
             return;
         }
-        let child = i32::try_from(self.child_pid).unwrap_or(i32::MAX);
         if !self.child_running {
             // Only orphaned Terraform processes are left: each gets this signal once.
             self.forwarded = Some(sig);
@@ -26,12 +25,14 @@ impl Session {
             Signal::SIGINT | Signal::SIGQUIT => {
                 self.refresh_tree();
                 let tree: Vec<&Process> = self.tree.iter().collect();
-                for pid in keyboard_signal_targets(&tree, child) {
-                    procs::signal(pid, sig);
+                procs::signal_child(self.child_pid, sig);
+                let child = i32::try_from(self.child_pid).unwrap_or(i32::MAX);
+                for id in keyboard_signal_targets(&tree, child) {
+                    procs::signal_process(id, sig);
                 }
             }
             _ => {
-                procs::signal(child, sig);
+                procs::signal_child(self.child_pid, sig);
                 self.forwarded = Some(sig);
             }
         }
@@ -45,7 +46,7 @@ impl Session {
         self.refresh_tree();
         for p in self.tree.iter().filter(|p| p.running && p.is_terraform()) {
             if self.orphans_signalled.insert(p.id) {
-                procs::signal(p.id.pid, sig);
+                procs::signal_process(p.id, sig);
             }
         }
     }
