@@ -15,6 +15,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus};
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use tf_lock_reaper::domain::process::parse_stat;
 
 /// A job started in a process group of its own, as a CI runner's job.
 /// Its leader is reaped only by [`Group::kill`] (or on drop), after the
@@ -112,11 +113,10 @@ pub fn end_hang(dir: &Path) {
     });
 }
 
-/// The parent PID in `/proc/<pid>/stat` (after the command's closing paren,
-/// which may itself hold spaces and parens).
+/// The parent PID in `/proc/<pid>/stat`, read as `exec` reads it.
 pub fn parent(proc_dir: &Path) -> Option<u32> {
-    let stat = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    let (_, _, ppid, _) = parse_stat(&std::fs::read_to_string(proc_dir.join("stat")).ok()?)?;
+    u32::try_from(ppid).ok()
 }
 
 /// Send `signal` to a Terraform process found with `ps` or `pgrep`, if that

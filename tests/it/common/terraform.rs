@@ -78,10 +78,10 @@ pub struct RunningApply {
 
 impl RunningApply {
     /// SIGKILL the whole group, as an OOM kill or spot termination would, and
-    /// end the provisioner's `sleep`, which Terraform starts in its own group.
-    pub fn kill(mut self) {
-        self.job.kill();
-        end_hang(&self.dir);
+    /// end the provisioner's `sleep`, which Terraform starts in its own group:
+    /// what dropping it does.
+    pub fn kill(self) {
+        drop(self);
     }
 }
 
@@ -440,7 +440,6 @@ impl RunningExec {
 
 impl Drop for RunningExec {
     fn drop(&mut self) {
-        self.job.kill();
-        end_hang(&self.dir);
+        self.kill_group();
     }
 }
