@@ -132,7 +132,16 @@ core-wasm:
 # `cargo publish --dry-run` with verification: builds the packaged crate as
 # `cargo install` does (about 90s: its dependencies without the tests'
 # features), so .ci/run and the release workflow run it, not `make test`.
+# The packaged core reaches the verify build through a local registry, and
+# cargo takes a registry crate as unchanged while its version is: it never
+# unpacks it again into $(CARGO_HOME)/registry/src/-<hash of its path>/, and
+# never rebuilds it in target/. At version 0.1.0 a checkout at a path used
+# before verified against the core as it was then (CI failed so). Both copies
+# go first: the unpacked ones of local registries only (their directories
+# start with '-'), and the core's builds (cargo test rebuilds them in seconds).
 publish-check:
+	rm -rf $(CARGO_HOME)/registry/src/-*/tf-lock-reaper-core-*
+	cargo clean --quiet -p tf-lock-reaper-core
 	cargo publish --workspace --dry-run --locked --allow-dirty --quiet
 
 # The release workflow, the action and the GitLab component, offline: zizmor
