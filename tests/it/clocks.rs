@@ -71,7 +71,6 @@ async fn every_reaper_clock_against_exec_on(exec_shift: Option<&str>) {
     let stack = Stack::new(&moto, "tfstate", TABLE, "prod/terraform.tfstate", Locking::DynamoDb);
     stack.init_and_apply();
     let mut job = {
-        let log = std::fs::File::create(stack.path().join("exec.log")).expect("exec.log");
         let mut cmd = stack.reaper_command(
             &moto,
             &[
@@ -85,9 +84,8 @@ async fn every_reaper_clock_against_exec_on(exec_shift: Option<&str>) {
                 "-var=hang_seconds=120",
             ],
         );
-        cmd.stdin(std::process::Stdio::null()).stdout(log.try_clone().expect("log")).stderr(log);
-        let wrapper = crate::common::procs::Group::spawn(on_clock(&mut cmd, exec_shift), "tf-lock-reaper exec");
-        crate::common::terraform::RunningExec::from_job(wrapper, stack.path())
+        cmd.stdin(std::process::Stdio::null());
+        crate::common::terraform::RunningExec::start(on_clock(&mut cmd, exec_shift), stack.path())
     };
 
     // The lock is followed whatever the wrapper's clock, and heartbeats land in AWS time.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::common::procs::{end_hang, signal_terraform, Group};
+use crate::common::procs::{end_hang, signal_terraform};
 use crate::common::terraform::{wait_until, Locking, Release, RunningExec, Stack};
 use crate::common::*;
 
@@ -63,20 +63,9 @@ fn start_exec_with(
     stdin: Stdio,
     env: &[(&str, &str)],
 ) -> RunningExec {
-    let log = std::fs::File::create(dir.join("exec.log")).expect("exec.log");
     let mut args = vec!["exec", "--"];
     args.extend_from_slice(command);
-    let wrapper = Group::spawn(
-        stack
-            .reaper_command(moto, &args)
-            .envs(env.iter().copied())
-            .current_dir(dir)
-            .stdin(stdin)
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log),
-        "tf-lock-reaper exec",
-    );
-    RunningExec::from_job(wrapper, dir)
+    RunningExec::start(stack.reaper_command(moto, &args).envs(env.iter().copied()).current_dir(dir).stdin(stdin), dir)
 }
 
 /// The Terraform processes below `pid` (the shim or the 1.0.3 binary).

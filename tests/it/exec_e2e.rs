@@ -255,19 +255,15 @@ async fn a_workspace_and_chdir_are_followed_to_the_right_lock() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let key = "tfstate/env:/ci/prod/terraform.tfstate";
     let chdir = format!("-chdir={}", stack.path().display());
-    let log = std::fs::File::create(stack.path().join("exec.log")).unwrap();
-    let wrapper = crate::common::procs::Group::spawn(
+    let mut job = crate::common::terraform::RunningExec::start(
         stack
             .reaper_command(&moto, &["exec", "--", "terraform", &chdir, "apply", "-auto-approve", "-input=false"])
             .args(["-no-color", "-var=hang_seconds=120"])
             .current_dir(std::env::temp_dir())
             .env("TF_WORKSPACE", "ci")
-            .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log),
-        "tf-lock-reaper exec",
+            .stdin(std::process::Stdio::null()),
+        stack.path(),
     );
-    let mut job = crate::common::terraform::RunningExec::from_job(wrapper, stack.path());
     wait_for_record(&stack).await;
     let record = std::fs::read_to_string(stack.record()).unwrap();
     assert!(record.contains(key), "the ci workspace's lock: {record}");

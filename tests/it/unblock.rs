@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 
-use crate::common::procs::Group;
 use crate::common::terraform::{wait_until, Locking, Release, RunningExec, Stack};
 use crate::common::*;
 
@@ -61,7 +60,6 @@ async fn backend() -> Moto {
 /// `exec -- terraform <args>` in the stack's directory, as a CI job: its
 /// own process group, its output in `exec.log`.
 fn start_job(stack: &Stack, moto: &Moto, args: &[&str]) -> RunningExec {
-    let log = std::fs::File::create(stack.path().join("exec.log")).expect("exec.log");
     let mut command = vec!["exec", "--", "terraform"];
     command.extend_from_slice(args);
     let mut cmd = stack.reaper_command(moto, &command);
@@ -69,8 +67,7 @@ fn start_job(stack: &Stack, moto: &Moto, args: &[&str]) -> RunningExec {
         cmd.env_remove("HEARTBEAT_EVERY").env_remove("HEARTBEAT_TIMEOUT").env_remove("HEARTBEAT_TIMEOUT_MIN");
         cmd.env("CI", "true");
     }
-    cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("log")).stderr(log);
-    RunningExec::from_job(Group::spawn(&mut cmd, "tf-lock-reaper exec"), stack.path())
+    RunningExec::start(cmd.stdin(Stdio::null()), stack.path())
 }
 
 /// A second directory on the same state, initialised (B's checkout).

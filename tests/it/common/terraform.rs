@@ -358,19 +358,12 @@ impl Stack {
 
     /// `exec` around an apply that hangs `seconds` in a provisioner.
     pub fn start_exec_apply(&self, moto: &Moto, seconds: u32) -> RunningExec {
-        let log = std::fs::File::create(self.path().join("exec.log")).expect("exec.log");
         let var = format!("-var=hang_seconds={seconds}");
-        let job = Group::spawn(
-            self.reaper_command(
-                moto,
-                &["exec", "--", "terraform", "apply", "-auto-approve", "-input=false", "-no-color", &var],
-            )
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log),
-            "tf-lock-reaper exec",
+        let mut cmd = self.reaper_command(
+            moto,
+            &["exec", "--", "terraform", "apply", "-auto-approve", "-input=false", "-no-color", &var],
         );
-        RunningExec { job, dir: self.path().to_path_buf() }
+        RunningExec::start(cmd.stdin(Stdio::null()), self.path())
     }
 
     /// The lock record `exec` writes.
@@ -380,8 +373,11 @@ impl Stack {
 }
 
 impl RunningExec {
-    /// A wrapper the test started itself ([`Group::spawn`]), for the stack in `dir`.
-    pub fn from_job(job: Group, dir: &Path) -> RunningExec {
+    /// Start `cmd` (an `exec` the caller built, its stdin set) in a process
+    /// group of its own, its output in `dir/exec.log`, which [`Self::log`] reads.
+    pub fn start(cmd: &mut Command, dir: &Path) -> RunningExec {
+        let log = std::fs::File::create(dir.join("exec.log")).expect("exec.log");
+        let job = Group::spawn(cmd.stdout(log.try_clone().expect("log")).stderr(log), "tf-lock-reaper exec");
         RunningExec { job, dir: dir.to_path_buf() }
     }
 
